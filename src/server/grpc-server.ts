@@ -1,0 +1,114 @@
+/**
+ * Builds the gRPC server with every REAPI storage service and binds it.
+ * `createServer` in create-server.ts wires configuration into this.
+ */
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { ActionCache } from '../cache/action-cache.ts';
+import {
+  ActionCacheService,
+  CapabilitiesService,
+  ContentAddressableStorageService,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import { ByteStreamService } from '../gen/google/bytestream/bytestream.ts';
+import { createActionCacheService } from '../services/action-cache-service.ts';
+import { createByteStreamService } from '../services/bytestream-service.ts';
+import { createCapabilitiesService } from '../services/capabilities-service.ts';
+import { createCasService } from '../services/cas-service.ts';
+import {
+  FLOW_CONTROL_WINDOW_BYTES,
+  MAX_RECEIVE_MESSAGE_BYTES,
+  MAX_SEND_MESSAGE_BYTES,
+} from '../services/limits.ts';
+import { UploadRegistry } from '../services/upload-registry.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+import type { Logger } from '../util/logger.ts';
+import { setConnectionWindow, setInitialStreamWindow } from './http2-tuning.ts';
+
+/** Options for {@link startGrpcServer}. */
+export interface GrpcServerOptions {
+  /** `host:port`; port 0 picks a free port. */
+  readonly listen: string;
+  /** The CAS (content-verifying). */
+  readonly cas: BlobStore;
+  /** Storage for encoded ActionResults. */
+  readonly actionCacheStore: BlobStore;
+  readonly log: Logger;
+  /** Whether clients may write the action cache; true by default. */
+  readonly actionCacheUpdateEnabled?: boolean;
+  /** Abort resumable uploads idle this long; 5 minutes by default. */
+  readonly uploadIdleTimeoutMs?: number;
+}
+
+/** A running gRPC server. */
+export interface RunningGrpcServer {
+  /** The bound `host:port`, with the real port when 0 was asked for. */
+  readonly address: string;
+  readonly port: number;
+  /** Stops accepting calls, waits briefly for running ones, then closes. */
+  close(): Promise<void>;
+}
+
+/** Splits `host:port` (IPv6 hosts in brackets). */
+export function parseListenAddress(listen: string): { host: string; port: number } {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(listen);
+  const port = match ? Number(match[2]) : Number.NaN;
+  if (!match || port > 65535) {
+    throw new Error(`listen address "${listen}" must look like HOST:PORT, e.g. 127.0.0.1:8980`);
+  }
+  return { host: match[1] as string, port };
+}
+
+/** Starts the gRPC server. */
+export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
+  const { log, cas } = options;
+  const { host } = parseListenAddress(options.listen);
+  const updateEnabled = options.actionCacheUpdateEnabled ?? true;
+  const uploads = new UploadRegistry({ idleTimeoutMs: options.uploadIdleTimeoutMs ?? 300_000 });
+  const actionCache = new ActionCache({ store: options.actionCacheStore, cas });
+
+  const server = new Server({
+    'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_SEND_MESSAGE_BYTES,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+  });
+  server.addService(
+    CapabilitiesService,
+    createCapabilitiesService({ log, actionCacheUpdateEnabled: updateEnabled }),
+  );
+  server.addService(ContentAddressableStorageService, createCasService({ log, cas }));
+  server.addService(ByteStreamService, createByteStreamService({ log, cas, uploads }));
+  server.addService(
+    ActionCacheService,
+    createActionCacheService({ log, actionCache, cas, updateEnabled }),
+  );
+
+  const tunedStreams = setInitialStreamWindow(server, FLOW_CONTROL_WINDOW_BYTES);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(options.listen, ServerCredentials.createInsecure(), (err, boundPort) =>
+      err ? reject(err) : resolve(boundPort),
+    );
+  });
+  const tunedConnections = setConnectionWindow(server, FLOW_CONTROL_WINDOW_BYTES);
+  if (!tunedStreams || !tunedConnections) {
+    log.warn('could not raise HTTP/2 flow-control windows; throughput will be lower');
+  }
+  const address = `${host}:${port}`;
+  return {
+    address,
+    port,
+    async close() {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 2000);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      await uploads.close();
+    },
+  };
+}

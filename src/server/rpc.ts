@@ -1,0 +1,179 @@
+/**
+ * Glue between async service code and grpc-js handlers: every handler is
+ * wrapped so that thrown errors become gRPC statuses (KilnError codes kept,
+ * anything else INTERNAL and logged), and the request's REAPI
+ * RequestMetadata is attached to log lines.
+ */
+import {
+  type handleBidiStreamingCall,
+  type handleClientStreamingCall,
+  type handleServerStreamingCall,
+  type handleUnaryCall,
+  Metadata,
+  type ServerDuplexStream,
+  type ServerReadableStream,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type ServiceError,
+  status,
+} from '@grpc/grpc-js';
+import { KilnError } from '../errors.ts';
+import { RequestMetadata } from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import { Status } from '../gen/google/rpc/status.ts';
+import type { Logger } from '../util/logger.ts';
+
+const REQUEST_METADATA_KEY = 'build.bazel.remote.execution.v2.requestmetadata-bin';
+
+/** What a handler knows about its call besides the request message. */
+export interface RpcContext {
+  /** Logger with method, tool invocation id and action id bound. */
+  readonly log: Logger;
+  /** The call's REAPI RequestMetadata, when the client sent one. */
+  readonly requestMetadata: RequestMetadata | undefined;
+  /** True once the client cancelled or the deadline passed. */
+  readonly cancelled: () => boolean;
+}
+
+/** Decodes REAPI RequestMetadata from call metadata, ignoring malformed values. */
+export function requestMetadataOf(metadata: Metadata): RequestMetadata | undefined {
+  const raw = metadata.get(REQUEST_METADATA_KEY)[0];
+  if (!(raw instanceof Buffer)) return undefined;
+  try {
+    return RequestMetadata.decode(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Converts any thrown value into a grpc-js ServiceError with rich status details. */
+export function toServiceError(err: unknown, log: Logger, method: string): Partial<ServiceError> {
+  if (err instanceof KilnError) {
+    const trailer = new Metadata();
+    if (err.details.length > 0) {
+      const encoded = Status.encode({
+        code: err.code,
+        message: err.message,
+        details: err.details.map((d) => ({ typeUrl: d.typeUrl, value: d.value })),
+      }).finish();
+      trailer.set('grpc-status-details-bin', Buffer.from(encoded));
+    }
+    if (err.code === status.INTERNAL || err.code === status.UNAVAILABLE) {
+      log.error({ err, method }, 'rpc failed');
+    } else {
+      log.debug({ code: status[err.code], msg: err.message, method }, 'rpc rejected');
+    }
+    return { code: err.code, details: err.message, metadata: trailer };
+  }
+  log.error({ err, method }, 'rpc failed with an unexpected error');
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: status.INTERNAL, details: `internal error: ${message}` };
+}
+
+function contextFor(
+  base: Logger,
+  method: string,
+  call: { metadata: Metadata; cancelled: boolean },
+): RpcContext {
+  const requestMetadata = requestMetadataOf(call.metadata);
+  const bindings: Record<string, string> = { method };
+  if (requestMetadata?.toolInvocationId) bindings.invocation = requestMetadata.toolInvocationId;
+  if (requestMetadata?.actionId) bindings.actionId = requestMetadata.actionId;
+  return { log: base.child(bindings), requestMetadata, cancelled: () => call.cancelled };
+}
+
+/** Wraps an async unary handler. */
+export function unary<Req, Res>(
+  log: Logger,
+  method: string,
+  fn: (request: Req, ctx: RpcContext, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
+): handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const ctx = contextFor(log, method, call);
+    fn(call.request, ctx, call).then(
+      (res) => callback(null, res),
+      (err: unknown) => callback(toServiceError(err, ctx.log, method)),
+    );
+  };
+}
+
+/** Wraps an async server-streaming handler; it writes with `send`, which honours backpressure. */
+export function serverStreaming<Req, Res>(
+  log: Logger,
+  method: string,
+  fn: (
+    request: Req,
+    send: (message: Res) => Promise<void>,
+    ctx: RpcContext,
+    call: ServerWritableStream<Req, Res>,
+  ) => Promise<void>,
+): handleServerStreamingCall<Req, Res> {
+  return (call) => {
+    const ctx = contextFor(log, method, call);
+    const send = (message: Res): Promise<void> => writeWithBackpressure(call, message);
+    fn(call.request, send, ctx, call).then(
+      () => call.end(),
+      (err: unknown) => {
+        if (!call.cancelled) call.emit('error', toServiceError(err, ctx.log, method) as ServiceError);
+      },
+    );
+  };
+}
+
+/** Wraps an async client-streaming handler. */
+export function clientStreaming<Req, Res>(
+  log: Logger,
+  method: string,
+  fn: (call: ServerReadableStream<Req, Res>, ctx: RpcContext) => Promise<Res>,
+): handleClientStreamingCall<Req, Res> {
+  return (call, callback) => {
+    const ctx = contextFor(log, method, call);
+    fn(call, ctx).then(
+      (res) => callback(null, res),
+      (err: unknown) => callback(toServiceError(err, ctx.log, method)),
+    );
+  };
+}
+
+/** Wraps an async bidirectional-streaming handler. */
+export function bidiStreaming<Req, Res>(
+  log: Logger,
+  method: string,
+  fn: (call: ServerDuplexStream<Req, Res>, ctx: RpcContext) => Promise<void>,
+): handleBidiStreamingCall<Req, Res> {
+  return (call) => {
+    const ctx = contextFor(log, method, call);
+    fn(call, ctx).then(
+      () => call.end(),
+      (err: unknown) => {
+        if (!call.cancelled) call.emit('error', toServiceError(err, ctx.log, method) as ServiceError);
+      },
+    );
+  };
+}
+
+/** Writes one message, resolving once the stream can take more. */
+export function writeWithBackpressure<Res>(
+  call: ServerWritableStream<unknown, Res> | ServerDuplexStream<unknown, Res>,
+  message: Res,
+): Promise<void> {
+  if (call.cancelled) return Promise.reject(new KilnError(status.CANCELLED, 'call cancelled'));
+  if (call.write(message)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const cleanup = (): void => {
+      call.off('drain', onDrain);
+      call.off('cancelled', onCancel);
+      call.off('close', onCancel);
+    };
+    const onDrain = (): void => {
+      cleanup();
+      resolve();
+    };
+    const onCancel = (): void => {
+      cleanup();
+      reject(new KilnError(status.CANCELLED, 'call cancelled'));
+    };
+    call.on('drain', onDrain);
+    call.on('cancelled', onCancel);
+    call.on('close', onCancel);
+  });
+}

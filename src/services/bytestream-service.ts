@@ -1,0 +1,193 @@
+/**
+ * google.bytestream.ByteStream for CAS blobs: Read with offset and limit,
+ * resumable Write, QueryWriteStatus; plain and zstd-compressed resource names.
+ */
+import { constants as zlibConstants, createZstdCompress } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { status } from '@grpc/grpc-js';
+import { isEmptyDigest } from '../digest/digest.ts';
+import { validateInstanceName } from '../digest/instance-name.ts';
+import {
+  type BlobResource,
+  parseReadResourceName,
+  parseWriteResourceName,
+} from '../digest/resource-name.ts';
+import { invalidArgument, KilnError, outOfRange } from '../errors.ts';
+import type {
+  ByteStreamServer,
+  QueryWriteStatusRequest,
+  ReadRequest,
+  ReadResponse,
+  WriteRequest,
+  WriteResponse,
+} from '../gen/google/bytestream/bytestream.ts';
+import { clientStreaming, serverStreaming, unary } from '../server/rpc.ts';
+import { type BlobStore, hasBlob } from '../storage/blob-store.ts';
+import { ZstdDecompressingWriter } from '../storage/zstd-decompressing-writer.ts';
+import type { Logger } from '../util/logger.ts';
+import { ZSTD_LEVEL } from '../util/zstd.ts';
+import { READ_CHUNK_BYTES } from './limits.ts';
+import type { PendingUpload, UploadRegistry } from './upload-registry.ts';
+
+/** Options for {@link createByteStreamService}. */
+export interface ByteStreamServiceOptions {
+  readonly log: Logger;
+  /** The CAS; must verify content against digests. */
+  readonly cas: BlobStore;
+  readonly uploads: UploadRegistry;
+}
+
+/** Yields chunks of at most `max` bytes. */
+async function* rechunk(source: AsyncIterable<Uint8Array>, max: number): AsyncIterable<Uint8Array> {
+  for await (const chunk of source) {
+    for (let at = 0; at < chunk.byteLength; at += max) {
+      yield chunk.subarray(at, Math.min(chunk.byteLength, at + max));
+    }
+  }
+}
+
+function parseWrite(name: string): BlobResource & { uploadId: string } {
+  const resource = parseWriteResourceName(name);
+  validateInstanceName(resource.instanceName);
+  return resource;
+}
+
+/** Creates the ByteStream service implementation. */
+export function createByteStreamService(options: ByteStreamServiceOptions): ByteStreamServer {
+  const { log, cas, uploads } = options;
+
+  async function read(req: ReadRequest, send: (r: ReadResponse) => Promise<void>): Promise<void> {
+    const resource = parseReadResourceName(req.resourceName);
+    validateInstanceName(resource.instanceName);
+    const { digest } = resource;
+    if (req.readOffset < 0) throw outOfRange(`read_offset ${req.readOffset} is negative`);
+    if (req.readOffset > digest.size) {
+      throw outOfRange(`read_offset ${req.readOffset} is past the end of a ${digest.size}-byte blob`);
+    }
+    if (req.readLimit < 0) throw invalidArgument(`read_limit ${req.readLimit} is negative`);
+    if (isEmptyDigest(digest)) {
+      if (resource.compressor === 'zstd') await sendCompressed([], send);
+      return;
+    }
+    const range = { offset: req.readOffset, limit: req.readLimit };
+    const data = await cas.get(digest, range);
+    if (resource.compressor === 'zstd') {
+      await sendCompressed(data, send);
+      return;
+    }
+    for await (const chunk of rechunk(data, READ_CHUNK_BYTES)) {
+      await send({ data: Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) });
+    }
+  }
+
+  async function sendCompressed(
+    data: AsyncIterable<Uint8Array> | Uint8Array[],
+    send: (r: ReadResponse) => Promise<void>,
+  ): Promise<void> {
+    const zstd = Readable.from(data).pipe(createZstdCompress({ params: { [zlibConstants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } }));
+    for await (const chunk of rechunk(zstd, READ_CHUNK_BYTES)) {
+      await send({ data: Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) });
+    }
+  }
+
+  /** Opens (or resumes) the upload a first WriteRequest names. */
+  async function openUpload(first: WriteRequest, resource: BlobResource): Promise<PendingUpload> {
+    const resumed = uploads.resume(first.resourceName);
+    if (resumed !== undefined) {
+      if (first.writeOffset !== resumed.writer.written) {
+        uploads.release(resumed);
+        throw invalidArgument(
+          `write_offset ${first.writeOffset} does not match the ${resumed.writer.written} bytes ` +
+            'already received for this upload (see QueryWriteStatus)',
+        );
+      }
+      return resumed;
+    }
+    if (first.writeOffset !== 0) {
+      throw invalidArgument(
+        `write_offset ${first.writeOffset} for an upload this server has no bytes of; start at 0`,
+      );
+    }
+    const inner = await cas.put(resource.digest);
+    const writer = resource.compressor === 'zstd' ? new ZstdDecompressingWriter(inner) : inner;
+    return uploads.start(first.resourceName, resource.digest, writer);
+  }
+
+  const write = clientStreaming<WriteRequest, WriteResponse>(
+    log,
+    'ByteStream.Write',
+    async (call) => {
+      let upload: PendingUpload | undefined;
+      let resource: BlobResource | undefined;
+      // Errors from the writer itself (bad data, storage failure) discard the
+      // upload; protocol errors and broken streams leave it resumable.
+      let writerFailed = false;
+      try {
+        for await (const req of call as AsyncIterable<WriteRequest>) {
+          if (resource === undefined) {
+            resource = parseWrite(req.resourceName);
+            const complete =
+              isEmptyDigest(resource.digest) ||
+              (req.writeOffset === 0 && (await hasBlob(cas, resource.digest)));
+            if (complete) {
+              return { committedSize: resource.compressor === 'identity' ? resource.digest.size : -1 };
+            }
+            upload = await openUpload(req, resource);
+          } else if (upload === undefined) {
+            break;
+          } else {
+            if (req.resourceName !== '' && req.resourceName !== upload.name) {
+              throw invalidArgument(
+                `resource_name "${req.resourceName}" differs from the stream's first "${upload.name}"`,
+              );
+            }
+            if (req.writeOffset !== upload.writer.written) {
+              throw invalidArgument(
+                `write_offset ${req.writeOffset} does not follow the ${upload.writer.written} bytes sent so far`,
+              );
+            }
+          }
+          writerFailed = true;
+          if (req.data.byteLength > 0) await upload.writer.write(req.data);
+          if (req.finishWrite) {
+            await upload.writer.commit();
+            uploads.finish(upload);
+            const committedSize =
+              resource.compressor === 'identity' ? resource.digest.size : upload.writer.written;
+            upload = undefined;
+            return { committedSize };
+          }
+          writerFailed = false;
+        }
+        if (resource === undefined) throw invalidArgument('Write stream carried no WriteRequest');
+        throw invalidArgument(
+          'Write stream ended without finish_write; the upload is kept, see QueryWriteStatus',
+        );
+      } catch (err) {
+        if (upload !== undefined) {
+          if (writerFailed) await uploads.discard(upload);
+          else uploads.release(upload);
+        }
+        if (call.cancelled) throw new KilnError(status.CANCELLED, 'Write cancelled by the client');
+        throw err;
+      }
+    },
+  );
+
+  async function queryWriteStatus(req: QueryWriteStatusRequest) {
+    const resource = parseWrite(req.resourceName);
+    if (isEmptyDigest(resource.digest) || (await hasBlob(cas, resource.digest))) {
+      return {
+        committedSize: resource.compressor === 'identity' ? resource.digest.size : -1,
+        complete: true,
+      };
+    }
+    return { committedSize: uploads.committedSize(req.resourceName) ?? 0, complete: false };
+  }
+
+  return {
+    read: serverStreaming(log, 'ByteStream.Read', read),
+    write,
+    queryWriteStatus: unary(log, 'ByteStream.QueryWriteStatus', queryWriteStatus),
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * Capabilities.GetCapabilities: what this server supports, so clients can
+ * pick digest functions, batch sizes and compression.
+ */
+import { validateInstanceName } from '../digest/instance-name.ts';
+import { DIGEST_FUNCTIONS } from '../digest/digest-function.ts';
+import {
+  type CapabilitiesServer,
+  Compressor_Value,
+  DigestFunction_Value,
+  type GetCapabilitiesRequest,
+  type ServerCapabilities,
+  SymlinkAbsolutePathStrategy_Value,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import { unary } from '../server/rpc.ts';
+import type { Logger } from '../util/logger.ts';
+import { MAX_BATCH_TOTAL_SIZE_BYTES } from './limits.ts';
+
+/** Options for {@link createCapabilitiesService}. */
+export interface CapabilitiesServiceOptions {
+  readonly log: Logger;
+  /** Whether clients may write the action cache (UpdateActionResult). */
+  readonly actionCacheUpdateEnabled: boolean;
+  /** Execution capabilities, once this process also serves Execute. */
+  readonly execution?: ServerCapabilities['executionCapabilities'];
+}
+
+/** The capabilities this server advertises. */
+export function serverCapabilities(options: CapabilitiesServiceOptions): ServerCapabilities {
+  return {
+    cacheCapabilities: {
+      digestFunctions: DIGEST_FUNCTIONS.map((f) => f.value as DigestFunction_Value),
+      actionCacheUpdateCapabilities: { updateEnabled: options.actionCacheUpdateEnabled },
+      cachePriorityCapabilities: { priorities: [{ minPriority: 0, maxPriority: 0 }] },
+      maxBatchTotalSizeBytes: MAX_BATCH_TOTAL_SIZE_BYTES,
+      symlinkAbsolutePathStrategy: SymlinkAbsolutePathStrategy_Value.ALLOWED,
+      supportedCompressors: [Compressor_Value.ZSTD],
+      supportedBatchUpdateCompressors: [Compressor_Value.ZSTD],
+      maxCasBlobSizeBytes: 0,
+      splitBlobSupport: false,
+      spliceBlobSupport: false,
+      fastCdc2020Params: undefined,
+      repMaxCdcParams: undefined,
+    },
+    executionCapabilities: options.execution ?? {
+      digestFunction: DigestFunction_Value.SHA256,
+      execEnabled: false,
+      executionPriorityCapabilities: undefined,
+      supportedNodeProperties: [],
+      digestFunctions: [],
+    },
+    deprecatedApiVersion: { major: 2, minor: 0, patch: 0, prerelease: '' },
+    lowApiVersion: { major: 2, minor: 0, patch: 0, prerelease: '' },
+    highApiVersion: { major: 2, minor: 3, patch: 0, prerelease: '' },
+  };
+}
+
+/** Creates the Capabilities service implementation. */
+export function createCapabilitiesService(options: CapabilitiesServiceOptions): CapabilitiesServer {
+  const caps = serverCapabilities(options);
+  return {
+    getCapabilities: unary(
+      options.log,
+      'Capabilities.GetCapabilities',
+      async (req: GetCapabilitiesRequest) => {
+        validateInstanceName(req.instanceName);
+        return caps;
+      },
+    ),
+  };
+}

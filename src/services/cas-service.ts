@@ -1,0 +1,164 @@
+/**
+ * ContentAddressableStorage: FindMissingBlobs, BatchUpdateBlobs,
+ * BatchReadBlobs and GetTree over the CAS BlobStore.
+ */
+import { status } from '@grpc/grpc-js';
+import { type Digest, isEmptyDigest, parseDigest, toDigestMessage } from '../digest/digest.ts';
+import { validateInstanceName } from '../digest/instance-name.ts';
+import { codeOf, invalidArgument, KilnError, unimplemented } from '../errors.ts';
+import {
+  type BatchReadBlobsRequest,
+  type BatchReadBlobsResponse_Response,
+  type BatchUpdateBlobsRequest,
+  type BatchUpdateBlobsRequest_Request,
+  type BatchUpdateBlobsResponse_Response,
+  Compressor_Value,
+  type ContentAddressableStorageServer,
+  type FindMissingBlobsRequest,
+  type GetTreeRequest,
+  type GetTreeResponse,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import type { Status } from '../gen/google/rpc/status.ts';
+import { serverStreaming, unary } from '../server/rpc.ts';
+import { type BlobStore, putBuffer, readAll } from '../storage/blob-store.ts';
+import type { Logger } from '../util/logger.ts';
+import { compressZstd, decompressZstdExact } from '../util/zstd.ts';
+import { streamTree } from './get-tree.ts';
+import { MAX_BATCH_TOTAL_SIZE_BYTES } from './limits.ts';
+
+/** Options for {@link createCasService}. */
+export interface CasServiceOptions {
+  readonly log: Logger;
+  /** The CAS; must verify content against digests (VerifyingBlobStore on top). */
+  readonly cas: BlobStore;
+}
+
+const OK: Status = { code: status.OK, message: '', details: [] };
+
+/** Only blobs at least this large are worth compressing in BatchReadBlobs replies. */
+const MIN_COMPRESS_BYTES = 2048;
+
+function statusOf(err: unknown): Status {
+  return {
+    code: codeOf(err),
+    message: err instanceof Error ? err.message : String(err),
+    details: [],
+  };
+}
+
+/** Creates the ContentAddressableStorage service implementation. */
+export function createCasService(options: CasServiceOptions): ContentAddressableStorageServer {
+  const { log, cas } = options;
+
+  async function findMissing(req: FindMissingBlobsRequest) {
+    validateInstanceName(req.instanceName);
+    const unique = new Map<string, Digest>();
+    req.blobDigests.forEach((d, i) => {
+      const digest = parseDigest(d, req.digestFunction, `blob_digests[${i}]`);
+      if (!isEmptyDigest(digest)) unique.set(digest.key, digest);
+    });
+    const missing = unique.size === 0 ? [] : await cas.findMissing([...unique.values()]);
+    return { missingBlobDigests: missing.map(toDigestMessage) };
+  }
+
+  async function updateOne(
+    r: BatchUpdateBlobsRequest_Request,
+    i: number,
+    fnValue: number,
+  ): Promise<BatchUpdateBlobsResponse_Response> {
+    let digest: Digest | undefined;
+    try {
+      digest = parseDigest(r.digest, fnValue, `requests[${i}].digest`);
+      let data: Buffer = r.data;
+      if (r.compressor === Compressor_Value.ZSTD) {
+        data = await decompressZstdExact(r.data, digest.size);
+      } else if (r.compressor !== Compressor_Value.IDENTITY) {
+        throw invalidArgument(`requests[${i}]: compressor ${r.compressor} is not supported`);
+      } else if (data.byteLength !== digest.size) {
+        throw invalidArgument(
+          `requests[${i}]: data is ${data.byteLength} bytes but the digest declares ${digest.size}`,
+        );
+      }
+      if (!isEmptyDigest(digest)) await putBuffer(cas, digest, data);
+      return { digest: r.digest, status: OK };
+    } catch (err) {
+      if (!(err instanceof KilnError)) log.error({ err }, 'BatchUpdateBlobs: storing a blob failed');
+      return { digest: r.digest, status: statusOf(err) };
+    }
+  }
+
+  async function batchUpdate(req: BatchUpdateBlobsRequest) {
+    validateInstanceName(req.instanceName);
+    let total = 0;
+    for (const r of req.requests) total += r.data.byteLength;
+    if (total > MAX_BATCH_TOTAL_SIZE_BYTES) {
+      throw invalidArgument(
+        `BatchUpdateBlobs carries ${total} bytes, over the limit of ${MAX_BATCH_TOTAL_SIZE_BYTES} ` +
+          '(max_batch_total_size_bytes in GetCapabilities); split the batch or use ByteStream.Write',
+      );
+    }
+    const responses = await Promise.all(
+      req.requests.map((r, i) => updateOne(r, i, req.digestFunction)),
+    );
+    return { responses };
+  }
+
+  async function readOne(
+    digest: Digest,
+    zstdAccepted: boolean,
+  ): Promise<BatchReadBlobsResponse_Response> {
+    const message = toDigestMessage(digest);
+    try {
+      const data = isEmptyDigest(digest) ? Buffer.alloc(0) : await readAll(cas, digest);
+      if (zstdAccepted && data.byteLength >= MIN_COMPRESS_BYTES) {
+        const compressed = await compressZstd(data);
+        if (compressed.byteLength < data.byteLength) {
+          return { digest: message, data: compressed, compressor: Compressor_Value.ZSTD, status: OK };
+        }
+      }
+      return { digest: message, data, compressor: Compressor_Value.IDENTITY, status: OK };
+    } catch (err) {
+      return {
+        digest: message,
+        data: Buffer.alloc(0),
+        compressor: Compressor_Value.IDENTITY,
+        status: statusOf(err),
+      };
+    }
+  }
+
+  async function batchRead(req: BatchReadBlobsRequest) {
+    validateInstanceName(req.instanceName);
+    const digests = req.digests.map((d, i) => parseDigest(d, req.digestFunction, `digests[${i}]`));
+    const total = digests.reduce((sum, d) => sum + d.size, 0);
+    if (total > MAX_BATCH_TOTAL_SIZE_BYTES) {
+      throw invalidArgument(
+        `BatchReadBlobs asks for ${total} bytes, over the limit of ${MAX_BATCH_TOTAL_SIZE_BYTES} ` +
+          '(max_batch_total_size_bytes in GetCapabilities); split the batch or use ByteStream.Read',
+      );
+    }
+    const zstd = req.acceptableCompressors.includes(Compressor_Value.ZSTD);
+    return { responses: await Promise.all(digests.map((d) => readOne(d, zstd))) };
+  }
+
+  return {
+    findMissingBlobs: unary(log, 'CAS.FindMissingBlobs', findMissing),
+    batchUpdateBlobs: unary(log, 'CAS.BatchUpdateBlobs', batchUpdate),
+    batchReadBlobs: unary(log, 'CAS.BatchReadBlobs', batchRead),
+    getTree: serverStreaming<GetTreeRequest, GetTreeResponse>(
+      log,
+      'CAS.GetTree',
+      async (req, send) => {
+        validateInstanceName(req.instanceName);
+        const root = parseDigest(req.rootDigest, req.digestFunction, 'root_digest');
+        await streamTree({ cas, root, pageSize: req.pageSize, pageToken: req.pageToken, send });
+      },
+    ),
+    splitBlob: unary(log, 'CAS.SplitBlob', async () => {
+      throw unimplemented('SplitBlob is not supported (split_blob_support is false)');
+    }),
+    spliceBlob: unary(log, 'CAS.SpliceBlob', async () => {
+      throw unimplemented('SpliceBlob is not supported (splice_blob_support is false)');
+    }),
+  };
+}

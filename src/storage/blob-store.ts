@@ -1,0 +1,74 @@
+/**
+ * The one storage interface. Backends (memory, disk, …) implement it and every
+ * other storage feature (verification, tiering, existence caching, …) is a
+ * decorator that wraps a BlobStore and is one itself.
+ *
+ * Stores key blobs by {@link Digest.key}; they do not assume that the stored
+ * bytes hash to the key (the action cache stores ActionResults under action
+ * digests). Checking content against the digest is the job of
+ * `VerifyingBlobStore`, which the CAS always puts on top.
+ */
+import type { Digest } from '../digest/digest.ts';
+
+/** A byte range of a blob. */
+export interface ReadRange {
+  /** First byte to return; 0 by default. Must not exceed the blob's length. */
+  readonly offset?: number;
+  /** Maximum number of bytes to return; unlimited when undefined or 0. */
+  readonly limit?: number;
+}
+
+/**
+ * An open upload. Bytes are invisible to readers until {@link commit}
+ * resolves; {@link abort} (or a failed commit) leaves no trace.
+ */
+export interface BlobWriter {
+  /** Appends bytes. Resolves when the store can take more (backpressure). */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Makes the blob visible atomically. Rejects (and discards the data) on failure. */
+  commit(): Promise<void>;
+  /** Discards the upload. Safe to call more than once and after a failed commit. */
+  abort(): Promise<void>;
+  /** Bytes written so far. */
+  readonly written: number;
+}
+
+/** Storage of blobs keyed by digest. */
+export interface BlobStore {
+  /**
+   * Opens a blob for reading. Rejects with a NOT_FOUND KilnError when absent
+   * (before any byte is produced), and OUT_OF_RANGE when the offset exceeds
+   * the blob's length.
+   */
+  get(digest: Digest, range?: ReadRange): Promise<AsyncIterable<Uint8Array>>;
+  /** Starts an upload of the blob with this digest. */
+  put(digest: Digest): Promise<BlobWriter>;
+  /** Returns the digests of `digests` that the store does not hold. */
+  findMissing(digests: readonly Digest[]): Promise<Digest[]>;
+  /** Releases resources (timers, file handles). */
+  close(): Promise<void>;
+}
+
+/** Reads a whole blob into one buffer. For small blobs only (messages, batches). */
+export async function readAll(store: BlobStore, digest: Digest): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of await store.get(digest)) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/** Stores a buffer as one blob. */
+export async function putBuffer(store: BlobStore, digest: Digest, data: Uint8Array): Promise<void> {
+  const writer = await store.put(digest);
+  try {
+    await writer.write(data);
+    await writer.commit();
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+}
+
+/** True when the store holds the blob. */
+export async function hasBlob(store: BlobStore, digest: Digest): Promise<boolean> {
+  return (await store.findMissing([digest])).length === 0;
+}
