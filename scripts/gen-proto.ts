@@ -41,6 +41,7 @@ try {
     'useDate=false',
     'importSuffix=.ts',
     'outputTypeRegistry=false',
+    'useExactTypes=false',
   ];
   writeFileSync(
     join(staging, 'buf.gen.yaml'),

@@ -16,7 +16,11 @@ export class KilnError extends Error {
   readonly code: status;
   readonly details: readonly ErrorDetail[];
 
-  constructor(code: status, message: string, options?: { cause?: unknown; details?: ErrorDetail[] }) {
+  constructor(
+    code: status,
+    message: string,
+    options?: { cause?: unknown; details?: ErrorDetail[] },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'KilnError';
     this.code = code;
@@ -27,7 +31,8 @@ export class KilnError extends Error {
 export const invalidArgument = (message: string): KilnError =>
   new KilnError(status.INVALID_ARGUMENT, message);
 export const notFound = (message: string): KilnError => new KilnError(status.NOT_FOUND, message);
-export const outOfRange = (message: string): KilnError => new KilnError(status.OUT_OF_RANGE, message);
+export const outOfRange = (message: string): KilnError =>
+  new KilnError(status.OUT_OF_RANGE, message);
 export const failedPrecondition = (message: string): KilnError =>
   new KilnError(status.FAILED_PRECONDITION, message);
 export const resourceExhausted = (message: string, cause?: unknown): KilnError =>

@@ -36,9 +36,7 @@ export class ActionCache {
 
   /** The storage key of an action: instance names and digest functions never collide. */
   static keyOf(instanceName: string, action: Digest): Digest {
-    const hash = createHash('sha256')
-      .update(`${instanceName}\u0000${action.key}`)
-      .digest('hex');
+    const hash = createHash('sha256').update(`${instanceName}\u0000${action.key}`).digest('hex');
     return makeDigest(SHA256, hash, action.size);
   }
 

@@ -69,7 +69,14 @@ export const BLAKE3 = fn(
 );
 
 /** Every supported function, SHA-256 first (the default). */
-export const DIGEST_FUNCTIONS: readonly DigestFunction[] = [SHA256, SHA1, MD5, SHA384, SHA512, BLAKE3];
+export const DIGEST_FUNCTIONS: readonly DigestFunction[] = [
+  SHA256,
+  SHA1,
+  MD5,
+  SHA384,
+  SHA512,
+  BLAKE3,
+];
 
 const byValue = new Map(DIGEST_FUNCTIONS.map((f) => [f.value, f]));
 const byName = new Map(DIGEST_FUNCTIONS.map((f) => [f.name, f]));

@@ -3,7 +3,7 @@
  * converted at the RPC boundary by {@link parseDigest}; nothing past that sees
  * a raw proto digest.
  */
-import { invalidArgument } from '../errors.ts';
+import { invalidArgument, withContext } from '../errors.ts';
 import { type DigestFunction, hashBuffer, resolveDigestFunction } from './digest-function.ts';
 
 /** A content digest: hash and size under one digest function. Immutable. */
@@ -24,7 +24,12 @@ export interface DigestMessage {
 const HEX = /^[0-9a-f]+$/;
 
 /** Builds a Digest after checking the hash format and size. */
-export function makeDigest(fn: DigestFunction, hash: string, size: number, what = 'digest'): Digest {
+export function makeDigest(
+  fn: DigestFunction,
+  hash: string,
+  size: number,
+  what = 'digest',
+): Digest {
   if (hash.length !== fn.hexLength || !HEX.test(hash)) {
     throw invalidArgument(
       `${what}: hash "${truncate(hash)}" is not a valid ${fn.name.toUpperCase()} hash ` +
@@ -47,7 +52,12 @@ export function parseDigest(
   what = 'digest',
 ): Digest {
   if (message === undefined) throw invalidArgument(`${what} is missing`);
-  const fn = resolveDigestFunction(fnValue, message.hash);
+  let fn: DigestFunction;
+  try {
+    fn = resolveDigestFunction(fnValue, message.hash);
+  } catch (err) {
+    throw withContext(err, what);
+  }
   return makeDigest(fn, message.hash, message.sizeBytes, what);
 }
 

@@ -113,7 +113,8 @@ export function serverStreaming<Req, Res>(
     fn(call.request, send, ctx, call).then(
       () => call.end(),
       (err: unknown) => {
-        if (!call.cancelled) call.emit('error', toServiceError(err, ctx.log, method) as ServiceError);
+        if (!call.cancelled)
+          call.emit('error', toServiceError(err, ctx.log, method) as ServiceError);
       },
     );
   };
@@ -145,7 +146,8 @@ export function bidiStreaming<Req, Res>(
     fn(call, ctx).then(
       () => call.end(),
       (err: unknown) => {
-        if (!call.cancelled) call.emit('error', toServiceError(err, ctx.log, method) as ServiceError);
+        if (!call.cancelled)
+          call.emit('error', toServiceError(err, ctx.log, method) as ServiceError);
       },
     );
   };

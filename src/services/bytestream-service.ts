@@ -2,8 +2,9 @@
  * google.bytestream.ByteStream for CAS blobs: Read with offset and limit,
  * resumable Write, QueryWriteStatus; plain and zstd-compressed resource names.
  */
-import { constants as zlibConstants, createZstdCompress } from 'node:zlib';
+
 import { Readable } from 'node:stream';
+import { createZstdCompress, constants as zlibConstants } from 'node:zlib';
 import { status } from '@grpc/grpc-js';
 import { isEmptyDigest } from '../digest/digest.ts';
 import { validateInstanceName } from '../digest/instance-name.ts';
@@ -62,7 +63,9 @@ export function createByteStreamService(options: ByteStreamServiceOptions): Byte
     const { digest } = resource;
     if (req.readOffset < 0) throw outOfRange(`read_offset ${req.readOffset} is negative`);
     if (req.readOffset > digest.size) {
-      throw outOfRange(`read_offset ${req.readOffset} is past the end of a ${digest.size}-byte blob`);
+      throw outOfRange(
+        `read_offset ${req.readOffset} is past the end of a ${digest.size}-byte blob`,
+      );
     }
     if (req.readLimit < 0) throw invalidArgument(`read_limit ${req.readLimit} is negative`);
     if (isEmptyDigest(digest)) {
@@ -84,7 +87,9 @@ export function createByteStreamService(options: ByteStreamServiceOptions): Byte
     data: AsyncIterable<Uint8Array> | Uint8Array[],
     send: (r: ReadResponse) => Promise<void>,
   ): Promise<void> {
-    const zstd = Readable.from(data).pipe(createZstdCompress({ params: { [zlibConstants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } }));
+    const zstd = Readable.from(data).pipe(
+      createZstdCompress({ params: { [zlibConstants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } }),
+    );
     for await (const chunk of rechunk(zstd, READ_CHUNK_BYTES)) {
       await send({ data: Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) });
     }
@@ -130,7 +135,9 @@ export function createByteStreamService(options: ByteStreamServiceOptions): Byte
               isEmptyDigest(resource.digest) ||
               (req.writeOffset === 0 && (await hasBlob(cas, resource.digest)));
             if (complete) {
-              return { committedSize: resource.compressor === 'identity' ? resource.digest.size : -1 };
+              return {
+                committedSize: resource.compressor === 'identity' ? resource.digest.size : -1,
+              };
             }
             upload = await openUpload(req, resource);
           } else if (upload === undefined) {

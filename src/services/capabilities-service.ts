@@ -2,8 +2,9 @@
  * Capabilities.GetCapabilities: what this server supports, so clients can
  * pick digest functions, batch sizes and compression.
  */
-import { validateInstanceName } from '../digest/instance-name.ts';
+
 import { DIGEST_FUNCTIONS } from '../digest/digest-function.ts';
+import { validateInstanceName } from '../digest/instance-name.ts';
 import {
   type CapabilitiesServer,
   Compressor_Value,

@@ -82,7 +82,8 @@ export function createCasService(options: CasServiceOptions): ContentAddressable
       if (!isEmptyDigest(digest)) await putBuffer(cas, digest, data);
       return { digest: r.digest, status: OK };
     } catch (err) {
-      if (!(err instanceof KilnError)) log.error({ err }, 'BatchUpdateBlobs: storing a blob failed');
+      if (!(err instanceof KilnError))
+        log.error({ err }, 'BatchUpdateBlobs: storing a blob failed');
       return { digest: r.digest, status: statusOf(err) };
     }
   }
@@ -113,7 +114,12 @@ export function createCasService(options: CasServiceOptions): ContentAddressable
       if (zstdAccepted && data.byteLength >= MIN_COMPRESS_BYTES) {
         const compressed = await compressZstd(data);
         if (compressed.byteLength < data.byteLength) {
-          return { digest: message, data: compressed, compressor: Compressor_Value.ZSTD, status: OK };
+          return {
+            digest: message,
+            data: compressed,
+            compressor: Compressor_Value.ZSTD,
+            status: OK,
+          };
         }
       }
       return { digest: message, data, compressor: Compressor_Value.IDENTITY, status: OK };

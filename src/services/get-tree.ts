@@ -7,13 +7,14 @@
  * keeps tokens small and servers stateless at the cost of re-reading the
  * skipped directories, which are usually in the fastest storage tier.
  */
+
+import { status } from '@grpc/grpc-js';
 import { type Digest, isEmptyDigest, makeDigest } from '../digest/digest.ts';
 import { hasCode, invalidArgument, notFound } from '../errors.ts';
 import {
   Directory,
   type GetTreeResponse,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
-import { status } from '@grpc/grpc-js';
 import { type BlobStore, readAll } from '../storage/blob-store.ts';
 
 /** Most directories in one GetTree reply. */
@@ -94,7 +95,12 @@ export async function streamTree(options: StreamTreeOptions): Promise<void> {
     if (directory === undefined) continue;
     for (const child of directory.directories) {
       if (child.digest === undefined) continue;
-      const digest = makeDigest(root.fn, child.digest.hash, child.digest.sizeBytes, `directory ${child.name}`);
+      const digest = makeDigest(
+        root.fn,
+        child.digest.hash,
+        child.digest.sizeBytes,
+        `directory ${child.name}`,
+      );
       if (!seen.has(digest.key)) {
         seen.add(digest.key);
         queue.push({ digest });
@@ -104,7 +110,10 @@ export async function streamTree(options: StreamTreeOptions): Promise<void> {
     if (position < skip) continue;
     const size = Directory.encode(directory).finish().byteLength;
     if (page.length >= pageLimit || (page.length > 0 && pageBytes + size > MAX_PAGE_BYTES)) {
-      await send({ directories: page, nextPageToken: encodeToken({ root: root.key, skip: position }) });
+      await send({
+        directories: page,
+        nextPageToken: encodeToken({ root: root.key, skip: position }),
+      });
       page = [];
       pageBytes = 0;
     }

@@ -2,8 +2,9 @@
  * zstd helpers over Node's built-in zlib bindings, for the `ZSTD` compressor
  * of REAPI batch and ByteStream transfers.
  */
-import { constants, zstdCompress, zstdDecompress } from 'node:zlib';
+
 import { promisify } from 'node:util';
+import { constants, zstdCompress, zstdDecompress } from 'node:zlib';
 import { invalidArgument } from '../errors.ts';
 
 const compressAsync = promisify(zstdCompress);

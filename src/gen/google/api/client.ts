@@ -862,10 +862,10 @@ export const CommonLanguageSettings: MessageFns<CommonLanguageSettings> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CommonLanguageSettings>, I>>(base?: I): CommonLanguageSettings {
-    return CommonLanguageSettings.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CommonLanguageSettings>): CommonLanguageSettings {
+    return CommonLanguageSettings.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CommonLanguageSettings>, I>>(object: I): CommonLanguageSettings {
+  fromPartial(object: DeepPartial<CommonLanguageSettings>): CommonLanguageSettings {
     const message = createBaseCommonLanguageSettings();
     message.referenceDocsUri = object.referenceDocsUri ?? "";
     message.destinations = object.destinations?.map((e) => e) || [];
@@ -1138,10 +1138,10 @@ export const ClientLibrarySettings: MessageFns<ClientLibrarySettings> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ClientLibrarySettings>, I>>(base?: I): ClientLibrarySettings {
-    return ClientLibrarySettings.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ClientLibrarySettings>): ClientLibrarySettings {
+    return ClientLibrarySettings.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ClientLibrarySettings>, I>>(object: I): ClientLibrarySettings {
+  fromPartial(object: DeepPartial<ClientLibrarySettings>): ClientLibrarySettings {
     const message = createBaseClientLibrarySettings();
     message.version = object.version ?? "";
     message.launchStage = object.launchStage ?? 0;
@@ -1435,10 +1435,10 @@ export const Publishing: MessageFns<Publishing> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Publishing>, I>>(base?: I): Publishing {
-    return Publishing.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Publishing>): Publishing {
+    return Publishing.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Publishing>, I>>(object: I): Publishing {
+  fromPartial(object: DeepPartial<Publishing>): Publishing {
     const message = createBasePublishing();
     message.methodSettings = object.methodSettings?.map((e) => MethodSettings.fromPartial(e)) || [];
     message.newIssueUri = object.newIssueUri ?? "";
@@ -1583,10 +1583,10 @@ export const JavaSettings: MessageFns<JavaSettings> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<JavaSettings>, I>>(base?: I): JavaSettings {
-    return JavaSettings.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<JavaSettings>): JavaSettings {
+    return JavaSettings.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<JavaSettings>, I>>(object: I): JavaSettings {
+  fromPartial(object: DeepPartial<JavaSettings>): JavaSettings {
     const message = createBaseJavaSettings();
     message.libraryPackage = object.libraryPackage ?? "";
     message.serviceClassNames = (globalThis.Object.entries(object.serviceClassNames ?? {}) as [string, string][])
@@ -1677,14 +1677,10 @@ export const JavaSettings_ServiceClassNamesEntry: MessageFns<JavaSettings_Servic
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<JavaSettings_ServiceClassNamesEntry>, I>>(
-    base?: I,
-  ): JavaSettings_ServiceClassNamesEntry {
-    return JavaSettings_ServiceClassNamesEntry.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<JavaSettings_ServiceClassNamesEntry>): JavaSettings_ServiceClassNamesEntry {
+    return JavaSettings_ServiceClassNamesEntry.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<JavaSettings_ServiceClassNamesEntry>, I>>(
-    object: I,
-  ): JavaSettings_ServiceClassNamesEntry {
+  fromPartial(object: DeepPartial<JavaSettings_ServiceClassNamesEntry>): JavaSettings_ServiceClassNamesEntry {
     const message = createBaseJavaSettings_ServiceClassNamesEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
@@ -1749,10 +1745,10 @@ export const CppSettings: MessageFns<CppSettings> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CppSettings>, I>>(base?: I): CppSettings {
-    return CppSettings.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CppSettings>): CppSettings {
+    return CppSettings.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CppSettings>, I>>(object: I): CppSettings {
+  fromPartial(object: DeepPartial<CppSettings>): CppSettings {
     const message = createBaseCppSettings();
     message.common = (object.common !== undefined && object.common !== null)
       ? CommonLanguageSettings.fromPartial(object.common)
@@ -1839,10 +1835,10 @@ export const PhpSettings: MessageFns<PhpSettings> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PhpSettings>, I>>(base?: I): PhpSettings {
-    return PhpSettings.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PhpSettings>): PhpSettings {
+    return PhpSettings.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PhpSettings>, I>>(object: I): PhpSettings {
+  fromPartial(object: DeepPartial<PhpSettings>): PhpSettings {
     const message = createBasePhpSettings();
     message.common = (object.common !== undefined && object.common !== null)
       ? CommonLanguageSettings.fromPartial(object.common)
@@ -1930,10 +1926,10 @@ export const PythonSettings: MessageFns<PythonSettings> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PythonSettings>, I>>(base?: I): PythonSettings {
-    return PythonSettings.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PythonSettings>): PythonSettings {
+    return PythonSettings.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PythonSettings>, I>>(object: I): PythonSettings {
+  fromPartial(object: DeepPartial<PythonSettings>): PythonSettings {
     const message = createBasePythonSettings();
     message.common = (object.common !== undefined && object.common !== null)
       ? CommonLanguageSettings.fromPartial(object.common)
@@ -2046,14 +2042,10 @@ export const PythonSettings_ExperimentalFeatures: MessageFns<PythonSettings_Expe
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PythonSettings_ExperimentalFeatures>, I>>(
-    base?: I,
-  ): PythonSettings_ExperimentalFeatures {
-    return PythonSettings_ExperimentalFeatures.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PythonSettings_ExperimentalFeatures>): PythonSettings_ExperimentalFeatures {
+    return PythonSettings_ExperimentalFeatures.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PythonSettings_ExperimentalFeatures>, I>>(
-    object: I,
-  ): PythonSettings_ExperimentalFeatures {
+  fromPartial(object: DeepPartial<PythonSettings_ExperimentalFeatures>): PythonSettings_ExperimentalFeatures {
     const message = createBasePythonSettings_ExperimentalFeatures();
     message.restAsyncIoEnabled = object.restAsyncIoEnabled ?? false;
     message.protobufPythonicTypesEnabled = object.protobufPythonicTypesEnabled ?? false;
@@ -2119,10 +2111,10 @@ export const NodeSettings: MessageFns<NodeSettings> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<NodeSettings>, I>>(base?: I): NodeSettings {
-    return NodeSettings.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<NodeSettings>): NodeSettings {
+    return NodeSettings.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<NodeSettings>, I>>(object: I): NodeSettings {
+  fromPartial(object: DeepPartial<NodeSettings>): NodeSettings {
     const message = createBaseNodeSettings();
     message.common = (object.common !== undefined && object.common !== null)
       ? CommonLanguageSettings.fromPartial(object.common)
@@ -2354,10 +2346,10 @@ export const DotnetSettings: MessageFns<DotnetSettings> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DotnetSettings>, I>>(base?: I): DotnetSettings {
-    return DotnetSettings.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DotnetSettings>): DotnetSettings {
+    return DotnetSettings.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DotnetSettings>, I>>(object: I): DotnetSettings {
+  fromPartial(object: DeepPartial<DotnetSettings>): DotnetSettings {
     const message = createBaseDotnetSettings();
     message.common = (object.common !== undefined && object.common !== null)
       ? CommonLanguageSettings.fromPartial(object.common)
@@ -2461,14 +2453,10 @@ export const DotnetSettings_RenamedServicesEntry: MessageFns<DotnetSettings_Rena
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DotnetSettings_RenamedServicesEntry>, I>>(
-    base?: I,
-  ): DotnetSettings_RenamedServicesEntry {
-    return DotnetSettings_RenamedServicesEntry.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DotnetSettings_RenamedServicesEntry>): DotnetSettings_RenamedServicesEntry {
+    return DotnetSettings_RenamedServicesEntry.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DotnetSettings_RenamedServicesEntry>, I>>(
-    object: I,
-  ): DotnetSettings_RenamedServicesEntry {
+  fromPartial(object: DeepPartial<DotnetSettings_RenamedServicesEntry>): DotnetSettings_RenamedServicesEntry {
     const message = createBaseDotnetSettings_RenamedServicesEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
@@ -2550,14 +2538,10 @@ export const DotnetSettings_RenamedResourcesEntry: MessageFns<DotnetSettings_Ren
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DotnetSettings_RenamedResourcesEntry>, I>>(
-    base?: I,
-  ): DotnetSettings_RenamedResourcesEntry {
-    return DotnetSettings_RenamedResourcesEntry.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DotnetSettings_RenamedResourcesEntry>): DotnetSettings_RenamedResourcesEntry {
+    return DotnetSettings_RenamedResourcesEntry.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DotnetSettings_RenamedResourcesEntry>, I>>(
-    object: I,
-  ): DotnetSettings_RenamedResourcesEntry {
+  fromPartial(object: DeepPartial<DotnetSettings_RenamedResourcesEntry>): DotnetSettings_RenamedResourcesEntry {
     const message = createBaseDotnetSettings_RenamedResourcesEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
@@ -2622,10 +2606,10 @@ export const RubySettings: MessageFns<RubySettings> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RubySettings>, I>>(base?: I): RubySettings {
-    return RubySettings.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RubySettings>): RubySettings {
+    return RubySettings.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RubySettings>, I>>(object: I): RubySettings {
+  fromPartial(object: DeepPartial<RubySettings>): RubySettings {
     const message = createBaseRubySettings();
     message.common = (object.common !== undefined && object.common !== null)
       ? CommonLanguageSettings.fromPartial(object.common)
@@ -2743,10 +2727,10 @@ export const GoSettings: MessageFns<GoSettings> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GoSettings>, I>>(base?: I): GoSettings {
-    return GoSettings.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GoSettings>): GoSettings {
+    return GoSettings.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GoSettings>, I>>(object: I): GoSettings {
+  fromPartial(object: DeepPartial<GoSettings>): GoSettings {
     const message = createBaseGoSettings();
     message.common = (object.common !== undefined && object.common !== null)
       ? CommonLanguageSettings.fromPartial(object.common)
@@ -2838,12 +2822,10 @@ export const GoSettings_RenamedServicesEntry: MessageFns<GoSettings_RenamedServi
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GoSettings_RenamedServicesEntry>, I>>(base?: I): GoSettings_RenamedServicesEntry {
-    return GoSettings_RenamedServicesEntry.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GoSettings_RenamedServicesEntry>): GoSettings_RenamedServicesEntry {
+    return GoSettings_RenamedServicesEntry.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GoSettings_RenamedServicesEntry>, I>>(
-    object: I,
-  ): GoSettings_RenamedServicesEntry {
+  fromPartial(object: DeepPartial<GoSettings_RenamedServicesEntry>): GoSettings_RenamedServicesEntry {
     const message = createBaseGoSettings_RenamedServicesEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
@@ -2963,10 +2945,10 @@ export const MethodSettings: MessageFns<MethodSettings> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<MethodSettings>, I>>(base?: I): MethodSettings {
-    return MethodSettings.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<MethodSettings>): MethodSettings {
+    return MethodSettings.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<MethodSettings>, I>>(object: I): MethodSettings {
+  fromPartial(object: DeepPartial<MethodSettings>): MethodSettings {
     const message = createBaseMethodSettings();
     message.selector = object.selector ?? "";
     message.longRunning = (object.longRunning !== undefined && object.longRunning !== null)
@@ -3100,10 +3082,10 @@ export const MethodSettings_LongRunning: MessageFns<MethodSettings_LongRunning> 
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<MethodSettings_LongRunning>, I>>(base?: I): MethodSettings_LongRunning {
-    return MethodSettings_LongRunning.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<MethodSettings_LongRunning>): MethodSettings_LongRunning {
+    return MethodSettings_LongRunning.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<MethodSettings_LongRunning>, I>>(object: I): MethodSettings_LongRunning {
+  fromPartial(object: DeepPartial<MethodSettings_LongRunning>): MethodSettings_LongRunning {
     const message = createBaseMethodSettings_LongRunning();
     message.initialPollDelay = (object.initialPollDelay !== undefined && object.initialPollDelay !== null)
       ? Duration.fromPartial(object.initialPollDelay)
@@ -3197,10 +3179,10 @@ export const SelectiveGapicGeneration: MessageFns<SelectiveGapicGeneration> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SelectiveGapicGeneration>, I>>(base?: I): SelectiveGapicGeneration {
-    return SelectiveGapicGeneration.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<SelectiveGapicGeneration>): SelectiveGapicGeneration {
+    return SelectiveGapicGeneration.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<SelectiveGapicGeneration>, I>>(object: I): SelectiveGapicGeneration {
+  fromPartial(object: DeepPartial<SelectiveGapicGeneration>): SelectiveGapicGeneration {
     const message = createBaseSelectiveGapicGeneration();
     message.methods = object.methods?.map((e) => e) || [];
     message.generateOmittedAsInternal = object.generateOmittedAsInternal ?? false;
@@ -3286,10 +3268,10 @@ export const BatchingConfigProto: MessageFns<BatchingConfigProto> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<BatchingConfigProto>, I>>(base?: I): BatchingConfigProto {
-    return BatchingConfigProto.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<BatchingConfigProto>): BatchingConfigProto {
+    return BatchingConfigProto.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<BatchingConfigProto>, I>>(object: I): BatchingConfigProto {
+  fromPartial(object: DeepPartial<BatchingConfigProto>): BatchingConfigProto {
     const message = createBaseBatchingConfigProto();
     message.thresholds = (object.thresholds !== undefined && object.thresholds !== null)
       ? BatchingSettingsProto.fromPartial(object.thresholds)
@@ -3508,10 +3490,10 @@ export const BatchingSettingsProto: MessageFns<BatchingSettingsProto> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<BatchingSettingsProto>, I>>(base?: I): BatchingSettingsProto {
-    return BatchingSettingsProto.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<BatchingSettingsProto>): BatchingSettingsProto {
+    return BatchingSettingsProto.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<BatchingSettingsProto>, I>>(object: I): BatchingSettingsProto {
+  fromPartial(object: DeepPartial<BatchingSettingsProto>): BatchingSettingsProto {
     const message = createBaseBatchingSettingsProto();
     message.elementCountThreshold = object.elementCountThreshold ?? 0;
     message.requestByteThreshold = object.requestByteThreshold ?? 0;
@@ -3628,10 +3610,10 @@ export const BatchingDescriptorProto: MessageFns<BatchingDescriptorProto> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<BatchingDescriptorProto>, I>>(base?: I): BatchingDescriptorProto {
-    return BatchingDescriptorProto.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<BatchingDescriptorProto>): BatchingDescriptorProto {
+    return BatchingDescriptorProto.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<BatchingDescriptorProto>, I>>(object: I): BatchingDescriptorProto {
+  fromPartial(object: DeepPartial<BatchingDescriptorProto>): BatchingDescriptorProto {
     const message = createBaseBatchingDescriptorProto();
     message.batchedField = object.batchedField ?? "";
     message.discriminatorFields = object.discriminatorFields?.map((e) => e) || [];
@@ -3651,10 +3633,6 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
-
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
 
 function longToNumber(int64: { toString(): string }): number {
   const num = globalThis.Number(int64.toString());
@@ -3680,6 +3658,6 @@ export interface MessageFns<T> {
   decode(input: BinaryReader | Uint8Array, length?: number): T;
   fromJSON(object: any): T;
   toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
 }

@@ -477,10 +477,10 @@ export const ResourceDescriptor: MessageFns<ResourceDescriptor> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ResourceDescriptor>, I>>(base?: I): ResourceDescriptor {
-    return ResourceDescriptor.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ResourceDescriptor>): ResourceDescriptor {
+    return ResourceDescriptor.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ResourceDescriptor>, I>>(object: I): ResourceDescriptor {
+  fromPartial(object: DeepPartial<ResourceDescriptor>): ResourceDescriptor {
     const message = createBaseResourceDescriptor();
     message.type = object.type ?? "";
     message.pattern = object.pattern?.map((e) => e) || [];
@@ -571,10 +571,10 @@ export const ResourceReference: MessageFns<ResourceReference> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ResourceReference>, I>>(base?: I): ResourceReference {
-    return ResourceReference.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ResourceReference>): ResourceReference {
+    return ResourceReference.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ResourceReference>, I>>(object: I): ResourceReference {
+  fromPartial(object: DeepPartial<ResourceReference>): ResourceReference {
     const message = createBaseResourceReference();
     message.type = object.type ?? "";
     message.childType = object.childType ?? "";
@@ -590,10 +590,6 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
 }
@@ -603,6 +599,6 @@ export interface MessageFns<T> {
   decode(input: BinaryReader | Uint8Array, length?: number): T;
   fromJSON(object: any): T;
   toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
 }

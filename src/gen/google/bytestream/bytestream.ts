@@ -224,10 +224,10 @@ export const ReadRequest: MessageFns<ReadRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ReadRequest>, I>>(base?: I): ReadRequest {
-    return ReadRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ReadRequest>): ReadRequest {
+    return ReadRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ReadRequest>, I>>(object: I): ReadRequest {
+  fromPartial(object: DeepPartial<ReadRequest>): ReadRequest {
     const message = createBaseReadRequest();
     message.resourceName = object.resourceName ?? "";
     message.readOffset = object.readOffset ?? 0;
@@ -293,10 +293,10 @@ export const ReadResponse: MessageFns<ReadResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ReadResponse>, I>>(base?: I): ReadResponse {
-    return ReadResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ReadResponse>): ReadResponse {
+    return ReadResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ReadResponse>, I>>(object: I): ReadResponse {
+  fromPartial(object: DeepPartial<ReadResponse>): ReadResponse {
     const message = createBaseReadResponse();
     message.data = object.data ?? Buffer.alloc(0);
     return message;
@@ -419,10 +419,10 @@ export const WriteRequest: MessageFns<WriteRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<WriteRequest>, I>>(base?: I): WriteRequest {
-    return WriteRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<WriteRequest>): WriteRequest {
+    return WriteRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<WriteRequest>, I>>(object: I): WriteRequest {
+  fromPartial(object: DeepPartial<WriteRequest>): WriteRequest {
     const message = createBaseWriteRequest();
     message.resourceName = object.resourceName ?? "";
     message.writeOffset = object.writeOffset ?? 0;
@@ -495,10 +495,10 @@ export const WriteResponse: MessageFns<WriteResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<WriteResponse>, I>>(base?: I): WriteResponse {
-    return WriteResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<WriteResponse>): WriteResponse {
+    return WriteResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<WriteResponse>, I>>(object: I): WriteResponse {
+  fromPartial(object: DeepPartial<WriteResponse>): WriteResponse {
     const message = createBaseWriteResponse();
     message.committedSize = object.committedSize ?? 0;
     return message;
@@ -568,10 +568,10 @@ export const QueryWriteStatusRequest: MessageFns<QueryWriteStatusRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<QueryWriteStatusRequest>, I>>(base?: I): QueryWriteStatusRequest {
-    return QueryWriteStatusRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<QueryWriteStatusRequest>): QueryWriteStatusRequest {
+    return QueryWriteStatusRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<QueryWriteStatusRequest>, I>>(object: I): QueryWriteStatusRequest {
+  fromPartial(object: DeepPartial<QueryWriteStatusRequest>): QueryWriteStatusRequest {
     const message = createBaseQueryWriteStatusRequest();
     message.resourceName = object.resourceName ?? "";
     return message;
@@ -656,10 +656,10 @@ export const QueryWriteStatusResponse: MessageFns<QueryWriteStatusResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<QueryWriteStatusResponse>, I>>(base?: I): QueryWriteStatusResponse {
-    return QueryWriteStatusResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<QueryWriteStatusResponse>): QueryWriteStatusResponse {
+    return QueryWriteStatusResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<QueryWriteStatusResponse>, I>>(object: I): QueryWriteStatusResponse {
+  fromPartial(object: DeepPartial<QueryWriteStatusResponse>): QueryWriteStatusResponse {
     const message = createBaseQueryWriteStatusResponse();
     message.committedSize = object.committedSize ?? 0;
     message.complete = object.complete ?? false;
@@ -925,10 +925,6 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
 function longToNumber(int64: { toString(): string }): number {
   const num = globalThis.Number(int64.toString());
   if (num > globalThis.Number.MAX_SAFE_INTEGER) {
@@ -949,6 +945,6 @@ export interface MessageFns<T> {
   decode(input: BinaryReader | Uint8Array, length?: number): T;
   fromJSON(object: any): T;
   toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
 }

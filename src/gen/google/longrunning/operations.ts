@@ -313,10 +313,10 @@ export const Operation: MessageFns<Operation> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Operation>, I>>(base?: I): Operation {
-    return Operation.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Operation>): Operation {
+    return Operation.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Operation>, I>>(object: I): Operation {
+  fromPartial(object: DeepPartial<Operation>): Operation {
     const message = createBaseOperation();
     message.name = object.name ?? "";
     message.metadata = (object.metadata !== undefined && object.metadata !== null)
@@ -390,10 +390,10 @@ export const GetOperationRequest: MessageFns<GetOperationRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetOperationRequest>, I>>(base?: I): GetOperationRequest {
-    return GetOperationRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetOperationRequest>): GetOperationRequest {
+    return GetOperationRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetOperationRequest>, I>>(object: I): GetOperationRequest {
+  fromPartial(object: DeepPartial<GetOperationRequest>): GetOperationRequest {
     const message = createBaseGetOperationRequest();
     message.name = object.name ?? "";
     return message;
@@ -531,10 +531,10 @@ export const ListOperationsRequest: MessageFns<ListOperationsRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ListOperationsRequest>, I>>(base?: I): ListOperationsRequest {
-    return ListOperationsRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ListOperationsRequest>): ListOperationsRequest {
+    return ListOperationsRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ListOperationsRequest>, I>>(object: I): ListOperationsRequest {
+  fromPartial(object: DeepPartial<ListOperationsRequest>): ListOperationsRequest {
     const message = createBaseListOperationsRequest();
     message.name = object.name ?? "";
     message.filter = object.filter ?? "";
@@ -642,10 +642,10 @@ export const ListOperationsResponse: MessageFns<ListOperationsResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ListOperationsResponse>, I>>(base?: I): ListOperationsResponse {
-    return ListOperationsResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ListOperationsResponse>): ListOperationsResponse {
+    return ListOperationsResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ListOperationsResponse>, I>>(object: I): ListOperationsResponse {
+  fromPartial(object: DeepPartial<ListOperationsResponse>): ListOperationsResponse {
     const message = createBaseListOperationsResponse();
     message.operations = object.operations?.map((e) => Operation.fromPartial(e)) || [];
     message.nextPageToken = object.nextPageToken ?? "";
@@ -711,10 +711,10 @@ export const CancelOperationRequest: MessageFns<CancelOperationRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CancelOperationRequest>, I>>(base?: I): CancelOperationRequest {
-    return CancelOperationRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CancelOperationRequest>): CancelOperationRequest {
+    return CancelOperationRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CancelOperationRequest>, I>>(object: I): CancelOperationRequest {
+  fromPartial(object: DeepPartial<CancelOperationRequest>): CancelOperationRequest {
     const message = createBaseCancelOperationRequest();
     message.name = object.name ?? "";
     return message;
@@ -778,10 +778,10 @@ export const DeleteOperationRequest: MessageFns<DeleteOperationRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteOperationRequest>, I>>(base?: I): DeleteOperationRequest {
-    return DeleteOperationRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteOperationRequest>): DeleteOperationRequest {
+    return DeleteOperationRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteOperationRequest>, I>>(object: I): DeleteOperationRequest {
+  fromPartial(object: DeepPartial<DeleteOperationRequest>): DeleteOperationRequest {
     const message = createBaseDeleteOperationRequest();
     message.name = object.name ?? "";
     return message;
@@ -862,10 +862,10 @@ export const WaitOperationRequest: MessageFns<WaitOperationRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<WaitOperationRequest>, I>>(base?: I): WaitOperationRequest {
-    return WaitOperationRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<WaitOperationRequest>): WaitOperationRequest {
+    return WaitOperationRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<WaitOperationRequest>, I>>(object: I): WaitOperationRequest {
+  fromPartial(object: DeepPartial<WaitOperationRequest>): WaitOperationRequest {
     const message = createBaseWaitOperationRequest();
     message.name = object.name ?? "";
     message.timeout = (object.timeout !== undefined && object.timeout !== null)
@@ -957,10 +957,10 @@ export const OperationInfo: MessageFns<OperationInfo> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<OperationInfo>, I>>(base?: I): OperationInfo {
-    return OperationInfo.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<OperationInfo>): OperationInfo {
+    return OperationInfo.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<OperationInfo>, I>>(object: I): OperationInfo {
+  fromPartial(object: DeepPartial<OperationInfo>): OperationInfo {
     const message = createBaseOperationInfo();
     message.responseType = object.responseType ?? "";
     message.metadataType = object.metadataType ?? "";
@@ -1252,10 +1252,6 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
 }
@@ -1265,6 +1261,6 @@ export interface MessageFns<T> {
   decode(input: BinaryReader | Uint8Array, length?: number): T;
   fromJSON(object: any): T;
   toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
 }

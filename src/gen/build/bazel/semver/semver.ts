@@ -127,10 +127,10 @@ export const SemVer: MessageFns<SemVer> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SemVer>, I>>(base?: I): SemVer {
-    return SemVer.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<SemVer>): SemVer {
+    return SemVer.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<SemVer>, I>>(object: I): SemVer {
+  fromPartial(object: DeepPartial<SemVer>): SemVer {
     const message = createBaseSemVer();
     message.major = object.major ?? 0;
     message.minor = object.minor ?? 0;
@@ -148,10 +148,6 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
 }
@@ -161,6 +157,6 @@ export interface MessageFns<T> {
   decode(input: BinaryReader | Uint8Array, length?: number): T;
   fromJSON(object: any): T;
   toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
 }

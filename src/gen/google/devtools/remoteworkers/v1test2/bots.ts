@@ -643,10 +643,10 @@ export const BotSession: MessageFns<BotSession> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<BotSession>, I>>(base?: I): BotSession {
-    return BotSession.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<BotSession>): BotSession {
+    return BotSession.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<BotSession>, I>>(object: I): BotSession {
+  fromPartial(object: DeepPartial<BotSession>): BotSession {
     const message = createBaseBotSession();
     message.name = object.name ?? "";
     message.botId = object.botId ?? "";
@@ -860,10 +860,10 @@ export const Lease: MessageFns<Lease> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Lease>, I>>(base?: I): Lease {
-    return Lease.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Lease>): Lease {
+    return Lease.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Lease>, I>>(object: I): Lease {
+  fromPartial(object: DeepPartial<Lease>): Lease {
     const message = createBaseLease();
     message.id = object.id ?? "";
     message.payload = (object.payload !== undefined && object.payload !== null)
@@ -964,10 +964,10 @@ export const AdminTemp: MessageFns<AdminTemp> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<AdminTemp>, I>>(base?: I): AdminTemp {
-    return AdminTemp.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<AdminTemp>): AdminTemp {
+    return AdminTemp.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<AdminTemp>, I>>(object: I): AdminTemp {
+  fromPartial(object: DeepPartial<AdminTemp>): AdminTemp {
     const message = createBaseAdminTemp();
     message.command = object.command ?? 0;
     message.arg = object.arg ?? "";
@@ -1053,10 +1053,10 @@ export const CreateBotSessionRequest: MessageFns<CreateBotSessionRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CreateBotSessionRequest>, I>>(base?: I): CreateBotSessionRequest {
-    return CreateBotSessionRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CreateBotSessionRequest>): CreateBotSessionRequest {
+    return CreateBotSessionRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CreateBotSessionRequest>, I>>(object: I): CreateBotSessionRequest {
+  fromPartial(object: DeepPartial<CreateBotSessionRequest>): CreateBotSessionRequest {
     const message = createBaseCreateBotSessionRequest();
     message.parent = object.parent ?? "";
     message.botSession = (object.botSession !== undefined && object.botSession !== null)
@@ -1163,10 +1163,10 @@ export const UpdateBotSessionRequest: MessageFns<UpdateBotSessionRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<UpdateBotSessionRequest>, I>>(base?: I): UpdateBotSessionRequest {
-    return UpdateBotSessionRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<UpdateBotSessionRequest>): UpdateBotSessionRequest {
+    return UpdateBotSessionRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<UpdateBotSessionRequest>, I>>(object: I): UpdateBotSessionRequest {
+  fromPartial(object: DeepPartial<UpdateBotSessionRequest>): UpdateBotSessionRequest {
     const message = createBaseUpdateBotSessionRequest();
     message.name = object.name ?? "";
     message.botSession = (object.botSession !== undefined && object.botSession !== null)
@@ -1315,10 +1315,6 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
 function toTimestamp(date: Date): Timestamp {
   const seconds = Math.trunc(date.getTime() / 1_000);
   const nanos = (date.getTime() % 1_000) * 1_000_000;
@@ -1361,6 +1357,6 @@ export interface MessageFns<T> {
   decode(input: BinaryReader | Uint8Array, length?: number): T;
   fromJSON(object: any): T;
   toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
 }

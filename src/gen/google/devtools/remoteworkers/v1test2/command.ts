@@ -431,10 +431,10 @@ export const CommandTask: MessageFns<CommandTask> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CommandTask>, I>>(base?: I): CommandTask {
-    return CommandTask.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CommandTask>): CommandTask {
+    return CommandTask.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CommandTask>, I>>(object: I): CommandTask {
+  fromPartial(object: DeepPartial<CommandTask>): CommandTask {
     const message = createBaseCommandTask();
     message.inputs = (object.inputs !== undefined && object.inputs !== null)
       ? CommandTask_Inputs.fromPartial(object.inputs)
@@ -584,10 +584,10 @@ export const CommandTask_Inputs: MessageFns<CommandTask_Inputs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CommandTask_Inputs>, I>>(base?: I): CommandTask_Inputs {
-    return CommandTask_Inputs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CommandTask_Inputs>): CommandTask_Inputs {
+    return CommandTask_Inputs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CommandTask_Inputs>, I>>(object: I): CommandTask_Inputs {
+  fromPartial(object: DeepPartial<CommandTask_Inputs>): CommandTask_Inputs {
     const message = createBaseCommandTask_Inputs();
     message.arguments = object.arguments?.map((e) => e) || [];
     message.files = object.files?.map((e) => Digest.fromPartial(e)) || [];
@@ -673,14 +673,10 @@ export const CommandTask_Inputs_EnvironmentVariable: MessageFns<CommandTask_Inpu
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CommandTask_Inputs_EnvironmentVariable>, I>>(
-    base?: I,
-  ): CommandTask_Inputs_EnvironmentVariable {
-    return CommandTask_Inputs_EnvironmentVariable.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CommandTask_Inputs_EnvironmentVariable>): CommandTask_Inputs_EnvironmentVariable {
+    return CommandTask_Inputs_EnvironmentVariable.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CommandTask_Inputs_EnvironmentVariable>, I>>(
-    object: I,
-  ): CommandTask_Inputs_EnvironmentVariable {
+  fromPartial(object: DeepPartial<CommandTask_Inputs_EnvironmentVariable>): CommandTask_Inputs_EnvironmentVariable {
     const message = createBaseCommandTask_Inputs_EnvironmentVariable();
     message.name = object.name ?? "";
     message.value = object.value ?? "";
@@ -802,10 +798,10 @@ export const CommandTask_Outputs: MessageFns<CommandTask_Outputs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CommandTask_Outputs>, I>>(base?: I): CommandTask_Outputs {
-    return CommandTask_Outputs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CommandTask_Outputs>): CommandTask_Outputs {
+    return CommandTask_Outputs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CommandTask_Outputs>, I>>(object: I): CommandTask_Outputs {
+  fromPartial(object: DeepPartial<CommandTask_Outputs>): CommandTask_Outputs {
     const message = createBaseCommandTask_Outputs();
     message.files = object.files?.map((e) => e) || [];
     message.directories = object.directories?.map((e) => e) || [];
@@ -904,10 +900,10 @@ export const CommandTask_Timeouts: MessageFns<CommandTask_Timeouts> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CommandTask_Timeouts>, I>>(base?: I): CommandTask_Timeouts {
-    return CommandTask_Timeouts.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CommandTask_Timeouts>): CommandTask_Timeouts {
+    return CommandTask_Timeouts.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CommandTask_Timeouts>, I>>(object: I): CommandTask_Timeouts {
+  fromPartial(object: DeepPartial<CommandTask_Timeouts>): CommandTask_Timeouts {
     const message = createBaseCommandTask_Timeouts();
     message.execution = (object.execution !== undefined && object.execution !== null)
       ? Duration.fromPartial(object.execution)
@@ -998,10 +994,10 @@ export const CommandOutputs: MessageFns<CommandOutputs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CommandOutputs>, I>>(base?: I): CommandOutputs {
-    return CommandOutputs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CommandOutputs>): CommandOutputs {
+    return CommandOutputs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CommandOutputs>, I>>(object: I): CommandOutputs {
+  fromPartial(object: DeepPartial<CommandOutputs>): CommandOutputs {
     const message = createBaseCommandOutputs();
     message.exitCode = object.exitCode ?? 0;
     message.outputs = (object.outputs !== undefined && object.outputs !== null)
@@ -1085,10 +1081,10 @@ export const CommandOverhead: MessageFns<CommandOverhead> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CommandOverhead>, I>>(base?: I): CommandOverhead {
-    return CommandOverhead.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CommandOverhead>): CommandOverhead {
+    return CommandOverhead.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CommandOverhead>, I>>(object: I): CommandOverhead {
+  fromPartial(object: DeepPartial<CommandOverhead>): CommandOverhead {
     const message = createBaseCommandOverhead();
     message.duration = (object.duration !== undefined && object.duration !== null)
       ? Duration.fromPartial(object.duration)
@@ -1238,10 +1234,10 @@ export const CommandResult: MessageFns<CommandResult> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CommandResult>, I>>(base?: I): CommandResult {
-    return CommandResult.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CommandResult>): CommandResult {
+    return CommandResult.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CommandResult>, I>>(object: I): CommandResult {
+  fromPartial(object: DeepPartial<CommandResult>): CommandResult {
     const message = createBaseCommandResult();
     message.status = (object.status !== undefined && object.status !== null)
       ? Status.fromPartial(object.status)
@@ -1369,10 +1365,10 @@ export const FileMetadata: MessageFns<FileMetadata> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<FileMetadata>, I>>(base?: I): FileMetadata {
-    return FileMetadata.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<FileMetadata>): FileMetadata {
+    return FileMetadata.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<FileMetadata>, I>>(object: I): FileMetadata {
+  fromPartial(object: DeepPartial<FileMetadata>): FileMetadata {
     const message = createBaseFileMetadata();
     message.path = object.path ?? "";
     message.digest = (object.digest !== undefined && object.digest !== null)
@@ -1458,10 +1454,10 @@ export const DirectoryMetadata: MessageFns<DirectoryMetadata> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DirectoryMetadata>, I>>(base?: I): DirectoryMetadata {
-    return DirectoryMetadata.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DirectoryMetadata>): DirectoryMetadata {
+    return DirectoryMetadata.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DirectoryMetadata>, I>>(object: I): DirectoryMetadata {
+  fromPartial(object: DeepPartial<DirectoryMetadata>): DirectoryMetadata {
     const message = createBaseDirectoryMetadata();
     message.path = object.path ?? "";
     message.digest = (object.digest !== undefined && object.digest !== null)
@@ -1549,10 +1545,10 @@ export const Digest: MessageFns<Digest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Digest>, I>>(base?: I): Digest {
-    return Digest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Digest>): Digest {
+    return Digest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Digest>, I>>(object: I): Digest {
+  fromPartial(object: DeepPartial<Digest>): Digest {
     const message = createBaseDigest();
     message.hash = object.hash ?? "";
     message.sizeBytes = object.sizeBytes ?? 0;
@@ -1634,10 +1630,10 @@ export const Blob: MessageFns<Blob> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Blob>, I>>(base?: I): Blob {
-    return Blob.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Blob>): Blob {
+    return Blob.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Blob>, I>>(object: I): Blob {
+  fromPartial(object: DeepPartial<Blob>): Blob {
     const message = createBaseBlob();
     message.digest = (object.digest !== undefined && object.digest !== null)
       ? Digest.fromPartial(object.digest)
@@ -1723,10 +1719,10 @@ export const Directory: MessageFns<Directory> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Directory>, I>>(base?: I): Directory {
-    return Directory.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Directory>): Directory {
+    return Directory.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Directory>, I>>(object: I): Directory {
+  fromPartial(object: DeepPartial<Directory>): Directory {
     const message = createBaseDirectory();
     message.files = object.files?.map((e) => FileMetadata.fromPartial(e)) || [];
     message.directories = object.directories?.map((e) => DirectoryMetadata.fromPartial(e)) || [];
@@ -1750,10 +1746,6 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
 function longToNumber(int64: { toString(): string }): number {
   const num = globalThis.Number(int64.toString());
   if (num > globalThis.Number.MAX_SAFE_INTEGER) {
@@ -1774,6 +1766,6 @@ export interface MessageFns<T> {
   decode(input: BinaryReader | Uint8Array, length?: number): T;
   fromJSON(object: any): T;
   toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
 }

@@ -270,10 +270,10 @@ export const Worker: MessageFns<Worker> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Worker>, I>>(base?: I): Worker {
-    return Worker.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Worker>): Worker {
+    return Worker.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Worker>, I>>(object: I): Worker {
+  fromPartial(object: DeepPartial<Worker>): Worker {
     const message = createBaseWorker();
     message.devices = object.devices?.map((e) => Device.fromPartial(e)) || [];
     message.properties = object.properties?.map((e) => Worker_Property.fromPartial(e)) || [];
@@ -356,10 +356,10 @@ export const Worker_Property: MessageFns<Worker_Property> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Worker_Property>, I>>(base?: I): Worker_Property {
-    return Worker_Property.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Worker_Property>): Worker_Property {
+    return Worker_Property.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Worker_Property>, I>>(object: I): Worker_Property {
+  fromPartial(object: DeepPartial<Worker_Property>): Worker_Property {
     const message = createBaseWorker_Property();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
@@ -441,10 +441,10 @@ export const Worker_Config: MessageFns<Worker_Config> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Worker_Config>, I>>(base?: I): Worker_Config {
-    return Worker_Config.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Worker_Config>): Worker_Config {
+    return Worker_Config.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Worker_Config>, I>>(object: I): Worker_Config {
+  fromPartial(object: DeepPartial<Worker_Config>): Worker_Config {
     const message = createBaseWorker_Config();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
@@ -528,10 +528,10 @@ export const Device: MessageFns<Device> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Device>, I>>(base?: I): Device {
-    return Device.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Device>): Device {
+    return Device.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Device>, I>>(object: I): Device {
+  fromPartial(object: DeepPartial<Device>): Device {
     const message = createBaseDevice();
     message.handle = object.handle ?? "";
     message.properties = object.properties?.map((e) => Device_Property.fromPartial(e)) || [];
@@ -613,10 +613,10 @@ export const Device_Property: MessageFns<Device_Property> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Device_Property>, I>>(base?: I): Device_Property {
-    return Device_Property.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Device_Property>): Device_Property {
+    return Device_Property.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Device_Property>, I>>(object: I): Device_Property {
+  fromPartial(object: DeepPartial<Device_Property>): Device_Property {
     const message = createBaseDevice_Property();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
@@ -632,10 +632,6 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
 }
@@ -645,6 +641,6 @@ export interface MessageFns<T> {
   decode(input: BinaryReader | Uint8Array, length?: number): T;
   fromJSON(object: any): T;
   toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
 }

@@ -199,10 +199,10 @@ export const Qualifier: MessageFns<Qualifier> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Qualifier>, I>>(base?: I): Qualifier {
-    return Qualifier.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Qualifier>): Qualifier {
+    return Qualifier.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Qualifier>, I>>(object: I): Qualifier {
+  fromPartial(object: DeepPartial<Qualifier>): Qualifier {
     const message = createBaseQualifier();
     message.name = object.name ?? "";
     message.value = object.value ?? "";
@@ -365,10 +365,10 @@ export const FetchBlobRequest: MessageFns<FetchBlobRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<FetchBlobRequest>, I>>(base?: I): FetchBlobRequest {
-    return FetchBlobRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<FetchBlobRequest>): FetchBlobRequest {
+    return FetchBlobRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<FetchBlobRequest>, I>>(object: I): FetchBlobRequest {
+  fromPartial(object: DeepPartial<FetchBlobRequest>): FetchBlobRequest {
     const message = createBaseFetchBlobRequest();
     message.instanceName = object.instanceName ?? "";
     message.timeout = (object.timeout !== undefined && object.timeout !== null)
@@ -533,10 +533,10 @@ export const FetchBlobResponse: MessageFns<FetchBlobResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<FetchBlobResponse>, I>>(base?: I): FetchBlobResponse {
-    return FetchBlobResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<FetchBlobResponse>): FetchBlobResponse {
+    return FetchBlobResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<FetchBlobResponse>, I>>(object: I): FetchBlobResponse {
+  fromPartial(object: DeepPartial<FetchBlobResponse>): FetchBlobResponse {
     const message = createBaseFetchBlobResponse();
     message.status = (object.status !== undefined && object.status !== null)
       ? Status.fromPartial(object.status)
@@ -709,10 +709,10 @@ export const FetchDirectoryRequest: MessageFns<FetchDirectoryRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<FetchDirectoryRequest>, I>>(base?: I): FetchDirectoryRequest {
-    return FetchDirectoryRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<FetchDirectoryRequest>): FetchDirectoryRequest {
+    return FetchDirectoryRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<FetchDirectoryRequest>, I>>(object: I): FetchDirectoryRequest {
+  fromPartial(object: DeepPartial<FetchDirectoryRequest>): FetchDirectoryRequest {
     const message = createBaseFetchDirectoryRequest();
     message.instanceName = object.instanceName ?? "";
     message.timeout = (object.timeout !== undefined && object.timeout !== null)
@@ -884,10 +884,10 @@ export const FetchDirectoryResponse: MessageFns<FetchDirectoryResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<FetchDirectoryResponse>, I>>(base?: I): FetchDirectoryResponse {
-    return FetchDirectoryResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<FetchDirectoryResponse>): FetchDirectoryResponse {
+    return FetchDirectoryResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<FetchDirectoryResponse>, I>>(object: I): FetchDirectoryResponse {
+  fromPartial(object: DeepPartial<FetchDirectoryResponse>): FetchDirectoryResponse {
     const message = createBaseFetchDirectoryResponse();
     message.status = (object.status !== undefined && object.status !== null)
       ? Status.fromPartial(object.status)
@@ -1104,10 +1104,10 @@ export const PushBlobRequest: MessageFns<PushBlobRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PushBlobRequest>, I>>(base?: I): PushBlobRequest {
-    return PushBlobRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PushBlobRequest>): PushBlobRequest {
+    return PushBlobRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PushBlobRequest>, I>>(object: I): PushBlobRequest {
+  fromPartial(object: DeepPartial<PushBlobRequest>): PushBlobRequest {
     const message = createBasePushBlobRequest();
     message.instanceName = object.instanceName ?? "";
     message.uris = object.uris?.map((e) => e) || [];
@@ -1168,10 +1168,10 @@ export const PushBlobResponse: MessageFns<PushBlobResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PushBlobResponse>, I>>(base?: I): PushBlobResponse {
-    return PushBlobResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PushBlobResponse>): PushBlobResponse {
+    return PushBlobResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PushBlobResponse>, I>>(_: I): PushBlobResponse {
+  fromPartial(_: DeepPartial<PushBlobResponse>): PushBlobResponse {
     const message = createBasePushBlobResponse();
     return message;
   },
@@ -1376,10 +1376,10 @@ export const PushDirectoryRequest: MessageFns<PushDirectoryRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PushDirectoryRequest>, I>>(base?: I): PushDirectoryRequest {
-    return PushDirectoryRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PushDirectoryRequest>): PushDirectoryRequest {
+    return PushDirectoryRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PushDirectoryRequest>, I>>(object: I): PushDirectoryRequest {
+  fromPartial(object: DeepPartial<PushDirectoryRequest>): PushDirectoryRequest {
     const message = createBasePushDirectoryRequest();
     message.instanceName = object.instanceName ?? "";
     message.uris = object.uris?.map((e) => e) || [];
@@ -1440,10 +1440,10 @@ export const PushDirectoryResponse: MessageFns<PushDirectoryResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PushDirectoryResponse>, I>>(base?: I): PushDirectoryResponse {
-    return PushDirectoryResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PushDirectoryResponse>): PushDirectoryResponse {
+    return PushDirectoryResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PushDirectoryResponse>, I>>(_: I): PushDirectoryResponse {
+  fromPartial(_: DeepPartial<PushDirectoryResponse>): PushDirectoryResponse {
     const message = createBasePushDirectoryResponse();
     return message;
   },
@@ -1597,10 +1597,6 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
 function toTimestamp(date: Date): Timestamp {
   const seconds = Math.trunc(date.getTime() / 1_000);
   const nanos = (date.getTime() % 1_000) * 1_000_000;
@@ -1643,6 +1639,6 @@ export interface MessageFns<T> {
   decode(input: BinaryReader | Uint8Array, length?: number): T;
   fromJSON(object: any): T;
   toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
 }

@@ -1064,10 +1064,10 @@ export const Action: MessageFns<Action> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Action>, I>>(base?: I): Action {
-    return Action.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Action>): Action {
+    return Action.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Action>, I>>(object: I): Action {
+  fromPartial(object: DeepPartial<Action>): Action {
     const message = createBaseAction();
     message.commandDigest = (object.commandDigest !== undefined && object.commandDigest !== null)
       ? Digest.fromPartial(object.commandDigest)
@@ -1306,10 +1306,10 @@ export const Command: MessageFns<Command> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Command>, I>>(base?: I): Command {
-    return Command.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Command>): Command {
+    return Command.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Command>, I>>(object: I): Command {
+  fromPartial(object: DeepPartial<Command>): Command {
     const message = createBaseCommand();
     message.arguments = object.arguments?.map((e) => e) || [];
     message.environmentVariables =
@@ -1401,10 +1401,10 @@ export const Command_EnvironmentVariable: MessageFns<Command_EnvironmentVariable
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Command_EnvironmentVariable>, I>>(base?: I): Command_EnvironmentVariable {
-    return Command_EnvironmentVariable.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Command_EnvironmentVariable>): Command_EnvironmentVariable {
+    return Command_EnvironmentVariable.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Command_EnvironmentVariable>, I>>(object: I): Command_EnvironmentVariable {
+  fromPartial(object: DeepPartial<Command_EnvironmentVariable>): Command_EnvironmentVariable {
     const message = createBaseCommand_EnvironmentVariable();
     message.name = object.name ?? "";
     message.value = object.value ?? "";
@@ -1473,10 +1473,10 @@ export const Platform: MessageFns<Platform> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Platform>, I>>(base?: I): Platform {
-    return Platform.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Platform>): Platform {
+    return Platform.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Platform>, I>>(object: I): Platform {
+  fromPartial(object: DeepPartial<Platform>): Platform {
     const message = createBasePlatform();
     message.properties = object.properties?.map((e) => Platform_Property.fromPartial(e)) || [];
     return message;
@@ -1557,10 +1557,10 @@ export const Platform_Property: MessageFns<Platform_Property> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Platform_Property>, I>>(base?: I): Platform_Property {
-    return Platform_Property.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Platform_Property>): Platform_Property {
+    return Platform_Property.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Platform_Property>, I>>(object: I): Platform_Property {
+  fromPartial(object: DeepPartial<Platform_Property>): Platform_Property {
     const message = createBasePlatform_Property();
     message.name = object.name ?? "";
     message.value = object.value ?? "";
@@ -1680,10 +1680,10 @@ export const Directory: MessageFns<Directory> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Directory>, I>>(base?: I): Directory {
-    return Directory.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Directory>): Directory {
+    return Directory.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Directory>, I>>(object: I): Directory {
+  fromPartial(object: DeepPartial<Directory>): Directory {
     const message = createBaseDirectory();
     message.files = object.files?.map((e) => FileNode.fromPartial(e)) || [];
     message.directories = object.directories?.map((e) => DirectoryNode.fromPartial(e)) || [];
@@ -1769,10 +1769,10 @@ export const NodeProperty: MessageFns<NodeProperty> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<NodeProperty>, I>>(base?: I): NodeProperty {
-    return NodeProperty.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<NodeProperty>): NodeProperty {
+    return NodeProperty.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<NodeProperty>, I>>(object: I): NodeProperty {
+  fromPartial(object: DeepPartial<NodeProperty>): NodeProperty {
     const message = createBaseNodeProperty();
     message.name = object.name ?? "";
     message.value = object.value ?? "";
@@ -1875,10 +1875,10 @@ export const NodeProperties: MessageFns<NodeProperties> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<NodeProperties>, I>>(base?: I): NodeProperties {
-    return NodeProperties.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<NodeProperties>): NodeProperties {
+    return NodeProperties.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<NodeProperties>, I>>(object: I): NodeProperties {
+  fromPartial(object: DeepPartial<NodeProperties>): NodeProperties {
     const message = createBaseNodeProperties();
     message.properties = object.properties?.map((e) => NodeProperty.fromPartial(e)) || [];
     message.mtime = (object.mtime !== undefined && object.mtime !== null)
@@ -2001,10 +2001,10 @@ export const FileNode: MessageFns<FileNode> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<FileNode>, I>>(base?: I): FileNode {
-    return FileNode.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<FileNode>): FileNode {
+    return FileNode.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<FileNode>, I>>(object: I): FileNode {
+  fromPartial(object: DeepPartial<FileNode>): FileNode {
     const message = createBaseFileNode();
     message.name = object.name ?? "";
     message.digest = (object.digest !== undefined && object.digest !== null)
@@ -2092,10 +2092,10 @@ export const DirectoryNode: MessageFns<DirectoryNode> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DirectoryNode>, I>>(base?: I): DirectoryNode {
-    return DirectoryNode.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DirectoryNode>): DirectoryNode {
+    return DirectoryNode.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DirectoryNode>, I>>(object: I): DirectoryNode {
+  fromPartial(object: DeepPartial<DirectoryNode>): DirectoryNode {
     const message = createBaseDirectoryNode();
     message.name = object.name ?? "";
     message.digest = (object.digest !== undefined && object.digest !== null)
@@ -2198,10 +2198,10 @@ export const SymlinkNode: MessageFns<SymlinkNode> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SymlinkNode>, I>>(base?: I): SymlinkNode {
-    return SymlinkNode.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<SymlinkNode>): SymlinkNode {
+    return SymlinkNode.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<SymlinkNode>, I>>(object: I): SymlinkNode {
+  fromPartial(object: DeepPartial<SymlinkNode>): SymlinkNode {
     const message = createBaseSymlinkNode();
     message.name = object.name ?? "";
     message.target = object.target ?? "";
@@ -2290,10 +2290,10 @@ export const Digest: MessageFns<Digest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Digest>, I>>(base?: I): Digest {
-    return Digest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Digest>): Digest {
+    return Digest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Digest>, I>>(object: I): Digest {
+  fromPartial(object: DeepPartial<Digest>): Digest {
     const message = createBaseDigest();
     message.hash = object.hash ?? "";
     message.sizeBytes = object.sizeBytes ?? 0;
@@ -2582,10 +2582,10 @@ export const ExecutedActionMetadata: MessageFns<ExecutedActionMetadata> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ExecutedActionMetadata>, I>>(base?: I): ExecutedActionMetadata {
-    return ExecutedActionMetadata.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ExecutedActionMetadata>): ExecutedActionMetadata {
+    return ExecutedActionMetadata.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ExecutedActionMetadata>, I>>(object: I): ExecutedActionMetadata {
+  fromPartial(object: DeepPartial<ExecutedActionMetadata>): ExecutedActionMetadata {
     const message = createBaseExecutedActionMetadata();
     message.worker = object.worker ?? "";
     message.queuedTimestamp = (object.queuedTimestamp !== undefined && object.queuedTimestamp !== null)
@@ -2896,10 +2896,10 @@ export const ActionResult: MessageFns<ActionResult> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ActionResult>, I>>(base?: I): ActionResult {
-    return ActionResult.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ActionResult>): ActionResult {
+    return ActionResult.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ActionResult>, I>>(object: I): ActionResult {
+  fromPartial(object: DeepPartial<ActionResult>): ActionResult {
     const message = createBaseActionResult();
     message.outputFiles = object.outputFiles?.map((e) => OutputFile.fromPartial(e)) || [];
     message.outputFileSymlinks = object.outputFileSymlinks?.map((e) => OutputSymlink.fromPartial(e)) || [];
@@ -3049,10 +3049,10 @@ export const OutputFile: MessageFns<OutputFile> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<OutputFile>, I>>(base?: I): OutputFile {
-    return OutputFile.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<OutputFile>): OutputFile {
+    return OutputFile.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<OutputFile>, I>>(object: I): OutputFile {
+  fromPartial(object: DeepPartial<OutputFile>): OutputFile {
     const message = createBaseOutputFile();
     message.path = object.path ?? "";
     message.digest = (object.digest !== undefined && object.digest !== null)
@@ -3143,10 +3143,10 @@ export const Tree: MessageFns<Tree> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Tree>, I>>(base?: I): Tree {
-    return Tree.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Tree>): Tree {
+    return Tree.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Tree>, I>>(object: I): Tree {
+  fromPartial(object: DeepPartial<Tree>): Tree {
     const message = createBaseTree();
     message.root = (object.root !== undefined && object.root !== null) ? Directory.fromPartial(object.root) : undefined;
     message.children = object.children?.map((e) => Directory.fromPartial(e)) || [];
@@ -3270,10 +3270,10 @@ export const OutputDirectory: MessageFns<OutputDirectory> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<OutputDirectory>, I>>(base?: I): OutputDirectory {
-    return OutputDirectory.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<OutputDirectory>): OutputDirectory {
+    return OutputDirectory.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<OutputDirectory>, I>>(object: I): OutputDirectory {
+  fromPartial(object: DeepPartial<OutputDirectory>): OutputDirectory {
     const message = createBaseOutputDirectory();
     message.path = object.path ?? "";
     message.treeDigest = (object.treeDigest !== undefined && object.treeDigest !== null)
@@ -3380,10 +3380,10 @@ export const OutputSymlink: MessageFns<OutputSymlink> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<OutputSymlink>, I>>(base?: I): OutputSymlink {
-    return OutputSymlink.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<OutputSymlink>): OutputSymlink {
+    return OutputSymlink.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<OutputSymlink>, I>>(object: I): OutputSymlink {
+  fromPartial(object: DeepPartial<OutputSymlink>): OutputSymlink {
     const message = createBaseOutputSymlink();
     message.path = object.path ?? "";
     message.target = object.target ?? "";
@@ -3451,10 +3451,10 @@ export const ExecutionPolicy: MessageFns<ExecutionPolicy> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ExecutionPolicy>, I>>(base?: I): ExecutionPolicy {
-    return ExecutionPolicy.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ExecutionPolicy>): ExecutionPolicy {
+    return ExecutionPolicy.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ExecutionPolicy>, I>>(object: I): ExecutionPolicy {
+  fromPartial(object: DeepPartial<ExecutionPolicy>): ExecutionPolicy {
     const message = createBaseExecutionPolicy();
     message.priority = object.priority ?? 0;
     return message;
@@ -3518,10 +3518,10 @@ export const ResultsCachePolicy: MessageFns<ResultsCachePolicy> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ResultsCachePolicy>, I>>(base?: I): ResultsCachePolicy {
-    return ResultsCachePolicy.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ResultsCachePolicy>): ResultsCachePolicy {
+    return ResultsCachePolicy.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ResultsCachePolicy>, I>>(object: I): ResultsCachePolicy {
+  fromPartial(object: DeepPartial<ResultsCachePolicy>): ResultsCachePolicy {
     const message = createBaseResultsCachePolicy();
     message.priority = object.priority ?? 0;
     return message;
@@ -3753,10 +3753,10 @@ export const ExecuteRequest: MessageFns<ExecuteRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ExecuteRequest>, I>>(base?: I): ExecuteRequest {
-    return ExecuteRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ExecuteRequest>): ExecuteRequest {
+    return ExecuteRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ExecuteRequest>, I>>(object: I): ExecuteRequest {
+  fromPartial(object: DeepPartial<ExecuteRequest>): ExecuteRequest {
     const message = createBaseExecuteRequest();
     message.instanceName = object.instanceName ?? "";
     message.skipCacheLookup = object.skipCacheLookup ?? false;
@@ -3855,10 +3855,10 @@ export const LogFile: MessageFns<LogFile> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<LogFile>, I>>(base?: I): LogFile {
-    return LogFile.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<LogFile>): LogFile {
+    return LogFile.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<LogFile>, I>>(object: I): LogFile {
+  fromPartial(object: DeepPartial<LogFile>): LogFile {
     const message = createBaseLogFile();
     message.digest = (object.digest !== undefined && object.digest !== null)
       ? Digest.fromPartial(object.digest)
@@ -4026,10 +4026,10 @@ export const ExecuteResponse: MessageFns<ExecuteResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ExecuteResponse>, I>>(base?: I): ExecuteResponse {
-    return ExecuteResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ExecuteResponse>): ExecuteResponse {
+    return ExecuteResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ExecuteResponse>, I>>(object: I): ExecuteResponse {
+  fromPartial(object: DeepPartial<ExecuteResponse>): ExecuteResponse {
     const message = createBaseExecuteResponse();
     message.result = (object.result !== undefined && object.result !== null)
       ? ActionResult.fromPartial(object.result)
@@ -4126,12 +4126,10 @@ export const ExecuteResponse_ServerLogsEntry: MessageFns<ExecuteResponse_ServerL
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ExecuteResponse_ServerLogsEntry>, I>>(base?: I): ExecuteResponse_ServerLogsEntry {
-    return ExecuteResponse_ServerLogsEntry.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ExecuteResponse_ServerLogsEntry>): ExecuteResponse_ServerLogsEntry {
+    return ExecuteResponse_ServerLogsEntry.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ExecuteResponse_ServerLogsEntry>, I>>(
-    object: I,
-  ): ExecuteResponse_ServerLogsEntry {
+  fromPartial(object: DeepPartial<ExecuteResponse_ServerLogsEntry>): ExecuteResponse_ServerLogsEntry {
     const message = createBaseExecuteResponse_ServerLogsEntry();
     message.key = object.key ?? "";
     message.value = (object.value !== undefined && object.value !== null)
@@ -4184,10 +4182,10 @@ export const ExecutionStage: MessageFns<ExecutionStage> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ExecutionStage>, I>>(base?: I): ExecutionStage {
-    return ExecutionStage.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ExecutionStage>): ExecutionStage {
+    return ExecutionStage.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ExecutionStage>, I>>(_: I): ExecutionStage {
+  fromPartial(_: DeepPartial<ExecutionStage>): ExecutionStage {
     const message = createBaseExecutionStage();
     return message;
   },
@@ -4354,10 +4352,10 @@ export const ExecuteOperationMetadata: MessageFns<ExecuteOperationMetadata> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ExecuteOperationMetadata>, I>>(base?: I): ExecuteOperationMetadata {
-    return ExecuteOperationMetadata.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ExecuteOperationMetadata>): ExecuteOperationMetadata {
+    return ExecuteOperationMetadata.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ExecuteOperationMetadata>, I>>(object: I): ExecuteOperationMetadata {
+  fromPartial(object: DeepPartial<ExecuteOperationMetadata>): ExecuteOperationMetadata {
     const message = createBaseExecuteOperationMetadata();
     message.stage = object.stage ?? 0;
     message.actionDigest = (object.actionDigest !== undefined && object.actionDigest !== null)
@@ -4431,10 +4429,10 @@ export const WaitExecutionRequest: MessageFns<WaitExecutionRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<WaitExecutionRequest>, I>>(base?: I): WaitExecutionRequest {
-    return WaitExecutionRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<WaitExecutionRequest>): WaitExecutionRequest {
+    return WaitExecutionRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<WaitExecutionRequest>, I>>(object: I): WaitExecutionRequest {
+  fromPartial(object: DeepPartial<WaitExecutionRequest>): WaitExecutionRequest {
     const message = createBaseWaitExecutionRequest();
     message.name = object.name ?? "";
     return message;
@@ -4606,10 +4604,10 @@ export const GetActionResultRequest: MessageFns<GetActionResultRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetActionResultRequest>, I>>(base?: I): GetActionResultRequest {
-    return GetActionResultRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetActionResultRequest>): GetActionResultRequest {
+    return GetActionResultRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetActionResultRequest>, I>>(object: I): GetActionResultRequest {
+  fromPartial(object: DeepPartial<GetActionResultRequest>): GetActionResultRequest {
     const message = createBaseGetActionResultRequest();
     message.instanceName = object.instanceName ?? "";
     message.actionDigest = (object.actionDigest !== undefined && object.actionDigest !== null)
@@ -4768,10 +4766,10 @@ export const UpdateActionResultRequest: MessageFns<UpdateActionResultRequest> = 
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<UpdateActionResultRequest>, I>>(base?: I): UpdateActionResultRequest {
-    return UpdateActionResultRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<UpdateActionResultRequest>): UpdateActionResultRequest {
+    return UpdateActionResultRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<UpdateActionResultRequest>, I>>(object: I): UpdateActionResultRequest {
+  fromPartial(object: DeepPartial<UpdateActionResultRequest>): UpdateActionResultRequest {
     const message = createBaseUpdateActionResultRequest();
     message.instanceName = object.instanceName ?? "";
     message.actionDigest = (object.actionDigest !== undefined && object.actionDigest !== null)
@@ -4889,10 +4887,10 @@ export const FindMissingBlobsRequest: MessageFns<FindMissingBlobsRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<FindMissingBlobsRequest>, I>>(base?: I): FindMissingBlobsRequest {
-    return FindMissingBlobsRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<FindMissingBlobsRequest>): FindMissingBlobsRequest {
+    return FindMissingBlobsRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<FindMissingBlobsRequest>, I>>(object: I): FindMissingBlobsRequest {
+  fromPartial(object: DeepPartial<FindMissingBlobsRequest>): FindMissingBlobsRequest {
     const message = createBaseFindMissingBlobsRequest();
     message.instanceName = object.instanceName ?? "";
     message.blobDigests = object.blobDigests?.map((e) => Digest.fromPartial(e)) || [];
@@ -4964,10 +4962,10 @@ export const FindMissingBlobsResponse: MessageFns<FindMissingBlobsResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<FindMissingBlobsResponse>, I>>(base?: I): FindMissingBlobsResponse {
-    return FindMissingBlobsResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<FindMissingBlobsResponse>): FindMissingBlobsResponse {
+    return FindMissingBlobsResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<FindMissingBlobsResponse>, I>>(object: I): FindMissingBlobsResponse {
+  fromPartial(object: DeepPartial<FindMissingBlobsResponse>): FindMissingBlobsResponse {
     const message = createBaseFindMissingBlobsResponse();
     message.missingBlobDigests = object.missingBlobDigests?.map((e) => Digest.fromPartial(e)) || [];
     return message;
@@ -5073,10 +5071,10 @@ export const BatchUpdateBlobsRequest: MessageFns<BatchUpdateBlobsRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<BatchUpdateBlobsRequest>, I>>(base?: I): BatchUpdateBlobsRequest {
-    return BatchUpdateBlobsRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<BatchUpdateBlobsRequest>): BatchUpdateBlobsRequest {
+    return BatchUpdateBlobsRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<BatchUpdateBlobsRequest>, I>>(object: I): BatchUpdateBlobsRequest {
+  fromPartial(object: DeepPartial<BatchUpdateBlobsRequest>): BatchUpdateBlobsRequest {
     const message = createBaseBatchUpdateBlobsRequest();
     message.instanceName = object.instanceName ?? "";
     message.requests = object.requests?.map((e) => BatchUpdateBlobsRequest_Request.fromPartial(e)) || [];
@@ -5174,12 +5172,10 @@ export const BatchUpdateBlobsRequest_Request: MessageFns<BatchUpdateBlobsRequest
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<BatchUpdateBlobsRequest_Request>, I>>(base?: I): BatchUpdateBlobsRequest_Request {
-    return BatchUpdateBlobsRequest_Request.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<BatchUpdateBlobsRequest_Request>): BatchUpdateBlobsRequest_Request {
+    return BatchUpdateBlobsRequest_Request.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<BatchUpdateBlobsRequest_Request>, I>>(
-    object: I,
-  ): BatchUpdateBlobsRequest_Request {
+  fromPartial(object: DeepPartial<BatchUpdateBlobsRequest_Request>): BatchUpdateBlobsRequest_Request {
     const message = createBaseBatchUpdateBlobsRequest_Request();
     message.digest = (object.digest !== undefined && object.digest !== null)
       ? Digest.fromPartial(object.digest)
@@ -5251,10 +5247,10 @@ export const BatchUpdateBlobsResponse: MessageFns<BatchUpdateBlobsResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<BatchUpdateBlobsResponse>, I>>(base?: I): BatchUpdateBlobsResponse {
-    return BatchUpdateBlobsResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<BatchUpdateBlobsResponse>): BatchUpdateBlobsResponse {
+    return BatchUpdateBlobsResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<BatchUpdateBlobsResponse>, I>>(object: I): BatchUpdateBlobsResponse {
+  fromPartial(object: DeepPartial<BatchUpdateBlobsResponse>): BatchUpdateBlobsResponse {
     const message = createBaseBatchUpdateBlobsResponse();
     message.responses = object.responses?.map((e) => BatchUpdateBlobsResponse_Response.fromPartial(e)) || [];
     return message;
@@ -5335,14 +5331,10 @@ export const BatchUpdateBlobsResponse_Response: MessageFns<BatchUpdateBlobsRespo
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<BatchUpdateBlobsResponse_Response>, I>>(
-    base?: I,
-  ): BatchUpdateBlobsResponse_Response {
-    return BatchUpdateBlobsResponse_Response.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<BatchUpdateBlobsResponse_Response>): BatchUpdateBlobsResponse_Response {
+    return BatchUpdateBlobsResponse_Response.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<BatchUpdateBlobsResponse_Response>, I>>(
-    object: I,
-  ): BatchUpdateBlobsResponse_Response {
+  fromPartial(object: DeepPartial<BatchUpdateBlobsResponse_Response>): BatchUpdateBlobsResponse_Response {
     const message = createBaseBatchUpdateBlobsResponse_Response();
     message.digest = (object.digest !== undefined && object.digest !== null)
       ? Digest.fromPartial(object.digest)
@@ -5484,10 +5476,10 @@ export const BatchReadBlobsRequest: MessageFns<BatchReadBlobsRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<BatchReadBlobsRequest>, I>>(base?: I): BatchReadBlobsRequest {
-    return BatchReadBlobsRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<BatchReadBlobsRequest>): BatchReadBlobsRequest {
+    return BatchReadBlobsRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<BatchReadBlobsRequest>, I>>(object: I): BatchReadBlobsRequest {
+  fromPartial(object: DeepPartial<BatchReadBlobsRequest>): BatchReadBlobsRequest {
     const message = createBaseBatchReadBlobsRequest();
     message.instanceName = object.instanceName ?? "";
     message.digests = object.digests?.map((e) => Digest.fromPartial(e)) || [];
@@ -5558,10 +5550,10 @@ export const BatchReadBlobsResponse: MessageFns<BatchReadBlobsResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<BatchReadBlobsResponse>, I>>(base?: I): BatchReadBlobsResponse {
-    return BatchReadBlobsResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<BatchReadBlobsResponse>): BatchReadBlobsResponse {
+    return BatchReadBlobsResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<BatchReadBlobsResponse>, I>>(object: I): BatchReadBlobsResponse {
+  fromPartial(object: DeepPartial<BatchReadBlobsResponse>): BatchReadBlobsResponse {
     const message = createBaseBatchReadBlobsResponse();
     message.responses = object.responses?.map((e) => BatchReadBlobsResponse_Response.fromPartial(e)) || [];
     return message;
@@ -5672,12 +5664,10 @@ export const BatchReadBlobsResponse_Response: MessageFns<BatchReadBlobsResponse_
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<BatchReadBlobsResponse_Response>, I>>(base?: I): BatchReadBlobsResponse_Response {
-    return BatchReadBlobsResponse_Response.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<BatchReadBlobsResponse_Response>): BatchReadBlobsResponse_Response {
+    return BatchReadBlobsResponse_Response.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<BatchReadBlobsResponse_Response>, I>>(
-    object: I,
-  ): BatchReadBlobsResponse_Response {
+  fromPartial(object: DeepPartial<BatchReadBlobsResponse_Response>): BatchReadBlobsResponse_Response {
     const message = createBaseBatchReadBlobsResponse_Response();
     message.digest = (object.digest !== undefined && object.digest !== null)
       ? Digest.fromPartial(object.digest)
@@ -5830,10 +5820,10 @@ export const GetTreeRequest: MessageFns<GetTreeRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetTreeRequest>, I>>(base?: I): GetTreeRequest {
-    return GetTreeRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetTreeRequest>): GetTreeRequest {
+    return GetTreeRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetTreeRequest>, I>>(object: I): GetTreeRequest {
+  fromPartial(object: DeepPartial<GetTreeRequest>): GetTreeRequest {
     const message = createBaseGetTreeRequest();
     message.instanceName = object.instanceName ?? "";
     message.rootDigest = (object.rootDigest !== undefined && object.rootDigest !== null)
@@ -5926,10 +5916,10 @@ export const GetTreeResponse: MessageFns<GetTreeResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetTreeResponse>, I>>(base?: I): GetTreeResponse {
-    return GetTreeResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetTreeResponse>): GetTreeResponse {
+    return GetTreeResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetTreeResponse>, I>>(object: I): GetTreeResponse {
+  fromPartial(object: DeepPartial<GetTreeResponse>): GetTreeResponse {
     const message = createBaseGetTreeResponse();
     message.directories = object.directories?.map((e) => Directory.fromPartial(e)) || [];
     message.nextPageToken = object.nextPageToken ?? "";
@@ -6000,10 +5990,10 @@ export const ChunkList: MessageFns<ChunkList> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ChunkList>, I>>(base?: I): ChunkList {
-    return ChunkList.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ChunkList>): ChunkList {
+    return ChunkList.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ChunkList>, I>>(object: I): ChunkList {
+  fromPartial(object: DeepPartial<ChunkList>): ChunkList {
     const message = createBaseChunkList();
     message.chunkDigests = object.chunkDigests?.map((e) => Digest.fromPartial(e)) || [];
     return message;
@@ -6130,10 +6120,10 @@ export const SplitBlobRequest: MessageFns<SplitBlobRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SplitBlobRequest>, I>>(base?: I): SplitBlobRequest {
-    return SplitBlobRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<SplitBlobRequest>): SplitBlobRequest {
+    return SplitBlobRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<SplitBlobRequest>, I>>(object: I): SplitBlobRequest {
+  fromPartial(object: DeepPartial<SplitBlobRequest>): SplitBlobRequest {
     const message = createBaseSplitBlobRequest();
     message.instanceName = object.instanceName ?? "";
     message.blobDigest = (object.blobDigest !== undefined && object.blobDigest !== null)
@@ -6246,10 +6236,10 @@ export const SplitBlobResponse: MessageFns<SplitBlobResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SplitBlobResponse>, I>>(base?: I): SplitBlobResponse {
-    return SplitBlobResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<SplitBlobResponse>): SplitBlobResponse {
+    return SplitBlobResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<SplitBlobResponse>, I>>(object: I): SplitBlobResponse {
+  fromPartial(object: DeepPartial<SplitBlobResponse>): SplitBlobResponse {
     const message = createBaseSplitBlobResponse();
     message.chunkDigests = object.chunkDigests?.map((e) => Digest.fromPartial(e)) || [];
     message.chunkingFunction = object.chunkingFunction ?? 0;
@@ -6425,10 +6415,10 @@ export const SpliceBlobRequest: MessageFns<SpliceBlobRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SpliceBlobRequest>, I>>(base?: I): SpliceBlobRequest {
-    return SpliceBlobRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<SpliceBlobRequest>): SpliceBlobRequest {
+    return SpliceBlobRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<SpliceBlobRequest>, I>>(object: I): SpliceBlobRequest {
+  fromPartial(object: DeepPartial<SpliceBlobRequest>): SpliceBlobRequest {
     const message = createBaseSpliceBlobRequest();
     message.instanceName = object.instanceName ?? "";
     message.blobDigest = (object.blobDigest !== undefined && object.blobDigest !== null)
@@ -6507,10 +6497,10 @@ export const SpliceBlobResponse: MessageFns<SpliceBlobResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SpliceBlobResponse>, I>>(base?: I): SpliceBlobResponse {
-    return SpliceBlobResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<SpliceBlobResponse>): SpliceBlobResponse {
+    return SpliceBlobResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<SpliceBlobResponse>, I>>(object: I): SpliceBlobResponse {
+  fromPartial(object: DeepPartial<SpliceBlobResponse>): SpliceBlobResponse {
     const message = createBaseSpliceBlobResponse();
     message.blobDigest = (object.blobDigest !== undefined && object.blobDigest !== null)
       ? Digest.fromPartial(object.blobDigest)
@@ -6582,10 +6572,10 @@ export const GetCapabilitiesRequest: MessageFns<GetCapabilitiesRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetCapabilitiesRequest>, I>>(base?: I): GetCapabilitiesRequest {
-    return GetCapabilitiesRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetCapabilitiesRequest>): GetCapabilitiesRequest {
+    return GetCapabilitiesRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetCapabilitiesRequest>, I>>(object: I): GetCapabilitiesRequest {
+  fromPartial(object: DeepPartial<GetCapabilitiesRequest>): GetCapabilitiesRequest {
     const message = createBaseGetCapabilitiesRequest();
     message.instanceName = object.instanceName ?? "";
     return message;
@@ -6737,10 +6727,10 @@ export const ServerCapabilities: MessageFns<ServerCapabilities> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ServerCapabilities>, I>>(base?: I): ServerCapabilities {
-    return ServerCapabilities.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ServerCapabilities>): ServerCapabilities {
+    return ServerCapabilities.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ServerCapabilities>, I>>(object: I): ServerCapabilities {
+  fromPartial(object: DeepPartial<ServerCapabilities>): ServerCapabilities {
     const message = createBaseServerCapabilities();
     message.cacheCapabilities = (object.cacheCapabilities !== undefined && object.cacheCapabilities !== null)
       ? CacheCapabilities.fromPartial(object.cacheCapabilities)
@@ -6805,10 +6795,10 @@ export const DigestFunction: MessageFns<DigestFunction> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DigestFunction>, I>>(base?: I): DigestFunction {
-    return DigestFunction.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DigestFunction>): DigestFunction {
+    return DigestFunction.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DigestFunction>, I>>(_: I): DigestFunction {
+  fromPartial(_: DeepPartial<DigestFunction>): DigestFunction {
     const message = createBaseDigestFunction();
     return message;
   },
@@ -6857,10 +6847,10 @@ export const ChunkingFunction: MessageFns<ChunkingFunction> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ChunkingFunction>, I>>(base?: I): ChunkingFunction {
-    return ChunkingFunction.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ChunkingFunction>): ChunkingFunction {
+    return ChunkingFunction.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ChunkingFunction>, I>>(_: I): ChunkingFunction {
+  fromPartial(_: DeepPartial<ChunkingFunction>): ChunkingFunction {
     const message = createBaseChunkingFunction();
     return message;
   },
@@ -6929,12 +6919,10 @@ export const ActionCacheUpdateCapabilities: MessageFns<ActionCacheUpdateCapabili
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ActionCacheUpdateCapabilities>, I>>(base?: I): ActionCacheUpdateCapabilities {
-    return ActionCacheUpdateCapabilities.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ActionCacheUpdateCapabilities>): ActionCacheUpdateCapabilities {
+    return ActionCacheUpdateCapabilities.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ActionCacheUpdateCapabilities>, I>>(
-    object: I,
-  ): ActionCacheUpdateCapabilities {
+  fromPartial(object: DeepPartial<ActionCacheUpdateCapabilities>): ActionCacheUpdateCapabilities {
     const message = createBaseActionCacheUpdateCapabilities();
     message.updateEnabled = object.updateEnabled ?? false;
     return message;
@@ -7002,10 +6990,10 @@ export const PriorityCapabilities: MessageFns<PriorityCapabilities> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PriorityCapabilities>, I>>(base?: I): PriorityCapabilities {
-    return PriorityCapabilities.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PriorityCapabilities>): PriorityCapabilities {
+    return PriorityCapabilities.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PriorityCapabilities>, I>>(object: I): PriorityCapabilities {
+  fromPartial(object: DeepPartial<PriorityCapabilities>): PriorityCapabilities {
     const message = createBasePriorityCapabilities();
     message.priorities = object.priorities?.map((e) => PriorityCapabilities_PriorityRange.fromPartial(e)) || [];
     return message;
@@ -7094,14 +7082,10 @@ export const PriorityCapabilities_PriorityRange: MessageFns<PriorityCapabilities
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PriorityCapabilities_PriorityRange>, I>>(
-    base?: I,
-  ): PriorityCapabilities_PriorityRange {
-    return PriorityCapabilities_PriorityRange.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PriorityCapabilities_PriorityRange>): PriorityCapabilities_PriorityRange {
+    return PriorityCapabilities_PriorityRange.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PriorityCapabilities_PriorityRange>, I>>(
-    object: I,
-  ): PriorityCapabilities_PriorityRange {
+  fromPartial(object: DeepPartial<PriorityCapabilities_PriorityRange>): PriorityCapabilities_PriorityRange {
     const message = createBasePriorityCapabilities_PriorityRange();
     message.minPriority = object.minPriority ?? 0;
     message.maxPriority = object.maxPriority ?? 0;
@@ -7152,10 +7136,10 @@ export const SymlinkAbsolutePathStrategy: MessageFns<SymlinkAbsolutePathStrategy
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SymlinkAbsolutePathStrategy>, I>>(base?: I): SymlinkAbsolutePathStrategy {
-    return SymlinkAbsolutePathStrategy.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<SymlinkAbsolutePathStrategy>): SymlinkAbsolutePathStrategy {
+    return SymlinkAbsolutePathStrategy.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<SymlinkAbsolutePathStrategy>, I>>(_: I): SymlinkAbsolutePathStrategy {
+  fromPartial(_: DeepPartial<SymlinkAbsolutePathStrategy>): SymlinkAbsolutePathStrategy {
     const message = createBaseSymlinkAbsolutePathStrategy();
     return message;
   },
@@ -7204,10 +7188,10 @@ export const Compressor: MessageFns<Compressor> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Compressor>, I>>(base?: I): Compressor {
-    return Compressor.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Compressor>): Compressor {
+    return Compressor.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Compressor>, I>>(_: I): Compressor {
+  fromPartial(_: DeepPartial<Compressor>): Compressor {
     const message = createBaseCompressor();
     return message;
   },
@@ -7542,10 +7526,10 @@ export const CacheCapabilities: MessageFns<CacheCapabilities> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CacheCapabilities>, I>>(base?: I): CacheCapabilities {
-    return CacheCapabilities.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CacheCapabilities>): CacheCapabilities {
+    return CacheCapabilities.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CacheCapabilities>, I>>(object: I): CacheCapabilities {
+  fromPartial(object: DeepPartial<CacheCapabilities>): CacheCapabilities {
     const message = createBaseCacheCapabilities();
     message.digestFunctions = object.digestFunctions?.map((e) => e) || [];
     message.actionCacheUpdateCapabilities =
@@ -7651,10 +7635,10 @@ export const FastCdc2020Params: MessageFns<FastCdc2020Params> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<FastCdc2020Params>, I>>(base?: I): FastCdc2020Params {
-    return FastCdc2020Params.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<FastCdc2020Params>): FastCdc2020Params {
+    return FastCdc2020Params.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<FastCdc2020Params>, I>>(object: I): FastCdc2020Params {
+  fromPartial(object: DeepPartial<FastCdc2020Params>): FastCdc2020Params {
     const message = createBaseFastCdc2020Params();
     message.avgChunkSizeBytes = object.avgChunkSizeBytes ?? 0;
     message.seed = object.seed ?? 0;
@@ -7744,10 +7728,10 @@ export const RepMaxCdcParams: MessageFns<RepMaxCdcParams> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RepMaxCdcParams>, I>>(base?: I): RepMaxCdcParams {
-    return RepMaxCdcParams.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RepMaxCdcParams>): RepMaxCdcParams {
+    return RepMaxCdcParams.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RepMaxCdcParams>, I>>(object: I): RepMaxCdcParams {
+  fromPartial(object: DeepPartial<RepMaxCdcParams>): RepMaxCdcParams {
     const message = createBaseRepMaxCdcParams();
     message.minChunkSizeBytes = object.minChunkSizeBytes ?? 0;
     message.horizonSizeBytes = object.horizonSizeBytes ?? 0;
@@ -7914,10 +7898,10 @@ export const ExecutionCapabilities: MessageFns<ExecutionCapabilities> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ExecutionCapabilities>, I>>(base?: I): ExecutionCapabilities {
-    return ExecutionCapabilities.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ExecutionCapabilities>): ExecutionCapabilities {
+    return ExecutionCapabilities.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ExecutionCapabilities>, I>>(object: I): ExecutionCapabilities {
+  fromPartial(object: DeepPartial<ExecutionCapabilities>): ExecutionCapabilities {
     const message = createBaseExecutionCapabilities();
     message.digestFunction = object.digestFunction ?? 0;
     message.execEnabled = object.execEnabled ?? false;
@@ -8013,10 +7997,10 @@ export const ToolDetails: MessageFns<ToolDetails> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ToolDetails>, I>>(base?: I): ToolDetails {
-    return ToolDetails.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ToolDetails>): ToolDetails {
+    return ToolDetails.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ToolDetails>, I>>(object: I): ToolDetails {
+  fromPartial(object: DeepPartial<ToolDetails>): ToolDetails {
     const message = createBaseToolDetails();
     message.toolName = object.toolName ?? "";
     message.toolVersion = object.toolVersion ?? "";
@@ -8209,10 +8193,10 @@ export const RequestMetadata: MessageFns<RequestMetadata> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RequestMetadata>, I>>(base?: I): RequestMetadata {
-    return RequestMetadata.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RequestMetadata>): RequestMetadata {
+    return RequestMetadata.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RequestMetadata>, I>>(object: I): RequestMetadata {
+  fromPartial(object: DeepPartial<RequestMetadata>): RequestMetadata {
     const message = createBaseRequestMetadata();
     message.toolDetails = (object.toolDetails !== undefined && object.toolDetails !== null)
       ? ToolDetails.fromPartial(object.toolDetails)
@@ -8614,10 +8598,6 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
 function toTimestamp(date: Date): Timestamp {
   const seconds = Math.trunc(date.getTime() / 1_000);
   const nanos = (date.getTime() % 1_000) * 1_000_000;
@@ -8675,6 +8655,6 @@ export interface MessageFns<T> {
   decode(input: BinaryReader | Uint8Array, length?: number): T;
   fromJSON(object: any): T;
   toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
 }

@@ -1,0 +1,67 @@
+/**
+ * `kiln serve`: runs the Kiln services in this process until SIGINT/SIGTERM.
+ */
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/load-config.ts';
+import { createServer } from '../server/create-server.ts';
+import { createLogger } from '../util/logger.ts';
+
+export const SERVE_HELP = `Usage: kiln serve [options]
+
+Runs Kiln: the REAPI CAS, ByteStream, ActionCache and Capabilities services.
+With no options it needs no configuration: it listens on 127.0.0.1:8980 and
+keeps its data in ./kiln-data.
+
+Options:
+  --listen HOST:PORT   gRPC address (default 127.0.0.1:8980; port 0 picks a free port)
+  --data-dir DIR       base directory for stored data (default ./kiln-data)
+  --config FILE        YAML or JSON configuration file (see docs/configuration.md)
+  --log-level LEVEL    trace, debug, info, warn, error (default info, or KILN_LOG_LEVEL)
+  -h, --help           show this help
+
+Examples:
+  kiln serve
+  kiln serve --listen 0.0.0.0:8980 --data-dir /var/lib/kiln
+  kiln serve --config /etc/kiln/kiln.yaml
+
+Point Bazel at it with: bazel build --remote_cache=grpc://127.0.0.1:8980 //...
+`;
+
+/** Runs `kiln serve` with the arguments after `serve`. Resolves when the server has stopped. */
+export async function serveCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      listen: { type: 'string' },
+      'data-dir': { type: 'string' },
+      config: { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(SERVE_HELP);
+    return 0;
+  }
+  const config = await loadConfig({
+    file: values.config,
+    overrides: { listen: values.listen, dataDir: values['data-dir'] },
+  });
+  const log = createLogger({ level: values['log-level'] });
+  const server = await createServer({ config, log });
+  process.stdout.write(
+    `Kiln is serving on grpc://${server.grpcAddress} (data in ${config.server.dataDir})\n`,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info({ signal }, 'shutting down');
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await server.close();
+  log.flush();
+  return 0;
+}
