@@ -1,0 +1,66 @@
+/**
+ * Runs `kiln serve` as a real child process, the way a user starts it, and
+ * waits for its "serving" line.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+
+export const ROOT = join(import.meta.dirname, '..', '..');
+/** The Node 24 binary installed by npm ci. */
+export const NODE24 = join(ROOT, 'node_modules', '.bin', 'node');
+export const KILN_BIN = join(ROOT, 'bin', 'kiln.mjs');
+
+/** A running `kiln serve`. */
+export interface KilnProcess {
+  readonly child: ChildProcess;
+  /** `host:port` of the gRPC server. */
+  readonly address: string;
+  /** Everything the process wrote to stderr so far. */
+  stderr(): string;
+  /** Sends SIGTERM and waits for exit; returns the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Starts `kiln serve ARGS` with `node` (Node 24 unless given) and waits until it serves. */
+export async function startKiln(
+  args: string[],
+  options: { node?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<KilnProcess> {
+  const child = spawn(options.node ?? NODE24, [KILN_BIN, 'serve', ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const address = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`kiln did not start:\n${stderr}`)), 20_000);
+    child.stdout?.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      const match = /serving on grpc:\/\/(\S+)/.exec(stdout);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`kiln exited with ${code} before serving:\n${stderr}`));
+    });
+  });
+  return {
+    child,
+    address,
+    stderr: () => stderr,
+    async stop() {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      const [code] = (await once(child, 'exit')) as [number | null];
+      return code;
+    },
+  };
+}
