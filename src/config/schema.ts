@@ -1,0 +1,426 @@
+/**
+ * The configuration schema: the single source of truth for what a Kiln
+ * configuration file may contain, its defaults, and its documentation
+ * (`configJsonSchema()` exports it for editors; docs/configuration.md is the
+ * prose reference and is checked against this schema by a test).
+ *
+ * Store definitions form a tree of nodes. Each node is an object with exactly
+ * one key naming its kind (`{ disk: {...} }`, `{ readCaching: {...} }`), the
+ * Buildbarn/NativeLink convention. After parsing, a node becomes a
+ * discriminated union on `kind` ({@link StoreConfig}) so the factory can switch
+ * on it exhaustively. A new kind (s3, sharding, grpc, …) is one entry in
+ * `storeKindSchemas`, one interface in {@link StoreConfig} and one `case` in
+ * the factory, which the compiler then demands.
+ */
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+/** A reference to a store: the name of an entry of `storage.stores`, or an inline definition. */
+export type StoreRef = string | StoreConfig;
+
+/** A bounded in-memory store, evicting least recently used blobs. */
+export interface MemoryStoreConfig {
+  readonly kind: 'memory';
+  /** Byte budget. */
+  readonly maxSize: number;
+}
+
+/** Content-addressed files in a directory, evicting least recently used blobs. */
+export interface DiskStoreConfig {
+  readonly kind: 'disk';
+  /** Directory, as written in the file; relative paths are resolved against `server.dataDir`. */
+  readonly path: string;
+  /** Byte budget. */
+  readonly maxSize: number;
+  /** Whether each blob is fsynced before its upload completes. */
+  readonly fsync: boolean;
+}
+
+/** Answers FindMissingBlobs for recently seen digests without asking the backend. */
+export interface ExistenceCacheStoreConfig {
+  readonly kind: 'existenceCache';
+  readonly backend: StoreRef;
+  /** How long a digest is remembered as present, in milliseconds. */
+  readonly ttl: number;
+  /** Most digests remembered at once. */
+  readonly maxEntries: number;
+}
+
+/** A fast store (a cache, filled on read) in front of a slow one (the source of truth). */
+export interface ReadCachingStoreConfig {
+  readonly kind: 'readCaching';
+  readonly fast: StoreRef;
+  readonly slow: StoreRef;
+}
+
+/** One parsed store node, discriminated by `kind`. */
+export type StoreConfig =
+  | MemoryStoreConfig
+  | DiskStoreConfig
+  | ExistenceCacheStoreConfig
+  | ReadCachingStoreConfig;
+
+/** The names of the store kinds. */
+export type StoreKind = StoreConfig['kind'];
+
+/** The validated configuration, with every default applied. */
+export interface KilnConfig {
+  readonly server: {
+    /** `host:port` the gRPC server listens on. */
+    readonly listen: string;
+    /** Base directory for relative store paths. */
+    readonly dataDir: string;
+  };
+  readonly storage: {
+    /** Named stores, referenced by name from `cas`, `actionCache` and each other. */
+    readonly stores: Readonly<Record<string, StoreConfig>>;
+    /** The store that serves the CAS. */
+    readonly cas: StoreRef;
+    /** The store that serves the action cache. */
+    readonly actionCache: StoreRef;
+  };
+}
+
+const SIZE_UNITS: Readonly<Record<string, number>> = {
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  pb: 1e15,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  tib: 2 ** 40,
+  pib: 2 ** 50,
+};
+
+/**
+ * Parses a byte size: a non-negative integer number of bytes, or a string such
+ * as `512MiB`, `10GiB`, `1.5GB` or `4096` (units B, KB…PB decimal, KiB…PiB
+ * binary, case-insensitive). Returns undefined when the value is not a size.
+ */
+export function parseSize(value: number | string): number | undefined {
+  if (typeof value === 'number') {
+    return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  }
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
+  if (m === null) return undefined;
+  const unit = SIZE_UNITS[(m[2] || 'b').toLowerCase()];
+  if (unit === undefined) return undefined;
+  const bytes = Math.floor(Number(m[1]) * unit);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
+const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
+
+/**
+ * Parses a duration: a number of milliseconds, or a string such as `500ms`,
+ * `30s`, `1.5m` or `2h`. Returns undefined when the value is not a duration.
+ */
+export function parseDuration(value: number | string): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/i.exec(value);
+  if (m === null) return undefined;
+  return Number(m[1]) * (DURATION_UNITS[(m[2] ?? 'ms').toLowerCase()] ?? 1);
+}
+
+/**
+ * A positive number given as a number or a string, converted by `parse`.
+ * Strings also let `${VAR}` (which always expands to a string) set numbers.
+ */
+function positive(
+  parse: (value: number | string) => number | undefined,
+  what: string,
+  hint: string,
+) {
+  return z
+    .union([z.number(), z.string()], { error: `expected a ${what} (${hint})` })
+    .transform((value, ctx) => {
+      const n = parse(value);
+      if (n !== undefined && n > 0) return n;
+      ctx.issues.push({
+        code: 'custom',
+        input: value,
+        message: `invalid ${what} ${JSON.stringify(value)} (expected ${hint})`,
+      });
+      return z.NEVER;
+    });
+}
+
+const sizeSchema = positive(
+  parseSize,
+  'size',
+  'positive bytes, or a number with a unit: B, KB, MB, GB, TB, KiB, MiB, GiB, TiB',
+);
+const durationSchema = positive(
+  parseDuration,
+  'duration',
+  'positive milliseconds, or a number with a unit: ms, s, m, h',
+);
+const countSchema = positive(
+  (v) => {
+    const n = typeof v === 'number' ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : Number.NaN;
+    return Number.isSafeInteger(n) ? n : undefined;
+  },
+  'count',
+  'a positive integer',
+);
+
+// Booleans also accept their string forms, for `${VAR}`.
+const flagSchema = z
+  .union([z.boolean(), z.enum(['true', 'false'])], { error: 'expected true or false' })
+  .transform((v) => String(v) === 'true');
+
+const listenSchema = z.string().refine(
+  (value) => {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(value);
+    return m !== null && Number(m[2]) <= 65535;
+  },
+  {
+    error: (issue) =>
+      `invalid address ${JSON.stringify(issue.input)} (expected host:port, e.g. 127.0.0.1:8980 or [::]:8980)`,
+  },
+);
+
+/** The pattern store names must match (they appear in paths and logs). */
+export const STORE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+const storeNameSchema = z
+  .string()
+  .regex(
+    STORE_NAME_PATTERN,
+    'store names use letters, digits, ".", "_" and "-", starting with a letter or digit',
+  );
+
+const memoryOptions = z
+  .object({
+    maxSize: sizeSchema
+      .prefault('256MiB')
+      .describe('Byte budget; least recently used blobs are evicted beyond it. Default: 256MiB.'),
+  })
+  .strict()
+  .describe(
+    'A bounded in-memory store (lost on restart). Fast tier for readCaching, or for tests.',
+  );
+
+const diskOptions = z
+  .object({
+    path: z
+      .string()
+      .min(1)
+      .describe(
+        'Directory holding the blobs; relative paths are resolved against server.dataDir. Required.',
+      ),
+    maxSize: sizeSchema
+      .prefault('10GiB')
+      .describe('Byte budget; least recently used blobs are evicted beyond it. Default: 10GiB.'),
+    fsync: flagSchema
+      .prefault(false)
+      .describe(
+        'Fsync every blob before its upload completes (durable across power loss, slower). Default: false.',
+      ),
+  })
+  .strict()
+  .describe('Content-addressed files in a directory; survives restarts, evicts to a byte budget.');
+
+const existenceCacheOptions = z
+  .object({
+    get backend() {
+      return storeRefSchema.describe(
+        'The store whose FindMissingBlobs answers are cached. Required.',
+      );
+    },
+    ttl: durationSchema
+      .prefault('30s')
+      .describe(
+        'How long a digest is remembered as present: milliseconds, or "500ms", "30s", "5m", "1h". Default: 30s.',
+      ),
+    maxEntries: countSchema
+      .prefault(100_000)
+      .describe(
+        'Most digests remembered at once; the oldest are forgotten first. Default: 100000.',
+      ),
+  })
+  .strict()
+  .describe(
+    'Answers FindMissingBlobs for digests seen present within ttl without asking the backend.',
+  );
+
+const readCachingOptions = z
+  .object({
+    get fast() {
+      return storeRefSchema.describe(
+        'The cache tier: read first, filled from slow on a miss. Required.',
+      );
+    },
+    get slow() {
+      return storeRefSchema.describe('The source of truth: every write goes here. Required.');
+    },
+  })
+  .strict()
+  .describe('A fast store in front of a slow one; misses are copied into fast while being served.');
+
+/** Each kind's options, keyed by the kind's name; a node sets exactly one of them. */
+const storeNodeShape = {
+  memory: memoryOptions.optional(),
+  disk: diskOptions.optional(),
+  existenceCache: existenceCacheOptions.optional(),
+  readCaching: readCachingOptions.optional(),
+} satisfies Record<StoreKind, z.ZodType>;
+
+/** Every store kind, in documentation order. */
+export const STORE_KINDS = Object.keys(storeNodeShape) as StoreKind[];
+
+// The node is validated as one object with every kind optional (so unknown
+// keys and nested problems are reported at their exact paths), then required
+// to name exactly one kind, then flattened into the `kind` union.
+const storeNodeSchema: z.ZodType<StoreConfig, unknown> = z
+  .object(storeNodeShape)
+  .strict()
+  .check((ctx) => {
+    const named = STORE_KINDS.filter((k) => ctx.value[k] !== undefined);
+    if (named.length !== 1) {
+      ctx.issues.push({
+        code: 'custom',
+        input: ctx.value,
+        message:
+          named.length === 0
+            ? `a store must name exactly one kind: ${STORE_KINDS.join(', ')}`
+            : `a store must name exactly one kind, found ${named.join(' and ')}`,
+      });
+    }
+  })
+  .transform((node) => {
+    const kind = STORE_KINDS.find((k) => node[k] !== undefined) as StoreKind;
+    return { kind, ...node[kind] } as StoreConfig;
+  })
+  .meta({ minProperties: 1, maxProperties: 1 })
+  .describe(
+    `A store definition: an object with exactly one key, its kind (${STORE_KINDS.join(', ')}).`,
+  );
+
+const storeRefSchema: z.ZodType<StoreRef, unknown> = z.union([storeNameSchema, storeNodeSchema], {
+  error: `expected a store name or a store definition (an object with one key: ${STORE_KINDS.join(', ')})`,
+});
+
+/** The default CAS: disk at `<dataDir>/cas` (10GiB) behind an in-memory existence cache. */
+export const DEFAULT_CAS = {
+  existenceCache: {
+    backend: { disk: { path: 'cas', maxSize: '10GiB' } },
+    ttl: '30s',
+    maxEntries: 100_000,
+  },
+} as const;
+
+/** The default action cache: disk at `<dataDir>/ac` (512MiB). */
+export const DEFAULT_ACTION_CACHE = { disk: { path: 'ac', maxSize: '512MiB' } } as const;
+
+const serverSchema = z
+  .object({
+    listen: listenSchema
+      .default('127.0.0.1:8980')
+      .describe(
+        'host:port the gRPC server listens on; [::]:8980 for all interfaces. Default: 127.0.0.1:8980.',
+      ),
+    dataDir: z
+      .string()
+      .min(1)
+      .default('./kiln-data')
+      .describe(
+        'Base directory for relative store paths, resolved against the working directory. Default: ./kiln-data.',
+      ),
+  })
+  .strict()
+  .describe('The server process.');
+
+const storageSchema = z
+  .object({
+    stores: z
+      .record(storeNameSchema, storeNodeSchema)
+      .prefault({})
+      .describe(
+        'Named stores, referenced by name from cas, actionCache and each other; each is built once. Default: none.',
+      ),
+    cas: storeRefSchema
+      .prefault(DEFAULT_CAS)
+      .describe(
+        'The store that serves the CAS (a name or an inline definition); always verified against the digest. ' +
+          'Default: { existenceCache: { backend: { disk: { path: cas, maxSize: 10GiB } } } }.',
+      ),
+    actionCache: storeRefSchema
+      .prefault(DEFAULT_ACTION_CACHE)
+      .describe(
+        'The store that serves the action cache; it must not share stores with the CAS. ' +
+          'Default: { disk: { path: ac, maxSize: 512MiB } }.',
+      ),
+  })
+  .strict()
+  .describe('Blob storage for the CAS and the action cache.');
+
+/** The schema of a whole configuration file. Parse with `kilnConfigSchema.safeParse(value)`. */
+export const kilnConfigSchema: z.ZodType<KilnConfig, unknown> = z
+  .object({
+    server: serverSchema.prefault({}),
+    storage: storageSchema.prefault({}),
+  })
+  .strict()
+  .describe(
+    'Kiln configuration. Every field is optional; an empty file is the zero-configuration setup.',
+  );
+
+/**
+ * Schemas of the fields that command-line flags override, so the flags are
+ * validated exactly like the file.
+ */
+export const overrideSchemas = { listen: listenSchema, dataDir: z.string().min(1) } as const;
+
+/** The JSON Schema (draft 2020-12) of a configuration file, for editors and documentation. */
+export function configJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(kilnConfigSchema, { io: 'input', target: 'draft-2020-12' });
+  // Give the recursive store definition a readable name instead of zod's generated one.
+  const defs = Object.keys(schema.$defs ?? {});
+  if (defs.length !== 1) return schema as Record<string, unknown>;
+  const generated = `#/$defs/${defs[0]}`;
+  const text = JSON.stringify(schema, (key, value) => {
+    if (key === '$ref' && value === generated) return '#/$defs/StoreDefinition';
+    if (key === '$defs') return { StoreDefinition: Object.values(value)[0] };
+    return value;
+  });
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+/** A child reference of a store node, with the config path of its field relative to the node. */
+export interface StoreChild {
+  /** E.g. `readCaching.fast`: appended to the node's path in messages. */
+  readonly field: string;
+  readonly ref: StoreRef;
+}
+
+/** The stores a node refers to, for walking the store graph. */
+export function storeChildren(node: StoreConfig): StoreChild[] {
+  switch (node.kind) {
+    case 'memory':
+    case 'disk':
+      return [];
+    case 'existenceCache':
+      return [{ field: 'existenceCache.backend', ref: node.backend }];
+    case 'readCaching':
+      return [
+        { field: 'readCaching.fast', ref: node.fast },
+        { field: 'readCaching.slow', ref: node.slow },
+      ];
+    default:
+      return assertNever(node);
+  }
+}
+
+/** The absolute directory of a disk store: its path resolved against `server.dataDir`. */
+export function resolveStorePath(config: KilnConfig, path: string): string {
+  return resolve(config.server.dataDir, path);
+}
+
+/** Compile-time exhaustiveness check for switches over {@link StoreConfig}. */
+export function assertNever(node: never): never {
+  throw new Error(`unknown store kind: ${JSON.stringify(node)}`);
+}

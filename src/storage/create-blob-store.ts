@@ -1,0 +1,201 @@
+/**
+ * The one recursive factory that turns the `storage` section of a
+ * configuration into a tree of BlobStores. Each node kind is one `case`; a new
+ * kind that is added to the schema but not here fails to compile.
+ */
+import { ConfigError, checkStoreGraph } from '../config/load-config.ts';
+import {
+  assertNever,
+  type KilnConfig,
+  resolveStorePath,
+  type StoreConfig,
+  type StoreRef,
+} from '../config/schema.ts';
+import type { Digest } from '../digest/digest.ts';
+import { withContext } from '../errors.ts';
+import type { BlobStore, ReadRange } from './blob-store.ts';
+import { DiskBlobStore } from './disk-blob-store.ts';
+import { ExistenceCacheBlobStore } from './existence-cache-blob-store.ts';
+import { MemoryBlobStore } from './memory-blob-store.ts';
+import { ReadCachingBlobStore } from './read-caching-blob-store.ts';
+import { VerifyingBlobStore } from './verifying-blob-store.ts';
+
+/** The stores a server needs, built from configuration. */
+export interface Stores {
+  /** The CAS, verifying every upload against its digest. */
+  readonly cas: BlobStore;
+  /** The action cache: ActionResults keyed by action digest (not verified, not content-addressed). */
+  readonly actionCache: BlobStore;
+  /** Closes every store that was built, each once. */
+  close(): Promise<void>;
+}
+
+/** Which tree a store belongs to; disk stores check blob lengths only in the CAS. */
+type Role = 'cas' | 'actionCache';
+
+/**
+ * Builds the CAS and action cache trees of `config.storage`. Named stores are
+ * built once, however often they are referenced, and only when referenced.
+ * Relative disk paths are resolved against `server.dataDir`. Construction
+ * errors carry the config path of the failing node; whatever was built before
+ * the failure is closed again.
+ */
+export async function createStores(config: KilnConfig): Promise<Stores> {
+  const problems = checkStoreGraph(config);
+  if (problems.length > 0) throw new ConfigError('storage configuration', problems);
+  const builder = new TreeBuilder(config);
+  try {
+    const casTop = await builder.build(config.storage.cas, 'storage.cas', 'cas');
+    const actionCache = await builder.build(
+      config.storage.actionCache,
+      'storage.actionCache',
+      'actionCache',
+    );
+    const cas = new VerifyingBlobStore({ backend: casTop });
+    let closing: Promise<void> | undefined;
+    return {
+      cas,
+      actionCache,
+      close: () => {
+        closing ??= closeAll([cas, actionCache]);
+        return closing;
+      },
+    };
+  } catch (err) {
+    await builder.abandon();
+    throw err;
+  }
+}
+
+/** A named store and how many parents still hold it. */
+interface SharedStore {
+  readonly store: Promise<BlobStore>;
+  holders: number;
+}
+
+class TreeBuilder {
+  readonly #config: KilnConfig;
+  readonly #named = new Map<string, SharedStore>();
+  /** Built stores that no parent owns yet: what to close if construction fails. */
+  readonly #orphans = new Set<BlobStore>();
+
+  constructor(config: KilnConfig) {
+    this.#config = config;
+  }
+
+  /** Builds (or, for a name, shares) the store `ref` refers to. The caller owns the result. */
+  async build(ref: StoreRef, path: string, role: Role): Promise<BlobStore> {
+    if (typeof ref !== 'string') return this.#buildNode(ref, path, role);
+    let shared = this.#named.get(ref);
+    if (shared === undefined) {
+      const node = this.#config.storage.stores[ref];
+      if (node === undefined) throw new ConfigError(path, [`${path}: unknown store "${ref}"`]);
+      const store = this.#buildNode(node, `storage.stores.${ref}`, role).then((s) => {
+        this.#orphans.delete(s);
+        return s;
+      });
+      shared = { store, holders: 0 };
+      this.#named.set(ref, shared);
+    }
+    return this.#own(shareHandle(shared, await shared.store));
+  }
+
+  /** Closes everything built so far that no parent owns. */
+  async abandon(): Promise<void> {
+    await closeAll([...this.#orphans]).catch(() => {});
+    this.#orphans.clear();
+  }
+
+  async #buildNode(node: StoreConfig, path: string, role: Role): Promise<BlobStore> {
+    // Children first, so a child's error carries the child's own path.
+    const at = (field: string) => `${path}.${field}`;
+    switch (node.kind) {
+      case 'memory':
+        return this.#construct(
+          path,
+          node.kind,
+          [],
+          () => new MemoryBlobStore({ maxBytes: node.maxSize }),
+        );
+      case 'disk':
+        return this.#construct(path, node.kind, [], () =>
+          DiskBlobStore.open({
+            path: resolveStorePath(this.#config, node.path),
+            maxBytes: node.maxSize,
+            fsync: node.fsync,
+            // Action cache values are ActionResults stored under action digests.
+            contentAddressed: role === 'cas',
+          }),
+        );
+      case 'existenceCache': {
+        const backend = await this.build(node.backend, at('existenceCache.backend'), role);
+        return this.#construct(
+          path,
+          node.kind,
+          [backend],
+          () =>
+            new ExistenceCacheBlobStore({ backend, ttlMs: node.ttl, maxEntries: node.maxEntries }),
+        );
+      }
+      case 'readCaching': {
+        const fast = await this.build(node.fast, at('readCaching.fast'), role);
+        const slow = await this.build(node.slow, at('readCaching.slow'), role);
+        return this.#construct(
+          path,
+          node.kind,
+          [fast, slow],
+          () => new ReadCachingBlobStore({ fast, slow }),
+        );
+      }
+      default:
+        return assertNever(node);
+    }
+  }
+
+  /** Constructs one node, which then owns `children`; errors gain the node's config path. */
+  async #construct(
+    path: string,
+    kind: string,
+    children: readonly BlobStore[],
+    create: () => BlobStore | Promise<BlobStore>,
+  ): Promise<BlobStore> {
+    let store: BlobStore;
+    try {
+      store = await create();
+    } catch (err) {
+      throw withContext(err, `${path}.${kind}`);
+    }
+    for (const child of children) this.#orphans.delete(child);
+    return this.#own(store);
+  }
+
+  #own(store: BlobStore): BlobStore {
+    this.#orphans.add(store);
+    return store;
+  }
+}
+
+/**
+ * A parent's handle on a named store: the same store, except that `close`
+ * only closes it when the last of its parents closes, since decorators close
+ * their backends and a named store may have several parents.
+ */
+function shareHandle(shared: SharedStore, store: BlobStore): BlobStore {
+  shared.holders++;
+  let released = false;
+  return {
+    get: (digest: Digest, range?: ReadRange) => store.get(digest, range),
+    put: (digest: Digest) => store.put(digest),
+    findMissing: (digests: readonly Digest[]) => store.findMissing(digests),
+    close: async () => {
+      if (released) return;
+      released = true;
+      if (--shared.holders === 0) await store.close();
+    },
+  };
+}
+
+async function closeAll(stores: readonly BlobStore[]): Promise<void> {
+  const results = await Promise.allSettled(stores.map((s) => s.close()));
+  for (const result of results) if (result.status === 'rejected') throw result.reason;
+}

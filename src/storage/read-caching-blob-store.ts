@@ -1,0 +1,193 @@
+/**
+ * A fast store (local memory or disk) in front of a slow one (a shared or
+ * larger store), Buildbarn's ReadCachingBlobAccess: the slow store is the
+ * source of truth and the fast one is a cache that fills itself on reads.
+ */
+import { status } from '@grpc/grpc-js';
+import type { Digest } from '../digest/digest.ts';
+import { hasCode } from '../errors.ts';
+import type { BlobStore, BlobWriter, ReadRange } from './blob-store.ts';
+
+/** Options of {@link ReadCachingBlobStore}. Both stores are closed by its `close`. */
+export interface ReadCachingBlobStoreOptions {
+  /** The cache tier: read first, filled from `slow` on a miss, written best-effort. */
+  readonly fast: BlobStore;
+  /** The source of truth: every write must succeed here. */
+  readonly slow: BlobStore;
+}
+
+/**
+ * Reads try `fast`, then `slow`; a whole-blob read served by `slow` is copied
+ * into `fast` while it streams to the caller. Writes go to both, and succeed
+ * when `slow` commits. Failures of `fast` never fail an operation: a cache
+ * that breaks only makes Kiln slower.
+ */
+export class ReadCachingBlobStore implements BlobStore {
+  readonly #fast: BlobStore;
+  readonly #slow: BlobStore;
+
+  constructor(options: ReadCachingBlobStoreOptions) {
+    this.#fast = options.fast;
+    this.#slow = options.slow;
+  }
+
+  async get(digest: Digest, range?: ReadRange): Promise<AsyncIterable<Uint8Array>> {
+    let fromFast: AsyncIterable<Uint8Array>;
+    try {
+      fromFast = await this.#fast.get(digest, range);
+    } catch (err) {
+      // An offset past the end is the caller's mistake, and slow would say the same.
+      if (hasCode(err, status.OUT_OF_RANGE)) throw err;
+      return this.#readSlow(digest, range);
+    }
+    return this.#resumeFromSlow(digest, range, fromFast);
+  }
+
+  async put(digest: Digest): Promise<BlobWriter> {
+    const slow = await this.#slow.put(digest);
+    let fast: BlobWriter | undefined;
+    try {
+      fast = await this.#fast.put(digest);
+    } catch {
+      fast = undefined;
+    }
+    return new TeeWriter(slow, fast);
+  }
+
+  async findMissing(digests: readonly Digest[]): Promise<Digest[]> {
+    let notInFast: readonly Digest[];
+    try {
+      notInFast = await this.#fast.findMissing(digests);
+    } catch {
+      notInFast = digests;
+    }
+    return notInFast.length === 0 ? [] : this.#slow.findMissing(notInFast);
+  }
+
+  /** Closes both stores. */
+  async close(): Promise<void> {
+    const results = await Promise.allSettled([this.#fast.close(), this.#slow.close()]);
+    for (const result of results) if (result.status === 'rejected') throw result.reason;
+  }
+
+  async #readSlow(digest: Digest, range?: ReadRange): Promise<AsyncIterable<Uint8Array>> {
+    const stream = await this.#slow.get(digest, range);
+    if ((range?.offset ?? 0) !== 0 || (range?.limit ?? 0) !== 0) return stream;
+    let writer: BlobWriter | undefined;
+    try {
+      writer = await this.#fast.put(digest);
+    } catch {
+      return stream;
+    }
+    return teeInto(stream, writer);
+  }
+
+  /**
+   * Streams from fast; if fast fails part-way (a disk error, an eviction
+   * racing the read), continues from slow at the first byte not yet delivered.
+   */
+  async *#resumeFromSlow(
+    digest: Digest,
+    range: ReadRange | undefined,
+    fromFast: AsyncIterable<Uint8Array>,
+  ): AsyncIterable<Uint8Array> {
+    let delivered = 0;
+    try {
+      for await (const chunk of fromFast) {
+        delivered += chunk.byteLength;
+        yield chunk;
+      }
+      return;
+    } catch {
+      // Fall through to slow below.
+    }
+    const offset = (range?.offset ?? 0) + delivered;
+    const limit = range?.limit ?? 0;
+    if (limit !== 0 && delivered >= limit) return;
+    yield* await this.#slow.get(digest, { offset, limit: limit === 0 ? 0 : limit - delivered });
+  }
+}
+
+/**
+ * Yields `stream` to the caller and writes the same chunks into `writer`,
+ * committing it at the end. The caller's pace drives both (the next chunk is
+ * pulled only after the fast write resolved and the caller asked for it). A
+ * failing fast write is abandoned; an early stop or a failing source aborts it.
+ */
+async function* teeInto(
+  stream: AsyncIterable<Uint8Array>,
+  writer: BlobWriter,
+): AsyncIterable<Uint8Array> {
+  let teeing = true;
+  let finished = false;
+  try {
+    for await (const chunk of stream) {
+      if (teeing) {
+        try {
+          await writer.write(chunk);
+        } catch {
+          teeing = false;
+          await writer.abort().catch(() => {});
+        }
+      }
+      yield chunk;
+    }
+    finished = true;
+  } finally {
+    if (teeing) {
+      if (finished) await writer.commit().catch(() => writer.abort().catch(() => {}));
+      else await writer.abort().catch(() => {});
+    }
+  }
+}
+
+/** Writes every chunk to slow and, best-effort, to fast; slow decides success. */
+class TeeWriter implements BlobWriter {
+  readonly #slow: BlobWriter;
+  #fast: BlobWriter | undefined;
+
+  constructor(slow: BlobWriter, fast: BlobWriter | undefined) {
+    this.#slow = slow;
+    this.#fast = fast;
+  }
+
+  get written(): number {
+    return this.#slow.written;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    const fast = this.#fast;
+    if (fast === undefined) return this.#slow.write(chunk);
+    // Both writes run together; a fast failure only drops the fast copy.
+    const [slowResult] = await Promise.allSettled([
+      this.#slow.write(chunk),
+      fast.write(chunk).catch(() => this.#dropFast()),
+    ]);
+    if (slowResult.status === 'rejected') {
+      await this.#dropFast();
+      throw slowResult.reason;
+    }
+  }
+
+  async commit(): Promise<void> {
+    try {
+      await this.#slow.commit();
+    } catch (err) {
+      await this.#dropFast();
+      throw err;
+    }
+    const fast = this.#fast;
+    this.#fast = undefined;
+    await fast?.commit().catch(() => fast.abort().catch(() => {}));
+  }
+
+  async abort(): Promise<void> {
+    await Promise.allSettled([this.#slow.abort(), this.#dropFast()]);
+  }
+
+  async #dropFast(): Promise<void> {
+    const fast = this.#fast;
+    this.#fast = undefined;
+    await fast?.abort().catch(() => {});
+  }
+}

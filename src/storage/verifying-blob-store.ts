@@ -1,0 +1,115 @@
+/**
+ * Checks every upload against its digest before it reaches the wrapped store,
+ * so the CAS never holds a blob whose bytes do not hash to its key.
+ */
+
+import type { Digest } from '../digest/digest.ts';
+import { createHasher, type Hasher } from '../digest/digest-function.ts';
+import { failedPrecondition, invalidArgument } from '../errors.ts';
+import type { BlobStore, BlobWriter, ReadRange } from './blob-store.ts';
+
+/** Options of {@link VerifyingBlobStore}. */
+export interface VerifyingBlobStoreOptions {
+  /** The store that receives blobs once verified, and serves all reads. */
+  readonly backend: BlobStore;
+}
+
+/**
+ * A {@link BlobStore} decorator that hashes and counts the bytes of every
+ * upload. A write past the declared size fails at once; a commit with the
+ * wrong size or hash fails with INVALID_ARGUMENT and the backend upload is
+ * aborted, so nothing becomes visible. Reads and `findMissing` pass through:
+ * blobs are checked on the way in, not on every way out.
+ *
+ * Put it on top of every CAS; not on the action cache, whose values are keyed
+ * by action digests rather than their own content.
+ */
+export class VerifyingBlobStore implements BlobStore {
+  readonly #backend: BlobStore;
+
+  constructor(options: VerifyingBlobStoreOptions) {
+    this.#backend = options.backend;
+  }
+
+  get(digest: Digest, range?: ReadRange): Promise<AsyncIterable<Uint8Array>> {
+    return this.#backend.get(digest, range);
+  }
+
+  async put(digest: Digest): Promise<BlobWriter> {
+    const hasher = await createHasher(digest.fn);
+    const writer = await this.#backend.put(digest);
+    return new VerifyingBlobWriter(digest, hasher, writer);
+  }
+
+  findMissing(digests: readonly Digest[]): Promise<Digest[]> {
+    return this.#backend.findMissing(digests);
+  }
+
+  close(): Promise<void> {
+    return this.#backend.close();
+  }
+}
+
+class VerifyingBlobWriter implements BlobWriter {
+  readonly #digest: Digest;
+  readonly #hasher: Hasher;
+  readonly #backend: BlobWriter;
+  #written = 0;
+  #state: 'open' | 'closed' = 'open';
+
+  constructor(digest: Digest, hasher: Hasher, backend: BlobWriter) {
+    this.#digest = digest;
+    this.#hasher = hasher;
+    this.#backend = backend;
+  }
+
+  get written(): number {
+    return this.#written;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.#checkOpen();
+    const { key, size } = this.#digest;
+    if (this.#written + chunk.byteLength > size) {
+      await this.abort();
+      throw invalidArgument(
+        `blob ${key}: ${this.#written + chunk.byteLength} bytes received, which exceeds the declared size ${size}`,
+      );
+    }
+    // Hash synchronously, in call order, so unawaited concurrent writes hash what the backend stores.
+    this.#hasher.update(chunk);
+    this.#written += chunk.byteLength;
+    await this.#backend.write(chunk);
+  }
+
+  async commit(): Promise<void> {
+    this.#checkOpen();
+    this.#state = 'closed';
+    const { key, hash, size } = this.#digest;
+    if (this.#written !== size) {
+      await this.#backend.abort();
+      throw invalidArgument(
+        `blob ${key}: received ${this.#written} bytes, fewer than the declared size ${size}`,
+      );
+    }
+    const computed = this.#hasher.digest();
+    if (computed !== hash) {
+      await this.#backend.abort();
+      throw invalidArgument(
+        `blob ${key}: content does not match its digest: expected ${this.#digest.fn.name} ${hash}, computed ${computed}`,
+      );
+    }
+    await this.#backend.commit();
+  }
+
+  async abort(): Promise<void> {
+    this.#state = 'closed';
+    await this.#backend.abort();
+  }
+
+  #checkOpen(): void {
+    if (this.#state !== 'open') {
+      throw failedPrecondition(`upload of blob ${this.#digest.key} is already finished`);
+    }
+  }
+}

@@ -1,0 +1,302 @@
+import assert from 'node:assert/strict';
+import {
+  mkdir,
+  mkdtemp,
+  readdir,
+  rm,
+  stat,
+  truncate,
+  unlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { status } from '@grpc/grpc-js';
+import type { Digest } from '../../src/digest/digest.ts';
+import { putBuffer, readAll } from '../../src/storage/blob-store.ts';
+import { DiskBlobStore, type DiskBlobStoreOptions } from '../../src/storage/disk-blob-store.ts';
+import { randomBlob, runBlobStoreContract, withCode } from './blob-store-contract.ts';
+
+runBlobStoreContract('DiskBlobStore', async () => {
+  const path = await mkdtemp(join(tmpdir(), 'kiln-disk-contract-'));
+  return {
+    store: await DiskBlobStore.open({ path, maxBytes: 64 * 1024 * 1024 }),
+    cleanup: () => rm(path, { recursive: true, force: true }),
+  };
+});
+
+/** Where the store keeps a blob, per the documented layout. */
+function fileOf(path: string, digest: Digest): string {
+  return join(
+    path,
+    'blobs',
+    digest.fn.name,
+    digest.hash.slice(0, 2),
+    `${digest.hash}_${digest.size}`,
+  );
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+}
+
+describe('DiskBlobStore', () => {
+  let path: string;
+  const stores: DiskBlobStore[] = [];
+  const open = async (options: Partial<DiskBlobStoreOptions> = {}) => {
+    const store = await DiskBlobStore.open({ path, maxBytes: 1024 * 1024, ...options });
+    stores.push(store);
+    return store;
+  };
+  beforeEach(async () => {
+    path = await mkdtemp(join(tmpdir(), 'kiln-disk-'));
+  });
+  afterEach(async () => {
+    for (const store of stores.splice(0)) await store.close();
+    await rm(path, { recursive: true, force: true });
+  });
+
+  it('stores blobs at <path>/blobs/<fn>/<shard>/<hash>_<size>', async () => {
+    const store = await open();
+    const blob = await randomBlob(123);
+    await putBuffer(store, blob.digest, blob.data);
+    assert.equal((await stat(fileOf(path, blob.digest))).size, 123);
+    assert.deepEqual(await readdir(join(path, 'tmp')), []);
+  });
+
+  it('evicts the least recently used blob, sparing one that was just read', async () => {
+    const store = await open({ maxBytes: 300 });
+    const [a, b, c, d] = await Promise.all([100, 100, 100, 100].map(randomBlob));
+    assert.ok(a && b && c && d);
+    await putBuffer(store, a.digest, a.data);
+    await putBuffer(store, b.digest, b.data);
+    await putBuffer(store, c.digest, c.data);
+    await readAll(store, a.digest);
+    await putBuffer(store, d.digest, d.data);
+    const missing = await store.findMissing([a.digest, b.digest, c.digest, d.digest]);
+    assert.deepEqual(
+      missing.map((m) => m.key),
+      [b.digest.key],
+    );
+    await assert.rejects(stat(fileOf(path, b.digest)), { code: 'ENOENT' });
+    assert.equal(store.stats.evictions, 1);
+  });
+
+  it('a blob reported present by findMissing is spared from the next eviction', async () => {
+    const store = await open({ maxBytes: 300 });
+    const [a, b, c, d] = await Promise.all([100, 100, 100, 100].map(randomBlob));
+    assert.ok(a && b && c && d);
+    for (const blob of [a, b, c]) await putBuffer(store, blob.digest, blob.data);
+    assert.deepEqual(await store.findMissing([a.digest]), []);
+    await putBuffer(store, d.digest, d.data);
+    assert.deepEqual(await store.findMissing([a.digest, b.digest]), [b.digest]);
+  });
+
+  it('a reader started before an eviction still reads the whole blob', async () => {
+    const store = await open({ maxBytes: 3 * 1024 * 1024 });
+    const first = await randomBlob(2 * 1024 * 1024);
+    await putBuffer(store, first.digest, first.data);
+    const stream = await store.get(first.digest);
+    const second = await randomBlob(2 * 1024 * 1024);
+    await putBuffer(store, second.digest, second.data);
+    assert.deepEqual(await store.findMissing([first.digest]), [first.digest]);
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(Buffer.from(chunk));
+    assert.deepEqual(Buffer.concat(chunks), first.data);
+  });
+
+  it('keeps the bytes on disk within the budget', async () => {
+    const store = await open({ maxBytes: 20_000 });
+    for (let i = 0; i < 60; i++) {
+      const { data, digest } = await randomBlob(500 + ((i * 373) % 1500));
+      await putBuffer(store, digest, data);
+      assert.ok(store.stats.bytes <= 20_000, `${store.stats.bytes} bytes indexed`);
+    }
+    await store.close();
+    const files = await listFiles(join(path, 'blobs'));
+    const onDisk = (await Promise.all(files.map((f) => stat(f)))).reduce((n, s) => n + s.size, 0);
+    assert.equal(onDisk, store.stats.bytes);
+    assert.equal(files.length, store.stats.count);
+    assert.ok(store.stats.evictions > 0);
+  });
+
+  it('rejects a blob larger than the budget with RESOURCE_EXHAUSTED and keeps no trace', async () => {
+    const store = await open({ maxBytes: 1000 });
+    const big = await randomBlob(1001);
+    await assert.rejects(
+      putBuffer(store, big.digest, big.data),
+      withCode(status.RESOURCE_EXHAUSTED),
+    );
+    assert.deepEqual(await store.findMissing([big.digest]), [big.digest]);
+    assert.deepEqual(await readdir(join(path, 'tmp')), []);
+    assert.deepEqual(await listFiles(join(path, 'blobs')), []);
+  });
+
+  it('rejects a commit whose length differs from the digest size', async () => {
+    const store = await open();
+    const blob = await randomBlob(100);
+    await assert.rejects(
+      putBuffer(store, blob.digest, blob.data.subarray(0, 99)),
+      withCode(status.INVALID_ARGUMENT),
+    );
+    assert.deepEqual(await store.findMissing([blob.digest]), [blob.digest]);
+    assert.deepEqual(await readdir(join(path, 'tmp')), []);
+  });
+
+  it('rejects malformed keys with INVALID_ARGUMENT', async () => {
+    const store = await open();
+    const blob = await randomBlob(1);
+    for (const key of ['../../etc/passwd_1', 'sha256/abc_1', `nope/${blob.digest.hash}_1`]) {
+      const digest = { ...blob.digest, key };
+      await assert.rejects(store.put(digest), withCode(status.INVALID_ARGUMENT));
+      await assert.rejects(store.get(digest), withCode(status.INVALID_ARGUMENT));
+    }
+  });
+
+  it('finds existing blobs with their sizes after a reopen', async () => {
+    const first = await open();
+    const blobs = await Promise.all([0, 10, 1000, 200_000].map(randomBlob));
+    for (const { data, digest } of blobs) await putBuffer(first, digest, data);
+    await first.close();
+    const second = await open();
+    assert.deepEqual(second.stats.count, 4);
+    assert.deepEqual(second.stats.bytes, 201_010);
+    for (const { data, digest } of blobs) assert.deepEqual(await readAll(second, digest), data);
+  });
+
+  it('orders blobs found at open by mtime, oldest evicted first', async () => {
+    const first = await open({ maxBytes: 300 });
+    const [a, b, c, d] = await Promise.all([100, 100, 100, 100].map(randomBlob));
+    assert.ok(a && b && c && d);
+    for (const blob of [a, b, c]) await putBuffer(first, blob.digest, blob.data);
+    await first.close();
+    const base = Date.now() / 1000;
+    await utimes(fileOf(path, a.digest), base - 100, base - 100);
+    await utimes(fileOf(path, b.digest), base - 300, base - 300);
+    await utimes(fileOf(path, c.digest), base - 200, base - 200);
+    const second = await open({ maxBytes: 300 });
+    assert.equal(Math.round((second.stats.oldestAccessMs ?? 0) / 1000), Math.round(base - 300));
+    await putBuffer(second, d.digest, d.data);
+    assert.deepEqual(
+      (await second.findMissing([a.digest, b.digest, c.digest, d.digest])).map((m) => m.key),
+      [b.digest.key],
+    );
+  });
+
+  it('records reads in the file mtime at most once an hour', async () => {
+    let now = Date.now();
+    const store = await open({ now: () => now });
+    const blob = await randomBlob(10);
+    await putBuffer(store, blob.digest, blob.data);
+    const mtime = async () => (await stat(fileOf(path, blob.digest))).mtimeMs;
+    const committed = await mtime();
+    now += 30 * 60 * 1000;
+    await readAll(store, blob.digest);
+    await store.close();
+    assert.equal(await mtime(), committed);
+    now += 31 * 60 * 1000;
+    await readAll(store, blob.digest);
+    await store.close();
+    assert.equal(Math.round(await mtime()), now);
+    assert.equal(store.stats.oldestAccessMs, now);
+  });
+
+  it('shrinks to a smaller budget at open', async () => {
+    const first = await open({ maxBytes: 1000 });
+    for (const { data, digest } of await Promise.all([100, 100, 100].map(randomBlob))) {
+      await putBuffer(first, digest, data);
+    }
+    await first.close();
+    const second = await open({ maxBytes: 150 });
+    assert.equal(second.stats.count, 1);
+    assert.equal((await listFiles(join(path, 'blobs'))).length, 1);
+  });
+
+  it('removes leftover uploads from tmp/ at open', async () => {
+    await mkdir(join(path, 'tmp', 'sub'), { recursive: true });
+    await writeFile(join(path, 'tmp', 'abandoned'), 'partial');
+    await writeFile(join(path, 'tmp', 'sub', 'x'), 'partial');
+    await open();
+    assert.deepEqual(await readdir(join(path, 'tmp')), []);
+  });
+
+  it('removes malformed files and directories under blobs/ at open', async () => {
+    const first = await open();
+    const good = await randomBlob(50);
+    await putBuffer(first, good.digest, good.data);
+    await first.close();
+    const shard = dirname(fileOf(path, good.digest));
+    const h = good.digest.hash;
+    const strays = [
+      join(shard, 'not-a-blob'),
+      join(shard, `${h}_50.tmp`),
+      join(shard, `${h.slice(0, 60)}_50`),
+      join(shard, `${h}_050`),
+      join(path, 'blobs', 'sha256', h[0] === 'f' ? '0a' : 'fa', `${h}_50`),
+      join(path, 'blobs', 'sha256', 'zz', `${h}_50`),
+      join(path, 'blobs', 'unknownfn', 'ab', 'x'),
+      join(path, 'blobs', 'stray-file'),
+    ];
+    for (const file of strays) {
+      await mkdir(dirname(file), { recursive: true });
+      await writeFile(file, good.data);
+    }
+    const second = await open();
+    assert.deepEqual(await listFiles(join(path, 'blobs')), [fileOf(path, good.digest)]);
+    assert.equal(second.stats.count, 1);
+    assert.deepEqual(await readAll(second, good.digest), good.data);
+  });
+
+  it('removes a blob file whose length differs from the size in its name at open', async () => {
+    const first = await open();
+    const whole = await randomBlob(1000);
+    const cut = await randomBlob(1000);
+    await putBuffer(first, whole.digest, whole.data);
+    await putBuffer(first, cut.digest, cut.data);
+    await first.close();
+    await truncate(fileOf(path, cut.digest), 400);
+    const second = await open();
+    assert.deepEqual(await second.findMissing([whole.digest, cut.digest]), [cut.digest]);
+    await assert.rejects(stat(fileOf(path, cut.digest)), { code: 'ENOENT' });
+    assert.equal(second.stats.bytes, 1000);
+  });
+
+  it('keeps values of any length when not content-addressed', async () => {
+    const first = await open({ contentAddressed: false });
+    const key = await randomBlob(10);
+    const value = Buffer.from('an action result much longer than ten bytes');
+    await putBuffer(first, key.digest, value);
+    await first.close();
+    const second = await open({ contentAddressed: false });
+    assert.deepEqual(await readAll(second, key.digest), value);
+    assert.equal(second.stats.bytes, value.length);
+  });
+
+  it('reports NOT_FOUND and forgets a blob deleted behind its back', async () => {
+    const store = await open();
+    const blob = await randomBlob(10);
+    await putBuffer(store, blob.digest, blob.data);
+    await unlink(fileOf(path, blob.digest));
+    await assert.rejects(store.get(blob.digest), withCode(status.NOT_FOUND));
+    assert.deepEqual(await store.findMissing([blob.digest]), [blob.digest]);
+    assert.deepEqual(store.stats.bytes, 0);
+  });
+
+  it('counts concurrent uploads of one key once', async () => {
+    const store = await open();
+    const blob = await randomBlob(1000);
+    await Promise.all(Array.from({ length: 5 }, () => putBuffer(store, blob.digest, blob.data)));
+    assert.equal(store.stats.bytes, 1000);
+    assert.equal(store.stats.count, 1);
+  });
+
+  it('commits with fsync enabled', async () => {
+    const store = await open({ fsync: true });
+    const blob = await randomBlob(1000);
+    await putBuffer(store, blob.digest, blob.data);
+    assert.deepEqual(await readAll(store, blob.digest), blob.data);
+  });
+});
