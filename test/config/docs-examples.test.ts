@@ -10,6 +10,7 @@ import { parseConfigText } from '../../src/config/load-config.ts';
 import { configJsonSchema } from '../../src/config/schema.ts';
 
 const DOC = new URL('../../docs/configuration.md', import.meta.url);
+const README = new URL('../../README.md', import.meta.url);
 
 interface Example {
   readonly lang: string;
@@ -17,8 +18,8 @@ interface Example {
   readonly line: number;
 }
 
-async function examples(): Promise<Example[]> {
-  const doc = await readFile(DOC, 'utf8');
+async function examples(file: URL = DOC): Promise<Example[]> {
+  const doc = await readFile(file, 'utf8');
   return [...doc.matchAll(/^```(yaml|json)\n([\s\S]*?)^```$/gm)].map((m) => ({
     lang: m[1] ?? '',
     text: m[2] ?? '',
@@ -66,5 +67,14 @@ describe('docs/configuration.md', () => {
       (name) => !doc.includes(`\`${name}\``),
     );
     assert.deepEqual(undocumented, []);
+  });
+
+  it('the README configuration examples parse and validate too', async () => {
+    const yaml = (await examples(README)).filter((e) => e.lang === 'yaml');
+    assert.ok(yaml.length >= 1);
+    for (const example of yaml) {
+      const source = `README.md:${example.line}`;
+      assert.doesNotThrow(() => parseConfigText(example.text, source, { env: {} }), source);
+    }
   });
 });
