@@ -59,6 +59,7 @@ try {
     'build/bazel/remote/execution/v2/remote_execution.proto',
     'build/bazel/remote/asset/v1/remote_asset.proto',
     'build/bazel/semver/semver.proto',
+    'kiln/worker/v1/lease.proto',
     'google/bytestream/bytestream.proto',
     'google/longrunning/operations.proto',
     'google/rpc/status.proto',

@@ -3,17 +3,20 @@
  */
 import { ConfigError } from '../config/load-config.ts';
 import { serveCommand } from './serve-command.ts';
+import { workerCommand } from './worker-command.ts';
 
 const HELP = `Usage: kiln <command> [options]
 
 Commands:
   serve      run the Kiln server (zero configuration by default)
+  worker     run actions for a Kiln scheduler on this machine
 
 Run "kiln <command> --help" for a command's options.
 `;
 
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   serve: serveCommand,
+  worker: workerCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -8,9 +8,10 @@ import { createLogger } from '../util/logger.ts';
 
 export const SERVE_HELP = `Usage: kiln serve [options]
 
-Runs Kiln: the REAPI CAS, ByteStream, ActionCache and Capabilities services.
-With no options it needs no configuration: it listens on 127.0.0.1:8980 and
-keeps its data in ./kiln-data.
+Runs Kiln: the REAPI storage services (CAS, ByteStream, ActionCache,
+Capabilities), remote execution (Execution, Operations, the Remote Worker
+API) and an in-process worker. With no options it needs no configuration: it
+listens on 127.0.0.1:8980 and keeps its data in ./kiln-data.
 
 Options:
   --listen HOST:PORT   gRPC address (default 127.0.0.1:8980; port 0 picks a free port)
@@ -24,7 +25,9 @@ Examples:
   kiln serve --listen 0.0.0.0:8980 --data-dir /var/lib/kiln
   kiln serve --config /etc/kiln/kiln.yaml
 
-Point Bazel at it with: bazel build --remote_cache=grpc://127.0.0.1:8980 //...
+Point Bazel at it with:
+  bazel build --remote_executor=grpc://127.0.0.1:8980 //...   (remote execution)
+  bazel build --remote_cache=grpc://127.0.0.1:8980 //...      (remote cache only)
 `;
 
 /** Runs `kiln serve` with the arguments after `serve`. Resolves when the server has stopped. */

@@ -2,9 +2,14 @@
  * The Kiln application factory: configuration in, running services out.
  * Tests and `kiln serve` both start Kiln through this.
  */
+import { resolve } from 'node:path';
+import { ActionCache } from '../cache/action-cache.ts';
 import type { KilnConfig } from '../config/schema.ts';
+import { InMemoryScheduler } from '../scheduler/in-memory-scheduler.ts';
 import { createStores, type Stores } from '../storage/create-blob-store.ts';
 import type { Logger } from '../util/logger.ts';
+import { detectPlatform, parsePlatformProperties } from '../worker/platform-detect.ts';
+import { type RunningWorker, startWorker } from '../worker/start-worker.ts';
 import { type RunningGrpcServer, startGrpcServer } from './grpc-server.ts';
 
 /** A running Kiln. */
@@ -12,6 +17,8 @@ export interface KilnServer {
   /** gRPC `host:port`, with the real port when the configuration asked for port 0. */
   readonly grpcAddress: string;
   readonly stores: Stores;
+  /** The in-process worker, when one runs. */
+  readonly worker: RunningWorker | undefined;
   /** Stops serving and closes the stores. */
   close(): Promise<void>;
 }
@@ -22,29 +29,77 @@ export interface CreateServerOptions {
   readonly log: Logger;
 }
 
-/** Builds the stores from configuration and starts every service. */
+/** Builds the stores from configuration and starts every service and the local worker. */
 export async function createServer(options: CreateServerOptions): Promise<KilnServer> {
   const { config, log } = options;
+  const exec = config.execution;
   const stores = await createStores(config);
-  let grpc: RunningGrpcServer;
+  const actionCache = new ActionCache({ store: stores.actionCache, cas: stores.cas });
+  const scheduler = exec.enabled
+    ? new InMemoryScheduler({
+        actionCache,
+        log,
+        policy: {
+          defaultTimeoutMs: exec.defaultTimeoutMs,
+          maxTimeoutMs: exec.maxTimeoutMs,
+          workerTimeoutMs: exec.workerTimeoutMs,
+          unschedulableTimeoutMs: exec.unschedulableTimeoutMs,
+          maxRetries: exec.maxRetries,
+        },
+      })
+    : undefined;
+  let grpc: RunningGrpcServer | undefined;
+  let worker: RunningWorker | undefined;
   try {
     grpc = await startGrpcServer({
       listen: config.server.listen,
       cas: stores.cas,
       actionCacheStore: stores.actionCache,
+      actionCache,
+      scheduler,
       log,
     });
+    if (scheduler !== undefined && exec.localWorkers > 0) {
+      worker = await startWorker({
+        address: loopbackAddress(grpc.address, grpc.port),
+        workDir: resolve(config.server.dataDir, exec.workDir),
+        cacheBytes: exec.workerCacheSize,
+        capacity: exec.localWorkers,
+        platform: [...detectPlatform(), ...parsePlatformProperties(exec.platform)],
+        name: 'local',
+        log,
+      });
+    }
   } catch (err) {
+    await grpc?.close();
+    await scheduler?.close();
     await stores.close();
     throw err;
   }
-  log.info({ grpc: grpc.address, dataDir: config.server.dataDir }, 'kiln started');
+  log.info(
+    {
+      grpc: grpc.address,
+      dataDir: config.server.dataDir,
+      localWorkers: worker ? exec.localWorkers : 0,
+    },
+    'kiln started',
+  );
+  const running = grpc;
   return {
-    grpcAddress: grpc.address,
+    grpcAddress: running.address,
     stores,
+    worker,
     async close() {
-      await grpc.close();
+      await worker?.stop();
+      await scheduler?.close();
+      await running.close();
       await stores.close();
     },
   };
+}
+
+/** The address a worker in this process dials: the listen host, or loopback for wildcard hosts. */
+function loopbackAddress(address: string, port: number): string {
+  const host = address.slice(0, address.lastIndexOf(':'));
+  return host === '0.0.0.0' || host === '[::]' ? `127.0.0.1:${port}` : address;
 }

@@ -7,12 +7,13 @@ import { ActionCache } from '../cache/action-cache.ts';
 import {
   ActionCacheService,
   CapabilitiesService,
-  ContentAddressableStorageService,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
-import { ByteStreamService } from '../gen/google/bytestream/bytestream.ts';
+import type { Scheduler } from '../scheduler/scheduler.ts';
 import { createActionCacheService } from '../services/action-cache-service.ts';
+import { byteStreamServiceDefinition } from '../services/bytestream-codec.ts';
 import { createByteStreamService } from '../services/bytestream-service.ts';
 import { createCapabilitiesService } from '../services/capabilities-service.ts';
+import { casServiceDefinition } from '../services/cas-codec.ts';
 import { createCasService } from '../services/cas-service.ts';
 import {
   FLOW_CONTROL_WINDOW_BYTES,
@@ -22,6 +23,7 @@ import {
 import { UploadRegistry } from '../services/upload-registry.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { Logger } from '../util/logger.ts';
+import { addExecutionServices } from './execution-services.ts';
 import { setConnectionWindow, setInitialStreamWindow } from './http2-tuning.ts';
 
 /** Options for {@link startGrpcServer}. */
@@ -37,6 +39,10 @@ export interface GrpcServerOptions {
   readonly actionCacheUpdateEnabled?: boolean;
   /** Abort resumable uploads idle this long; 5 minutes by default. */
   readonly uploadIdleTimeoutMs?: number;
+  /** The action cache over `actionCacheStore`; built here when absent. */
+  readonly actionCache?: ActionCache;
+  /** When set, the server also serves Execution, Operations and Bots over this scheduler. */
+  readonly scheduler?: Scheduler;
 }
 
 /** A running gRPC server. */
@@ -64,7 +70,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const { host } = parseListenAddress(options.listen);
   const updateEnabled = options.actionCacheUpdateEnabled ?? true;
   const uploads = new UploadRegistry({ idleTimeoutMs: options.uploadIdleTimeoutMs ?? 300_000 });
-  const actionCache = new ActionCache({ store: options.actionCacheStore, cas });
+  const actionCache =
+    options.actionCache ?? new ActionCache({ store: options.actionCacheStore, cas });
 
   const server = new Server({
     'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES,
@@ -74,10 +81,16 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   });
   server.addService(
     CapabilitiesService,
-    createCapabilitiesService({ log, actionCacheUpdateEnabled: updateEnabled }),
+    createCapabilitiesService({
+      log,
+      actionCacheUpdateEnabled: updateEnabled,
+      executionEnabled: options.scheduler !== undefined,
+    }),
   );
-  server.addService(ContentAddressableStorageService, createCasService({ log, cas }));
-  server.addService(ByteStreamService, createByteStreamService({ log, cas, uploads }));
+  if (options.scheduler !== undefined)
+    addExecutionServices(server, { log, cas, scheduler: options.scheduler });
+  server.addService(casServiceDefinition, createCasService({ log, cas }));
+  server.addService(byteStreamServiceDefinition, createByteStreamService({ log, cas, uploads }));
   server.addService(
     ActionCacheService,
     createActionCacheService({ log, actionCache, cas, updateEnabled }),

@@ -32,6 +32,10 @@ export interface RpcContext {
   readonly requestMetadata: RequestMetadata | undefined;
   /** True once the client cancelled or the deadline passed. */
   readonly cancelled: () => boolean;
+  /** Aborts when the client cancels the call or its deadline passes. */
+  readonly signal: AbortSignal;
+  /** The call's deadline in epoch milliseconds, or undefined when it has none. */
+  readonly deadlineMs: number | undefined;
 }
 
 /** Decodes REAPI RequestMetadata from call metadata, ignoring malformed values. */
@@ -72,13 +76,31 @@ export function toServiceError(err: unknown, log: Logger, method: string): Parti
 function contextFor(
   base: Logger,
   method: string,
-  call: { metadata: Metadata; cancelled: boolean },
+  call: {
+    metadata: Metadata;
+    cancelled: boolean;
+    once(event: 'cancelled', fn: () => void): unknown;
+    getDeadline(): Date | number;
+  },
 ): RpcContext {
   const requestMetadata = requestMetadataOf(call.metadata);
   const bindings: Record<string, string> = { method };
   if (requestMetadata?.toolInvocationId) bindings.invocation = requestMetadata.toolInvocationId;
   if (requestMetadata?.actionId) bindings.actionId = requestMetadata.actionId;
-  return { log: base.child(bindings), requestMetadata, cancelled: () => call.cancelled };
+  const abort = new AbortController();
+  call.once('cancelled', () => abort.abort());
+  return {
+    log: base.child(bindings),
+    requestMetadata,
+    cancelled: () => call.cancelled,
+    signal: abort.signal,
+    deadlineMs: deadlineOf(call.getDeadline()),
+  };
+}
+
+function deadlineOf(deadline: Date | number): number | undefined {
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(ms) ? ms : undefined;
 }
 
 /** Wraps an async unary handler. */

@@ -22,8 +22,8 @@ export interface CapabilitiesServiceOptions {
   readonly log: Logger;
   /** Whether clients may write the action cache (UpdateActionResult). */
   readonly actionCacheUpdateEnabled: boolean;
-  /** Execution capabilities, once this process also serves Execute. */
-  readonly execution?: ServerCapabilities['executionCapabilities'];
+  /** Whether this server also serves Execute. */
+  readonly executionEnabled?: boolean;
 }
 
 /** The capabilities this server advertises. */
@@ -43,12 +43,17 @@ export function serverCapabilities(options: CapabilitiesServiceOptions): ServerC
       fastCdc2020Params: undefined,
       repMaxCdcParams: undefined,
     },
-    executionCapabilities: options.execution ?? {
+    executionCapabilities: {
       digestFunction: DigestFunction_Value.SHA256,
-      execEnabled: false,
-      executionPriorityCapabilities: undefined,
+      execEnabled: options.executionEnabled ?? false,
+      // Lower values run sooner; any int32 is accepted.
+      executionPriorityCapabilities: options.executionEnabled
+        ? { priorities: [{ minPriority: -(2 ** 31), maxPriority: 2 ** 31 - 1 }] }
+        : undefined,
       supportedNodeProperties: [],
-      digestFunctions: [],
+      digestFunctions: options.executionEnabled
+        ? DIGEST_FUNCTIONS.map((f) => f.value as DigestFunction_Value)
+        : [],
     },
     deprecatedApiVersion: { major: 2, minor: 0, patch: 0, prerelease: '' },
     lowApiVersion: { major: 2, minor: 0, patch: 0, prerelease: '' },

@@ -95,6 +95,8 @@ export class ExistenceCacheBlobStore implements BlobStore {
     }
     if (unknown.length === 0) return [];
     const missing = await this.#backend.findMissing(unknown);
+    // Stores report each absent digest once, so as many missing as asked means none is present.
+    if (missing.length === unknown.length) return missing;
     const missingKeys = new Set(missing.map((d) => d.key));
     for (const digest of unknown) {
       if (!missingKeys.has(digest.key)) this.#remember(digest.key);

@@ -3,10 +3,15 @@
  * so the CAS never holds a blob whose bytes do not hash to its key.
  */
 
-import type { Digest } from '../digest/digest.ts';
+import { type Digest, isEmptyDigest } from '../digest/digest.ts';
 import { createHasher, type Hasher } from '../digest/digest-function.ts';
-import { failedPrecondition, invalidArgument } from '../errors.ts';
+import { failedPrecondition, invalidArgument, outOfRange } from '../errors.ts';
 import type { BlobStore, BlobWriter, ReadRange } from './blob-store.ts';
+
+/** The empty blob, which every CAS holds implicitly. */
+const EMPTY: AsyncIterable<Uint8Array> = {
+  async *[Symbol.asyncIterator]() {},
+};
 
 /** Options of {@link VerifyingBlobStore}. */
 export interface VerifyingBlobStoreOptions {
@@ -19,7 +24,8 @@ export interface VerifyingBlobStoreOptions {
  * upload. A write past the declared size fails at once; a commit with the
  * wrong size or hash fails with INVALID_ARGUMENT and the backend upload is
  * aborted, so nothing becomes visible. Reads and `findMissing` pass through:
- * blobs are checked on the way in, not on every way out.
+ * blobs are checked on the way in, not on every way out. The empty blob is
+ * always present, as REAPI clients expect, without being stored.
  *
  * Put it on top of every CAS; not on the action cache, whose values are keyed
  * by action digests rather than their own content.
@@ -32,6 +38,14 @@ export class VerifyingBlobStore implements BlobStore {
   }
 
   get(digest: Digest, range?: ReadRange): Promise<AsyncIterable<Uint8Array>> {
+    if (isEmptyDigest(digest)) {
+      if ((range?.offset ?? 0) > 0) {
+        return Promise.reject(
+          outOfRange(`offset ${range?.offset} is past the end of the empty blob`),
+        );
+      }
+      return Promise.resolve(EMPTY);
+    }
     return this.#backend.get(digest, range);
   }
 
@@ -42,7 +56,8 @@ export class VerifyingBlobStore implements BlobStore {
   }
 
   findMissing(digests: readonly Digest[]): Promise<Digest[]> {
-    return this.#backend.findMissing(digests);
+    const stored = digests.filter((d) => !isEmptyDigest(d));
+    return stored.length === 0 ? Promise.resolve([]) : this.#backend.findMissing(stored);
   }
 
   close(): Promise<void> {

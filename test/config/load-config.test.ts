@@ -1,15 +1,11 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig, parseConfigText } from '../../src/config/load-config.ts';
-import {
-  configJsonSchema,
-  type KilnConfig,
-  parseDuration,
-  parseSize,
-} from '../../src/config/schema.ts';
+import { configJsonSchema, type KilnConfig } from '../../src/config/schema.ts';
+import { parseDuration, parseSize } from '../../src/config/values.ts';
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
@@ -36,6 +32,18 @@ const ZERO_CONFIG: KilnConfig = {
       maxEntries: 100_000,
     },
     actionCache: { kind: 'disk', path: 'ac', maxSize: 512 * MiB, fsync: false },
+  },
+  execution: {
+    enabled: true,
+    localWorkers: availableParallelism(),
+    workDir: 'worker',
+    workerCacheSize: 10 * GiB,
+    platform: [],
+    defaultTimeoutMs: 15 * 60_000,
+    maxTimeoutMs: 3 * 3_600_000,
+    workerTimeoutMs: 60_000,
+    unschedulableTimeoutMs: 30_000,
+    maxRetries: 2,
   },
 };
 

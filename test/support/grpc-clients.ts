@@ -9,19 +9,19 @@ import {
   Metadata,
   type ServiceError,
 } from '@grpc/grpc-js';
+import { CLIENT_CHANNEL_OPTIONS } from '../../src/client/channel-options.ts';
 import {
   ActionCacheClient,
   CapabilitiesClient,
   ContentAddressableStorageClient,
+  ExecutionClient,
 } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.ts';
 import { ByteStreamClient } from '../../src/gen/google/bytestream/bytestream.ts';
+import { BotsClient } from '../../src/gen/google/devtools/remoteworkers/v1test2/bots.ts';
+import { OperationsClient } from '../../src/gen/google/longrunning/operations.ts';
 
 /** Client channel options: large windows and messages, like Bazel's tuned clients. */
-export const CLIENT_OPTIONS = {
-  'grpc.max_receive_message_length': 64 * 1024 * 1024,
-  'grpc.max_send_message_length': 64 * 1024 * 1024,
-  'grpc-node.flow_control_window': 8 * 1024 * 1024,
-};
+export const CLIENT_OPTIONS = CLIENT_CHANNEL_OPTIONS;
 
 /** One set of clients sharing a channel. */
 export interface KilnClients {
@@ -29,6 +29,9 @@ export interface KilnClients {
   readonly byteStream: ByteStreamClient;
   readonly actionCache: ActionCacheClient;
   readonly capabilities: CapabilitiesClient;
+  readonly execution: ExecutionClient;
+  readonly operations: OperationsClient;
+  readonly bots: BotsClient;
   close(): void;
 }
 
@@ -43,6 +46,9 @@ export function connectClients(address: string): KilnClients {
     byteStream: new ByteStreamClient(address, creds, opts),
     actionCache: new ActionCacheClient(address, creds, opts),
     capabilities: new CapabilitiesClient(address, creds, opts),
+    execution: new ExecutionClient(address, creds, opts),
+    operations: new OperationsClient(address, creds, opts),
+    bots: new BotsClient(address, creds, opts),
     close: () => cas.close(),
   };
 }
@@ -70,13 +76,15 @@ export function call<C, K extends UnaryMethods<C>>(
   method: K,
   request: UnaryTypes<C[K]>['req'],
   metadata: Metadata = new Metadata(),
+  options: Partial<CallOptions> = {},
 ): Promise<UnaryTypes<C[K]>['res']> {
   return new Promise((resolve, reject) => {
     const fn = client[method] as unknown as (
       req: unknown,
       md: Metadata,
+      opts: Partial<CallOptions>,
       cb: UnaryCallback<UnaryTypes<C[K]>['res']>,
     ) => unknown;
-    fn.call(client, request, metadata, (err, res) => (err ? reject(err) : resolve(res)));
+    fn.call(client, request, metadata, options, (err, res) => (err ? reject(err) : resolve(res)));
   });
 }

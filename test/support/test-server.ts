@@ -1,7 +1,11 @@
 /**
  * Starts a real Kiln gRPC server on a free 127.0.0.1 port for tests, over
- * memory stores unless a store is given.
+ * memory stores unless a store is given; optionally with an in-memory
+ * scheduler behind Execution, Operations and Bots.
  */
+import { ActionCache } from '../../src/cache/action-cache.ts';
+import { InMemoryScheduler } from '../../src/scheduler/in-memory-scheduler.ts';
+import type { SchedulerPolicy } from '../../src/scheduler/policy.ts';
 import { type RunningGrpcServer, startGrpcServer } from '../../src/server/grpc-server.ts';
 import type { BlobStore } from '../../src/storage/blob-store.ts';
 import { MemoryBlobStore } from '../../src/storage/memory-blob-store.ts';
@@ -15,23 +19,37 @@ export interface TestServer {
   readonly clients: KilnClients;
   /** The raw (unverified) CAS backend, for inspecting what got stored. */
   readonly casBackend: BlobStore;
+  /** The scheduler, when the server was started with one. */
+  readonly scheduler: InMemoryScheduler | undefined;
   stop(): Promise<void>;
 }
 
-/** Starts a server; stop() closes clients and server. */
-export async function startTestServer(
-  options: {
-    casBackend?: BlobStore;
-    actionCacheStore?: BlobStore;
-    uploadIdleTimeoutMs?: number;
-  } = {},
-): Promise<TestServer> {
+/** Options for {@link startTestServer}. */
+export interface TestServerOptions {
+  readonly casBackend?: BlobStore;
+  readonly actionCacheStore?: BlobStore;
+  readonly uploadIdleTimeoutMs?: number;
+  /** Serve Execution, Operations and Bots over an in-memory scheduler with this policy. */
+  readonly scheduler?: Partial<SchedulerPolicy>;
+}
+
+/** Starts a server; stop() closes clients, server and scheduler. */
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const casBackend = options.casBackend ?? new MemoryBlobStore({ maxBytes: 512 * 1024 * 1024 });
+  const cas = new VerifyingBlobStore({ backend: casBackend });
+  const actionCacheStore =
+    options.actionCacheStore ?? new MemoryBlobStore({ maxBytes: 64 * 1024 * 1024 });
+  const actionCache = new ActionCache({ store: actionCacheStore, cas });
+  const scheduler =
+    options.scheduler === undefined
+      ? undefined
+      : new InMemoryScheduler({ actionCache, policy: options.scheduler });
   const server = await startGrpcServer({
     listen: '127.0.0.1:0',
-    cas: new VerifyingBlobStore({ backend: casBackend }),
-    actionCacheStore:
-      options.actionCacheStore ?? new MemoryBlobStore({ maxBytes: 64 * 1024 * 1024 }),
+    cas,
+    actionCacheStore,
+    actionCache,
+    scheduler,
     log: silentLogger(),
     uploadIdleTimeoutMs: options.uploadIdleTimeoutMs,
   });
@@ -40,8 +58,10 @@ export async function startTestServer(
     server,
     clients,
     casBackend,
+    scheduler,
     async stop() {
       clients.close();
+      await scheduler?.close();
       await server.close();
     },
   };

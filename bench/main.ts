@@ -1,0 +1,244 @@
+/**
+ * `npm run bench`: throughput of Kiln's storage services against a real
+ * `kiln serve` child process on the default configuration (disk CAS behind an
+ * existence cache). Prints a Markdown table and writes `.bench/results.json`.
+ *
+ * Options: `--runs N` (repetitions, default 5), `--cpu-prof` (write the
+ * server's CPU profile to `.bench/profiles/`), `--only a,b` (a subset of
+ * write, read, batch, find, machine), `--channels N` (client connections,
+ * default 4).
+ * `BENCH_SERVER_NODE_FLAGS` passes extra Node flags to the server (e.g. `--trace-gc`) and
+ * `BENCH_SERVER_OUTPUT=FILE` keeps the server's stdout and stderr in FILE.
+ */
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { call } from '../test/support/grpc-clients.ts';
+import { BlobFactory, measureReads, measureWrites } from './bytestream-bench.ts';
+import { measureBatchUpdates, measureFindMissing } from './cas-bench.ts';
+import { openChannels } from './clients.ts';
+import { measureFileWrites } from './machine-bench.ts';
+import { meanCpu, median, type Sample } from './measure.ts';
+import { type ResultRow, toMarkdown, writeJson } from './report.ts';
+import { startServerProcess } from './server-process.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const MB = 1_000_000;
+const BLOB_BYTES = 64 * 1024 * 1024;
+const SMALL_BLOBS = 1000;
+const SMALL_BLOB_BYTES = 4 * 1024;
+const DIGESTS_PER_FIND = 1000;
+const FINDS_IN_FLIGHT = 16;
+/** Cores used by other processes above which a measurement is flagged as disturbed. */
+const OTHER_CPU_WARNING = 0.2;
+
+const TARGETS = {
+  writeMBps: { op: '>=', value: 400 },
+  readMBps: { op: '>=', value: 600 },
+  findPerSecond: { op: '>=', value: 800 },
+  rssMB: { op: '<=', value: 300 },
+} as const;
+
+/** A row of rates: `amount` units per run, divided by each run's time. */
+function rateRow(
+  name: string,
+  unit: string,
+  amount: number,
+  samples: Sample[],
+  extra: Partial<ResultRow> = {},
+): ResultRow {
+  const rates = samples.map((s) => amount / s.seconds);
+  return {
+    name,
+    unit,
+    best: Math.max(...rates),
+    median: median(rates),
+    samples: rates,
+    cpu: meanCpu(samples),
+    ...extra,
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string', default: '5' },
+      'cpu-prof': { type: 'boolean', default: false },
+      only: { type: 'string', default: 'write,read,batch,find,machine' },
+      channels: { type: 'string', default: '4' },
+    },
+  });
+  const runs = Number(values.runs);
+  const only = new Set(values.only.split(','));
+  const server = await startServerProcess({
+    root: ROOT,
+    cpuProfDir: values['cpu-prof'] ? join(ROOT, '.bench/profiles') : undefined,
+    nodeFlags: process.env.BENCH_SERVER_NODE_FLAGS?.split(' ').filter(Boolean),
+    outputFile: process.env.BENCH_SERVER_OUTPUT,
+  });
+  const channels = openChannels(server.address, Number(values.channels));
+  const rows: ResultRow[] = [];
+  try {
+    const caps = await call(channels.at(0).capabilities, 'getCapabilities', { instanceName: '' });
+    const maxBatchBytes = caps.cacheCapabilities?.maxBatchTotalSizeBytes ?? 4 * 1024 * 1024;
+    const byteStream = channels.at(0).byteStream;
+    const blobs = new BlobFactory(BLOB_BYTES);
+
+    let lastBlob: { hash: string } | undefined;
+    if (only.has('write') || only.has('read')) {
+      for (const chunkBytes of [1024 * 1024, 64 * 1024]) {
+        const chunkName = chunkBytes >= 1024 * 1024 ? '1 MiB' : '64 KiB';
+        const { samples, last } = await measureWrites({
+          server,
+          client: byteStream,
+          blobs,
+          chunkBytes,
+          runs: only.has('write') ? runs : 0,
+        });
+        lastBlob = last;
+        if (samples.length > 0) {
+          rows.push(
+            rateRow(
+              `ByteStream.Write 64 MiB, ${chunkName} chunks`,
+              'MB/s',
+              BLOB_BYTES / MB,
+              samples,
+              {
+                target: TARGETS.writeMBps,
+              },
+            ),
+          );
+        }
+        if (!only.has('write')) break;
+      }
+    }
+    if (only.has('read') && lastBlob !== undefined) {
+      const samples = await measureReads({
+        server,
+        client: byteStream,
+        hash: lastBlob.hash,
+        size: BLOB_BYTES,
+        runs,
+      });
+      rows.push(
+        rateRow('ByteStream.Read 64 MiB, whole blob', 'MB/s', BLOB_BYTES / MB, samples, {
+          target: TARGETS.readMBps,
+        }),
+      );
+    }
+
+    if (only.has('batch') || only.has('find')) {
+      const batch = await measureBatchUpdates({
+        server,
+        channels,
+        blobCount: SMALL_BLOBS,
+        blobBytes: SMALL_BLOB_BYTES,
+        maxBatchBytes,
+        runs: only.has('batch') ? runs : 0,
+      });
+      if (batch.samples.length > 0) {
+        const ms = batch.samples.map((s) => s.seconds * 1000);
+        const note =
+          `${batch.requests} request(s) per round (limit ${maxBatchBytes} bytes of blob data), ` +
+          `${runs} rounds of fresh blobs`;
+        const cpu = meanCpu(batch.samples);
+        rows.push(
+          {
+            name: `BatchUpdateBlobs ${SMALL_BLOBS} × 4 KiB, wall time`,
+            unit: 'ms',
+            best: Math.min(...ms),
+            median: median(ms),
+            samples: ms,
+            cpu,
+            note,
+          },
+          rateRow('BatchUpdateBlobs, blobs/s', 'blobs/s', SMALL_BLOBS, batch.samples),
+          rateRow(
+            'BatchUpdateBlobs, MB/s',
+            'MB/s',
+            (SMALL_BLOBS * SMALL_BLOB_BYTES) / MB,
+            batch.samples,
+          ),
+        );
+      }
+      if (only.has('find')) {
+        const find = await measureFindMissing({
+          server,
+          channels,
+          present: batch.stored,
+          digestsPerRequest: DIGESTS_PER_FIND,
+          inFlight: FINDS_IN_FLIGHT,
+          windows: runs,
+        });
+        const rates = find.windows.map((w) => w.requestsPerSecond);
+        rows.push({
+          name: `FindMissingBlobs ${DIGESTS_PER_FIND} digests (half present), ${FINDS_IN_FLIGHT} in flight`,
+          unit: 'req/s',
+          best: Math.max(...rates),
+          median: median(rates),
+          samples: rates,
+          target: TARGETS.findPerSecond,
+          cpu: meanCpu(find.windows.map((w) => w.sample)),
+          note: `${runs} one-second windows after a one-second warm-up, ${channels.channels.length} connections`,
+        });
+      }
+    }
+
+    const peak = (await server.peakRssBytes()) / MB;
+    rows.push({
+      name: 'Server peak RSS (VmHWM) after all of the above',
+      unit: 'MB',
+      best: peak,
+      median: peak,
+      samples: [peak],
+      target: TARGETS.rssMB,
+    });
+    if (only.has('machine')) {
+      // Last, so that the pages it frees cannot speed up the measurements above.
+      const samples = await measureFileWrites({
+        server,
+        bytes: BLOB_BYTES,
+        chunkBytes: 1024 * 1024,
+        runs,
+      });
+      rows.push(
+        rateRow(
+          'Reference, no Kiln: 64 MiB file writes of fresh data',
+          'MB/s',
+          BLOB_BYTES / MB,
+          samples,
+          {
+            note: 'the page-cache copy every ByteStream.Write ends in, done by the bench process alone',
+          },
+        ),
+      );
+    }
+  } finally {
+    channels.close();
+    await server.stop();
+  }
+  const busy = rows.filter((r) => (r.cpu?.other ?? 0) > OTHER_CPU_WARNING);
+  const warning =
+    busy.length === 0
+      ? ''
+      : `\n**Warning:** other processes used over ${OTHER_CPU_WARNING} cores during ${busy
+          .map((r) => r.name)
+          .join('; ')}; those numbers understate Kiln. Run again on a quiet machine.\n`;
+  const table = toMarkdown(rows) + warning;
+  process.stdout.write(
+    `\nKiln storage benchmark (Node ${process.version}, MB = 10^6 bytes, targets judged on the median; ` +
+      'CPU in cores used)\n\n' +
+      `${table}\n`,
+  );
+  const out = join(ROOT, '.bench/results.json');
+  await writeJson(out, rows);
+  process.stdout.write(`\nWrote ${out}\n`);
+  if (values['cpu-prof'])
+    process.stdout.write(`Server CPU profile in ${join(ROOT, '.bench/profiles')}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(
+    `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  process.exitCode = 1;
+});

@@ -1,0 +1,94 @@
+/**
+ * `kiln worker`: joins a scheduler over the Remote Worker API and runs
+ * actions until SIGINT/SIGTERM.
+ */
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseSize } from '../config/values.ts';
+import { createLogger } from '../util/logger.ts';
+import { detectPlatform, parsePlatformProperties } from '../worker/platform-detect.ts';
+import { startWorker } from '../worker/start-worker.ts';
+
+export const WORKER_HELP = `Usage: kiln worker --scheduler grpc://HOST:PORT [options]
+
+Runs actions for a Kiln scheduler. The worker dials the scheduler (it needs no
+open port of its own), downloads inputs into a local file cache, runs each
+command in a fresh build directory and uploads the outputs.
+
+Options:
+  --scheduler URL      scheduler address, grpc://HOST:PORT (required)
+  --concurrency N      actions run at once (default: number of cores, ${availableParallelism()} here)
+  --platform K=V       a platform property to offer; repeatable. OSFamily and ISA
+                       are detected and always offered
+  --work-dir DIR       file cache and build directories (default ./kiln-worker)
+  --cache-size SIZE    file cache budget, e.g. 20GiB (default 10GiB)
+  --name NAME          worker name shown in results (default HOST-PID)
+  --log-level LEVEL    trace, debug, info, warn, error (default info)
+  -h, --help           show this help
+
+Examples:
+  kiln worker --scheduler grpc://build-farm:8980
+  kiln worker --scheduler grpc://10.0.0.5:8980 --concurrency 16 --platform pool=large
+`;
+
+/** Strips `grpc://` and checks `host:port`. */
+export function schedulerAddress(url: string): string {
+  const address = url.replace(/^grpc:\/\//, '');
+  if (url.startsWith('grpcs://') || !/^(\[[^\]]+\]|[^:/]+):\d{1,5}$/.test(address)) {
+    throw new Error(
+      `--scheduler "${url}" must look like grpc://HOST:PORT (TLS is not supported yet)`,
+    );
+  }
+  return address;
+}
+
+/** Runs `kiln worker` with the arguments after `worker`. */
+export async function workerCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      scheduler: { type: 'string' },
+      concurrency: { type: 'string' },
+      platform: { type: 'string', multiple: true },
+      'work-dir': { type: 'string' },
+      'cache-size': { type: 'string' },
+      name: { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(WORKER_HELP);
+    return 0;
+  }
+  if (values.scheduler === undefined) throw new Error('--scheduler grpc://HOST:PORT is required');
+  const address = schedulerAddress(values.scheduler);
+  const concurrency = Number(values.concurrency ?? availableParallelism());
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new Error(`--concurrency "${values.concurrency}" must be a positive integer`);
+  }
+  const cacheBytes = parseSize(values['cache-size'] ?? '10GiB');
+  if (cacheBytes === undefined || cacheBytes <= 0) {
+    throw new Error(`--cache-size "${values['cache-size']}" is not a size like 10GiB`);
+  }
+  const log = createLogger({ level: values['log-level'] });
+  const worker = await startWorker({
+    address,
+    workDir: resolve(values['work-dir'] ?? 'kiln-worker'),
+    cacheBytes,
+    capacity: concurrency,
+    platform: [...detectPlatform(), ...parsePlatformProperties(values.platform ?? [])],
+    name: values.name,
+    log,
+  });
+  process.stdout.write(`Kiln worker ${worker.name} is working for grpc://${address}\n`);
+  await new Promise<void>((done) => {
+    process.once('SIGINT', () => done());
+    process.once('SIGTERM', () => done());
+  });
+  await worker.stop();
+  log.flush();
+  return 0;
+}

@@ -1,0 +1,104 @@
+/**
+ * The `execution` section of the configuration: whether `kiln serve` runs a
+ * scheduler, its policy, and the worker it runs in-process.
+ */
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+import { countSchema, durationSchema, flagSchema, sizeSchema } from './values.ts';
+
+/** The validated `execution` section. */
+export interface ExecutionConfig {
+  /** Serve Execute, Operations and the Bots API. */
+  readonly enabled: boolean;
+  /** Actions the in-process worker runs at once; 0 runs no local worker. */
+  readonly localWorkers: number;
+  /** The in-process worker's directory (file cache and build directories), under dataDir when relative. */
+  readonly workDir: string;
+  /** Byte budget of the in-process worker's file cache. */
+  readonly workerCacheSize: number;
+  /** Extra platform properties of the in-process worker, `name=value`. */
+  readonly platform: readonly string[];
+  /** Timeout of actions that set none, in ms. */
+  readonly defaultTimeoutMs: number;
+  /** Longest timeout an action may ask for, in ms; longer ones are rejected. */
+  readonly maxTimeoutMs: number;
+  /** A worker silent this long is gone and its actions are retried, in ms. */
+  readonly workerTimeoutMs: number;
+  /** An action no connected worker can run fails after this long, in ms; 0 fails at once. */
+  readonly unschedulableTimeoutMs: number;
+  /** How often a lost action is retried on another worker. */
+  readonly maxRetries: number;
+}
+
+const nonNegativeCount = z
+  .union([z.number().int().min(0), z.string().regex(/^\s*\d+\s*$/)], {
+    error: 'expected a non-negative integer',
+  })
+  .transform((v) => Number(v));
+
+const platformEntry = z
+  .string()
+  .regex(/^[^=\s]+=.*$/, { error: 'expected name=value' })
+  .describe('A platform property as name=value.');
+
+/** Schema of the `execution` section. */
+export const executionSchema = z
+  .object({
+    enabled: flagSchema
+      .default(true)
+      .describe('Serve remote execution (Execute, Operations, Bots). Default: true.'),
+    localWorkers: nonNegativeCount
+      .default(availableParallelism())
+      .describe(
+        'Actions the in-process worker runs at once; 0 disables it (workers then join with `kiln worker`). Default: the number of cores.',
+      ),
+    workDir: z
+      .string()
+      .min(1)
+      .default('worker')
+      .describe('Directory of the in-process worker, relative to server.dataDir. Default: worker.'),
+    workerCacheSize: sizeSchema
+      .default(10 * 2 ** 30)
+      .describe('Byte budget of the in-process worker file cache. Default: 10GiB.'),
+    platform: z
+      .array(platformEntry)
+      .default([])
+      .describe(
+        'Extra platform properties of the in-process worker (name=value), besides the detected OSFamily and ISA. Default: none.',
+      ),
+    defaultTimeout: durationSchema
+      .default(15 * 60_000)
+      .describe('Timeout of actions that set none. Default: 15m.'),
+    maxTimeout: durationSchema
+      .default(3 * 3_600_000)
+      .describe('Longest action timeout accepted; longer ones are rejected. Default: 3h.'),
+    workerTimeout: durationSchema
+      .default(60_000)
+      .describe('A worker silent this long is dropped and its actions retried. Default: 60s.'),
+    unschedulableTimeout: z
+      .union([z.literal(0), durationSchema])
+      .default(30_000)
+      .describe(
+        'An action no connected worker can run fails after this long; 0 fails at once. Default: 30s.',
+      ),
+    maxRetries: countSchema
+      .or(z.literal(0))
+      .default(2)
+      .describe('Retries of an action whose worker disappeared. Default: 2.'),
+  })
+  .strict()
+  .transform(
+    (e): ExecutionConfig => ({
+      enabled: e.enabled,
+      localWorkers: e.localWorkers,
+      workDir: e.workDir,
+      workerCacheSize: e.workerCacheSize,
+      platform: e.platform,
+      defaultTimeoutMs: e.defaultTimeout,
+      maxTimeoutMs: e.maxTimeout,
+      workerTimeoutMs: e.workerTimeout,
+      unschedulableTimeoutMs: e.unschedulableTimeout,
+      maxRetries: e.maxRetries,
+    }),
+  )
+  .describe('Remote execution: the scheduler and the in-process worker.');

@@ -1,0 +1,349 @@
+/**
+ * The life of tasks in the in-memory scheduler: queueing, in-flight dedup,
+ * leasing to workers, loss and retry, the unschedulable countdown,
+ * cancellation and completion of the operations that wait for them.
+ */
+import { status as Code } from '@grpc/grpc-js';
+import type { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import type { Logger } from '../util/logger.ts';
+import { ActionQueue } from './action-queue.ts';
+import type { Clock } from './clock.ts';
+import type { IdGenerator } from './ids.ts';
+import { LeasePolls } from './lease-polls.ts';
+import type { OperationRecord, OperationStore } from './operation-store.ts';
+import { describeUnschedulable, satisfies } from './platform.ts';
+import type { SchedulerPolicy } from './policy.ts';
+import { failureResponse, formatSeconds } from './responses.ts';
+import { type LeaseRecord, leaseSnapshot, type Task } from './task.ts';
+import type { Lease } from './types.ts';
+import { freeCapacity, type WorkerRecord, WorkerRegistry } from './worker-registry.ts';
+
+/** A task as submitted, before the dispatcher fills in its bookkeeping. */
+export type NewTask = Omit<
+  Task,
+  'state' | 'operations' | 'lease' | 'attempts' | 'losses' | 'unschedulable' | 'queuedAtMs'
+>;
+
+/** Options for {@link Dispatcher}. */
+export interface DispatcherOptions {
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  readonly log: Logger;
+  readonly policy: SchedulerPolicy;
+  /** The operations the dispatcher moves between stages and completes. */
+  readonly operations: OperationStore;
+}
+
+/**
+ * Owns the queue, the unfinished tasks, the workers and their long-polls.
+ * Every method is synchronous: state changes never interleave.
+ */
+export class Dispatcher {
+  /** Connected workers; their expiry comes back here as a loss of their leases. */
+  readonly workers: WorkerRegistry;
+  readonly #clock: Clock;
+  readonly #ids: IdGenerator;
+  readonly #log: Logger;
+  readonly #policy: SchedulerPolicy;
+  readonly #ops: OperationStore;
+  readonly #polls: LeasePolls;
+  readonly #queue = new ActionQueue<Task>();
+  /** Unfinished tasks. */
+  readonly #tasks = new Set<Task>();
+  /** Unfinished tasks that identical submissions may join, by dedup key. */
+  readonly #inFlight = new Map<string, Task>();
+  readonly #taskOf = new Map<OperationRecord, Task>();
+
+  constructor(options: DispatcherOptions) {
+    this.#clock = options.clock;
+    this.#ids = options.ids;
+    this.#log = options.log;
+    this.#policy = options.policy;
+    this.#ops = options.operations;
+    this.#polls = new LeasePolls(this.#clock);
+    this.workers = new WorkerRegistry({
+      clock: this.#clock,
+      timeoutMs: this.#policy.workerTimeoutMs,
+      onExpired: (worker) =>
+        this.workerGone(worker, `no heartbeat for ${formatSeconds(this.#policy.workerTimeoutMs)}`),
+    });
+  }
+
+  /** The unfinished task identical submissions would join. */
+  inFlight(dedupKey: string): Task | undefined {
+    return this.#inFlight.get(dedupKey);
+  }
+
+  /** Creates a task for its first operation and queues it. */
+  start(fields: NewTask, op: OperationRecord): void {
+    const task: Task = {
+      ...fields,
+      queuedAtMs: this.#clock.now(),
+      state: 'QUEUED',
+      operations: new Set(),
+      lease: undefined,
+      attempts: 0,
+      losses: 0,
+      unschedulable: undefined,
+    };
+    this.#tasks.add(task);
+    if (task.dedupKey !== undefined) this.#inFlight.set(task.dedupKey, task);
+    this.#attach(op, task);
+    this.#enqueue(task, false);
+  }
+
+  /** Adds an operation to an unfinished task; a more urgent one pulls a queued task forward. */
+  join(op: OperationRecord, task: Task): void {
+    this.#attach(op, task);
+    if (task.state === 'QUEUED' && op.priority < task.priority) {
+      this.#queue.remove(task);
+      task.priority = op.priority;
+      this.#queue.push(task, { priority: task.priority, invocationId: task.toolInvocationId });
+    }
+  }
+
+  /** Detaches an operation; false when it waited for nothing (already done). */
+  detach(op: OperationRecord): boolean {
+    const task = this.#taskOf.get(op);
+    if (task === undefined) return false;
+    task.operations.delete(op);
+    this.#taskOf.delete(op);
+    return true;
+  }
+
+  /**
+   * Cancels an operation: it completes with CANCELLED, and when it was the
+   * last one waiting, its task is dropped from the queue or its worker told to stop.
+   */
+  cancel(op: OperationRecord): void {
+    const task = this.#taskOf.get(op);
+    if (task === undefined || !this.detach(op)) return;
+    this.#ops.complete(op, failureResponse(Code.CANCELLED, 'the operation was cancelled'));
+    if (task.operations.size > 0 || task.state === 'COMPLETING') return;
+    const lease = task.lease;
+    if (lease !== undefined) {
+      lease.deadline?.cancel();
+      lease.deadline = undefined;
+      lease.state = 'CANCELLED';
+      task.lease = undefined;
+    }
+    this.finish(
+      task,
+      failureResponse(Code.CANCELLED, 'every waiting operation was cancelled'),
+      undefined,
+    );
+    if (lease !== undefined) this.#polls.wake(lease.worker);
+  }
+
+  /** A worker connected or changed: stop countdowns it ends, and offer it work if it is polling. */
+  workerRegistered(worker: WorkerRecord): void {
+    for (const task of this.#queue.items()) {
+      if (task.unschedulable !== undefined && satisfies(worker.offered, task.platform)) {
+        task.unschedulable.cancel();
+        task.unschedulable = undefined;
+      }
+    }
+    this.serve();
+  }
+
+  /** Leases up to `maxLeases` (and free capacity) queued tasks `worker` can run. */
+  assign(worker: WorkerRecord, maxLeases: number | undefined): Lease[] {
+    const wanted = Math.min(maxLeases ?? Number.POSITIVE_INFINITY, freeCapacity(worker));
+    const leases: Lease[] = [];
+    while (leases.length < wanted) {
+      const task = this.#queue.take((t) => satisfies(worker.offered, t.platform));
+      if (task === undefined) break;
+      leases.push(leaseSnapshot(this.#lease(task, worker)));
+    }
+    return leases;
+  }
+
+  /** Waits for {@link serve} to give `worker` work; see `LeasePolls.wait`. */
+  poll(
+    worker: WorkerRecord,
+    maxLeases: number | undefined,
+    waitMs: number,
+    signal?: AbortSignal,
+  ): Promise<Lease[]> {
+    return this.#polls.wait(worker, maxLeases, waitMs, signal);
+  }
+
+  /** Offers queued work to long-polling workers. */
+  serve(): void {
+    if (this.#queue.size > 0) this.#polls.serve((worker, max) => this.assign(worker, max));
+  }
+
+  /**
+   * Releases a lease the worker completed. Returns its task when the lease
+   * was live (the task is then COMPLETING and must be {@link finish}ed), or
+   * undefined when it was cancelled or lost and the result is to be ignored.
+   */
+  release(lease: LeaseRecord): Task | undefined {
+    lease.worker.leases.delete(lease.id);
+    lease.deadline?.cancel();
+    const { task } = lease;
+    const live = lease.state !== 'CANCELLED' && task.lease === lease;
+    if (live) {
+      task.lease = undefined;
+      task.state = 'COMPLETING';
+    }
+    this.serve();
+    return live ? task : undefined;
+  }
+
+  /** A worker left or went silent: its leases are lost, and actions only it could run wait for another. */
+  workerGone(worker: WorkerRecord, reason: string): void {
+    this.workers.remove(worker);
+    this.#polls.wake(worker);
+    const leases = [...worker.leases.values()];
+    worker.leases.clear();
+    for (const lease of leases) {
+      lease.deadline?.cancel();
+      if (lease.state !== 'CANCELLED') this.#lose(lease, reason);
+    }
+    for (const task of [...this.#queue.items()]) this.#checkSchedulable(task);
+  }
+
+  /** Completes every operation waiting for `task` with `response` and forgets the task. */
+  finish(task: Task, response: ExecuteResponse, worker: string | undefined): void {
+    task.state = 'FINISHED';
+    task.unschedulable?.cancel();
+    task.unschedulable = undefined;
+    this.#queue.remove(task);
+    this.#tasks.delete(task);
+    if (task.dedupKey !== undefined && this.#inFlight.get(task.dedupKey) === task) {
+      this.#inFlight.delete(task.dedupKey);
+    }
+    for (const op of task.operations) {
+      this.#taskOf.delete(op);
+      this.#ops.complete(op, response, worker ?? op.worker);
+    }
+    task.operations.clear();
+  }
+
+  /** Queued tasks in take order (ignoring fairness rotation). */
+  queued(): IterableIterator<Task> {
+    return this.#queue.items();
+  }
+
+  /** Tasks a worker holds a live lease for. */
+  executingCount(): number {
+    let n = 0;
+    for (const task of this.#tasks) if (task.state === 'EXECUTING') n++;
+    return n;
+  }
+
+  /** Ends every poll and stops every timer. */
+  close(): void {
+    this.#polls.close();
+    this.workers.close();
+    for (const task of this.#tasks) task.unschedulable?.cancel();
+    for (const worker of this.workers.values()) {
+      for (const lease of worker.leases.values()) lease.deadline?.cancel();
+    }
+  }
+
+  #attach(op: OperationRecord, task: Task): void {
+    task.operations.add(op);
+    this.#taskOf.set(op, task);
+  }
+
+  /** Queues (or re-queues) a task, then gives it to a polling worker if one can run it. */
+  #enqueue(task: Task, front: boolean): void {
+    task.state = 'QUEUED';
+    this.#queue.push(
+      task,
+      { priority: task.priority, invocationId: task.toolInvocationId },
+      { front },
+    );
+    for (const op of task.operations) this.#ops.setStage(op, 'QUEUED', undefined);
+    if (this.#checkSchedulable(task)) this.serve();
+  }
+
+  /**
+   * Starts or stops the unschedulable countdown of a queued task. Returns
+   * false when the task failed at once (`unschedulableTimeoutMs` 0).
+   */
+  #checkSchedulable(task: Task): boolean {
+    if (this.workers.canRun(task.platform)) {
+      task.unschedulable?.cancel();
+      task.unschedulable = undefined;
+      return true;
+    }
+    if (this.#policy.unschedulableTimeoutMs === 0) {
+      this.#failUnschedulable(task);
+      return false;
+    }
+    task.unschedulable ??= this.#clock.setTimer(this.#policy.unschedulableTimeoutMs, () => {
+      task.unschedulable = undefined;
+      if (task.state === 'QUEUED' && !this.workers.canRun(task.platform))
+        this.#failUnschedulable(task);
+    });
+    return true;
+  }
+
+  #failUnschedulable(task: Task): void {
+    const message = describeUnschedulable(task.platform, this.workers.offers());
+    this.finish(task, failureResponse(Code.FAILED_PRECONDITION, message), undefined);
+  }
+
+  #lease(task: Task, worker: WorkerRecord): LeaseRecord {
+    task.attempts++;
+    const deadlineMs = this.#clock.now() + task.timeoutMs + this.#policy.leaseGraceMs;
+    const lease: LeaseRecord = {
+      id: this.#ids.next(),
+      task,
+      worker,
+      state: 'PENDING',
+      attempt: task.attempts,
+      deadlineMs,
+      deadline: undefined,
+    };
+    lease.deadline = this.#clock.setTimer(deadlineMs - this.#clock.now(), () =>
+      this.#leaseOverdue(lease),
+    );
+    worker.leases.set(lease.id, lease);
+    task.lease = lease;
+    task.state = 'EXECUTING';
+    task.unschedulable?.cancel();
+    task.unschedulable = undefined;
+    for (const op of task.operations) this.#ops.setStage(op, 'EXECUTING', worker.name);
+    return lease;
+  }
+
+  /** The worker kept a lease past timeout + grace: give up on it and tell the worker to stop. */
+  #leaseOverdue(lease: LeaseRecord): void {
+    lease.deadline = undefined;
+    if (lease.state === 'CANCELLED') return;
+    lease.state = 'CANCELLED';
+    const { timeoutMs } = lease.task;
+    this.#lose(
+      lease,
+      `the lease passed its ${formatSeconds(timeoutMs)} timeout plus ${formatSeconds(this.#policy.leaseGraceMs)} grace`,
+    );
+    this.#polls.wake(lease.worker);
+  }
+
+  /** A lease ended without a result: retry the task first in line, or fail it after too many losses. */
+  #lose(lease: LeaseRecord, reason: string): void {
+    const { task } = lease;
+    if (task.lease !== lease) return;
+    task.lease = undefined;
+    task.losses++;
+    this.#log.warn(
+      {
+        actionDigest: task.actionDigest.key,
+        worker: lease.worker.name,
+        losses: task.losses,
+        reason,
+      },
+      'lease lost',
+    );
+    if (task.losses > this.#policy.maxRetries) {
+      const message = `action lost ${task.losses} times; last worker: ${lease.worker.name} (${reason})`;
+      this.finish(task, failureResponse(Code.UNAVAILABLE, message), lease.worker.name);
+      return;
+    }
+    this.#enqueue(task, true);
+  }
+}

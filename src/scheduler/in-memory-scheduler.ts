@@ -1,0 +1,357 @@
+/**
+ * The embedded scheduler: all state in this process, nothing survives a
+ * restart. Fast, and the reference behaviour for other implementations.
+ */
+import { status as Code } from '@grpc/grpc-js';
+import { invalidArgument, notFound, unavailable } from '../errors.ts';
+import {
+  type ActionResult,
+  ExecutedActionMetadata,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import { type Logger, silentLogger } from '../util/logger.ts';
+import { type Clock, systemClock } from './clock.ts';
+import { Dispatcher } from './dispatcher.ts';
+import { type IdGenerator, randomIds } from './ids.ts';
+import { OperationStore } from './operation-store.ts';
+import { platformKey, requiredPlatform } from './platform.ts';
+import { resolvePolicy, type SchedulerPolicy } from './policy.ts';
+import { cachedResponse, effectiveTimeoutMs, executedResponse, timestampOf } from './responses.ts';
+import type { Scheduler } from './scheduler.ts';
+import { dedupKey, type LeaseRecord } from './task.ts';
+import type {
+  ActionResultCache,
+  HeartbeatResult,
+  LeaseCompletion,
+  LeaseProgress,
+  ListOperationsQuery,
+  OperationPage,
+  OperationState,
+  PlatformQueueStats,
+  SchedulerStats,
+  SubmitRequest,
+  TakeOptions,
+  TakeResult,
+  WatchOptions,
+  WorkerRegistration,
+  WorkerState,
+} from './types.ts';
+import type { WorkerRecord } from './worker-registry.ts';
+
+/** Options for {@link InMemoryScheduler}. */
+export interface InMemorySchedulerOptions {
+  /** Consulted before queueing (unless skipped) and filled with cacheable results. */
+  readonly actionCache: ActionResultCache;
+  /** Time source; default {@link systemClock}. Tests pass a FakeClock. */
+  readonly clock?: Clock;
+  /** Operation names, task and lease ids; default random UUIDs. */
+  readonly ids?: IdGenerator;
+  /** Where lost leases and action cache failures are reported; default silent. */
+  readonly log?: Logger;
+  /** Timeouts, retries and retention; see {@link SchedulerPolicy} for each default. */
+  readonly policy?: Partial<SchedulerPolicy>;
+}
+
+/**
+ * A {@link Scheduler} that keeps operations, the queue and workers in memory.
+ * State changes happen synchronously between awaits, so nothing needs a
+ * lock; the only awaits are action cache calls.
+ */
+export class InMemoryScheduler implements Scheduler {
+  readonly #cache: ActionResultCache;
+  readonly #clock: Clock;
+  readonly #ids: IdGenerator;
+  readonly #log: Logger;
+  readonly #policy: SchedulerPolicy;
+  readonly #ops: OperationStore;
+  readonly #dispatcher: Dispatcher;
+  #closed = false;
+
+  constructor(options: InMemorySchedulerOptions) {
+    this.#cache = options.actionCache;
+    this.#clock = options.clock ?? systemClock;
+    this.#ids = options.ids ?? randomIds;
+    this.#log = options.log ?? silentLogger();
+    this.#policy = resolvePolicy(options.policy);
+    this.#ops = new OperationStore({ clock: this.#clock, policy: this.#policy });
+    this.#dispatcher = new Dispatcher({
+      clock: this.#clock,
+      ids: this.#ids,
+      log: this.#log,
+      policy: this.#policy,
+      operations: this.#ops,
+    });
+  }
+
+  async submit(request: SubmitRequest): Promise<OperationState> {
+    this.#checkOpen();
+    const { instanceName, actionDigest, action, command } = request;
+    if (request.digestFunction !== actionDigest.fn) {
+      throw invalidArgument(
+        `digest_function ${request.digestFunction.name} does not match the action digest's ${actionDigest.fn.name}`,
+      );
+    }
+    if (!Number.isSafeInteger(request.priority)) {
+      throw invalidArgument(`execution_policy.priority ${request.priority} must be an integer`);
+    }
+    const timeoutMs = effectiveTimeoutMs(action.timeout, this.#policy);
+    const platform = requiredPlatform(action, command);
+    const fields = {
+      instanceName,
+      actionDigest,
+      platform,
+      priority: request.priority,
+      toolInvocationId: request.toolInvocationId,
+      correlatedInvocationsId: request.correlatedInvocationsId,
+    };
+
+    if (!request.skipCacheLookup && !action.doNotCache) {
+      const hit = await this.#lookUp(request);
+      this.#checkOpen();
+      if (hit !== undefined) {
+        const op = this.#ops.create({
+          ...fields,
+          name: this.#newName(),
+          stage: 'QUEUED',
+          worker: undefined,
+        });
+        this.#ops.complete(op, cachedResponse(hit), hit.executionMetadata?.worker || undefined);
+        return this.#ops.snapshot(op);
+      }
+    }
+
+    // do_not_cache actions must not be merged: each call runs on its own.
+    const key = action.doNotCache ? undefined : dedupKey(instanceName, actionDigest);
+    const existing = key === undefined ? undefined : this.#dispatcher.inFlight(key);
+    if (existing !== undefined) {
+      const op = this.#ops.create({
+        ...fields,
+        name: this.#newName(),
+        stage: existing.state === 'QUEUED' ? 'QUEUED' : 'EXECUTING',
+        worker: existing.lease?.worker.name,
+      });
+      this.#dispatcher.join(op, existing);
+      return this.#ops.snapshot(op);
+    }
+    const op = this.#ops.create({
+      ...fields,
+      name: this.#newName(),
+      stage: 'QUEUED',
+      worker: undefined,
+    });
+    this.#dispatcher.start(
+      { ...fields, id: this.#ids.next(), dedupKey: key, action, command, timeoutMs },
+      op,
+    );
+    return this.#ops.snapshot(op);
+  }
+
+  async getOperation(name: string): Promise<OperationState> {
+    this.#checkOpen();
+    return this.#ops.snapshot(this.#ops.require(name));
+  }
+
+  async listOperations(query: ListOperationsQuery): Promise<OperationPage> {
+    this.#checkOpen();
+    return this.#ops.list(query);
+  }
+
+  async *watchOperation(
+    name: string,
+    options?: WatchOptions,
+  ): AsyncGenerator<OperationState, void, undefined> {
+    this.#checkOpen();
+    yield* this.#ops.watch(name, options);
+  }
+
+  async cancelOperation(name: string): Promise<OperationState> {
+    this.#checkOpen();
+    const op = this.#ops.require(name);
+    this.#dispatcher.cancel(op);
+    return this.#ops.snapshot(op);
+  }
+
+  async deleteOperation(name: string): Promise<void> {
+    this.#checkOpen();
+    const op = this.#ops.require(name);
+    this.#dispatcher.detach(op);
+    this.#ops.delete(op);
+  }
+
+  async registerWorker(registration: WorkerRegistration): Promise<WorkerState> {
+    this.#checkOpen();
+    const worker = this.#dispatcher.workers.register(registration);
+    this.#dispatcher.workerRegistered(worker);
+    return this.#dispatcher.workers.snapshot(worker);
+  }
+
+  async unregisterWorker(workerId: string): Promise<void> {
+    this.#checkOpen();
+    const worker = this.#dispatcher.workers.find(workerId);
+    if (worker !== undefined) this.#dispatcher.workerGone(worker, 'the worker unregistered');
+  }
+
+  async heartbeat(workerId: string): Promise<HeartbeatResult> {
+    this.#checkOpen();
+    return { cancelledLeaseIds: cancelledLeaseIds(this.#dispatcher.workers.require(workerId)) };
+  }
+
+  async takeWork(workerId: string, options: TakeOptions = {}): Promise<TakeResult> {
+    this.#checkOpen();
+    const { workers } = this.#dispatcher;
+    const worker = workers.require(workerId);
+    const { maxLeases, waitMs = 0 } = options;
+    if (maxLeases !== undefined && (!Number.isSafeInteger(maxLeases) || maxLeases < 0)) {
+      throw invalidArgument(`maxLeases ${maxLeases} must be a non-negative integer`);
+    }
+    let leases = this.#dispatcher.assign(worker, maxLeases);
+    if (leases.length === 0 && waitMs > 0 && maxLeases !== 0) {
+      leases = await this.#dispatcher.poll(worker, maxLeases, waitMs, options.signal);
+      // The end of a long-poll is a sign of life too.
+      if (!this.#closed && workers.isConnected(worker)) workers.touch(worker);
+    }
+    return { leases, cancelledLeaseIds: cancelledLeaseIds(worker) };
+  }
+
+  async updateLease(
+    workerId: string,
+    leaseId: string,
+    progress: LeaseProgress,
+  ): Promise<HeartbeatResult> {
+    this.#checkOpen();
+    const worker = this.#dispatcher.workers.require(workerId);
+    const lease = requireLease(worker, leaseId);
+    if (lease.state !== 'CANCELLED') lease.state = progress.state;
+    return { cancelledLeaseIds: cancelledLeaseIds(worker) };
+  }
+
+  async completeLease(
+    workerId: string,
+    leaseId: string,
+    completion: LeaseCompletion,
+  ): Promise<void> {
+    this.#checkOpen();
+    const worker = this.#dispatcher.workers.require(workerId);
+    const lease = requireLease(worker, leaseId);
+    if (completion.status.code === Code.OK && completion.result === undefined) {
+      throw invalidArgument(
+        `lease ${leaseId}: a completion with status OK must carry an ActionResult`,
+      );
+    }
+    const task = this.#dispatcher.release(lease);
+    if (task === undefined) return;
+    const result =
+      completion.result && withSchedulerMetadata(completion.result, worker.name, task.queuedAtMs);
+    const cacheable =
+      result !== undefined &&
+      result.exitCode === 0 &&
+      completion.status.code === Code.OK &&
+      !task.action.doNotCache;
+    // Stored before the operations complete, so a client that reads the cache right after sees it.
+    if (cacheable) {
+      try {
+        await this.#cache.put(task.instanceName, task.actionDigest, result);
+      } catch (err) {
+        this.#log.warn(
+          { err, actionDigest: task.actionDigest.key, instanceName: task.instanceName },
+          'storing an action result failed; the operations still get it',
+        );
+      }
+    }
+    if (this.#closed) return;
+    const response = executedResponse(result, completion.status, completion.message ?? '');
+    this.#dispatcher.finish(task, response, worker.name);
+  }
+
+  async listWorkers(): Promise<readonly WorkerState[]> {
+    this.#checkOpen();
+    const { workers } = this.#dispatcher;
+    return [...workers.values()].map((w) => workers.snapshot(w));
+  }
+
+  async stats(): Promise<SchedulerStats> {
+    this.#checkOpen();
+    const byPlatform = new Map<
+      string,
+      { platform: PlatformQueueStats['platform']; queued: number }
+    >();
+    let queued = 0;
+    for (const task of this.#dispatcher.queued()) {
+      queued++;
+      const key = platformKey(task.platform);
+      const entry = byPlatform.get(key) ?? { platform: task.platform, queued: 0 };
+      entry.queued++;
+      byPlatform.set(key, entry);
+    }
+    let workerCapacity = 0;
+    for (const w of this.#dispatcher.workers.values()) workerCapacity += w.capacity;
+    const counts = this.#ops.counts();
+    return {
+      queued,
+      queuedByPlatform: [...byPlatform.values()].sort((a, b) => b.queued - a.queued),
+      executing: this.#dispatcher.executingCount(),
+      activeOperations: counts.active,
+      completedOperations: counts.completed,
+      workers: this.#dispatcher.workers.size,
+      workerCapacity,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#dispatcher.close();
+    this.#ops.close();
+  }
+
+  #newName(): string {
+    return `operations/${this.#ids.next()}`;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw unavailable('the scheduler is shut down');
+  }
+
+  async #lookUp(request: SubmitRequest): Promise<ActionResult | undefined> {
+    try {
+      return await this.#cache.get(request.instanceName, request.actionDigest);
+    } catch (err) {
+      // A broken cache must not stop execution; the action simply runs.
+      this.#log.warn(
+        { err, actionDigest: request.actionDigest.key, toolInvocationId: request.toolInvocationId },
+        'action cache lookup failed; executing the action',
+      );
+      return undefined;
+    }
+  }
+}
+
+function requireLease(worker: WorkerRecord, leaseId: string): LeaseRecord {
+  const lease = worker.leases.get(leaseId);
+  if (lease === undefined) {
+    throw notFound(
+      `worker ${worker.name} holds no lease "${leaseId}" (lost, reassigned or already completed)`,
+    );
+  }
+  return lease;
+}
+
+function cancelledLeaseIds(worker: WorkerRecord): string[] {
+  return [...worker.leases.values()].filter((l) => l.state === 'CANCELLED').map((l) => l.id);
+}
+
+/** Adds what only the scheduler knows: the worker's name (unless it set one) and the queued time. */
+function withSchedulerMetadata(
+  result: ActionResult,
+  workerName: string,
+  queuedAtMs: number,
+): ActionResult {
+  const metadata = result.executionMetadata ?? ExecutedActionMetadata.create();
+  return {
+    ...result,
+    executionMetadata: {
+      ...metadata,
+      worker: metadata.worker === '' ? workerName : metadata.worker,
+      queuedTimestamp: timestampOf(queuedAtMs),
+    },
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * The timing and retry rules every scheduler implementation follows, with
+ * their defaults. Shared so that the in-memory and a PostgreSQL scheduler
+ * behave the same under the same configuration.
+ */
+import { invalidArgument } from '../errors.ts';
+
+/** Scheduling rules; each field is optional where it is accepted and has a default. */
+export interface SchedulerPolicy {
+  /** Execution timeout for actions that set none (or zero). Default 15 minutes. */
+  readonly defaultTimeoutMs: number;
+  /**
+   * Largest timeout an action may ask for; larger ones are rejected with
+   * INVALID_ARGUMENT, as REAPI requires. Default 3 hours (Bazel's "eternal"
+   * tests ask for one hour).
+   */
+  readonly maxTimeoutMs: number;
+  /**
+   * Extra time after a lease's timeout before the scheduler treats the lease
+   * as lost. It covers input fetching and output upload, which the timeout
+   * does not. Default 5 minutes.
+   */
+  readonly leaseGraceMs: number;
+  /**
+   * A worker that has not called the scheduler for this long is gone: its
+   * leases are lost. A worker waiting in a long-poll counts as present.
+   * Default 60 seconds.
+   */
+  readonly workerTimeoutMs: number;
+  /**
+   * How long an action may wait for a worker that can run it to connect
+   * before it fails with FAILED_PRECONDITION; 0 fails at once. Default 30 seconds.
+   */
+  readonly unschedulableTimeoutMs: number;
+  /** How often a lost action is queued again before it fails with UNAVAILABLE. Default 2. */
+  readonly maxRetries: number;
+  /** How long a done operation stays readable (for late WaitExecution or GetOperation). Default 1 hour. */
+  readonly completedRetentionMs: number;
+  /** Page size of `listOperations` when the caller asks for none, and the cap on what it may ask. Default 100 and 1000. */
+  readonly defaultPageSize: number;
+  readonly maxPageSize: number;
+}
+
+/** The defaults of {@link SchedulerPolicy}. */
+export const DEFAULT_SCHEDULER_POLICY: SchedulerPolicy = Object.freeze({
+  defaultTimeoutMs: 15 * 60_000,
+  maxTimeoutMs: 3 * 3_600_000,
+  leaseGraceMs: 5 * 60_000,
+  workerTimeoutMs: 60_000,
+  unschedulableTimeoutMs: 30_000,
+  maxRetries: 2,
+  completedRetentionMs: 3_600_000,
+  defaultPageSize: 100,
+  maxPageSize: 1000,
+});
+
+/**
+ * Fills in defaults and checks every value, so a bad configuration fails at
+ * startup with the field's name rather than misbehaving later.
+ */
+export function resolvePolicy(partial: Partial<SchedulerPolicy> = {}): SchedulerPolicy {
+  const policy = { ...DEFAULT_SCHEDULER_POLICY };
+  for (const [key, value] of Object.entries(partial) as [
+    keyof SchedulerPolicy,
+    number | undefined,
+  ][]) {
+    if (value === undefined) continue;
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw invalidArgument(`scheduler.${key}: ${value} must be a non-negative integer`);
+    }
+    policy[key] = value;
+  }
+  const positive: (keyof SchedulerPolicy)[] = [
+    'defaultTimeoutMs',
+    'workerTimeoutMs',
+    'defaultPageSize',
+    'maxPageSize',
+  ];
+  for (const key of positive) {
+    if (policy[key] === 0) throw invalidArgument(`scheduler.${key} must be positive`);
+  }
+  if (policy.defaultTimeoutMs > policy.maxTimeoutMs) {
+    throw invalidArgument(
+      `scheduler.defaultTimeoutMs (${policy.defaultTimeoutMs}) exceeds scheduler.maxTimeoutMs (${policy.maxTimeoutMs})`,
+    );
+  }
+  return Object.freeze(policy);
+}

@@ -1,0 +1,76 @@
+/**
+ * Builders for the protobuf values the scheduler produces: statuses,
+ * ExecuteResponses and timestamps, and the conversion of an action's timeout.
+ */
+import { status as Code } from '@grpc/grpc-js';
+import { invalidArgument } from '../errors.ts';
+import type {
+  ActionResult,
+  ExecuteResponse,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import type { Duration } from '../gen/google/protobuf/duration.ts';
+import type { Timestamp } from '../gen/google/protobuf/timestamp.ts';
+import type { Status } from '../gen/google/rpc/status.ts';
+import type { SchedulerPolicy } from './policy.ts';
+
+/** A `google.rpc.Status` without details. */
+export function rpcStatus(code: Code, message = ''): Status {
+  return { code, message, details: [] };
+}
+
+/** A response that carries a status and no result (cancellation, scheduling failures). */
+export function failureResponse(code: Code, message: string): ExecuteResponse {
+  return {
+    result: undefined,
+    cachedResult: false,
+    status: rpcStatus(code, message),
+    serverLogs: {},
+    message,
+  };
+}
+
+/** The response for an action cache hit. */
+export function cachedResponse(result: ActionResult): ExecuteResponse {
+  return { result, cachedResult: true, status: rpcStatus(Code.OK), serverLogs: {}, message: '' };
+}
+
+/** The response for a result a worker produced. */
+export function executedResponse(
+  result: ActionResult | undefined,
+  status: Status,
+  message: string,
+): ExecuteResponse {
+  return { result, cachedResult: false, status, serverLogs: {}, message };
+}
+
+/** Converts clock milliseconds to a protobuf Timestamp. */
+export function timestampOf(ms: number): Timestamp {
+  const seconds = Math.floor(ms / 1000);
+  return { seconds, nanos: (ms - seconds * 1000) * 1_000_000 };
+}
+
+/**
+ * The timeout an action runs with: its own (rounded up to whole
+ * milliseconds), or the default when unset or zero. Rejects negative ones and
+ * ones above the maximum with INVALID_ARGUMENT.
+ */
+export function effectiveTimeoutMs(timeout: Duration | undefined, policy: SchedulerPolicy): number {
+  if (timeout === undefined || (timeout.seconds === 0 && timeout.nanos === 0)) {
+    return policy.defaultTimeoutMs;
+  }
+  const ms = timeout.seconds * 1000 + Math.ceil(timeout.nanos / 1_000_000);
+  if (!Number.isFinite(ms) || ms < 0 || timeout.nanos < 0) {
+    throw invalidArgument(`action.timeout ${formatSeconds(ms)} must not be negative`);
+  }
+  if (ms > policy.maxTimeoutMs) {
+    throw invalidArgument(
+      `action.timeout ${formatSeconds(ms)} exceeds the maximum of ${formatSeconds(policy.maxTimeoutMs)}`,
+    );
+  }
+  return ms;
+}
+
+/** `90s`, `1.5s`: durations as users write them. */
+export function formatSeconds(ms: number): string {
+  return `${ms / 1000}s`;
+}

@@ -1,0 +1,29 @@
+/**
+ * Registers the remote execution services (Execution, Operations, Bots) on a
+ * gRPC server, all over one scheduler.
+ */
+import type { Server } from '@grpc/grpc-js';
+import { ExecutionService } from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import { BotsService } from '../gen/google/devtools/remoteworkers/v1test2/bots.ts';
+import { OperationsService } from '../gen/google/longrunning/operations.ts';
+import type { Scheduler } from '../scheduler/scheduler.ts';
+import { createBotsService } from '../services/bots-service.ts';
+import { createExecutionService } from '../services/execution-service.ts';
+import { createOperationsService } from '../services/operations-service.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+import type { Logger } from '../util/logger.ts';
+
+/** What the execution services need. */
+export interface ExecutionServicesOptions {
+  readonly log: Logger;
+  readonly cas: BlobStore;
+  readonly scheduler: Scheduler;
+}
+
+/** Adds Execution, Operations and Bots to `server`. */
+export function addExecutionServices(server: Server, options: ExecutionServicesOptions): void {
+  const { log, cas, scheduler } = options;
+  server.addService(ExecutionService, createExecutionService({ log, cas, scheduler }));
+  server.addService(OperationsService, createOperationsService({ log, scheduler }));
+  server.addService(BotsService, createBotsService({ log, scheduler }));
+}

@@ -1,0 +1,191 @@
+/**
+ * The Remote Worker API's Bots service (v1test2): workers open a bot session
+ * and then call UpdateBotSession in a loop, reporting their leases and
+ * receiving new ones. UpdateBotSession long-polls: with nothing to hand out
+ * it waits until work arrives, a lease is cancelled, or the poll time ends.
+ *
+ * Every reply lists every lease the scheduler believes the bot holds, so a
+ * lease assigned in a reply that never reached the bot is re-sent on the
+ * next one instead of being lost.
+ */
+import { randomUUID } from 'node:crypto';
+import { status } from '@grpc/grpc-js';
+import { hasCode, invalidArgument, notFound } from '../errors.ts';
+import { packAssignment, unpackExecuteResponse } from '../execution/lease-payload.ts';
+import {
+  type BotSession,
+  type BotsServer,
+  type CreateBotSessionRequest,
+  type Lease as LeaseMessage,
+  LeaseState,
+  type UpdateBotSessionRequest,
+} from '../gen/google/devtools/remoteworkers/v1test2/bots.ts';
+import type { Worker } from '../gen/google/devtools/remoteworkers/v1test2/worker.ts';
+import type { WorkerScheduler } from '../scheduler/scheduler.ts';
+import type { Lease, PlatformProperty } from '../scheduler/types.ts';
+import { type RpcContext, unary } from '../server/rpc.ts';
+import type { Logger } from '../util/logger.ts';
+
+/** Worker property carrying how many actions a bot runs at once; not a platform property. */
+export const CAPACITY_PROPERTY = 'kiln.capacity';
+
+/** Options for {@link createBotsService}. */
+export interface BotsServiceOptions {
+  readonly log: Logger;
+  readonly scheduler: WorkerScheduler;
+  /** Longest time UpdateBotSession waits for work; 20 s by default. */
+  readonly longPollMs?: number;
+  /** How long a bot may stay silent before the scheduler drops it (for expire_time). */
+  readonly workerTimeoutMs?: number;
+}
+
+interface SessionState {
+  readonly botId: string;
+  /** Leases handed to this bot and not yet finished, by id. */
+  readonly leases: Map<string, Lease>;
+}
+
+/** Splits a bot's advertised properties into platform properties and capacity. */
+export function workerProperties(worker: Worker | undefined): {
+  platform: PlatformProperty[];
+  capacity: number;
+} {
+  const platform: PlatformProperty[] = [];
+  let capacity = 1;
+  const all = [
+    ...(worker?.properties ?? []),
+    ...(worker?.devices ?? []).flatMap((d) => d.properties),
+  ];
+  for (const { key, value } of all) {
+    if (key === CAPACITY_PROPERTY) {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1) {
+        throw invalidArgument(`${CAPACITY_PROPERTY} "${value}" must be a positive integer`);
+      }
+      capacity = n;
+    } else {
+      platform.push({ name: key, value });
+    }
+  }
+  return { platform, capacity };
+}
+
+/** Creates the Bots service implementation. */
+export function createBotsService(options: BotsServiceOptions): BotsServer {
+  const { log, scheduler } = options;
+  const longPollMs = options.longPollMs ?? 20_000;
+  const workerTimeoutMs = options.workerTimeoutMs ?? 60_000;
+  const sessions = new Map<string, SessionState>();
+
+  function expireTime() {
+    const ms = Date.now() + workerTimeoutMs;
+    return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
+  }
+
+  async function createBotSession(req: CreateBotSessionRequest): Promise<BotSession> {
+    const bot = req.botSession;
+    if (bot === undefined || bot.botId === '')
+      throw invalidArgument('bot_session.bot_id is required');
+    const { platform, capacity } = workerProperties(bot.worker);
+    const name = `${req.parent === '' ? '' : `${req.parent}/`}botSessions/${randomUUID()}`;
+    await scheduler.registerWorker({ id: name, name: bot.botId, platform, capacity });
+    sessions.set(name, { botId: bot.botId, leases: new Map() });
+    log.info({ session: name, bot: bot.botId, capacity, platform }, 'bot session created');
+    return { ...bot, name, leases: [], expireTime: expireTime() };
+  }
+
+  /** Applies what the bot says about its leases. */
+  async function applyLeaseReports(name: string, session: SessionState, leases: LeaseMessage[]) {
+    for (const lease of leases) {
+      if (!session.leases.has(lease.id)) continue;
+      try {
+        if (lease.state === LeaseState.ACTIVE) {
+          await scheduler.updateLease(name, lease.id, { state: 'RUNNING' });
+        } else if (lease.state === LeaseState.COMPLETED || lease.state === LeaseState.CANCELLED) {
+          const response = unpackExecuteResponse(lease.result);
+          const reported = lease.status ?? response?.status;
+          await scheduler.completeLease(name, lease.id, {
+            result: response?.result,
+            status:
+              reported ??
+              (lease.state === LeaseState.CANCELLED
+                ? { code: status.CANCELLED, message: 'cancelled', details: [] }
+                : { code: status.INTERNAL, message: 'bot reported no status', details: [] }),
+            message: response?.message,
+          });
+          session.leases.delete(lease.id);
+        }
+      } catch (err) {
+        // The scheduler no longer associates this lease with the bot (lost or
+        // already finished): forget it and let the bot drop it.
+        if (!hasCode(err, status.NOT_FOUND)) throw err;
+        session.leases.delete(lease.id);
+      }
+    }
+  }
+
+  async function updateBotSession(
+    req: UpdateBotSessionRequest,
+    ctx: RpcContext,
+  ): Promise<BotSession> {
+    const session = sessions.get(req.name);
+    if (session === undefined) {
+      throw notFound(
+        `bot session ${req.name} is unknown (expired or server restarted); create a new one`,
+      );
+    }
+    const bot = req.botSession;
+    const reported = bot?.leases ?? [];
+    await applyLeaseReports(req.name, session, reported);
+    const waitMs = Math.max(0, Math.min(longPollMs, deadlineLeft(ctx) - 2000));
+    let taken: Awaited<ReturnType<WorkerScheduler['takeWork']>>;
+    try {
+      taken = await scheduler.takeWork(req.name, { waitMs, signal: ctx.signal });
+    } catch (err) {
+      // The scheduler dropped this worker (silent too long): its leases are
+      // gone, and the bot must open a new session.
+      if (hasCode(err, status.NOT_FOUND)) sessions.delete(req.name);
+      throw err;
+    }
+    for (const lease of taken.leases) session.leases.set(lease.id, lease);
+    const cancelled = new Set(taken.cancelledLeaseIds);
+    const active = new Set(reported.filter((l) => l.state === LeaseState.ACTIVE).map((l) => l.id));
+    const leases: LeaseMessage[] = [...session.leases.values()].map((lease) => ({
+      id: lease.id,
+      payload: packAssignment({
+        instanceName: lease.instanceName,
+        actionDigest: lease.actionDigest,
+        timeoutMs: lease.timeoutMs,
+      }),
+      result: undefined,
+      state: cancelled.has(lease.id)
+        ? LeaseState.CANCELLED
+        : active.has(lease.id)
+          ? LeaseState.ACTIVE
+          : LeaseState.PENDING,
+      status: undefined,
+      requirements: undefined,
+      expireTime: undefined,
+      assignment: '',
+      inlineAssignment: undefined,
+    }));
+    return {
+      name: req.name,
+      botId: session.botId,
+      status: bot?.status ?? 0,
+      worker: bot?.worker,
+      leases,
+      expireTime: expireTime(),
+      version: bot?.version ?? '',
+    };
+  }
+
+  function deadlineLeft(ctx: RpcContext): number {
+    return ctx.deadlineMs === undefined ? longPollMs + 2000 : ctx.deadlineMs - Date.now();
+  }
+
+  return {
+    createBotSession: unary(log, 'Bots.CreateBotSession', createBotSession),
+    updateBotSession: unary(log, 'Bots.UpdateBotSession', updateBotSession),
+  };
+}

@@ -1,0 +1,181 @@
+/**
+ * The ContentAddressableStorage service definition with faster codecs for
+ * FindMissingBlobs, whose messages carry thousands of digests: the generated
+ * decoder spends most of its time turning each 64-character hash into a
+ * string through TextDecoder and each size through a 64-bit integer object
+ * and its decimal string. These codecs take a fast path for ASCII hashes and
+ * sizes below 2^53 and fall back to the generated code for anything else, so
+ * they decode to the same values and encode to the same bytes.
+ */
+import { BinaryReader } from '@bufbuild/protobuf/wire';
+import {
+  ContentAddressableStorageService,
+  Digest,
+  type Digest as DigestMessage,
+  type FindMissingBlobsRequest,
+  type FindMissingBlobsResponse,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+
+/** Largest number whose varint is at most 7 bytes, well inside the safe range. */
+const FAST_VARINT_MAX = 2 ** 49 - 1;
+
+/**
+ * Decodes one Digest from `bytes[start, end)`. Hashes of ASCII characters and
+ * sizes of at most 7 varint bytes are read directly; anything else (UTF-8,
+ * negative or huge sizes, unknown fields) goes to the generated decoder.
+ */
+function decodeDigest(bytes: Buffer, start: number, end: number): DigestMessage {
+  let hash = '';
+  let sizeBytes = 0;
+  let pos = start;
+  while (pos < end) {
+    const tag = bytes[pos] as number;
+    if (tag === 10) {
+      const length = bytes[pos + 1] as number;
+      const from = pos + 2;
+      if (length >= 0x80 || from + length > end || !isAscii(bytes, from, from + length)) break;
+      hash = bytes.toString('latin1', from, from + length);
+      pos = from + length;
+    } else if (tag === 16) {
+      let value = 0;
+      let p = pos + 1;
+      let byte = 0x80;
+      for (let shift = 1; byte >= 0x80 && p < end && p - pos <= 7; shift *= 128) {
+        byte = bytes[p++] as number;
+        value += (byte & 0x7f) * shift;
+      }
+      if (byte >= 0x80) break;
+      sizeBytes = value;
+      pos = p;
+    } else {
+      break;
+    }
+  }
+  return pos === end ? { hash, sizeBytes } : Digest.decode(bytes.subarray(start, end));
+}
+
+function isAscii(bytes: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if ((bytes[i] as number) >= 0x80) return false;
+  return true;
+}
+
+/** Decodes a FindMissingBlobsRequest like the generated decoder, faster. */
+export function decodeFindMissingBlobsRequest(bytes: Buffer): FindMissingBlobsRequest {
+  const reader = new BinaryReader(bytes);
+  const message: FindMissingBlobsRequest = {
+    instanceName: '',
+    blobDigests: [],
+    digestFunction: 0,
+  };
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    if (tag === 18) {
+      const length = reader.uint32();
+      const start = reader.pos;
+      reader.pos += length;
+      if (reader.pos > reader.len) throw new RangeError('premature EOF');
+      message.blobDigests.push(decodeDigest(bytes, start, reader.pos));
+      continue;
+    }
+    if (tag === 10) {
+      message.instanceName = reader.string();
+      continue;
+    }
+    if (tag === 24) {
+      message.digestFunction = reader.int32() as FindMissingBlobsRequest['digestFunction'];
+      continue;
+    }
+    if ((tag & 7) === 4 || tag === 0) break;
+    reader.skip(tag & 7);
+  }
+  return message;
+}
+
+function varintSize(value: number): number {
+  let size = 1;
+  for (let v = value; v >= 0x80; v = Math.floor(v / 128)) size++;
+  return size;
+}
+
+function writeVarint(out: Buffer, pos: number, value: number): number {
+  let v = value;
+  let p = pos;
+  while (v >= 0x80) {
+    out[p++] = (v & 0x7f) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  out[p++] = v;
+  return p;
+}
+
+/** Whether a digest can be encoded without the generated encoder. */
+function isPlain(d: DigestMessage): boolean {
+  const { hash, sizeBytes } = d;
+  if (hash.length >= 0x80 || !Number.isInteger(sizeBytes) || sizeBytes < 0) return false;
+  if (sizeBytes > FAST_VARINT_MAX) return false;
+  for (let i = 0; i < hash.length; i++) if (hash.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
+
+function plainDigestSize(d: DigestMessage): number {
+  const hashPart = d.hash.length === 0 ? 0 : 2 + d.hash.length;
+  const sizePart = d.sizeBytes === 0 ? 0 : 1 + varintSize(d.sizeBytes);
+  return hashPart + sizePart;
+}
+
+/** Encodes a FindMissingBlobsResponse to the same bytes as the generated encoder, faster. */
+export function encodeFindMissingBlobsResponse(message: FindMissingBlobsResponse): Buffer {
+  const digests = message.missingBlobDigests;
+  // Each entry: its encoded Digest, or undefined when the fast path applies.
+  const slow: (Uint8Array | undefined)[] = new Array(digests.length);
+  let total = 0;
+  for (let i = 0; i < digests.length; i++) {
+    const d = digests[i] as DigestMessage;
+    let length: number;
+    if (isPlain(d)) {
+      length = plainDigestSize(d);
+    } else {
+      const encoded = Digest.encode(d).finish();
+      slow[i] = encoded;
+      length = encoded.byteLength;
+    }
+    total += 1 + varintSize(length) + length;
+  }
+  const out = Buffer.allocUnsafe(total);
+  let pos = 0;
+  for (let i = 0; i < digests.length; i++) {
+    const d = digests[i] as DigestMessage;
+    const encoded = slow[i];
+    out[pos++] = 18;
+    if (encoded !== undefined) {
+      pos = writeVarint(out, pos, encoded.byteLength);
+      out.set(encoded, pos);
+      pos += encoded.byteLength;
+      continue;
+    }
+    pos = writeVarint(out, pos, plainDigestSize(d));
+    if (d.hash.length > 0) {
+      out[pos++] = 10;
+      out[pos++] = d.hash.length;
+      pos += out.write(d.hash, pos, 'latin1');
+    }
+    if (d.sizeBytes !== 0) {
+      out[pos++] = 16;
+      pos = writeVarint(out, pos, d.sizeBytes);
+    }
+  }
+  return out;
+}
+
+/**
+ * {@link ContentAddressableStorageService} with the faster FindMissingBlobs
+ * codecs on the server side. Register this, not the generated definition.
+ */
+export const casServiceDefinition: typeof ContentAddressableStorageService = (process.env.ABL ?? '').includes('codec') ? ContentAddressableStorageService : {
+  ...ContentAddressableStorageService,
+  findMissingBlobs: {
+    ...ContentAddressableStorageService.findMissingBlobs,
+    requestDeserialize: decodeFindMissingBlobsRequest,
+    responseSerialize: encodeFindMissingBlobsResponse,
+  },
+};

@@ -1,0 +1,123 @@
+/**
+ * Execution: Execute and WaitExecution. Validates the request, loads the
+ * Action and Command, hands them to the scheduler, and streams the operation
+ * until it is done.
+ */
+import { parseDigest } from '../digest/digest.ts';
+import { resolveDigestFunction } from '../digest/digest-function.ts';
+import { validateInstanceName } from '../digest/instance-name.ts';
+import { loadAction } from '../execution/load-action.ts';
+import { toOperation } from '../execution/operation-message.ts';
+import type {
+  ExecuteRequest,
+  ExecuteResponse,
+  ExecutionServer,
+  WaitExecutionRequest,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import type { Operation } from '../gen/google/longrunning/operations.ts';
+import type { OperationScheduler } from '../scheduler/scheduler.ts';
+import type { OperationState } from '../scheduler/types.ts';
+import { type RpcContext, serverStreaming } from '../server/rpc.ts';
+import { type BlobStore, readAll } from '../storage/blob-store.ts';
+import type { Logger } from '../util/logger.ts';
+import { MAX_INLINE_BYTES } from './limits.ts';
+
+/** Options for {@link createExecutionService}. */
+export interface ExecutionServiceOptions {
+  readonly log: Logger;
+  readonly cas: BlobStore;
+  readonly scheduler: OperationScheduler;
+}
+
+interface InlineRequest {
+  readonly inlineStdout: boolean;
+  readonly inlineStderr: boolean;
+}
+
+/** Creates the Execution service implementation. */
+export function createExecutionService(options: ExecutionServiceOptions): ExecutionServer {
+  const { log, cas, scheduler } = options;
+
+  /** Inlines stdout/stderr into a final response when the Execute request asked for it. */
+  async function withInlining(
+    state: OperationState,
+    inline: InlineRequest,
+  ): Promise<ExecuteResponse | undefined> {
+    const response = state.response;
+    const result = response?.result;
+    if (result === undefined || !(inline.inlineStdout || inline.inlineStderr)) return response;
+    const copy = { ...response, result: { ...result } } as ExecuteResponse & {
+      result: NonNullable<ExecuteResponse['result']>;
+    };
+    const fn = state.actionDigest.fn.value;
+    let budget = MAX_INLINE_BYTES;
+    for (const [wanted, digestField, rawField] of [
+      [inline.inlineStdout, 'stdoutDigest', 'stdoutRaw'],
+      [inline.inlineStderr, 'stderrDigest', 'stderrRaw'],
+    ] as const) {
+      const message = result[digestField];
+      if (!wanted || message === undefined || result[rawField].byteLength > 0) continue;
+      const digest = parseDigest(message, fn);
+      if (digest.size > budget || digest.size === 0) continue;
+      budget -= digest.size;
+      try {
+        copy.result[rawField] = await readAll(cas, digest);
+      } catch {
+        // Inlining is best effort; the digest still lets the client fetch it.
+      }
+    }
+    return copy;
+  }
+
+  async function stream(
+    name: string,
+    send: (op: Operation) => Promise<void>,
+    ctx: RpcContext,
+    inline: InlineRequest,
+  ): Promise<void> {
+    for await (const state of scheduler.watchOperation(name, { signal: ctx.signal })) {
+      const response = state.done ? await withInlining(state, inline) : undefined;
+      await send(toOperation(state, response));
+      if (state.done) return;
+    }
+  }
+
+  async function execute(
+    req: ExecuteRequest,
+    send: (op: Operation) => Promise<void>,
+    ctx: RpcContext,
+  ): Promise<void> {
+    validateInstanceName(req.instanceName);
+    const actionDigest = parseDigest(req.actionDigest, req.digestFunction, 'action_digest');
+    const digestFunction =
+      req.digestFunction === 0 ? actionDigest.fn : resolveDigestFunction(req.digestFunction);
+    const loaded = await loadAction(cas, actionDigest);
+    const metadata = ctx.requestMetadata;
+    const state = await scheduler.submit({
+      instanceName: req.instanceName,
+      digestFunction,
+      actionDigest,
+      action: loaded.action,
+      command: loaded.command,
+      skipCacheLookup: req.skipCacheLookup,
+      priority: req.executionPolicy?.priority ?? 0,
+      toolInvocationId: metadata?.toolInvocationId ?? '',
+      correlatedInvocationsId: metadata?.correlatedInvocationsId ?? '',
+    });
+    ctx.log.debug({ operation: state.name, action: actionDigest.key }, 'execute');
+    await stream(state.name, send, ctx, req);
+  }
+
+  async function waitExecution(
+    req: WaitExecutionRequest,
+    send: (op: Operation) => Promise<void>,
+    ctx: RpcContext,
+  ): Promise<void> {
+    await stream(req.name, send, ctx, { inlineStdout: false, inlineStderr: false });
+  }
+
+  return {
+    execute: serverStreaming(log, 'Execution.Execute', execute),
+    waitExecution: serverStreaming(log, 'Execution.WaitExecution', waitExecution),
+  };
+}

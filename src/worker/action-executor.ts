@@ -1,0 +1,264 @@
+/**
+ * Executes one Action end to end on this machine: fetch Action and Command,
+ * stage the input root into a fresh build directory, run the command, upload
+ * the outputs, remove the build directory, and describe it all in an
+ * ActionResult with every ExecutedActionMetadata timestamp.
+ *
+ * Failures never reject; they become the outcome's status, the way
+ * `ExecuteResponse.status` carries them:
+ * - missing Action, Command, Directory or file blobs: FAILED_PRECONDITION
+ *   with a PreconditionFailure detail naming each missing blob;
+ * - a malformed Action, Command or input tree: INVALID_ARGUMENT;
+ * - a timeout: DEADLINE_EXCEEDED, with the partial outputs, stdout and stderr
+ *   uploaded and in the result;
+ * - cancellation through the AbortSignal: CANCELLED, nothing uploaded;
+ * - anything else keeps its KilnError code (UNAVAILABLE when the CAS is
+ *   unreachable, …) or is INTERNAL.
+ */
+import { join } from 'node:path';
+import { status } from '@grpc/grpc-js';
+import type { CasClient } from '../client/cas-client.ts';
+import { MissingBlobsError } from '../client/missing-blobs-error.ts';
+import { type Digest, makeDigest } from '../digest/digest.ts';
+import { type ErrorDetail, invalidArgument, KilnError } from '../errors.ts';
+import {
+  Action,
+  type ActionResult,
+  Command,
+  type ExecutedActionMetadata,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import type { Logger } from '../util/logger.ts';
+import { resolveActionPath } from './action-paths.ts';
+import { createBuildDirectory } from './build-directory.ts';
+import { type Clock, systemClock, toTimestamp } from './clock.ts';
+import { CommandRunner } from './command-runner.ts';
+import type { FileCache } from './file-cache.ts';
+import { InputStager } from './input-stager.ts';
+import { OutputUploader } from './output-uploader.ts';
+import { missingBlobsPreconditionError } from './precondition-failure.ts';
+
+/** Options for {@link ActionExecutor}. */
+export interface ActionExecutorOptions {
+  /** The CAS holding Actions, Commands and inputs, and receiving outputs. */
+  readonly cas: CasClient;
+  /** Local file cache for inputs; must be on the same file system as `buildRoot`. */
+  readonly fileCache: FileCache;
+  /** Directory under which each action gets a fresh build directory. */
+  readonly buildRoot: string;
+  /** Reported as `ExecutedActionMetadata.worker`. */
+  readonly workerName: string;
+  /** Runs the commands; a default CommandRunner otherwise. */
+  readonly runner?: CommandRunner;
+  /** Source of every timestamp; the system clock by default. */
+  readonly clock?: Clock;
+  /** For failures the worker itself should hear about (INTERNAL errors, leftover directories). */
+  readonly log?: Logger;
+}
+
+/** One execution. */
+export interface ExecuteRequest {
+  readonly actionDigest: Digest;
+  /** The Action, when the caller already has it (it must be the one `actionDigest` names). */
+  readonly action?: Action;
+  /**
+   * Longest the command may run, in milliseconds: used when the Action sets no
+   * timeout, and caps one it sets. 0 for no limit.
+   */
+  readonly timeoutMs: number;
+  /** Aborting kills the command's process tree and ends the execution as CANCELLED. */
+  readonly signal?: AbortSignal;
+}
+
+/** A status as `ExecuteResponse.status` carries it (details already encoded as Any). */
+export interface ExecutionStatus {
+  readonly code: status;
+  readonly message: string;
+  readonly details: readonly ErrorDetail[];
+}
+
+/** What an execution produced. */
+export interface ExecuteOutcome {
+  /** Always present, with execution metadata; outputs only when the command ran. */
+  readonly result: ActionResult;
+  readonly status: ExecutionStatus;
+}
+
+const OK: ExecutionStatus = { code: status.OK, message: '', details: [] };
+
+/** Executes Actions against a CAS with a local file cache. */
+export class ActionExecutor {
+  readonly #cas: CasClient;
+  readonly #buildRoot: string;
+  readonly #workerName: string;
+  readonly #runner: CommandRunner;
+  readonly #clock: Clock;
+  readonly #log: Logger | undefined;
+  readonly #stager: InputStager;
+  readonly #uploader: OutputUploader;
+
+  constructor(options: ActionExecutorOptions) {
+    this.#cas = options.cas;
+    this.#buildRoot = options.buildRoot;
+    this.#workerName = options.workerName;
+    this.#clock = options.clock ?? systemClock;
+    this.#runner = options.runner ?? new CommandRunner({ clock: this.#clock });
+    this.#log = options.log;
+    this.#stager = new InputStager({ cas: options.cas, fileCache: options.fileCache });
+    this.#uploader = new OutputUploader({
+      cas: options.cas,
+      digestFunction: options.cas.digestFunction,
+    });
+  }
+
+  /** Executes the action; never rejects (see the module comment for the statuses). */
+  async execute(request: ExecuteRequest): Promise<ExecuteOutcome> {
+    const now = () => toTimestamp(this.#clock.nowMs());
+    const metadata: ExecutedActionMetadata = {
+      worker: this.#workerName,
+      queuedTimestamp: undefined,
+      workerStartTimestamp: now(),
+      workerCompletedTimestamp: undefined,
+      inputFetchStartTimestamp: undefined,
+      inputFetchCompletedTimestamp: undefined,
+      executionStartTimestamp: undefined,
+      executionCompletedTimestamp: undefined,
+      virtualExecutionDuration: undefined,
+      outputUploadStartTimestamp: undefined,
+      outputUploadCompletedTimestamp: undefined,
+      auxiliaryMetadata: [],
+    };
+    let result = emptyResult();
+    let outcomeStatus: ExecutionStatus = OK;
+    let removeBuildDirectory: (() => Promise<boolean>) | undefined;
+    try {
+      const dir = await createBuildDirectory(this.#buildRoot);
+      removeBuildDirectory = dir.remove;
+
+      metadata.inputFetchStartTimestamp = now();
+      const { action, command } = await this.#load(request);
+      await this.#stager.stage({
+        inputRootDigest: this.#digest(action.inputRootDigest, 'input_root_digest'),
+        inputRoot: dir.inputRoot,
+        command,
+      });
+      metadata.inputFetchCompletedTimestamp = now();
+
+      const timeoutMs = effectiveTimeoutMs(action, request.timeoutMs);
+      const run = await this.#runner.run({
+        arguments: command.arguments,
+        environment: command.environmentVariables,
+        workingDirectory: join(
+          dir.inputRoot,
+          resolveActionPath('', command.workingDirectory, 'working directory'),
+        ),
+        stdoutPath: dir.stdoutPath,
+        stderrPath: dir.stderrPath,
+        timeoutMs,
+        signal: request.signal,
+      });
+      metadata.executionStartTimestamp = toTimestamp(run.startMs);
+      metadata.executionCompletedTimestamp = toTimestamp(run.endMs);
+      result.exitCode = run.exitCode;
+      if (run.cancelled) {
+        outcomeStatus = { code: status.CANCELLED, message: 'execution cancelled', details: [] };
+      } else {
+        metadata.outputUploadStartTimestamp = now();
+        result = await this.#uploader.upload({
+          inputRoot: dir.inputRoot,
+          command,
+          exitCode: run.exitCode,
+          stdoutPath: dir.stdoutPath,
+          stderrPath: dir.stderrPath,
+        });
+        metadata.outputUploadCompletedTimestamp = now();
+        if (run.timedOut) {
+          outcomeStatus = {
+            code: status.DEADLINE_EXCEEDED,
+            message: `the command did not finish within ${timeoutMs} ms and was killed`,
+            details: [],
+          };
+        }
+      }
+    } catch (err) {
+      outcomeStatus = this.#statusOf(err, request.actionDigest);
+    } finally {
+      if (removeBuildDirectory !== undefined && !(await removeBuildDirectory())) {
+        this.#log?.warn({ actionDigest: request.actionDigest.key }, 'build directory not removed');
+      }
+    }
+    metadata.workerCompletedTimestamp = now();
+    result.executionMetadata = metadata;
+    return { result, status: outcomeStatus };
+  }
+
+  /** Fetches (or takes) the Action and fetches the Command, validating both. */
+  async #load(request: ExecuteRequest): Promise<{ action: Action; command: Command }> {
+    const action =
+      request.action ??
+      decode(Action, await this.#cas.readBlob(request.actionDigest), 'the Action');
+    const commandDigest = this.#digest(action.commandDigest, 'command_digest');
+    this.#digest(action.inputRootDigest, 'input_root_digest');
+    const command = decode(Command, await this.#cas.readBlob(commandDigest), 'the Command');
+    if (command.arguments.length === 0 || command.arguments[0] === '') {
+      throw invalidArgument('the Command has no arguments; arguments[0] must name the program');
+    }
+    return { action, command };
+  }
+
+  #digest(message: { hash: string; sizeBytes: number } | undefined, what: string): Digest {
+    if (message === undefined) throw invalidArgument(`the Action has no ${what}`);
+    return makeDigest(this.#cas.digestFunction, message.hash, message.sizeBytes, what);
+  }
+
+  #statusOf(err: unknown, actionDigest: Digest): ExecutionStatus {
+    let error: KilnError;
+    if (err instanceof MissingBlobsError) {
+      error = missingBlobsPreconditionError(err.missing);
+    } else if (err instanceof KilnError) {
+      error = err;
+    } else {
+      error = new KilnError(
+        status.INTERNAL,
+        `worker failure: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+    if (error.code === status.INTERNAL) {
+      this.#log?.error({ err, actionDigest: actionDigest.key }, 'execution failed');
+    }
+    return { code: error.code, message: error.message, details: error.details };
+  }
+}
+
+/** The Action's timeout capped by the worker's, or the worker's when the Action has none. */
+function effectiveTimeoutMs(action: Action, workerMs: number): number {
+  const t = action.timeout;
+  const actionMs = t === undefined ? 0 : t.seconds * 1000 + Math.ceil(t.nanos / 1e6);
+  if (actionMs <= 0) return workerMs;
+  return workerMs > 0 ? Math.min(actionMs, workerMs) : actionMs;
+}
+
+function decode<T>(codec: { decode(bytes: Uint8Array): T }, bytes: Buffer, what: string): T {
+  try {
+    return codec.decode(bytes);
+  } catch (err) {
+    throw invalidArgument(
+      `${what} is not a valid message: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+}
+
+function emptyResult(): ActionResult {
+  return {
+    outputFiles: [],
+    outputFileSymlinks: [],
+    outputSymlinks: [],
+    outputDirectories: [],
+    outputDirectorySymlinks: [],
+    exitCode: 0,
+    stdoutRaw: Buffer.alloc(0),
+    stdoutDigest: undefined,
+    stderrRaw: Buffer.alloc(0),
+    stderrDigest: undefined,
+    executionMetadata: undefined,
+  };
+}

@@ -1,0 +1,213 @@
+/**
+ * Runs an action's command as a real process.
+ *
+ * - The environment is exactly `Command.environment_variables`: nothing of
+ *   the worker's own environment is inherited. An unqualified `arguments[0]`
+ *   is looked up in that environment's PATH (the worker's PATH when the
+ *   Command sets none, which is how Node.js resolves it); a relative path
+ *   with a `/` is relative to the working directory.
+ * - The process starts in a new session and process group (detached), so the
+ *   whole tree it spawns can be signalled at once. On timeout or cancellation
+ *   the group gets SIGTERM, then SIGKILL after a short grace; when the main
+ *   process exits by itself, whatever it left running in its group is killed
+ *   too. A descendant that starts its own session escapes this (only cgroups
+ *   would catch it).
+ * - stdout and stderr go straight to files, never through the worker's memory;
+ *   stdin is empty (/dev/null).
+ * - Because the command runs in its own session, signals sent to the worker
+ *   (Ctrl-C, a service manager's SIGTERM) do not reach it: a worker shutting
+ *   down must abort its runs' AbortSignals.
+ * - A command that cannot be started is a result, not a crash: exit code 127
+ *   when the executable does not exist, 126 when it cannot be executed (the
+ *   shell's conventions), with the reason written to the stderr file.
+ * - A process killed by a signal reports exit code 128 + the signal number,
+ *   again as shells do, and names the signal.
+ */
+import { spawn } from 'node:child_process';
+import { open } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { fromFsError, invalidArgument } from '../errors.ts';
+import { type Clock, systemClock } from './clock.ts';
+
+/** Options for {@link CommandRunner}. */
+export interface CommandRunnerOptions {
+  /** Time between SIGTERM and SIGKILL on timeout or cancellation; 2000 ms by default. */
+  readonly killGraceMs?: number;
+  /** Source of the start and end timestamps; the system clock by default. */
+  readonly clock?: Clock;
+}
+
+/** One command to run. */
+export interface RunRequest {
+  /** `arguments[0]` is the program; must not be empty. */
+  readonly arguments: readonly string[];
+  /** The complete environment of the process, in order; a later duplicate name wins. */
+  readonly environment: readonly { readonly name: string; readonly value: string }[];
+  /** Absolute path of an existing directory to run in. */
+  readonly workingDirectory: string;
+  /** File that receives stdout (created or truncated). */
+  readonly stdoutPath: string;
+  /** File that receives stderr (created or truncated). */
+  readonly stderrPath: string;
+  /** Kill the process tree after this many milliseconds; 0 or undefined for no limit. */
+  readonly timeoutMs?: number;
+  /** Kills the process tree when aborted. */
+  readonly signal?: AbortSignal;
+}
+
+/** How a run ended. */
+export interface RunResult {
+  /** The exit status; 128 + n when killed by signal n; 127 or 126 when it could not start. */
+  readonly exitCode: number;
+  /** The signal that ended the main process, if one did. */
+  readonly signal: NodeJS.Signals | undefined;
+  /** True when the timeout killed it. */
+  readonly timedOut: boolean;
+  /** True when the AbortSignal killed it. */
+  readonly cancelled: boolean;
+  /** Why the process could not start; undefined when it started. */
+  readonly startError: string | undefined;
+  /** When the process was started, in epoch milliseconds of the runner's clock. */
+  readonly startMs: number;
+  /** When its exit was observed, in epoch milliseconds of the runner's clock. */
+  readonly endMs: number;
+}
+
+/** Runs commands in their own process groups with timeouts and cancellation. */
+export class CommandRunner {
+  readonly #killGraceMs: number;
+  readonly #clock: Clock;
+
+  constructor(options: CommandRunnerOptions = {}) {
+    this.#killGraceMs = options.killGraceMs ?? 2000;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** Runs the command to completion (or until killed). Rejects only for invalid requests. */
+  async run(request: RunRequest): Promise<RunResult> {
+    const [program, ...args] = request.arguments;
+    if (program === undefined || program === '') {
+      throw invalidArgument('the command has no arguments; arguments[0] must name the program');
+    }
+    const env: Record<string, string> = {};
+    for (const { name, value } of request.environment) {
+      if (name === '' || name.includes('=') || name.includes('\0') || value.includes('\0')) {
+        throw invalidArgument(`environment variable "${name}" has an invalid name or value`);
+      }
+      env[name] = value;
+    }
+    if (request.arguments.some((a) => a.includes('\0'))) {
+      throw invalidArgument('command arguments must not contain NUL characters');
+    }
+
+    const stdout = await open(request.stdoutPath, 'w').catch((err: unknown) => {
+      throw fromFsError(err, `creating ${request.stdoutPath}`);
+    });
+    const stderr = await open(request.stderrPath, 'w').catch(async (err: unknown) => {
+      await stdout.close();
+      throw fromFsError(err, `creating ${request.stderrPath}`);
+    });
+    const startMs = this.#clock.nowMs();
+    try {
+      if (request.signal?.aborted) {
+        return this.#notStarted(startMs, 'cancelled before start', 130, true);
+      }
+      const child = spawn(program, args, {
+        cwd: request.workingDirectory,
+        env,
+        detached: true,
+        stdio: ['ignore', stdout.fd, stderr.fd],
+        windowsHide: true,
+      });
+      return await this.#supervise(child, request, startMs, stderr);
+    } finally {
+      await Promise.all([stdout.close(), stderr.close()]);
+    }
+  }
+
+  async #supervise(
+    child: ReturnType<typeof spawn>,
+    request: RunRequest,
+    startMs: number,
+    stderr: Awaited<ReturnType<typeof open>>,
+  ): Promise<RunResult> {
+    let timedOut = false;
+    let cancelled = false;
+    let graceTimer: NodeJS.Timeout | undefined;
+    const pid = child.pid;
+    const killTree = (sig: NodeJS.Signals) => {
+      if (pid !== undefined) signalGroup(pid, sig);
+    };
+    const terminate = () => {
+      killTree('SIGTERM');
+      graceTimer ??= setTimeout(() => killTree('SIGKILL'), this.#killGraceMs);
+    };
+    const timeoutMs = request.timeoutMs ?? 0;
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            terminate();
+          }, timeoutMs)
+        : undefined;
+    const onAbort = () => {
+      cancelled = true;
+      terminate();
+    };
+    request.signal?.addEventListener('abort', onAbort, { once: true });
+
+    try {
+      const outcome = await new Promise<
+        { code: number | null; signal: NodeJS.Signals | null } | { error: NodeJS.ErrnoException }
+      >((resolve) => {
+        child.once('error', (error: NodeJS.ErrnoException) => resolve({ error }));
+        child.once('exit', (code, signal) => resolve({ code, signal }));
+      });
+      if ('error' in outcome) {
+        const code = outcome.error.code === 'ENOENT' ? 127 : 126;
+        const message = `cannot run "${request.arguments[0]}": ${outcome.error.message}`;
+        await stderr.write(`kiln worker: ${message}\n`).catch(() => {});
+        return this.#notStarted(startMs, message, code, false);
+      }
+      // Whatever the command left running in its group goes with it.
+      killTree('SIGKILL');
+      const signal = outcome.signal ?? undefined;
+      const exitCode =
+        outcome.code ?? 128 + (signal === undefined ? 0 : (constants.signals[signal] ?? 0));
+      return {
+        exitCode,
+        signal,
+        timedOut,
+        cancelled,
+        startError: undefined,
+        startMs,
+        endMs: this.#clock.nowMs(),
+      };
+    } finally {
+      clearTimeout(timer);
+      clearTimeout(graceTimer);
+      request.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  #notStarted(startMs: number, reason: string, exitCode: number, cancelled: boolean): RunResult {
+    return {
+      exitCode,
+      signal: undefined,
+      timedOut: false,
+      cancelled,
+      startError: reason,
+      startMs,
+      endMs: this.#clock.nowMs(),
+    };
+  }
+}
+
+/** Signals every process in the group led by `pid`; a group that is gone is fine. */
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: the group has no members left (or never formed); nothing to kill.
+  }
+}

@@ -1,0 +1,369 @@
+/**
+ * The worker's local content-addressed file cache. Input files are hardlinked
+ * from here into build directories, so a blob used by many actions, or at
+ * many paths of one action, is downloaded once and stored once.
+ *
+ * Hardlinks share mode bits, so a blob has up to two entries: one executable
+ * (0o555) and one not (0o444). Cached files are read-only so that an action
+ * cannot change its inputs by accident; an action that chmods an input and
+ * writes it still corrupts the cached copy, as with any hardlinking worker.
+ *
+ * Concurrent requests for the same entry share one download (single-flight).
+ * Entries are evicted least-recently-used once the byte budget is exceeded,
+ * except entries pinned by a link in progress; while many are pinned the
+ * cache may briefly exceed its budget.
+ */
+import { constants } from 'node:fs';
+import { chmod, copyFile, link, mkdir, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
+import { MissingBlobsError } from '../client/missing-blobs-error.ts';
+import type { Digest } from '../digest/digest.ts';
+import { fromFsError } from '../errors.ts';
+
+/** Where the cache gets blobs from; {@link CasClient} is one. */
+export interface BlobFetcher {
+  /** Reads small blobs into memory keyed by `Digest.key`, listing absent ones in `missing`. */
+  readAvailable(
+    digests: readonly Digest[],
+  ): Promise<{ found: Map<string, Buffer>; missing: Digest[] }>;
+  /** Streams a blob into a new file at `path` atomically; MissingBlobsError when absent. */
+  downloadToFile(digest: Digest, path: string, options?: { mode?: number }): Promise<void>;
+}
+
+/** Options for {@link FileCache.open}. */
+export interface FileCacheOptions {
+  /**
+   * Directory of the cached files; created when absent. Must be on the same
+   * file system as the build directories, or linking falls back to copying.
+   * Files a previous process left in it are removed on open.
+   */
+  readonly directory: string;
+  /** Byte budget for cached blobs (by content size). */
+  readonly maxBytes: number;
+  /** Source of blobs. */
+  readonly cas: BlobFetcher;
+  /** Blobs up to this size are fetched together in batch reads; larger ones stream to disk. 1 MiB by default. */
+  readonly batchBlobBytes?: number;
+  /** Most file writes and links at once; 64 by default. */
+  readonly concurrency?: number;
+}
+
+/** One file to materialize. */
+export interface LinkRequest {
+  readonly digest: Digest;
+  readonly executable: boolean;
+  /** Absolute destination path; its parent must exist and the path must not. */
+  readonly path: string;
+}
+
+/** Counters for operators and tests. */
+export interface FileCacheStats {
+  /** Content bytes of ready entries. */
+  readonly bytes: number;
+  /** Ready entries. */
+  readonly files: number;
+  /** Entries fetched from the CAS. */
+  readonly fetches: number;
+  /** Entries a call found already cached or being fetched (each counted once per call). */
+  readonly hits: number;
+  readonly evictions: number;
+}
+
+interface Entry {
+  readonly digest: Digest;
+  readonly executable: boolean;
+  readonly path: string;
+  /** Links in progress that need this entry; never evicted while positive. */
+  pins: number;
+  ready: boolean;
+  readonly loaded: Promise<void>;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+/** Most bytes of small blobs requested by one batchRead call of the cache. */
+const BATCH_GROUP_BYTES = 8 * 1024 * 1024;
+const FAN_OUT = /^[0-9a-f]{2}$/;
+
+/** A local content-addressed file cache with single-flight fetches and LRU eviction. */
+export class FileCache {
+  readonly #directory: string;
+  readonly #maxBytes: number;
+  readonly #cas: BlobFetcher;
+  readonly #batchBlobBytes: number;
+  readonly #limiter: ConcurrencyLimiter;
+  /** In LRU order: the first entry is the next eviction candidate. */
+  readonly #entries = new Map<string, Entry>();
+  readonly #unlinks = new Set<Promise<void>>();
+  #sequence = 0;
+  #bytes = 0;
+  #files = 0;
+  #fetches = 0;
+  #hits = 0;
+  #evictions = 0;
+
+  private constructor(options: FileCacheOptions) {
+    this.#directory = options.directory;
+    this.#maxBytes = options.maxBytes;
+    this.#cas = options.cas;
+    this.#batchBlobBytes = options.batchBlobBytes ?? 1024 * 1024;
+    this.#limiter = new ConcurrencyLimiter({ limit: options.concurrency ?? 64 });
+  }
+
+  /** Prepares the directory (removing what an earlier process cached) and returns the cache. */
+  static async open(options: FileCacheOptions): Promise<FileCache> {
+    if (!Number.isSafeInteger(options.maxBytes) || options.maxBytes <= 0) {
+      throw new RangeError(`file cache maxBytes ${options.maxBytes} must be a positive integer`);
+    }
+    const dir = options.directory;
+    try {
+      await mkdir(dir, { recursive: true });
+      // Only the cache's own fan-out directories go, so a misconfigured path loses nothing else.
+      const stale = (await readdir(dir)).filter((name) => FAN_OUT.test(name));
+      await Promise.all(stale.map((name) => rm(join(dir, name), { recursive: true, force: true })));
+      await Promise.all(
+        Array.from({ length: 256 }, (_, i) => mkdir(join(dir, i.toString(16).padStart(2, '0')))),
+      );
+    } catch (err) {
+      throw fromFsError(err, `preparing file cache ${dir}`);
+    }
+    return new FileCache(options);
+  }
+
+  /** Current counters. */
+  get stats(): FileCacheStats {
+    return {
+      bytes: this.#bytes,
+      files: this.#files,
+      fetches: this.#fetches,
+      hits: this.#hits,
+      evictions: this.#evictions,
+    };
+  }
+
+  /** Hardlinks (or copies, across devices) the blob to `path` with the given mode. */
+  link(digest: Digest, executable: boolean, path: string): Promise<void> {
+    return this.linkAll([{ digest, executable, path }]);
+  }
+
+  /**
+   * Materializes many files, fetching what is not cached in as few requests
+   * as possible. Rejects with one MissingBlobsError naming every absent blob,
+   * or with the first other failure, after every request has settled.
+   */
+  async linkAll(requests: readonly LinkRequest[]): Promise<void> {
+    const pinned = new Map<string, Entry>();
+    const created: Entry[] = [];
+    for (const r of requests) {
+      const key = entryKey(r.digest, r.executable);
+      if (pinned.has(key)) continue;
+      let entry = this.#entries.get(key);
+      if (entry === undefined) {
+        entry = this.#createEntry(r.digest, r.executable);
+        this.#entries.set(key, entry);
+        created.push(entry);
+      } else {
+        this.#hits++;
+        this.#entries.delete(key);
+        this.#entries.set(key, entry);
+      }
+      entry.pins++;
+      pinned.set(key, entry);
+    }
+    try {
+      this.#fetch(created).catch((err: unknown) => {
+        for (const e of created) this.#failed(e, err);
+      });
+      const settled = await Promise.allSettled(
+        requests.map(async (r) => {
+          const entry = pinned.get(entryKey(r.digest, r.executable)) as Entry;
+          await entry.loaded;
+          await this.#limiter.run(() => materialize(entry, r.path));
+        }),
+      );
+      throwCombined(settled.flatMap((s) => (s.status === 'rejected' ? [s.reason] : [])));
+    } finally {
+      for (const entry of pinned.values()) entry.pins--;
+      this.#evict();
+    }
+  }
+
+  /** Waits for background deletions of evicted files. */
+  async close(): Promise<void> {
+    await Promise.all(this.#unlinks);
+  }
+
+  #createEntry(digest: Digest, executable: boolean): Entry {
+    const name = `${digest.hash}_${digest.size}${executable ? '_x' : ''}_${this.#sequence++}`;
+    let resolve: () => void = () => {};
+    let reject: (err: unknown) => void = () => {};
+    const loaded = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // Failures are observed by every requester; this keeps an unobserved one from crashing the process.
+    loaded.catch(() => {});
+    return {
+      digest,
+      executable,
+      path: join(this.#directory, digest.hash.slice(0, 2), name),
+      pins: 0,
+      ready: false,
+      loaded,
+      resolve,
+      reject,
+    };
+  }
+
+  /**
+   * Fills new entries: from the other mode's cached copy when there is one,
+   * otherwise small blobs in grouped batch reads and large ones streamed.
+   */
+  async #fetch(entries: readonly Entry[]): Promise<void> {
+    const remote: Entry[] = [];
+    const local: Array<Promise<void>> = [];
+    for (const e of entries) {
+      const sibling = this.#entries.get(entryKey(e.digest, !e.executable));
+      if (sibling?.ready) local.push(this.#copyFrom(sibling, e));
+      else remote.push(e);
+    }
+    const small = remote.filter((e) => e.digest.size <= this.#batchBlobBytes);
+    const large = remote.filter((e) => e.digest.size > this.#batchBlobBytes);
+    const groups: Entry[][] = [];
+    let bytes = Number.POSITIVE_INFINITY;
+    for (const e of small) {
+      if (bytes + e.digest.size > BATCH_GROUP_BYTES) {
+        groups.push([]);
+        bytes = 0;
+      }
+      groups.at(-1)?.push(e);
+      bytes += e.digest.size;
+    }
+    await Promise.all([
+      ...local,
+      ...groups.map((group) => this.#fetchGroup(group)),
+      ...large.map(async (e) => {
+        try {
+          await this.#cas.downloadToFile(e.digest, e.path, { mode: modeOf(e.executable) });
+          this.#loaded(e);
+        } catch (err) {
+          this.#failed(e, err);
+        }
+      }),
+    ]);
+  }
+
+  async #fetchGroup(group: readonly Entry[]): Promise<void> {
+    let read: { found: Map<string, Buffer>; missing: Digest[] };
+    try {
+      read = await this.#cas.readAvailable(group.map((e) => e.digest));
+    } catch (err) {
+      for (const e of group) this.#failed(e, err);
+      return;
+    }
+    const absent = new Set(read.missing.map((d) => d.key));
+    const pending: Entry[] = [];
+    for (const e of group) {
+      if (absent.has(e.digest.key)) this.#failed(e, new MissingBlobsError([e.digest]));
+      else pending.push(e);
+    }
+    const data = read.found;
+    await Promise.all(
+      pending.map((e) =>
+        this.#limiter.run(async () => {
+          try {
+            const bytes = data.get(e.digest.key) ?? Buffer.alloc(0);
+            await writeFile(e.path, bytes, { mode: modeOf(e.executable), flag: 'wx' });
+            this.#loaded(e);
+          } catch (err) {
+            this.#failed(e, fromFsError(err, `caching ${e.digest.key}`));
+          }
+        }),
+      ),
+    );
+  }
+
+  /** Fills `entry` with a copy of the same blob cached in the other mode. */
+  async #copyFrom(sibling: Entry, entry: Entry): Promise<void> {
+    sibling.pins++;
+    try {
+      await this.#limiter.run(async () => {
+        await copyFile(sibling.path, entry.path, constants.COPYFILE_EXCL);
+        await chmod(entry.path, modeOf(entry.executable));
+      });
+      this.#loaded(entry, false);
+    } catch (err) {
+      this.#failed(entry, fromFsError(err, `caching ${entry.digest.key}`));
+    } finally {
+      sibling.pins--;
+    }
+  }
+
+  #loaded(entry: Entry, fetched = true): void {
+    if (fetched) this.#fetches++;
+    entry.ready = true;
+    this.#bytes += entry.digest.size;
+    this.#files++;
+    entry.resolve();
+    this.#evict();
+  }
+
+  #failed(entry: Entry, err: unknown): void {
+    const key = entryKey(entry.digest, entry.executable);
+    if (this.#entries.get(key) === entry) this.#entries.delete(key);
+    entry.reject(err);
+  }
+
+  #evict(): void {
+    if (this.#bytes <= this.#maxBytes) return;
+    for (const [key, entry] of this.#entries) {
+      if (this.#bytes <= this.#maxBytes) break;
+      if (!entry.ready || entry.pins > 0) continue;
+      this.#entries.delete(key);
+      this.#bytes -= entry.digest.size;
+      this.#files--;
+      this.#evictions++;
+      // Entry paths are never reused, so a late unlink cannot hit a newer copy.
+      const pending = unlink(entry.path)
+        .catch(() => {})
+        .finally(() => this.#unlinks.delete(pending));
+      this.#unlinks.add(pending);
+    }
+  }
+}
+
+function entryKey(digest: Digest, executable: boolean): string {
+  return executable ? `${digest.key}:x` : digest.key;
+}
+
+function modeOf(executable: boolean): number {
+  return executable ? 0o555 : 0o444;
+}
+
+/** Hardlinks the cached file to `path`; copies where a hardlink is impossible. */
+async function materialize(entry: Entry, path: string): Promise<void> {
+  try {
+    await link(entry.path, path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // Other device, too many links to one inode, or a file system without hardlinks.
+    if (code !== 'EXDEV' && code !== 'EMLINK' && code !== 'EPERM' && code !== 'ENOTSUP') {
+      throw fromFsError(err, `linking ${entry.digest.key} to ${path}`);
+    }
+    try {
+      await copyFile(entry.path, path, constants.COPYFILE_EXCL);
+      await chmod(path, modeOf(entry.executable));
+    } catch (copyErr) {
+      throw fromFsError(copyErr, `copying ${entry.digest.key} to ${path}`);
+    }
+  }
+}
+
+/** Throws nothing, one MissingBlobsError naming every absent blob, or the first other error. */
+function throwCombined(errors: readonly unknown[]): void {
+  if (errors.length === 0) return;
+  const other = errors.find((e) => !(e instanceof MissingBlobsError));
+  if (other !== undefined) throw other;
+  throw MissingBlobsError.merge(errors as MissingBlobsError[]);
+}

@@ -1,0 +1,218 @@
+/**
+ * Stages an Action's input root into an empty build directory: directories
+ * (empty ones included), files hardlinked from the file cache with their
+ * executable bit, symlinks, the working directory, and the parent directories
+ * of every declared output.
+ *
+ * Symlink targets are created as given, absolute ones included (Kiln
+ * advertises SymlinkAbsolutePathStrategy ALLOWED); staging itself never
+ * follows a symlink, because every path it writes is a child of a directory
+ * it created. A symlink may still point anywhere for the action itself.
+ */
+import { mkdir, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
+import { MissingBlobsError } from '../client/missing-blobs-error.ts';
+import { type Digest, makeDigest } from '../digest/digest.ts';
+import { fromFsError, invalidArgument } from '../errors.ts';
+import type {
+  Command,
+  Directory,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import {
+  declaredOutputs,
+  makeDirectoriesInside,
+  resolveActionPath,
+  validateNodeName,
+} from './action-paths.ts';
+import type { FileCache, LinkRequest } from './file-cache.ts';
+import { childDigest, fetchInputTree, type TreeSource } from './input-tree.ts';
+
+/** What staging needs from a CAS client; {@link CasClient} is one. */
+export interface InputSource extends TreeSource {
+  /** The digests among `digests` that the CAS does not hold. */
+  findMissing(digests: readonly Digest[]): Promise<Digest[]>;
+}
+
+/** Options for {@link InputStager}. */
+export interface InputStagerOptions {
+  /** Where Directory messages come from. */
+  readonly cas: InputSource;
+  /** Where files come from. */
+  readonly fileCache: FileCache;
+  /**
+   * Most files and directories the expanded input tree may hold (a small
+   * Directory DAG can expand to a huge tree); 1,000,000 by default.
+   */
+  readonly maxEntries?: number;
+  /** Most directory and symlink creations at once; 64 by default. */
+  readonly concurrency?: number;
+}
+
+/** What to stage. */
+export interface StageRequest {
+  readonly inputRootDigest: Digest;
+  /** Absolute path of an existing, empty directory that becomes the input root. */
+  readonly inputRoot: string;
+  /** The Command, for its working directory and declared outputs. */
+  readonly command: Command;
+}
+
+/** What was staged. */
+export interface StagedInputs {
+  readonly files: number;
+  /** Directories of the input tree, the root included. */
+  readonly directories: number;
+  readonly symlinks: number;
+  /** Content bytes of all staged files (duplicates counted each time). */
+  readonly bytes: number;
+}
+
+interface Layout {
+  /** Paths relative to the input root, parents first; '' (the root) excluded. */
+  readonly directories: string[];
+  readonly files: LinkRequest[];
+  readonly symlinks: Array<{ path: string; target: string }>;
+  bytes: number;
+}
+
+/** Materializes input roots from the CAS through a {@link FileCache}. */
+export class InputStager {
+  readonly #cas: InputSource;
+  readonly #fileCache: FileCache;
+  readonly #maxEntries: number;
+  readonly #limiter: ConcurrencyLimiter;
+
+  constructor(options: InputStagerOptions) {
+    this.#cas = options.cas;
+    this.#fileCache = options.fileCache;
+    this.#maxEntries = options.maxEntries ?? 1_000_000;
+    this.#limiter = new ConcurrencyLimiter({ limit: options.concurrency ?? 64 });
+  }
+
+  /**
+   * Stages the input root. Rejects with MissingBlobsError (NOT_FOUND) naming
+   * every absent Directory and file blob, INVALID_ARGUMENT for a malformed
+   * tree or Command, or the file system's error.
+   */
+  async stage(request: StageRequest): Promise<StagedInputs> {
+    const { command, inputRoot, inputRootDigest } = request;
+    // Validate the Command before any download.
+    const workingDirectory = resolveActionPath('', command.workingDirectory, 'working directory');
+    const outputs = declaredOutputs(command);
+
+    const tree = await fetchInputTree(this.#cas, inputRootDigest);
+    const layout = this.#layout(inputRootDigest, inputRoot, tree.directories);
+    if (tree.missing.length > 0) {
+      // Files under missing directories stay unknown; name every other absent blob too.
+      const absentFiles = await this.#cas.findMissing(layout.files.map((f) => f.digest));
+      throw new MissingBlobsError([...tree.missing, ...absentFiles], 'staging inputs');
+    }
+
+    await this.#makeDirectories(inputRoot, layout.directories);
+    const created = new Set(layout.directories);
+    const settled = await Promise.allSettled([
+      this.#fileCache.linkAll(layout.files),
+      this.#limiter.map(layout.symlinks, async (s) => {
+        try {
+          await symlink(s.target, join(inputRoot, s.path));
+        } catch (err) {
+          throw fromFsError(err, `creating symlink ${s.path}`);
+        }
+      }),
+    ]);
+    for (const s of settled) {
+      if (s.status === 'rejected') {
+        if (s.reason instanceof MissingBlobsError) {
+          throw new MissingBlobsError(s.reason.missing, 'staging inputs');
+        }
+        throw s.reason;
+      }
+    }
+    await makeDirectoriesInside(inputRoot, workingDirectory, created);
+    for (const output of outputs) {
+      const parent = output.rootPath.includes('/')
+        ? output.rootPath.slice(0, output.rootPath.lastIndexOf('/'))
+        : '';
+      await makeDirectoriesInside(inputRoot, parent, created);
+    }
+    return {
+      files: layout.files.length,
+      directories: layout.directories.length + 1,
+      symlinks: layout.symlinks.length,
+      bytes: layout.bytes,
+    };
+  }
+
+  /** Expands the Directory DAG into paths, validating names and digests. */
+  #layout(root: Digest, inputRoot: string, directories: ReadonlyMap<string, Directory>): Layout {
+    const layout: Layout = { directories: [], files: [], symlinks: [], bytes: 0 };
+    const queue: Array<{ digest: Digest; path: string }> = [{ digest: root, path: '' }];
+    let entries = 0;
+    for (let i = 0; i < queue.length; i++) {
+      const { digest, path } = queue[i] as { digest: Digest; path: string };
+      const directory = directories.get(digest.key);
+      if (directory === undefined) continue;
+      const where = path === '' ? 'input root' : `input directory "${path}"`;
+      const names = new Set<string>();
+      const claim = (name: string) => {
+        validateNodeName(name, where);
+        if (names.has(name)) throw invalidArgument(`${where}: "${name}" appears more than once`);
+        names.add(name);
+        if (++entries > this.#maxEntries) {
+          throw invalidArgument(`the input tree expands to more than ${this.#maxEntries} entries`);
+        }
+        return path === '' ? name : `${path}/${name}`;
+      };
+      for (const file of directory.files) {
+        const filePath = claim(file.name);
+        if (file.digest === undefined)
+          throw invalidArgument(`input file "${filePath}" has no digest`);
+        const fileDigest = makeDigest(
+          root.fn,
+          file.digest.hash,
+          file.digest.sizeBytes,
+          `input file "${filePath}"`,
+        );
+        layout.files.push({
+          digest: fileDigest,
+          executable: file.isExecutable,
+          path: join(inputRoot, filePath),
+        });
+        layout.bytes += fileDigest.size;
+      }
+      for (const child of directory.directories) {
+        const childPath = claim(child.name);
+        layout.directories.push(childPath);
+        queue.push({ digest: childDigest(root, childPath, child.digest), path: childPath });
+      }
+      for (const link of directory.symlinks) {
+        const linkPath = claim(link.name);
+        if (link.target === '' || link.target.includes('\0')) {
+          throw invalidArgument(`input symlink "${linkPath}" has an empty or invalid target`);
+        }
+        layout.symlinks.push({ path: linkPath, target: link.target });
+      }
+    }
+    return layout;
+  }
+
+  /** Creates directories level by level (the list is breadth-first, so parents come first). */
+  async #makeDirectories(inputRoot: string, paths: readonly string[]): Promise<void> {
+    let depth = 1;
+    let start = 0;
+    while (start < paths.length) {
+      let end = start;
+      while (end < paths.length && (paths[end] as string).split('/').length === depth) end++;
+      await this.#limiter.map(paths.slice(start, end), async (p) => {
+        try {
+          await mkdir(join(inputRoot, p));
+        } catch (err) {
+          throw fromFsError(err, `creating input directory ${p}`);
+        }
+      });
+      start = end;
+      depth++;
+    }
+  }
+}

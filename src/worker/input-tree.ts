@@ -1,0 +1,104 @@
+/**
+ * Fetching every Directory message of an input root. One GetTree call
+ * returns the whole tree; since GetTree returns messages without their
+ * digests, each is re-encoded and hashed to find its digest. Directories it
+ * did not return (absent from the CAS, encoded non-canonically by the client,
+ * or a server without GetTree) are then read by digest, one tree level per
+ * batch, which also tells exactly which ones are missing.
+ */
+import { status } from '@grpc/grpc-js';
+import { type Digest, digestOf, isEmptyDigest, makeDigest } from '../digest/digest.ts';
+import { hasCode, invalidArgument } from '../errors.ts';
+import { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+
+/** What the input tree needs from a CAS client; {@link CasClient} is one. */
+export interface TreeSource {
+  /** Every Directory under `root`, root first; NOT_FOUND when the root is absent. */
+  getTree(root: Digest): Promise<Directory[]>;
+  /** Reads blobs, listing absent ones in `missing`. */
+  readAvailable(
+    digests: readonly Digest[],
+  ): Promise<{ found: Map<string, Buffer>; missing: Digest[] }>;
+}
+
+/** The directories of an input root. */
+export interface InputTree {
+  /** Every reachable Directory that exists, by `Digest.key`. */
+  readonly directories: ReadonlyMap<string, Directory>;
+  /** Reachable Directory digests that are not in the CAS. */
+  readonly missing: readonly Digest[];
+}
+
+const EMPTY_DIRECTORY: Directory = Directory.create({});
+
+/** Fetches all Directory messages reachable from `root`. */
+export async function fetchInputTree(source: TreeSource, root: Digest): Promise<InputTree> {
+  const directories = new Map<string, Directory>();
+  if (!isEmptyDigest(root)) await addFromGetTree(source, root, directories);
+  const missing: Digest[] = [];
+  const seen = new Set<string>([root.key]);
+  let level: Digest[] = [root];
+  while (level.length > 0) {
+    const needed = level.filter((d) => !directories.has(d.key));
+    for (const d of needed) if (isEmptyDigest(d)) directories.set(d.key, EMPTY_DIRECTORY);
+    const toRead = needed.filter((d) => !isEmptyDigest(d));
+    if (toRead.length > 0) {
+      const read = await source.readAvailable(toRead);
+      missing.push(...read.missing);
+      for (const [key, bytes] of read.found) directories.set(key, decodeDirectory(bytes, key));
+    }
+    const next: Digest[] = [];
+    for (const d of level) {
+      const directory = directories.get(d.key);
+      if (directory === undefined) continue;
+      for (const child of directory.directories) {
+        const digest = childDigest(root, child.name, child.digest);
+        if (!seen.has(digest.key)) {
+          seen.add(digest.key);
+          next.push(digest);
+        }
+      }
+    }
+    level = next;
+  }
+  return { directories, missing };
+}
+
+/** Digest of a DirectoryNode, under the root's digest function. */
+export function childDigest(
+  root: Digest,
+  name: string,
+  message: { hash: string; sizeBytes: number } | undefined,
+): Digest {
+  if (message === undefined) throw invalidArgument(`directory "${name}" has no digest`);
+  return makeDigest(root.fn, message.hash, message.sizeBytes, `directory "${name}"`);
+}
+
+async function addFromGetTree(
+  source: TreeSource,
+  root: Digest,
+  into: Map<string, Directory>,
+): Promise<void> {
+  let list: Directory[];
+  try {
+    list = await source.getTree(root);
+  } catch (err) {
+    // The level-by-level reads find out what is missing, and work without GetTree.
+    if (hasCode(err, status.NOT_FOUND) || hasCode(err, status.UNIMPLEMENTED)) return;
+    throw err;
+  }
+  await Promise.all(
+    list.map(async (directory) => {
+      const digest = await digestOf(root.fn, Directory.encode(directory).finish());
+      into.set(digest.key, directory);
+    }),
+  );
+}
+
+function decodeDirectory(bytes: Buffer, key: string): Directory {
+  try {
+    return Directory.decode(bytes);
+  } catch {
+    throw invalidArgument(`blob ${key} is not a Directory message`);
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * Turns an output directory on disk into REAPI messages: one canonical
+ * Directory per directory (entries sorted by UTF-8 bytes, files with their
+ * executable bit, symlinks as SymlinkNodes, never followed), and a `Tree` of
+ * them written in the topologically sorted record form REAPI describes for
+ * `is_topologically_sorted`: the root first, then every distinct child
+ * directory exactly once, each after a directory that references it.
+ *
+ * Sockets, FIFOs and devices cannot be represented and are left out.
+ */
+import type { Dirent } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
+import { type Digest, digestOf, toDigestMessage } from '../digest/digest.ts';
+import type { DigestFunction } from '../digest/digest-function.ts';
+import { fromFsError } from '../errors.ts';
+import {
+  Directory,
+  type DirectoryNode,
+  type FileNode,
+  type SymlinkNode,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import { digestFile } from './digest-file.ts';
+
+/** A file inside an output directory, to upload from disk. */
+export interface OutputFileBlob {
+  readonly digest: Digest;
+  readonly path: string;
+}
+
+/** An output directory as messages and blobs. */
+export interface CollectedDirectory {
+  /** The encoded Tree (root, then children in topological order). */
+  readonly tree: Buffer;
+  readonly treeDigest: Digest;
+  /** Digest of the encoded root Directory. */
+  readonly rootDigest: Digest;
+  /** Every distinct encoded Directory, the root included, by `Digest.key`. */
+  readonly directories: ReadonlyMap<string, { digest: Digest; data: Buffer }>;
+  /** Every file in the tree (one per path). */
+  readonly files: readonly OutputFileBlob[];
+}
+
+/** Options for {@link collectOutputDirectory}. */
+export interface CollectOptions {
+  readonly fn: DigestFunction;
+  /** Absolute path of the directory. */
+  readonly path: string;
+  /** Bounds concurrent file system work (hashing, reads). */
+  readonly limiter: ConcurrencyLimiter;
+}
+
+interface Encoded {
+  readonly digest: Digest;
+  readonly data: Buffer;
+  /** Keys of the child directories, in entry order. */
+  readonly children: readonly string[];
+}
+
+const byName = (a: { name: string }, b: { name: string }) =>
+  Buffer.compare(Buffer.from(a.name), Buffer.from(b.name));
+
+/** Reads the directory at `options.path` into a Tree and its blobs. */
+export async function collectOutputDirectory(options: CollectOptions): Promise<CollectedDirectory> {
+  const encoded = new Map<string, Encoded>();
+  const files: OutputFileBlob[] = [];
+  const root = await encodeDirectory(options, options.path, encoded, files);
+
+  // Pre-order from the root, each distinct directory once: parents before children.
+  const order: Encoded[] = [];
+  const seen = new Set<string>([root.digest.key]);
+  const visit = (dir: Encoded) => {
+    for (const key of dir.children) {
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const child = encoded.get(key) as Encoded;
+      order.push(child);
+      visit(child);
+    }
+  };
+  visit(root);
+  const tree = Buffer.concat([record(0x0a, root.data), ...order.map((d) => record(0x12, d.data))]);
+  return {
+    tree,
+    treeDigest: await digestOf(options.fn, tree),
+    rootDigest: root.digest,
+    directories: new Map([...encoded].map(([k, e]) => [k, { digest: e.digest, data: e.data }])),
+    files,
+  };
+}
+
+async function encodeDirectory(
+  options: CollectOptions,
+  path: string,
+  encoded: Map<string, Encoded>,
+  files: OutputFileBlob[],
+): Promise<Encoded> {
+  const { limiter, fn } = options;
+  let entries: Dirent[];
+  try {
+    entries = await limiter.run(() => readdir(path, { withFileTypes: true }));
+  } catch (err) {
+    throw fromFsError(err, `reading output directory ${path}`);
+  }
+  const fileNodes: FileNode[] = [];
+  const dirNodes: Array<DirectoryNode & { key: string }> = [];
+  const symlinkNodes: SymlinkNode[] = [];
+  await Promise.all(
+    entries.map(async (entry) => {
+      const full = join(path, entry.name);
+      if (entry.isDirectory()) {
+        const child = await encodeDirectory(options, full, encoded, files);
+        dirNodes.push({
+          name: entry.name,
+          digest: toDigestMessage(child.digest),
+          key: child.digest.key,
+        });
+      } else if (entry.isFile()) {
+        const [info, digest] = await limiter.run(() =>
+          Promise.all([lstat(full), digestFile(fn, full)]),
+        );
+        files.push({ digest, path: full });
+        fileNodes.push({
+          name: entry.name,
+          digest: toDigestMessage(digest),
+          isExecutable: (info.mode & 0o100) !== 0,
+          nodeProperties: undefined,
+        });
+      } else if (entry.isSymbolicLink()) {
+        const target = await limiter.run(() => readlink(full));
+        symlinkNodes.push({ name: entry.name, target, nodeProperties: undefined });
+      }
+    }),
+  );
+  fileNodes.sort(byName);
+  dirNodes.sort(byName);
+  symlinkNodes.sort(byName);
+  const data = Buffer.from(
+    Directory.encode({
+      files: fileNodes,
+      directories: dirNodes.map(({ name, digest }) => ({ name, digest })),
+      symlinks: symlinkNodes,
+      nodeProperties: undefined,
+    }).finish(),
+  );
+  const digest = await digestOf(fn, data);
+  const result: Encoded = { digest, data, children: dirNodes.map((d) => d.key) };
+  encoded.set(digest.key, result);
+  return result;
+}
+
+/** One Tree record: a single-byte field tag, the length as a varint, the message. */
+function record(tag: number, message: Buffer): Buffer {
+  const header: number[] = [tag];
+  let length = message.byteLength;
+  while (length >= 0x80) {
+    header.push((length & 0x7f) | 0x80);
+    length = Math.floor(length / 128);
+  }
+  header.push(length);
+  return Buffer.concat([Buffer.from(header), message]);
+}

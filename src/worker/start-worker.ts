@@ -1,0 +1,64 @@
+/**
+ * Starts a worker process's parts: the file cache, the build directory root
+ * and the agent that talks to the scheduler. Used by `kiln worker` and by the
+ * in-process worker of `kiln serve`.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CasClient } from '../client/cas-client.ts';
+import type { PlatformProperty } from '../scheduler/types.ts';
+import type { Logger } from '../util/logger.ts';
+import { FileCache } from './file-cache.ts';
+import { WorkerAgent } from './worker-agent.ts';
+
+/** Options for {@link startWorker}. */
+export interface StartWorkerOptions {
+  /** Scheduler and CAS address, `host:port`. */
+  readonly address: string;
+  /** Directory for the file cache (`cache/`) and build directories (`build/`). */
+  readonly workDir: string;
+  /** File cache byte budget. */
+  readonly cacheBytes: number;
+  /** Actions run at once. */
+  readonly capacity: number;
+  readonly platform: readonly PlatformProperty[];
+  /** Bot id; host name and pid by default. */
+  readonly name?: string;
+  readonly log: Logger;
+}
+
+/** A running worker. */
+export interface RunningWorker {
+  readonly name: string;
+  stop(): Promise<void>;
+}
+
+/** Opens the file cache and connects the agent. */
+export async function startWorker(options: StartWorkerOptions): Promise<RunningWorker> {
+  const buildRoot = join(options.workDir, 'build');
+  await mkdir(buildRoot, { recursive: true });
+  const cacheCas = new CasClient({ address: options.address });
+  const fileCache = await FileCache.open({
+    directory: join(options.workDir, 'cache'),
+    maxBytes: options.cacheBytes,
+    cas: cacheCas,
+  });
+  const agent = new WorkerAgent({
+    address: options.address,
+    name: options.name,
+    capacity: options.capacity,
+    platform: options.platform,
+    fileCache,
+    buildRoot,
+    log: options.log.child({ worker: options.name ?? 'local' }),
+  });
+  agent.start();
+  return {
+    name: agent.name,
+    async stop() {
+      await agent.stop();
+      await fileCache.close();
+      cacheCas.close();
+    },
+  };
+}

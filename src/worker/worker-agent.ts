@@ -1,0 +1,299 @@
+/**
+ * The worker side of the Remote Worker API: opens a bot session with a
+ * scheduler, long-polls UpdateBotSession for leases, runs each with an
+ * ActionExecutor, and reports results. Reconnects on its own when the
+ * scheduler restarts or forgets the session.
+ */
+import { hostname } from 'node:os';
+import { type Channel, credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import { CasClient } from '../client/cas-client.ts';
+import { CLIENT_CHANNEL_OPTIONS } from '../client/channel-options.ts';
+import type { DigestFunction } from '../digest/digest-function.ts';
+import {
+  type Assignment,
+  packExecuteResponse,
+  unpackAssignment,
+} from '../execution/lease-payload.ts';
+import type { ActionResult } from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import {
+  type BotSession,
+  BotsClient,
+  type Lease,
+  LeaseState,
+} from '../gen/google/devtools/remoteworkers/v1test2/bots.ts';
+import type { PlatformProperty } from '../scheduler/types.ts';
+import { CAPACITY_PROPERTY } from '../services/bots-service.ts';
+import type { Logger } from '../util/logger.ts';
+import { ActionExecutor, type ExecuteOutcome } from './action-executor.ts';
+import type { FileCache } from './file-cache.ts';
+
+/** Options for {@link WorkerAgent}. */
+export interface WorkerAgentOptions {
+  /** Scheduler (and CAS) address, `host:port`. */
+  readonly address: string;
+  /** Bot id shown in ExecutedActionMetadata.worker; host name and pid by default. */
+  readonly name?: string;
+  /** Actions run at once. */
+  readonly capacity: number;
+  /** Platform properties this worker offers. */
+  readonly platform: readonly PlatformProperty[];
+  /** The local file cache shared by all actions. */
+  readonly fileCache: FileCache;
+  /** Where build directories are created; same file system as the file cache. */
+  readonly buildRoot: string;
+  readonly log: Logger;
+  /** Longest UpdateBotSession call (the server long-polls within it); 30 s by default. */
+  readonly pollTimeoutMs?: number;
+}
+
+interface LocalLease {
+  readonly id: string;
+  readonly abort: AbortController;
+  /** Set once the action finished (or was never started); reported on the next round. */
+  outcome: { result?: ActionResult; status: ExecuteOutcome['status'] } | undefined;
+  cancelled: boolean;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A worker process's connection to a scheduler. */
+export class WorkerAgent {
+  readonly #options: WorkerAgentOptions;
+  readonly #name: string;
+  readonly #bots: BotsClient;
+  readonly #channel: Channel;
+  readonly #executors = new Map<string, ActionExecutor>();
+  readonly #leases = new Map<string, LocalLease>();
+  #session: BotSession | undefined;
+  #stopped = false;
+  #wake: (() => void) | undefined;
+  #loop: Promise<void> | undefined;
+
+  constructor(options: WorkerAgentOptions) {
+    this.#options = options;
+    this.#name = options.name ?? `${hostname()}-${process.pid}`;
+    this.#bots = new BotsClient(
+      options.address,
+      credentials.createInsecure(),
+      CLIENT_CHANNEL_OPTIONS,
+    );
+    this.#channel = this.#bots.getChannel() as Channel;
+  }
+
+  /** The bot id. */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** Starts the session loop in the background. */
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  /** Stops taking work, cancels running actions and closes the connection. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const lease of this.#leases.values()) lease.abort.abort();
+    this.#wake?.();
+    await this.#loop;
+    this.#bots.close();
+  }
+
+  async #run(): Promise<void> {
+    const log = this.#options.log;
+    let backoffMs = 100;
+    while (!this.#stopped) {
+      try {
+        if (this.#session === undefined) this.#session = await this.#createSession();
+        await this.#update(this.#session);
+        backoffMs = 100;
+      } catch (err) {
+        if (this.#stopped) break;
+        const code = (err as ServiceError).code;
+        if (code === status.CANCELLED) continue; // woken to report a result
+        if (code === status.NOT_FOUND) {
+          log.warn({ session: this.#session?.name }, 'bot session lost; opening a new one');
+          this.#session = undefined;
+          for (const lease of this.#leases.values()) lease.abort.abort();
+          this.#leases.clear();
+          continue;
+        }
+        log.warn({ err: (err as Error).message, backoffMs }, 'scheduler unreachable; retrying');
+        await sleep(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, 5000);
+        if (code === status.UNAVAILABLE) this.#session = undefined;
+      }
+    }
+  }
+
+  #createSession(): Promise<BotSession> {
+    const properties = [
+      { key: CAPACITY_PROPERTY, value: String(this.#options.capacity) },
+      ...this.#options.platform.map((p) => ({ key: p.name, value: p.value })),
+    ];
+    const session: BotSession = {
+      name: '',
+      botId: this.#name,
+      status: 1,
+      worker: { devices: [], properties, configs: [] },
+      leases: [],
+      expireTime: undefined,
+      version: '',
+    };
+    return new Promise((resolve, reject) => {
+      this.#bots.createBotSession(
+        { parent: '', botSession: session },
+        new Metadata(),
+        { deadline: Date.now() + 10_000 },
+        (err, res) => (err ? reject(err) : resolve(res)),
+      );
+    }).then((created) => {
+      this.#options.log.info({ session: (created as BotSession).name }, 'worker connected');
+      return created as BotSession;
+    });
+  }
+
+  /** One UpdateBotSession round: report leases, receive new ones. */
+  async #update(session: BotSession): Promise<void> {
+    const reported = [...this.#leases.values()];
+    const reportedDone = new Set(reported.filter((l) => l.outcome).map((l) => l.id));
+    const leases: Lease[] = reported.map((l) => this.#leaseMessage(l));
+    const response = await new Promise<BotSession>((resolve, reject) => {
+      const call = this.#bots.updateBotSession(
+        { name: session.name, botSession: { ...session, leases }, updateMask: undefined },
+        new Metadata(),
+        { deadline: Date.now() + (this.#options.pollTimeoutMs ?? 30_000) },
+        (err, res) => (err ? reject(err) : resolve(res)),
+      );
+      // A finished action interrupts the long poll so its result goes out at once.
+      this.#wake = () => call.cancel();
+      const finishedSince = [...this.#leases.values()].some(
+        (l) => l.outcome !== undefined && !reportedDone.has(l.id),
+      );
+      if (finishedSince || this.#stopped) call.cancel();
+    });
+    this.#wake = undefined;
+    for (const id of reportedDone) this.#leases.delete(id);
+    const known = new Set<string>();
+    for (const lease of response.leases) {
+      known.add(lease.id);
+      const local = this.#leases.get(lease.id);
+      if (lease.state === LeaseState.CANCELLED) {
+        if (local) {
+          local.cancelled = true;
+          local.abort.abort();
+        } else {
+          this.#leases.set(lease.id, this.#acknowledgement(lease));
+        }
+      } else if (local === undefined && lease.state === LeaseState.PENDING) {
+        this.#begin(lease);
+      }
+    }
+    // Leases the scheduler no longer lists were lost or reassigned: stop them.
+    for (const local of this.#leases.values()) {
+      if (!known.has(local.id) && local.outcome === undefined) {
+        local.abort.abort();
+        this.#leases.delete(local.id);
+      }
+    }
+  }
+
+  #leaseMessage(l: LocalLease): Lease {
+    const base: Lease = {
+      id: l.id,
+      payload: undefined,
+      result: undefined,
+      state: LeaseState.ACTIVE,
+      status: undefined,
+      requirements: undefined,
+      expireTime: undefined,
+      assignment: '',
+      inlineAssignment: undefined,
+    };
+    if (l.outcome === undefined) return base;
+    const { result, status: s } = l.outcome;
+    const rpcStatus = { code: s.code, message: s.message, details: [...s.details] };
+    return {
+      ...base,
+      state: l.cancelled ? LeaseState.CANCELLED : LeaseState.COMPLETED,
+      status: rpcStatus,
+      result: packExecuteResponse({
+        result,
+        cachedResult: false,
+        status: rpcStatus,
+        serverLogs: {},
+        message: s.message,
+      }),
+    };
+  }
+
+  /** A cancelled lease this worker never started: acknowledge it on the next round. */
+  #acknowledgement(lease: Lease): LocalLease {
+    const abort = new AbortController();
+    abort.abort();
+    return {
+      id: lease.id,
+      abort,
+      cancelled: true,
+      outcome: {
+        status: { code: status.CANCELLED, message: 'cancelled before start', details: [] },
+      },
+    };
+  }
+
+  #begin(lease: Lease): void {
+    let assignment: Assignment;
+    try {
+      assignment = unpackAssignment(lease.payload);
+    } catch (err) {
+      this.#options.log.error({ err, lease: lease.id }, 'unusable lease payload');
+      return;
+    }
+    const local: LocalLease = {
+      id: lease.id,
+      abort: new AbortController(),
+      outcome: undefined,
+      cancelled: false,
+    };
+    this.#leases.set(lease.id, local);
+    const executor = this.#executorFor(assignment.instanceName, assignment.actionDigest.fn);
+    void executor
+      .execute({
+        actionDigest: assignment.actionDigest,
+        timeoutMs: assignment.timeoutMs,
+        signal: local.abort.signal,
+      })
+      .then(
+        (outcome) => {
+          local.outcome = outcome;
+        },
+        (err: unknown) => {
+          local.outcome = {
+            status: {
+              code: status.INTERNAL,
+              message: `worker failure: ${String(err)}`,
+              details: [],
+            },
+          };
+        },
+      )
+      .finally(() => this.#wake?.());
+  }
+
+  #executorFor(instanceName: string, fn: DigestFunction): ActionExecutor {
+    const key = `${fn.name}/${instanceName}`;
+    let executor = this.#executors.get(key);
+    if (executor === undefined) {
+      const cas = new CasClient({ channel: this.#channel, instanceName, digestFunction: fn });
+      executor = new ActionExecutor({
+        cas,
+        fileCache: this.#options.fileCache,
+        buildRoot: this.#options.buildRoot,
+        workerName: this.#name,
+        log: this.#options.log,
+      });
+      this.#executors.set(key, executor);
+    }
+    return executor;
+  }
+}

@@ -1,0 +1,207 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { status as Code } from '@grpc/grpc-js';
+import type { ExecutionStage, OperationState } from '../../src/scheduler/types.ts';
+import { ok, request, result, scenario, testAction, worker } from './scenario.ts';
+
+async function collect(states: AsyncIterable<OperationState>): Promise<ExecutionStage[]> {
+  const stages: ExecutionStage[] = [];
+  for await (const state of states) stages.push(state.stage);
+  return stages;
+}
+
+describe('observing operations', { timeout: 10_000 }, () => {
+  it('watch yields each stage change and ends when done', async () => {
+    const s = scenario();
+    await worker(s, 'w1');
+    const op = await s.scheduler.submit(request(testAction('compile')));
+    const watched = collect(s.scheduler.watchOperation(op.name));
+
+    const lease = (await s.scheduler.takeWork('w1')).leases[0];
+    await s.scheduler.updateLease('w1', lease?.id ?? '', { state: 'RUNNING' });
+    await s.scheduler.completeLease('w1', lease?.id ?? '', ok());
+
+    assert.deepEqual(await watched, ['QUEUED', 'EXECUTING', 'COMPLETED']);
+  });
+
+  it('watching a done operation yields it once', async () => {
+    const s = scenario();
+    const a = testAction('compile');
+    s.cache.results.set(`/${a.digest.key}`, result());
+    const op = await s.scheduler.submit(request(a));
+
+    assert.deepEqual(await collect(s.scheduler.watchOperation(op.name)), ['COMPLETED']);
+  });
+
+  it('watch stops when its signal aborts', async () => {
+    const s = scenario();
+    const op = await s.scheduler.submit(request(testAction('compile')));
+    const abort = new AbortController();
+    const watched = collect(s.scheduler.watchOperation(op.name, { signal: abort.signal }));
+
+    abort.abort();
+
+    assert.deepEqual(await watched, ['QUEUED']);
+  });
+
+  it('unknown operation names are NOT_FOUND', async () => {
+    const s = scenario();
+    await assert.rejects(s.scheduler.getOperation('operations/nope'), { code: Code.NOT_FOUND });
+    await assert.rejects(s.scheduler.cancelOperation('operations/nope'), { code: Code.NOT_FOUND });
+    await assert.rejects(s.scheduler.deleteOperation('operations/nope'), { code: Code.NOT_FOUND });
+    await assert.rejects(collect(s.scheduler.watchOperation('operations/nope')), {
+      code: Code.NOT_FOUND,
+    });
+  });
+
+  it('completed operation is retained for completedRetentionMs, then expires', async () => {
+    const s = scenario({ completedRetentionMs: 3_600_000 });
+    const a = testAction('compile');
+    s.cache.results.set(`/${a.digest.key}`, result());
+    const op = await s.scheduler.submit(request(a));
+
+    s.clock.advance(3_599_999);
+    assert.equal((await s.scheduler.getOperation(op.name)).done, true);
+    s.clock.advance(1);
+
+    await assert.rejects(s.scheduler.getOperation(op.name), { code: Code.NOT_FOUND });
+    assert.equal(s.clock.pendingTimers, 0);
+  });
+
+  it('list filters by stage, done, instance name and invocation, oldest first', async () => {
+    const s = scenario();
+    const cached = testAction('cached');
+    s.cache.results.set(`main/${cached.digest.key}`, result());
+    await worker(s, 'w1');
+    await s.scheduler.submit(
+      request(testAction('a'), { instanceName: 'main', toolInvocationId: 'b1' }),
+    );
+    await s.scheduler.submit(
+      request(testAction('b'), { instanceName: 'main', toolInvocationId: 'b2' }),
+    );
+    await s.scheduler.submit(request(cached, { instanceName: 'main', toolInvocationId: 'b1' }));
+    await s.scheduler.submit(
+      request(testAction('c'), { instanceName: 'other', toolInvocationId: 'b1' }),
+    );
+    await s.scheduler.takeWork('w1');
+
+    const names = async (query: Parameters<typeof s.scheduler.listOperations>[0]) =>
+      (await s.scheduler.listOperations(query)).operations.map((o) => o.name);
+    assert.deepEqual(await names({ stage: 'EXECUTING' }), ['operations/1']);
+    assert.deepEqual(await names({ stage: 'QUEUED' }), ['operations/3', 'operations/6']);
+    assert.deepEqual(await names({ done: true }), ['operations/5']);
+    assert.deepEqual(await names({ done: false, instanceName: 'main' }), [
+      'operations/1',
+      'operations/3',
+    ]);
+    assert.deepEqual(await names({ toolInvocationId: 'b1' }), [
+      'operations/1',
+      'operations/5',
+      'operations/6',
+    ]);
+  });
+
+  it('list pages with page size and token', async () => {
+    const s = scenario();
+    for (const n of ['a', 'b', 'c', 'd', 'e']) await s.scheduler.submit(request(testAction(n)));
+
+    const first = await s.scheduler.listOperations({ pageSize: 2 });
+    const second = await s.scheduler.listOperations({
+      pageSize: 2,
+      pageToken: first.nextPageToken,
+    });
+    const third = await s.scheduler.listOperations({
+      pageSize: 2,
+      pageToken: second.nextPageToken,
+    });
+
+    const page = (p: typeof first) => p.operations.map((o) => o.name);
+    assert.deepEqual(page(first), ['operations/1', 'operations/3']);
+    assert.deepEqual(page(second), ['operations/5', 'operations/7']);
+    assert.deepEqual(page(third), ['operations/9']);
+    assert.equal(third.nextPageToken, '');
+    await assert.rejects(s.scheduler.listOperations({ pageToken: 'garbage' }), {
+      code: Code.INVALID_ARGUMENT,
+    });
+  });
+
+  it('deleting a running operation forgets it but the execution still fills the cache', async () => {
+    const s = scenario();
+    const a = testAction('compile');
+    await worker(s, 'w1');
+    const op = await s.scheduler.submit(request(a));
+    const watched = collect(s.scheduler.watchOperation(op.name));
+    const lease = (await s.scheduler.takeWork('w1')).leases[0];
+
+    await s.scheduler.deleteOperation(op.name);
+
+    await assert.rejects(watched, { code: Code.NOT_FOUND });
+    await assert.rejects(s.scheduler.getOperation(op.name), { code: Code.NOT_FOUND });
+    assert.deepEqual(await s.scheduler.heartbeat('w1'), { cancelledLeaseIds: [] }, 'not cancelled');
+    const joined = await s.scheduler.submit(request(a));
+    assert.equal(joined.stage, 'EXECUTING', 'the execution is still shared');
+    await s.scheduler.completeLease('w1', lease?.id ?? '', ok());
+    assert.deepEqual(s.cache.puts, [a.digest.key]);
+    assert.equal((await s.scheduler.getOperation(joined.name)).done, true);
+  });
+
+  it('deleting a done operation removes it at once', async () => {
+    const s = scenario();
+    const a = testAction('compile');
+    s.cache.results.set(`/${a.digest.key}`, result());
+    const op = await s.scheduler.submit(request(a));
+
+    await s.scheduler.deleteOperation(op.name);
+
+    await assert.rejects(s.scheduler.getOperation(op.name), { code: Code.NOT_FOUND });
+    assert.equal(s.clock.pendingTimers, 0, 'its retention timer is gone too');
+  });
+
+  it('stats count queued actions per platform, executions, operations and workers', async () => {
+    const s = scenario();
+    const linux: [string, string][] = [['OSFamily', 'linux']];
+    await worker(s, 'w1', linux, 2);
+    await worker(s, 'w2', [['OSFamily', 'macos']], 3);
+    await s.scheduler.submit(request(testAction('run first', { platform: linux })));
+    await s.scheduler.takeWork('w1', { maxLeases: 1 });
+    await s.scheduler.submit(request(testAction('l1', { platform: linux })));
+    await s.scheduler.submit(request(testAction('l2', { platform: linux })));
+    await s.scheduler.submit(request(testAction('l2', { platform: linux })));
+    await s.scheduler.submit(request(testAction('m1', { platform: [['OSFamily', 'macos']] })));
+
+    assert.deepEqual(await s.scheduler.stats(), {
+      queued: 3,
+      queuedByPlatform: [
+        { platform: [{ name: 'OSFamily', value: 'linux' }], queued: 2 },
+        { platform: [{ name: 'OSFamily', value: 'macos' }], queued: 1 },
+      ],
+      executing: 1,
+      activeOperations: 5,
+      completedOperations: 0,
+      workers: 2,
+      workerCapacity: 5,
+    });
+  });
+
+  it('after close every call is UNAVAILABLE and no timer is left', async () => {
+    const s = scenario();
+    await worker(s, 'w1');
+    await s.scheduler.submit(request(testAction('compile', { platform: [['os', 'none']] })));
+    await s.scheduler.submit(request(testAction('other')));
+    assert.equal((await s.scheduler.takeWork('w1')).leases.length, 1);
+    let pollEnded = false;
+    const poll = s.scheduler.takeWork('w1', { waitMs: 60_000 }).finally(() => {
+      pollEnded = true;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(pollEnded, false, 'a full worker waits');
+
+    await s.scheduler.close();
+
+    assert.deepEqual(await poll, { leases: [], cancelledLeaseIds: [] });
+    assert.equal(s.clock.pendingTimers, 0);
+    await assert.rejects(s.scheduler.submit(request(testAction('late'))), {
+      code: Code.UNAVAILABLE,
+    });
+  });
+});
