@@ -2,7 +2,9 @@
  * ByteStream.Write and ByteStream.Read throughput of one large blob at a time.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { ByteStreamClient, WriteResponse } from '../src/gen/google/bytestream/bytestream.ts';
+import { type ByteStreamClient, WriteResponse } from '../src/gen/google/bytestream/bytestream.ts';
+import { encodeWriteRequest } from '../src/services/bytestream-codec.ts';
+import type { RawWrite } from './clients.ts';
 import { type Sample, timed } from './measure.ts';
 import type { ServerProcess } from './server-process.ts';
 
@@ -31,29 +33,88 @@ export class BlobFactory {
   }
 }
 
-/** Uploads `blob` in chunks of `chunkBytes` with one Write stream, honouring backpressure. */
-export function writeBlob(client: ByteStreamClient, blob: Blob, chunkBytes: number): Promise<void> {
-  const size = blob.data.byteLength;
-  const resourceName = `uploads/${randomUUID()}/blobs/${blob.hash}/${size}`;
+/**
+ * The encoded WriteRequests of one upload, kept in buffers reused from one
+ * blob to the next: a load generator that encoded (and allocated) 64 MiB of
+ * messages while timing would spend on itself the CPU the server needs, on a
+ * machine where both share two cores. The server receives the same bytes.
+ */
+export class EncodedUpload {
+  readonly #chunkBytes: number;
+  #messages: Buffer[] = [];
+
+  constructor(chunkBytes: number) {
+    this.#chunkBytes = chunkBytes;
+  }
+
+  /** Encodes the requests that upload `blob` under a fresh upload id. */
+  prepare(blob: Blob): readonly Buffer[] {
+    const size = blob.data.byteLength;
+    const resourceName = `uploads/${randomUUID()}/blobs/${blob.hash}/${size}`;
+    const messages: Buffer[] = [];
+    for (let offset = 0, i = 0; offset < size; offset += this.#chunkBytes, i++) {
+      const end = Math.min(size, offset + this.#chunkBytes);
+      const data = blob.data.subarray(offset, end);
+      const request = {
+        resourceName: offset === 0 ? resourceName : '',
+        writeOffset: offset,
+        finishWrite: end === size,
+      };
+      // Everything but the data is small: encode it, then copy header and data into place.
+      const header = encodeWriteRequest({ ...request, data: data.subarray(0, 0) });
+      const length = header.length + varintHeaderSize(data.length) + data.length;
+      let message = this.#messages[i];
+      if (message === undefined || message.length !== length) message = Buffer.allocUnsafe(length);
+      header.copy(message, 0);
+      const at = writeDataHeader(message, header.length, data.length);
+      data.copy(message, at);
+      messages.push(message);
+    }
+    this.#messages = messages;
+    return messages;
+  }
+}
+
+function varintHeaderSize(length: number): number {
+  let size = 2;
+  for (let v = length; v >= 0x80; v = Math.floor(v / 128)) size++;
+  return size;
+}
+
+/** Writes the tag and length of WriteRequest.data (field 10) at `pos`; returns where data goes. */
+function writeDataHeader(out: Buffer, pos: number, length: number): number {
+  let p = pos;
+  out[p++] = 82;
+  let v = length;
+  while (v >= 0x80) {
+    out[p++] = (v & 0x7f) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  out[p++] = v;
+  return p;
+}
+
+/** Sends already-encoded WriteRequests on one Write stream, honouring backpressure. */
+export function writeEncoded(
+  client: RawWrite,
+  messages: readonly Buffer[],
+  size: number,
+): Promise<void> {
   return new Promise((resolve, reject) => {
-    const stream = client.write((err: Error | null, res: WriteResponse) => {
+    const stream = client.write((err, res) => {
       if (err) reject(err);
-      else if (res.committedSize !== size) {
-        reject(new Error(`Write committed ${res.committedSize} of ${size} bytes`));
-      } else resolve();
+      else {
+        const { committedSize } = WriteResponse.decode(res);
+        if (committedSize !== size) {
+          reject(new Error(`Write committed ${committedSize} of ${size} bytes`));
+        } else resolve();
+      }
     });
-    let offset = 0;
+    let i = 0;
     const pump = (): void => {
-      while (offset < size) {
-        const end = Math.min(size, offset + chunkBytes);
-        const ok = stream.write({
-          resourceName: offset === 0 ? resourceName : '',
-          writeOffset: offset,
-          finishWrite: end === size,
-          data: blob.data.subarray(offset, end),
-        });
-        offset = end;
-        if (!ok && offset < size) {
+      while (i < messages.length) {
+        const ok = stream.write(messages[i++] as Buffer);
+        if (!ok && i < messages.length) {
           stream.once('drain', pump);
           return;
         }
@@ -84,24 +145,29 @@ export function readBlob(client: ByteStreamClient, hash: string, size: number): 
 /** Options of {@link measureWrites}. */
 export interface WriteBenchOptions {
   readonly server: ServerProcess;
-  readonly client: ByteStreamClient;
+  readonly client: RawWrite;
   readonly blobs: BlobFactory;
   readonly chunkBytes: number;
   readonly runs: number;
 }
 
-/** Times `runs` uploads of fresh blobs after one untimed warm-up; returns the last blob written. */
+/**
+ * Times `runs` uploads of fresh blobs after one untimed warm-up; returns the
+ * last blob written. Only sending is timed; encoding the requests is not.
+ */
 export async function measureWrites(
   options: WriteBenchOptions,
 ): Promise<{ samples: Sample[]; last: Blob }> {
   const { server, client, blobs, chunkBytes, runs } = options;
+  const upload = new EncodedUpload(chunkBytes);
   let blob = blobs.next();
-  await writeBlob(client, blob, chunkBytes);
+  await writeEncoded(client, upload.prepare(blob), blob.data.byteLength);
   const samples: Sample[] = [];
   for (let i = 0; i < runs; i++) {
     blob = blobs.next();
-    const current = blob;
-    samples.push(await timed(server, () => writeBlob(client, current, chunkBytes)));
+    const messages = upload.prepare(blob);
+    const size = blob.data.byteLength;
+    samples.push(await timed(server, () => writeEncoded(client, messages, size)));
   }
   return { samples, last: blob };
 }

@@ -4,13 +4,20 @@
  * messages), so that one connection's flow control or socket never limits a
  * measurement.
  */
-import { credentials, makeGenericClientConstructor } from '@grpc/grpc-js';
+import {
+  type ClientWritableStream,
+  credentials,
+  makeGenericClientConstructor,
+} from '@grpc/grpc-js';
 import {
   CapabilitiesClient,
   ContentAddressableStorageClient,
   ContentAddressableStorageService,
 } from '../src/gen/build/bazel/remote/execution/v2/remote_execution.ts';
-import { type ByteStreamClient, ByteStreamClient as GenByteStreamClient } from '../src/gen/google/bytestream/bytestream.ts';
+import {
+  type ByteStreamClient,
+  ByteStreamService,
+} from '../src/gen/google/bytestream/bytestream.ts';
 import { byteStreamServiceDefinition } from '../src/services/bytestream-codec.ts';
 import { CLIENT_OPTIONS } from '../test/support/grpc-clients.ts';
 
@@ -40,6 +47,23 @@ const RawFindMissingClient = makeGenericClientConstructor(
   'build.bazel.remote.execution.v2.ContentAddressableStorage',
 );
 
+/** ByteStream.Write with already-encoded requests (see `EncodedUpload`). */
+const RawWriteClient = makeGenericClientConstructor(
+  {
+    write: {
+      ...ByteStreamService.write,
+      requestSerialize: identity,
+      responseDeserialize: identity,
+    },
+  },
+  'google.bytestream.ByteStream',
+);
+
+/** A client of {@link RawWriteClient}'s one method. */
+export interface RawWrite {
+  write(callback: (err: Error | null, response: Buffer) => void): ClientWritableStream<Buffer>;
+}
+
 /** A client of {@link RawFindMissingClient}'s one method. */
 export interface RawFindMissing {
   findMissingBlobs(
@@ -52,6 +76,7 @@ export interface RawFindMissing {
 export interface BenchChannel {
   readonly cas: ContentAddressableStorageClient;
   readonly rawFindMissing: RawFindMissing;
+  readonly rawWrite: RawWrite;
   readonly byteStream: ByteStreamClient;
   readonly capabilities: CapabilitiesClient;
 }
@@ -77,8 +102,9 @@ export function openChannels(address: string, count: number): BenchChannels {
     const shared = { ...options, channelOverride: cas.getChannel() };
     channels.push({
       cas,
-      byteStream: (process.env.ABL ?? '').includes('client') ? new GenByteStreamClient(address, creds, shared) : new FastByteStreamClient(address, creds, shared),
+      byteStream: new FastByteStreamClient(address, creds, shared),
       rawFindMissing: new RawFindMissingClient(address, creds, shared) as unknown as RawFindMissing,
+      rawWrite: new RawWriteClient(address, creds, shared) as unknown as RawWrite,
       capabilities: new CapabilitiesClient(address, creds, shared),
     });
   }

@@ -89,7 +89,7 @@ async function main(): Promise<void> {
         const chunkName = chunkBytes >= 1024 * 1024 ? '1 MiB' : '64 KiB';
         const { samples, last } = await measureWrites({
           server,
-          client: byteStream,
+          client: channels.at(0).rawWrite,
           blobs,
           chunkBytes,
           runs: only.has('write') ? runs : 0,

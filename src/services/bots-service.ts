@@ -43,6 +43,8 @@ interface SessionState {
   readonly botId: string;
   /** Leases handed to this bot and not yet finished, by id. */
   readonly leases: Map<string, Lease>;
+  /** The long poll of the bot's latest UpdateBotSession; a newer call ends it. */
+  poll: AbortController | undefined;
 }
 
 /** Splits a bot's advertised properties into platform properties and capacity. */
@@ -89,7 +91,7 @@ export function createBotsService(options: BotsServiceOptions): BotsServer {
     const { platform, capacity } = workerProperties(bot.worker);
     const name = `${req.parent === '' ? '' : `${req.parent}/`}botSessions/${randomUUID()}`;
     await scheduler.registerWorker({ id: name, name: bot.botId, platform, capacity });
-    sessions.set(name, { botId: bot.botId, leases: new Map() });
+    sessions.set(name, { botId: bot.botId, leases: new Map(), poll: undefined });
     log.info({ session: name, bot: bot.botId, capacity, platform }, 'bot session created');
     return { ...bot, name, leases: [], expireTime: expireTime() };
   }
@@ -136,11 +138,21 @@ export function createBotsService(options: BotsServiceOptions): BotsServer {
     }
     const bot = req.botSession;
     const reported = bot?.leases ?? [];
+    // One long poll per bot: a bot that calls again (to report a finished
+    // action) has abandoned its previous call, which must not take leases
+    // that only its dead reply would carry.
+    session.poll?.abort();
+    const poll = new AbortController();
+    session.poll = poll;
+    ctx.signal.addEventListener('abort', () => poll.abort(), { once: true });
     await applyLeaseReports(req.name, session, reported);
-    const waitMs = Math.max(0, Math.min(longPollMs, deadlineLeft(ctx) - 2000));
+    // Leases the bot has not seen yet go out at once, without waiting for more.
+    const reportedIds = new Set(reported.map((l) => l.id));
+    const unseen = [...session.leases.keys()].some((id) => !reportedIds.has(id));
+    const waitMs = unseen ? 0 : Math.max(0, Math.min(longPollMs, deadlineLeft(ctx) - 2000));
     let taken: Awaited<ReturnType<WorkerScheduler['takeWork']>>;
     try {
-      taken = await scheduler.takeWork(req.name, { waitMs, signal: ctx.signal });
+      taken = await scheduler.takeWork(req.name, { waitMs, signal: poll.signal });
     } catch (err) {
       // The scheduler dropped this worker (silent too long): its leases are
       // gone, and the bot must open a new session.

@@ -146,7 +146,7 @@ export function decodeWriteRequest(bytes: Buffer): WriteRequest {
  * instead of the generated definition; clients can be made from it with
  * grpc-js's `makeGenericClientConstructor`.
  */
-export const byteStreamServiceDefinition: typeof ByteStreamService = (process.env.ABL ?? '').includes('codec') ? ByteStreamService : {
+export const byteStreamServiceDefinition: typeof ByteStreamService = {
   ...ByteStreamService,
   read: {
     ...ByteStreamService.read,

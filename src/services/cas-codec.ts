@@ -171,7 +171,7 @@ export function encodeFindMissingBlobsResponse(message: FindMissingBlobsResponse
  * {@link ContentAddressableStorageService} with the faster FindMissingBlobs
  * codecs on the server side. Register this, not the generated definition.
  */
-export const casServiceDefinition: typeof ContentAddressableStorageService = (process.env.ABL ?? '').includes('codec') ? ContentAddressableStorageService : {
+export const casServiceDefinition: typeof ContentAddressableStorageService = {
   ...ContentAddressableStorageService,
   findMissingBlobs: {
     ...ContentAddressableStorageService.findMissingBlobs,

@@ -256,6 +256,7 @@ export class WorkerAgent {
       cancelled: false,
     };
     this.#leases.set(lease.id, local);
+    this.#options.log.debug({ lease: lease.id, action: assignment.actionDigest.key }, 'lease started');
     const executor = this.#executorFor(assignment.instanceName, assignment.actionDigest.fn);
     void executor
       .execute({
@@ -266,6 +267,10 @@ export class WorkerAgent {
       .then(
         (outcome) => {
           local.outcome = outcome;
+          this.#options.log.debug(
+            { lease: lease.id, code: outcome.status.code, exitCode: outcome.result.exitCode },
+            'lease finished',
+          );
         },
         (err: unknown) => {
           local.outcome = {
