@@ -83,6 +83,11 @@ async function main(): Promise<void> {
     const byteStream = channels.at(0).byteStream;
     const blobs = new BlobFactory(BLOB_BYTES);
 
+    // VmRSS after each phase, to tell which one drives the peak.
+    const rssAfter: string[] = [`start ${Math.round((await server.rssBytes()) / MB)}`];
+    const noteRss = async (phase: string): Promise<void> => {
+      rssAfter.push(`${phase} ${Math.round((await server.rssBytes()) / MB)}`);
+    };
     let lastBlob: { hash: string } | undefined;
     if (only.has('write') || only.has('read')) {
       for (const chunkBytes of [1024 * 1024, 64 * 1024]) {
@@ -111,6 +116,7 @@ async function main(): Promise<void> {
         if (!only.has('write')) break;
       }
     }
+    if (only.has('write')) await noteRss('write');
     if (only.has('read') && lastBlob !== undefined) {
       const samples = await measureReads({
         server,
@@ -126,6 +132,7 @@ async function main(): Promise<void> {
       );
     }
 
+    if (only.has('read')) await noteRss('read');
     if (only.has('batch') || only.has('find')) {
       const batch = await measureBatchUpdates({
         server,
@@ -160,6 +167,7 @@ async function main(): Promise<void> {
           ),
         );
       }
+      if (only.has('batch')) await noteRss('batch');
       if (only.has('find')) {
         const find = await measureFindMissing({
           server,
@@ -183,6 +191,7 @@ async function main(): Promise<void> {
       }
     }
 
+    if (only.has('find')) await noteRss('find');
     const peak = (await server.peakRssBytes()) / MB;
     rows.push({
       name: 'Server peak RSS (VmHWM) after all of the above',
@@ -191,6 +200,7 @@ async function main(): Promise<void> {
       median: peak,
       samples: [peak],
       target: TARGETS.rssMB,
+      note: `VmRSS in MB after each phase: ${rssAfter.join(', ')}`,
     });
     if (only.has('machine')) {
       // Last, so that the pages it frees cannot speed up the measurements above.

@@ -159,8 +159,9 @@ export class DiskBlobStore implements BlobStore {
   }
 
   /**
-   * Streams the blob in chunks of up to 1 MiB. The stream holds the file open
-   * until it ends or is destroyed (leaving a `for await` loop destroys it), so
+   * Streams the blob in chunks of up to 1 MiB, each with {@link CHUNK_HEADROOM}
+   * free bytes in front (see {@link hasHeadroom}). The stream holds the file
+   * open until it ends or is abandoned (leaving a `for await` loop ends it), so
    * a blob evicted meanwhile is still read whole.
    */
   async get(digest: Digest, range?: ReadRange): Promise<AsyncIterable<Uint8Array>> {

@@ -219,6 +219,47 @@ describe('Execution, Operations and Bots services', () => {
     );
   });
 
+  it('pages ListOperations and returns from WaitOperation when done or at its timeout', async () => {
+    const instanceName = 'paging';
+    const digest = await uploadAction(t.clients, {
+      args: ['true'],
+      platform: { OSFamily: 'never-matched-by-a-bot' },
+      salt: 'paging',
+    });
+    await createBot({ OSFamily: 'never-matched-by-a-bot' });
+    const streams = [0, 1, 2].map(() => execute(digest, { instanceName }));
+    const list = (pageToken: string) =>
+      call(t.clients.operations, 'listOperations', {
+        name: '',
+        filter: `instance_name=${instanceName}`,
+        pageSize: 2,
+        pageToken,
+        returnPartialSuccess: false,
+      });
+    let first = await list('');
+    for (let i = 0; i < 100 && first.nextPageToken === ''; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      first = await list('');
+    }
+    assert.equal(first.operations.length, 2);
+    const second = await list(first.nextPageToken);
+    assert.equal(second.operations.length, 1);
+    assert.equal(second.nextPageToken, '');
+    const name = first.operations[0]?.name ?? '';
+    const waited = await call(t.clients.operations, 'waitOperation', {
+      name,
+      timeout: { seconds: 0, nanos: 200_000_000 },
+    });
+    assert.equal(waited.done, false, 'still queued after the timeout');
+    await call(t.clients.operations, 'cancelOperation', { name });
+    const after = await call(t.clients.operations, 'waitOperation', { name, timeout: undefined });
+    assert.equal(after.done, true);
+    for (const op of [...first.operations, ...second.operations]) {
+      await call(t.clients.operations, 'cancelOperation', { name: op.name });
+    }
+    await Promise.all(streams);
+  });
+
   it('advertises execution in Capabilities', async () => {
     const caps = await call(t.clients.capabilities, 'getCapabilities', { instanceName: '' });
     assert.equal(caps.executionCapabilities?.execEnabled, true);
