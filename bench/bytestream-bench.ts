@@ -2,7 +2,7 @@
  * ByteStream.Write and ByteStream.Read throughput of one large blob at a time.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { type ByteStreamClient, WriteResponse } from '../src/gen/google/bytestream/bytestream.ts';
+import { type ByteStreamClient, WriteResponse } from '../src/gen/google/bytestream/bytestream.js';
 import { encodeWriteRequest } from '../src/services/bytestream-codec.ts';
 import type { RawWrite } from './clients.ts';
 import { type Sample, timed } from './measure.ts';

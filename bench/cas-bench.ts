@@ -8,7 +8,7 @@ import {
   type Digest as DigestMessage,
   FindMissingBlobsRequest,
   FindMissingBlobsResponse,
-} from '../src/gen/build/bazel/remote/execution/v2/remote_execution.ts';
+} from '../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { sha256Digest } from '../test/support/blobs.ts';
 import { call } from '../test/support/grpc-clients.ts';
 import type { BenchChannels, RawFindMissing } from './clients.ts';

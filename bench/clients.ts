@@ -13,11 +13,11 @@ import {
   CapabilitiesClient,
   ContentAddressableStorageClient,
   ContentAddressableStorageService,
-} from '../src/gen/build/bazel/remote/execution/v2/remote_execution.ts';
+} from '../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import {
   type ByteStreamClient,
   ByteStreamService,
-} from '../src/gen/google/bytestream/bytestream.ts';
+} from '../src/gen/google/bytestream/bytestream.js';
 import { byteStreamServiceDefinition } from '../src/services/bytestream-codec.ts';
 import { CLIENT_OPTIONS } from '../test/support/grpc-clients.ts';
 

@@ -1,18 +1,33 @@
 /**
- * Regenerates the TypeScript protobuf and gRPC code in `src/gen/` from the
- * project's own `.proto` files (`proto/`) and Google's common protos (from the
+ * Regenerates the protobuf and gRPC code in `src/gen/` from the project's own
+ * `.proto` files (`proto/`) and Google's common protos (from the
  * `google-proto-files` package). Runs offline: buf and ts-proto come from npm.
+ *
+ * ts-proto writes TypeScript; tsc then compiles it to JavaScript plus `.d.ts`
+ * files. Shipping JavaScript matters: Node's type stripping keeps the memory it
+ * needed for the largest file it ever stripped, and the generated files are by
+ * far the largest (about 45 MB of resident memory saved).
  *
  * Usage: npm run gen
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
 const googleProtos = join(root, 'node_modules/google-proto-files');
 const outDir = join(root, 'src/gen');
+/** ts-proto's TypeScript output, inside the repository so tsc finds node_modules. */
+const tsOut = join(root, '.gen-staging');
 
 /** Google proto folders the services need, copied next to ours for one buf module. */
 const googleDirs = [
@@ -49,12 +64,13 @@ try {
       'version: v2',
       'plugins:',
       `  - local: ${plugin}`,
-      `    out: ${outDir}`,
+      `    out: ${tsOut}`,
       `    opt: [${opts.join(', ')}]`,
       '',
     ].join('\n'),
   );
   rmSync(outDir, { recursive: true, force: true });
+  rmSync(tsOut, { recursive: true, force: true });
   const targets = [
     'build/bazel/remote/execution/v2/remote_execution.proto',
     'build/bazel/remote/asset/v1/remote_asset.proto',
@@ -71,6 +87,32 @@ try {
   const bufArgs = ['generate', '--template', 'buf.gen.yaml'];
   for (const t of targets) bufArgs.push('--path', t);
   execFileSync(join(root, 'node_modules/.bin/buf'), bufArgs, { cwd: staging, stdio: 'inherit' });
+  writeFileSync(
+    join(tsOut, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'es2024',
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        types: ['node'],
+        declaration: true,
+        rewriteRelativeImportExtensions: true,
+        skipLibCheck: true,
+        rootDir: '.',
+        outDir,
+      },
+      include: ['**/*.ts'],
+    }),
+  );
+  execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(tsOut, 'tsconfig.json')], {
+    stdio: 'inherit',
+  });
+  // tsc rewrites the .ts import suffixes in JavaScript but not in declarations.
+  for (const file of readdirSync(outDir, { recursive: true, encoding: 'utf8' })) {
+    if (!file.endsWith('.d.ts')) continue;
+    const path = join(outDir, file);
+    writeFileSync(path, readFileSync(path, 'utf8').replace(/(from "\.[^"]*)\.ts"/g, '$1.js"'));
+  }
   mkdirSync(dirname(join(outDir, 'README.md')), { recursive: true });
   writeFileSync(
     join(outDir, 'README.md'),
@@ -78,4 +120,5 @@ try {
   );
 } finally {
   rmSync(staging, { recursive: true, force: true });
+  rmSync(tsOut, { recursive: true, force: true });
 }

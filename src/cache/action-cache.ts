@@ -13,7 +13,7 @@ import {
   ActionResult,
   type Digest as DigestMessage,
   Tree,
-} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type BlobStore, putBuffer, readAll } from '../storage/blob-store.ts';
 
 /** Options for {@link ActionCache}. */

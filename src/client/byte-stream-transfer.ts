@@ -9,7 +9,7 @@ import type {
   ByteStreamClient,
   WriteRequest,
   WriteResponse,
-} from '../gen/google/bytestream/bytestream.ts';
+} from '../gen/google/bytestream/bytestream.js';
 import { fromGrpcError } from './grpc-error.ts';
 
 /**

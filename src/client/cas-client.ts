@@ -17,7 +17,7 @@ import { fromFsError, hasCode, KilnError } from '../errors.ts';
 import type {
   DigestFunction_Value,
   Directory,
-} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import {
   chunksOf,
   fitsBatch,

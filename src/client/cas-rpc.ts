@@ -27,8 +27,8 @@ import {
   type GetTreeRequest,
   type GetTreeResponse,
   type ServerCapabilities,
-} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
-import type { ByteStreamClient } from '../gen/google/bytestream/bytestream.ts';
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { ByteStreamClient } from '../gen/google/bytestream/bytestream.js';
 import { byteStreamServiceDefinition } from '../services/bytestream-codec.ts';
 import { readByteStream, writeByteStream } from './byte-stream-transfer.ts';
 import { CLIENT_CHANNEL_OPTIONS } from './channel-options.ts';

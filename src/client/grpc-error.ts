@@ -6,7 +6,7 @@
  */
 import { type ServiceError, status } from '@grpc/grpc-js';
 import { type ErrorDetail, KilnError, withContext } from '../errors.ts';
-import { Status } from '../gen/google/rpc/status.ts';
+import { Status } from '../gen/google/rpc/status.js';
 
 const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
 

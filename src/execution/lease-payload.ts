@@ -5,9 +5,9 @@
  */
 import { type Digest, parseDigest } from '../digest/digest.ts';
 import { invalidArgument } from '../errors.ts';
-import { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
-import type { Any } from '../gen/google/protobuf/any.ts';
-import { ActionAssignment } from '../gen/kiln/worker/v1/lease.ts';
+import { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { Any } from '../gen/google/protobuf/any.js';
+import { ActionAssignment } from '../gen/kiln/worker/v1/lease.js';
 
 const ASSIGNMENT_TYPE = 'type.googleapis.com/kiln.worker.v1.ActionAssignment';
 const RESPONSE_TYPE = 'type.googleapis.com/build.bazel.remote.execution.v2.ExecuteResponse';

@@ -6,7 +6,7 @@
 import { status } from '@grpc/grpc-js';
 import { type Digest, parseDigest } from '../digest/digest.ts';
 import { hasCode, invalidArgument } from '../errors.ts';
-import { Action, Command } from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import { Action, Command } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type BlobStore, readAll } from '../storage/blob-store.ts';
 import { missingBlobsFailure } from './precondition-failure.ts';
 

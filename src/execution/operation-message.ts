@@ -6,8 +6,8 @@ import {
   ExecuteOperationMetadata,
   ExecuteResponse,
   ExecutionStage_Value,
-} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
-import type { Operation } from '../gen/google/longrunning/operations.ts';
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { Operation } from '../gen/google/longrunning/operations.js';
 import type { OperationState } from '../scheduler/types.ts';
 
 const METADATA_TYPE =

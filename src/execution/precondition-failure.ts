@@ -6,7 +6,7 @@
 import { status } from '@grpc/grpc-js';
 import { type Digest, formatDigest } from '../digest/digest.ts';
 import { KilnError } from '../errors.ts';
-import { PreconditionFailure } from '../gen/google/rpc/error_details.ts';
+import { PreconditionFailure } from '../gen/google/rpc/error_details.js';
 
 const TYPE_URL = 'type.googleapis.com/google.rpc.PreconditionFailure';
 

@@ -4,7 +4,7 @@
  * cancellation and completion of the operations that wait for them.
  */
 import { status as Code } from '@grpc/grpc-js';
-import type { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import type { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Logger } from '../util/logger.ts';
 import { ActionQueue } from './action-queue.ts';
 import type { Clock } from './clock.ts';

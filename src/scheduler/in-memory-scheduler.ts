@@ -7,7 +7,7 @@ import { invalidArgument, notFound, unavailable } from '../errors.ts';
 import {
   type ActionResult,
   ExecutedActionMetadata,
-} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type Logger, silentLogger } from '../util/logger.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { Dispatcher } from './dispatcher.ts';

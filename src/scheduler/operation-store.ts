@@ -5,7 +5,7 @@
 
 import type { Digest } from '../digest/digest.ts';
 import { invalidArgument, notFound } from '../errors.ts';
-import type { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import type { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Clock, TimerHandle } from './clock.ts';
 import type { PlatformProperty } from './platform.ts';
 import type { SchedulerPolicy } from './policy.ts';

@@ -4,7 +4,7 @@
  * required (name, value) pair. A worker may advertise several values for one
  * name (say `OSFamily=linux` and `OSFamily=Linux`, or two container images).
  */
-import type { Action, Command } from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import type { Action, Command } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 
 /** One (name, value) pair, as in `build.bazel.remote.execution.v2.Platform.Property`. */
 export interface PlatformProperty {

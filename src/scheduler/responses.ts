@@ -7,10 +7,10 @@ import { invalidArgument } from '../errors.ts';
 import type {
   ActionResult,
   ExecuteResponse,
-} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
-import type { Duration } from '../gen/google/protobuf/duration.ts';
-import type { Timestamp } from '../gen/google/protobuf/timestamp.ts';
-import type { Status } from '../gen/google/rpc/status.ts';
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { Duration } from '../gen/google/protobuf/duration.js';
+import type { Timestamp } from '../gen/google/protobuf/timestamp.js';
+import type { Status } from '../gen/google/rpc/status.js';
 import type { SchedulerPolicy } from './policy.ts';
 
 /** A `google.rpc.Status` without details. */

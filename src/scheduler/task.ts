@@ -4,7 +4,7 @@
  * may be leased several times if workers lose it.
  */
 import type { Digest } from '../digest/digest.ts';
-import type { Action, Command } from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import type { Action, Command } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { TimerHandle } from './clock.ts';
 import type { OperationRecord } from './operation-store.ts';
 import type { PlatformProperty } from './platform.ts';

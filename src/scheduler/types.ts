@@ -11,8 +11,8 @@ import type {
   ActionResult,
   Command,
   ExecuteResponse,
-} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
-import type { Status } from '../gen/google/rpc/status.ts';
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { Status } from '../gen/google/rpc/status.js';
 import type { PlatformProperty } from './platform.ts';
 
 export type { PlatformProperty } from './platform.ts';

@@ -3,9 +3,9 @@
  * gRPC server, all over one scheduler.
  */
 import type { Server } from '@grpc/grpc-js';
-import { ExecutionService } from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
-import { BotsService } from '../gen/google/devtools/remoteworkers/v1test2/bots.ts';
-import { OperationsService } from '../gen/google/longrunning/operations.ts';
+import { ExecutionService } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { BotsService } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
+import { OperationsService } from '../gen/google/longrunning/operations.js';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import { createBotsService } from '../services/bots-service.ts';
 import { createExecutionService } from '../services/execution-service.ts';

@@ -7,7 +7,7 @@ import { ActionCache } from '../cache/action-cache.ts';
 import {
   ActionCacheService,
   CapabilitiesService,
-} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import { createActionCacheService } from '../services/action-cache-service.ts';
 import { byteStreamServiceDefinition } from '../services/bytestream-codec.ts';

@@ -18,8 +18,8 @@ import {
   status,
 } from '@grpc/grpc-js';
 import { KilnError } from '../errors.ts';
-import { RequestMetadata } from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
-import { Status } from '../gen/google/rpc/status.ts';
+import { RequestMetadata } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { Status } from '../gen/google/rpc/status.js';
 import type { Logger } from '../util/logger.ts';
 
 const REQUEST_METADATA_KEY = 'build.bazel.remote.execution.v2.requestmetadata-bin';

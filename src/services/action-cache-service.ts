@@ -13,7 +13,7 @@ import type {
   Digest as DigestMessage,
   GetActionResultRequest,
   UpdateActionResultRequest,
-} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { unary } from '../server/rpc.ts';
 import { type BlobStore, readAll } from '../storage/blob-store.ts';
 import type { Logger } from '../util/logger.ts';

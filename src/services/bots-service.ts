@@ -19,8 +19,8 @@ import {
   type Lease as LeaseMessage,
   LeaseState,
   type UpdateBotSessionRequest,
-} from '../gen/google/devtools/remoteworkers/v1test2/bots.ts';
-import type { Worker } from '../gen/google/devtools/remoteworkers/v1test2/worker.ts';
+} from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
+import type { Worker } from '../gen/google/devtools/remoteworkers/v1test2/worker.js';
 import type { WorkerScheduler } from '../scheduler/scheduler.ts';
 import type { Lease, PlatformProperty } from '../scheduler/types.ts';
 import { type RpcContext, unary } from '../server/rpc.ts';

@@ -11,7 +11,7 @@ import {
   ByteStreamService,
   type ReadResponse,
   WriteRequest,
-} from '../gen/google/bytestream/bytestream.ts';
+} from '../gen/google/bytestream/bytestream.js';
 import { CHUNK_HEADROOM, hasHeadroom } from '../storage/disk-blob-store.ts';
 
 /** `data` is field 10, length-delimited: tag (10 << 3) | 2. */

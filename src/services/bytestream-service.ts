@@ -21,7 +21,7 @@ import type {
   ReadResponse,
   WriteRequest,
   WriteResponse,
-} from '../gen/google/bytestream/bytestream.ts';
+} from '../gen/google/bytestream/bytestream.js';
 import { clientStreaming, serverStreaming, unary } from '../server/rpc.ts';
 import { type BlobStore, hasBlob } from '../storage/blob-store.ts';
 import { ZstdDecompressingWriter } from '../storage/zstd-decompressing-writer.ts';

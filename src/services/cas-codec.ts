@@ -14,7 +14,7 @@ import {
   type Digest as DigestMessage,
   type FindMissingBlobsRequest,
   type FindMissingBlobsResponse,
-} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 
 /** Largest number whose varint is at most 7 bytes, well inside the safe range. */
 const FAST_VARINT_MAX = 2 ** 49 - 1;

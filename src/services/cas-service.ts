@@ -17,8 +17,8 @@ import {
   type FindMissingBlobsRequest,
   type GetTreeRequest,
   type GetTreeResponse,
-} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
-import type { Status } from '../gen/google/rpc/status.ts';
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { Status } from '../gen/google/rpc/status.js';
 import { serverStreaming, unary } from '../server/rpc.ts';
 import { type BlobStore, putBuffer, readAll } from '../storage/blob-store.ts';
 import type { Logger } from '../util/logger.ts';

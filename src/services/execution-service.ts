@@ -13,8 +13,8 @@ import type {
   ExecuteResponse,
   ExecutionServer,
   WaitExecutionRequest,
-} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
-import type { Operation } from '../gen/google/longrunning/operations.ts';
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { Operation } from '../gen/google/longrunning/operations.js';
 import type { OperationScheduler } from '../scheduler/scheduler.ts';
 import type { OperationState } from '../scheduler/types.ts';
 import { type RpcContext, serverStreaming } from '../server/rpc.ts';

@@ -14,7 +14,7 @@ import { hasCode, invalidArgument, notFound } from '../errors.ts';
 import {
   Directory,
   type GetTreeResponse,
-} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type BlobStore, readAll } from '../storage/blob-store.ts';
 
 /** Most directories in one GetTree reply. */

@@ -14,8 +14,8 @@ import type {
   Operation,
   OperationsServer,
   WaitOperationRequest,
-} from '../gen/google/longrunning/operations.ts';
-import type { Empty } from '../gen/google/protobuf/empty.ts';
+} from '../gen/google/longrunning/operations.js';
+import type { Empty } from '../gen/google/protobuf/empty.js';
 import type { OperationScheduler } from '../scheduler/scheduler.ts';
 import type { OperationState } from '../scheduler/types.ts';
 import { type RpcContext, unary } from '../server/rpc.ts';

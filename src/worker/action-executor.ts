@@ -26,7 +26,7 @@ import {
   type ActionResult,
   Command,
   type ExecutedActionMetadata,
-} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Logger } from '../util/logger.ts';
 import { resolveActionPath } from './action-paths.ts';
 import { createBuildDirectory } from './build-directory.ts';

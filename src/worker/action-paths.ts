@@ -7,7 +7,7 @@
 import { lstat, mkdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { fromFsError, invalidArgument } from '../errors.ts';
-import type { Command } from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import type { Command } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 
 /** Throws INVALID_ARGUMENT unless `name` is exactly one usable path segment. */
 export function validateNodeName(name: string, where: string): void {

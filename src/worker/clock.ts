@@ -2,7 +2,7 @@
  * Time as the worker sees it, injectable so that tests can control it, and
  * conversion to `google.protobuf.Timestamp`.
  */
-import type { Timestamp } from '../gen/google/protobuf/timestamp.ts';
+import type { Timestamp } from '../gen/google/protobuf/timestamp.js';
 
 /** A source of wall-clock time. */
 export interface Clock {

@@ -18,7 +18,7 @@ import { fromFsError, invalidArgument } from '../errors.ts';
 import type {
   Command,
   Directory,
-} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import {
   declaredOutputs,
   makeDirectoriesInside,

@@ -9,7 +9,7 @@
 import { status } from '@grpc/grpc-js';
 import { type Digest, digestOf, isEmptyDigest, makeDigest } from '../digest/digest.ts';
 import { hasCode, invalidArgument } from '../errors.ts';
-import { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 
 /** What the input tree needs from a CAS client; {@link CasClient} is one. */
 export interface TreeSource {

@@ -20,7 +20,7 @@ import {
   type DirectoryNode,
   type FileNode,
   type SymlinkNode,
-} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { digestFile } from './digest-file.ts';
 
 /** A file inside an output directory, to upload from disk. */

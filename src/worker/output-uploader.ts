@@ -26,7 +26,7 @@ import {
   type OutputDirectory,
   type OutputFile,
   type OutputSymlink,
-} from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type DeclaredOutput, declaredOutputs } from './action-paths.ts';
 import { digestFile } from './digest-file.ts';
 import { collectOutputDirectory } from './output-directory.ts';

@@ -8,7 +8,7 @@ import { status } from '@grpc/grpc-js';
 import { type Digest, formatDigest } from '../digest/digest.ts';
 import { formatReadResourceName } from '../digest/resource-name.ts';
 import { KilnError } from '../errors.ts';
-import { PreconditionFailure } from '../gen/google/rpc/error_details.ts';
+import { PreconditionFailure } from '../gen/google/rpc/error_details.js';
 
 /** Type URL of the detail, as packed into `google.protobuf.Any`. */
 export const PRECONDITION_FAILURE_TYPE_URL = 'type.googleapis.com/google.rpc.PreconditionFailure';

@@ -14,13 +14,13 @@ import {
   packExecuteResponse,
   unpackAssignment,
 } from '../execution/lease-payload.ts';
-import type { ActionResult } from '../gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import type { ActionResult } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import {
   type BotSession,
   BotsClient,
   type Lease,
   LeaseState,
-} from '../gen/google/devtools/remoteworkers/v1test2/bots.ts';
+} from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
 import type { PlatformProperty } from '../scheduler/types.ts';
 import { CAPACITY_PROPERTY } from '../services/bots-service.ts';
 import type { Logger } from '../util/logger.ts';

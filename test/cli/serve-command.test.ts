@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Compressor_Value } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import { Compressor_Value } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { randomBlob, sha256Digest } from '../support/blobs.ts';
 import { call, connectClients } from '../support/grpc-clients.ts';
 import { KILN_BIN, NODE24, ROOT, startKiln } from '../support/kiln-process.ts';

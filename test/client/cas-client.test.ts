@@ -142,7 +142,7 @@ describe('CasClient', () => {
 
   it('fetches a whole directory tree with GetTree', async () => {
     const { Directory } = await import(
-      '../../src/gen/build/bazel/remote/execution/v2/remote_execution.ts'
+      '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js'
     );
     const leaf = Buffer.from(Directory.encode(Directory.create({})).finish());
     const leafDigest = await digestOf(SHA256, leaf);

@@ -7,13 +7,13 @@ import { missingSubjects } from '../../src/execution/precondition-failure.ts';
 import {
   ActionResult,
   ExecutionStage_Value,
-} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.ts';
+} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import {
   type BotSession,
   LeaseState,
-} from '../../src/gen/google/devtools/remoteworkers/v1test2/bots.ts';
-import type { Operation } from '../../src/gen/google/longrunning/operations.ts';
-import { Status } from '../../src/gen/google/rpc/status.ts';
+} from '../../src/gen/google/devtools/remoteworkers/v1test2/bots.js';
+import type { Operation } from '../../src/gen/google/longrunning/operations.js';
+import { Status } from '../../src/gen/google/rpc/status.js';
 import { CAPACITY_PROPERTY } from '../../src/services/bots-service.ts';
 import { uploadAction, uploadBlobs } from '../support/actions.ts';
 import { randomBlob, sha256Digest } from '../support/blobs.ts';

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { ActionCache } from '../../src/cache/action-cache.ts';
 import { executeResponseOf } from '../../src/execution/operation-message.ts';
-import type { Operation } from '../../src/gen/google/longrunning/operations.ts';
+import type { Operation } from '../../src/gen/google/longrunning/operations.js';
 import { InMemoryScheduler } from '../../src/scheduler/in-memory-scheduler.ts';
 import { startGrpcServer } from '../../src/server/grpc-server.ts';
 import { MemoryBlobStore } from '../../src/storage/memory-blob-store.ts';

@@ -11,7 +11,7 @@ import {
   Action,
   ActionResult,
   Command,
-} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.ts';
+} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { FakeClock } from '../../src/scheduler/clock.ts';
 import { SequentialIds } from '../../src/scheduler/ids.ts';
 import { InMemoryScheduler } from '../../src/scheduler/in-memory-scheduler.ts';

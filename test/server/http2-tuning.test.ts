@@ -5,7 +5,7 @@ import { credentials, Server, ServerCredentials } from '@grpc/grpc-js';
 import {
   CapabilitiesClient,
   CapabilitiesService,
-} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.ts';
+} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { setConnectionWindow, setInitialStreamWindow } from '../../src/server/http2-tuning.ts';
 import { createCapabilitiesService } from '../../src/services/capabilities-service.ts';
 import { silentLogger } from '../../src/util/logger.ts';

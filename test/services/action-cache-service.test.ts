@@ -7,7 +7,7 @@ import {
   DigestFunction_Value,
   Directory,
   Tree,
-} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.ts';
+} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { randomBlob, sha256Digest } from '../support/blobs.ts';
 import { call } from '../support/grpc-clients.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';

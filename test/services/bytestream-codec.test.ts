@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { digestOf } from '../../src/digest/digest.ts';
 import { SHA256 } from '../../src/digest/digest-function.ts';
-import { ReadResponse, WriteRequest } from '../../src/gen/google/bytestream/bytestream.ts';
+import { ReadResponse, WriteRequest } from '../../src/gen/google/bytestream/bytestream.js';
 import {
   decodeReadResponse,
   decodeWriteRequest,

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { status } from '@grpc/grpc-js';
-import type { WriteRequest } from '../../src/gen/google/bytestream/bytestream.ts';
+import type { WriteRequest } from '../../src/gen/google/bytestream/bytestream.js';
 import { randomBlob, sha256Digest, textBlob } from '../support/blobs.ts';
 import { call } from '../support/grpc-clients.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';

@@ -5,7 +5,7 @@ import {
   type Digest,
   FindMissingBlobsRequest,
   FindMissingBlobsResponse,
-} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.ts';
+} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import {
   decodeFindMissingBlobsRequest,
   encodeFindMissingBlobsResponse,

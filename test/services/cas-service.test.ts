@@ -7,7 +7,7 @@ import {
   Compressor_Value,
   DigestFunction_Value,
   Directory,
-} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.ts';
+} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { randomBlob, sha256Digest, textBlob } from '../support/blobs.ts';
 import { call } from '../support/grpc-clients.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';

@@ -5,7 +5,7 @@ import {
   Compressor_Value,
   type Digest as DigestMessage,
   Directory,
-} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.ts';
+} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { sha256Digest } from './blobs.ts';
 import { call, type KilnClients } from './grpc-clients.ts';
 

@@ -1,6 +1,6 @@
 /** Small helpers for making blobs and digests in tests. */
 import { createHash, randomBytes } from 'node:crypto';
-import type { Digest as DigestMessage } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import type { Digest as DigestMessage } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 
 /** SHA-256 proto digest of a buffer. */
 export function sha256Digest(data: Uint8Array): DigestMessage {

@@ -15,10 +15,10 @@ import {
   CapabilitiesClient,
   ContentAddressableStorageClient,
   ExecutionClient,
-} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.ts';
-import { ByteStreamClient } from '../../src/gen/google/bytestream/bytestream.ts';
-import { BotsClient } from '../../src/gen/google/devtools/remoteworkers/v1test2/bots.ts';
-import { OperationsClient } from '../../src/gen/google/longrunning/operations.ts';
+} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { ByteStreamClient } from '../../src/gen/google/bytestream/bytestream.js';
+import { BotsClient } from '../../src/gen/google/devtools/remoteworkers/v1test2/bots.js';
+import { OperationsClient } from '../../src/gen/google/longrunning/operations.js';
 
 /** Client channel options: large windows and messages, like Bazel's tuned clients. */
 export const CLIENT_OPTIONS = CLIENT_CHANNEL_OPTIONS;

@@ -12,9 +12,9 @@ import {
   type ActionResult,
   type Command,
   Tree,
-} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.ts';
-import type { Timestamp } from '../../src/gen/google/protobuf/timestamp.ts';
-import { PreconditionFailure } from '../../src/gen/google/rpc/error_details.ts';
+} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { Timestamp } from '../../src/gen/google/protobuf/timestamp.js';
+import { PreconditionFailure } from '../../src/gen/google/rpc/error_details.js';
 import { ActionExecutor } from '../../src/worker/action-executor.ts';
 import { CommandRunner } from '../../src/worker/command-runner.ts';
 import { FileCache } from '../../src/worker/file-cache.ts';

@@ -8,7 +8,7 @@ import { CasClient } from '../../src/client/cas-client.ts';
 import { MissingBlobsError } from '../../src/client/missing-blobs-error.ts';
 import { digestOf } from '../../src/digest/digest.ts';
 import { SHA256 } from '../../src/digest/digest-function.ts';
-import type { Command } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.ts';
+import type { Command } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { FileCache } from '../../src/worker/file-cache.ts';
 import { InputStager } from '../../src/worker/input-stager.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';

@@ -9,7 +9,7 @@ import {
   Action,
   Command,
   Directory,
-} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.ts';
+} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 
 /** A file node. */
 export interface FileSpec {

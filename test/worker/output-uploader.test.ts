@@ -12,7 +12,7 @@ import {
   Command_OutputDirectoryFormat,
   Directory,
   Tree,
-} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.ts';
+} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { OutputUploader } from '../../src/worker/output-uploader.ts';
 import { randomBlob } from '../support/blobs.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
