@@ -256,7 +256,10 @@ export class WorkerAgent {
       cancelled: false,
     };
     this.#leases.set(lease.id, local);
-    this.#options.log.debug({ lease: lease.id, action: assignment.actionDigest.key }, 'lease started');
+    this.#options.log.debug(
+      { lease: lease.id, action: assignment.actionDigest.key },
+      'lease started',
+    );
     const executor = this.#executorFor(assignment.instanceName, assignment.actionDigest.fn);
     void executor
       .execute({

@@ -117,7 +117,11 @@ test('a build survives a worker killed with SIGKILL', { timeout: 10 * 60_000 }, 
       done.operations.map((op) => executeResponseOf(op)?.result?.executionMetadata?.worker),
     );
     assert.ok(workersUsed.has('survivor'), [...workersUsed].join(', '));
-    assert.match(kiln.stderr(), /"worker":"doomed"[^\n]*"lease lost"/, 'the killed worker held leases');
+    assert.match(
+      kiln.stderr(),
+      /"worker":"doomed"[^\n]*"lease lost"/,
+      'the killed worker held leases',
+    );
     assert.equal(done.operations.length >= 12, true);
   } finally {
     clients.close();
