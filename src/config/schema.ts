@@ -15,14 +15,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { type ExecutionConfig, executionSchema } from './execution-schema.ts';
-import {
-  countSchema,
-  durationSchema,
-  flagSchema,
-  parseDuration,
-  parseSize,
-  sizeSchema,
-} from './values.ts';
+import { countSchema, durationSchema, flagSchema, sizeSchema } from './values.ts';
 
 /** A reference to a store: the name of an entry of `storage.stores`, or an inline definition. */
 export type StoreRef = string | StoreConfig;
