@@ -1,40 +1,52 @@
 /**
- * FAILED_PRECONDITION errors that list missing blobs the way REAPI requires:
- * a `google.rpc.PreconditionFailure` detail with one `MISSING` violation per
- * blob, subject `blobs/{hash}/{size}`, so clients (Bazel) re-upload them.
+ * The FAILED_PRECONDITION error REAPI prescribes for missing blobs: a
+ * `google.rpc.PreconditionFailure` detail with one violation per blob, type
+ * `MISSING` and subject `blobs/{hash}/{size}`, so that clients such as Bazel
+ * re-upload exactly those blobs and retry. Raised by the Execution service
+ * (missing Action, Command, input root) and by workers (missing inputs).
  */
 import { status } from '@grpc/grpc-js';
 import { type Digest, formatDigest } from '../digest/digest.ts';
+import { formatReadResourceName } from '../digest/resource-name.ts';
 import { KilnError } from '../errors.ts';
 import { PreconditionFailure } from '../gen/google/rpc/error_details.js';
 
-const TYPE_URL = 'type.googleapis.com/google.rpc.PreconditionFailure';
+/** Type URL of the detail, as packed into `google.protobuf.Any`. */
+export const PRECONDITION_FAILURE_TYPE_URL = 'type.googleapis.com/google.rpc.PreconditionFailure';
 
-/** A FAILED_PRECONDITION KilnError naming every missing blob. */
+/** Most digests spelled out in the message (the detail always lists them all). */
+const MESSAGE_DIGESTS = 5;
+
+/**
+ * A FAILED_PRECONDITION KilnError naming every missing blob once. Subjects
+ * carry the digest-function segment only for functions that cannot be
+ * inferred from the hash length, as in ByteStream resource names.
+ */
 export function missingBlobsFailure(missing: readonly Digest[], context: string): KilnError {
   const unique = [...new Map(missing.map((d) => [d.key, d])).values()];
   const detail = PreconditionFailure.encode({
     violations: unique.map((d) => ({
       type: 'MISSING',
-      subject: `blobs/${d.hash}/${d.size}`,
-      description: `${context}: blob ${formatDigest(d)} is not in the CAS`,
+      subject: formatReadResourceName('', d),
+      description: `blob ${formatDigest(d)} is not in the CAS`,
     })),
   }).finish();
-  const named = unique.slice(0, 5).map(formatDigest).join(', ');
-  const more = unique.length > 5 ? ` and ${unique.length - 5} more` : '';
+  const named = unique.slice(0, MESSAGE_DIGESTS).map(formatDigest).join(', ');
+  const more =
+    unique.length > MESSAGE_DIGESTS ? ` and ${unique.length - MESSAGE_DIGESTS} more` : '';
   return new KilnError(
     status.FAILED_PRECONDITION,
-    `${context}: missing ${unique.length} blob(s) in the CAS: ${named}${more}`,
-    { details: [{ typeUrl: TYPE_URL, value: Buffer.from(detail) }] },
+    `${context}: ${unique.length} blob(s) missing from the CAS: ${named}${more}`,
+    { details: [{ typeUrl: PRECONDITION_FAILURE_TYPE_URL, value: Buffer.from(detail) }] },
   );
 }
 
-/** The `blobs/{hash}/{size}` subjects of a PreconditionFailure detail, for tests and clients. */
+/** The subjects of `MISSING` violations in status details (for clients and tests). */
 export function missingSubjects(
   details: readonly { typeUrl: string; value: Uint8Array }[],
 ): string[] {
   return details
-    .filter((d) => d.typeUrl === TYPE_URL)
+    .filter((d) => d.typeUrl === PRECONDITION_FAILURE_TYPE_URL)
     .flatMap((d) => PreconditionFailure.decode(d.value).violations)
     .filter((v) => v.type === 'MISSING')
     .map((v) => v.subject);

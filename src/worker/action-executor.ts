@@ -21,6 +21,7 @@ import type { CasClient } from '../client/cas-client.ts';
 import { MissingBlobsError } from '../client/missing-blobs-error.ts';
 import { type Digest, makeDigest } from '../digest/digest.ts';
 import { type ErrorDetail, invalidArgument, KilnError } from '../errors.ts';
+import { missingBlobsFailure } from '../execution/precondition-failure.ts';
 import {
   Action,
   type ActionResult,
@@ -35,7 +36,6 @@ import { CommandRunner } from './command-runner.ts';
 import type { FileCache } from './file-cache.ts';
 import { InputStager } from './input-stager.ts';
 import { OutputUploader } from './output-uploader.ts';
-import { missingBlobsPreconditionError } from './precondition-failure.ts';
 
 /** Options for {@link ActionExecutor}. */
 export interface ActionExecutorOptions {
@@ -213,7 +213,7 @@ export class ActionExecutor {
   #statusOf(err: unknown, actionDigest: Digest): ExecutionStatus {
     let error: KilnError;
     if (err instanceof MissingBlobsError) {
-      error = missingBlobsPreconditionError(err.missing);
+      error = missingBlobsFailure(err.missing, 'inputs of the action are missing from the CAS');
     } else if (err instanceof KilnError) {
       error = err;
     } else {

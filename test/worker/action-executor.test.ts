@@ -7,6 +7,7 @@ import { status } from '@grpc/grpc-js';
 import { CasClient } from '../../src/client/cas-client.ts';
 import { type Digest, digestOf, toDigestMessage } from '../../src/digest/digest.ts';
 import { SHA256 } from '../../src/digest/digest-function.ts';
+import { PRECONDITION_FAILURE_TYPE_URL } from '../../src/execution/precondition-failure.ts';
 import {
   Action,
   type ActionResult,
@@ -18,7 +19,6 @@ import { PreconditionFailure } from '../../src/gen/google/rpc/error_details.js';
 import { ActionExecutor } from '../../src/worker/action-executor.ts';
 import { CommandRunner } from '../../src/worker/command-runner.ts';
 import { FileCache } from '../../src/worker/file-cache.ts';
-import { PRECONDITION_FAILURE_TYPE_URL } from '../../src/worker/precondition-failure.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 import {
   buildTree,
