@@ -13,11 +13,9 @@ import {
   requireBazel,
   runBazel,
 } from './bazel-harness.ts';
+import { COMPARED_OUTPUTS } from './kiln-session.ts';
 
 const run = promisify(execFile);
-
-/** Outputs compared byte for byte between two clean builds: everything the build writes. */
-const COMPARED_OUTPUTS = ['gen', 'cc', '_solib_k8'];
 
 const EXPECTED_GEN: Record<string, string> = {
   'upper.txt': 'HELLO KILN CACHE\n',

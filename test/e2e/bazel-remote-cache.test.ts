@@ -4,40 +4,22 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { type KilnProcess, startKiln } from '../support/kiln-process.ts';
-import {
-  type BazelWorkspace,
-  collectOutputs,
-  createBazelWorkspace,
-  parseRemoteCacheHits,
-  requireBazel,
-  runBazel,
-} from './bazel-harness.ts';
+import { collectOutputs, parseRemoteCacheHits, runBazel } from './bazel-harness.ts';
+import { COMPARED_OUTPUTS, startKilnSession } from './kiln-session.ts';
 
 const run = promisify(execFile);
-const COMPARED_OUTPUTS = ['gen', 'cc', '_solib_k8'];
 
 test('Bazel uses Kiln as a remote cache', { timeout: 15 * 60_000 }, async (t) => {
-  if (requireBazel(t) === undefined) return;
-  const dataDir = await mkdtemp(join(tmpdir(), 'kiln-e2e-cache-'));
-  let kiln: KilnProcess = await startKiln(['--listen', '127.0.0.1:0', '--data-dir', dataDir]);
-  const workspaces: BazelWorkspace[] = [];
-  t.after(async () => {
-    for (const ws of workspaces) await ws.cleanup();
-    await kiln.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
-  const newWorkspace = async () => {
-    const ws = await createBazelWorkspace();
-    workspaces.push(ws);
-    return ws;
-  };
-  const remoteFlags = () => [`--remote_cache=grpc://${kiln.address}`, '--remote_timeout=60'];
+  const session = await startKilnSession(t);
+  if (session === undefined) return;
+  const newWorkspace = () => session.newWorkspace();
+  const remoteFlags = () => [
+    `--remote_cache=grpc://${session.kiln.address}`,
+    '--remote_timeout=60',
+  ];
 
   let cold: Map<string, string> | undefined;
 
@@ -56,8 +38,7 @@ test('Bazel uses Kiln as a remote cache', { timeout: 15 * 60_000 }, async (t) =>
   await t.test(
     'after a Kiln restart, a fresh output base is served entirely from Kiln',
     async () => {
-      assert.equal(await kiln.stop(), 0);
-      kiln = await startKiln(['--listen', '127.0.0.1:0', '--data-dir', dataDir]);
+      await session.restart();
       const ws = await newWorkspace();
       const result = await runBazel(ws, ['test', '//...', ...remoteFlags()]);
       assert.equal(result.code, 0, result.stderr);
@@ -106,6 +87,6 @@ test('Bazel uses Kiln as a remote cache', { timeout: 15 * 60_000 }, async (t) =>
     const fetched = await collectOutputs(ws, ['gen/big.txt', 'gen/summary.txt']);
     assert.equal(fetched.size, 2, [...fetched.keys()].join(', '));
     for (const [path, hash] of fetched) assert.equal(hash, cold?.get(path), path);
-    assert.doesNotMatch(kiln.stderr(), /"level":50/, 'Kiln logged no errors');
+    assert.doesNotMatch(session.kiln.stderr(), /"level":50/, 'Kiln logged no errors');
   });
 });

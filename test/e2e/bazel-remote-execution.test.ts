@@ -1,40 +1,30 @@
 // Bazel 4.2.3 builds and tests on Kiln's workers with --remote_executor.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { executeResponseOf } from '../../src/execution/operation-message.ts';
 import { call, connectClients } from '../support/grpc-clients.ts';
-import { type KilnProcess, startKiln } from '../support/kiln-process.ts';
 import {
   type BazelWorkspace,
   collectOutputs,
-  createBazelWorkspace,
   parseRemoteCacheHits,
-  requireBazel,
   runBazel,
 } from './bazel-harness.ts';
+import { COMPARED_OUTPUTS, startKilnSession } from './kiln-session.ts';
 
 const run = promisify(execFile);
-const COMPARED_OUTPUTS = ['gen', 'cc', '_solib_k8'];
 
 test('Bazel builds and tests on Kiln with --remote_executor', {
   timeout: 15 * 60_000,
 }, async (t) => {
-  if (requireBazel(t) === undefined) return;
-  const dataDir = await mkdtemp(join(tmpdir(), 'kiln-e2e-exec-'));
-  const kiln: KilnProcess = await startKiln(['--listen', '127.0.0.1:0', '--data-dir', dataDir]);
+  const session = await startKilnSession(t);
+  if (session === undefined) return;
+  const { kiln } = session;
   const workspaces: BazelWorkspace[] = [];
-  t.after(async () => {
-    for (const ws of workspaces) await ws.cleanup();
-    await kiln.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
   const newWorkspace = async () => {
-    const ws = await createBazelWorkspace();
+    const ws = await session.newWorkspace();
     workspaces.push(ws);
     return ws;
   };
