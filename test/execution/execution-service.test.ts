@@ -260,6 +260,63 @@ describe('Execution, Operations and Bots services', () => {
     await Promise.all(streams);
   });
 
+  it("hands new work to the bot's latest UpdateBotSession, not to one it abandoned", async () => {
+    const platform = { pool: 'one-poll' };
+    const first = await uploadAction(t.clients, { args: ['true'], platform, salt: 'poll-1' });
+    const second = await uploadAction(t.clients, { args: ['true'], platform, salt: 'poll-2' });
+    const bot = await createBot(platform);
+    const done1 = execute(first);
+    const session = await update(bot, []);
+    const lease = session.leases[0];
+    assert.ok(lease);
+    const slowUpdate = (leases: BotSession['leases']) =>
+      call(
+        t.clients.bots,
+        'updateBotSession',
+        { name: session.name, botSession: { ...session, leases }, updateMask: undefined },
+        new Metadata(),
+        { deadline: Date.now() + 12_000 },
+      );
+    // Call A long-polls with the bot's capacity full; the bot then reports the
+    // result on call B without A ever returning.
+    const callA = slowUpdate([{ ...lease, state: LeaseState.ACTIVE }]).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    const callB = slowUpdate([
+      {
+        ...lease,
+        state: LeaseState.COMPLETED,
+        status: { code: 0, message: '', details: [] },
+        result: packExecuteResponse({
+          result: ActionResult.fromPartial({ exitCode: 0 }),
+          cachedResult: false,
+          status: { code: 0, message: '', details: [] },
+          serverLogs: {},
+          message: '',
+        }),
+      },
+    ]);
+    await done1;
+    const done2 = execute(second);
+    const reply = await callB;
+    assert.ok(Date.now() - started < 3000, `call B answered after ${Date.now() - started} ms`);
+    const next = reply.leases.find((l) => l.id !== lease.id);
+    assert.ok(next, 'call B carries the new lease');
+    assert.equal(unpackAssignment(next.payload).actionDigest.hash, second.hash);
+    await callA;
+    const pending = await call(t.clients.operations, 'listOperations', {
+      name: '',
+      filter: 'done=false',
+      pageSize: 100,
+      pageToken: '',
+      returnPartialSuccess: false,
+    });
+    for (const op of pending.operations) {
+      await call(t.clients.operations, 'cancelOperation', { name: op.name });
+    }
+    await done2;
+  });
+
   it('advertises execution in Capabilities', async () => {
     const caps = await call(t.clients.capabilities, 'getCapabilities', { instanceName: '' });
     assert.equal(caps.executionCapabilities?.execEnabled, true);
