@@ -5,17 +5,21 @@
  *
  * Options: `--runs N` (repetitions, default 5), `--cpu-prof` (write the
  * server's CPU profile to `.bench/profiles/`), `--only a,b` (a subset of
- * write, read, batch, find, machine), `--channels N` (client connections,
- * default 4).
+ * write, read, batch, find, machine, exec, overhead, bazel), `--channels N`
+ * (client connections, default 4), `--bazel-runs N` (cold Bazel builds of
+ * each kind, default 2). `exec`, `overhead` and `bazel` measure remote
+ * execution on their own servers (see exec-bench.ts and bazel-bench.ts).
  * `BENCH_SERVER_NODE_FLAGS` passes extra Node flags to the server (e.g. `--trace-gc`) and
  * `BENCH_SERVER_OUTPUT=FILE` keeps the server's stdout and stderr in FILE.
  */
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { call } from '../test/support/grpc-clients.ts';
+import { bazelRows } from './bazel-bench.ts';
 import { BlobFactory, measureReads, measureWrites } from './bytestream-bench.ts';
 import { measureBatchUpdates, measureFindMissing } from './cas-bench.ts';
 import { openChannels } from './clients.ts';
+import { execRows } from './exec-bench.ts';
 import { measureFileWrites } from './machine-bench.ts';
 import { meanCpu, median, type Sample } from './measure.ts';
 import { type ResultRow, toMarkdown, writeJson } from './report.ts';
@@ -63,8 +67,9 @@ async function main(): Promise<void> {
     options: {
       runs: { type: 'string', default: '5' },
       'cpu-prof': { type: 'boolean', default: false },
-      only: { type: 'string', default: 'write,read,batch,find,machine' },
+      only: { type: 'string', default: 'write,read,batch,find,machine,exec,overhead,bazel' },
       channels: { type: 'string', default: '4' },
+      'bazel-runs': { type: 'string', default: '2' },
     },
   });
   const runs = Number(values.runs);
@@ -226,6 +231,18 @@ async function main(): Promise<void> {
     channels.close();
     await server.stop();
   }
+  // Remote execution, after the storage server has stopped; each starts its own servers.
+  const profileDir = values['cpu-prof'] ? join(ROOT, '.bench/profiles') : undefined;
+  rows.push(...(await execRows({ only, runs: Math.min(runs, 3), cpuProfDir: profileDir })));
+  if (only.has('bazel')) {
+    rows.push(
+      ...(await bazelRows({
+        runs: Number(values['bazel-runs']),
+        localWorkers: 2,
+        cpuProfDir: profileDir,
+      })),
+    );
+  }
   const busy = rows.filter((r) => (r.cpu?.other ?? 0) > OTHER_CPU_WARNING);
   const warning =
     busy.length === 0
@@ -235,7 +252,7 @@ async function main(): Promise<void> {
           .join('; ')}; those numbers understate Kiln. Run again on a quiet machine.\n`;
   const table = toMarkdown(rows) + warning;
   process.stdout.write(
-    `\nKiln storage benchmark (Node ${process.version}, MB = 10^6 bytes, targets judged on the median; ` +
+    `\nKiln benchmark (Node ${process.version}, MB = 10^6 bytes, targets judged on the median; ` +
       'CPU in cores used)\n\n' +
       `${table}\n`,
   );

@@ -1,7 +1,9 @@
 /**
  * Runs `kiln serve` as a child process for the benchmark, so that server and
  * client each get a core, and reads the server's CPU time and peak RSS from
- * /proc.
+ * /proc. The child starts through `bin/kiln.mjs`, as the `kiln` command and
+ * `npm start` do, so it runs with the Node flags users get (the launcher
+ * replaces itself with the server by execve, keeping the pid measured here).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -14,11 +16,14 @@ const CLOCK_TICKS_PER_SECOND = 100;
 
 /** Options of {@link startServerProcess}. */
 export interface ServerProcessOptions {
-  /** Repository root: where `node_modules/.bin/node` and `src/cli/main.ts` are. */
+  /** Repository root: where `node_modules/.bin/node` and `bin/kiln.mjs` are. */
   readonly root: string;
   /** When set, the server runs with `--cpu-prof` and writes its profile here on exit. */
   readonly cpuProfDir?: string;
-  /** Extra Node flags for the server, e.g. `--max-semi-space-size=16`. */
+  /**
+   * Extra Node flags for the server, e.g. `--trace-gc`. A heap flag given here
+   * replaces the launcher's own value for it (e.g. `--max-semi-space-size=32`).
+   */
   readonly nodeFlags?: readonly string[];
   /** When set, the server's stdout and stderr are also appended to this file (e.g. `--trace-gc`). */
   readonly outputFile?: string;
@@ -49,7 +54,7 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
     nodeFlags.push('--cpu-prof', '--cpu-prof-dir', options.cpuProfDir);
   const child = spawn(
     join(options.root, 'node_modules/.bin/node'),
-    [...nodeFlags, 'src/cli/main.ts', 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir],
+    [...nodeFlags, 'bin/kiln.mjs', 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir],
     {
       cwd: options.root,
       env: { ...process.env, KILN_LOG_LEVEL: process.env.KILN_LOG_LEVEL ?? 'warn' },

@@ -2,6 +2,13 @@
  * The `kiln` command line: dispatches to subcommands.
  */
 import { ConfigError } from '../config/load-config.ts';
+import { acCommand } from './ac-command.ts';
+import { actionCommand } from './action-command.ts';
+import { capabilitiesCommand } from './capabilities-command.ts';
+import { casCommand } from './cas-command.ts';
+import { executeCommand } from './execute-command.ts';
+import { opsCommand } from './ops-command.ts';
+import { runCommandLine } from './run-command.ts';
 import { serveCommand } from './serve-command.ts';
 import { workerCommand } from './worker-command.ts';
 
@@ -11,12 +18,28 @@ Commands:
   serve      run the Kiln server (zero configuration by default)
   worker     run actions for a Kiln scheduler on this machine
 
+Client commands (any REAPI server; --server, default $KILN_SERVER or 127.0.0.1:8980):
+  cas            upload, download, cat, ls, tree: the content-addressable storage
+  action         create an action (Command and Action) from a command line
+  execute        run a stored action and show its result
+  run            upload inputs, run a command remotely, download its outputs
+  ops            list, get, wait for and cancel operations
+  ac             show an action's cached result
+  capabilities   show what the server supports
+
 Run "kiln <command> --help" for a command's options.
 `;
 
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   serve: serveCommand,
   worker: workerCommand,
+  cas: casCommand,
+  action: actionCommand,
+  execute: executeCommand,
+  run: runCommandLine,
+  ops: opsCommand,
+  ac: acCommand,
+  capabilities: capabilitiesCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

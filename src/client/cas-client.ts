@@ -61,6 +61,14 @@ export interface BlobData {
 export interface DownloadOptions {
   /** Mode of the created file (before the umask); 0o644 by default. */
   readonly mode?: number;
+  /** Called with the size of each chunk as it arrives, for progress reports. */
+  readonly onProgress?: (bytes: number) => void;
+}
+
+/** Options for {@link CasClient.uploadFile}. */
+export interface UploadFileOptions {
+  /** Called with the size of each chunk as it is sent, for progress reports. */
+  readonly onProgress?: (bytes: number) => void;
 }
 
 /** A client of one instance of a REAPI CAS. Safe for concurrent use; `close()` when done. */
@@ -147,7 +155,7 @@ export class CasClient {
   }
 
   /** Uploads a file with ByteStream.Write, streaming it from disk in chunks. */
-  async uploadFile(digest: Digest, path: string): Promise<void> {
+  async uploadFile(digest: Digest, path: string, options: UploadFileOptions = {}): Promise<void> {
     if (isEmptyDigest(digest)) return;
     let handle: Awaited<ReturnType<typeof open>>;
     try {
@@ -157,7 +165,11 @@ export class CasClient {
     }
     try {
       const stream = handle.createReadStream({ highWaterMark: this.#chunkBytes, autoClose: false });
-      await this.#write(digest, stream as AsyncIterable<Buffer>);
+      const { onProgress } = options;
+      await this.#write(
+        digest,
+        onProgress === undefined ? (stream as AsyncIterable<Buffer>) : counted(stream, onProgress),
+      );
     } finally {
       await handle.close();
     }
@@ -233,20 +245,11 @@ export class CasClient {
       if (isEmptyDigest(digest)) {
         await (await open(temp, 'wx', mode)).close();
       } else {
-        const hasher = await createHasher(digest.fn);
-        let size = 0;
-        const source = this.#rpc.read(this.#readName(digest));
-        await pipeline(
-          async function* () {
-            for await (const chunk of source) {
-              hasher.update(chunk);
-              size += chunk.byteLength;
-              yield chunk;
-            }
-          },
-          createWriteStream(temp, { flags: 'wx', mode }),
-        );
-        verifyBlob(digest, size, hasher.digest());
+        // readStream verifies the digest before the pipeline completes, so before the rename.
+        const source = options.onProgress
+          ? counted(this.readStream(digest), options.onProgress)
+          : this.readStream(digest);
+        await pipeline(source, createWriteStream(temp, { flags: 'wx', mode }));
       }
       await rename(temp, path);
     } catch (err) {
@@ -256,6 +259,29 @@ export class CasClient {
       if (err instanceof KilnError) throw err;
       throw fromFsError(err, `downloading ${digest.key} to ${path}`);
     }
+  }
+
+  /**
+   * Yields a blob's bytes as they arrive (ByteStream.Read), for a consumer
+   * that writes them on (`kiln cas cat`). The digest is verified at the end,
+   * so a corrupt blob fails with DATA_LOSS after its bytes were yielded.
+   * Rejects with {@link MissingBlobsError} when absent.
+   */
+  async *readStream(digest: Digest): AsyncGenerator<Buffer> {
+    if (isEmptyDigest(digest)) return;
+    const hasher = await createHasher(digest.fn);
+    let size = 0;
+    try {
+      for await (const chunk of this.#rpc.read(this.#readName(digest))) {
+        hasher.update(chunk);
+        size += chunk.byteLength;
+        yield chunk;
+      }
+    } catch (err) {
+      if (hasCode(err, status.NOT_FOUND)) throw new MissingBlobsError([digest]);
+      throw err;
+    }
+    verifyBlob(digest, size, hasher.digest());
   }
 
   /** All Directory messages under `root` (GetTree, every page), root first. */
@@ -305,16 +331,9 @@ export class CasClient {
   }
 
   async #readStreamed(digest: Digest): Promise<Buffer> {
-    const hasher = await createHasher(digest.fn);
     const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of this.#rpc.read(this.#readName(digest))) {
-      hasher.update(chunk);
-      size += chunk.byteLength;
-      chunks.push(chunk);
-    }
-    verifyBlob(digest, size, hasher.digest());
-    return Buffer.concat(chunks, size);
+    for await (const chunk of this.readStream(digest)) chunks.push(chunk);
+    return Buffer.concat(chunks, digest.size);
   }
 
   async #batchUpdate(batch: readonly BlobData[]): Promise<void> {
@@ -368,5 +387,16 @@ export class CasClient {
     }
     // A server that leaves a requested blob out of the reply does not have it.
     missing.push(...byWire.values());
+  }
+}
+
+/** Passes chunks through, reporting each one's size. */
+async function* counted(
+  source: AsyncIterable<Buffer>,
+  onProgress: (bytes: number) => void,
+): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    onProgress(chunk.byteLength);
+    yield chunk;
   }
 }

@@ -10,6 +10,7 @@ import {
   type Channel,
   type ChannelCredentials,
   credentials,
+  type Interceptor,
   Metadata,
   makeGenericClientConstructor,
   type ServiceError,
@@ -55,6 +56,11 @@ export interface CasRpcOptions {
   readonly concurrency?: number;
   /** Deadline of each unary call in milliseconds; 60 s by default. Streams have none. */
   readonly rpcTimeoutMs?: number;
+  /**
+   * Client interceptors around every call, e.g. one adding credentials as
+   * call metadata (the CLI's `--header`); none by default.
+   */
+  readonly interceptors?: Interceptor[];
 }
 
 type Callback<T> = (err: ServiceError | null, response: T) => void;
@@ -73,11 +79,17 @@ export class CasRpc {
     const address = options.channel?.getTarget() ?? options.address;
     if (address === undefined) throw new TypeError('a CAS client needs an address or a channel');
     this.#ownsChannel = options.channel === undefined;
+    const interceptors = options.interceptors ?? [];
     this.#cas = new ContentAddressableStorageClient(address, creds, {
       ...CLIENT_CHANNEL_OPTIONS,
+      interceptors,
       ...(options.channel === undefined ? {} : { channelOverride: options.channel }),
     });
-    const shared = { ...CLIENT_CHANNEL_OPTIONS, channelOverride: this.#cas.getChannel() };
+    const shared = {
+      ...CLIENT_CHANNEL_OPTIONS,
+      interceptors,
+      channelOverride: this.#cas.getChannel(),
+    };
     this.#byteStream = new FastByteStreamClient(address, creds, shared);
     this.#capabilities = new CapabilitiesClient(address, creds, shared);
     this.#limiter = new ConcurrencyLimiter({ limit: options.concurrency ?? 16 });

@@ -80,9 +80,13 @@ export const DIGEST_FUNCTIONS: readonly DigestFunction[] = [
 
 const byValue = new Map(DIGEST_FUNCTIONS.map((f) => [f.value, f]));
 const byName = new Map(DIGEST_FUNCTIONS.map((f) => [f.name, f]));
-const byInferredLength = new Map(
-  DIGEST_FUNCTIONS.filter((f) => f.inferredFromLength).map((f) => [f.hexLength, f]),
-);
+const inferable = DIGEST_FUNCTIONS.filter((f) => f.inferredFromLength);
+/**
+ * Inferable functions indexed by hash length: resolving runs once per digest
+ * of every request, and an array index is cheaper than a Map lookup there.
+ */
+const byInferredLength: (DigestFunction | undefined)[] = [];
+for (const f of inferable) byInferredLength[f.hexLength] = f;
 
 /** Names REAPI gives to enum values Kiln does not support, for clearer errors. */
 const unsupportedNames: Record<number, string> = { 4: 'VSO', 7: 'MURMUR3', 8: 'SHA256TREE' };
@@ -100,11 +104,11 @@ export function digestFunctionByName(name: string): DigestFunction | undefined {
 export function resolveDigestFunction(value: number, hashForInference?: string): DigestFunction {
   if (value === 0) {
     if (hashForInference === undefined) return SHA256;
-    const inferred = byInferredLength.get(hashForInference.length);
+    const inferred = byInferredLength[hashForInference.length];
     if (inferred === undefined) {
       throw invalidArgument(
         `cannot infer the digest function from a hash of ${hashForInference.length} characters; ` +
-          `expected ${[...byInferredLength.values()].map((f) => `${f.hexLength} (${f.name})`).join(', ')}, ` +
+          `expected ${inferable.map((f) => `${f.hexLength} (${f.name})`).join(', ')}, ` +
           'or set digest_function in the request',
       );
     }

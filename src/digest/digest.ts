@@ -3,7 +3,7 @@
  * converted at the RPC boundary by {@link parseDigest}; nothing past that sees
  * a raw proto digest.
  */
-import { invalidArgument, withContext } from '../errors.ts';
+import { invalidArgument, type KilnError, withContext } from '../errors.ts';
 import { type DigestFunction, hashBuffer, resolveDigestFunction } from './digest-function.ts';
 
 /** A content digest: hash and size under one digest function. Immutable. */
@@ -21,7 +21,52 @@ export interface DigestMessage {
   sizeBytes: number;
 }
 
-const HEX = /^[0-9a-f]+$/;
+/**
+ * The one implementation of {@link Digest}. A class rather than a frozen
+ * literal with its key: FindMissingBlobs builds a thousand digests per
+ * request, and profiles showed `Object.freeze`, the key strings and the
+ * regular expression as a large share of its time. The key is built on first
+ * use (stores that index by digest never ask for it on that path). Fields are
+ * `declare`d so that the constructor's plain stores define them (a class
+ * field would first define each as undefined, measurably slower); `readonly`
+ * keeps them immutable for every caller that type-checks.
+ */
+class ValidatedDigest implements Digest {
+  declare readonly fn: DigestFunction;
+  declare readonly hash: string;
+  declare readonly size: number;
+  #key: string | undefined;
+
+  constructor(fn: DigestFunction, hash: string, size: number) {
+    this.fn = fn;
+    this.hash = hash;
+    this.size = size;
+  }
+
+  get key(): string {
+    if (this.#key === undefined) this.#key = `${this.fn.name}/${this.hash}_${this.size}`;
+    return this.#key;
+  }
+}
+
+/**
+ * 1 for every UTF-16 code unit except 0-9 and a-f. 64 KiB, so that any
+ * `charCodeAt` result indexes it without a range check.
+ */
+const NOT_LOWER_HEX = new Uint8Array(0x10000).fill(1);
+for (const c of '0123456789abcdef') NOT_LOWER_HEX[c.charCodeAt(0)] = 0;
+
+/**
+ * Whether every character of `s` is 0-9 or a-f. A table lookup without a
+ * branch per character: digits and letters alternate at random in a hash, so
+ * a comparison per character mispredicts often, and measured 2.5 times slower
+ * (a RegExp slower still).
+ */
+export function isLowerHex(s: string): boolean {
+  let bad = 0;
+  for (let i = 0; i < s.length; i++) bad |= NOT_LOWER_HEX[s.charCodeAt(i)] as number;
+  return bad === 0;
+}
 
 /** Builds a Digest after checking the hash format and size. */
 export function makeDigest(
@@ -30,35 +75,54 @@ export function makeDigest(
   size: number,
   what = 'digest',
 ): Digest {
-  if (hash.length !== fn.hexLength || !HEX.test(hash)) {
-    throw invalidArgument(
-      `${what}: hash "${truncate(hash)}" is not a valid ${fn.name.toUpperCase()} hash ` +
-        `(expected ${fn.hexLength} lower-case hexadecimal characters)`,
-    );
-  }
-  if (!Number.isSafeInteger(size) || size < 0) {
-    throw invalidArgument(`${what}: size_bytes ${size} must be a non-negative integer`);
-  }
-  return Object.freeze({ fn, hash, size, key: `${fn.name}/${hash}_${size}` });
+  if (isValid(fn, hash, size)) return new ValidatedDigest(fn, hash, size);
+  throw invalidDigest(fn, hash, size, what);
 }
 
 /**
  * Validates a proto digest from a request. `fnValue` is the request's
- * `digest_function`; UNKNOWN (0) is inferred from the hash length.
+ * `digest_function`; UNKNOWN (0) is inferred from the hash length. Errors name
+ * the field `what`, or `what[index]` when `index` is given: passing the index
+ * rather than a ready-made name saves building a string per digest of a
+ * thousand-digest request that is almost always valid.
  */
 export function parseDigest(
   message: DigestMessage | undefined,
   fnValue: number,
   what = 'digest',
+  index?: number,
 ): Digest {
-  if (message === undefined) throw invalidArgument(`${what} is missing`);
+  if (message === undefined) throw invalidArgument(`${fieldName(what, index)} is missing`);
+  const { hash, sizeBytes } = message;
   let fn: DigestFunction;
   try {
-    fn = resolveDigestFunction(fnValue, message.hash);
+    fn = resolveDigestFunction(fnValue, hash);
   } catch (err) {
-    throw withContext(err, what);
+    throw withContext(err, fieldName(what, index));
   }
-  return makeDigest(fn, message.hash, message.sizeBytes, what);
+  if (isValid(fn, hash, sizeBytes)) return new ValidatedDigest(fn, hash, sizeBytes);
+  throw invalidDigest(fn, hash, sizeBytes, fieldName(what, index));
+}
+
+function isValid(fn: DigestFunction, hash: string, size: number): boolean {
+  return (
+    hash.length === fn.hexLength && isLowerHex(hash) && Number.isSafeInteger(size) && size >= 0
+  );
+}
+
+/** The error for a digest that {@link isValid} rejected. */
+function invalidDigest(fn: DigestFunction, hash: string, size: number, what: string): KilnError {
+  if (hash.length !== fn.hexLength || !isLowerHex(hash)) {
+    return invalidArgument(
+      `${what}: hash "${truncate(hash)}" is not a valid ${fn.name.toUpperCase()} hash ` +
+        `(expected ${fn.hexLength} lower-case hexadecimal characters)`,
+    );
+  }
+  return invalidArgument(`${what}: size_bytes ${size} must be a non-negative integer`);
+}
+
+function fieldName(what: string, index: number | undefined): string {
+  return index === undefined ? what : `${what}[${index}]`;
 }
 
 /** Converts back to the proto shape. */

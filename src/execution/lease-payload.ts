@@ -2,33 +2,82 @@
  * What travels inside Remote Worker API leases between Kiln's Bots service
  * and its workers: the payload is a `kiln.worker.v1.ActionAssignment`, the
  * result an REAPI `ExecuteResponse` (ActionResult plus status).
+ *
+ * A new lease's payload also carries the Action and Command the scheduler
+ * already holds, so that the worker need not read them back from the CAS
+ * (two round trips per action). They are fields 5 and 6 of the assignment,
+ * written and read here by hand until `lease.proto` declares them
+ * (`build.bazel.remote.execution.v2.Action action = 5;` and `Command
+ * command = 6;`, which is the same encoding). Decoders that do not know the
+ * fields skip them, and a worker that gets a payload without them reads the
+ * CAS as before.
  */
+import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
 import { type Digest, parseDigest } from '../digest/digest.ts';
 import { invalidArgument } from '../errors.ts';
-import { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import {
+  Action,
+  Command,
+  ExecuteResponse,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Any } from '../gen/google/protobuf/any.js';
 import { ActionAssignment } from '../gen/kiln/worker/v1/lease.js';
 
 const ASSIGNMENT_TYPE = 'type.googleapis.com/kiln.worker.v1.ActionAssignment';
 const RESPONSE_TYPE = 'type.googleapis.com/build.bazel.remote.execution.v2.ExecuteResponse';
+/** Field numbers of the inlined Action and Command in the assignment. */
+const ACTION_FIELD = 5;
+const COMMAND_FIELD = 6;
+/** Wire type of length-delimited fields. */
+const LENGTH_DELIMITED = 2;
 
 /** A decoded lease payload. */
 export interface Assignment {
   readonly instanceName: string;
   readonly actionDigest: Digest;
   readonly timeoutMs: number;
+  /** The Action `actionDigest` names, when the payload carries it. */
+  readonly action?: Action;
+  /** The Action's Command, when the payload carries it. */
+  readonly command?: Command;
 }
 
-/** Packs an assignment as a lease payload. */
+/** Packs an assignment as a lease payload (with the Action and Command when given). */
 export function packAssignment(a: Assignment): Any {
   const seconds = Math.floor(a.timeoutMs / 1000);
-  const value = ActionAssignment.encode({
-    instanceName: a.instanceName,
-    actionDigest: { hash: a.actionDigest.hash, sizeBytes: a.actionDigest.size },
-    digestFunction: a.actionDigest.fn.value as ActionAssignment['digestFunction'],
-    timeout: { seconds, nanos: (a.timeoutMs - seconds * 1000) * 1e6 },
-  }).finish();
-  return { typeUrl: ASSIGNMENT_TYPE, value: Buffer.from(value) };
+  const writer = ActionAssignment.encode(
+    {
+      instanceName: a.instanceName,
+      actionDigest: { hash: a.actionDigest.hash, sizeBytes: a.actionDigest.size },
+      digestFunction: a.actionDigest.fn.value as ActionAssignment['digestFunction'],
+      timeout: { seconds, nanos: (a.timeoutMs - seconds * 1000) * 1e6 },
+    },
+    new BinaryWriter(),
+  );
+  if (a.action !== undefined) {
+    Action.encode(a.action, writer.uint32(tag(ACTION_FIELD)).fork()).join();
+  }
+  if (a.command !== undefined) {
+    Command.encode(a.command, writer.uint32(tag(COMMAND_FIELD)).fork()).join();
+  }
+  return { typeUrl: ASSIGNMENT_TYPE, value: Buffer.from(writer.finish()) };
+}
+
+function tag(field: number): number {
+  return (field << 3) | LENGTH_DELIMITED;
+}
+
+/** The inlined Action and Command of an encoded assignment, when present. */
+function inlined(value: Uint8Array): { action?: Action; command?: Command } {
+  const found: { action?: Action; command?: Command } = {};
+  const reader = new BinaryReader(value);
+  while (reader.pos < reader.len) {
+    const t = reader.uint32();
+    if (t === tag(ACTION_FIELD)) found.action = Action.decode(reader, reader.uint32());
+    else if (t === tag(COMMAND_FIELD)) found.command = Command.decode(reader, reader.uint32());
+    else reader.skip(t & 7);
+  }
+  return found;
 }
 
 /** Unpacks a lease payload; INVALID_ARGUMENT when it is not an ActionAssignment. */
@@ -44,6 +93,7 @@ export function unpackAssignment(payload: Any | undefined): Assignment {
     instanceName: a.instanceName,
     actionDigest: parseDigest(a.actionDigest, a.digestFunction, 'lease action_digest'),
     timeoutMs: timeout.seconds * 1000 + Math.floor(timeout.nanos / 1e6),
+    ...inlined(payload.value),
   };
 }
 

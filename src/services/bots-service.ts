@@ -29,6 +29,13 @@ import type { Logger } from '../util/logger.ts';
 /** Worker property carrying how many actions a bot runs at once; not a platform property. */
 export const CAPACITY_PROPERTY = 'kiln.capacity';
 
+/**
+ * Reasons for ending a long poll. Given to `abort()`, they spare the
+ * DOMException (with its stack trace) that a reasonless abort creates.
+ */
+const SUPERSEDED = new Error('a newer UpdateBotSession call of the bot took over');
+const CALL_ENDED = new Error('the UpdateBotSession call ended');
+
 /** Options for {@link createBotsService}. */
 export interface BotsServiceOptions {
   readonly log: Logger;
@@ -96,17 +103,30 @@ export function createBotsService(options: BotsServiceOptions): BotsServer {
     return { ...bot, name, leases: [], expireTime: expireTime() };
   }
 
-  /** Applies what the bot says about its leases. */
+  /**
+   * Applies what the bot says about its leases. A finished lease is released
+   * at once, but its completion (the action cache write, then the waiting
+   * operations) is not awaited: the bot's reply, which carries its next
+   * lease, need not wait for that disk write.
+   */
   async function applyLeaseReports(name: string, session: SessionState, leases: LeaseMessage[]) {
     for (const lease of leases) {
       if (!session.leases.has(lease.id)) continue;
-      try {
-        if (lease.state === LeaseState.ACTIVE) {
+      if (lease.state === LeaseState.ACTIVE) {
+        try {
           await scheduler.updateLease(name, lease.id, { state: 'RUNNING' });
-        } else if (lease.state === LeaseState.COMPLETED || lease.state === LeaseState.CANCELLED) {
-          const response = unpackExecuteResponse(lease.result);
-          const reported = lease.status ?? response?.status;
-          await scheduler.completeLease(name, lease.id, {
+        } catch (err) {
+          // The scheduler no longer associates this lease with the bot (lost or
+          // already finished): forget it and let the bot drop it.
+          if (!hasCode(err, status.NOT_FOUND)) throw err;
+          session.leases.delete(lease.id);
+        }
+      } else if (lease.state === LeaseState.COMPLETED || lease.state === LeaseState.CANCELLED) {
+        const response = unpackExecuteResponse(lease.result);
+        const reported = lease.status ?? response?.status;
+        session.leases.delete(lease.id);
+        scheduler
+          .completeLease(name, lease.id, {
             result: response?.result,
             status:
               reported ??
@@ -114,14 +134,14 @@ export function createBotsService(options: BotsServiceOptions): BotsServer {
                 ? { code: status.CANCELLED, message: 'cancelled', details: [] }
                 : { code: status.INTERNAL, message: 'bot reported no status', details: [] }),
             message: response?.message,
+          })
+          .catch((err: unknown) => {
+            // NOT_FOUND: lost or already finished. Anything else (a malformed
+            // report) leaves the lease to its deadline, which retries the action.
+            if (!hasCode(err, status.NOT_FOUND)) {
+              log.warn({ err, session: name, lease: lease.id }, 'lease completion rejected');
+            }
           });
-          session.leases.delete(lease.id);
-        }
-      } catch (err) {
-        // The scheduler no longer associates this lease with the bot (lost or
-        // already finished): forget it and let the bot drop it.
-        if (!hasCode(err, status.NOT_FOUND)) throw err;
-        session.leases.delete(lease.id);
       }
     }
   }
@@ -141,10 +161,11 @@ export function createBotsService(options: BotsServiceOptions): BotsServer {
     // One long poll per bot: a bot that calls again (to report a finished
     // action) has abandoned its previous call, which must not take leases
     // that only its dead reply would carry.
-    session.poll?.abort();
+    session.poll?.abort(SUPERSEDED);
     const poll = new AbortController();
     session.poll = poll;
-    ctx.signal.addEventListener('abort', () => poll.abort(), { once: true });
+    const onCallAbort = (): void => poll.abort(CALL_ENDED);
+    ctx.signal.addEventListener('abort', onCallAbort, { once: true });
     await applyLeaseReports(req.name, session, reported);
     // Leases the bot has not seen yet go out at once, without waiting for more.
     const reportedIds = new Set(reported.map((l) => l.id));
@@ -158,29 +179,42 @@ export function createBotsService(options: BotsServiceOptions): BotsServer {
       // gone, and the bot must open a new session.
       if (hasCode(err, status.NOT_FOUND)) sessions.delete(req.name);
       throw err;
+    } finally {
+      // The poll is over: a later call has nothing to end, and this call's
+      // own end nothing to abort.
+      ctx.signal.removeEventListener('abort', onCallAbort);
+      if (session.poll === poll) session.poll = undefined;
     }
     for (const lease of taken.leases) session.leases.set(lease.id, lease);
     const cancelled = new Set(taken.cancelledLeaseIds);
     const active = new Set(reported.filter((l) => l.state === LeaseState.ACTIVE).map((l) => l.id));
-    const leases: LeaseMessage[] = [...session.leases.values()].map((lease) => ({
-      id: lease.id,
-      payload: packAssignment({
-        instanceName: lease.instanceName,
-        actionDigest: lease.actionDigest,
-        timeoutMs: lease.timeoutMs,
-      }),
-      result: undefined,
-      state: cancelled.has(lease.id)
+    const leases: LeaseMessage[] = [...session.leases.values()].map((lease) => {
+      const state = cancelled.has(lease.id)
         ? LeaseState.CANCELLED
         : active.has(lease.id)
           ? LeaseState.ACTIVE
-          : LeaseState.PENDING,
-      status: undefined,
-      requirements: undefined,
-      expireTime: undefined,
-      assignment: '',
-      inlineAssignment: undefined,
-    }));
+          : LeaseState.PENDING;
+      // A lease the bot will start carries the Action and Command, which the
+      // worker then need not read back from the CAS.
+      const inline = state === LeaseState.PENDING;
+      return {
+        id: lease.id,
+        payload: packAssignment({
+          instanceName: lease.instanceName,
+          actionDigest: lease.actionDigest,
+          timeoutMs: lease.timeoutMs,
+          action: inline ? lease.action : undefined,
+          command: inline ? lease.command : undefined,
+        }),
+        result: undefined,
+        state,
+        status: undefined,
+        requirements: undefined,
+        expireTime: undefined,
+        assignment: '',
+        inlineAssignment: undefined,
+      };
+    });
     return {
       name: req.name,
       botId: session.botId,

@@ -12,7 +12,7 @@ import {
   type ReadResponse,
   WriteRequest,
 } from '../gen/google/bytestream/bytestream.js';
-import { CHUNK_HEADROOM, hasHeadroom } from '../storage/disk-blob-store.ts';
+import { CHUNK_HEADROOM, hasHeadroom } from '../storage/disk-chunk-reader.ts';
 
 /** `data` is field 10, length-delimited: tag (10 << 3) | 2. */
 const DATA_TAG = 82;

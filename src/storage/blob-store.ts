@@ -9,6 +9,7 @@
  * `VerifyingBlobStore`, which the CAS always puts on top.
  */
 import type { Digest } from '../digest/digest.ts';
+import { invalidArgument, outOfRange } from '../errors.ts';
 
 /** A byte range of a blob. */
 export interface ReadRange {
@@ -43,7 +44,11 @@ export interface BlobStore {
   get(digest: Digest, range?: ReadRange): Promise<AsyncIterable<Uint8Array>>;
   /** Starts an upload of the blob with this digest. */
   put(digest: Digest): Promise<BlobWriter>;
-  /** Returns the digests of `digests` that the store does not hold. */
+  /**
+   * Returns the digests of `digests` that the store does not hold, each once
+   * however often it was asked about (callers rely on this and do not
+   * deduplicate themselves).
+   */
   findMissing(digests: readonly Digest[]): Promise<Digest[]>;
   /** Releases resources (timers, file handles). */
   close(): Promise<void>;
@@ -71,4 +76,25 @@ export async function putBuffer(store: BlobStore, digest: Digest, data: Uint8Arr
 /** True when the store holds the blob. */
 export async function hasBlob(store: BlobStore, digest: Digest): Promise<boolean> {
   return (await store.findMissing([digest])).length === 0;
+}
+
+/**
+ * Validates a read range against a blob's length, with the codes ByteStream
+ * expects: OUT_OF_RANGE for a bad offset, INVALID_ARGUMENT for a bad limit.
+ * Returns the half-open byte range `[start, end)` to serve. For backends.
+ */
+export function resolveRange(
+  length: number,
+  range: ReadRange | undefined,
+  key: string,
+): { start: number; end: number } {
+  const offset = range?.offset ?? 0;
+  const limit = range?.limit ?? 0;
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset > length) {
+    throw outOfRange(`read offset ${offset} is outside blob ${key} of ${length} bytes`);
+  }
+  if (!Number.isSafeInteger(limit) || limit < 0) {
+    throw invalidArgument(`read limit ${limit} must be a non-negative integer`);
+  }
+  return { start: offset, end: limit === 0 ? length : Math.min(length, offset + limit) };
 }

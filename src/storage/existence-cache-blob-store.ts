@@ -7,6 +7,7 @@ import { status } from '@grpc/grpc-js';
 import type { Digest } from '../digest/digest.ts';
 import { hasCode, invalidArgument } from '../errors.ts';
 import type { BlobStore, BlobWriter, ReadRange } from './blob-store.ts';
+import { DigestIndex } from './digest-index.ts';
 
 /** Options of {@link ExistenceCacheBlobStore}. */
 export interface ExistenceCacheBlobStoreOptions {
@@ -34,8 +35,8 @@ export class ExistenceCacheBlobStore implements BlobStore {
   readonly #ttlMs: number;
   readonly #maxEntries: number;
   readonly #clock: () => number;
-  /** Digest key → expiry time. Map order is insertion order: the first entry is the oldest. */
-  readonly #present = new Map<string, number>();
+  /** Digest → expiry time, least recently confirmed first. */
+  readonly #present = new DigestIndex<number>();
 
   constructor(options: ExistenceCacheBlobStoreOptions) {
     if (!(options.ttlMs > 0)) {
@@ -62,11 +63,11 @@ export class ExistenceCacheBlobStore implements BlobStore {
     try {
       stream = await this.#backend.get(digest, range);
     } catch (err) {
-      if (hasCode(err, status.NOT_FOUND)) this.#present.delete(digest.key);
+      if (hasCode(err, status.NOT_FOUND)) this.#present.delete(digest);
       throw err;
     }
-    this.#remember(digest.key);
-    return this.#forgetIfLost(digest.key, stream);
+    this.#remember(digest);
+    return this.#forgetIfLost(digest, stream);
   }
 
   async put(digest: Digest): Promise<BlobWriter> {
@@ -75,7 +76,7 @@ export class ExistenceCacheBlobStore implements BlobStore {
       write: (chunk) => inner.write(chunk),
       commit: async () => {
         await inner.commit();
-        this.#remember(digest.key);
+        this.#remember(digest);
       },
       abort: () => inner.abort(),
       get written() {
@@ -88,18 +89,19 @@ export class ExistenceCacheBlobStore implements BlobStore {
     const now = this.#clock();
     const unknown: Digest[] = [];
     for (const digest of digests) {
-      const expiry = this.#present.get(digest.key);
+      const expiry = this.#present.get(digest);
       if (expiry !== undefined && expiry > now) continue;
-      if (expiry !== undefined) this.#present.delete(digest.key);
+      if (expiry !== undefined) this.#present.delete(digest);
       unknown.push(digest);
     }
     if (unknown.length === 0) return [];
     const missing = await this.#backend.findMissing(unknown);
     // Stores report each absent digest once, so as many missing as asked means none is present.
     if (missing.length === unknown.length) return missing;
-    const missingKeys = new Set(missing.map((d) => d.key));
+    const absent = new DigestIndex<true>();
+    for (const digest of missing) absent.set(digest, true);
     for (const digest of unknown) {
-      if (!missingKeys.has(digest.key)) this.#remember(digest.key);
+      if (!absent.has(digest)) this.#remember(digest);
     }
     return missing;
   }
@@ -110,22 +112,20 @@ export class ExistenceCacheBlobStore implements BlobStore {
     await this.#backend.close();
   }
 
-  #remember(key: string): void {
-    // Re-inserting moves the key to the end, so the first entry is always the oldest.
-    this.#present.delete(key);
-    this.#present.set(key, this.#clock() + this.#ttlMs);
-    for (const victim of this.#present.keys()) {
-      if (this.#present.size <= this.#maxEntries) break;
-      this.#present.delete(victim);
-    }
+  #remember(digest: Digest): void {
+    this.#present.set(digest, this.#clock() + this.#ttlMs);
+    while (this.#present.size > this.#maxEntries) this.#present.deleteOldest();
   }
 
   /** A blob evicted while being streamed is no longer known to be present. */
-  async *#forgetIfLost(key: string, stream: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  async *#forgetIfLost(
+    digest: Digest,
+    stream: AsyncIterable<Uint8Array>,
+  ): AsyncIterable<Uint8Array> {
     try {
       yield* stream;
     } catch (err) {
-      if (hasCode(err, status.NOT_FOUND)) this.#present.delete(key);
+      if (hasCode(err, status.NOT_FOUND)) this.#present.delete(digest);
       throw err;
     }
   }

@@ -4,14 +4,8 @@
  * small setups; everything is lost on restart.
  */
 import type { Digest } from '../digest/digest.ts';
-import {
-  failedPrecondition,
-  invalidArgument,
-  notFound,
-  outOfRange,
-  resourceExhausted,
-} from '../errors.ts';
-import type { BlobStore, BlobWriter, ReadRange } from './blob-store.ts';
+import { failedPrecondition, invalidArgument, notFound, resourceExhausted } from '../errors.ts';
+import { type BlobStore, type BlobWriter, type ReadRange, resolveRange } from './blob-store.ts';
 
 /** Options of {@link MemoryBlobStore}. */
 export interface MemoryBlobStoreOptions {
@@ -166,26 +160,6 @@ class MemoryBlobWriter implements BlobWriter {
       throw failedPrecondition(`upload of blob ${this.#key} is already ${this.#state}`);
     }
   }
-}
-
-/**
- * Validates a read range against a blob's length, with the codes ByteStream
- * expects: OUT_OF_RANGE for a bad offset, INVALID_ARGUMENT for a bad limit.
- */
-function resolveRange(
-  length: number,
-  range: ReadRange | undefined,
-  key: string,
-): { start: number; end: number } {
-  const offset = range?.offset ?? 0;
-  const limit = range?.limit ?? 0;
-  if (!Number.isSafeInteger(offset) || offset < 0 || offset > length) {
-    throw outOfRange(`read offset ${offset} is outside blob ${key} of ${length} bytes`);
-  }
-  if (!Number.isSafeInteger(limit) || limit < 0) {
-    throw invalidArgument(`read limit ${limit} must be a non-negative integer`);
-  }
-  return { start: offset, end: limit === 0 ? length : Math.min(length, offset + limit) };
 }
 
 async function* slices(data: Buffer): AsyncIterable<Uint8Array> {

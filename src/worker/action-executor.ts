@@ -31,6 +31,7 @@ import {
 import type { Logger } from '../util/logger.ts';
 import { resolveActionPath } from './action-paths.ts';
 import { createBuildDirectory } from './build-directory.ts';
+import type { BuildDirectoryPool } from './build-directory-pool.ts';
 import { type Clock, systemClock, toTimestamp } from './clock.ts';
 import { CommandRunner } from './command-runner.ts';
 import type { FileCache } from './file-cache.ts';
@@ -45,6 +46,8 @@ export interface ActionExecutorOptions {
   readonly fileCache: FileCache;
   /** Directory under which each action gets a fresh build directory. */
   readonly buildRoot: string;
+  /** Reuses emptied build directories (under its own build root); a fresh one per action otherwise. */
+  readonly buildDirectories?: BuildDirectoryPool;
   /** Reported as `ExecutedActionMetadata.worker`. */
   readonly workerName: string;
   /** Runs the commands; a default CommandRunner otherwise. */
@@ -60,6 +63,8 @@ export interface ExecuteRequest {
   readonly actionDigest: Digest;
   /** The Action, when the caller already has it (it must be the one `actionDigest` names). */
   readonly action?: Action;
+  /** The Action's Command, when the caller already has it (with `action`). */
+  readonly command?: Command;
   /**
    * Longest the command may run, in milliseconds: used when the Action sets no
    * timeout, and caps one it sets. 0 for no limit.
@@ -89,6 +94,7 @@ const OK: ExecutionStatus = { code: status.OK, message: '', details: [] };
 export class ActionExecutor {
   readonly #cas: CasClient;
   readonly #buildRoot: string;
+  readonly #buildDirectories: BuildDirectoryPool | undefined;
   readonly #workerName: string;
   readonly #runner: CommandRunner;
   readonly #clock: Clock;
@@ -99,6 +105,7 @@ export class ActionExecutor {
   constructor(options: ActionExecutorOptions) {
     this.#cas = options.cas;
     this.#buildRoot = options.buildRoot;
+    this.#buildDirectories = options.buildDirectories;
     this.#workerName = options.workerName;
     this.#clock = options.clock ?? systemClock;
     this.#runner = options.runner ?? new CommandRunner({ clock: this.#clock });
@@ -131,11 +138,17 @@ export class ActionExecutor {
     let outcomeStatus: ExecutionStatus = OK;
     let removeBuildDirectory: (() => Promise<boolean>) | undefined;
     try {
-      const dir = await createBuildDirectory(this.#buildRoot);
-      removeBuildDirectory = dir.remove;
-
+      // The directory is made while the Action and Command arrive.
       metadata.inputFetchStartTimestamp = now();
-      const { action, command } = await this.#load(request);
+      const [made, loaded] = await Promise.allSettled([
+        this.#buildDirectories?.acquire() ?? createBuildDirectory(this.#buildRoot),
+        this.#load(request),
+      ]);
+      if (made.status === 'rejected') throw made.reason;
+      const dir = made.value;
+      removeBuildDirectory = dir.remove;
+      if (loaded.status === 'rejected') throw loaded.reason;
+      const { action, command } = loaded.value;
       await this.#stager.stage({
         inputRootDigest: this.#digest(action.inputRootDigest, 'input_root_digest'),
         inputRoot: dir.inputRoot,
@@ -191,14 +204,16 @@ export class ActionExecutor {
     return { result, status: outcomeStatus };
   }
 
-  /** Fetches (or takes) the Action and fetches the Command, validating both. */
+  /** Fetches (or takes) the Action and the Command, validating both. */
   async #load(request: ExecuteRequest): Promise<{ action: Action; command: Command }> {
     const action =
       request.action ??
       decode(Action, await this.#cas.readBlob(request.actionDigest), 'the Action');
     const commandDigest = this.#digest(action.commandDigest, 'command_digest');
     this.#digest(action.inputRootDigest, 'input_root_digest');
-    const command = decode(Command, await this.#cas.readBlob(commandDigest), 'the Command');
+    const command =
+      (request.action === undefined ? undefined : request.command) ??
+      decode(Command, await this.#cas.readBlob(commandDigest), 'the Command');
     if (command.arguments.length === 0 || command.arguments[0] === '') {
       throw invalidArgument('the Command has no arguments; arguments[0] must name the program');
     }

@@ -3,7 +3,7 @@
  * build root holding the input root and, beside it (so the action cannot see
  * or clobber them), the stdout and stderr files.
  */
-import { chmod, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromFsError } from '../errors.ts';
 
@@ -23,19 +23,58 @@ export interface BuildDirectory {
 export async function createBuildDirectory(buildRoot: string): Promise<BuildDirectory> {
   let path: string;
   try {
-    await mkdir(buildRoot, { recursive: true });
-    path = await mkdtemp(join(buildRoot, 'action-'));
+    path = await mkdtemp(join(buildRoot, 'action-')).catch(async (err: unknown) => {
+      // The root exists after the first action; make it only when it is missing.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await mkdir(buildRoot, { recursive: true });
+      return mkdtemp(join(buildRoot, 'action-'));
+    });
     await mkdir(join(path, 'root'));
   } catch (err) {
     throw fromFsError(err, `creating a build directory under ${buildRoot}`);
   }
+  const inputRoot = join(path, 'root');
+  const stdoutPath = join(path, 'stdout');
+  const stderrPath = join(path, 'stderr');
   return {
     path,
-    inputRoot: join(path, 'root'),
-    stdoutPath: join(path, 'stdout'),
-    stderrPath: join(path, 'stderr'),
-    remove: () => removeTree(path),
+    inputRoot,
+    stdoutPath,
+    stderrPath,
+    remove: () => removeBuildDirectory(path, inputRoot, [stdoutPath, stderrPath]),
   };
+}
+
+/**
+ * Deletes a build directory. Its own entries are known, so they go with one
+ * call each (a recursive `rm` would first look at every one of them); only
+ * the input root's contents need a walk. Anything unexpected falls back to
+ * {@link removeTree}.
+ */
+async function removeBuildDirectory(
+  path: string,
+  inputRoot: string,
+  files: readonly string[],
+): Promise<boolean> {
+  try {
+    await Promise.all([
+      ...files.map((f) => unlink(f).catch(ignoreMissing)),
+      rmdir(inputRoot).catch((err: unknown) => {
+        if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY') {
+          return rm(inputRoot, { recursive: true, force: true });
+        }
+        return ignoreMissing(err);
+      }),
+    ]);
+    await rmdir(path);
+    return true;
+  } catch {
+    return removeTree(path);
+  }
+}
+
+function ignoreMissing(err: unknown): void {
+  if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
 }
 
 /**

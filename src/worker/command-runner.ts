@@ -23,11 +23,17 @@
  * - A process killed by a signal reports exit code 128 + the signal number,
  *   again as shells do, and names the signal.
  */
-import { spawn } from 'node:child_process';
-import { open } from 'node:fs/promises';
+import { appendFile, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { fromFsError, invalidArgument } from '../errors.ts';
 import { type Clock, systemClock } from './clock.ts';
+import {
+  DirectProcessLauncher,
+  LaunchError,
+  type LaunchedProcess,
+  type ProcessExit,
+  type ProcessLauncher,
+} from './process-launcher.ts';
 
 /** Options for {@link CommandRunner}. */
 export interface CommandRunnerOptions {
@@ -35,6 +41,11 @@ export interface CommandRunnerOptions {
   readonly killGraceMs?: number;
   /** Source of the start and end timestamps; the system clock by default. */
   readonly clock?: Clock;
+  /**
+   * Starts the processes; a {@link DirectProcessLauncher} (spawning from this
+   * process) by default. Workers pass a `HelperProcessLauncher`.
+   */
+  readonly launcher?: ProcessLauncher;
 }
 
 /** One command to run. */
@@ -77,10 +88,12 @@ export interface RunResult {
 export class CommandRunner {
   readonly #killGraceMs: number;
   readonly #clock: Clock;
+  readonly #launcher: ProcessLauncher;
 
   constructor(options: CommandRunnerOptions = {}) {
     this.#killGraceMs = options.killGraceMs ?? 2000;
     this.#clock = options.clock ?? systemClock;
+    this.#launcher = options.launcher ?? new DirectProcessLauncher();
   }
 
   /** Runs the command to completion (or until killed). Rejects only for invalid requests. */
@@ -100,44 +113,55 @@ export class CommandRunner {
       throw invalidArgument('command arguments must not contain NUL characters');
     }
 
-    const stdout = await open(request.stdoutPath, 'w').catch((err: unknown) => {
-      throw fromFsError(err, `creating ${request.stdoutPath}`);
-    });
-    const stderr = await open(request.stderrPath, 'w').catch(async (err: unknown) => {
-      await stdout.close();
-      throw fromFsError(err, `creating ${request.stderrPath}`);
-    });
     const startMs = this.#clock.nowMs();
+    if (request.signal?.aborted) {
+      // The files exist after every run, as the request promises.
+      await Promise.all(
+        [request.stdoutPath, request.stderrPath].map((path) =>
+          writeFile(path, '').catch((err: unknown) => {
+            throw fromFsError(err, `creating ${path}`);
+          }),
+        ),
+      );
+      return this.#notStarted(startMs, 'cancelled before start', 130, true);
+    }
+    let launched: LaunchedProcess;
     try {
-      if (request.signal?.aborted) {
-        return this.#notStarted(startMs, 'cancelled before start', 130, true);
-      }
-      const child = spawn(program, args, {
+      launched = await this.#launcher.launch({
+        program,
+        args,
         cwd: request.workingDirectory,
         env,
-        detached: true,
-        stdio: ['ignore', stdout.fd, stderr.fd],
-        windowsHide: true,
+        stdoutPath: request.stdoutPath,
+        stderrPath: request.stderrPath,
       });
-      return await this.#supervise(child, request, startMs, stderr);
-    } finally {
-      await Promise.all([stdout.close(), stderr.close()]);
+    } catch (err) {
+      if (!(err instanceof LaunchError)) throw err;
+      if (err.stage !== 'spawn') {
+        const path = err.stage === 'stdout' ? request.stdoutPath : request.stderrPath;
+        throw fromFsError(
+          Object.assign(new Error(err.message), { code: err.errno }),
+          `creating ${path}`,
+        );
+      }
+      const code = err.errno === 'ENOENT' ? 127 : 126;
+      const message = `cannot run "${program}": ${err.message}`;
+      await appendFile(request.stderrPath, `kiln worker: ${message}\n`).catch(() => {});
+      return this.#notStarted(startMs, message, code, false);
     }
+    return this.#supervise(launched, request, startMs);
   }
 
   async #supervise(
-    child: ReturnType<typeof spawn>,
+    launched: LaunchedProcess,
     request: RunRequest,
     startMs: number,
-    stderr: Awaited<ReturnType<typeof open>>,
   ): Promise<RunResult> {
     let timedOut = false;
     let cancelled = false;
     let graceTimer: NodeJS.Timeout | undefined;
-    const pid = child.pid;
-    const killTree = (sig: NodeJS.Signals) => {
-      if (pid !== undefined) signalGroup(pid, sig);
-    };
+    const { pid } = launched;
+    const killTree = (sig: NodeJS.Signals) => signalGroup(pid, sig);
     const terminate = () => {
       killTree('SIGTERM');
       graceTimer ??= setTimeout(() => killTree('SIGKILL'), this.#killGraceMs);
@@ -155,19 +179,17 @@ export class CommandRunner {
       terminate();
     };
     request.signal?.addEventListener('abort', onAbort, { once: true });
+    // Aborted while the process was being started.
+    if (request.signal?.aborted) onAbort();
 
     try {
-      const outcome = await new Promise<
-        { code: number | null; signal: NodeJS.Signals | null } | { error: NodeJS.ErrnoException }
-      >((resolve) => {
-        child.once('error', (error: NodeJS.ErrnoException) => resolve({ error }));
-        child.once('exit', (code, signal) => resolve({ code, signal }));
-      });
-      if ('error' in outcome) {
-        const code = outcome.error.code === 'ENOENT' ? 127 : 126;
-        const message = `cannot run "${request.arguments[0]}": ${outcome.error.message}`;
-        await stderr.write(`kiln worker: ${message}\n`).catch(() => {});
-        return this.#notStarted(startMs, message, code, false);
+      let outcome: ProcessExit;
+      try {
+        outcome = await launched.exit;
+      } catch (err) {
+        // The launcher lost track of the process: make sure nothing of it stays.
+        killTree('SIGKILL');
+        throw err;
       }
       // Whatever the command left running in its group goes with it.
       killTree('SIGKILL');

@@ -12,6 +12,11 @@
 import { mkdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
+import {
+  childDigest,
+  fetchDirectoryTree,
+  type TreeSource,
+} from '../client/fetch-directory-tree.ts';
 import { MissingBlobsError } from '../client/missing-blobs-error.ts';
 import { type Digest, makeDigest } from '../digest/digest.ts';
 import { fromFsError, invalidArgument } from '../errors.ts';
@@ -26,7 +31,6 @@ import {
   validateNodeName,
 } from './action-paths.ts';
 import type { FileCache, LinkRequest } from './file-cache.ts';
-import { childDigest, fetchInputTree, type TreeSource } from './input-tree.ts';
 
 /** What staging needs from a CAS client; {@link CasClient} is one. */
 export interface InputSource extends TreeSource {
@@ -101,7 +105,7 @@ export class InputStager {
     const workingDirectory = resolveActionPath('', command.workingDirectory, 'working directory');
     const outputs = declaredOutputs(command);
 
-    const tree = await fetchInputTree(this.#cas, inputRootDigest);
+    const tree = await fetchDirectoryTree(this.#cas, inputRootDigest);
     const layout = this.#layout(inputRootDigest, inputRoot, tree.directories);
     if (tree.missing.length > 0) {
       // Files under missing directories stay unknown; name every other absent blob too.

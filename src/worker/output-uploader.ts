@@ -11,12 +11,16 @@
  * omitted. Symlinks are reported, never followed.
  *
  * Uploads ask FindMissingBlobs first; small blobs go in batches, large files
- * stream from disk.
+ * stream from disk. Outputs of a few KiB in all skip the question and go in
+ * one batch (see {@link OutputUploaderOptions.directUploadBytes}).
  */
 import { lstat, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
+import { collectDirectory } from '../client/collect-directory.ts';
 import { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
-import { type Digest, toDigestMessage } from '../digest/digest.ts';
+import { digestFile } from '../client/digest-file.ts';
+import { type BlobSink, uploadMissing } from '../client/upload-missing.ts';
+import { type Digest, makeDigest, toDigestMessage } from '../digest/digest.ts';
 import type { DigestFunction } from '../digest/digest-function.ts';
 import { failedPrecondition, fromFsError } from '../errors.ts';
 import {
@@ -28,15 +32,9 @@ import {
   type OutputSymlink,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type DeclaredOutput, declaredOutputs } from './action-paths.ts';
-import { digestFile } from './digest-file.ts';
-import { collectOutputDirectory } from './output-directory.ts';
 
 /** What uploading needs from a CAS client; {@link CasClient} is one. */
-export interface OutputSink {
-  findMissing(digests: readonly Digest[]): Promise<Digest[]>;
-  uploadBlobs(blobs: readonly { digest: Digest; data: Uint8Array }[]): Promise<void>;
-  uploadFile(digest: Digest, path: string): Promise<void>;
-}
+export type OutputSink = BlobSink;
 
 /** Options for {@link OutputUploader}. */
 export interface OutputUploaderOptions {
@@ -46,6 +44,12 @@ export interface OutputUploaderOptions {
   readonly smallFileBytes?: number;
   /** Most file system operations (hashing, reading) at once; 16 by default. */
   readonly concurrency?: number;
+  /**
+   * Outputs (stdout and stderr included) of at most this many bytes in all
+   * are uploaded without asking FindMissingBlobs first: that round trip
+   * costs more than sending them again. 64 KiB by default; 0 always asks.
+   */
+  readonly directUploadBytes?: number;
 }
 
 /** What to collect. */
@@ -58,21 +62,20 @@ export interface UploadRequest {
   readonly stderrPath: string;
 }
 
-/** Most bytes of small files read into memory for one batch upload. */
-const SMALL_GROUP_BYTES = 16 * 1024 * 1024;
-
 /** Builds ActionResults from build directories and uploads their blobs. */
 export class OutputUploader {
   readonly #cas: OutputSink;
   readonly #fn: DigestFunction;
   readonly #smallFileBytes: number;
   readonly #limiter: ConcurrencyLimiter;
+  readonly #directUploadBytes: number;
 
   constructor(options: OutputUploaderOptions) {
     this.#cas = options.cas;
     this.#fn = options.digestFunction;
     this.#smallFileBytes = options.smallFileBytes ?? 1024 * 1024;
     this.#limiter = new ConcurrencyLimiter({ limit: options.concurrency ?? 16 });
+    this.#directUploadBytes = options.directUploadBytes ?? 64 * 1024;
   }
 
   /** Collects and uploads outputs, stdout and stderr. `executionMetadata` is left unset. */
@@ -96,10 +99,17 @@ export class OutputUploader {
     const wantDirectories =
       format === Command_OutputDirectoryFormat.DIRECTORY_ONLY ||
       format === Command_OutputDirectoryFormat.TREE_AND_DIRECTORY;
-    const root = await realpath(request.inputRoot);
+    const outputs = declaredOutputs(request.command);
+    const root = outputs.length === 0 ? request.inputRoot : await realpath(request.inputRoot);
+    // stdout and stderr are digested while the outputs are collected.
+    const logs = Promise.all([
+      this.#limiter.run(() => this.#digestLog(request.stdoutPath)),
+      this.#limiter.run(() => this.#digestLog(request.stderrPath)),
+    ]);
+    logs.catch(() => {});
 
     await Promise.all(
-      declaredOutputs(request.command).map(async (output) => {
+      outputs.map(async (output) => {
         const collected = await this.#collect(root, output, wantDirectories);
         if (collected === undefined) return;
         if ('file' in collected) {
@@ -120,10 +130,7 @@ export class OutputUploader {
         }
       }),
     );
-    const [stdout, stderr] = await Promise.all([
-      this.#limiter.run(() => digestFile(this.#fn, request.stdoutPath)),
-      this.#limiter.run(() => digestFile(this.#fn, request.stderrPath)),
-    ]);
+    const [stdout, stderr] = await logs;
     files.set(stdout.key, { digest: stdout, path: request.stdoutPath });
     files.set(stderr.key, { digest: stderr, path: request.stderrPath });
     result.stdoutDigest = toDigestMessage(stdout);
@@ -141,6 +148,17 @@ export class OutputUploader {
 
     await this.#uploadMissing([...blobs.values()], [...files.values()]);
     return result;
+  }
+
+  /** Digest of a stdout or stderr file; most are empty, and need no reading then. */
+  async #digestLog(path: string): Promise<Digest> {
+    let size: number;
+    try {
+      size = (await stat(path)).size;
+    } catch (err) {
+      throw fromFsError(err, `hashing ${path}`);
+    }
+    return size === 0 ? makeDigest(this.#fn, this.#fn.emptyHash, 0) : digestFile(this.#fn, path);
   }
 
   async #collect(
@@ -192,7 +210,7 @@ export class OutputUploader {
     }
     if (info.isDirectory()) {
       if (kind === 'file') throw failedPrecondition(`output file "${path}" is a directory`);
-      const dir = await collectOutputDirectory({
+      const dir = await collectDirectory({
         fn: this.#fn,
         path: full,
         limiter: this.#limiter,
@@ -226,41 +244,32 @@ export class OutputUploader {
     blobs: readonly { digest: Digest; data: Buffer }[],
     files: readonly { digest: Digest; path: string }[],
   ): Promise<void> {
-    const missing = new Set(
-      (await this.#cas.findMissing([...blobs, ...files].map((b) => b.digest))).map((d) => d.key),
-    );
-    const neededBlobs = blobs.filter((b) => missing.has(b.digest.key));
-    const neededFiles = files.filter((f) => missing.has(f.digest.key));
-    const small = neededFiles.filter((f) => f.digest.size <= this.#smallFileBytes);
-    const large = neededFiles.filter((f) => f.digest.size > this.#smallFileBytes);
-    const groups: Array<typeof small> = [];
-    let bytes = Number.POSITIVE_INFINITY;
-    for (const f of small) {
-      if (bytes + f.digest.size > SMALL_GROUP_BYTES) {
-        groups.push([]);
-        bytes = 0;
-      }
-      groups.at(-1)?.push(f);
-      bytes += f.digest.size;
+    let total = 0;
+    for (const b of [...blobs, ...files]) total += b.digest.size;
+    if (total > 0 && total <= this.#directUploadBytes) {
+      // Asking FindMissingBlobs first costs a round trip more than sending
+      // these few bytes, which the server mostly does not hold anyway.
+      const read = await Promise.all(
+        files.map((f) =>
+          this.#limiter.run(async () => {
+            try {
+              return { digest: f.digest, data: await readFile(f.path) };
+            } catch (err) {
+              throw fromFsError(err, `reading output ${f.path}`);
+            }
+          }),
+        ),
+      );
+      await this.#cas.uploadBlobs([...blobs, ...read]);
+      return;
     }
-    await Promise.all([
-      this.#cas.uploadBlobs(neededBlobs),
-      ...groups.map(async (group) => {
-        const data = await Promise.all(
-          group.map((f) =>
-            this.#limiter.run(async () => {
-              try {
-                return { digest: f.digest, data: await readFile(f.path) };
-              } catch (err) {
-                throw fromFsError(err, `reading output ${f.path}`);
-              }
-            }),
-          ),
-        );
-        await this.#cas.uploadBlobs(data);
-      }),
-      ...large.map((f) => this.#cas.uploadFile(f.digest, f.path)),
-    ]);
+    await uploadMissing({
+      cas: this.#cas,
+      blobs,
+      files,
+      smallFileBytes: this.#smallFileBytes,
+      limiter: this.#limiter,
+    });
   }
 }
 

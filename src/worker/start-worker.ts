@@ -9,6 +9,7 @@ import { CasClient } from '../client/cas-client.ts';
 import type { PlatformProperty } from '../scheduler/types.ts';
 import type { Logger } from '../util/logger.ts';
 import { FileCache } from './file-cache.ts';
+import { HelperProcessLauncher } from './helper-process-launcher.ts';
 import { WorkerAgent } from './worker-agent.ts';
 
 /** Options for {@link startWorker}. */
@@ -43,6 +44,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     maxBytes: options.cacheBytes,
     cas: cacheCas,
   });
+  const launcher = new HelperProcessLauncher({ log: options.log });
   const agent = new WorkerAgent({
     address: options.address,
     name: options.name,
@@ -50,6 +52,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     platform: options.platform,
     fileCache,
     buildRoot,
+    launcher,
     log: options.log.child({ worker: options.name ?? 'local' }),
   });
   agent.start();
@@ -57,6 +60,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     name: agent.name,
     async stop() {
       await agent.stop();
+      await launcher.close();
       await fileCache.close();
       cacheCas.close();
     },

@@ -25,7 +25,10 @@ import type { PlatformProperty } from '../scheduler/types.ts';
 import { CAPACITY_PROPERTY } from '../services/bots-service.ts';
 import type { Logger } from '../util/logger.ts';
 import { ActionExecutor, type ExecuteOutcome } from './action-executor.ts';
+import { BuildDirectoryPool } from './build-directory-pool.ts';
+import { CommandRunner } from './command-runner.ts';
 import type { FileCache } from './file-cache.ts';
+import type { ProcessLauncher } from './process-launcher.ts';
 
 /** Options for {@link WorkerAgent}. */
 export interface WorkerAgentOptions {
@@ -42,6 +45,8 @@ export interface WorkerAgentOptions {
   /** Where build directories are created; same file system as the file cache. */
   readonly buildRoot: string;
   readonly log: Logger;
+  /** Starts the actions' processes; spawning from this process by default. */
+  readonly launcher?: ProcessLauncher;
   /** Longest UpdateBotSession call (the server long-polls within it); 30 s by default. */
   readonly pollTimeoutMs?: number;
 }
@@ -62,6 +67,8 @@ export class WorkerAgent {
   readonly #name: string;
   readonly #bots: BotsClient;
   readonly #channel: Channel;
+  readonly #runner: CommandRunner;
+  readonly #buildDirectories: BuildDirectoryPool;
   readonly #executors = new Map<string, ActionExecutor>();
   readonly #leases = new Map<string, LocalLease>();
   #session: BotSession | undefined;
@@ -78,6 +85,11 @@ export class WorkerAgent {
       CLIENT_CHANNEL_OPTIONS,
     );
     this.#channel = this.#bots.getChannel() as Channel;
+    this.#runner = new CommandRunner({ launcher: options.launcher });
+    this.#buildDirectories = new BuildDirectoryPool({
+      buildRoot: options.buildRoot,
+      log: options.log,
+    });
   }
 
   /** The bot id. */
@@ -96,6 +108,7 @@ export class WorkerAgent {
     for (const lease of this.#leases.values()) lease.abort.abort();
     this.#wake?.();
     await this.#loop;
+    await this.#buildDirectories.close();
     this.#bots.close();
   }
 
@@ -264,6 +277,8 @@ export class WorkerAgent {
     void executor
       .execute({
         actionDigest: assignment.actionDigest,
+        action: assignment.action,
+        command: assignment.command,
         timeoutMs: assignment.timeoutMs,
         signal: local.abort.signal,
       })
@@ -297,7 +312,9 @@ export class WorkerAgent {
         cas,
         fileCache: this.#options.fileCache,
         buildRoot: this.#options.buildRoot,
+        buildDirectories: this.#buildDirectories,
         workerName: this.#name,
+        runner: this.#runner,
         log: this.#options.log,
       });
       this.#executors.set(key, executor);

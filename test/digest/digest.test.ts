@@ -64,7 +64,25 @@ describe('digests', () => {
     const d = makeDigest(SHA256, 'ab'.repeat(32), 10);
     assert.equal(d.key, `sha256/${'ab'.repeat(32)}_10`);
     assert.equal(formatDigest(d), `${'ab'.repeat(32)}/10`);
-    assert.ok(Object.isFrozen(d));
+    assert.deepEqual([d.fn, d.hash, d.size], [SHA256, 'ab'.repeat(32), 10]);
+    assert.equal(makeDigest(SHA256, '0123456789abcdef'.repeat(4), 0).size, 0);
+  });
+
+  it('reject every character just outside 0-9 and a-f, wherever it is in the hash', () => {
+    for (const bad of ['/', ':', '`', 'g', 'A', 'F', ' ', '\0', 'é', '\uff10']) {
+      for (const at of [0, 31, 63]) {
+        const hash = `${'0'.repeat(at)}${bad}${'0'.repeat(63 - at)}`;
+        assert.throws(
+          () => makeDigest(SHA256, hash, 1),
+          invalid,
+          `${JSON.stringify(bad)} at ${at}`,
+        );
+        assert.throws(
+          () => parseDigest({ hash, sizeBytes: 1 }, 0, 'blob_digests', 7),
+          /blob_digests\[7\]: hash/,
+        );
+      }
+    }
   });
 
   it('reject upper case, wrong length, non-hex, negative and fractional sizes', () => {

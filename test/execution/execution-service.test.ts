@@ -98,6 +98,41 @@ describe('Execution, Operations and Bots services', () => {
     await assert.rejects(execute(digest), { code: status.INVALID_ARGUMENT });
   });
 
+  it('sends a new lease with its Action and Command, and a running one without', async () => {
+    const digest = await uploadAction(t.clients, { args: ['echo', 'inline'], salt: 'inline' });
+    const bot = await createBot();
+    const running = execute(digest);
+    let session = await update(bot, []);
+    const lease = session.leases[0];
+    assert.ok(lease, 'the bot received a lease');
+    const assignment = unpackAssignment(lease.payload);
+    assert.equal(assignment.actionDigest.hash, digest.hash);
+    assert.deepEqual(assignment.command?.arguments, ['echo', 'inline']);
+    assert.equal(Buffer.from(assignment.action?.salt ?? []).toString(), 'inline');
+
+    session = await update(session, [{ ...lease, state: LeaseState.ACTIVE }]);
+    const again = unpackAssignment(session.leases[0]?.payload);
+    assert.equal(again.actionDigest.hash, digest.hash);
+    assert.equal(again.action, undefined);
+    assert.equal(again.command, undefined);
+    const ok = { code: 0, message: '', details: [] };
+    await update(session, [
+      {
+        ...lease,
+        state: LeaseState.COMPLETED,
+        result: packExecuteResponse({
+          result: ActionResult.fromPartial({ exitCode: 0 }),
+          cachedResult: false,
+          status: ok,
+          serverLogs: {},
+          message: '',
+        }),
+        status: ok,
+      },
+    ]);
+    await running;
+  });
+
   it('runs an action on a bot, streams its stages, and serves the rerun from the cache', async () => {
     const digest = await uploadAction(t.clients, { args: ['echo', 'hi'], salt: 'cycle' });
     const bot = await createBot();

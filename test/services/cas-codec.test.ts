@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { status } from '@grpc/grpc-js';
+import { KilnError } from '../../src/errors.ts';
 import {
   type Digest,
   FindMissingBlobsRequest,
@@ -9,6 +11,7 @@ import {
 import {
   decodeFindMissingBlobsRequest,
   encodeFindMissingBlobsResponse,
+  LazyFindMissingBlobsRequest,
 } from '../../src/services/cas-codec.ts';
 
 const hex = (): string => randomBytes(32).toString('hex');
@@ -66,6 +69,34 @@ describe('FindMissingBlobs codecs', () => {
       }).finish(),
     );
     assert.throws(() => decodeFindMissingBlobsRequest(bytes.subarray(0, bytes.length - 3)));
+  });
+
+  it('decode a request lazily to the same fields as the eager decoder', () => {
+    const request: FindMissingBlobsRequest = {
+      instanceName: 'main',
+      blobDigests: digests,
+      digestFunction: 1,
+    };
+    const bytes = Buffer.from(FindMissingBlobsRequest.encode(request).finish());
+    const lazy = new LazyFindMissingBlobsRequest(bytes);
+    assert.equal(lazy.instanceName, 'main');
+    assert.deepEqual(lazy.blobDigests, decodeFindMissingBlobsRequest(bytes).blobDigests);
+    assert.equal(lazy.digestFunction, 1);
+  });
+
+  it('reject a malformed request with INVALID_ARGUMENT when it is first read', () => {
+    const bytes = Buffer.from(
+      FindMissingBlobsRequest.encode({
+        instanceName: '',
+        blobDigests: [{ hash: hex(), sizeBytes: 9 }],
+        digestFunction: 0,
+      }).finish(),
+    );
+    const lazy = new LazyFindMissingBlobsRequest(bytes.subarray(0, bytes.length - 3));
+    assert.throws(
+      () => lazy.blobDigests,
+      (err) => err instanceof KilnError && err.code === status.INVALID_ARGUMENT,
+    );
   });
 
   it('encode responses to the same bytes as the generated encoder', () => {

@@ -80,12 +80,31 @@ describe('OutputUploader', () => {
   });
 
   it('uploads nothing the CAS already holds', async () => {
+    const asking = new OutputUploader({ cas, digestFunction: SHA256, directUploadBytes: 0 });
     const b = await buildDir('same\n');
     await writeFile(join(b.inputRoot, 'x'), 'same content every time');
     await upload(b, { outputPaths: ['x'] });
     const before = counting.puts;
-    await upload(b, { outputPaths: ['x'] });
+    const result = await asking.upload({
+      ...b,
+      command: makeCommand({ outputPaths: ['x'] }),
+      exitCode: 0,
+    });
+    assert.equal(result.outputFiles.length, 1);
     assert.equal(counting.puts, before);
+  });
+
+  it('sends a few KiB of outputs without asking which the CAS holds', async () => {
+    const b = await buildDir('small\n');
+    await writeFile(join(b.inputRoot, 'y'), 'small output');
+    await upload(b, { outputPaths: ['y'] });
+    const before = counting.puts;
+    const result = await upload(b, { outputPaths: ['y'] });
+    // Sent again (output and stdout): nobody asked whether the CAS had them.
+    assert.equal(counting.puts, before + 2);
+    const stored = await cas.readBlob(toDigest(result.outputFiles[0]?.digest));
+    assert.equal(stored.toString(), 'small output');
+    assert.equal((await cas.readBlob(toDigest(result.stdoutDigest))).toString(), 'small\n');
   });
 
   it('reports a directory as a topologically sorted Tree whose blobs are all in the CAS', async () => {

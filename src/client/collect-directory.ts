@@ -1,5 +1,6 @@
 /**
- * Turns an output directory on disk into REAPI messages: one canonical
+ * Turns a directory on disk (an action's output directory, or a tree the CLI
+ * uploads) into REAPI messages: one canonical
  * Directory per directory (entries sorted by UTF-8 bytes, files with their
  * executable bit, symlinks as SymlinkNodes, never followed), and a `Tree` of
  * them written in the topologically sorted record form REAPI describes for
@@ -11,7 +12,6 @@
 import type { Dirent } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
 import { type Digest, digestOf, toDigestMessage } from '../digest/digest.ts';
 import type { DigestFunction } from '../digest/digest-function.ts';
 import { fromFsError } from '../errors.ts';
@@ -21,15 +21,16 @@ import {
   type FileNode,
   type SymlinkNode,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { ConcurrencyLimiter } from './concurrency-limiter.ts';
 import { digestFile } from './digest-file.ts';
 
-/** A file inside an output directory, to upload from disk. */
-export interface OutputFileBlob {
+/** A file inside a collected directory, to upload from disk. */
+export interface LocalFileBlob {
   readonly digest: Digest;
   readonly path: string;
 }
 
-/** An output directory as messages and blobs. */
+/** A directory on disk as messages and blobs. */
 export interface CollectedDirectory {
   /** The encoded Tree (root, then children in topological order). */
   readonly tree: Buffer;
@@ -39,16 +40,22 @@ export interface CollectedDirectory {
   /** Every distinct encoded Directory, the root included, by `Digest.key`. */
   readonly directories: ReadonlyMap<string, { digest: Digest; data: Buffer }>;
   /** Every file in the tree (one per path). */
-  readonly files: readonly OutputFileBlob[];
+  readonly files: readonly LocalFileBlob[];
 }
 
-/** Options for {@link collectOutputDirectory}. */
+/** Options for {@link collectDirectory}. */
 export interface CollectOptions {
   readonly fn: DigestFunction;
   /** Absolute path of the directory. */
   readonly path: string;
   /** Bounds concurrent file system work (hashing, reads). */
   readonly limiter: ConcurrencyLimiter;
+  /**
+   * Paths relative to `path` (`/`-separated) to leave out, with everything
+   * under them: `kiln run` leaves out its declared outputs, so that outputs
+   * downloaded into the input directory do not change the next run's inputs.
+   */
+  readonly skip?: ReadonlySet<string>;
 }
 
 interface Encoded {
@@ -62,10 +69,12 @@ const byName = (a: { name: string }, b: { name: string }) =>
   Buffer.compare(Buffer.from(a.name), Buffer.from(b.name));
 
 /** Reads the directory at `options.path` into a Tree and its blobs. */
-export async function collectOutputDirectory(options: CollectOptions): Promise<CollectedDirectory> {
+export async function collectDirectory(options: CollectOptions): Promise<CollectedDirectory> {
   const encoded = new Map<string, Encoded>();
-  const files: OutputFileBlob[] = [];
-  const root = await encodeDirectory(options, options.path, encoded, files);
+  const files: LocalFileBlob[] = [];
+  const root =
+    (await encodeDirectory(options, options.path, '', encoded, files)) ??
+    (await emptyDirectory(options.fn, encoded));
 
   // Pre-order from the root, each distinct directory once: parents before children.
   const order: Encoded[] = [];
@@ -90,27 +99,43 @@ export async function collectOutputDirectory(options: CollectOptions): Promise<C
   };
 }
 
+/**
+ * Encodes one directory. Resolves undefined for a directory that is empty
+ * only because `options.skip` left out everything in it: it held nothing but
+ * skipped paths (outputs, for `kiln run`), so it goes too.
+ */
 async function encodeDirectory(
   options: CollectOptions,
   path: string,
+  relative: string,
   encoded: Map<string, Encoded>,
-  files: OutputFileBlob[],
-): Promise<Encoded> {
+  files: LocalFileBlob[],
+): Promise<Encoded | undefined> {
   const { limiter, fn } = options;
   let entries: Dirent[];
   try {
     entries = await limiter.run(() => readdir(path, { withFileTypes: true }));
   } catch (err) {
-    throw fromFsError(err, `reading output directory ${path}`);
+    throw fromFsError(err, `reading directory ${path}`);
   }
   const fileNodes: FileNode[] = [];
   const dirNodes: Array<DirectoryNode & { key: string }> = [];
   const symlinkNodes: SymlinkNode[] = [];
+  let skipped = false;
   await Promise.all(
     entries.map(async (entry) => {
       const full = join(path, entry.name);
+      const childRelative = relative === '' ? entry.name : `${relative}/${entry.name}`;
+      if (options.skip?.has(childRelative)) {
+        skipped = true;
+        return;
+      }
       if (entry.isDirectory()) {
-        const child = await encodeDirectory(options, full, encoded, files);
+        const child = await encodeDirectory(options, full, childRelative, encoded, files);
+        if (child === undefined) {
+          skipped = true;
+          return;
+        }
         dirNodes.push({
           name: entry.name,
           digest: toDigestMessage(child.digest),
@@ -133,6 +158,7 @@ async function encodeDirectory(
       }
     }),
   );
+  if (skipped && fileNodes.length + dirNodes.length + symlinkNodes.length === 0) return undefined;
   fileNodes.sort(byName);
   dirNodes.sort(byName);
   symlinkNodes.sort(byName);
@@ -147,6 +173,14 @@ async function encodeDirectory(
   const digest = await digestOf(fn, data);
   const result: Encoded = { digest, data, children: dirNodes.map((d) => d.key) };
   encoded.set(digest.key, result);
+  return result;
+}
+
+/** The empty Directory, for a root whose every entry was skipped. */
+async function emptyDirectory(fn: DigestFunction, encoded: Map<string, Encoded>): Promise<Encoded> {
+  const data = Buffer.alloc(0);
+  const result: Encoded = { digest: await digestOf(fn, data), data, children: [] };
+  encoded.set(result.digest.key, result);
   return result;
 }
 

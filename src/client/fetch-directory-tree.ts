@@ -1,5 +1,6 @@
 /**
- * Fetching every Directory message of an input root. One GetTree call
+ * Fetching every Directory message of a directory tree (a worker's input
+ * root, a tree the CLI downloads or lists). One GetTree call
  * returns the whole tree; since GetTree returns messages without their
  * digests, each is re-encoded and hashed to find its digest. Directories it
  * did not return (absent from the CAS, encoded non-canonically by the client,
@@ -11,7 +12,7 @@ import { type Digest, digestOf, isEmptyDigest, makeDigest } from '../digest/dige
 import { hasCode, invalidArgument } from '../errors.ts';
 import { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 
-/** What the input tree needs from a CAS client; {@link CasClient} is one. */
+/** What fetching a tree needs from a CAS client; {@link CasClient} is one. */
 export interface TreeSource {
   /** Every Directory under `root`, root first; NOT_FOUND when the root is absent. */
   getTree(root: Digest): Promise<Directory[]>;
@@ -21,8 +22,8 @@ export interface TreeSource {
   ): Promise<{ found: Map<string, Buffer>; missing: Digest[] }>;
 }
 
-/** The directories of an input root. */
-export interface InputTree {
+/** The directories of a tree. */
+export interface DirectoryTree {
   /** Every reachable Directory that exists, by `Digest.key`. */
   readonly directories: ReadonlyMap<string, Directory>;
   /** Reachable Directory digests that are not in the CAS. */
@@ -32,7 +33,7 @@ export interface InputTree {
 const EMPTY_DIRECTORY: Directory = Directory.create({});
 
 /** Fetches all Directory messages reachable from `root`. */
-export async function fetchInputTree(source: TreeSource, root: Digest): Promise<InputTree> {
+export async function fetchDirectoryTree(source: TreeSource, root: Digest): Promise<DirectoryTree> {
   const directories = new Map<string, Directory>();
   if (!isEmptyDigest(root)) await addFromGetTree(source, root, directories);
   const missing: Digest[] = [];

@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { status } from '@grpc/grpc-js';
+import { CommandRunner } from '../../src/worker/command-runner.ts';
+import { HelperProcessLauncher } from '../../src/worker/helper-process-launcher.ts';
+
+/** Pids of this process's children running the spawn helper. */
+async function helperPids(): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8');
+      if (ppid === process.pid && cmdline.includes('spawn-helper.ts')) pids.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return pids;
+}
+
+async function waitFor(check: () => Promise<boolean>, ms = 3000): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (await check()) return true;
+    await sleep(20);
+  }
+  return false;
+}
+
+describe('HelperProcessLauncher', () => {
+  let dir: string;
+  let n = 0;
+  const launcher = new HelperProcessLauncher();
+  const runner = new CommandRunner({ killGraceMs: 300, launcher });
+  const run = (args: string[], signal?: AbortSignal) => {
+    const id = n++;
+    return runner.run({
+      arguments: args,
+      environment: [{ name: 'PATH', value: '/usr/bin:/bin' }],
+      workingDirectory: dir,
+      stdoutPath: join(dir, `stdout-${id}`),
+      stderrPath: join(dir, `stderr-${id}`),
+      signal,
+    });
+  };
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kiln-helper-'));
+  });
+  after(async () => {
+    await launcher.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('starts processes from a helper process, not from this one', async () => {
+    const result = await run(['/bin/sh', '-c', 'echo $PPID > parent']);
+    assert.equal(result.exitCode, 0);
+    const parent = Number((await readFile(join(dir, 'parent'), 'utf8')).trim());
+    assert.deepEqual(await helperPids(), [parent]);
+  });
+
+  it('keeps the helper through a SIGINT meant for the worker', async () => {
+    const [helper] = await helperPids();
+    assert.ok(helper !== undefined);
+    process.kill(helper, 'SIGINT');
+    await sleep(100);
+    assert.equal((await run(['/bin/true'])).exitCode, 0);
+    assert.deepEqual(await helperPids(), [helper]);
+  });
+
+  it('fails a running action with UNAVAILABLE when the helper dies, and starts a new one', async () => {
+    const [helper] = await helperPids();
+    assert.ok(helper !== undefined);
+    const running = run(['/bin/sh', '-c', 'echo $$ > victim; exec sleep 60']);
+    const victimFile = join(dir, 'victim');
+    assert.ok(
+      await waitFor(async () => (await readFile(victimFile, 'utf8').catch(() => '')) !== ''),
+    );
+    const victim = Number((await readFile(victimFile, 'utf8')).trim());
+    process.kill(helper, 'SIGKILL');
+    await assert.rejects(running, { code: status.UNAVAILABLE });
+    // The worker killed the process group of the action the helper took with it.
+    assert.ok(
+      await waitFor(async () => {
+        // Gone, or a zombie nobody reaped yet.
+        const stat = await readFile(`/proc/${victim}/stat`, 'utf8').catch(() => ') Z');
+        return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+      }),
+      'the orphaned action was killed',
+    );
+    assert.equal((await run(['/bin/true'])).exitCode, 0);
+    const helpers = await helperPids();
+    assert.equal(helpers.length, 1);
+    assert.notEqual(helpers[0], helper);
+  });
+
+  it('stops the helper on close', async () => {
+    const own = new HelperProcessLauncher();
+    const ownRunner = new CommandRunner({ launcher: own });
+    const before = new Set(await helperPids());
+    const result = await ownRunner.run({
+      arguments: ['/bin/true'],
+      environment: [],
+      workingDirectory: dir,
+      stdoutPath: join(dir, 'own-out'),
+      stderrPath: join(dir, 'own-err'),
+    });
+    assert.equal(result.exitCode, 0);
+    const [mine] = (await helperPids()).filter((p) => !before.has(p));
+    assert.ok(mine !== undefined);
+    await own.close();
+    assert.ok(await waitFor(async () => !(await helperPids()).includes(mine)));
+  });
+});
