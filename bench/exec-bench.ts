@@ -340,11 +340,6 @@ export function describeStages(samples: readonly OverheadSample[]): string {
     .join('; ');
 }
 
-/** Warms up the channel (GetCapabilities), so the first measured call pays no connection setup. */
-export async function connectExec(clients: KilnClients): Promise<void> {
-  await call(clients.capabilities, 'getCapabilities', { instanceName: '' });
-}
-
 /** Options of {@link execRows}. */
 export interface ExecRowsOptions {
   /** Which measurements: `exec` (throughput) and/or `overhead`. */
@@ -372,7 +367,8 @@ export async function execRows(options: ExecRowsOptions): Promise<ResultRow[]> {
   });
   const clients = connectClients(server.address);
   try {
-    await connectExec(clients);
+    // Connected before anything is measured.
+    await call(clients.capabilities, 'getCapabilities', { instanceName: '' });
     if (options.only.has('overhead')) {
       const { samples, sample } = await measureSchedulingOverhead({
         server,

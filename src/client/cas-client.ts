@@ -116,23 +116,24 @@ export class CasClient {
   /** Returns the digests among `digests` that the server does not hold (each once). */
   async findMissing(digests: readonly Digest[]): Promise<Digest[]> {
     const unique = new Map<string, Digest>();
-    for (const d of digests) if (!isEmptyDigest(d)) unique.set(wireKey(d), d);
+    for (const d of digests) if (!isEmptyDigest(d)) unique.set(d.key, d);
+    // One request per digest function; within one, hash and size identify a blob.
+    const chunks = byFunction([...unique.values()], (d) => d).flatMap((group) =>
+      splitEvery(group, MAX_FIND_MISSING_DIGESTS),
+    );
     const replies = await Promise.all(
-      splitEvery([...unique.values()], MAX_FIND_MISSING_DIGESTS).map((chunk) =>
-        this.#rpc.findMissingBlobs({
+      chunks.map(async (chunk) => {
+        const reply = await this.#rpc.findMissingBlobs({
           instanceName: this.instanceName,
           blobDigests: chunk.map(toDigestMessage),
-          digestFunction: this.#fnValue,
-        }),
-      ),
+          digestFunction: fnValueOf(chunk[0]),
+        });
+        const sent = new Map(chunk.map((d) => [wireKey(d), d]));
+        return reply.missingBlobDigests.map((m) => sent.get(wireKey(m)));
+      }),
     );
     const missing: Digest[] = [];
-    for (const reply of replies) {
-      for (const m of reply.missingBlobDigests) {
-        const d = unique.get(wireKey(m));
-        if (d !== undefined) missing.push(d);
-      }
-    }
+    for (const reply of replies) for (const d of reply) if (d !== undefined) missing.push(d);
     return missing;
   }
 
@@ -149,7 +150,9 @@ export class CasClient {
     const large: BlobData[] = [];
     for (const b of unique.values()) (fitsBatch(b.digest, limit) ? small : large).push(b);
     await Promise.all([
-      ...packBatches(small, (b) => b.digest, limit).map((batch) => this.#batchUpdate(batch)),
+      ...byFunction(small, (b) => b.digest)
+        .flatMap((group) => packBatches(group, (b) => b.digest, limit))
+        .map((batch) => this.#batchUpdate(batch)),
       ...large.map((b) => this.#write(b.digest, chunksOf(b.data, this.#chunkBytes))),
     ]);
   }
@@ -216,9 +219,9 @@ export class CasClient {
     }
     const missing: Digest[] = [];
     const settled = await Promise.allSettled([
-      ...packBatches(small, (d) => d, limit).map((batch) =>
-        this.#batchReadOnce(batch, found, missing),
-      ),
+      ...byFunction(small, (d) => d)
+        .flatMap((group) => packBatches(group, (d) => d, limit))
+        .map((batch) => this.#batchReadOnce(batch, found, missing)),
       ...large.map(async (d) => {
         try {
           found.set(d.key, await this.#readStreamed(d));
@@ -294,7 +297,7 @@ export class CasClient {
         rootDigest: toDigestMessage(root),
         pageSize: 0,
         pageToken,
-        digestFunction: this.#fnValue,
+        digestFunction: fnValueOf(root),
       });
       pageToken = '';
       for await (const page of pages) {
@@ -303,10 +306,6 @@ export class CasClient {
       }
     } while (pageToken !== '');
     return directories;
-  }
-
-  get #fnValue(): DigestFunction_Value {
-    return this.digestFunction.value as DigestFunction_Value;
   }
 
   #readName(digest: Digest): string {
@@ -344,7 +343,7 @@ export class CasClient {
         data: Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength),
         compressor: 0,
       })),
-      digestFunction: this.#fnValue,
+      digestFunction: fnValueOf(batch[0]?.digest),
     });
     const failed = reply.responses.filter((r) => (r.status?.code ?? status.OK) !== status.OK);
     const first = failed[0];
@@ -367,7 +366,7 @@ export class CasClient {
       instanceName: this.instanceName,
       digests: batch.map(toDigestMessage),
       acceptableCompressors: [],
-      digestFunction: this.#fnValue,
+      digestFunction: fnValueOf(batch[0]),
     });
     for (const r of reply.responses) {
       const d = r.digest && byWire.get(wireKey(r.digest));
@@ -399,4 +398,21 @@ async function* counted(
     onProgress(chunk.byteLength);
     yield chunk;
   }
+}
+
+/** The wire value of a digest's function (SHA-256 for an empty request). */
+function fnValueOf(digest: Digest | undefined): DigestFunction_Value {
+  return (digest?.fn.value ?? SHA256.value) as DigestFunction_Value;
+}
+
+/** Splits items into groups of one digest function each, since a request names one. */
+function byFunction<T>(items: readonly T[], digestOf: (item: T) => Digest): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const name = digestOf(item).fn.name;
+    const group = groups.get(name);
+    if (group === undefined) groups.set(name, [item]);
+    else group.push(item);
+  }
+  return [...groups.values()];
 }

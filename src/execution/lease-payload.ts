@@ -5,19 +5,14 @@
  *
  * A new lease's payload also carries the Action and Command the scheduler
  * already holds, so that the worker need not read them back from the CAS
- * (two round trips per action). They are fields 5 and 6 of the assignment,
- * written and read here by hand until `lease.proto` declares them
- * (`build.bazel.remote.execution.v2.Action action = 5;` and `Command
- * command = 6;`, which is the same encoding). Decoders that do not know the
- * fields skip them, and a worker that gets a payload without them reads the
- * CAS as before.
+ * (two round trips per action). A payload without them still works: the
+ * worker then reads the CAS.
  */
-import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
 import { type Digest, parseDigest } from '../digest/digest.ts';
 import { invalidArgument } from '../errors.ts';
 import {
-  Action,
-  Command,
+  type Action,
+  type Command,
   ExecuteResponse,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Any } from '../gen/google/protobuf/any.js';
@@ -25,11 +20,6 @@ import { ActionAssignment } from '../gen/kiln/worker/v1/lease.js';
 
 const ASSIGNMENT_TYPE = 'type.googleapis.com/kiln.worker.v1.ActionAssignment';
 const RESPONSE_TYPE = 'type.googleapis.com/build.bazel.remote.execution.v2.ExecuteResponse';
-/** Field numbers of the inlined Action and Command in the assignment. */
-const ACTION_FIELD = 5;
-const COMMAND_FIELD = 6;
-/** Wire type of length-delimited fields. */
-const LENGTH_DELIMITED = 2;
 
 /** A decoded lease payload. */
 export interface Assignment {
@@ -45,39 +35,15 @@ export interface Assignment {
 /** Packs an assignment as a lease payload (with the Action and Command when given). */
 export function packAssignment(a: Assignment): Any {
   const seconds = Math.floor(a.timeoutMs / 1000);
-  const writer = ActionAssignment.encode(
-    {
-      instanceName: a.instanceName,
-      actionDigest: { hash: a.actionDigest.hash, sizeBytes: a.actionDigest.size },
-      digestFunction: a.actionDigest.fn.value as ActionAssignment['digestFunction'],
-      timeout: { seconds, nanos: (a.timeoutMs - seconds * 1000) * 1e6 },
-    },
-    new BinaryWriter(),
-  );
-  if (a.action !== undefined) {
-    Action.encode(a.action, writer.uint32(tag(ACTION_FIELD)).fork()).join();
-  }
-  if (a.command !== undefined) {
-    Command.encode(a.command, writer.uint32(tag(COMMAND_FIELD)).fork()).join();
-  }
-  return { typeUrl: ASSIGNMENT_TYPE, value: Buffer.from(writer.finish()) };
-}
-
-function tag(field: number): number {
-  return (field << 3) | LENGTH_DELIMITED;
-}
-
-/** The inlined Action and Command of an encoded assignment, when present. */
-function inlined(value: Uint8Array): { action?: Action; command?: Command } {
-  const found: { action?: Action; command?: Command } = {};
-  const reader = new BinaryReader(value);
-  while (reader.pos < reader.len) {
-    const t = reader.uint32();
-    if (t === tag(ACTION_FIELD)) found.action = Action.decode(reader, reader.uint32());
-    else if (t === tag(COMMAND_FIELD)) found.command = Command.decode(reader, reader.uint32());
-    else reader.skip(t & 7);
-  }
-  return found;
+  const value = ActionAssignment.encode({
+    instanceName: a.instanceName,
+    actionDigest: { hash: a.actionDigest.hash, sizeBytes: a.actionDigest.size },
+    digestFunction: a.actionDigest.fn.value as ActionAssignment['digestFunction'],
+    timeout: { seconds, nanos: (a.timeoutMs - seconds * 1000) * 1e6 },
+    action: a.action,
+    command: a.command,
+  }).finish();
+  return { typeUrl: ASSIGNMENT_TYPE, value: Buffer.from(value) };
 }
 
 /** Unpacks a lease payload; INVALID_ARGUMENT when it is not an ActionAssignment. */
@@ -93,7 +59,8 @@ export function unpackAssignment(payload: Any | undefined): Assignment {
     instanceName: a.instanceName,
     actionDigest: parseDigest(a.actionDigest, a.digestFunction, 'lease action_digest'),
     timeoutMs: timeout.seconds * 1000 + Math.floor(timeout.nanos / 1e6),
-    ...inlined(payload.value),
+    action: a.action,
+    command: a.command,
   };
 }
 

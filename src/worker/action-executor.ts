@@ -29,7 +29,7 @@ import {
   type ExecutedActionMetadata,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Logger } from '../util/logger.ts';
-import { resolveActionPath } from './action-paths.ts';
+import { declaredOutputs, resolveActionPath } from './action-paths.ts';
 import { createBuildDirectory } from './build-directory.ts';
 import type { BuildDirectoryPool } from './build-directory-pool.ts';
 import { type Clock, systemClock, toTimestamp } from './clock.ts';
@@ -99,6 +99,7 @@ export class ActionExecutor {
   readonly #runner: CommandRunner;
   readonly #clock: Clock;
   readonly #log: Logger | undefined;
+  readonly #fileCache: FileCache;
   readonly #stager: InputStager;
   readonly #uploader: OutputUploader;
 
@@ -110,6 +111,7 @@ export class ActionExecutor {
     this.#clock = options.clock ?? systemClock;
     this.#runner = options.runner ?? new CommandRunner({ clock: this.#clock });
     this.#log = options.log;
+    this.#fileCache = options.fileCache;
     this.#stager = new InputStager({ cas: options.cas, fileCache: options.fileCache });
     this.#uploader = new OutputUploader({
       cas: options.cas,
@@ -184,6 +186,7 @@ export class ActionExecutor {
           stderrPath: dir.stderrPath,
         });
         metadata.outputUploadCompletedTimestamp = now();
+        await this.#adoptOutputs(dir.inputRoot, command, result);
         if (run.timedOut) {
           outcomeStatus = {
             code: status.DEADLINE_EXCEEDED,
@@ -202,6 +205,27 @@ export class ActionExecutor {
     metadata.workerCompletedTimestamp = now();
     result.executionMetadata = metadata;
     return { result, status: outcomeStatus };
+  }
+
+  /**
+   * Keeps the output files in the file cache (hardlinked before the build
+   * directory goes), for the actions that read them next.
+   */
+  async #adoptOutputs(inputRoot: string, command: Command, result: ActionResult): Promise<void> {
+    if (result.outputFiles.length === 0) return;
+    const rootPaths = new Map(declaredOutputs(command).map((o) => [o.path, o.rootPath]));
+    await Promise.all(
+      result.outputFiles.map((file) => {
+        const rootPath = rootPaths.get(file.path);
+        if (rootPath === undefined || file.digest === undefined) return undefined;
+        const digest = makeDigest(
+          this.#cas.digestFunction,
+          file.digest.hash,
+          file.digest.sizeBytes,
+        );
+        return this.#fileCache.adopt(digest, file.isExecutable, join(inputRoot, rootPath));
+      }),
+    );
   }
 
   /** Fetches (or takes) the Action and the Command, validating both. */

@@ -55,7 +55,9 @@ export class BuildDirectoryPool {
    * it); it never rejects.
    */
   async acquire(): Promise<BuildDirectory> {
-    const pooled = this.#idle.pop() ?? (await this.#create());
+    // The longest-idle directory first: whatever an earlier action left
+    // running in another session has had the most time to stop touching it.
+    const pooled = this.#idle.shift() ?? (await this.#create());
     return { ...pooled.directory, remove: () => this.#release(pooled) };
   }
 

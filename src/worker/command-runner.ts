@@ -22,6 +22,10 @@
  *   shell's conventions), with the reason written to the stderr file.
  * - A process killed by a signal reports exit code 128 + the signal number,
  *   again as shells do, and names the signal.
+ * - A {@link ProcessLauncher} starts the process: in a worker, a small helper
+ *   process, because forking the worker's own large process blocks it for
+ *   milliseconds (see `process-launcher.ts`). The run's start time is taken
+ *   before the launch, so it includes that hand-off.
  */
 import { appendFile, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';

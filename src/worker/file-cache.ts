@@ -189,6 +189,30 @@ export class FileCache {
     }
   }
 
+  /**
+   * Adds a file this worker already holds (an output it has just uploaded)
+   * by hardlinking it, so that a later action reading it needs no download:
+   * in a chain of actions, one's outputs are the next one's inputs. The file
+   * becomes read-only, as cached files are. Does nothing when the blob is
+   * cached or being fetched; when the link fails, the entry is fetched from
+   * the CAS instead. Never rejects.
+   */
+  async adopt(digest: Digest, executable: boolean, path: string): Promise<void> {
+    const key = entryKey(digest, executable);
+    if (this.#entries.has(key)) return;
+    const entry = this.#createEntry(digest, executable);
+    this.#entries.set(key, entry);
+    try {
+      await link(path, entry.path);
+      await chmod(entry.path, modeOf(executable));
+      this.#loaded(entry, false);
+    } catch {
+      await unlink(entry.path).catch(() => {});
+      // Whoever waits for it meanwhile gets it from the CAS, where it was just uploaded.
+      await this.#fetch([entry]).catch((err: unknown) => this.#failed(entry, err));
+    }
+  }
+
   /** Waits for background deletions of evicted files. */
   async close(): Promise<void> {
     await Promise.all(this.#unlinks);

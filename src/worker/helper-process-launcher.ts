@@ -103,30 +103,35 @@ export class HelperProcessLauncher implements ProcessLauncher {
       serialization: 'json',
     });
     const pending = new Map<number, PendingLaunch>();
-    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    let markGone: () => void = () => {};
+    const gone = new Promise<void>((resolve) => {
+      markGone = resolve;
+    });
     const helper: Helper = { child, pending, gone };
     this.#helper = helper;
     setRef(child, false);
-    child.on('message', (reply: SpawnHelperReply) => this.#receive(helper, reply));
-    child.on('error', (err) => {
-      // Failing to start or to signal the helper: it is of no further use.
-      this.#options.log?.warn({ err: err.message }, 'spawn helper failed');
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    });
-    child.once('exit', (code, signal) => {
+    let ended = false;
+    /** The helper is of no further use: fail what it was doing and let the next launch start another. */
+    const end = (why: string): void => {
+      if (ended) return;
+      ended = true;
       if (this.#helper === helper) this.#helper = undefined;
-      if (!this.#closed) {
-        this.#options.log?.warn({ code, signal }, 'spawn helper exited; starting a new one');
-      }
-      const error = unavailable(
-        `the spawn helper exited (${signal ?? code}) while it ran this action`,
-      );
+      if (!this.#closed) this.#options.log?.warn({ why }, 'spawn helper gone; starting a new one');
+      const error = unavailable(`the spawn helper ${why} while it ran this action`);
       for (const launch of pending.values()) {
         if (launch.lost !== undefined) launch.lost(error);
         else launch.failed(error);
       }
       pending.clear();
+      markGone();
+    };
+    child.on('message', (reply: SpawnHelperReply) => this.#receive(helper, reply));
+    child.on('error', (err) => {
+      // It could not be started (no 'exit' follows then), or not be signalled.
+      if (child.pid === undefined) end(`could not start (${err.message})`);
+      else if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
+    child.once('exit', (code, signal) => end(`exited (${signal ?? code})`));
     return helper;
   }
 

@@ -75,6 +75,17 @@ describe('kiln run, action, execute, ac, ops, capabilities', () => {
     assert.match(second.stderr, /\(cache hit\)/);
   });
 
+  it('runs BLAKE3 actions under a non-default instance name end to end', async () => {
+    const res = await run(
+      ...['run', '--digest-function', 'blake3', '--instance', 'team/blake'],
+      ...['--input-root', inputs, '--json', '--', 'sh', '-c', 'wc -w < words.txt'],
+    );
+    assert.equal(res.code, 0, res.stderr);
+    const result = jsonOf<RunJson>(res);
+    assert.equal(result.stdout.trim(), '5');
+    assert.equal(result.cached, false);
+  });
+
   it("exits with the command's non-zero exit code and passes its stderr through", async () => {
     const res = await run('run', '--', 'sh', '-c', 'echo partial; echo broken >&2; exit 3');
     assert.equal(res.code, 3);

@@ -47,6 +47,7 @@ describe('ActionExecutor', () => {
   let cas: CasClient;
   let dir: string;
   let buildRoot: string;
+  let fileCache: FileCache;
   let executor: ActionExecutor;
 
   before(async () => {
@@ -54,7 +55,7 @@ describe('ActionExecutor', () => {
     cas = new CasClient({ address: t.server.address });
     dir = await mkdtemp(join(tmpdir(), 'kiln-executor-'));
     buildRoot = join(dir, 'builds');
-    const fileCache = await FileCache.open({
+    fileCache = await FileCache.open({
       directory: join(dir, 'cache'),
       maxBytes: 1 << 30,
       cas,
@@ -145,6 +146,24 @@ describe('ActionExecutor', () => {
       assert.ok((order[i] as number) >= (order[i - 1] as number), `stage ${i} in order`);
     }
     assert.deepEqual(await readdir(buildRoot), [], 'the build directory is removed');
+  });
+
+  it('keeps output files in the file cache for the actions that read them', async () => {
+    const producer = await prepare(
+      {},
+      { arguments: ['/bin/sh', '-c', 'echo chained > made.txt'], outputPaths: ['made.txt'] },
+    );
+    const produced = await executor.execute({ actionDigest: producer.digest, timeoutMs: 30_000 });
+    assert.equal(produced.status.code, status.OK, produced.status.message);
+    const fetches = fileCache.stats.fetches;
+    const consumer = await prepare(
+      { 'in.txt': file('chained\n') },
+      { arguments: ['/bin/cat', 'in.txt'] },
+    );
+    const consumed = await executor.execute({ actionDigest: consumer.digest, timeoutMs: 30_000 });
+    assert.equal(consumed.status.code, status.OK, consumed.status.message);
+    assert.equal(await blobText(consumed.result.stdoutDigest), 'chained\n');
+    assert.equal(fileCache.stats.fetches, fetches, 'the input came from the cache');
   });
 
   it('reports a failing command with its exit code and an OK status', async () => {

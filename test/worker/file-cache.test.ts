@@ -166,4 +166,27 @@ describe('FileCache', () => {
     assert.deepEqual(await readdir(join(dir, 'ab')), []);
     assert.equal(await readFile(join(dir, 'keep.txt'), 'utf8'), 'mine');
   });
+
+  it('adopts a file the worker holds, so linking it later needs no download', async () => {
+    const { cache, out } = await setup(1024 * 1024);
+    const data = randomBlob(700);
+    const digest = await digestOf(SHA256, data);
+    const output = join(out, 'produced');
+    await writeFile(output, data);
+    await cache.adopt(digest, false, output);
+    await cache.link(digest, false, join(out, 'consumed'));
+    assert.equal(counting.readsOf(digest), 0, 'nothing was read from the CAS');
+    assert.ok((await readFile(join(out, 'consumed'))).equals(data));
+    assert.equal((await stat(join(out, 'consumed'))).ino, (await stat(output)).ino);
+    assert.equal((await stat(output)).mode & 0o777, 0o444, 'read-only, like every cached file');
+  });
+
+  it('fetches an adopted blob from the CAS when the file cannot be linked', async () => {
+    const { cache, out } = await setup(1024 * 1024);
+    const blob = await upload(300);
+    await cache.adopt(blob.digest, false, join(out, 'never-written'));
+    await cache.link(blob.digest, false, join(out, 'linked'));
+    assert.ok((await readFile(join(out, 'linked'))).equals(blob.data));
+    assert.equal(counting.readsOf(blob.digest), 1);
+  });
 });

@@ -101,6 +101,22 @@ describe('HelperProcessLauncher', () => {
     assert.notEqual(helpers[0], helper);
   });
 
+  it('fails a launch with UNAVAILABLE when the helper cannot start', async () => {
+    const broken = new HelperProcessLauncher({ execPath: join(dir, 'no-such-node') });
+    const brokenRunner = new CommandRunner({ launcher: broken });
+    await assert.rejects(
+      brokenRunner.run({
+        arguments: ['/bin/true'],
+        environment: [],
+        workingDirectory: dir,
+        stdoutPath: join(dir, 'broken-out'),
+        stderrPath: join(dir, 'broken-err'),
+      }),
+      { code: status.UNAVAILABLE },
+    );
+    await broken.close();
+  });
+
   it('stops the helper on close', async () => {
     const own = new HelperProcessLauncher();
     const ownRunner = new CommandRunner({ launcher: own });

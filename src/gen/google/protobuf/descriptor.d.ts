@@ -1101,7 +1101,6 @@ export interface FeatureSet {
     jsonFormat?: FeatureSet_JsonFormat | undefined;
     enforceNamingStyle?: FeatureSet_EnforceNamingStyle | undefined;
     defaultSymbolVisibility?: FeatureSet_VisibilityFeature_DefaultSymbolVisibility | undefined;
-    enforceProtoLimits?: FeatureSet_ProtoLimitsFeature_EnforceProtoLimits | undefined;
 }
 export declare const FeatureSet_FieldPresence: {
     readonly FIELD_PRESENCE_UNKNOWN: 0;
@@ -1241,33 +1240,6 @@ export declare namespace FeatureSet_VisibilityFeature_DefaultSymbolVisibility {
 }
 export declare function featureSet_VisibilityFeature_DefaultSymbolVisibilityFromJSON(object: any): FeatureSet_VisibilityFeature_DefaultSymbolVisibility;
 export declare function featureSet_VisibilityFeature_DefaultSymbolVisibilityToJSON(object: FeatureSet_VisibilityFeature_DefaultSymbolVisibility): string;
-export interface FeatureSet_ProtoLimitsFeature {
-}
-export declare const FeatureSet_ProtoLimitsFeature_EnforceProtoLimits: {
-    readonly PROTO_LIMITS_UNKNOWN: 0;
-    /**
-     * LEGACY_NO_EXPLICIT_LIMITS - Default pre-EDITION_2026: there are no limit enforcement at the protoc
-     * level. Practical limits still exist, but they will tend to fail while
-     * compiling protoc-generated code, and these limits tend to be language
-     * or toolchain specific.
-     */
-    readonly LEGACY_NO_EXPLICIT_LIMITS: 1;
-    /**
-     * PROTO_LIMITS2026 - A set of limits enforced by Edition 2026 by default. For a detailed
-     * list of all the limits please consult the Edition 2026 documentation.
-     */
-    readonly PROTO_LIMITS2026: 2;
-    readonly UNRECOGNIZED: -1;
-};
-export type FeatureSet_ProtoLimitsFeature_EnforceProtoLimits = typeof FeatureSet_ProtoLimitsFeature_EnforceProtoLimits[keyof typeof FeatureSet_ProtoLimitsFeature_EnforceProtoLimits];
-export declare namespace FeatureSet_ProtoLimitsFeature_EnforceProtoLimits {
-    type PROTO_LIMITS_UNKNOWN = typeof FeatureSet_ProtoLimitsFeature_EnforceProtoLimits.PROTO_LIMITS_UNKNOWN;
-    type LEGACY_NO_EXPLICIT_LIMITS = typeof FeatureSet_ProtoLimitsFeature_EnforceProtoLimits.LEGACY_NO_EXPLICIT_LIMITS;
-    type PROTO_LIMITS2026 = typeof FeatureSet_ProtoLimitsFeature_EnforceProtoLimits.PROTO_LIMITS2026;
-    type UNRECOGNIZED = typeof FeatureSet_ProtoLimitsFeature_EnforceProtoLimits.UNRECOGNIZED;
-}
-export declare function featureSet_ProtoLimitsFeature_EnforceProtoLimitsFromJSON(object: any): FeatureSet_ProtoLimitsFeature_EnforceProtoLimits;
-export declare function featureSet_ProtoLimitsFeature_EnforceProtoLimitsToJSON(object: FeatureSet_ProtoLimitsFeature_EnforceProtoLimits): string;
 /**
  * A compiled specification for the defaults of a set of features.  These
  * messages are generated from FeatureSet extensions and can be used to seed
@@ -1377,23 +1349,6 @@ export interface SourceCodeInfo_Location {
      *   [ 4, 3, 2, 7 ]
      * this path refers to the whole field declaration (from the beginning
      * of the label to the terminating semicolon).
-     *
-     * For options, the path refers to the interpreted option in the descriptor.
-     * E.g., for a custom option `(my_opt) = "foo"` on a message using extension
-     * number 10101, the path is:
-     *   [ 4, 3, 7, 10101 ]
-     * refers to:
-     *   file.message_type(3)     // 4, 3
-     *       .options()           // 7
-     *       .my_opt()            // 10101
-     *
-     * Sub-locations corresponding to the interpreted option's corresponding
-     * `UninterpretedOption` are also appended to the interpreted option, which
-     * deviates from the actual FileDescriptorProto path. E.g.:
-     *   [ 4, 3, 7, 10101, 2 ]
-     * refers to the option name `(my_opt)`, and:
-     *   [ 4, 3, 7, 10101, 7 ]
-     * refers to the "foo" string value of the option.
      */
     path: number[];
     /**
@@ -1540,7 +1495,6 @@ export declare const UninterpretedOption: MessageFns<UninterpretedOption>;
 export declare const UninterpretedOption_NamePart: MessageFns<UninterpretedOption_NamePart>;
 export declare const FeatureSet: MessageFns<FeatureSet>;
 export declare const FeatureSet_VisibilityFeature: MessageFns<FeatureSet_VisibilityFeature>;
-export declare const FeatureSet_ProtoLimitsFeature: MessageFns<FeatureSet_ProtoLimitsFeature>;
 export declare const FeatureSetDefaults: MessageFns<FeatureSetDefaults>;
 export declare const FeatureSetDefaults_FeatureSetEditionDefault: MessageFns<FeatureSetDefaults_FeatureSetEditionDefault>;
 export declare const SourceCodeInfo: MessageFns<SourceCodeInfo>;

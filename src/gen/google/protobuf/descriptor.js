@@ -999,52 +999,6 @@ export function featureSet_VisibilityFeature_DefaultSymbolVisibilityToJSON(objec
             return "UNRECOGNIZED";
     }
 }
-export const FeatureSet_ProtoLimitsFeature_EnforceProtoLimits = {
-    PROTO_LIMITS_UNKNOWN: 0,
-    /**
-     * LEGACY_NO_EXPLICIT_LIMITS - Default pre-EDITION_2026: there are no limit enforcement at the protoc
-     * level. Practical limits still exist, but they will tend to fail while
-     * compiling protoc-generated code, and these limits tend to be language
-     * or toolchain specific.
-     */
-    LEGACY_NO_EXPLICIT_LIMITS: 1,
-    /**
-     * PROTO_LIMITS2026 - A set of limits enforced by Edition 2026 by default. For a detailed
-     * list of all the limits please consult the Edition 2026 documentation.
-     */
-    PROTO_LIMITS2026: 2,
-    UNRECOGNIZED: -1,
-};
-export function featureSet_ProtoLimitsFeature_EnforceProtoLimitsFromJSON(object) {
-    switch (object) {
-        case 0:
-        case "PROTO_LIMITS_UNKNOWN":
-            return FeatureSet_ProtoLimitsFeature_EnforceProtoLimits.PROTO_LIMITS_UNKNOWN;
-        case 1:
-        case "LEGACY_NO_EXPLICIT_LIMITS":
-            return FeatureSet_ProtoLimitsFeature_EnforceProtoLimits.LEGACY_NO_EXPLICIT_LIMITS;
-        case 2:
-        case "PROTO_LIMITS2026":
-            return FeatureSet_ProtoLimitsFeature_EnforceProtoLimits.PROTO_LIMITS2026;
-        case -1:
-        case "UNRECOGNIZED":
-        default:
-            return FeatureSet_ProtoLimitsFeature_EnforceProtoLimits.UNRECOGNIZED;
-    }
-}
-export function featureSet_ProtoLimitsFeature_EnforceProtoLimitsToJSON(object) {
-    switch (object) {
-        case FeatureSet_ProtoLimitsFeature_EnforceProtoLimits.PROTO_LIMITS_UNKNOWN:
-            return "PROTO_LIMITS_UNKNOWN";
-        case FeatureSet_ProtoLimitsFeature_EnforceProtoLimits.LEGACY_NO_EXPLICIT_LIMITS:
-            return "LEGACY_NO_EXPLICIT_LIMITS";
-        case FeatureSet_ProtoLimitsFeature_EnforceProtoLimits.PROTO_LIMITS2026:
-            return "PROTO_LIMITS2026";
-        case FeatureSet_ProtoLimitsFeature_EnforceProtoLimits.UNRECOGNIZED:
-        default:
-            return "UNRECOGNIZED";
-    }
-}
 /**
  * Represents the identified object's effect on the element in the original
  * .proto file.
@@ -5101,7 +5055,6 @@ function createBaseFeatureSet() {
         jsonFormat: 0,
         enforceNamingStyle: 0,
         defaultSymbolVisibility: 0,
-        enforceProtoLimits: 0,
     };
 }
 export const FeatureSet = {
@@ -5129,9 +5082,6 @@ export const FeatureSet = {
         }
         if (message.defaultSymbolVisibility !== undefined && message.defaultSymbolVisibility !== 0) {
             writer.uint32(64).int32(message.defaultSymbolVisibility);
-        }
-        if (message.enforceProtoLimits !== undefined && message.enforceProtoLimits !== 0) {
-            writer.uint32(72).int32(message.enforceProtoLimits);
         }
         return writer;
     },
@@ -5204,13 +5154,6 @@ export const FeatureSet = {
                         message.defaultSymbolVisibility = reader.int32();
                         continue;
                     }
-                    case 9: {
-                        if (tag !== 72) {
-                            break;
-                        }
-                        message.enforceProtoLimits = reader.int32();
-                        continue;
-                    }
                 }
                 if ((tag & 7) === 4 || tag === 0) {
                     break;
@@ -5265,11 +5208,6 @@ export const FeatureSet = {
                 : isSet(object.default_symbol_visibility)
                     ? featureSet_VisibilityFeature_DefaultSymbolVisibilityFromJSON(object.default_symbol_visibility)
                     : 0,
-            enforceProtoLimits: isSet(object.enforceProtoLimits)
-                ? featureSet_ProtoLimitsFeature_EnforceProtoLimitsFromJSON(object.enforceProtoLimits)
-                : isSet(object.enforce_proto_limits)
-                    ? featureSet_ProtoLimitsFeature_EnforceProtoLimitsFromJSON(object.enforce_proto_limits)
-                    : 0,
         };
     },
     toJSON(message) {
@@ -5298,9 +5236,6 @@ export const FeatureSet = {
         if (message.defaultSymbolVisibility !== undefined && message.defaultSymbolVisibility !== 0) {
             obj.defaultSymbolVisibility = featureSet_VisibilityFeature_DefaultSymbolVisibilityToJSON(message.defaultSymbolVisibility);
         }
-        if (message.enforceProtoLimits !== undefined && message.enforceProtoLimits !== 0) {
-            obj.enforceProtoLimits = featureSet_ProtoLimitsFeature_EnforceProtoLimitsToJSON(message.enforceProtoLimits);
-        }
         return obj;
     },
     create(base) {
@@ -5316,7 +5251,6 @@ export const FeatureSet = {
         message.jsonFormat = object.jsonFormat ?? 0;
         message.enforceNamingStyle = object.enforceNamingStyle ?? 0;
         message.defaultSymbolVisibility = object.defaultSymbolVisibility ?? 0;
-        message.enforceProtoLimits = object.enforceProtoLimits ?? 0;
         return message;
     },
 };
@@ -5364,53 +5298,6 @@ export const FeatureSet_VisibilityFeature = {
     },
     fromPartial(_) {
         const message = createBaseFeatureSet_VisibilityFeature();
-        return message;
-    },
-};
-function createBaseFeatureSet_ProtoLimitsFeature() {
-    return {};
-}
-export const FeatureSet_ProtoLimitsFeature = {
-    encode(_, writer = new BinaryWriter()) {
-        return writer;
-    },
-    decode(input, length) {
-        const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-        const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
-        if (previousRecursionDepth >= 100) {
-            throw new globalThis.Error("protobuf decode recursion limit exceeded");
-        }
-        reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
-        try {
-            const end = length === undefined ? reader.len : reader.pos + length;
-            const message = createBaseFeatureSet_ProtoLimitsFeature();
-            while (reader.pos < end) {
-                const tag = reader.uint32();
-                switch (tag >>> 3) {
-                }
-                if ((tag & 7) === 4 || tag === 0) {
-                    break;
-                }
-                reader.skip(tag & 7);
-            }
-            return message;
-        }
-        finally {
-            reader.__tsProtoDecodeDepth = previousRecursionDepth;
-        }
-    },
-    fromJSON(_) {
-        return {};
-    },
-    toJSON(_) {
-        const obj = {};
-        return obj;
-    },
-    create(base) {
-        return FeatureSet_ProtoLimitsFeature.fromPartial(base ?? {});
-    },
-    fromPartial(_) {
-        const message = createBaseFeatureSet_ProtoLimitsFeature();
         return message;
     },
 };

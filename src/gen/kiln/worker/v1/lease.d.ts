@@ -1,5 +1,5 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { Digest, DigestFunction_Value } from "../../../build/bazel/remote/execution/v2/remote_execution.js";
+import { Action, Command, Digest, DigestFunction_Value } from "../../../build/bazel/remote/execution/v2/remote_execution.js";
 import { Duration } from "../../../google/protobuf/duration.js";
 export declare const protobufPackage = "kiln.worker.v1";
 export declare const protobufFileName = "kiln/worker/v1/lease.proto";
@@ -13,6 +13,13 @@ export interface ActionAssignment {
     digestFunction: DigestFunction_Value;
     /** The timeout the worker enforces: the Action's own, or the server default. */
     timeout: Duration | undefined;
+    /**
+     * The Action itself, which the scheduler already holds: saves the worker a
+     * CAS read. Absent in payloads of other senders; the worker then reads it.
+     */
+    action: Action | undefined;
+    /** The Action's Command, for the same reason. */
+    command: Command | undefined;
 }
 export declare const ActionAssignment: MessageFns<ActionAssignment>;
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;

@@ -5,12 +5,19 @@
 // source: kiln/worker/v1/lease.proto
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { Digest, digestFunction_ValueFromJSON, digestFunction_ValueToJSON, } from "../../../build/bazel/remote/execution/v2/remote_execution.js";
+import { Action, Command, Digest, digestFunction_ValueFromJSON, digestFunction_ValueToJSON, } from "../../../build/bazel/remote/execution/v2/remote_execution.js";
 import { Duration } from "../../../google/protobuf/duration.js";
 export const protobufPackage = "kiln.worker.v1";
 export const protobufFileName = "kiln/worker/v1/lease.proto";
 function createBaseActionAssignment() {
-    return { instanceName: "", actionDigest: undefined, digestFunction: 0, timeout: undefined };
+    return {
+        instanceName: "",
+        actionDigest: undefined,
+        digestFunction: 0,
+        timeout: undefined,
+        action: undefined,
+        command: undefined,
+    };
 }
 export const ActionAssignment = {
     encode(message, writer = new BinaryWriter()) {
@@ -25,6 +32,12 @@ export const ActionAssignment = {
         }
         if (message.timeout !== undefined) {
             Duration.encode(message.timeout, writer.uint32(34).fork()).join();
+        }
+        if (message.action !== undefined) {
+            Action.encode(message.action, writer.uint32(42).fork()).join();
+        }
+        if (message.command !== undefined) {
+            Command.encode(message.command, writer.uint32(50).fork()).join();
         }
         return writer;
     },
@@ -69,6 +82,20 @@ export const ActionAssignment = {
                         message.timeout = Duration.decode(reader, reader.uint32());
                         continue;
                     }
+                    case 5: {
+                        if (tag !== 42) {
+                            break;
+                        }
+                        message.action = Action.decode(reader, reader.uint32());
+                        continue;
+                    }
+                    case 6: {
+                        if (tag !== 50) {
+                            break;
+                        }
+                        message.command = Command.decode(reader, reader.uint32());
+                        continue;
+                    }
                 }
                 if ((tag & 7) === 4 || tag === 0) {
                     break;
@@ -99,6 +126,8 @@ export const ActionAssignment = {
                     ? digestFunction_ValueFromJSON(object.digest_function)
                     : 0,
             timeout: isSet(object.timeout) ? Duration.fromJSON(object.timeout) : undefined,
+            action: isSet(object.action) ? Action.fromJSON(object.action) : undefined,
+            command: isSet(object.command) ? Command.fromJSON(object.command) : undefined,
         };
     },
     toJSON(message) {
@@ -115,6 +144,12 @@ export const ActionAssignment = {
         if (message.timeout !== undefined) {
             obj.timeout = Duration.toJSON(message.timeout);
         }
+        if (message.action !== undefined) {
+            obj.action = Action.toJSON(message.action);
+        }
+        if (message.command !== undefined) {
+            obj.command = Command.toJSON(message.command);
+        }
         return obj;
     },
     create(base) {
@@ -129,6 +164,12 @@ export const ActionAssignment = {
         message.digestFunction = object.digestFunction ?? 0;
         message.timeout = (object.timeout !== undefined && object.timeout !== null)
             ? Duration.fromPartial(object.timeout)
+            : undefined;
+        message.action = (object.action !== undefined && object.action !== null)
+            ? Action.fromPartial(object.action)
+            : undefined;
+        message.command = (object.command !== undefined && object.command !== null)
+            ? Command.fromPartial(object.command)
             : undefined;
         return message;
     },
