@@ -25,7 +25,7 @@ async function helperPids(): Promise<number[]> {
   return pids;
 }
 
-async function waitFor(check: () => Promise<boolean>, ms = 3000): Promise<boolean> {
+async function waitFor(check: () => Promise<boolean>, ms = 10_000): Promise<boolean> {
   const until = Date.now() + ms;
   while (Date.now() < until) {
     if (await check()) return true;
