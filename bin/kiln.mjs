@@ -20,9 +20,9 @@ const serving = args[0] === 'serve';
  * V8 flags for `kiln serve`, unless the user sets them (command line or
  * NODE_OPTIONS). On a machine with many gigabytes, Node 24 lets each
  * young-generation semi-space grow to 64 MB, and a busy server's resident
- * memory grew by over 100 MB of short-lived garbage. With 8 MB semi-spaces the
- * peak in `npm run bench` fell by 130 MB at the same FindMissingBlobs
- * throughput (16 MB measured in between: 20 MB more, no faster).
+ * memory grew by 100 MB of short-lived garbage. In `npm run bench`, 8 MB
+ * semi-spaces took the server's peak from 366-388 MB to 263-271 MB at the
+ * same FindMissingBlobs throughput (16 MB: 266-293 MB, no faster).
  */
 const SERVE_NODE_FLAGS = ['--max-semi-space-size=8'];
 

@@ -14,7 +14,7 @@ import {
   Digest,
   type Digest as DigestMessage,
   type FindMissingBlobsRequest,
-  type FindMissingBlobsResponse,
+  FindMissingBlobsResponse,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 
 /** Largest number whose varint is at most 7 bytes, well inside the safe range. */
@@ -114,13 +114,19 @@ function writeVarint(out: Buffer, pos: number, value: number): number {
   return p;
 }
 
-/** Whether a digest can be encoded without the generated encoder. */
-function isPlain(d: DigestMessage): boolean {
+/**
+ * Whether a digest may take the fast path, as far as can be told without
+ * reading its hash: a short hash and a size the fast varint code handles.
+ * Whether the hash is ASCII is checked while it is copied.
+ */
+function hasPlainShape(d: DigestMessage): boolean {
   const { hash, sizeBytes } = d;
-  if (hash.length >= 0x80 || !Number.isInteger(sizeBytes) || sizeBytes < 0) return false;
-  if (sizeBytes > FAST_VARINT_MAX) return false;
-  for (let i = 0; i < hash.length; i++) if (hash.charCodeAt(i) >= 0x80) return false;
-  return true;
+  return (
+    hash.length < 0x80 &&
+    Number.isInteger(sizeBytes) &&
+    sizeBytes >= 0 &&
+    sizeBytes <= FAST_VARINT_MAX
+  );
 }
 
 function plainDigestSize(d: DigestMessage): number {
@@ -129,41 +135,35 @@ function plainDigestSize(d: DigestMessage): number {
   return hashPart + sizePart;
 }
 
-/** Encodes a FindMissingBlobsResponse to the same bytes as the generated encoder, faster. */
+/**
+ * Encodes a FindMissingBlobsResponse to the same bytes as the generated
+ * encoder, faster. Digests with ASCII hashes and sizes below 2^49 (all that
+ * a Kiln CAS reports) are written directly; a response with any other digest
+ * goes to the generated encoder whole.
+ */
 export function encodeFindMissingBlobsResponse(message: FindMissingBlobsResponse): Buffer {
   const digests = message.missingBlobDigests;
-  // Each entry: its encoded Digest, or undefined when the fast path applies.
-  const slow: (Uint8Array | undefined)[] = new Array(digests.length);
   let total = 0;
-  for (let i = 0; i < digests.length; i++) {
-    const d = digests[i] as DigestMessage;
-    let length: number;
-    if (isPlain(d)) {
-      length = plainDigestSize(d);
-    } else {
-      const encoded = Digest.encode(d).finish();
-      slow[i] = encoded;
-      length = encoded.byteLength;
-    }
+  for (const d of digests) {
+    if (!hasPlainShape(d)) return encodeGenerically(message);
+    const length = plainDigestSize(d);
     total += 1 + varintSize(length) + length;
   }
   const out = Buffer.allocUnsafe(total);
   let pos = 0;
-  for (let i = 0; i < digests.length; i++) {
-    const d = digests[i] as DigestMessage;
-    const encoded = slow[i];
+  for (const d of digests) {
     out[pos++] = 18;
-    if (encoded !== undefined) {
-      pos = writeVarint(out, pos, encoded.byteLength);
-      out.set(encoded, pos);
-      pos += encoded.byteLength;
-      continue;
-    }
     pos = writeVarint(out, pos, plainDigestSize(d));
-    if (d.hash.length > 0) {
+    const { hash } = d;
+    if (hash.length > 0) {
       out[pos++] = 10;
-      out[pos++] = d.hash.length;
-      pos += out.write(d.hash, pos, 'latin1');
+      out[pos++] = hash.length;
+      // A loop rather than Buffer#write: for 64 characters the native call costs more.
+      for (let i = 0; i < hash.length; i++) {
+        const c = hash.charCodeAt(i);
+        if (c >= 0x80) return encodeGenerically(message);
+        out[pos++] = c;
+      }
     }
     if (d.sizeBytes !== 0) {
       out[pos++] = 16;
@@ -171,6 +171,11 @@ export function encodeFindMissingBlobsResponse(message: FindMissingBlobsResponse
     }
   }
   return out;
+}
+
+function encodeGenerically(message: FindMissingBlobsResponse): Buffer {
+  const bytes = FindMissingBlobsResponse.encode(message).finish();
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**

@@ -44,6 +44,25 @@ function sameDigest(a: Digest, b: Digest): boolean {
 }
 
 /**
+ * `digests` without repeats (first occurrences, in order): the same array
+ * when it has none. Allocates next to nothing when all bucket numbers differ,
+ * the usual case, which a set of small integers tells; only lists with a
+ * shared bucket are compared in full.
+ */
+export function uniqueDigests(digests: Digest[]): Digest[] {
+  const buckets = new Set<number>();
+  for (const digest of digests) {
+    const bucket = bucketOf(digest.hash);
+    if (buckets.has(bucket)) {
+      const seen = new DigestIndex<true>();
+      return digests.filter((d) => seen.add(d, true));
+    }
+    buckets.add(bucket);
+  }
+  return digests;
+}
+
+/**
  * Digest → value, in recency order: {@link set} and {@link touch} make an
  * entry the newest, iteration starts at the oldest. Two digests are the same
  * entry when their function, hash and size are equal, exactly as when their

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Digest } from '../digest/digest.ts';
 import { fromFsError, invalidArgument, notFound } from '../errors.ts';
 import { type BlobStore, type BlobWriter, type ReadRange, resolveRange } from './blob-store.ts';
-import { DigestIndex } from './digest-index.ts';
+import { DigestIndex, uniqueDigests } from './digest-index.ts';
 import { DiskBlobWriter } from './disk-blob-writer.ts';
 import { readChunks } from './disk-chunk-reader.ts';
 import { type BlobLocation, locateBlob, scanBlobs } from './disk-layout.ts';
@@ -183,14 +183,13 @@ export class DiskBlobStore implements BlobStore {
 
   async findMissing(digests: readonly Digest[]): Promise<Digest[]> {
     const missing: Digest[] = [];
-    const reported = new DigestIndex<true>();
     for (const digest of digests) {
       const entry = this.#index.get(digest);
       // A client told that a blob exists is about to use it: keep it from eviction.
       if (entry !== undefined) this.#touch(digest, entry, undefined);
-      else if (reported.add(digest, true)) missing.push(digest);
+      else missing.push(digest);
     }
-    return missing;
+    return uniqueDigests(missing);
   }
 
   /** Waits for pending renames, unlinks and mtime updates. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type Digest, makeDigest } from '../../src/digest/digest.ts';
 import { BLAKE3, SHA256 } from '../../src/digest/digest-function.ts';
-import { DigestIndex } from '../../src/storage/digest-index.ts';
+import { DigestIndex, uniqueDigests } from '../../src/storage/digest-index.ts';
 
 /** SHA-256 digests whose hashes all start with the same 7 hex characters: one bucket. */
 function colliding(count: number, size = 1): Digest[] {
@@ -98,5 +98,15 @@ describe('DigestIndex', () => {
     assert.equal(index.get(digests[1] as Digest), undefined);
     index.set(digests[1] as Digest, 7);
     assert.deepEqual(values(index), [7]);
+  });
+
+  it('drops repeated digests, keeping first occurrences in order', () => {
+    const [a, b, c] = colliding(3);
+    if (a === undefined || b === undefined || c === undefined) throw new Error('no digests');
+    const other = makeDigest(SHA256, '1'.repeat(64), 1);
+    const distinct = [a, other];
+    assert.equal(uniqueDigests(distinct), distinct, 'a list without repeats is returned as is');
+    const copyOfA = makeDigest(SHA256, a.hash, a.size);
+    assert.deepEqual(uniqueDigests([a, b, other, copyOfA, c, b, other]), [a, b, other, c]);
   });
 });
