@@ -5,6 +5,7 @@
  * whole, whatever moment the process dies.
  */
 import { randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, rename, rm, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import type { Digest } from '../digest/digest.ts';
 import { fromFsError, invalidArgument, notFound } from '../errors.ts';
 import { type BlobStore, type BlobWriter, type ReadRange, resolveRange } from './blob-store.ts';
 import { DigestIndex, uniqueDigests } from './digest-index.ts';
+import { AlignedBufferPool, DIRECT_CHUNK_BYTES, DirectFileSink } from './direct-file-sink.ts';
 import { DiskBlobWriter } from './disk-blob-writer.ts';
 import { readChunks } from './disk-chunk-reader.ts';
 import { type BlobLocation, locateBlob, scanBlobs } from './disk-layout.ts';
@@ -48,7 +50,20 @@ export interface DiskBlobStoreOptions {
   readonly contentAddressed?: boolean;
   /** Clock in milliseconds since the epoch, for tests. Default `Date.now`. */
   readonly now?: () => number;
+  /**
+   * Write blobs of {@link DIRECT_MIN_BYTES} or more with O_DIRECT, past the
+   * page cache, when the filesystem supports it (see direct-file-sink.ts).
+   * Default true.
+   */
+  readonly directIo?: boolean;
 }
+
+/** Blobs at least this large are written with O_DIRECT when enabled. */
+export const DIRECT_MIN_BYTES = 2 * DIRECT_CHUNK_BYTES;
+
+/** Create-exclusive, write-only, past the page cache. */
+const DIRECT_FLAGS =
+  fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_DIRECT;
 
 /** Counters for metrics and operators. */
 export interface DiskBlobStoreStats {
@@ -89,6 +104,7 @@ export class DiskBlobStore implements BlobStore {
   readonly #fsync: boolean;
   readonly #contentAddressed: boolean;
   readonly #now: () => number;
+  readonly #directIo: boolean;
   readonly #index = new DigestIndex<Entry>();
   /** Shard directories known to exist, to skip a mkdir per commit. */
   readonly #dirs = new Set<string>();
@@ -97,6 +113,8 @@ export class DiskBlobStore implements BlobStore {
   readonly #background = new Set<Promise<void>>();
   #bytes = 0;
   #evictions = 0;
+  /** Staging buffers for O_DIRECT uploads; undefined when disabled or unsupported. */
+  #direct: AlignedBufferPool | undefined;
 
   private constructor(options: DiskBlobStoreOptions) {
     this.#blobsDir = join(options.path, 'blobs');
@@ -105,6 +123,28 @@ export class DiskBlobStore implements BlobStore {
     this.#fsync = options.fsync ?? false;
     this.#contentAddressed = options.contentAddressed ?? true;
     this.#now = options.now ?? Date.now;
+    this.#directIo = options.directIo ?? true;
+  }
+
+  /**
+   * Two staging buffers for an O_DIRECT upload of this blob, or undefined to
+   * write through the page cache: for small blobs (one synchronous device write
+   * each would cost more than the page cache), blobs of unknown length, and
+   * when the filesystem or the buffer pool says no.
+   */
+  #directBuffers(digest: Digest): [Buffer, Buffer] | undefined {
+    const pool = this.#direct;
+    if (pool === undefined || !this.#contentAddressed || digest.size < DIRECT_MIN_BYTES) {
+      return undefined;
+    }
+    const first = pool.acquire();
+    if (first === undefined) return undefined;
+    const second = pool.acquire();
+    if (second === undefined) {
+      pool.release(first);
+      return undefined;
+    }
+    return [first, second];
   }
 
   /** Opens (creating if needed) the store at `options.path`, cleaning up after any crash. */
@@ -119,6 +159,11 @@ export class DiskBlobStore implements BlobStore {
       throw fromFsError(err, `disk store: opening ${options.path}`);
     }
     return store;
+  }
+
+  /** Whether large blobs are written with O_DIRECT (enabled, and the filesystem takes it). */
+  get directIo(): boolean {
+    return this.#direct !== undefined;
   }
 
   /** Current size, eviction counter and reach of the cache. */
@@ -164,13 +209,20 @@ export class DiskBlobStore implements BlobStore {
   async put(digest: Digest): Promise<BlobWriter> {
     const location = this.#locate(digest.key);
     const tmp = join(this.#tmpDir, randomBytes(16).toString('hex'));
+    const buffers = this.#directBuffers(digest);
     let handle: FileHandle;
     try {
-      handle = await open(tmp, 'wx');
+      handle = await open(tmp, buffers === undefined ? 'wx' : DIRECT_FLAGS, 0o644);
     } catch (err) {
+      if (buffers !== undefined) for (const buffer of buffers) this.#direct?.release(buffer);
       throw fromFsError(err, `disk store: creating a temporary file for blob ${digest.key}`);
     }
+    const direct =
+      buffers === undefined || this.#direct === undefined
+        ? undefined
+        : new DirectFileSink({ handle, pool: this.#direct, buffers });
     return new DiskBlobWriter({
+      direct,
       key: digest.key,
       handle,
       tmp,
@@ -301,6 +353,7 @@ export class DiskBlobStore implements BlobStore {
     // Whatever is in tmp/ belongs to uploads of a previous process that never committed.
     await rm(this.#tmpDir, { recursive: true, force: true });
     await mkdir(this.#tmpDir, { recursive: true });
+    if (this.#directIo) this.#direct = AlignedBufferPool.open({ dir: this.#tmpDir });
     const { blobs, dirs } = await scanBlobs({
       blobsDir: this.#blobsDir,
       contentAddressed: this.#contentAddressed,

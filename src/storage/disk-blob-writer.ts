@@ -12,6 +12,7 @@ import {
   resourceExhausted,
 } from '../errors.ts';
 import type { BlobWriter } from './blob-store.ts';
+import type { DirectFileSink } from './direct-file-sink.ts';
 
 /**
  * Bytes an upload may have queued for its file before `write` waits. Writing
@@ -39,6 +40,12 @@ export interface DiskBlobWriterOptions {
   readonly fsync: boolean;
   /** Renames the closed temporary file into place and indexes it. */
   readonly install: (size: number) => Promise<void>;
+  /**
+   * When set, `handle` was opened with O_DIRECT and every byte goes through
+   * this sink instead of the write-behind queue (large blobs; see
+   * direct-file-sink.ts).
+   */
+  readonly direct?: DirectFileSink;
 }
 
 /**
@@ -92,6 +99,16 @@ export class DiskBlobWriter implements BlobWriter {
       );
     }
     this.#written += chunk.byteLength;
+    const { direct } = this.#options;
+    if (direct !== undefined) {
+      const writing = direct.write(chunk);
+      this.#flushing = writing.catch((err: unknown) => {
+        this.#failure ??= err;
+      });
+      await this.#flushing;
+      if (this.#failure !== undefined) return this.#fail();
+      return;
+    }
     if (chunk.byteLength > 0) {
       this.#queue.push(chunk);
       this.#queuedBytes += chunk.byteLength;
@@ -135,6 +152,11 @@ export class DiskBlobWriter implements BlobWriter {
         );
       }
       await this.#drain();
+      if (this.#failure === undefined && this.#options.direct !== undefined) {
+        await this.#options.direct.finish(this.#written).catch((err: unknown) => {
+          this.#failure ??= err;
+        });
+      }
       if (this.#failure !== undefined) {
         throw fromFsError(this.#failure, `disk store: writing blob ${key}`);
       }
@@ -157,6 +179,7 @@ export class DiskBlobWriter implements BlobWriter {
     const handle = this.#handle;
     this.#handle = undefined;
     await this.#drain();
+    await this.#options.direct?.discard();
     await handle?.close().catch(() => {});
     await rm(this.#options.tmp, { force: true }).catch(() => {});
   }
