@@ -12,6 +12,11 @@ import {
   type ReadResponse,
   WriteRequest,
 } from '../gen/google/bytestream/bytestream.js';
+import {
+  frameHeadroomInstalled,
+  GRPC_FRAME_HEADER_BYTES,
+  markFramed,
+} from '../server/grpc-frame-headroom.ts';
 import { CHUNK_HEADROOM, hasHeadroom } from '../storage/disk-chunk-reader.ts';
 
 /** `data` is field 10, length-delimited: tag (10 << 3) | 2. */
@@ -69,6 +74,31 @@ export function encodeReadResponse(message: ReadResponse): Buffer {
   out[0] = DATA_TAG;
   writeVarint(out, 1, length);
   return out;
+}
+
+/**
+ * The server's ReadResponse serializer: like {@link encodeReadResponse}, but
+ * when the grpc-js framing hook is installed (see grpc-frame-headroom.ts) and
+ * the chunk has room, it also leaves the 5 bytes of the gRPC frame header in
+ * front, so the disk read buffer goes to HTTP/2 without any copy.
+ */
+export function encodeReadResponseFramed(message: ReadResponse): Buffer {
+  const { data } = message;
+  const length = data.byteLength;
+  const headerBytes = 1 + varintSize(length);
+  const prefixBytes = GRPC_FRAME_HEADER_BYTES + headerBytes;
+  if (
+    length === 0 ||
+    prefixBytes > CHUNK_HEADROOM ||
+    !frameHeadroomInstalled() ||
+    !hasHeadroom(data)
+  ) {
+    return encodeReadResponse(message);
+  }
+  const out = Buffer.from(data.buffer, data.byteOffset - prefixBytes, prefixBytes + length);
+  out[GRPC_FRAME_HEADER_BYTES] = DATA_TAG;
+  writeVarint(out, GRPC_FRAME_HEADER_BYTES + 1, length);
+  return markFramed(out);
 }
 
 /** Decodes a ReadResponse whose `data` is a view of `bytes` (see {@link decodeWriteRequest}). */
@@ -150,7 +180,7 @@ export const byteStreamServiceDefinition: typeof ByteStreamService = {
   ...ByteStreamService,
   read: {
     ...ByteStreamService.read,
-    responseSerialize: encodeReadResponse,
+    responseSerialize: encodeReadResponseFramed,
     responseDeserialize: decodeReadResponse,
   },
   write: {

@@ -1,14 +1,14 @@
 /**
  * The read side of the disk store: file ranges as chunks with free bytes in
- * front, so that ByteStream.Read can put its message header there and send a
- * chunk without copying it (see `encodeReadResponse`).
+ * front, so that ByteStream.Read can put its protobuf and gRPC frame headers
+ * there and send a chunk without copying it (see `encodeReadResponseFramed`).
  */
 import type { FileHandle } from 'node:fs/promises';
 
 /** Largest chunk a read yields. */
 const READ_CHUNK = 1024 * 1024;
 /** Free bytes in front of each chunk {@link readChunks} yields (see {@link hasHeadroom}). */
-export const CHUNK_HEADROOM = 8;
+export const CHUNK_HEADROOM = 16;
 
 /** ArrayBuffers of chunks from {@link readChunks}, whose first bytes nothing else uses. */
 const withHeadroom = new WeakSet<ArrayBufferLike>();
