@@ -79,8 +79,36 @@ export function workerProperties(worker: Worker | undefined): {
   return { platform, capacity };
 }
 
-/** Creates the Bots service implementation. */
+/** What a long poll needs to know about the call it serves. */
+export type PollContext = Pick<RpcContext, 'signal' | 'deadlineMs'>;
+
+/**
+ * The Bots service's logic without gRPC: what {@link createBotsService} serves,
+ * and what the worker inside `kiln serve` calls directly (see
+ * `InProcessBotsTransport` in worker/bots-transport.ts), sparing both sides protobuf and HTTP/2.
+ */
+export interface BotsCore {
+  createBotSession(req: CreateBotSessionRequest): Promise<BotSession>;
+  /**
+   * Reports the bot's leases and long-polls for new ones until work arrives,
+   * `ctx.signal` aborts (it then returns what it has) or the poll time ends.
+   */
+  updateBotSession(req: UpdateBotSessionRequest, ctx: PollContext): Promise<BotSession>;
+}
+
+/** The Bots service over a scheduler. */
 export function createBotsService(options: BotsServiceOptions): BotsServer {
+  const core = createBotsCore(options);
+  return {
+    createBotSession: unary(options.log, 'Bots.CreateBotSession', (req: CreateBotSessionRequest) =>
+      core.createBotSession(req),
+    ),
+    updateBotSession: unary(options.log, 'Bots.UpdateBotSession', core.updateBotSession),
+  };
+}
+
+/** The Bots logic over a scheduler, with its own table of bot sessions. */
+export function createBotsCore(options: BotsServiceOptions): BotsCore {
   const { log, scheduler } = options;
   const longPollMs = options.longPollMs ?? 20_000;
   const workerTimeoutMs = options.workerTimeoutMs ?? 60_000;
@@ -148,7 +176,7 @@ export function createBotsService(options: BotsServiceOptions): BotsServer {
 
   async function updateBotSession(
     req: UpdateBotSessionRequest,
-    ctx: RpcContext,
+    ctx: PollContext,
   ): Promise<BotSession> {
     const session = sessions.get(req.name);
     if (session === undefined) {
@@ -165,7 +193,8 @@ export function createBotsService(options: BotsServiceOptions): BotsServer {
     const poll = new AbortController();
     session.poll = poll;
     const onCallAbort = (): void => poll.abort(CALL_ENDED);
-    ctx.signal.addEventListener('abort', onCallAbort, { once: true });
+    if (ctx.signal.aborted) poll.abort(CALL_ENDED);
+    else ctx.signal.addEventListener('abort', onCallAbort, { once: true });
     await applyLeaseReports(req.name, session, reported);
     // Leases the bot has not seen yet go out at once, without waiting for more.
     const reportedIds = new Set(reported.map((l) => l.id));
@@ -226,12 +255,9 @@ export function createBotsService(options: BotsServiceOptions): BotsServer {
     };
   }
 
-  function deadlineLeft(ctx: RpcContext): number {
+  function deadlineLeft(ctx: PollContext): number {
     return ctx.deadlineMs === undefined ? longPollMs + 2000 : ctx.deadlineMs - Date.now();
   }
 
-  return {
-    createBotSession: unary(log, 'Bots.CreateBotSession', createBotSession),
-    updateBotSession: unary(log, 'Bots.UpdateBotSession', updateBotSession),
-  };
+  return { createBotSession, updateBotSession };
 }

@@ -17,7 +17,6 @@
  */
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
-import type { CasClient } from '../client/cas-client.ts';
 import { MissingBlobsError } from '../client/missing-blobs-error.ts';
 import { type Digest, makeDigest } from '../digest/digest.ts';
 import { type ErrorDetail, invalidArgument, KilnError } from '../errors.ts';
@@ -36,12 +35,13 @@ import { type Clock, systemClock, toTimestamp } from './clock.ts';
 import { CommandRunner } from './command-runner.ts';
 import type { FileCache } from './file-cache.ts';
 import { InputStager } from './input-stager.ts';
+import type { WorkerCas } from './local-cas.ts';
 import { OutputUploader } from './output-uploader.ts';
 
 /** Options for {@link ActionExecutor}. */
 export interface ActionExecutorOptions {
   /** The CAS holding Actions, Commands and inputs, and receiving outputs. */
-  readonly cas: CasClient;
+  readonly cas: WorkerCas;
   /** Local file cache for inputs; must be on the same file system as `buildRoot`. */
   readonly fileCache: FileCache;
   /** Directory under which each action gets a fresh build directory. */
@@ -92,7 +92,7 @@ const OK: ExecutionStatus = { code: status.OK, message: '', details: [] };
 
 /** Executes Actions against a CAS with a local file cache. */
 export class ActionExecutor {
-  readonly #cas: CasClient;
+  readonly #cas: WorkerCas;
   readonly #buildRoot: string;
   readonly #buildDirectories: BuildDirectoryPool | undefined;
   readonly #workerName: string;

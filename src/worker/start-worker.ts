@@ -6,16 +6,30 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CasClient } from '../client/cas-client.ts';
+import { SHA256 } from '../digest/digest-function.ts';
 import type { PlatformProperty } from '../scheduler/types.ts';
+import type { BotsCore } from '../services/bots-service.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
 import type { Logger } from '../util/logger.ts';
+import { InProcessBotsTransport } from './bots-transport.ts';
 import { FileCache } from './file-cache.ts';
 import { HelperProcessLauncher } from './helper-process-launcher.ts';
+import { LocalCas } from './local-cas.ts';
 import { WorkerAgent } from './worker-agent.ts';
 
 /** Options for {@link startWorker}. */
 export interface StartWorkerOptions {
-  /** Scheduler and CAS address, `host:port`. */
+  /** Scheduler and CAS address, `host:port`; unused when `inProcess` is set. */
   readonly address: string;
+  /**
+   * Run inside the server: call its Bots logic and its CAS store directly
+   * instead of over gRPC (the local workers of `kiln serve`).
+   */
+  readonly inProcess?: {
+    readonly bots: BotsCore;
+    /** The server's verifying CAS. */
+    readonly cas: BlobStore;
+  };
   /** Directory for the file cache (`cache/`) and build directories (`build/`). */
   readonly workDir: string;
   /** File cache byte budget. */
@@ -38,7 +52,11 @@ export interface RunningWorker {
 export async function startWorker(options: StartWorkerOptions): Promise<RunningWorker> {
   const buildRoot = join(options.workDir, 'build');
   await mkdir(buildRoot, { recursive: true });
-  const cacheCas = new CasClient({ address: options.address });
+  const { inProcess } = options;
+  const cacheCas =
+    inProcess === undefined
+      ? new CasClient({ address: options.address })
+      : new LocalCas({ store: inProcess.cas, digestFunction: SHA256 });
   const fileCache = await FileCache.open({
     directory: join(options.workDir, 'cache'),
     maxBytes: options.cacheBytes,
@@ -47,6 +65,13 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const launcher = new HelperProcessLauncher({ log: options.log });
   const agent = new WorkerAgent({
     address: options.address,
+    inProcess:
+      inProcess === undefined
+        ? undefined
+        : {
+            bots: new InProcessBotsTransport(inProcess.bots),
+            casFor: (fn) => new LocalCas({ store: inProcess.cas, digestFunction: fn }),
+          },
     name: options.name,
     capacity: options.capacity,
     platform: options.platform,
@@ -62,7 +87,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       await agent.stop();
       await launcher.close();
       await fileCache.close();
-      cacheCas.close();
+      if (cacheCas instanceof CasClient) cacheCas.close();
     },
   };
 }

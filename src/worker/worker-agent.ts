@@ -5,9 +5,8 @@
  * scheduler restarts or forgets the session.
  */
 import { hostname } from 'node:os';
-import { type Channel, credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import { type ServiceError, status } from '@grpc/grpc-js';
 import { CasClient } from '../client/cas-client.ts';
-import { CLIENT_CHANNEL_OPTIONS } from '../client/channel-options.ts';
 import type { DigestFunction } from '../digest/digest-function.ts';
 import {
   type Assignment,
@@ -17,7 +16,6 @@ import {
 import type { ActionResult } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import {
   type BotSession,
-  BotsClient,
   type Lease,
   LeaseState,
 } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
@@ -25,15 +23,26 @@ import type { PlatformProperty } from '../scheduler/types.ts';
 import { CAPACITY_PROPERTY } from '../services/bots-service.ts';
 import type { Logger } from '../util/logger.ts';
 import { ActionExecutor, type ExecuteOutcome } from './action-executor.ts';
+import { type BotsTransport, GrpcBotsTransport } from './bots-transport.ts';
 import { BuildDirectoryPool } from './build-directory-pool.ts';
 import { CommandRunner } from './command-runner.ts';
 import type { FileCache } from './file-cache.ts';
+import type { WorkerCas } from './local-cas.ts';
 import type { ProcessLauncher } from './process-launcher.ts';
 
 /** Options for {@link WorkerAgent}. */
 export interface WorkerAgentOptions {
-  /** Scheduler (and CAS) address, `host:port`. */
+  /** Scheduler (and CAS) address, `host:port`; unused when `inProcess` is set. */
   readonly address: string;
+  /**
+   * Reach the scheduler and the CAS by direct calls instead of gRPC: the
+   * worker inside `kiln serve`.
+   */
+  readonly inProcess?: {
+    readonly bots: BotsTransport;
+    /** The CAS for actions of one digest function. */
+    readonly casFor: (fn: DigestFunction) => WorkerCas;
+  };
   /** Bot id shown in ExecutedActionMetadata.worker; host name and pid by default. */
   readonly name?: string;
   /** Actions run at once. */
@@ -65,8 +74,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class WorkerAgent {
   readonly #options: WorkerAgentOptions;
   readonly #name: string;
-  readonly #bots: BotsClient;
-  readonly #channel: Channel;
+  readonly #bots: BotsTransport;
+  readonly #casFor: (instanceName: string, fn: DigestFunction) => WorkerCas;
   readonly #runner: CommandRunner;
   readonly #buildDirectories: BuildDirectoryPool;
   readonly #executors = new Map<string, ActionExecutor>();
@@ -79,12 +88,17 @@ export class WorkerAgent {
   constructor(options: WorkerAgentOptions) {
     this.#options = options;
     this.#name = options.name ?? `${hostname()}-${process.pid}`;
-    this.#bots = new BotsClient(
-      options.address,
-      credentials.createInsecure(),
-      CLIENT_CHANNEL_OPTIONS,
-    );
-    this.#channel = this.#bots.getChannel() as Channel;
+    if (options.inProcess !== undefined) {
+      const { bots, casFor } = options.inProcess;
+      this.#bots = bots;
+      this.#casFor = (_instanceName, fn) => casFor(fn);
+    } else {
+      const grpc = new GrpcBotsTransport(options.address);
+      const channel = grpc.channel;
+      this.#bots = grpc;
+      this.#casFor = (instanceName, fn) =>
+        new CasClient({ channel, instanceName, digestFunction: fn });
+    }
     this.#runner = new CommandRunner({ launcher: options.launcher });
     this.#buildDirectories = new BuildDirectoryPool({
       buildRoot: options.buildRoot,
@@ -153,17 +167,12 @@ export class WorkerAgent {
       expireTime: undefined,
       version: '',
     };
-    return new Promise((resolve, reject) => {
-      this.#bots.createBotSession(
-        { parent: '', botSession: session },
-        new Metadata(),
-        { deadline: Date.now() + 10_000 },
-        (err, res) => (err ? reject(err) : resolve(res)),
-      );
-    }).then((created) => {
-      this.#options.log.info({ session: (created as BotSession).name }, 'worker connected');
-      return created as BotSession;
-    });
+    return this.#bots
+      .createBotSession({ parent: '', botSession: session }, { deadlineMs: Date.now() + 10_000 })
+      .then((created) => {
+        this.#options.log.info({ session: created.name }, 'worker connected');
+        return created;
+      });
   }
 
   /** One UpdateBotSession round: report leases, receive new ones. */
@@ -171,20 +180,21 @@ export class WorkerAgent {
     const reported = [...this.#leases.values()];
     const reportedDone = new Set(reported.filter((l) => l.outcome).map((l) => l.id));
     const leases: Lease[] = reported.map((l) => this.#leaseMessage(l));
-    const response = await new Promise<BotSession>((resolve, reject) => {
-      const call = this.#bots.updateBotSession(
-        { name: session.name, botSession: { ...session, leases }, updateMask: undefined },
-        new Metadata(),
-        { deadline: Date.now() + (this.#options.pollTimeoutMs ?? 30_000) },
-        (err, res) => (err ? reject(err) : resolve(res)),
-      );
-      // A finished action interrupts the long poll so its result goes out at once.
-      this.#wake = () => call.cancel();
-      const finishedSince = [...this.#leases.values()].some(
-        (l) => l.outcome !== undefined && !reportedDone.has(l.id),
-      );
-      if (finishedSince || this.#stopped) call.cancel();
-    });
+    const poll = new AbortController();
+    const pending = this.#bots.updateBotSession(
+      { name: session.name, botSession: { ...session, leases }, updateMask: undefined },
+      {
+        deadlineMs: Date.now() + (this.#options.pollTimeoutMs ?? 30_000),
+        signal: poll.signal,
+      },
+    );
+    // A finished action interrupts the long poll so its result goes out at once.
+    this.#wake = () => poll.abort();
+    const finishedSince = [...this.#leases.values()].some(
+      (l) => l.outcome !== undefined && !reportedDone.has(l.id),
+    );
+    if (finishedSince || this.#stopped) poll.abort();
+    const response = await pending;
     this.#wake = undefined;
     for (const id of reportedDone) this.#leases.delete(id);
     const known = new Set<string>();
@@ -307,7 +317,7 @@ export class WorkerAgent {
     const key = `${fn.name}/${instanceName}`;
     let executor = this.#executors.get(key);
     if (executor === undefined) {
-      const cas = new CasClient({ channel: this.#channel, instanceName, digestFunction: fn });
+      const cas = this.#casFor(instanceName, fn);
       executor = new ActionExecutor({
         cas,
         fileCache: this.#options.fileCache,

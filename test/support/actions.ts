@@ -35,6 +35,8 @@ export interface ActionSpec {
   readonly timeoutSeconds?: number;
   readonly doNotCache?: boolean;
   readonly inputRoot?: Directory;
+  /** Input files by path (`dir/name`), uploaded with their directories; replaces `inputRoot`. */
+  readonly files?: Record<string, string>;
   /** Makes otherwise identical actions distinct. */
   readonly salt?: string;
 }
@@ -54,9 +56,11 @@ export async function uploadAction(clients: KilnClients, spec: ActionSpec): Prom
       .map(([name, value]) => ({ name, value })),
   });
   const commandBytes = Buffer.from(Command.encode(command).finish());
-  const rootBytes = Buffer.from(
-    Directory.encode(spec.inputRoot ?? Directory.fromPartial({})).finish(),
-  );
+  const root =
+    spec.files === undefined
+      ? (spec.inputRoot ?? Directory.fromPartial({}))
+      : await uploadFileTree(clients, spec.files);
+  const rootBytes = Buffer.from(Directory.encode(root).finish());
   const [commandDigest, inputRootDigest] = await uploadBlobs(clients, [commandBytes, rootBytes]);
   const action = Action.fromPartial({
     commandDigest,
@@ -69,4 +73,47 @@ export async function uploadAction(clients: KilnClients, spec: ActionSpec): Prom
   const [actionDigest] = await uploadBlobs(clients, [Buffer.from(Action.encode(action).finish())]);
   if (actionDigest === undefined) throw new Error('no action digest');
   return actionDigest;
+}
+
+/** Uploads `files` (path → content) and every Directory below the root; returns the root. */
+async function uploadFileTree(
+  clients: KilnClients,
+  files: Record<string, string>,
+): Promise<Directory> {
+  interface Node {
+    files: Map<string, Buffer>;
+    dirs: Map<string, Node>;
+  }
+  const top: Node = { files: new Map(), dirs: new Map() };
+  for (const [path, content] of Object.entries(files)) {
+    const parts = path.split('/');
+    const name = parts.pop() as string;
+    let node = top;
+    for (const part of parts) {
+      let child = node.dirs.get(part);
+      if (child === undefined) {
+        child = { files: new Map(), dirs: new Map() };
+        node.dirs.set(part, child);
+      }
+      node = child;
+    }
+    node.files.set(name, Buffer.from(content));
+  }
+  const build = async (node: Node): Promise<Directory> => {
+    const blobs = [...node.files.values()];
+    await uploadBlobs(clients, blobs);
+    const directories = [];
+    for (const [name, child] of [...node.dirs].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const bytes = Buffer.from(Directory.encode(await build(child)).finish());
+      const [digest] = await uploadBlobs(clients, [bytes]);
+      directories.push({ name, digest });
+    }
+    return Directory.fromPartial({
+      files: [...node.files]
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([name, data]) => ({ name, digest: sha256Digest(data), isExecutable: false })),
+      directories,
+    });
+  };
+  return build(top);
 }

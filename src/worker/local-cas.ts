@@ -1,0 +1,144 @@
+/**
+ * The CAS as the worker inside `kiln serve` sees it: the server's own
+ * (verifying) BlobStore, called directly. A remote worker reaches the CAS
+ * through a {@link CasClient}; the in-process worker has no reason to encode
+ * its reads and writes as gRPC messages to its own process and decode them
+ * again, which in a remote build of small actions was a good part of the
+ * server's CPU time.
+ */
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { status } from '@grpc/grpc-js';
+import type { CasClient } from '../client/cas-client.ts';
+import { MissingBlobsError } from '../client/missing-blobs-error.ts';
+import { type Digest, isEmptyDigest } from '../digest/digest.ts';
+import type { DigestFunction } from '../digest/digest-function.ts';
+import { fromFsError, hasCode, KilnError } from '../errors.ts';
+import type { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { streamTree } from '../services/get-tree.ts';
+import { type BlobStore, putBuffer, readAll } from '../storage/blob-store.ts';
+import type { BlobFetcher } from './file-cache.ts';
+import type { InputSource } from './input-stager.ts';
+import type { OutputSink } from './output-uploader.ts';
+
+/** Everything a worker asks of the CAS; {@link CasClient} and {@link LocalCas} are two. */
+export interface WorkerCas extends InputSource, OutputSink, BlobFetcher {
+  /** The function of every digest this worker computes for its actions' outputs. */
+  readonly digestFunction: DigestFunction;
+  /** One blob into memory; {@link MissingBlobsError} when absent. */
+  readBlob(digest: Digest): Promise<Buffer>;
+}
+
+/** Options of {@link LocalCas}. */
+export interface LocalCasOptions {
+  /** The server's CAS: a verifying store, so every write is checked against its digest. */
+  readonly store: BlobStore;
+  /** Digest function of the outputs this worker uploads. */
+  readonly digestFunction: DigestFunction;
+}
+
+/** A {@link WorkerCas} over a BlobStore in the same process. */
+export class LocalCas implements WorkerCas {
+  readonly #store: BlobStore;
+  readonly digestFunction: DigestFunction;
+
+  constructor(options: LocalCasOptions) {
+    this.#store = options.store;
+    this.digestFunction = options.digestFunction;
+  }
+
+  findMissing(digests: readonly Digest[]): Promise<Digest[]> {
+    return this.#store.findMissing(digests);
+  }
+
+  async uploadBlobs(blobs: readonly { digest: Digest; data: Uint8Array }[]): Promise<void> {
+    await Promise.all(blobs.map(({ digest, data }) => putBuffer(this.#store, digest, data)));
+  }
+
+  async uploadFile(
+    digest: Digest,
+    path: string,
+    options?: { onProgress?: (bytes: number) => void },
+  ): Promise<void> {
+    const writer = await this.#store.put(digest);
+    try {
+      for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
+        await writer.write(chunk as Buffer);
+        options?.onProgress?.((chunk as Buffer).byteLength);
+      }
+      await writer.commit();
+    } catch (err) {
+      await writer.abort();
+      throw err instanceof KilnError ? err : fromFsError(err, `uploading ${path}`);
+    }
+  }
+
+  async readBlob(digest: Digest): Promise<Buffer> {
+    if (isEmptyDigest(digest)) return Buffer.alloc(0);
+    try {
+      return await readAll(this.#store, digest);
+    } catch (err) {
+      if (hasCode(err, status.NOT_FOUND)) throw new MissingBlobsError([digest]);
+      throw err;
+    }
+  }
+
+  async readAvailable(
+    digests: readonly Digest[],
+  ): Promise<{ found: Map<string, Buffer>; missing: Digest[] }> {
+    const found = new Map<string, Buffer>();
+    const missing: Digest[] = [];
+    const unique = new Map<string, Digest>();
+    for (const digest of digests) unique.set(digest.key, digest);
+    await Promise.all(
+      [...unique.values()].map(async (digest) => {
+        try {
+          found.set(digest.key, await this.readBlob(digest));
+        } catch (err) {
+          if (!(err instanceof MissingBlobsError)) throw err;
+          missing.push(digest);
+        }
+      }),
+    );
+    return { found, missing };
+  }
+
+  async downloadToFile(digest: Digest, path: string, options?: { mode?: number }): Promise<void> {
+    const temp = `${path}.tmp-${randomUUID()}`;
+    const mode = options?.mode ?? 0o644;
+    try {
+      const source: Iterable<Uint8Array> | AsyncIterable<Uint8Array> = isEmptyDigest(digest)
+        ? []
+        : await this.#store.get(digest);
+      await pipeline(source, createWriteStream(temp, { flags: 'wx', mode }));
+      await rename(temp, path);
+    } catch (err) {
+      await rm(temp, { force: true });
+      if (hasCode(err, status.NOT_FOUND)) throw new MissingBlobsError([digest]);
+      if (err instanceof KilnError) throw err;
+      throw fromFsError(err, `writing ${digest.key} to ${path}`);
+    }
+  }
+
+  async getTree(root: Digest): Promise<Directory[]> {
+    const directories: Directory[] = [];
+    let pageToken = '';
+    do {
+      const token = pageToken;
+      pageToken = '';
+      await streamTree({
+        cas: this.#store,
+        root,
+        pageSize: 0,
+        pageToken: token,
+        send: async (page) => {
+          directories.push(...page.directories);
+          pageToken = page.nextPageToken;
+        },
+      });
+    } while (pageToken !== '');
+    return directories;
+  }
+}
