@@ -11,10 +11,14 @@ export const SERVE_HELP = `Usage: kiln serve [options]
 Runs Kiln: the REAPI storage services (CAS, ByteStream, ActionCache,
 Capabilities), remote execution (Execution, Operations, the Remote Worker
 API) and an in-process worker. With no options it needs no configuration: it
-listens on 127.0.0.1:8980 and keeps its data in ./kiln-data.
+listens on 127.0.0.1:8980 (gRPC) and 127.0.0.1:8981 (web UI and Prometheus
+/metrics) and keeps its data in ./kiln-data.
 
 Options:
   --listen HOST:PORT   gRPC address (default 127.0.0.1:8980; port 0 picks a free port)
+  --http-listen HOST:PORT
+                       web UI and /metrics address (default: the gRPC host and
+                       port + 1; "off" serves no HTTP)
   --data-dir DIR       base directory for stored data (default ./kiln-data)
   --config FILE        YAML or JSON configuration file (see docs/configuration.md)
   --log-level LEVEL    trace, debug, info, warn, error (default info, or KILN_LOG_LEVEL)
@@ -36,6 +40,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     args,
     options: {
       listen: { type: 'string' },
+      'http-listen': { type: 'string' },
       'data-dir': { type: 'string' },
       config: { type: 'string' },
       'log-level': { type: 'string' },
@@ -49,13 +54,20 @@ export async function serveCommand(args: string[]): Promise<number> {
   }
   const config = await loadConfig({
     file: values.config,
-    overrides: { listen: values.listen, dataDir: values['data-dir'] },
+    overrides: {
+      listen: values.listen,
+      httpListen: values['http-listen'],
+      dataDir: values['data-dir'],
+    },
   });
   const log = createLogger({ level: values['log-level'] });
   const server = await createServer({ config, log });
   process.stdout.write(
     `Kiln is serving on grpc://${server.grpcAddress} (data in ${config.server.dataDir})\n`,
   );
+  if (server.httpAddress !== undefined) {
+    process.stdout.write(`Web UI and metrics on http://${server.httpAddress}/\n`);
+  }
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       log.info({ signal }, 'shutting down');

@@ -37,6 +37,8 @@ export interface LoadConfigOptions {
   readonly overrides?: {
     /** Replaces `server.listen`. */
     readonly listen?: string;
+    /** Replaces `server.httpListen`. */
+    readonly httpListen?: string;
     /** Replaces `server.dataDir`. */
     readonly dataDir?: string;
   };
@@ -143,7 +145,7 @@ function applyOverrides(
   problems: string[],
 ): KilnConfig {
   let server = config.server;
-  for (const field of ['listen', 'dataDir'] as const) {
+  for (const field of ['listen', 'httpListen', 'dataDir'] as const) {
     const value = overrides[field];
     if (value === undefined) continue;
     const result = overrideSchemas[field].safeParse(value, { reportInput: true });

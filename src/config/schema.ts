@@ -14,6 +14,7 @@
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { type RemoteAssetConfig, remoteAssetSchema } from './asset-schema.ts';
 import { type ExecutionConfig, executionSchema } from './execution-schema.ts';
 import { countSchema, durationSchema, flagSchema, sizeSchema } from './values.ts';
 
@@ -36,6 +37,8 @@ export interface DiskStoreConfig {
   readonly maxSize: number;
   /** Whether each blob is fsynced before its upload completes. */
   readonly fsync: boolean;
+  /** Whether large blobs are written with O_DIRECT, past the page cache, where supported. */
+  readonly directIo: boolean;
 }
 
 /** Answers FindMissingBlobs for recently seen digests without asking the backend. */
@@ -70,6 +73,11 @@ export interface KilnConfig {
   readonly server: {
     /** `host:port` the gRPC server listens on. */
     readonly listen: string;
+    /**
+     * `host:port` of the HTTP server (web UI and `/metrics`); `auto` for the
+     * gRPC host and port + 1 (port 0 stays 0); `off` or empty for none.
+     */
+    readonly httpListen: string;
     /** Base directory for relative store paths. */
     readonly dataDir: string;
   };
@@ -80,21 +88,36 @@ export interface KilnConfig {
     readonly cas: StoreRef;
     /** The store that serves the action cache. */
     readonly actionCache: StoreRef;
+    /** The store that keeps Remote Asset associations (URI and qualifiers → digest). */
+    readonly assets: StoreRef;
   };
   /** Remote execution: the scheduler and the in-process worker. */
   readonly execution: ExecutionConfig;
+  /** The Remote Asset API (Fetch and Push). */
+  readonly remoteAsset: RemoteAssetConfig;
+  /** The web UI. */
+  readonly ui: {
+    /** Whether the UI may cancel operations (an admin action; off until authentication exists). */
+    readonly allowCancel: boolean;
+  };
 }
 
-const listenSchema = z.string().refine(
-  (value) => {
-    const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(value);
-    return m !== null && Number(m[2]) <= 65535;
-  },
-  {
+function isHostPort(value: string): boolean {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(value);
+  return m !== null && Number(m[2]) <= 65535;
+}
+
+const listenSchema = z.string().refine(isHostPort, {
+  error: (issue) =>
+    `invalid address ${JSON.stringify(issue.input)} (expected host:port, e.g. 127.0.0.1:8980 or [::]:8980)`,
+});
+
+const httpListenSchema = z
+  .string()
+  .refine((value) => value === 'auto' || value === 'off' || value === '' || isHostPort(value), {
     error: (issue) =>
-      `invalid address ${JSON.stringify(issue.input)} (expected host:port, e.g. 127.0.0.1:8980 or [::]:8980)`,
-  },
-);
+      `invalid address ${JSON.stringify(issue.input)} (expected host:port, e.g. 127.0.0.1:8981, "auto" or "off")`,
+  });
 
 /** The pattern store names must match (they appear in paths and logs). */
 export const STORE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -132,6 +155,11 @@ const diskOptions = z
       .prefault(false)
       .describe(
         'Fsync every blob before its upload completes (durable across power loss, slower). Default: false.',
+      ),
+    directIo: flagSchema
+      .prefault(true)
+      .describe(
+        'Write blobs of 2 MiB and more with O_DIRECT, past the page cache, when the filesystem supports it. Default: true.',
       ),
   })
   .strict()
@@ -229,12 +257,21 @@ export const DEFAULT_CAS = {
 /** The default action cache: disk at `<dataDir>/ac` (512MiB). */
 export const DEFAULT_ACTION_CACHE = { disk: { path: 'ac', maxSize: '512MiB' } } as const;
 
+/** The default Remote Asset association store: disk at `<dataDir>/assets` (256MiB). */
+export const DEFAULT_ASSETS = { disk: { path: 'assets', maxSize: '256MiB' } } as const;
+
 const serverSchema = z
   .object({
     listen: listenSchema
       .default('127.0.0.1:8980')
       .describe(
         'host:port the gRPC server listens on; [::]:8980 for all interfaces. Default: 127.0.0.1:8980.',
+      ),
+    httpListen: httpListenSchema
+      .default('auto')
+      .describe(
+        'host:port of the HTTP server (web UI and /metrics); "auto" uses the gRPC host and port + 1, ' +
+          '"off" (or empty) serves no HTTP. Default: auto (127.0.0.1:8981).',
       ),
     dataDir: z
       .string()
@@ -267,9 +304,26 @@ const storageSchema = z
         'The store that serves the action cache; it must not share stores with the CAS. ' +
           'Default: { disk: { path: ac, maxSize: 512MiB } }.',
       ),
+    assets: storeRefSchema
+      .prefault(DEFAULT_ASSETS)
+      .describe(
+        'The store that keeps Remote Asset associations (URI and qualifiers to digest); it must not share stores with the CAS or the action cache. ' +
+          'Default: { disk: { path: assets, maxSize: 256MiB } }.',
+      ),
   })
   .strict()
-  .describe('Blob storage for the CAS and the action cache.');
+  .describe('Blob storage for the CAS, the action cache and Remote Asset associations.');
+
+const uiSchema = z
+  .object({
+    allowCancel: flagSchema
+      .default(false)
+      .describe(
+        'Let the web UI cancel operations. An admin action: keep it off until authentication exists. Default: false.',
+      ),
+  })
+  .strict()
+  .describe('The web UI, served by the HTTP server (server.httpListen).');
 
 /** The schema of a whole configuration file. Parse with `kilnConfigSchema.safeParse(value)`. */
 export const kilnConfigSchema: z.ZodType<KilnConfig, unknown> = z
@@ -277,6 +331,8 @@ export const kilnConfigSchema: z.ZodType<KilnConfig, unknown> = z
     server: serverSchema.prefault({}),
     storage: storageSchema.prefault({}),
     execution: executionSchema.prefault({}),
+    remoteAsset: remoteAssetSchema.prefault({}),
+    ui: uiSchema.prefault({}),
   })
   .strict()
   .describe(
@@ -287,7 +343,11 @@ export const kilnConfigSchema: z.ZodType<KilnConfig, unknown> = z
  * Schemas of the fields that command-line flags override, so the flags are
  * validated exactly like the file.
  */
-export const overrideSchemas = { listen: listenSchema, dataDir: z.string().min(1) } as const;
+export const overrideSchemas = {
+  listen: listenSchema,
+  httpListen: httpListenSchema,
+  dataDir: z.string().min(1),
+} as const;
 
 /** The JSON Schema (draft 2020-12) of a configuration file, for editors and documentation. */
 export function configJsonSchema(): Record<string, unknown> {

@@ -5,8 +5,14 @@
 import { resolve } from 'node:path';
 import { ActionCache } from '../cache/action-cache.ts';
 import type { KilnConfig } from '../config/schema.ts';
+import { type RunningHttpServer, resolveHttpListen, startHttpServer } from '../http/http-server.ts';
+import { metricsRoute } from '../http/metrics-route.ts';
+import { createObservability } from '../observe/observability.ts';
 import { InMemoryScheduler } from '../scheduler/in-memory-scheduler.ts';
+import { createBotsCore } from '../services/bots-service.ts';
 import { createStores, type Stores } from '../storage/create-blob-store.ts';
+import { registerUi } from '../ui/register-ui.ts';
+import type { UiDeps } from '../ui/ui-deps.ts';
 import type { Logger } from '../util/logger.ts';
 import { detectPlatform, parsePlatformProperties } from '../worker/platform-detect.ts';
 import { type RunningWorker, startWorker } from '../worker/start-worker.ts';
@@ -16,6 +22,8 @@ import { type RunningGrpcServer, startGrpcServer } from './grpc-server.ts';
 export interface KilnServer {
   /** gRPC `host:port`, with the real port when the configuration asked for port 0. */
   readonly grpcAddress: string;
+  /** HTTP `host:port` (web UI and `/metrics`), or undefined when `server.httpListen` is off. */
+  readonly httpAddress: string | undefined;
   readonly stores: Stores;
   /** The in-process worker, when one runs. */
   readonly worker: RunningWorker | undefined;
@@ -35,7 +43,7 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
   const exec = config.execution;
   const stores = await createStores(config);
   const actionCache = new ActionCache({ store: stores.actionCache, cas: stores.cas });
-  const scheduler = exec.enabled
+  const innerScheduler = exec.enabled
     ? new InMemoryScheduler({
         actionCache,
         log,
@@ -48,20 +56,37 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
         },
       })
     : undefined;
+  const observed = createObservability({
+    cas: stores.cas,
+    actionCacheStore: stores.actionCache,
+    scheduler: innerScheduler,
+  });
+  const { cas, scheduler } = observed;
   let grpc: RunningGrpcServer | undefined;
+  let http: RunningHttpServer | undefined;
   let worker: RunningWorker | undefined;
   try {
     grpc = await startGrpcServer({
       listen: config.server.listen,
-      cas: stores.cas,
+      cas,
       actionCacheStore: stores.actionCache,
       actionCache,
       scheduler,
       log,
+      rpcObserver: observed.observer,
+      onActionCacheLookup: observed.observer.actionCacheLookup,
+      remoteAsset: {
+        config: config.remoteAsset,
+        associations: stores.assets,
+        tempDir: resolve(config.server.dataDir, config.remoteAsset.tempDir),
+      },
     });
     if (scheduler !== undefined && exec.localWorkers > 0) {
       worker = await startWorker({
         address: loopbackAddress(grpc.address, grpc.port),
+        // The local workers call the scheduler and the CAS directly, not over gRPC.
+        // Over the metered CAS, so that their traffic counts like a remote worker's.
+        inProcess: { bots: createBotsCore({ log, scheduler }), cas },
         workDir: resolve(config.server.dataDir, exec.workDir),
         cacheBytes: exec.workerCacheSize,
         capacity: exec.localWorkers,
@@ -70,7 +95,27 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
         log,
       });
     }
+    const httpListen = resolveHttpListen(config.server);
+    if (httpListen !== undefined) {
+      const deps: UiDeps = {
+        scheduler,
+        cas,
+        actionCache,
+        builds: observed.builds,
+        recentErrors: observed.recentErrors,
+        metrics: observed.metrics,
+        allowCancel: config.ui.allowCancel,
+        log,
+      };
+      http = await startHttpServer({
+        listen: httpListen,
+        routes: [metricsRoute(observed.metrics), (app) => registerUi(app, deps)],
+        log,
+      });
+    }
   } catch (err) {
+    await worker?.stop();
+    await http?.close();
     await grpc?.close();
     await scheduler?.close();
     await stores.close();
@@ -79,6 +124,7 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
   log.info(
     {
       grpc: grpc.address,
+      http: http?.url ?? 'off',
       dataDir: config.server.dataDir,
       localWorkers: worker ? exec.localWorkers : 0,
     },
@@ -87,11 +133,13 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
   const running = grpc;
   return {
     grpcAddress: running.address,
+    httpAddress: http?.address,
     stores,
     worker,
     async close() {
       await worker?.stop();
       await scheduler?.close();
+      await http?.close();
       await running.close();
       await stores.close();
     },

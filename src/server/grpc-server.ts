@@ -3,13 +3,19 @@
  * `createServer` in create-server.ts wires configuration into this.
  */
 import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { createRemoteAsset, type RemoteAsset } from '../asset/remote-asset.ts';
 import { ActionCache } from '../cache/action-cache.ts';
+import type { RemoteAssetConfig } from '../config/asset-schema.ts';
+import { FetchService, PushService } from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
 import {
   ActionCacheService,
   CapabilitiesService,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Scheduler } from '../scheduler/scheduler.ts';
-import { createActionCacheService } from '../services/action-cache-service.ts';
+import {
+  type ActionCacheLookup,
+  createActionCacheService,
+} from '../services/action-cache-service.ts';
 import { byteStreamServiceDefinition } from '../services/bytestream-codec.ts';
 import { createByteStreamService } from '../services/bytestream-service.ts';
 import { createCapabilitiesService } from '../services/capabilities-service.ts';
@@ -24,7 +30,9 @@ import { UploadRegistry } from '../services/upload-registry.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { Logger } from '../util/logger.ts';
 import { addExecutionServices } from './execution-services.ts';
+import { installFrameHeadroom } from './grpc-frame-headroom.ts';
 import { setConnectionWindow, setInitialStreamWindow } from './http2-tuning.ts';
+import { observingInterceptor, type RpcObserver } from './rpc.ts';
 
 /** Options for {@link startGrpcServer}. */
 export interface GrpcServerOptions {
@@ -43,6 +51,22 @@ export interface GrpcServerOptions {
   readonly actionCache?: ActionCache;
   /** When set, the server also serves Execution, Operations and Bots over this scheduler. */
   readonly scheduler?: Scheduler;
+  /** When set (and enabled), the server also serves the Remote Asset API (Fetch, Push). */
+  readonly remoteAsset?: GrpcRemoteAssetOptions;
+  /** Told the outcome of every call to every service (metrics, recent errors). */
+  readonly rpcObserver?: RpcObserver;
+  /** Told every GetActionResult hit and miss (metrics, build tracking). */
+  readonly onActionCacheLookup?: (lookup: ActionCacheLookup) => void;
+}
+
+/** What the Remote Asset services need besides the CAS and the logger. */
+export interface GrpcRemoteAssetOptions {
+  /** The `remoteAsset` configuration section. */
+  readonly config: RemoteAssetConfig;
+  /** The association store (`storage.assets`). */
+  readonly associations: BlobStore;
+  /** Absolute directory for downloads in progress. */
+  readonly tempDir: string;
 }
 
 /** A running gRPC server. */
@@ -78,6 +102,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     'grpc.max_send_message_length': MAX_SEND_MESSAGE_BYTES,
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+    interceptors: options.rpcObserver ? [observingInterceptor(options.rpcObserver)] : [],
   });
   server.addService(
     CapabilitiesService,
@@ -93,14 +118,32 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   server.addService(byteStreamServiceDefinition, createByteStreamService({ log, cas, uploads }));
   server.addService(
     ActionCacheService,
-    createActionCacheService({ log, actionCache, cas, updateEnabled }),
+    createActionCacheService({
+      log,
+      actionCache,
+      cas,
+      updateEnabled,
+      onLookup: options.onActionCacheLookup,
+    }),
   );
+  let remoteAsset: RemoteAsset | undefined;
+  if (options.remoteAsset?.config.enabled) {
+    remoteAsset = await createRemoteAsset({ ...options.remoteAsset, cas, log });
+    server.addService(FetchService, remoteAsset.fetch);
+    server.addService(PushService, remoteAsset.push);
+  }
 
+  if (!installFrameHeadroom()) {
+    log.warn('could not hook grpc-js response framing; ByteStream.Read will copy every chunk');
+  }
   const tunedStreams = setInitialStreamWindow(server, FLOW_CONTROL_WINDOW_BYTES);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(options.listen, ServerCredentials.createInsecure(), (err, boundPort) =>
       err ? reject(err) : resolve(boundPort),
     );
+  }).catch(async (err: unknown) => {
+    await remoteAsset?.close();
+    throw err;
   });
   const tunedConnections = setConnectionWindow(server, FLOW_CONTROL_WINDOW_BYTES);
   if (!tunedStreams || !tunedConnections) {
@@ -122,6 +165,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
         });
       });
       await uploads.close();
+      await remoteAsset?.close();
     },
   };
 }

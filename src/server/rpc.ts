@@ -2,7 +2,8 @@
  * Glue between async service code and grpc-js handlers: every handler is
  * wrapped so that thrown errors become gRPC statuses (KilnError codes kept,
  * anything else INTERNAL and logged), and the request's REAPI
- * RequestMetadata is attached to log lines.
+ * RequestMetadata is attached to log lines. {@link observingInterceptor}
+ * reports every call's outcome to metrics, whichever service handled it.
  */
 import {
   type handleBidiStreamingCall,
@@ -11,6 +12,8 @@ import {
   type handleUnaryCall,
   Metadata,
   type ServerDuplexStream,
+  ServerInterceptingCall,
+  type ServerInterceptor,
   type ServerReadableStream,
   type ServerUnaryCall,
   type ServerWritableStream,
@@ -246,4 +249,85 @@ export function writeWithBackpressure<Res>(
     call.on('cancelled', onCancel);
     call.on('close', onCancel);
   });
+}
+
+/** How one RPC ended, for metrics and the list of recent errors. */
+export interface RpcOutcome {
+  /** The service's short name, e.g. `ContentAddressableStorage` or `ByteStream`. */
+  readonly service: string;
+  /** The method's name, e.g. `FindMissingBlobs`. */
+  readonly method: string;
+  /** The gRPC status code sent (CANCELLED when the client went away first). */
+  readonly code: status;
+  /** The status message; empty on success. */
+  readonly message: string;
+  /** From the call's arrival to its status, in milliseconds. */
+  readonly durationMs: number;
+  /** The call's metadata, to read RequestMetadata from ({@link requestMetadataOf}) when needed. */
+  readonly metadata: Metadata | undefined;
+}
+
+/** Receives the outcome of every RPC. Must be cheap and must not throw. */
+export interface RpcObserver {
+  rpcFinished(outcome: RpcOutcome): void;
+}
+
+/** `/pkg.Service/Method` → short service and method names, cached per path. */
+const methodNames = new Map<string, { service: string; method: string }>();
+
+function namesOf(path: string): { service: string; method: string } {
+  let names = methodNames.get(path);
+  if (names === undefined) {
+    const slash = path.lastIndexOf('/');
+    const qualified = path.slice(1, slash);
+    names = {
+      service: qualified.slice(qualified.lastIndexOf('.') + 1),
+      method: path.slice(slash + 1),
+    };
+    methodNames.set(path, names);
+  }
+  return names;
+}
+
+/**
+ * A grpc-js server interceptor that reports each call's outcome once: when
+ * its status is sent, or when the client cancels (or its deadline passes)
+ * first. An interceptor rather than code in the handler wrappers above, so
+ * that every service is measured, including ones that do not use them, and
+ * the code is the one really sent.
+ */
+export function observingInterceptor(observer: RpcObserver): ServerInterceptor {
+  return (descriptor, call) => {
+    const { service, method } = namesOf(descriptor.path);
+    const startMs = performance.now();
+    let metadata: Metadata | undefined;
+    let reported = false;
+    const report = (code: status, message: string): void => {
+      if (reported) return;
+      reported = true;
+      const durationMs = performance.now() - startMs;
+      observer.rpcFinished({ service, method, code, message, durationMs, metadata });
+    };
+    return new ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (received, nextMetadata) => {
+            metadata = received;
+            nextMetadata(received);
+          },
+          onCancel: () => {
+            const deadline = deadlineOf(call.getDeadline());
+            if (deadline !== undefined && deadline <= Date.now()) {
+              report(status.DEADLINE_EXCEEDED, 'deadline exceeded');
+            } else {
+              report(status.CANCELLED, 'cancelled by the client');
+            }
+          },
+        }),
+      sendStatus: (sent, next) => {
+        report(sent.code, sent.details ?? '');
+        next(sent);
+      },
+    });
+  };
 }

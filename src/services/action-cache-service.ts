@@ -14,7 +14,7 @@ import type {
   GetActionResultRequest,
   UpdateActionResultRequest,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { unary } from '../server/rpc.ts';
+import { type RpcContext, unary } from '../server/rpc.ts';
 import { type BlobStore, readAll } from '../storage/blob-store.ts';
 import type { Logger } from '../util/logger.ts';
 import { MAX_INLINE_BYTES } from './limits.ts';
@@ -27,6 +27,17 @@ export interface ActionCacheServiceOptions {
   readonly cas: BlobStore;
   /** Whether clients may call UpdateActionResult. */
   readonly updateEnabled: boolean;
+  /** Told about every GetActionResult hit and miss (metrics, build tracking). */
+  readonly onLookup?: (lookup: ActionCacheLookup) => void;
+}
+
+/** One GetActionResult outcome. */
+export interface ActionCacheLookup {
+  readonly instanceName: string;
+  readonly actionDigest: Digest;
+  readonly hit: boolean;
+  /** The caller's REAPI RequestMetadata, when it sent one. */
+  readonly requestMetadata: RpcContext['requestMetadata'];
 }
 
 /** Creates the ActionCache service implementation. */
@@ -46,10 +57,19 @@ export function createActionCacheService(options: ActionCacheServiceOptions): Ac
     return isEmptyDigest(digest) ? Buffer.alloc(0) : readAll(cas, digest);
   }
 
-  async function getActionResult(req: GetActionResultRequest): Promise<ActionResult> {
+  async function getActionResult(
+    req: GetActionResultRequest,
+    ctx: RpcContext,
+  ): Promise<ActionResult> {
     validateInstanceName(req.instanceName);
     const action = parseDigest(req.actionDigest, req.digestFunction, 'action_digest');
     const result = await actionCache.get(req.instanceName, action);
+    options.onLookup?.({
+      instanceName: req.instanceName,
+      actionDigest: action,
+      hit: result !== undefined,
+      requestMetadata: ctx.requestMetadata,
+    });
     if (result === undefined) {
       throw notFound(`no complete action result for action ${action.hash}/${action.size}`);
     }

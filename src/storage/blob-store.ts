@@ -52,6 +52,42 @@ export interface BlobStore {
   findMissing(digests: readonly Digest[]): Promise<Digest[]>;
   /** Releases resources (timers, file handles). */
   close(): Promise<void>;
+  /**
+   * Size and eviction counters, for metrics and the UI; cheap (constant time).
+   * Backends with a budget implement it; decorators forward to the store that
+   * holds the data. Absent when a store cannot tell.
+   */
+  stats?(): Promise<StoreStats>;
+}
+
+/** What a store holds and how hard it evicts: see {@link BlobStore.stats}. */
+export interface StoreStats {
+  /** Bytes held by committed blobs. */
+  readonly bytes: number;
+  /** Number of committed blobs. */
+  readonly blobs: number;
+  /** The byte budget. */
+  readonly maxBytes: number;
+  /** Blobs evicted to stay within the budget since the store was opened. */
+  readonly evictions: number;
+  /** Bytes of those evicted blobs. */
+  readonly evictedBytes: number;
+  /**
+   * Last access (ms since the epoch) of the least recently used blob, the next
+   * to be evicted; undefined when the store is empty. `now - oldestAccessMs`
+   * is how far back the store reaches: when that is minutes, the budget is too
+   * small for the workload.
+   */
+  readonly oldestAccessMs: number | undefined;
+}
+
+/**
+ * A decorator's {@link BlobStore.stats}: its backend's, bound to it, or
+ * undefined when the backend keeps none (so callers can tell "unknown" from
+ * "empty").
+ */
+export function statsOf(store: BlobStore): (() => Promise<StoreStats>) | undefined {
+  return store.stats?.bind(store);
 }
 
 /** Reads a whole blob into one buffer. For small blobs only (messages, batches). */

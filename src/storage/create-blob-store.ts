@@ -10,10 +10,11 @@ import {
   resolveStorePath,
   type StoreConfig,
   type StoreRef,
+  storeChildren,
 } from '../config/schema.ts';
 import type { Digest } from '../digest/digest.ts';
 import { withContext } from '../errors.ts';
-import type { BlobStore, ReadRange } from './blob-store.ts';
+import { type BlobStore, type ReadRange, statsOf } from './blob-store.ts';
 import { DiskBlobStore } from './disk-blob-store.ts';
 import { ExistenceCacheBlobStore } from './existence-cache-blob-store.ts';
 import { MemoryBlobStore } from './memory-blob-store.ts';
@@ -26,12 +27,14 @@ export interface Stores {
   readonly cas: BlobStore;
   /** The action cache: ActionResults keyed by action digest (not verified, not content-addressed). */
   readonly actionCache: BlobStore;
+  /** Remote Asset associations, keyed by a digest of the request (not content-addressed). */
+  readonly assets: BlobStore;
   /** Closes every store that was built, each once. */
   close(): Promise<void>;
 }
 
 /** Which tree a store belongs to; disk stores check blob lengths only in the CAS. */
-type Role = 'cas' | 'actionCache';
+type Role = 'cas' | 'actionCache' | 'assets';
 
 /**
  * Builds the CAS and action cache trees of `config.storage`. Named stores are
@@ -42,6 +45,7 @@ type Role = 'cas' | 'actionCache';
  */
 export async function createStores(config: KilnConfig): Promise<Stores> {
   const problems = checkStoreGraph(config);
+  if (problems.length === 0) problems.push(...checkAssetStore(config));
   if (problems.length > 0) throw new ConfigError('storage configuration', problems);
   const builder = new TreeBuilder(config);
   try {
@@ -51,13 +55,15 @@ export async function createStores(config: KilnConfig): Promise<Stores> {
       'storage.actionCache',
       'actionCache',
     );
+    const assets = await builder.build(config.storage.assets, 'storage.assets', 'assets');
     const cas = new VerifyingBlobStore({ backend: casTop });
     let closing: Promise<void> | undefined;
     return {
       cas,
       actionCache,
+      assets,
       close: () => {
-        closing ??= closeAll([cas, actionCache]);
+        closing ??= closeAll([cas, actionCache, assets]);
         return closing;
       },
     };
@@ -123,6 +129,7 @@ class TreeBuilder {
             path: resolveStorePath(this.#config, node.path),
             maxBytes: node.maxSize,
             fsync: node.fsync,
+            directIo: node.directIo,
             // Action cache values are ActionResults stored under action digests.
             contentAddressed: role === 'cas',
           }),
@@ -176,6 +183,69 @@ class TreeBuilder {
 }
 
 /**
+ * Checks `storage.assets`, which the shared store-graph check does not know
+ * about: its names must exist, and it must share no store and no disk
+ * directory with the CAS or the action cache (association records are keyed
+ * by request digests, which must never be mistaken for content).
+ */
+function checkAssetStore(config: KilnConfig): string[] {
+  const { stores } = config.storage;
+  const problems: string[] = [];
+  const names = (ref: StoreRef, path: string, into: Map<string, string>): void => {
+    if (typeof ref === 'string') {
+      if (into.has(ref)) return;
+      into.set(ref, path);
+      const node = stores[ref];
+      if (node === undefined) {
+        const known = Object.keys(stores).map((n) => `"${n}"`);
+        problems.push(
+          `${path}: unknown store "${ref}" (defined in storage.stores: ${known.join(', ') || 'none'})`,
+        );
+      } else names(node, `storage.stores.${ref}`, into);
+      return;
+    }
+    for (const child of storeChildren(ref)) names(child.ref, `${path}.${child.field}`, into);
+  };
+  const disks = (ref: StoreRef, path: string, into: Array<{ path: string; dir: string }>): void => {
+    const node = typeof ref === 'string' ? stores[ref] : ref;
+    const at = typeof ref === 'string' ? `storage.stores.${ref}` : path;
+    if (node === undefined) return;
+    if (node.kind === 'disk')
+      into.push({ path: `${at}.disk.path`, dir: resolveStorePath(config, node.path) });
+    for (const child of storeChildren(node)) disks(child.ref, `${at}.${child.field}`, into);
+  };
+  const assetNames = new Map<string, string>();
+  names(config.storage.assets, 'storage.assets', assetNames);
+  if (problems.length > 0) return problems;
+  for (const role of ['cas', 'actionCache'] as const) {
+    const other = new Map<string, string>();
+    names(config.storage[role], `storage.${role}`, other);
+    for (const name of assetNames.keys()) {
+      if (other.has(name)) {
+        problems.push(`storage.assets: store "${name}" is also used by storage.${role}`);
+      }
+    }
+  }
+  const assetDisks: Array<{ path: string; dir: string }> = [];
+  const otherDisks: Array<{ path: string; dir: string }> = [];
+  disks(config.storage.assets, 'storage.assets', assetDisks);
+  disks(config.storage.cas, 'storage.cas', otherDisks);
+  disks(config.storage.actionCache, 'storage.actionCache', otherDisks);
+  for (const mine of assetDisks) {
+    for (const other of otherDisks) {
+      const overlaps =
+        mine.dir === other.dir ||
+        mine.dir.startsWith(`${other.dir}/`) ||
+        other.dir.startsWith(`${mine.dir}/`);
+      if (overlaps && mine.path !== other.path) {
+        problems.push(`${mine.path}: disk path "${mine.dir}" overlaps ${other.path}`);
+      }
+    }
+  }
+  return problems;
+}
+
+/**
  * A parent's handle on a named store: the same store, except that `close`
  * only closes it when the last of its parents closes, since decorators close
  * their backends and a named store may have several parents.
@@ -187,6 +257,7 @@ function shareHandle(shared: SharedStore, store: BlobStore): BlobStore {
     get: (digest: Digest, range?: ReadRange) => store.get(digest, range),
     put: (digest: Digest) => store.put(digest),
     findMissing: (digests: readonly Digest[]) => store.findMissing(digests),
+    stats: statsOf(store),
     close: async () => {
       if (released) return;
       released = true;

@@ -5,18 +5,32 @@
  * whole, whatever moment the process dies.
  */
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
+import {
+  constants as fsConstants,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, rename, rm, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../digest/digest.ts';
-import { fromFsError, invalidArgument, notFound } from '../errors.ts';
-import { type BlobStore, type BlobWriter, type ReadRange, resolveRange } from './blob-store.ts';
+import { fromFsError, invalidArgument, notFound, resourceExhausted } from '../errors.ts';
+import {
+  type BlobStore,
+  type BlobWriter,
+  type ReadRange,
+  resolveRange,
+  type StoreStats,
+} from './blob-store.ts';
 import { DigestIndex, uniqueDigests } from './digest-index.ts';
 import { AlignedBufferPool, DIRECT_CHUNK_BYTES, DirectFileSink } from './direct-file-sink.ts';
 import { DiskBlobWriter } from './disk-blob-writer.ts';
 import { readChunks } from './disk-chunk-reader.ts';
 import { type BlobLocation, locateBlob, scanBlobs } from './disk-layout.ts';
+import { SmallBlobWriter } from './small-blob-writer.ts';
 
 /** Options of {@link DiskBlobStore.open}. */
 export interface DiskBlobStoreOptions {
@@ -58,28 +72,24 @@ export interface DiskBlobStoreOptions {
   readonly directIo?: boolean;
 }
 
+/**
+ * CAS blobs up to this size are collected in memory and written at commit
+ * with synchronous calls. Remote builds are mostly such blobs (Actions,
+ * Commands, Directories, small outputs), and for them each asynchronous file
+ * operation's trip through the libuv thread pool (a thread wake-up there and
+ * one back) cost more CPU than the operation itself: 2,000 4 KiB commits took
+ * 295-304 ms of CPU as open/write/close/rename on the thread pool and 112-121
+ * ms as the same calls made synchronously, each blocking the event loop for
+ * about 60 µs.
+ */
+export const SMALL_BLOB_BYTES = 64 * 1024;
+
 /** Blobs at least this large are written with O_DIRECT when enabled. */
 export const DIRECT_MIN_BYTES = 2 * DIRECT_CHUNK_BYTES;
 
 /** Create-exclusive, write-only, past the page cache. */
 const DIRECT_FLAGS =
   fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_DIRECT;
-
-/** Counters for metrics and operators. */
-export interface DiskBlobStoreStats {
-  /** Bytes held by committed blobs. */
-  readonly bytes: number;
-  /** Number of committed blobs. */
-  readonly count: number;
-  /** Blobs evicted to stay within the budget since the store was opened. */
-  readonly evictions: number;
-  /**
-   * Last access (ms since the epoch) of the next blob to be evicted, or
-   * undefined when empty. How far back the cache reaches: if it is minutes, the
-   * budget is too small for the workload.
-   */
-  readonly oldestAccessMs: number | undefined;
-}
 
 interface Entry {
   readonly size: number;
@@ -113,6 +123,7 @@ export class DiskBlobStore implements BlobStore {
   readonly #background = new Set<Promise<void>>();
   #bytes = 0;
   #evictions = 0;
+  #evictedBytes = 0;
   /** Staging buffers for O_DIRECT uploads; undefined when disabled or unsupported. */
   #direct: AlignedBufferPool | undefined;
 
@@ -166,12 +177,17 @@ export class DiskBlobStore implements BlobStore {
     return this.#direct !== undefined;
   }
 
-  /** Current size, eviction counter and reach of the cache. */
-  get stats(): DiskBlobStoreStats {
+  /**
+   * Current size, eviction counters and reach of the cache. The index's
+   * oldest entry is the next victim, so its last access is the store's reach.
+   */
+  async stats(): Promise<StoreStats> {
     return {
       bytes: this.#bytes,
-      count: this.#index.size,
+      blobs: this.#index.size,
+      maxBytes: this.#maxBytes,
       evictions: this.#evictions,
+      evictedBytes: this.#evictedBytes,
       oldestAccessMs: this.#index.oldestValue()?.accessMs,
     };
   }
@@ -187,6 +203,7 @@ export class DiskBlobStore implements BlobStore {
     const entry = this.#index.get(digest);
     if (entry === undefined) throw notFound(`blob ${digest.key} not found`);
     const { start, end } = resolveRange(entry.size, range, digest.key);
+    if (entry.size <= SMALL_BLOB_BYTES) return this.#getSmall(digest, entry, file, start, end);
     let handle: FileHandle;
     try {
       handle = await open(file, 'r');
@@ -206,8 +223,86 @@ export class DiskBlobStore implements BlobStore {
     return readChunks(handle, start, end);
   }
 
+  /**
+   * Reads a small blob with one synchronous call, for the reason small
+   * blobs are written that way (see {@link SMALL_BLOB_BYTES}).
+   */
+  #getSmall(
+    digest: Digest,
+    entry: Entry,
+    file: string,
+    start: number,
+    end: number,
+  ): AsyncIterable<Uint8Array> {
+    let data: Buffer;
+    try {
+      data = readFileSync(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw fromFsError(err, `disk store: reading blob ${digest.key}`);
+      }
+      if (this.#index.get(digest) === entry) this.#forget(digest, entry);
+      throw notFound(`blob ${digest.key} not found`);
+    }
+    this.#touch(digest, entry, file);
+    return start === end ? empty() : once(data.subarray(start, end));
+  }
+
+  /**
+   * Whether a blob is small enough for one synchronous write at commit (see
+   * {@link SMALL_BLOB_BYTES}). Values of stores that are not content-addressed
+   * (ActionResults) are always small. With fsync on, every blob takes the
+   * asynchronous path, where the fsync does not block the event loop.
+   */
+  #isSmall(digest: Digest): boolean {
+    return !this.#fsync && (!this.#contentAddressed || digest.size <= SMALL_BLOB_BYTES);
+  }
+
+  /**
+   * Writes a small blob with synchronous calls: a temporary file, then the
+   * rename into place, under the same per-key ordering as every commit.
+   */
+  async #installSmall(digest: Digest, location: BlobLocation, data: Buffer): Promise<void> {
+    if (data.byteLength > this.#maxBytes) {
+      throw resourceExhausted(
+        `blob ${digest.key} is larger than the disk store's budget of ${this.#maxBytes} bytes`,
+      );
+    }
+    await this.#serial(digest.key, async () => {
+      const tmp = join(this.#tmpDir, randomBytes(16).toString('hex'));
+      try {
+        writeFileSync(tmp, data, { flag: 'wx' });
+        if (!this.#dirs.has(location.dir)) {
+          mkdirSync(location.dir, { recursive: true });
+          this.#dirs.add(location.dir);
+        }
+        try {
+          renameSync(tmp, location.file);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+          // The shard directory was removed behind our back: recreate it once.
+          mkdirSync(location.dir, { recursive: true });
+          renameSync(tmp, location.file);
+        }
+      } catch (err) {
+        rmSync(tmp, { force: true });
+        throw fromFsError(err, `disk store: writing blob ${digest.key}`);
+      }
+      this.#indexCommitted(digest, data.byteLength);
+    });
+    await this.#evict();
+  }
+
   async put(digest: Digest): Promise<BlobWriter> {
     const location = this.#locate(digest.key);
+    if (this.#isSmall(digest)) {
+      return new SmallBlobWriter({
+        key: digest.key,
+        maxBytes: this.#contentAddressed ? digest.size : this.#maxBytes,
+        expectedSize: this.#contentAddressed ? digest.size : undefined,
+        install: (data) => this.#installSmall(digest, location, data),
+      });
+    }
     const tmp = join(this.#tmpDir, randomBytes(16).toString('hex'));
     const buffers = this.#directBuffers(digest);
     let handle: FileHandle;
@@ -275,14 +370,19 @@ export class DiskBlobStore implements BlobStore {
   async #install(digest: Digest, tmp: string, location: BlobLocation, size: number): Promise<void> {
     await this.#serial(digest.key, async () => {
       await this.#renameIntoPlace(tmp, location);
-      const old = this.#index.get(digest);
-      // Concurrent uploads of one key replace each other's identical file: count it once.
-      if (old !== undefined) this.#forget(digest, old);
-      const now = this.#now();
-      this.#index.set(digest, { size, accessMs: now, persistedMs: now });
-      this.#bytes += size;
+      this.#indexCommitted(digest, size);
     });
     await this.#evict();
+  }
+
+  /** Records a blob whose file was just renamed into place. */
+  #indexCommitted(digest: Digest, size: number): void {
+    const old = this.#index.get(digest);
+    // Concurrent uploads of one key replace each other's identical file: count it once.
+    if (old !== undefined) this.#forget(digest, old);
+    const now = this.#now();
+    this.#index.set(digest, { size, accessMs: now, persistedMs: now });
+    this.#bytes += size;
   }
 
   async #renameIntoPlace(tmp: string, { dir, file }: BlobLocation): Promise<void> {
@@ -315,6 +415,7 @@ export class DiskBlobStore implements BlobStore {
       if (this.#bytes <= this.#maxBytes) break;
       this.#forget(digest, entry);
       this.#evictions++;
+      this.#evictedBytes += entry.size;
       const { key } = digest;
       const { file } = this.#locate(key);
       unlinks.push(
@@ -370,3 +471,7 @@ export class DiskBlobStore implements BlobStore {
 }
 
 async function* empty(): AsyncIterable<Uint8Array> {}
+
+async function* once(chunk: Uint8Array): AsyncIterable<Uint8Array> {
+  yield chunk;
+}

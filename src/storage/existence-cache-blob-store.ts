@@ -6,7 +6,13 @@
 import { status } from '@grpc/grpc-js';
 import type { Digest } from '../digest/digest.ts';
 import { hasCode, invalidArgument } from '../errors.ts';
-import type { BlobStore, BlobWriter, ReadRange } from './blob-store.ts';
+import {
+  type BlobStore,
+  type BlobWriter,
+  type ReadRange,
+  type StoreStats,
+  statsOf,
+} from './blob-store.ts';
 import { DigestIndex } from './digest-index.ts';
 
 /** Options of {@link ExistenceCacheBlobStore}. */
@@ -38,6 +44,9 @@ export class ExistenceCacheBlobStore implements BlobStore {
   /** Digest → expiry time, least recently confirmed first. */
   readonly #present = new DigestIndex<number>();
 
+  /** The backend's counters: the cache remembers digests, not blobs. */
+  readonly stats: (() => Promise<StoreStats>) | undefined;
+
   constructor(options: ExistenceCacheBlobStoreOptions) {
     if (!(options.ttlMs > 0)) {
       throw invalidArgument(`existence cache: ttlMs ${options.ttlMs} must be positive`);
@@ -48,6 +57,7 @@ export class ExistenceCacheBlobStore implements BlobStore {
       );
     }
     this.#backend = options.backend;
+    this.stats = statsOf(options.backend);
     this.#ttlMs = options.ttlMs;
     this.#maxEntries = options.maxEntries;
     this.#clock = options.clock ?? Date.now;

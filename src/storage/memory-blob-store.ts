@@ -5,7 +5,13 @@
  */
 import type { Digest } from '../digest/digest.ts';
 import { failedPrecondition, invalidArgument, notFound, resourceExhausted } from '../errors.ts';
-import { type BlobStore, type BlobWriter, type ReadRange, resolveRange } from './blob-store.ts';
+import {
+  type BlobStore,
+  type BlobWriter,
+  type ReadRange,
+  resolveRange,
+  type StoreStats,
+} from './blob-store.ts';
 
 /** Options of {@link MemoryBlobStore}. */
 export interface MemoryBlobStoreOptions {
@@ -14,16 +20,14 @@ export interface MemoryBlobStoreOptions {
    * total fits; a single blob larger than this is rejected with RESOURCE_EXHAUSTED.
    */
   readonly maxBytes: number;
+  /** Clock in milliseconds since the epoch, for last-access times; default `Date.now`. */
+  readonly now?: () => number;
 }
 
-/** Counters for metrics and operators. */
-export interface MemoryBlobStoreStats {
-  /** Bytes held by committed blobs. */
-  readonly bytes: number;
-  /** Number of committed blobs. */
-  readonly count: number;
-  /** Blobs evicted to stay within the budget since the store was created. */
-  readonly evictions: number;
+interface Entry {
+  readonly data: Buffer;
+  /** Last read, commit or findMissing that named it. */
+  accessMs: number;
 }
 
 /** Reads are served as slices of at most this size, so consumers see the same shape as disk. */
@@ -37,9 +41,11 @@ const READ_CHUNK = 1024 * 1024;
  */
 export class MemoryBlobStore implements BlobStore {
   readonly #maxBytes: number;
-  readonly #blobs = new Map<string, Buffer>();
+  readonly #now: () => number;
+  readonly #blobs = new Map<string, Entry>();
   #bytes = 0;
   #evictions = 0;
+  #evictedBytes = 0;
 
   constructor(options: MemoryBlobStoreOptions) {
     if (!Number.isSafeInteger(options.maxBytes) || options.maxBytes <= 0) {
@@ -48,19 +54,28 @@ export class MemoryBlobStore implements BlobStore {
       );
     }
     this.#maxBytes = options.maxBytes;
+    this.#now = options.now ?? Date.now;
   }
 
-  /** Current size and eviction counters. */
-  get stats(): MemoryBlobStoreStats {
-    return { bytes: this.#bytes, count: this.#blobs.size, evictions: this.#evictions };
+  /** Current size and eviction counters; the first Map entry is the least recently used. */
+  async stats(): Promise<StoreStats> {
+    return {
+      bytes: this.#bytes,
+      blobs: this.#blobs.size,
+      maxBytes: this.#maxBytes,
+      evictions: this.#evictions,
+      evictedBytes: this.#evictedBytes,
+      oldestAccessMs: this.#blobs.values().next().value?.accessMs,
+    };
   }
 
   async get(digest: Digest, range?: ReadRange): Promise<AsyncIterable<Uint8Array>> {
-    const blob = this.#blobs.get(digest.key);
-    if (blob === undefined) throw notFound(`blob ${digest.key} not found`);
-    this.#touch(digest.key, blob);
-    const { start, end } = resolveRange(blob.length, range, digest.key);
-    return slices(blob.subarray(start, end));
+    const entry = this.#blobs.get(digest.key);
+    if (entry === undefined) throw notFound(`blob ${digest.key} not found`);
+    this.#touch(digest.key, entry);
+    const { data } = entry;
+    const { start, end } = resolveRange(data.length, range, digest.key);
+    return slices(data.subarray(start, end));
   }
 
   async put(digest: Digest): Promise<BlobWriter> {
@@ -72,9 +87,9 @@ export class MemoryBlobStore implements BlobStore {
   async findMissing(digests: readonly Digest[]): Promise<Digest[]> {
     const missing = new Map<string, Digest>();
     for (const digest of digests) {
-      const blob = this.#blobs.get(digest.key);
-      if (blob === undefined) missing.set(digest.key, digest);
-      else this.#touch(digest.key, blob);
+      const entry = this.#blobs.get(digest.key);
+      if (entry === undefined) missing.set(digest.key, digest);
+      else this.#touch(digest.key, entry);
     }
     return [...missing.values()];
   }
@@ -84,25 +99,27 @@ export class MemoryBlobStore implements BlobStore {
     this.#bytes = 0;
   }
 
-  #touch(key: string, blob: Buffer): void {
+  #touch(key: string, entry: Entry): void {
     this.#blobs.delete(key);
-    this.#blobs.set(key, blob);
+    this.#blobs.set(key, entry);
+    entry.accessMs = this.#now();
   }
 
   #insert(key: string, data: Buffer): void {
     const old = this.#blobs.get(key);
     if (old !== undefined) {
       this.#blobs.delete(key);
-      this.#bytes -= old.length;
+      this.#bytes -= old.data.length;
     }
-    this.#blobs.set(key, data);
+    this.#blobs.set(key, { data, accessMs: this.#now() });
     this.#bytes += data.length;
     // The new blob is the most recent entry, and fits on its own, so it is never its own victim.
-    for (const [victim, blob] of this.#blobs) {
+    for (const [victim, entry] of this.#blobs) {
       if (this.#bytes <= this.#maxBytes) break;
       this.#blobs.delete(victim);
-      this.#bytes -= blob.length;
+      this.#bytes -= entry.data.length;
       this.#evictions++;
+      this.#evictedBytes += entry.data.length;
     }
   }
 }

@@ -6,7 +6,13 @@
 import { status } from '@grpc/grpc-js';
 import type { Digest } from '../digest/digest.ts';
 import { hasCode } from '../errors.ts';
-import type { BlobStore, BlobWriter, ReadRange } from './blob-store.ts';
+import {
+  type BlobStore,
+  type BlobWriter,
+  type ReadRange,
+  type StoreStats,
+  statsOf,
+} from './blob-store.ts';
 
 /** Options of {@link ReadCachingBlobStore}. Both stores are closed by its `close`. */
 export interface ReadCachingBlobStoreOptions {
@@ -26,9 +32,16 @@ export class ReadCachingBlobStore implements BlobStore {
   readonly #fast: BlobStore;
   readonly #slow: BlobStore;
 
+  /**
+   * The slow store's counters: it holds every blob, so its size and reach are
+   * the store's. The fast tier's own evictions are only a cache's churn.
+   */
+  readonly stats: (() => Promise<StoreStats>) | undefined;
+
   constructor(options: ReadCachingBlobStoreOptions) {
     this.#fast = options.fast;
     this.#slow = options.slow;
+    this.stats = statsOf(options.slow);
   }
 
   async get(digest: Digest, range?: ReadRange): Promise<AsyncIterable<Uint8Array>> {

@@ -6,7 +6,13 @@
 import { type Digest, isEmptyDigest } from '../digest/digest.ts';
 import { createHasher, type Hasher } from '../digest/digest-function.ts';
 import { failedPrecondition, invalidArgument, outOfRange } from '../errors.ts';
-import type { BlobStore, BlobWriter, ReadRange } from './blob-store.ts';
+import {
+  type BlobStore,
+  type BlobWriter,
+  type ReadRange,
+  type StoreStats,
+  statsOf,
+} from './blob-store.ts';
 
 /** The empty blob, which every CAS holds implicitly. */
 const EMPTY: AsyncIterable<Uint8Array> = {
@@ -33,8 +39,12 @@ export interface VerifyingBlobStoreOptions {
 export class VerifyingBlobStore implements BlobStore {
   readonly #backend: BlobStore;
 
+  /** The backend's counters: verification holds no blobs of its own. */
+  readonly stats: (() => Promise<StoreStats>) | undefined;
+
   constructor(options: VerifyingBlobStoreOptions) {
     this.#backend = options.backend;
+    this.stats = statsOf(options.backend);
   }
 
   get(digest: Digest, range?: ReadRange): Promise<AsyncIterable<Uint8Array>> {

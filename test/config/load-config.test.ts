@@ -22,16 +22,17 @@ function problemsOf(text: string, env: Record<string, string> = {}): string[] {
 }
 
 const ZERO_CONFIG: KilnConfig = {
-  server: { listen: '127.0.0.1:8980', dataDir: './kiln-data' },
+  server: { listen: '127.0.0.1:8980', httpListen: 'auto', dataDir: './kiln-data' },
   storage: {
     stores: {},
     cas: {
       kind: 'existenceCache',
-      backend: { kind: 'disk', path: 'cas', maxSize: 10 * GiB, fsync: false },
+      backend: { kind: 'disk', path: 'cas', maxSize: 10 * GiB, fsync: false, directIo: true },
       ttl: 30_000,
       maxEntries: 100_000,
     },
-    actionCache: { kind: 'disk', path: 'ac', maxSize: 512 * MiB, fsync: false },
+    actionCache: { kind: 'disk', path: 'ac', maxSize: 512 * MiB, fsync: false, directIo: true },
+    assets: { kind: 'disk', path: 'assets', maxSize: 256 * MiB, fsync: false, directIo: true },
   },
   execution: {
     enabled: true,
@@ -44,6 +45,25 @@ const ZERO_CONFIG: KilnConfig = {
     workerTimeoutMs: 60_000,
     unschedulableTimeoutMs: 30_000,
     maxRetries: 2,
+  },
+  ui: { allowCancel: false },
+  remoteAsset: {
+    enabled: true,
+    fetchEnabled: true,
+    pushEnabled: true,
+    originFailuresAsRpcErrors: false,
+    allowedHosts: [],
+    deniedHosts: [],
+    deniedNetworks: [],
+    blockMetadataAddresses: true,
+    connectTimeoutMs: 10_000,
+    defaultTimeoutMs: 300_000,
+    maxTimeoutMs: 3_600_000,
+    maxDownloadSize: 4 * GiB,
+    maxRedirects: 10,
+    maxArchiveFiles: 100_000,
+    maxArchiveSize: 8 * GiB,
+    tempDir: 'tmp/assets',
   },
 };
 
@@ -65,9 +85,13 @@ describe('loadConfig', () => {
 
       const overridden = await loadConfig({
         file,
-        overrides: { listen: '[::]:8981', dataDir: dir },
+        overrides: { listen: '[::]:8981', httpListen: '[::]:9090', dataDir: dir },
       });
-      assert.deepEqual(overridden.server, { listen: '[::]:8981', dataDir: dir });
+      assert.deepEqual(overridden.server, {
+        listen: '[::]:8981',
+        httpListen: '[::]:9090',
+        dataDir: dir,
+      });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -108,6 +132,7 @@ storage:
       path: 'cas',
       maxSize: 10 * GiB,
       fsync: true,
+      directIo: true,
     });
     assert.deepEqual(config.storage.stores.cas, {
       kind: 'readCaching',
@@ -219,6 +244,7 @@ storage:
       path: 'blobs',
       maxSize: GiB,
       fsync: true,
+      directIo: true,
     });
   });
 

@@ -116,6 +116,12 @@ export interface RunBazelOptions {
   readonly maxIdleSecs?: number;
   /** Kill the client and reject after this long. Defaults to 10 minutes. */
   readonly timeoutMs?: number;
+  /**
+   * Leave out `--experimental_repository_disable_download`, for tests whose
+   * repositories are downloaded on purpose (from a local origin, or through
+   * Kiln's Remote Asset API, which that flag would block too).
+   */
+  readonly allowDownloads?: boolean;
 }
 
 /** The outcome of one Bazel invocation. */
@@ -230,7 +236,12 @@ export async function runBazel(
   const state = workspaceState.get(ws);
   if (state !== undefined) state.lastStartupFlags = startup;
 
-  const argv = [...startup, command, ...commandFlags(command), ...rest];
+  const argv = [
+    ...startup,
+    command,
+    ...commandFlags(command, opts.allowDownloads ?? false),
+    ...rest,
+  ];
   return spawnBazel(ws, argv, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
 }
 
@@ -329,13 +340,13 @@ function startupFlags(
   ];
 }
 
-function commandFlags(command: string): string[] {
+function commandFlags(command: string, allowDownloads: boolean): string[] {
   const flags: string[] = ['--color=no', '--curses=no'];
   if (REPOSITORY_COMMANDS.has(command)) {
     for (const name of REPOSITORY_OVERRIDES) {
       flags.push(`--override_repository=${name}=${join(FIXTURES_DIR, name)}`);
     }
-    flags.push('--experimental_repository_disable_download');
+    if (!allowDownloads) flags.push('--experimental_repository_disable_download');
   }
   if (BUILD_COMMANDS.has(command)) flags.push(...BUILD_ARGS);
   return flags;

@@ -116,12 +116,12 @@ storage:
     const { data, digest } = await randomBlob(10);
     await putBuffer(stores.cas, digest, data);
     assert.deepEqual(await readAll(stores.cas, digest), data);
-    // One open for "shared", one for the default action cache.
-    assert.equal(open.mock.callCount(), 2);
+    // One open for "shared", one each for the default action cache and asset store.
+    assert.equal(open.mock.callCount(), 3);
 
     await stores.close();
     await stores.close();
-    assert.equal(close.mock.callCount(), 2);
+    assert.equal(close.mock.callCount(), 3);
   });
 
   it('a construction error names the config path and closes what was already built', async () => {

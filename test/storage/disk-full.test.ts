@@ -71,7 +71,35 @@ describe('DiskBlobStore on a full file system', () => {
       await putBuffer(store, after.digest, after.data);
       assert.deepEqual(await readAll(store, after.digest), after.data);
       assert.deepEqual(await readAll(store, small.digest), small.data);
-      assert.equal(store.stats.bytes, 500 * 1024);
+      assert.equal((await store.stats()).bytes, 500 * 1024);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('rejects a small blob (written at commit in one go) with RESOURCE_EXHAUSTED and leaves nothing', async (t) => {
+    if (mountPoint === undefined) {
+      if (process.env.CI) assert.fail(skipReason);
+      return t.skip(skipReason);
+    }
+    const store = await DiskBlobStore.open({ path: mountPoint, maxBytes: 64 * 1024 * 1024 });
+    try {
+      const kept: Awaited<ReturnType<typeof randomBlob>>[] = [];
+      let failure: unknown;
+      // 48 KiB blobs take the small-blob path; the 2 MiB file system fills within 40 of them.
+      for (let i = 0; i < 80 && failure === undefined; i++) {
+        const blob = await randomBlob(48 * 1024);
+        try {
+          await putBuffer(store, blob.digest, blob.data);
+          kept.push(blob);
+        } catch (err) {
+          failure = err;
+          assert.deepEqual(await store.findMissing([blob.digest]), [blob.digest]);
+        }
+      }
+      assert.ok(withCode(status.RESOURCE_EXHAUSTED)(failure), String(failure));
+      assert.deepEqual(await readdir(join(mountPoint, 'tmp')), [], 'no temporary file is left');
+      for (const blob of kept) assert.deepEqual(await readAll(store, blob.digest), blob.data);
     } finally {
       await store.close();
     }

@@ -175,7 +175,7 @@ describe('ExistenceCacheBlobStore', () => {
     const a = await randomBlob(10);
     await putBuffer(memory, a.digest, a.data);
     await store.close();
-    assert.equal(memory.stats.count, 0);
+    assert.equal((await memory.stats()).blobs, 0);
   });
 
   it('rejects a non-positive ttl or entry budget', () => {

@@ -223,7 +223,7 @@ describe('ReadCachingBlobStore', () => {
     const { data, digest } = await randomBlob(10);
     await putBuffer(store, digest, data);
     await store.close();
-    assert.equal(fastMemory.stats.count, 0);
-    assert.equal(slowMemory.stats.count, 0);
+    assert.equal((await fastMemory.stats()).blobs, 0);
+    assert.equal((await slowMemory.stats()).blobs, 0);
   });
 });

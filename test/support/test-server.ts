@@ -4,9 +4,16 @@
  * scheduler behind Execution, Operations and Bots.
  */
 import { ActionCache } from '../../src/cache/action-cache.ts';
+import { type RunningHttpServer, startHttpServer } from '../../src/http/http-server.ts';
+import { metricsRoute } from '../../src/http/metrics-route.ts';
+import { createObservability, type Observability } from '../../src/observe/observability.ts';
 import { InMemoryScheduler } from '../../src/scheduler/in-memory-scheduler.ts';
 import type { SchedulerPolicy } from '../../src/scheduler/policy.ts';
-import { type RunningGrpcServer, startGrpcServer } from '../../src/server/grpc-server.ts';
+import {
+  type GrpcRemoteAssetOptions,
+  type RunningGrpcServer,
+  startGrpcServer,
+} from '../../src/server/grpc-server.ts';
 import type { BlobStore } from '../../src/storage/blob-store.ts';
 import { MemoryBlobStore } from '../../src/storage/memory-blob-store.ts';
 import { VerifyingBlobStore } from '../../src/storage/verifying-blob-store.ts';
@@ -21,6 +28,10 @@ export interface TestServer {
   readonly casBackend: BlobStore;
   /** The scheduler, when the server was started with one. */
   readonly scheduler: InMemoryScheduler | undefined;
+  /** Metrics, builds and recent errors, when started with `observe`. */
+  readonly observability: Observability | undefined;
+  /** `http://host:port/` serving /metrics, when started with `observe`. */
+  readonly httpUrl: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -31,6 +42,10 @@ export interface TestServerOptions {
   readonly uploadIdleTimeoutMs?: number;
   /** Serve Execution, Operations and Bots over an in-memory scheduler with this policy. */
   readonly scheduler?: Partial<SchedulerPolicy>;
+  /** Serve the Remote Asset API (Fetch, Push) with these options. */
+  readonly remoteAsset?: GrpcRemoteAssetOptions;
+  /** Observe everything (as `createServer` does) and serve /metrics over HTTP. */
+  readonly observe?: boolean;
 }
 
 /** Starts a server; stop() closes clients, server and scheduler. */
@@ -44,24 +59,38 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     options.scheduler === undefined
       ? undefined
       : new InMemoryScheduler({ actionCache, policy: options.scheduler });
+  const observability = options.observe
+    ? createObservability({ cas, actionCacheStore, scheduler, processMetrics: false })
+    : undefined;
   const server = await startGrpcServer({
     listen: '127.0.0.1:0',
-    cas,
+    cas: observability?.cas ?? cas,
     actionCacheStore,
     actionCache,
-    scheduler,
+    scheduler: observability?.scheduler ?? scheduler,
+    rpcObserver: observability?.observer,
+    onActionCacheLookup: observability?.observer.actionCacheLookup,
     log: silentLogger(),
     uploadIdleTimeoutMs: options.uploadIdleTimeoutMs,
+    remoteAsset: options.remoteAsset,
   });
+  let http: RunningHttpServer | undefined;
+  if (observability !== undefined) {
+    const routes = [metricsRoute(observability.metrics)];
+    http = await startHttpServer({ listen: '127.0.0.1:0', routes, log: silentLogger() });
+  }
   const clients = connectClients(server.address);
   return {
     server,
     clients,
     casBackend,
     scheduler,
+    observability,
+    httpUrl: http?.url,
     async stop() {
       clients.close();
       await scheduler?.close();
+      await http?.close();
       await server.close();
     },
   };

@@ -1,0 +1,216 @@
+/**
+ * A Scheduler decorator that reports what metrics and build tracking need:
+ * Execute's cache lookups and submissions, and each execution a worker
+ * completes with how long it queued. Being a decorator, it works the same
+ * over any scheduler implementation.
+ */
+import type { Scheduler } from '../scheduler/scheduler.ts';
+import type {
+  HeartbeatResult,
+  Lease,
+  LeaseCompletion,
+  LeaseProgress,
+  ListOperationsQuery,
+  OperationPage,
+  OperationState,
+  SchedulerStats,
+  SubmitRequest,
+  TakeOptions,
+  TakeResult,
+  WatchOptions,
+  WorkerRegistration,
+  WorkerState,
+} from '../scheduler/types.ts';
+
+/** A lease a worker completed, with the scheduler-side times the worker does not report. */
+export interface CompletedExecution {
+  readonly lease: Lease;
+  readonly completion: LeaseCompletion;
+  /** When the action was queued (ms since the epoch); undefined when not seen. */
+  readonly queuedAtMs: number | undefined;
+  /** When the worker took the lease. */
+  readonly leasedAtMs: number;
+  /** When the worker reported the completion. */
+  readonly completedAtMs: number;
+}
+
+/** Receives the scheduler events. Must be cheap and must not throw. */
+export interface ExecutionObserver {
+  /** An Execute looked the action up in the cache (unless skipped or `do_not_cache`). */
+  executeLookup(request: SubmitRequest, hit: boolean): void;
+  /** An Execute queued a new execution or joined one in flight. */
+  executeSubmitted(request: SubmitRequest): void;
+  /** A worker reported the outcome of a lease. */
+  executionCompleted(execution: CompletedExecution): void;
+}
+
+/** Options for {@link ObservedScheduler}. */
+export interface ObservedSchedulerOptions {
+  readonly scheduler: Scheduler;
+  readonly observer: ExecutionObserver;
+  /** Clock in ms since the epoch; default `Date.now`. Use the scheduler's clock. */
+  readonly now?: () => number;
+  /**
+   * Most queued actions and live leases remembered. Leases that are lost
+   * instead of completed are never reported; this bounds what they leave
+   * behind. Default 10000.
+   */
+  readonly maxTracked?: number;
+}
+
+interface QueuedAction {
+  readonly atMs: number;
+  /** The operation whose submission queued it. */
+  readonly operation: string;
+}
+
+interface TrackedLease {
+  readonly lease: Lease;
+  readonly queuedAtMs: number | undefined;
+  readonly leasedAtMs: number;
+}
+
+/** Forwards every call to `scheduler`, reporting to `observer` on the way. */
+export class ObservedScheduler implements Scheduler {
+  readonly #inner: Scheduler;
+  readonly #observer: ExecutionObserver;
+  readonly #now: () => number;
+  readonly #maxTracked: number;
+  /** Action (instance and digest) → when it was queued and by which operation, until it runs. */
+  readonly #queued = new Map<string, QueuedAction>();
+  readonly #leases = new Map<string, TrackedLease>();
+
+  constructor(options: ObservedSchedulerOptions) {
+    this.#inner = options.scheduler;
+    this.#observer = options.observer;
+    this.#now = options.now ?? Date.now;
+    this.#maxTracked = options.maxTracked ?? 10_000;
+  }
+
+  async submit(request: SubmitRequest): Promise<OperationState> {
+    const state = await this.#inner.submit(request);
+    if (!request.skipCacheLookup && !request.action.doNotCache) {
+      const hit = state.done && state.response?.cachedResult === true;
+      this.#observer.executeLookup(request, hit);
+    }
+    if (!state.done) {
+      const key = actionKey(request.instanceName, request.actionDigest.key);
+      const earlier = this.#queued.get(key);
+      // An earlier entry whose operation is over belongs to an execution that
+      // ended without a completion (cancelled, unschedulable, lost): this
+      // submission queued a new one. Otherwise it joined the earlier one.
+      if (earlier === undefined || !(await this.#waiting(earlier.operation))) {
+        const queued = { atMs: this.#now(), operation: state.name };
+        bounded(this.#queued, key, queued, this.#maxTracked);
+      }
+      this.#observer.executeSubmitted(request);
+    }
+    return state;
+  }
+
+  async takeWork(workerId: string, options?: TakeOptions): Promise<TakeResult> {
+    const result = await this.#inner.takeWork(workerId, options);
+    const now = this.#now();
+    for (const lease of result.leases) {
+      const queued = this.#queued.get(actionKey(lease.instanceName, lease.actionDigest.key));
+      const queuedAtMs = queued?.atMs;
+      bounded(this.#leases, lease.id, { lease, queuedAtMs, leasedAtMs: now }, this.#maxTracked);
+    }
+    return result;
+  }
+
+  async completeLease(
+    workerId: string,
+    leaseId: string,
+    completion: LeaseCompletion,
+  ): Promise<void> {
+    await this.#inner.completeLease(workerId, leaseId, completion);
+    const tracked = this.#leases.get(leaseId);
+    if (tracked === undefined) return;
+    this.#leases.delete(leaseId);
+    const { lease, queuedAtMs, leasedAtMs } = tracked;
+    this.#queued.delete(actionKey(lease.instanceName, lease.actionDigest.key));
+    this.#observer.executionCompleted({
+      lease,
+      completion,
+      queuedAtMs,
+      leasedAtMs,
+      completedAtMs: this.#now(),
+    });
+  }
+
+  getOperation(name: string): Promise<OperationState> {
+    return this.#inner.getOperation(name);
+  }
+
+  listOperations(query: ListOperationsQuery): Promise<OperationPage> {
+    return this.#inner.listOperations(query);
+  }
+
+  watchOperation(name: string, options?: WatchOptions): AsyncIterable<OperationState> {
+    return this.#inner.watchOperation(name, options);
+  }
+
+  cancelOperation(name: string): Promise<OperationState> {
+    return this.#inner.cancelOperation(name);
+  }
+
+  deleteOperation(name: string): Promise<void> {
+    return this.#inner.deleteOperation(name);
+  }
+
+  registerWorker(registration: WorkerRegistration): Promise<WorkerState> {
+    return this.#inner.registerWorker(registration);
+  }
+
+  unregisterWorker(workerId: string): Promise<void> {
+    return this.#inner.unregisterWorker(workerId);
+  }
+
+  heartbeat(workerId: string): Promise<HeartbeatResult> {
+    return this.#inner.heartbeat(workerId);
+  }
+
+  updateLease(
+    workerId: string,
+    leaseId: string,
+    progress: LeaseProgress,
+  ): Promise<HeartbeatResult> {
+    return this.#inner.updateLease(workerId, leaseId, progress);
+  }
+
+  listWorkers(): Promise<readonly WorkerState[]> {
+    return this.#inner.listWorkers();
+  }
+
+  stats(): Promise<SchedulerStats> {
+    return this.#inner.stats();
+  }
+
+  async #waiting(operation: string): Promise<boolean> {
+    try {
+      return !(await this.#inner.getOperation(operation)).done;
+    } catch {
+      return false; // Deleted or expired: over.
+    }
+  }
+
+  close(): Promise<void> {
+    this.#queued.clear();
+    this.#leases.clear();
+    return this.#inner.close();
+  }
+}
+
+function actionKey(instanceName: string, digestKey: string): string {
+  return `${instanceName}\u0000${digestKey}`;
+}
+
+/** Sets `key`, first forgetting the oldest entry when the map is full. */
+function bounded<V>(map: Map<string, V>, key: string, value: V, max: number): void {
+  if (map.size >= max && !map.has(key)) {
+    const oldest = map.keys().next().value;
+    if (oldest !== undefined) map.delete(oldest);
+  }
+  map.set(key, value);
+}
