@@ -5,19 +5,12 @@
  * whole, whatever moment the process dies.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  constants as fsConstants,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { constants as fsConstants, readFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, rename, rm, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../digest/digest.ts';
-import { fromFsError, invalidArgument, notFound, resourceExhausted } from '../errors.ts';
+import { fromFsError, invalidArgument, notFound } from '../errors.ts';
 import {
   type BlobStore,
   type BlobWriter,
@@ -30,7 +23,6 @@ import { AlignedBufferPool, DIRECT_CHUNK_BYTES, DirectFileSink } from './direct-
 import { DiskBlobWriter } from './disk-blob-writer.ts';
 import { readChunks } from './disk-chunk-reader.ts';
 import { type BlobLocation, locateBlob, scanBlobs } from './disk-layout.ts';
-import { SmallBlobWriter } from './small-blob-writer.ts';
 
 /** Options of {@link DiskBlobStore.open}. */
 export interface DiskBlobStoreOptions {
@@ -73,14 +65,14 @@ export interface DiskBlobStoreOptions {
 }
 
 /**
- * CAS blobs up to this size are collected in memory and written at commit
- * with synchronous calls. Remote builds are mostly such blobs (Actions,
- * Commands, Directories, small outputs), and for them each asynchronous file
- * operation's trip through the libuv thread pool (a thread wake-up there and
- * one back) cost more CPU than the operation itself: 2,000 4 KiB commits took
- * 295-304 ms of CPU as open/write/close/rename on the thread pool and 112-121
- * ms as the same calls made synchronously, each blocking the event loop for
- * about 60 µs.
+ * Blobs up to this size are read with one synchronous call. Remote builds
+ * are mostly such blobs (Actions, Commands, Directories, small outputs), and
+ * for them the three asynchronous file operations of a read (open, read,
+ * close), each a trip through the libuv thread pool and back, cost more CPU
+ * than the reads themselves. Writes stay asynchronous: creating a file can
+ * take the kernel a millisecond of CPU on a file system with many recently
+ * deleted inodes (ext4 skips them while looking for a free one), measured at
+ * 0.2-1.6 ms per 4 KiB blob here, which must not block the event loop.
  */
 export const SMALL_BLOB_BYTES = 64 * 1024;
 
@@ -224,8 +216,7 @@ export class DiskBlobStore implements BlobStore {
   }
 
   /**
-   * Reads a small blob with one synchronous call, for the reason small
-   * blobs are written that way (see {@link SMALL_BLOB_BYTES}).
+   * Reads a small blob with one synchronous call (see {@link SMALL_BLOB_BYTES}).
    */
   #getSmall(
     digest: Digest,
@@ -248,61 +239,8 @@ export class DiskBlobStore implements BlobStore {
     return start === end ? empty() : once(data.subarray(start, end));
   }
 
-  /**
-   * Whether a blob is small enough for one synchronous write at commit (see
-   * {@link SMALL_BLOB_BYTES}). Values of stores that are not content-addressed
-   * (ActionResults) are always small. With fsync on, every blob takes the
-   * asynchronous path, where the fsync does not block the event loop.
-   */
-  #isSmall(digest: Digest): boolean {
-    return !this.#fsync && (!this.#contentAddressed || digest.size <= SMALL_BLOB_BYTES);
-  }
-
-  /**
-   * Writes a small blob with synchronous calls: a temporary file, then the
-   * rename into place, under the same per-key ordering as every commit.
-   */
-  async #installSmall(digest: Digest, location: BlobLocation, data: Buffer): Promise<void> {
-    if (data.byteLength > this.#maxBytes) {
-      throw resourceExhausted(
-        `blob ${digest.key} is larger than the disk store's budget of ${this.#maxBytes} bytes`,
-      );
-    }
-    await this.#serial(digest.key, async () => {
-      const tmp = join(this.#tmpDir, randomBytes(16).toString('hex'));
-      try {
-        writeFileSync(tmp, data, { flag: 'wx' });
-        if (!this.#dirs.has(location.dir)) {
-          mkdirSync(location.dir, { recursive: true });
-          this.#dirs.add(location.dir);
-        }
-        try {
-          renameSync(tmp, location.file);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-          // The shard directory was removed behind our back: recreate it once.
-          mkdirSync(location.dir, { recursive: true });
-          renameSync(tmp, location.file);
-        }
-      } catch (err) {
-        rmSync(tmp, { force: true });
-        throw fromFsError(err, `disk store: writing blob ${digest.key}`);
-      }
-      this.#indexCommitted(digest, data.byteLength);
-    });
-    await this.#evict();
-  }
-
   async put(digest: Digest): Promise<BlobWriter> {
     const location = this.#locate(digest.key);
-    if (this.#isSmall(digest)) {
-      return new SmallBlobWriter({
-        key: digest.key,
-        maxBytes: this.#contentAddressed ? digest.size : this.#maxBytes,
-        expectedSize: this.#contentAddressed ? digest.size : undefined,
-        install: (data) => this.#installSmall(digest, location, data),
-      });
-    }
     const tmp = join(this.#tmpDir, randomBytes(16).toString('hex'));
     const buffers = this.#directBuffers(digest);
     let handle: FileHandle;

@@ -77,7 +77,7 @@ describe('DiskBlobStore on a full file system', () => {
     }
   });
 
-  it('rejects a small blob (written at commit in one go) with RESOURCE_EXHAUSTED and leaves nothing', async (t) => {
+  it('rejects small blobs with RESOURCE_EXHAUSTED once the file system is full, and leaves nothing', async (t) => {
     if (mountPoint === undefined) {
       if (process.env.CI) assert.fail(skipReason);
       return t.skip(skipReason);
@@ -86,7 +86,7 @@ describe('DiskBlobStore on a full file system', () => {
     try {
       const kept: Awaited<ReturnType<typeof randomBlob>>[] = [];
       let failure: unknown;
-      // 48 KiB blobs take the small-blob path; the 2 MiB file system fills within 40 of them.
+      // The 2 MiB file system fills within 40 blobs of 48 KiB.
       for (let i = 0; i < 80 && failure === undefined; i++) {
         const blob = await randomBlob(48 * 1024);
         try {
