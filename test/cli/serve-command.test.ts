@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -19,6 +19,11 @@ describe('kiln serve', () => {
   it('serves the CAS and keeps its blobs across a restart', async () => {
     const blob = randomBlob(5000);
     const first = await startKiln(['--listen', '127.0.0.1:0', '--data-dir', dataDir]);
+    // The launcher replaced itself (same pid) with a Node that has the server's V8 heap flags.
+    const cmdline = (await readFile(`/proc/${first.child.pid}/cmdline`, 'utf8')).split('\0');
+    assert.ok(cmdline.includes('--max-semi-space-size=4'), cmdline.join(' '));
+    assert.ok(cmdline.includes('--heap-growing-percent=50'), cmdline.join(' '));
+    assert.ok(cmdline.includes('--external-memory-accounted-in-global-limit'), cmdline.join(' '));
     let clients = connectClients(first.address);
     const up = await call(clients.cas, 'batchUpdateBlobs', {
       instanceName: '',
