@@ -186,6 +186,7 @@ export class Dispatcher {
     if (live) {
       task.lease = undefined;
       task.state = 'COMPLETING';
+      lease.worker.actionsDone++;
     }
     this.serve();
     return live ? task : undefined;

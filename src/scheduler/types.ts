@@ -125,6 +125,8 @@ export interface WorkerState {
   readonly registeredAtMs: number;
   /** Last time it called the scheduler. */
   readonly lastSeenMs: number;
+  /** Leases it completed while they were live (cancelled and lost ones not counted). */
+  readonly actionsDone: number;
 }
 
 /**

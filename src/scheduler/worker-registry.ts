@@ -26,6 +26,8 @@ export interface WorkerRecord {
   readonly leases: Map<string, LeaseRecord>;
   readonly registeredAtMs: number;
   lastSeenMs: number;
+  /** Leases it completed with a result, for operators. */
+  actionsDone: number;
   /** Long-polls in progress; a worker inside one is present even without heartbeats. */
   polls: number;
   expiry: TimerHandle | undefined;
@@ -74,6 +76,7 @@ export class WorkerRegistry {
         leases: new Map(),
         registeredAtMs: now,
         lastSeenMs: now,
+        actionsDone: 0,
         polls: 0,
         expiry: undefined,
       };
@@ -160,6 +163,7 @@ export class WorkerRegistry {
       leaseIds: [...worker.leases.keys()],
       registeredAtMs: worker.registeredAtMs,
       lastSeenMs: worker.lastSeenMs,
+      actionsDone: worker.actionsDone,
     };
   }
 

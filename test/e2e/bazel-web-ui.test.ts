@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Exposition, parsePrometheusText } from '../observe/prometheus-text.ts';
 import { ROOT } from '../support/kiln-process.ts';
 import { runBazel } from './bazel-harness.ts';
 import { startKilnSession } from './kiln-session.ts';
@@ -63,6 +64,14 @@ async function launch(t: TestContext): Promise<BrowserContext> {
   return context;
 }
 
+/** Fetches and parses `/metrics` (the parser throws on anything that is not exposition format). */
+async function scrape(base: string): Promise<Exposition> {
+  const response = await fetch(`${base}/metrics`);
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
+  return parsePrometheusText(await response.text());
+}
+
 async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
@@ -77,6 +86,7 @@ test('the web UI shows a real remote build in a real browser', {
   const base = `http://127.0.0.1:${port}`;
   await mkdir(ARTIFACTS, { recursive: true });
 
+  const before = await scrape(base);
   const ws = await session.newWorkspace();
   const result = await runBazel(ws, [
     'build',
@@ -88,6 +98,29 @@ test('the web UI shows a real remote build in a real browser', {
   assert.ok(
     `${result.stdout}${result.stderr}`.includes(KNOWN_STDOUT),
     'Bazel shows the stdout too',
+  );
+
+  await t.test(
+    '/metrics parses as Prometheus text and its counters moved with the build',
+    async () => {
+      const after = await scrape(base);
+      const total = (e: Exposition, name: string, labels: Record<string, string> = {}): number =>
+        e.samples
+          .filter(
+            (x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v),
+          )
+          .reduce((sum, x) => sum + x.value, 0);
+      const moved = (name: string, labels: Record<string, string> = {}): void =>
+        assert.ok(
+          total(after, name, labels) > total(before, name, labels),
+          `${name} ${JSON.stringify(labels)}: ${total(before, name, labels)} -> ${total(after, name, labels)}`,
+        );
+      moved('kiln_rpc_requests_total', { method: 'Execute', code: 'OK' });
+      moved('kiln_rpc_requests_total', { method: 'GetActionResult' });
+      moved('kiln_executions_total');
+      moved('kiln_cas_written_bytes_total');
+      moved('kiln_execution_stage_duration_seconds_count', { stage: 'execution' });
+    },
   );
 
   const context = await launch(t);

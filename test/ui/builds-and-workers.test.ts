@@ -71,8 +71,12 @@ test('the workers page shows platforms, leases and what each worker runs', async
   const idle = /<tr data-worker="idle-worker">(.*?)<\/tr>/s.exec(body)?.[1] ?? '';
   assert.match(idle, /<td class="num">0 \/ 4<\/td>/);
   assert.match(idle, />idle</);
+  assert.match(idle, /<td class="num">0<\/td>/, 'no actions done yet');
 
   await complete(f, lease as string, { exitCode: 0 }, 'busy-worker');
   body = (await f.app.inject('/workers')).body;
-  assert.match(/<tr data-worker="busy-worker">(.*?)<\/tr>/s.exec(body)?.[1] ?? '', />idle</);
+  const after = /<tr data-worker="busy-worker">(.*?)<\/tr>/s.exec(body)?.[1] ?? '';
+  assert.match(after, />idle</);
+  // Actions done: the one completed lease.
+  assert.match(after, /<td class="num">1<\/td>/);
 });

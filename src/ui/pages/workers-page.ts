@@ -41,7 +41,7 @@ export function workersPage(
             <thead>
               <tr>
                 <th>Name</th><th>Platform</th><th class="num">Leases</th><th>Running</th>
-                <th>Connected</th><th>Last seen</th>
+                <th class="num">Actions done</th><th>Connected</th><th>Last seen</th>
               </tr>
             </thead>
             <tbody>
@@ -71,6 +71,7 @@ export function workersPage(
                         </ul>`
                     }
                   </td>
+                  <td class="num">${w.actionsDone}</td>
                   <td title=${formatTime(w.registeredAtMs)}>${formatAge(nowMs, w.registeredAtMs)}</td>
                   <td title=${formatTime(w.lastSeenMs)}>${formatAge(nowMs, w.lastSeenMs)}</td>
                 </tr>`;
