@@ -30,7 +30,13 @@ import { downloadToCas } from './download-to-cas.ts';
 import type { HttpFetcher } from './http-fetcher.ts';
 import { fetchTimedOut, OriginError } from './origin-error.ts';
 import { redact, SUPPORTED_SCHEMES } from './outbound-policy.ts';
-import { type AssetQualifiers, parseQualifiers, unsupportedQualifiersError } from './qualifiers.ts';
+import {
+  type AssetQualifiers,
+  DIRECTORY,
+  parseQualifiers,
+  unsupportedQualifiersError,
+} from './qualifiers.ts';
+import { subdirectoryDigest } from './subdirectory.ts';
 import { missingInTree } from './tree-presence.ts';
 import { unpackArchive } from './unpack-archive.ts';
 
@@ -141,9 +147,12 @@ export class AssetFetcher {
       const record = await this.#usable(r, r.kind, i, uri);
       if (record !== undefined) return this.#success(r, uri, record);
     }
-    if (r.qualifiers.unsupported.length > 0) {
-      throw unsupportedQualifiersError(r.qualifiers.unsupported);
-    }
+    // `directory` names a subdirectory of an archive: meaningless for a blob.
+    const unsupportedNames =
+      r.kind === 'blob' && r.qualifiers.directory !== undefined
+        ? [...r.qualifiers.unsupported, DIRECTORY]
+        : r.qualifiers.unsupported;
+    if (unsupportedNames.length > 0) throw unsupportedQualifiersError(unsupportedNames);
     if (!this.#options.config.fetchEnabled) {
       return this.#failure(
         r,
@@ -295,7 +304,16 @@ export class AssetFetcher {
         },
         signal,
       });
-      return tree.root;
+      const { directory } = r.qualifiers;
+      if (directory === undefined || directory.length === 0) return tree.root;
+      const sub = await subdirectoryDigest(options.cas, tree.root, directory);
+      if (sub === undefined) {
+        throw new OriginError(
+          status.NOT_FOUND,
+          `${redact(url)}: the archive has no directory "${directory.join('/')}"`,
+        );
+      }
+      return sub;
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       // A malformed, unsafe or oversized archive is the origin's content, not our failure.

@@ -24,6 +24,8 @@ export const CHECKSUM_SRI = 'checksum.sri';
 export const CANONICAL_ID = 'bazel.canonical_id';
 export const RESOURCE_TYPE = 'resource_type';
 export const AUTH_HEADERS = 'bazel.auth_headers';
+/** A subdirectory of the fetched archive: FetchDirectory answers with its digest. */
+export const DIRECTORY = 'directory';
 const HTTP_HEADER = 'http_header:';
 const HTTP_HEADER_URL = 'http_header_url:';
 
@@ -39,6 +41,11 @@ export interface AssetQualifiers {
   readonly sri: readonly SriHash[] | undefined;
   /** `resource_type`, when given. */
   readonly resourceType: string | undefined;
+  /**
+   * The path segments of the `directory` qualifier (FetchDirectory only; an
+   * empty list is the archive's root), when given.
+   */
+  readonly directory: readonly string[] | undefined;
   /**
    * Qualifiers that say which content is meant (everything except headers),
    * sorted by name: what associations are keyed by and what responses echo.
@@ -83,6 +90,7 @@ export function parseQualifiers(
   let legacy: Record<string, Record<string, string[]>> = {};
   let sri: SriHash[] | undefined;
   let resourceType: string | undefined;
+  let directory: string[] | undefined;
 
   for (const [i, { name, value }] of qualifiers.entries()) {
     if (name === '') throw invalidArgument(`qualifiers[${i}].name is empty`);
@@ -107,6 +115,7 @@ export function parseQualifiers(
     } else {
       if (name === CHECKSUM_SRI) sri = parseSri(value);
       else if (name === RESOURCE_TYPE) resourceType = value.trim().toLowerCase();
+      else if (name === DIRECTORY) directory = parseDirectory(value);
       else if (name !== CANONICAL_ID) unsupported.push(name);
       identifying.push({ name, value });
     }
@@ -115,6 +124,7 @@ export function parseQualifiers(
   return {
     sri,
     resourceType,
+    directory,
     identifying,
     unsupported,
     headersFor(index, uri) {
@@ -141,9 +151,22 @@ export function unsupportedQualifiersError(names: readonly string[]): KilnError 
   return new KilnError(
     status.INVALID_ARGUMENT,
     `unsupported qualifier${names.length > 1 ? 's' : ''} ${list}; supported: ${CHECKSUM_SRI}, ` +
-      `${CANONICAL_ID}, ${RESOURCE_TYPE}, ${HTTP_HEADER}NAME, ${HTTP_HEADER_URL}INDEX:NAME, ${AUTH_HEADERS}`,
+      `${CANONICAL_ID}, ${RESOURCE_TYPE}, ${DIRECTORY} (FetchDirectory), ${HTTP_HEADER}NAME, ` +
+      `${HTTP_HEADER_URL}INDEX:NAME, ${AUTH_HEADERS}`,
     { details: [{ typeUrl: BAD_REQUEST_TYPE_URL, value: Buffer.from(detail) }] },
   );
+}
+
+/** Splits a `directory` value into segments; it must stay inside the archive. */
+function parseDirectory(value: string): string[] {
+  if (value.startsWith('/') || value.includes('\\')) {
+    throw invalidArgument(`qualifier "${DIRECTORY}" "${value}": must be a relative path with "/"`);
+  }
+  const segments = value.split('/').filter((s) => s !== '' && s !== '.');
+  if (segments.includes('..')) {
+    throw invalidArgument(`qualifier "${DIRECTORY}" "${value}": ".." is not allowed`);
+  }
+  return segments;
 }
 
 function headerName(name: string, qualifier: string): string {

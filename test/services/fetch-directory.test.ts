@@ -112,6 +112,34 @@ describe('Fetch.FetchDirectory', () => {
     assert.equal(origin.hits('/blob-first.tar'), 1);
   });
 
+  it('answers with a subdirectory of the archive for the directory qualifier', async () => {
+    const req = (directory: string) => ({
+      uris: [`${origin.base}/src-1.0.tar.gz`],
+      qualifiers: [sriQualifier(sourceTarGz), { name: 'directory', value: directory }],
+    });
+    const lib = await fetchDirectory(req('./lib/'));
+    assert.equal(lib.status?.code, status.OK, lib.status?.message);
+    assert.deepEqual(await listTree(s.t.casBackend, lib.rootDirectoryDigest as DigestMessage), [
+      'run.sh*=#!/bin/sh\n',
+    ]);
+    const missing = await fetchDirectory(req('docs'));
+    assert.equal(missing.status?.code, status.NOT_FOUND);
+    assert.match(missing.status?.message ?? '', /no directory "docs"/);
+    await assert.rejects(fetchDirectory(req('../up')), (err: { code?: number }) => {
+      assert.equal(err.code, status.INVALID_ARGUMENT);
+      return true;
+    });
+    // A blob has no subdirectories: the qualifier is unsupported there.
+    await assert.rejects(
+      call(s.fetch, 'fetchBlob', fetchRequest(req('lib'))),
+      (err: { code?: number; details?: string }) => {
+        assert.equal(err.code, status.INVALID_ARGUMENT);
+        assert.match(err.details ?? '', /"directory"/);
+        return true;
+      },
+    );
+  });
+
   it('takes the archive format from resource_type when the URI has no suffix', async () => {
     const tar = await tarOf([{ name: 'a.txt', data: 'A' }]);
     origin.route('/download?id=7', tar);
