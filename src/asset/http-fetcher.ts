@@ -6,7 +6,7 @@
  * code the Remote Asset API prescribes.
  */
 import { status } from '@grpc/grpc-js';
-import { Agent, buildConnector, type Dispatcher, ProxyAgent } from 'undici';
+import type { buildConnector, Dispatcher } from 'undici';
 import {
   findOriginError,
   OriginError,
@@ -48,17 +48,26 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 /** Downloads with the policy applied to every hop and every connection. */
 export class HttpFetcher {
+  readonly #options: HttpFetcherOptions;
   readonly #policy: OutboundPolicy;
-  readonly #dispatcher: Dispatcher;
   readonly #maxRedirects: number;
+  /** Made on the first request: undici is loaded then, not at server start (10 MB of memory). */
+  #dispatcher: Promise<Dispatcher> | undefined;
 
   constructor(options: HttpFetcherOptions) {
+    this.#options = options;
     this.#policy = options.policy;
     this.#maxRedirects = options.maxRedirects;
-    this.#dispatcher =
-      options.proxy === undefined
-        ? new Agent({ connect: guardedConnector(options.policy, options.connectTimeoutMs) })
-        : new ProxyAgent({ uri: options.proxy, connectTimeout: options.connectTimeoutMs });
+  }
+
+  #getDispatcher(): Promise<Dispatcher> {
+    this.#dispatcher ??= import('undici').then(({ Agent, ProxyAgent, buildConnector }) => {
+      const { policy, proxy, connectTimeoutMs } = this.#options;
+      return proxy === undefined
+        ? new Agent({ connect: guardedConnector(buildConnector, policy, connectTimeoutMs) })
+        : new ProxyAgent({ uri: proxy, connectTimeout: connectTimeoutMs });
+    });
+    return this.#dispatcher;
   }
 
   /**
@@ -75,7 +84,8 @@ export class HttpFetcher {
       this.#policy.checkUrl(current);
       let response: Dispatcher.ResponseData;
       try {
-        response = await this.#dispatcher.request({
+        const dispatcher = await this.#getDispatcher();
+        response = await dispatcher.request({
           origin: current.origin,
           path: `${current.pathname}${current.search}`,
           method: 'GET',
@@ -114,7 +124,7 @@ export class HttpFetcher {
 
   /** Closes idle connections and aborts requests in flight. */
   async close(): Promise<void> {
-    await this.#dispatcher.destroy();
+    if (this.#dispatcher !== undefined) await (await this.#dispatcher).destroy();
   }
 }
 
@@ -177,8 +187,12 @@ function lengthOf(headers: Record<string, string | string[] | undefined>): numbe
  * through the policy's `lookup`, and the connected peer's address afterwards,
  * as a last line should a future connector path skip the lookup.
  */
-function guardedConnector(policy: OutboundPolicy, timeout: number): buildConnector.connector {
-  const connect = buildConnector({ lookup: policy.lookup, timeout });
+function guardedConnector(
+  build: typeof buildConnector,
+  policy: OutboundPolicy,
+  timeout: number,
+): buildConnector.connector {
+  const connect = build({ lookup: policy.lookup, timeout });
   return (options, callback) => {
     const host = options.hostname.replace(/^\[(.*)\]$/, '$1');
     try {
