@@ -6,9 +6,7 @@
  * once.
  */
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
+import { open } from 'node:fs/promises';
 import { status } from '@grpc/grpc-js';
 import { type Digest, isEmptyDigest, makeDigest, toDigestMessage } from '../digest/digest.ts';
 import { createHasher, type DigestFunction, SHA256 } from '../digest/digest-function.ts';
@@ -29,6 +27,7 @@ import {
 import { CasRpc, type CasRpcOptions } from './cas-rpc.ts';
 import { CLIENT_MAX_MESSAGE_BYTES } from './channel-options.ts';
 import { MissingBlobsError } from './missing-blobs-error.ts';
+import { writeBlobFile } from './write-blob-file.ts';
 
 /** Batch limit when the server states none (0) or does not implement GetCapabilities. */
 const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024 - 64 * 1024;
@@ -242,26 +241,18 @@ export class CasClient {
    * when absent.
    */
   async downloadToFile(digest: Digest, path: string, options: DownloadOptions = {}): Promise<void> {
-    const temp = `${path}.tmp-${randomUUID()}`;
-    const mode = options.mode ?? 0o644;
-    try {
-      if (isEmptyDigest(digest)) {
-        await (await open(temp, 'wx', mode)).close();
-      } else {
-        // readStream verifies the digest before the pipeline completes, so before the rename.
-        const source = options.onProgress
-          ? counted(this.readStream(digest), options.onProgress)
-          : this.readStream(digest);
-        await pipeline(source, createWriteStream(temp, { flags: 'wx', mode }));
-      }
-      await rename(temp, path);
-    } catch (err) {
-      await rm(temp, { force: true });
-      // File system errors are not KilnErrors yet, so a NOT_FOUND here is the server's.
-      if (hasCode(err, status.NOT_FOUND)) throw new MissingBlobsError([digest]);
-      if (err instanceof KilnError) throw err;
-      throw fromFsError(err, `downloading ${digest.key} to ${path}`);
-    }
+    await writeBlobFile({
+      digest,
+      path,
+      mode: options.mode,
+      // readStream verifies the digest before the pipeline completes, so before the rename.
+      source: async () =>
+        isEmptyDigest(digest)
+          ? []
+          : options.onProgress
+            ? counted(this.readStream(digest), options.onProgress)
+            : this.readStream(digest),
+    });
   }
 
   /**

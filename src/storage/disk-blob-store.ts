@@ -10,7 +10,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, rename, rm, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../digest/digest.ts';
-import { fromFsError, invalidArgument, notFound } from '../errors.ts';
+import { fromFsError, invalidArgument, type KilnError, notFound } from '../errors.ts';
 import {
   type BlobStore,
   type BlobWriter,
@@ -200,12 +200,7 @@ export class DiskBlobStore implements BlobStore {
     try {
       handle = await open(file, 'r');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw fromFsError(err, `disk store: reading blob ${digest.key}`);
-      }
-      // Deleted behind our back; forget it unless a newer copy was committed meanwhile.
-      if (this.#index.get(digest) === entry) this.#forget(digest, entry);
-      throw notFound(`blob ${digest.key} not found`);
+      throw this.#openFailure(digest, entry, err);
     }
     this.#touch(digest, entry, file);
     if (start === end) {
@@ -229,14 +224,20 @@ export class DiskBlobStore implements BlobStore {
     try {
       data = readFileSync(file);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw fromFsError(err, `disk store: reading blob ${digest.key}`);
-      }
-      if (this.#index.get(digest) === entry) this.#forget(digest, entry);
-      throw notFound(`blob ${digest.key} not found`);
+      throw this.#openFailure(digest, entry, err);
     }
     this.#touch(digest, entry, file);
     return start === end ? empty() : once(data.subarray(start, end));
+  }
+
+  /** The error for a blob file that could not be opened; a vanished file is NOT_FOUND. */
+  #openFailure(digest: Digest, entry: Entry, err: unknown): KilnError {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      return fromFsError(err, `disk store: reading blob ${digest.key}`);
+    }
+    // Deleted behind our back; forget it unless a newer copy was committed meanwhile.
+    if (this.#index.get(digest) === entry) this.#forget(digest, entry);
+    return notFound(`blob ${digest.key} not found`);
   }
 
   async put(digest: Digest): Promise<BlobWriter> {

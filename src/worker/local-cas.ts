@@ -6,13 +6,11 @@
  * again, which in a remote build of small actions was a good part of the
  * server's CPU time.
  */
-import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
+import { createReadStream } from 'node:fs';
 import { status } from '@grpc/grpc-js';
 import type { CasClient } from '../client/cas-client.ts';
 import { MissingBlobsError } from '../client/missing-blobs-error.ts';
+import { writeBlobFile } from '../client/write-blob-file.ts';
 import { type Digest, isEmptyDigest } from '../digest/digest.ts';
 import type { DigestFunction } from '../digest/digest-function.ts';
 import { fromFsError, hasCode, KilnError } from '../errors.ts';
@@ -105,21 +103,13 @@ export class LocalCas implements WorkerCas {
     return { found, missing };
   }
 
-  async downloadToFile(digest: Digest, path: string, options?: { mode?: number }): Promise<void> {
-    const temp = `${path}.tmp-${randomUUID()}`;
-    const mode = options?.mode ?? 0o644;
-    try {
-      const source: Iterable<Uint8Array> | AsyncIterable<Uint8Array> = isEmptyDigest(digest)
-        ? []
-        : await this.#store.get(digest);
-      await pipeline(source, createWriteStream(temp, { flags: 'wx', mode }));
-      await rename(temp, path);
-    } catch (err) {
-      await rm(temp, { force: true });
-      if (hasCode(err, status.NOT_FOUND)) throw new MissingBlobsError([digest]);
-      if (err instanceof KilnError) throw err;
-      throw fromFsError(err, `writing ${digest.key} to ${path}`);
-    }
+  downloadToFile(digest: Digest, path: string, options?: { mode?: number }): Promise<void> {
+    return writeBlobFile({
+      digest,
+      path,
+      mode: options?.mode,
+      source: async () => (isEmptyDigest(digest) ? [] : await this.#store.get(digest)),
+    });
   }
 
   async getTree(root: Digest): Promise<Directory[]> {
