@@ -51,9 +51,11 @@ export interface BuildSummary {
   /** Sum of the executions' run times. */
   readonly totalExecutionMs: number;
   /**
-   * The longest single execution. The server cannot see the build's
-   * dependency graph, so this is a lower bound of the real critical path,
-   * not the critical path itself.
+   * The longest chain of executed actions, each consuming an output of the
+   * one before, by execution time (see critical-path.ts). The server cannot
+   * see Bazel's graph or the actions Bazel ran locally or took from a cache,
+   * so this is a lower bound of the build's real critical path; it is never
+   * shorter than the longest single execution.
    */
   readonly criticalMs: number;
   /** `lastSeenMs - firstSeenMs`: how long the build talked to this server. */
@@ -135,6 +137,12 @@ export class BuildTracker {
     const ms = Math.max(0, outcome.executionMs);
     build.totalExecutionMs += ms;
     build.criticalMs = Math.max(build.criticalMs, ms);
+  }
+
+  /** A path length through the build's executed actions (see critical-path.ts). */
+  recordCriticalPath(invocationId: string, ms: number): void {
+    const build = this.#builds.get(invocationId);
+    if (build !== undefined) build.criticalMs = Math.max(build.criticalMs, ms);
   }
 
   /** Finds or creates the build and makes it the most recent; undefined without an id. */

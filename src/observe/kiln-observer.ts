@@ -7,11 +7,13 @@
  * structures.
  */
 import { status } from '@grpc/grpc-js';
+import { makeDigest } from '../digest/digest.ts';
 import type { RequestMetadata } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { SubmitRequest } from '../scheduler/types.ts';
 import { type RpcObserver, type RpcOutcome, requestMetadataOf } from '../server/rpc.ts';
 import type { ActionCacheLookup } from '../services/action-cache-service.ts';
 import type { BuildTracker, Invocation } from './build-tracker.ts';
+import type { CriticalPaths } from './critical-path.ts';
 import { executionResult, stageDurations } from './execution-stages.ts';
 import type { KilnMetrics } from './metrics.ts';
 import type { CompletedExecution, ExecutionObserver } from './observed-scheduler.ts';
@@ -26,6 +28,10 @@ export interface KilnObserverOptions {
   readonly now?: () => number;
   /** GetActionResult misses remembered to recognise the Execute that follows. Default 10000. */
   readonly maxRecentMisses?: number;
+  /** Follows each build's critical path; without it, builds report their longest action. */
+  readonly criticalPaths?: CriticalPaths;
+  /** Told why a critical-path update failed (it never fails an RPC). */
+  readonly onCriticalPathError?: (err: unknown) => void;
 }
 
 /** Turns server events into metrics, build totals and recent errors. */
@@ -35,6 +41,8 @@ export class KilnObserver implements RpcObserver, ExecutionObserver {
   readonly #errors: RecentErrors;
   readonly #now: () => number;
   readonly #maxRecentMisses: number;
+  readonly #criticalPaths: CriticalPaths | undefined;
+  readonly #onCriticalPathError: (err: unknown) => void;
   /**
    * Recent GetActionResult misses by invocation and action. Bazel looks an
    * action up with GetActionResult and, on a miss, calls Execute, which looks
@@ -48,6 +56,8 @@ export class KilnObserver implements RpcObserver, ExecutionObserver {
     this.#errors = options.recentErrors;
     this.#now = options.now ?? Date.now;
     this.#maxRecentMisses = options.maxRecentMisses ?? 10_000;
+    this.#criticalPaths = options.criticalPaths;
+    this.#onCriticalPathError = options.onCriticalPathError ?? (() => {});
   }
 
   rpcFinished(outcome: RpcOutcome): void {
@@ -110,13 +120,33 @@ export class KilnObserver implements RpcObserver, ExecutionObserver {
     // A cancelled execution is one nobody waits for any more: not the build's failure.
     if (result === 'cancelled') return;
     const { lease } = execution;
+    const executionMs = stages.execution ?? 0;
     this.#builds.recordExecution(
       {
         invocationId: lease.toolInvocationId,
         correlatedInvocationsId: lease.correlatedInvocationsId,
       },
-      { failed: result !== 'success', executionMs: stages.execution ?? 0 },
+      { failed: result !== 'success', executionMs },
     );
+    const root = lease.action.inputRootDigest;
+    if (this.#criticalPaths === undefined || lease.toolInvocationId === '' || !root) return;
+    const invocationId = lease.toolInvocationId;
+    // Reading the input tree is not the RPC's business: it runs after, and never fails it.
+    void Promise.resolve()
+      .then(() =>
+        this.#criticalPaths?.record({
+          invocationId,
+          inputRoot: makeDigest(lease.actionDigest.fn, root.hash, root.sizeBytes, 'input root'),
+          result: execution.completion.result,
+          executionMs,
+        }),
+      )
+      .then(
+        (ms) => {
+          if (ms !== undefined) this.#builds.recordCriticalPath(invocationId, ms);
+        },
+        (err: unknown) => this.#onCriticalPathError(err),
+      );
   }
 }
 

@@ -6,7 +6,9 @@
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { MeteringBlobStore } from '../storage/metering-blob-store.ts';
+import type { Logger } from '../util/logger.ts';
 import { BuildTracker } from './build-tracker.ts';
+import { CriticalPaths } from './critical-path.ts';
 import { KilnObserver } from './kiln-observer.ts';
 import { KilnMetrics } from './metrics.ts';
 import { ObservedScheduler } from './observed-scheduler.ts';
@@ -22,6 +24,8 @@ export interface ObservabilityOptions {
   readonly scheduler: Scheduler | undefined;
   /** Export Node.js process metrics too. Default true. */
   readonly processMetrics?: boolean;
+  /** For the rare failures of background bookkeeping. */
+  readonly log?: Logger;
 }
 
 /** The observed stores and scheduler to serve with, and where their numbers go. */
@@ -46,7 +50,13 @@ export function createObservability(options: ObservabilityOptions): Observabilit
   });
   const builds = new BuildTracker();
   const recentErrors = new RecentErrors();
-  const observer = new KilnObserver({ metrics, builds, recentErrors });
+  const observer = new KilnObserver({
+    metrics,
+    builds,
+    recentErrors,
+    criticalPaths: new CriticalPaths({ cas: options.cas }),
+    onCriticalPathError: (err) => options.log?.debug({ err }, 'critical path update failed'),
+  });
   const cas = new MeteringBlobStore({
     backend: options.cas,
     onRead: observer.bytesRead,

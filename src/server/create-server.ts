@@ -60,6 +60,7 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
     cas: stores.cas,
     actionCacheStore: stores.actionCache,
     scheduler: innerScheduler,
+    log,
   });
   const { cas, scheduler } = observed;
   let grpc: RunningGrpcServer | undefined;

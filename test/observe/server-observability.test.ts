@@ -187,6 +187,40 @@ describe('observability of a running Kiln', () => {
     assert.ok(build.lastSeenMs >= build.firstSeenMs);
   });
 
+  it("follows the build's critical path through an output consumed as an input", async () => {
+    const before = t.observability?.builds.get(INVOCATION);
+    const first = await uploadAction(t.clients, {
+      args: ['/bin/sh', '-c', 'sleep 0.1; echo chained > out.txt'],
+      outputPaths: ['out.txt'],
+      salt: randomUUID(),
+    });
+    assert.equal(
+      executeResponseOf((await execute(first)).at(-1) as Operation)?.result?.exitCode,
+      0,
+    );
+    // The second action's input is the first one's output (same content, same digest).
+    const second = await uploadAction(t.clients, {
+      args: ['/bin/sh', '-c', 'sleep 0.1; cat in.txt'],
+      files: { 'in.txt': 'chained\n' },
+      salt: randomUUID(),
+    });
+    assert.equal(
+      executeResponseOf((await execute(second)).at(-1) as Operation)?.result?.exitCode,
+      0,
+    );
+    const chain =
+      (t.observability?.builds.get(INVOCATION)?.totalExecutionMs ?? 0) -
+      (before?.totalExecutionMs ?? 0);
+    // The critical path is updated after the execution completes: give it a moment.
+    for (let i = 0; i < 100; i++) {
+      if ((t.observability?.builds.get(INVOCATION)?.criticalMs ?? 0) >= chain) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const build = t.observability?.builds.get(INVOCATION);
+    assert.ok(chain >= 200, `both actions ran (${chain} ms)`);
+    assert.equal(build?.criticalMs, Math.max(chain, before?.criticalMs ?? 0));
+  });
+
   it('lists failed RPCs with their code and invocation, but not cache misses', async () => {
     const errors = () => t.observability?.recentErrors.list() ?? [];
     const before = errors().length;

@@ -17,7 +17,7 @@ export function buildsTable(builds: readonly BuildSummary[], nowMs: number): VNo
       <tr>
         <th>Invocation</th><th>Tool</th><th>Last seen</th><th class="num">Executed</th>
         <th class="num">Cache hits</th><th class="num">Misses</th><th class="num">Failures</th>
-        <th class="num">Wall</th><th class="num">Total exec</th><th class="num">Longest action</th>
+        <th class="num">Wall</th><th class="num">Total exec</th><th class="num">Critical path</th>
       </tr>
     </thead>
     <tbody>

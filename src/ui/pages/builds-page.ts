@@ -37,7 +37,7 @@ function summaryTable(b: BuildSummary): VNode {
     ['Failures', formatCount(b.failures)],
     ['Wall time', formatDuration(b.wallMs)],
     ['Total execution time', formatDuration(b.totalExecutionMs)],
-    ['Longest action (lower bound of the critical path)', formatDuration(b.criticalMs)],
+    ['Critical path (executed actions; a lower bound)', formatDuration(b.criticalMs)],
   ];
   return html`<table class="kv build-summary">
     <tbody>${rows.map(([k, v]) => html`<tr><th>${k}</th><td>${v}</td></tr>`)}</tbody>
