@@ -2,9 +2,9 @@
  * ByteStream.Write and ByteStream.Read throughput of one large blob at a time.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { type ByteStreamClient, WriteResponse } from '../src/gen/google/bytestream/bytestream.js';
+import type { ByteStreamClient } from '../src/gen/google/bytestream/bytestream.js';
 import { encodeWriteRequest } from '../src/services/bytestream-codec.ts';
-import type { RawWrite } from './clients.ts';
+import type { Http2ByteStreamWriter } from './http2-writer.ts';
 import { type Sample, timed } from './measure.ts';
 import type { ServerProcess } from './server-process.ts';
 
@@ -34,10 +34,11 @@ export class BlobFactory {
 }
 
 /**
- * The encoded WriteRequests of one upload, kept in buffers reused from one
- * blob to the next: a load generator that encoded (and allocated) 64 MiB of
- * messages while timing would spend on itself the CPU the server needs, on a
- * machine where both share two cores. The server receives the same bytes.
+ * The encoded WriteRequests of one upload as whole gRPC frames (the 5-byte
+ * header, then the message), kept in buffers reused from one blob to the
+ * next: a load generator that encoded (and allocated) 64 MiB of messages
+ * while timing would spend on itself the CPU the server needs, on a machine
+ * where both share two cores. The server receives the same bytes.
  */
 export class EncodedUpload {
   readonly #chunkBytes: number;
@@ -64,9 +65,13 @@ export class EncodedUpload {
       const header = encodeWriteRequest({ ...request, data: data.subarray(0, 0) });
       const length = header.length + varintHeaderSize(data.length) + data.length;
       let message = this.#messages[i];
-      if (message === undefined || message.length !== length) message = Buffer.allocUnsafe(length);
-      header.copy(message, 0);
-      const at = writeDataHeader(message, header.length, data.length);
+      if (message === undefined || message.length !== GRPC_FRAME_HEADER + length) {
+        message = Buffer.allocUnsafe(GRPC_FRAME_HEADER + length);
+      }
+      message[0] = 0; // not compressed
+      message.writeUInt32BE(length, 1);
+      header.copy(message, GRPC_FRAME_HEADER);
+      const at = writeDataHeader(message, GRPC_FRAME_HEADER + header.length, data.length);
       data.copy(message, at);
       messages.push(message);
     }
@@ -74,6 +79,9 @@ export class EncodedUpload {
     return messages;
   }
 }
+
+/** Bytes of the gRPC frame header: a compression flag and the message length. */
+const GRPC_FRAME_HEADER = 5;
 
 function varintHeaderSize(length: number): number {
   let size = 2;
@@ -92,37 +100,6 @@ function writeDataHeader(out: Buffer, pos: number, length: number): number {
   }
   out[p++] = v;
   return p;
-}
-
-/** Sends already-encoded WriteRequests on one Write stream, honouring backpressure. */
-export function writeEncoded(
-  client: RawWrite,
-  messages: readonly Buffer[],
-  size: number,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const stream = client.write((err, res) => {
-      if (err) reject(err);
-      else {
-        const { committedSize } = WriteResponse.decode(res);
-        if (committedSize !== size) {
-          reject(new Error(`Write committed ${committedSize} of ${size} bytes`));
-        } else resolve();
-      }
-    });
-    let i = 0;
-    const pump = (): void => {
-      while (i < messages.length) {
-        const ok = stream.write(messages[i++] as Buffer);
-        if (!ok && i < messages.length) {
-          stream.once('drain', pump);
-          return;
-        }
-      }
-      stream.end();
-    };
-    pump();
-  });
 }
 
 /** Reads a whole blob with one Read call; resolves with the number of bytes received. */
@@ -145,7 +122,7 @@ export function readBlob(client: ByteStreamClient, hash: string, size: number): 
 /** Options of {@link measureWrites}. */
 export interface WriteBenchOptions {
   readonly server: ServerProcess;
-  readonly client: RawWrite;
+  readonly writer: Http2ByteStreamWriter;
   readonly blobs: BlobFactory;
   readonly chunkBytes: number;
   readonly runs: number;
@@ -158,16 +135,16 @@ export interface WriteBenchOptions {
 export async function measureWrites(
   options: WriteBenchOptions,
 ): Promise<{ samples: Sample[]; last: Blob }> {
-  const { server, client, blobs, chunkBytes, runs } = options;
+  const { server, writer, blobs, chunkBytes, runs } = options;
   const upload = new EncodedUpload(chunkBytes);
   let blob = blobs.next();
-  await writeEncoded(client, upload.prepare(blob), blob.data.byteLength);
+  await writer.write(upload.prepare(blob), blob.data.byteLength);
   const samples: Sample[] = [];
   for (let i = 0; i < runs; i++) {
     blob = blobs.next();
     const messages = upload.prepare(blob);
     const size = blob.data.byteLength;
-    samples.push(await timed(server, () => writeEncoded(client, messages, size)));
+    samples.push(await timed(server, () => writer.write(messages, size)));
   }
   return { samples, last: blob };
 }

@@ -4,20 +4,13 @@
  * messages), so that one connection's flow control or socket never limits a
  * measurement.
  */
-import {
-  type ClientWritableStream,
-  credentials,
-  makeGenericClientConstructor,
-} from '@grpc/grpc-js';
+import { credentials, makeGenericClientConstructor } from '@grpc/grpc-js';
 import {
   CapabilitiesClient,
   ContentAddressableStorageClient,
   ContentAddressableStorageService,
 } from '../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
-import {
-  type ByteStreamClient,
-  ByteStreamService,
-} from '../src/gen/google/bytestream/bytestream.js';
+import type { ByteStreamClient } from '../src/gen/google/bytestream/bytestream.js';
 import { byteStreamServiceDefinition } from '../src/services/bytestream-codec.ts';
 import { CLIENT_OPTIONS } from '../test/support/grpc-clients.ts';
 
@@ -47,23 +40,6 @@ const RawFindMissingClient = makeGenericClientConstructor(
   'build.bazel.remote.execution.v2.ContentAddressableStorage',
 );
 
-/** ByteStream.Write with already-encoded requests (see `EncodedUpload`). */
-const RawWriteClient = makeGenericClientConstructor(
-  {
-    write: {
-      ...ByteStreamService.write,
-      requestSerialize: identity,
-      responseDeserialize: identity,
-    },
-  },
-  'google.bytestream.ByteStream',
-);
-
-/** A client of {@link RawWriteClient}'s one method. */
-export interface RawWrite {
-  write(callback: (err: Error | null, response: Buffer) => void): ClientWritableStream<Buffer>;
-}
-
 /** A client of {@link RawFindMissingClient}'s one method. */
 export interface RawFindMissing {
   findMissingBlobs(
@@ -76,7 +52,6 @@ export interface RawFindMissing {
 export interface BenchChannel {
   readonly cas: ContentAddressableStorageClient;
   readonly rawFindMissing: RawFindMissing;
-  readonly rawWrite: RawWrite;
   readonly byteStream: ByteStreamClient;
   readonly capabilities: CapabilitiesClient;
 }
@@ -104,7 +79,6 @@ export function openChannels(address: string, count: number): BenchChannels {
       cas,
       byteStream: new FastByteStreamClient(address, creds, shared),
       rawFindMissing: new RawFindMissingClient(address, creds, shared) as unknown as RawFindMissing,
-      rawWrite: new RawWriteClient(address, creds, shared) as unknown as RawWrite,
       capabilities: new CapabilitiesClient(address, creds, shared),
     });
   }

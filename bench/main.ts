@@ -20,6 +20,7 @@ import { BlobFactory, measureReads, measureWrites } from './bytestream-bench.ts'
 import { measureBatchUpdates, measureFindMissing } from './cas-bench.ts';
 import { openChannels } from './clients.ts';
 import { execRows } from './exec-bench.ts';
+import { Http2ByteStreamWriter } from './http2-writer.ts';
 import { measureFileWrites } from './machine-bench.ts';
 import { meanCpu, median, type Sample } from './measure.ts';
 import { type ResultRow, toMarkdown, writeJson } from './report.ts';
@@ -81,6 +82,7 @@ async function main(): Promise<void> {
     outputFile: process.env.BENCH_SERVER_OUTPUT,
   });
   const channels = openChannels(server.address, Number(values.channels));
+  const writer = new Http2ByteStreamWriter(server.address);
   const rows: ResultRow[] = [];
   try {
     const caps = await call(channels.at(0).capabilities, 'getCapabilities', { instanceName: '' });
@@ -99,7 +101,7 @@ async function main(): Promise<void> {
         const chunkName = chunkBytes >= 1024 * 1024 ? '1 MiB' : '64 KiB';
         const { samples, last } = await measureWrites({
           server,
-          client: channels.at(0).rawWrite,
+          writer,
           blobs,
           chunkBytes,
           runs: only.has('write') ? runs : 0,
@@ -229,6 +231,7 @@ async function main(): Promise<void> {
     }
   } finally {
     channels.close();
+    writer.close();
     await server.stop();
   }
   // Remote execution, after the storage server has stopped; each starts its own servers.
