@@ -37,9 +37,15 @@ interface PendingLaunch {
   lost: ((err: Error) => void) | undefined;
 }
 
+interface PendingEmpty {
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
+}
+
 interface Helper {
   readonly child: ChildProcess;
   readonly pending: Map<number, PendingLaunch>;
+  readonly empties: Map<number, PendingEmpty>;
   /** Resolves when the helper process has exited. */
   readonly gone: Promise<void>;
 }
@@ -68,12 +74,33 @@ export class HelperProcessLauncher implements ProcessLauncher {
         exited: undefined,
         lost: undefined,
       };
-      if (helper.pending.size === 0) setRef(helper.child, true);
+      if (helper.pending.size === 0 && helper.empties.size === 0) setRef(helper.child, true);
       helper.pending.set(id, pending);
       const message: SpawnHelperRequest = { id, ...request };
       helper.child.send(message, (err) => {
         if (err !== null && helper.pending.delete(id)) {
-          if (helper.pending.size === 0) setRef(helper.child, false);
+          this.#maybeUnref(helper);
+          reject(unavailable(`the spawn helper is unreachable: ${err.message}`, err));
+        }
+      });
+    });
+  }
+
+  /**
+   * Empties `path` (keeping the directory itself) in the helper, with
+   * synchronous calls there instead of a thread-pool round trip here per
+   * file and directory. Rejects when something could not be removed.
+   */
+  emptyDirectory(path: string): Promise<void> {
+    if (this.#closed) return Promise.reject(unavailable('the process launcher is closed'));
+    const helper = this.#helper ?? this.#start();
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      if (helper.pending.size === 0 && helper.empties.size === 0) setRef(helper.child, true);
+      helper.empties.set(id, { resolve, reject });
+      helper.child.send({ id, empty: path } satisfies SpawnHelperRequest, (err) => {
+        if (err !== null && helper.empties.delete(id)) {
+          this.#maybeUnref(helper);
           reject(unavailable(`the spawn helper is unreachable: ${err.message}`, err));
         }
       });
@@ -103,11 +130,12 @@ export class HelperProcessLauncher implements ProcessLauncher {
       serialization: 'json',
     });
     const pending = new Map<number, PendingLaunch>();
+    const empties = new Map<number, PendingEmpty>();
     let markGone: () => void = () => {};
     const gone = new Promise<void>((resolve) => {
       markGone = resolve;
     });
-    const helper: Helper = { child, pending, gone };
+    const helper: Helper = { child, pending, empties, gone };
     this.#helper = helper;
     setRef(child, false);
     let ended = false;
@@ -123,6 +151,8 @@ export class HelperProcessLauncher implements ProcessLauncher {
         else launch.failed(error);
       }
       pending.clear();
+      for (const empty of empties.values()) empty.reject(error);
+      empties.clear();
       markGone();
     };
     child.on('message', (reply: SpawnHelperReply) => this.#receive(helper, reply));
@@ -135,7 +165,19 @@ export class HelperProcessLauncher implements ProcessLauncher {
     return helper;
   }
 
+  #maybeUnref(helper: Helper): void {
+    if (helper.pending.size === 0 && helper.empties.size === 0) setRef(helper.child, false);
+  }
+
   #receive(helper: Helper, reply: SpawnHelperReply): void {
+    if ('emptied' in reply || 'emptyFailed' in reply) {
+      const empty = helper.empties.get(reply.id);
+      helper.empties.delete(reply.id);
+      this.#maybeUnref(helper);
+      if ('emptied' in reply) empty?.resolve();
+      else empty?.reject(new Error(`emptying a build directory failed: ${reply.emptyFailed}`));
+      return;
+    }
     const launch = helper.pending.get(reply.id);
     if (launch === undefined) return;
     if ('pid' in reply) {
@@ -147,7 +189,7 @@ export class HelperProcessLauncher implements ProcessLauncher {
       return;
     }
     helper.pending.delete(reply.id);
-    if (helper.pending.size === 0) setRef(helper.child, false);
+    this.#maybeUnref(helper);
     if ('error' in reply) {
       launch.failed(new LaunchError(reply.error.stage, reply.error.message, reply.error.errno));
     } else {
@@ -157,7 +199,7 @@ export class HelperProcessLauncher implements ProcessLauncher {
 }
 
 /**
- * Keeps this process alive while launches are in progress, and lets it exit
+ * Keeps this process alive while launches or emptyings are in progress, and lets it exit
  * when the helper is idle (it then exits too, when its channel closes).
  */
 function setRef(child: ChildProcess, ref: boolean): void {

@@ -14,6 +14,7 @@
  * stream from disk. Outputs of a few KiB in all skip the question and go in
  * one batch (see {@link OutputUploaderOptions.directUploadBytes}).
  */
+import { readFileSync } from 'node:fs';
 import { lstat, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { collectDirectory } from '../client/collect-directory.ts';
@@ -21,7 +22,7 @@ import { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
 import { digestFile } from '../client/digest-file.ts';
 import { type BlobSink, uploadMissing } from '../client/upload-missing.ts';
 import { type Digest, makeDigest, toDigestMessage } from '../digest/digest.ts';
-import type { DigestFunction } from '../digest/digest-function.ts';
+import { type DigestFunction, hashBuffer } from '../digest/digest-function.ts';
 import { failedPrecondition, fromFsError } from '../errors.ts';
 import {
   type ActionResult,
@@ -114,7 +115,8 @@ export class OutputUploader {
         if (collected === undefined) return;
         if ('file' in collected) {
           result.outputFiles.push(collected.file);
-          files.set(collected.blob.digest.key, collected.blob);
+          if ('data' in collected.blob) blobs.set(collected.blob.digest.key, collected.blob);
+          else files.set(collected.blob.digest.key, collected.blob);
         } else if ('directory' in collected) {
           result.outputDirectories.push(collected.directory);
           for (const b of collected.blobs) blobs.set(b.digest.key, b);
@@ -166,7 +168,10 @@ export class OutputUploader {
     output: DeclaredOutput,
     wantDirectories: boolean,
   ): Promise<
-    | { file: OutputFile; blob: { digest: Digest; path: string } }
+    | {
+        file: OutputFile;
+        blob: { digest: Digest; path: string } | { digest: Digest; data: Buffer };
+      }
     | {
         directory: OutputDirectory;
         blobs: { digest: Digest; data: Buffer }[];
@@ -196,7 +201,13 @@ export class OutputUploader {
       if (kind === 'directory') {
         throw failedPrecondition(`output directory "${path}" is a regular file`);
       }
-      const digest = await this.#limiter.run(() => digestFile(this.#fn, full));
+      // A small output is read once, with one synchronous call, and its bytes are both
+      // hashed and uploaded: streaming it would take a dozen thread-pool trips for a few bytes.
+      const small = info.size <= SMALL_OUTPUT_BYTES ? readSmall(full) : undefined;
+      const digest =
+        small === undefined
+          ? await this.#limiter.run(() => digestFile(this.#fn, full))
+          : makeDigest(this.#fn, await hashBuffer(this.#fn, small), small.byteLength);
       return {
         file: {
           path,
@@ -205,7 +216,7 @@ export class OutputUploader {
           contents: Buffer.alloc(0),
           nodeProperties: undefined,
         },
-        blob: { digest, path: full },
+        blob: small === undefined ? { digest, path: full } : { digest, data: small },
       };
     }
     if (info.isDirectory()) {
@@ -270,6 +281,17 @@ export class OutputUploader {
       smallFileBytes: this.#smallFileBytes,
       limiter: this.#limiter,
     });
+  }
+}
+
+/** Outputs up to this size are read whole, once (see `#collect`). */
+const SMALL_OUTPUT_BYTES = 64 * 1024;
+
+function readSmall(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw fromFsError(err, `reading output ${path}`);
   }
 }
 

@@ -73,6 +73,11 @@ export class LaunchError extends Error {
 export interface ProcessLauncher {
   /** Starts the process; rejects with {@link LaunchError} when it cannot. */
   launch(request: LaunchRequest): Promise<LaunchedProcess>;
+  /**
+   * Empties a directory (keeping it), when the launcher can do that more
+   * cheaply than the caller's own process (see `HelperProcessLauncher`).
+   */
+  emptyDirectory?(path: string): Promise<void>;
   /** Releases what the launcher holds; processes it started keep running. */
   close(): Promise<void>;
 }

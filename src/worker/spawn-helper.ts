@@ -8,12 +8,28 @@
  * It imports only Node.js built-ins and `process-launcher.ts`, to stay small:
  * the cost of each fork grows with the size of the process that forks.
  */
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { DirectProcessLauncher, LaunchError, type LaunchRequest } from './process-launcher.ts';
 
 /** A launch, numbered by the worker. */
-export interface SpawnHelperRequest extends LaunchRequest {
+export interface SpawnHelperLaunch extends LaunchRequest {
   readonly id: number;
 }
+
+/**
+ * Empty a directory (keeping it): a build directory's input root after its
+ * action. Done here, with synchronous calls, rather than in the worker,
+ * where each of the dozens of unlinks, rmdirs and readdirs of a tree would
+ * be a round trip through its thread pool while it serves calls.
+ */
+export interface SpawnHelperEmpty {
+  readonly id: number;
+  readonly empty: string;
+}
+
+/** What the worker sends. */
+export type SpawnHelperRequest = SpawnHelperLaunch | SpawnHelperEmpty;
 
 /** The helper's answers: started (pid), not started (error), and later the exit. */
 export type SpawnHelperReply =
@@ -26,7 +42,9 @@ export type SpawnHelperReply =
         readonly errno: string | undefined;
       };
     }
-  | { readonly id: number; readonly exit: { code: number | null; signal: NodeJS.Signals | null } };
+  | { readonly id: number; readonly exit: { code: number | null; signal: NodeJS.Signals | null } }
+  | { readonly id: number; readonly emptied: true }
+  | { readonly id: number; readonly emptyFailed: string };
 
 /** Serves launch requests on the IPC channel until the worker disconnects. */
 export function runSpawnHelper(): void {
@@ -37,6 +55,10 @@ export function runSpawnHelper(): void {
     send(message);
   };
   process.on('message', (request: SpawnHelperRequest) => {
+    if ('empty' in request) {
+      reply(emptyDirectory(request));
+      return;
+    }
     launcher.launch(request).then(
       (launched) => {
         reply({ id: request.id, pid: launched.pid });
@@ -58,6 +80,17 @@ export function runSpawnHelper(): void {
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => {});
   process.on('disconnect', () => process.exit(0));
+}
+
+function emptyDirectory({ id, empty }: SpawnHelperEmpty): SpawnHelperReply {
+  try {
+    for (const name of readdirSync(empty)) {
+      rmSync(join(empty, name), { recursive: true, force: true, maxRetries: 2 });
+    }
+    return { id, emptied: true };
+  } catch (err) {
+    return { id, emptyFailed: err instanceof Error ? err.message : String(err) };
+  }
 }
 
 if (import.meta.main) runSpawnHelper();

@@ -100,9 +100,12 @@ export class WorkerAgent {
         new CasClient({ channel, instanceName, digestFunction: fn });
     }
     this.#runner = new CommandRunner({ launcher: options.launcher });
+    const { launcher } = options;
     this.#buildDirectories = new BuildDirectoryPool({
       buildRoot: options.buildRoot,
       log: options.log,
+      empty:
+        launcher?.emptyDirectory && ((path) => launcher.emptyDirectory?.(path) as Promise<void>),
     });
   }
 

@@ -3,6 +3,7 @@ import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BuildDirectoryPool } from '../../src/worker/build-directory-pool.ts';
 
 describe('BuildDirectoryPool', () => {
@@ -49,8 +50,45 @@ describe('BuildDirectoryPool', () => {
     await a.remove();
     await b.remove();
     await pool.settled();
-    assert.equal((await readdir(buildRoot)).length, 1);
+    // One kept directory, and the trash holding a's used input root.
+    assert.deepEqual((await readdir(buildRoot)).filter((n) => n !== '.trash').length, 1);
     await pool.close();
     assert.deepEqual(await readdir(buildRoot), []);
+  });
+
+  it('moves used input roots aside while busy and deletes them once idle', async () => {
+    const buildRoot = join(dir, 'deferred');
+    const pool = new BuildDirectoryPool({ buildRoot, sweepIdleMs: 50 });
+    const busy = await pool.acquire();
+    const used = await pool.acquire();
+    await mkdir(join(used.inputRoot, 'out'), { recursive: true });
+    await writeFile(join(used.inputRoot, 'out', 'file'), 'data');
+    await used.remove();
+    await pool.settled();
+    const trash = join(buildRoot, '.trash');
+    assert.equal((await readdir(trash)).length, 1, 'moved aside, not deleted, while busy');
+    const again = await pool.acquire();
+    assert.equal(again.path, used.path);
+    assert.deepEqual(await readdir(again.inputRoot), [], 'a fresh, empty input root');
+    await sleep(150);
+    assert.equal((await readdir(trash)).length, 1, 'still busy: nothing deleted');
+    await again.remove();
+    await busy.remove();
+    await pool.settled();
+    for (let i = 0; i < 100 && (await readdir(trash)).length > 0; i++) await sleep(20);
+    assert.deepEqual(await readdir(trash), [], 'deleted once idle');
+    await pool.close();
+  });
+
+  it('deletes at once when deferral is off', async () => {
+    const buildRoot = join(dir, 'immediate');
+    const pool = new BuildDirectoryPool({ buildRoot, maxDeferred: 0 });
+    const used = await pool.acquire();
+    await writeFile(join(used.inputRoot, 'file'), 'data');
+    await used.remove();
+    await pool.settled();
+    assert.deepEqual((await readdir(buildRoot)).includes('.trash'), false);
+    assert.deepEqual(await readdir(used.inputRoot), []);
+    await pool.close();
   });
 });

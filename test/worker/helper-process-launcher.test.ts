@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -64,6 +64,21 @@ describe('HelperProcessLauncher', () => {
     assert.equal(result.exitCode, 0);
     const parent = Number((await readFile(join(dir, 'parent'), 'utf8')).trim());
     assert.deepEqual(await helperPids(), [parent]);
+  });
+
+  it('empties a directory in the helper, keeping the directory itself', async () => {
+    const target = join(dir, 'to-empty');
+    await mkdir(join(target, 'a', 'b'), { recursive: true });
+    await writeFile(join(target, 'a', 'b', 'file'), 'x');
+    await writeFile(join(target, 'top'), 'y');
+    await symlink('/etc', join(target, 'link'));
+    await launcher.emptyDirectory(target);
+    assert.deepEqual(await readdir(target), []);
+    assert.ok((await readdir('/etc')).length > 0, 'a symlink is removed, never followed');
+    await assert.rejects(
+      launcher.emptyDirectory(join(dir, 'absent')),
+      /emptying a build directory failed/,
+    );
   });
 
   it('keeps the helper through a SIGINT meant for the worker', async () => {
