@@ -37,10 +37,10 @@ export interface BuildDirectoryPoolOptions {
    * rename) and replaced by a new empty directory (one mkdir); what was moved
    * aside is deleted once no build directory has been in use for this long.
    * Deleting many files and directories during a build is what makes creating
-   * new ones expensive on some file systems (ext4 without a journal skips
-   * every inode freed in the last 30 seconds when it allocates one; measured
-   * at a quarter of the server's CPU in a remote build), and the deletion is
-   * no action's business. 1 s by default.
+   * new ones expensive on some file systems (on the ext4 Kiln was measured
+   * on, the inode allocator scanned past recently freed inodes: a quarter of
+   * the server's CPU in a remote build), and the deletion is no action's
+   * business. 1 s by default.
    */
   readonly sweepIdleMs?: number;
   /** Input roots moved aside after which they are deleted even while busy; 256 by default, 0 empties each at once. */
