@@ -217,11 +217,28 @@ function registerSchedulerGauges(scheduler: Pick<Scheduler, 'stats'>, registers:
       if (s === undefined) return;
       this.reset();
       for (const { platform, queued } of s.queuedByPlatform) {
-        const label = platform.map((p) => `${p.name}=${p.value}`).join(',');
-        this.set({ platform: label }, queued);
+        this.set({ platform: platformLabel(platform) }, queued);
       }
     },
   });
+  new Gauge({
+    name: 'kiln_scheduler_executing_actions_by_platform',
+    help: 'Actions a worker holds a live lease for, by required platform (name=value pairs, comma-separated).',
+    labelNames: ['platform'],
+    registers,
+    async collect() {
+      const s = await stats();
+      if (s === undefined) return;
+      this.reset();
+      for (const { platform, executing } of s.queuedByPlatform) {
+        this.set({ platform: platformLabel(platform) }, executing);
+      }
+    },
+  });
+}
+
+function platformLabel(platform: readonly { name: string; value: string }[]): string {
+  return platform.map((p) => `${p.name}=${p.value}`).join(',');
 }
 
 type SchedulerStatsValue = Awaited<ReturnType<Scheduler['stats']>>;

@@ -228,10 +228,9 @@ export class Dispatcher {
   }
 
   /** Tasks a worker holds a live lease for. */
-  executingCount(): number {
-    let n = 0;
-    for (const task of this.#tasks) if (task.state === 'EXECUTING') n++;
-    return n;
+  /** Tasks a worker holds a live lease for. */
+  *executing(): IterableIterator<Task> {
+    for (const task of this.#tasks) if (task.state === 'EXECUTING') yield task;
   }
 
   /** Ends every poll and stops every timer. */

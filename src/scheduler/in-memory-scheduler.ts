@@ -272,23 +272,36 @@ export class InMemoryScheduler implements Scheduler {
     this.#checkOpen();
     const byPlatform = new Map<
       string,
-      { platform: PlatformQueueStats['platform']; queued: number }
+      { -readonly [K in keyof PlatformQueueStats]: PlatformQueueStats[K] }
     >();
+    const entryFor = (platform: PlatformQueueStats['platform']) => {
+      const key = platformKey(platform);
+      let entry = byPlatform.get(key);
+      if (entry === undefined) {
+        entry = { platform, queued: 0, executing: 0 };
+        byPlatform.set(key, entry);
+      }
+      return entry;
+    };
     let queued = 0;
     for (const task of this.#dispatcher.queued()) {
       queued++;
-      const key = platformKey(task.platform);
-      const entry = byPlatform.get(key) ?? { platform: task.platform, queued: 0 };
-      entry.queued++;
-      byPlatform.set(key, entry);
+      entryFor(task.platform).queued++;
+    }
+    let executing = 0;
+    for (const task of this.#dispatcher.executing()) {
+      executing++;
+      entryFor(task.platform).executing++;
     }
     let workerCapacity = 0;
     for (const w of this.#dispatcher.workers.values()) workerCapacity += w.capacity;
     const counts = this.#ops.counts();
     return {
       queued,
-      queuedByPlatform: [...byPlatform.values()].sort((a, b) => b.queued - a.queued),
-      executing: this.#dispatcher.executingCount(),
+      queuedByPlatform: [...byPlatform.values()].sort(
+        (a, b) => b.queued + b.executing - (a.queued + a.executing),
+      ),
+      executing,
       activeOperations: counts.active,
       completedOperations: counts.completed,
       workers: this.#dispatcher.workers.size,

@@ -213,14 +213,17 @@ export interface LeaseCompletion {
 /** Queue depth for one platform. */
 export interface PlatformQueueStats {
   readonly platform: readonly PlatformProperty[];
+  /** Actions waiting for a worker. */
   readonly queued: number;
+  /** Actions a worker holds a live lease for. */
+  readonly executing: number;
 }
 
 /** Counters for metrics and the UI. */
 export interface SchedulerStats {
   /** Actions waiting for a worker (deduplicated executions, not operations). */
   readonly queued: number;
-  /** Queued actions per required platform, largest first. */
+  /** Queued and executing actions per required platform, busiest first. */
   readonly queuedByPlatform: readonly PlatformQueueStats[];
   /** Actions a worker holds a live lease for. */
   readonly executing: number;

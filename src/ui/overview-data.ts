@@ -5,25 +5,19 @@
 
 import type { BuildSummary } from '../observe/build-tracker.ts';
 import type { RecentError } from '../observe/recent-errors.ts';
-import { platformKey } from '../scheduler/platform.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
-import type { OperationState, PlatformProperty, SchedulerStats } from '../scheduler/types.ts';
+import type { OperationState, PlatformQueueStats, SchedulerStats } from '../scheduler/types.ts';
 import type { StoreStats } from '../storage/blob-store.ts';
 import type { UiDeps } from './ui-deps.ts';
 
 /** Builds and errors shown on the overview; the full lists have their own pages. */
 const RECENT_BUILDS = 10;
 const RECENT_ERRORS = 20;
-/** Executing operations read to group running actions by platform. */
+/** Executing operations read for the workers page. */
 const EXECUTING_LIMIT = 5000;
 
 /** Queued and running actions for one platform. */
-export interface QueueRow {
-  readonly platform: readonly PlatformProperty[];
-  readonly queued: number;
-  /** Distinct executions (instance and action) running for this platform. */
-  readonly executing: number;
-}
+export type QueueRow = PlatformQueueStats;
 
 /** Everything the overview shows. */
 export interface OverviewData {
@@ -41,8 +35,7 @@ export interface OverviewData {
 
 /**
  * Every operation in the EXECUTING stage, oldest first, up to a cap: the
- * scheduler keeps no per-platform or per-worker count of running actions,
- * so the UI derives them from the operations.
+ * workers page shows which operations each worker runs.
  */
 export async function listExecuting(scheduler: Scheduler): Promise<OperationState[]> {
   const out: OperationState[] = [];
@@ -55,43 +48,15 @@ export async function listExecuting(scheduler: Scheduler): Promise<OperationStat
   return out;
 }
 
-/** Merges queue depths with running executions per platform, largest first. */
-export function queueRows(stats: SchedulerStats, executing: readonly OperationState[]): QueueRow[] {
-  const rows = new Map<
-    string,
-    { platform: readonly PlatformProperty[]; queued: number; executing: Set<string> }
-  >();
-  const row = (platform: readonly PlatformProperty[]) => {
-    const key = platformKey(platform);
-    let r = rows.get(key);
-    if (r === undefined) {
-      r = { platform, queued: 0, executing: new Set() };
-      rows.set(key, r);
-    }
-    return r;
-  };
-  for (const q of stats.queuedByPlatform) row(q.platform).queued += q.queued;
-  // Operations that joined one execution share its instance and action digest.
-  for (const op of executing)
-    row(op.platform).executing.add(`${op.instanceName}\u0000${op.actionDigest.key}`);
-  return [...rows.values()]
-    .map((r) => ({ platform: r.platform, queued: r.queued, executing: r.executing.size }))
-    .sort((a, b) => b.queued + b.executing - (a.queued + a.executing));
-}
-
 /** Reads every number the overview shows. */
 export async function gatherOverview(deps: UiDeps): Promise<OverviewData> {
   const { scheduler } = deps;
-  const [stats, executing, cas] = await Promise.all([
-    scheduler?.stats(),
-    scheduler === undefined ? [] : listExecuting(scheduler),
-    deps.metrics.casStats(),
-  ]);
+  const [stats, cas] = await Promise.all([scheduler?.stats(), deps.metrics.casStats()]);
   const builds = deps.builds.list();
   return {
     nowMs: Date.now(),
     scheduler: stats,
-    queues: stats === undefined ? [] : queueRows(stats, executing),
+    queues: stats?.queuedByPlatform ?? [],
     cache: deps.metrics.cacheHitRate(),
     cas,
     buildCount: builds.length,

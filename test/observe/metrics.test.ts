@@ -10,13 +10,14 @@ import { parsePrometheusText, sampleValue } from './prometheus-text.ts';
 const STATS: SchedulerStats = {
   queued: 3,
   queuedByPlatform: [
-    { platform: [{ name: 'OSFamily', value: 'linux' }], queued: 2 },
+    { platform: [{ name: 'OSFamily', value: 'linux' }], queued: 2, executing: 4 },
     {
       platform: [
         { name: 'OSFamily', value: 'linux' },
         { name: 'gpu', value: 'yes' },
       ],
       queued: 1,
+      executing: 0,
     },
   ],
   executing: 2,
@@ -133,6 +134,12 @@ describe('KilnMetrics', () => {
         platform: 'OSFamily=linux,gpu=yes',
       }),
       1,
+    );
+    assert.equal(
+      sampleValue(parsed, 'kiln_scheduler_executing_actions_by_platform', {
+        platform: 'OSFamily=linux',
+      }),
+      4,
     );
     await metrics.text();
     assert.equal(calls, 2, 'a later scrape reads fresh stats');
