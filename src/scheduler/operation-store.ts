@@ -162,7 +162,7 @@ export class OperationStore {
     }
   }
 
-  /** One page of matching operations, oldest first. */
+  /** One page of matching operations, oldest first (or newest first, when asked). */
   list(query: ListOperationsQuery): OperationPage {
     const requested = query.pageSize ?? 0;
     if (!Number.isSafeInteger(requested) || requested < 0) {
@@ -172,11 +172,16 @@ export class OperationStore {
       requested === 0 ? this.#policy.defaultPageSize : requested,
       this.#policy.maxPageSize,
     );
-    const after = parsePageToken(query.pageToken ?? '');
+    // The token is the last sequence number returned: the next page starts past it.
+    const bound = parsePageToken(query.pageToken ?? '');
+    const newest = query.newestFirst === true;
+    // Records are kept in creation order, which is sequence order.
+    const records = newest ? [...this.#records.values()].reverse() : this.#records.values();
     const page: OperationState[] = [];
-    let lastSeq = after;
-    for (const record of this.#records.values()) {
-      if (record.seq <= after || !matches(record, query)) continue;
+    let lastSeq = bound;
+    for (const record of records) {
+      const seen = bound !== 0 && (newest ? record.seq >= bound : record.seq <= bound);
+      if (seen || !matches(record, query)) continue;
       // One more match than fits means there is a next page.
       if (page.length === pageSize) return { operations: page, nextPageToken: String(lastSeq) };
       page.push(this.snapshot(record));

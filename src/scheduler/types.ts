@@ -87,9 +87,11 @@ export interface ListOperationsQuery {
   readonly pageSize?: number;
   /** `nextPageToken` of the previous page; empty or unset for the first. */
   readonly pageToken?: string;
+  /** Newest first (the web UI) instead of oldest first (the Operations API). */
+  readonly newestFirst?: boolean;
 }
 
-/** One page of operations, oldest first. */
+/** One page of operations, oldest first unless the query asked for newest first. */
 export interface OperationPage {
   readonly operations: readonly OperationState[];
   /** Pass as `pageToken` for the next page; empty on the last page. */

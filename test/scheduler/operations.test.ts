@@ -101,6 +101,27 @@ describe('observing operations', { timeout: 10_000 }, () => {
     ]);
   });
 
+  it('lists newest first when asked, paging the same way', async () => {
+    const s = scenario();
+    for (const n of ['a', 'b', 'c', 'd', 'e']) await s.scheduler.submit(request(testAction(n)));
+    const first = await s.scheduler.listOperations({ pageSize: 2, newestFirst: true });
+    const second = await s.scheduler.listOperations({
+      pageSize: 2,
+      newestFirst: true,
+      pageToken: first.nextPageToken,
+    });
+    const third = await s.scheduler.listOperations({
+      pageSize: 2,
+      newestFirst: true,
+      pageToken: second.nextPageToken,
+    });
+    const page = (p: typeof first) => p.operations.map((o) => o.name);
+    assert.deepEqual(page(first), ['operations/9', 'operations/7']);
+    assert.deepEqual(page(second), ['operations/5', 'operations/3']);
+    assert.deepEqual(page(third), ['operations/1']);
+    assert.equal(third.nextPageToken, '');
+  });
+
   it('list pages with page size and token', async () => {
     const s = scenario();
     for (const n of ['a', 'b', 'c', 'd', 'e']) await s.scheduler.submit(request(testAction(n)));

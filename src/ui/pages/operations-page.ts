@@ -27,6 +27,7 @@ export function listQuery(filter: OperationsFilter): ListOperationsQuery {
     ...(filter.build ? { toolInvocationId: filter.build } : {}),
     pageSize: PAGE_SIZE,
     pageToken: filter.page ?? '',
+    newestFirst: true,
   };
 }
 
@@ -61,7 +62,7 @@ export function operationsPage(
   return layout({
     title: 'Operations',
     section: 'operations',
-    subtitle: 'Oldest first; done operations are kept for a while after they complete.',
+    subtitle: 'Newest first; done operations are kept for a while after they complete.',
     body: html`<div>
       ${filterForm(filter)}
       ${
