@@ -12,6 +12,7 @@ import type { BotsCore } from '../services/bots-service.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { Logger } from '../util/logger.ts';
 import { InProcessBotsTransport } from './bots-transport.ts';
+import { discardLeftovers } from './discard-leftovers.ts';
 import { FileCache } from './file-cache.ts';
 import { HelperProcessLauncher } from './helper-process-launcher.ts';
 import { LocalCas } from './local-cas.ts';
@@ -51,6 +52,7 @@ export interface RunningWorker {
 /** Opens the file cache and connects the agent. */
 export async function startWorker(options: StartWorkerOptions): Promise<RunningWorker> {
   const buildRoot = join(options.workDir, 'build');
+  await discardLeftovers(buildRoot, options.log);
   await mkdir(buildRoot, { recursive: true });
   const { inProcess } = options;
   const cacheCas =
