@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { type Digest, makeDigest } from '../digest/digest.ts';
 import { createHasher, type DigestFunction } from '../digest/digest-function.ts';
 import { fromFsError } from '../errors.ts';
-import type { BlobStore, BlobWriter } from '../storage/blob-store.ts';
+import { type BlobStore, putStream } from '../storage/blob-store.ts';
 
 /** Entries up to this size stay in memory; larger ones go to a temporary file. */
 export const SPOOL_MEMORY_LIMIT = 4 * 1024 * 1024;
@@ -99,14 +99,7 @@ export class ArchiveBlobSpool {
   async #put(digest: Digest, chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>) {
     // Archives often repeat content (licences, empty files) and fetches repeat archives.
     if ((await this.#cas.findMissing([digest])).length === 0) return;
-    const writer: BlobWriter = await this.#cas.put(digest);
-    try {
-      for await (const chunk of chunks) await writer.write(chunk);
-      await writer.commit();
-    } catch (err) {
-      await writer.abort();
-      throw err;
-    }
+    await putStream(this.#cas, digest, chunks);
   }
 
   async #openSpoolFile(): Promise<SpoolFile> {

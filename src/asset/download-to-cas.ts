@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { type Digest, isEmptyDigest, makeDigest } from '../digest/digest.ts';
 import { createHasher, type DigestFunction, type Hasher } from '../digest/digest-function.ts';
-import { type BlobStore, type BlobWriter, hasBlob } from '../storage/blob-store.ts';
+import { type BlobStore, type BlobWriter, hasBlob, putStream } from '../storage/blob-store.ts';
 import type { HttpFetcher } from './http-fetcher.ts';
 import { requestFailure } from './http-fetcher.ts';
 import { contentMismatch, contentTooLarge, originUnavailable } from './origin-error.ts';
@@ -152,16 +152,7 @@ async function spool(options: DownloadOptions, body: AsyncIterable<Uint8Array>):
     verify([...checks, ...sameFn.map((expected) => ({ expected, hasher: fixed(hash) }))], url);
     const digest = makeDigest(fn, hash, received);
     if (isEmptyDigest(digest) || (await hasBlob(cas, digest))) return digest;
-    const writer = await cas.put(digest);
-    try {
-      for await (const chunk of createReadStream(path, { highWaterMark: COPY_CHUNK })) {
-        await writer.write(chunk as Buffer);
-      }
-      await writer.commit();
-    } catch (err) {
-      await writer.abort();
-      throw err;
-    }
+    await putStream(cas, digest, createReadStream(path, { highWaterMark: COPY_CHUNK }));
     return digest;
   } finally {
     await rm(path, { force: true });

@@ -31,6 +31,14 @@ export interface CriticalPathsOptions {
   readonly maxOutputs?: number;
   /** Most builds followed at once; the least recently active go first. Default 200. */
   readonly maxBuilds?: number;
+  /** Most Directory messages kept decoded between actions. Default 20,000. */
+  readonly maxCachedDirectories?: number;
+}
+
+interface CachedDirectory {
+  /** Keys of its files and subdirectories, as outputs are keyed. */
+  readonly keys: readonly string[];
+  readonly children: readonly Digest[];
 }
 
 /** One executed action, as the scheduler reports it. */
@@ -49,14 +57,22 @@ export class CriticalPaths {
   readonly #maxDirectories: number;
   readonly #maxOutputs: number;
   readonly #maxBuilds: number;
+  readonly #maxCachedDirectories: number;
   /** Per build: output digest key → length of the longest path ending in its producer. */
   readonly #builds = new Map<string, Map<string, number>>();
+  /**
+   * Recently read Directory messages, as the keys of their entries and their
+   * subdirectories: consecutive actions share most of their input trees
+   * (toolchains, sources), which are then not read and decoded again.
+   */
+  readonly #directories = new Map<string, CachedDirectory>();
 
   constructor(options: CriticalPathsOptions) {
     this.#cas = options.cas;
     this.#maxDirectories = options.maxDirectories ?? 2000;
     this.#maxOutputs = options.maxOutputs ?? 200_000;
     this.#maxBuilds = options.maxBuilds ?? 200;
+    this.#maxCachedDirectories = options.maxCachedDirectories ?? 20_000;
   }
 
   /**
@@ -110,29 +126,48 @@ export class CriticalPaths {
     const queue: Digest[] = [root];
     const seen = new Set<string>([root.key]);
     for (let read = 0; read < queue.length && read < this.#maxDirectories; read++) {
-      const digest = queue[read] as Digest;
-      let directory: Directory;
-      try {
-        directory = isEmptyDigest(digest)
-          ? Directory.create({})
-          : Directory.decode(await readAll(this.#cas, digest));
-      } catch {
-        continue; // Evicted or not a Directory: its producers stay unseen.
-      }
-      for (const file of directory.files) {
-        if (file.digest) keys.push(keyOf(root.fn, file.digest));
-      }
-      for (const child of directory.directories) {
-        if (child.digest === undefined) continue;
-        const key = keyOf(root.fn, child.digest);
-        keys.push(key);
-        if (!seen.has(key)) {
-          seen.add(key);
-          queue.push(makeDigest(root.fn, child.digest.hash, child.digest.sizeBytes, child.name));
+      const directory = await this.#directory(queue[read] as Digest);
+      if (directory === undefined) continue; // Evicted or not a Directory: producers unseen.
+      keys.push(...directory.keys);
+      for (const child of directory.children) {
+        if (!seen.has(child.key)) {
+          seen.add(child.key);
+          queue.push(child);
         }
       }
     }
     return keys;
+  }
+
+  async #directory(digest: Digest): Promise<CachedDirectory | undefined> {
+    const cached = this.#directories.get(digest.key);
+    if (cached !== undefined) return cached;
+    let directory: Directory;
+    try {
+      directory = isEmptyDigest(digest)
+        ? Directory.create({})
+        : Directory.decode(await readAll(this.#cas, digest));
+    } catch {
+      return undefined;
+    }
+    const fn = digest.fn;
+    const keys: string[] = [];
+    const children: Digest[] = [];
+    for (const file of directory.files) {
+      if (file.digest) keys.push(keyOf(fn, file.digest));
+    }
+    for (const child of directory.directories) {
+      if (child.digest === undefined) continue;
+      keys.push(keyOf(fn, child.digest));
+      children.push(makeDigest(fn, child.digest.hash, child.digest.sizeBytes, child.name));
+    }
+    const entry = { keys, children };
+    this.#directories.set(digest.key, entry);
+    if (this.#directories.size > this.#maxCachedDirectories) {
+      const oldest = this.#directories.keys().next().value;
+      if (oldest !== undefined) this.#directories.delete(oldest);
+    }
+    return entry;
   }
 }
 

@@ -98,10 +98,22 @@ export async function readAll(store: BlobStore, digest: Digest): Promise<Buffer>
 }
 
 /** Stores a buffer as one blob. */
-export async function putBuffer(store: BlobStore, digest: Digest, data: Uint8Array): Promise<void> {
+export function putBuffer(store: BlobStore, digest: Digest, data: Uint8Array): Promise<void> {
+  return putStream(store, digest, [data]);
+}
+
+/**
+ * Stores chunks as one blob, with backpressure; on any failure (of the
+ * source or the store) the upload is aborted, leaving nothing behind.
+ */
+export async function putStream(
+  store: BlobStore,
+  digest: Digest,
+  chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+): Promise<void> {
   const writer = await store.put(digest);
   try {
-    await writer.write(data);
+    for await (const chunk of chunks) await writer.write(chunk);
     await writer.commit();
   } catch (err) {
     await writer.abort();

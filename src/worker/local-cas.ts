@@ -16,7 +16,7 @@ import type { DigestFunction } from '../digest/digest-function.ts';
 import { fromFsError, hasCode, KilnError } from '../errors.ts';
 import type { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { streamTree } from '../services/get-tree.ts';
-import { type BlobStore, putBuffer, readAll } from '../storage/blob-store.ts';
+import { type BlobStore, putBuffer, putStream, readAll } from '../storage/blob-store.ts';
 import type { BlobFetcher } from './file-cache.ts';
 import type { InputSource } from './input-stager.ts';
 import type { OutputSink } from './output-uploader.ts';
@@ -60,15 +60,20 @@ export class LocalCas implements WorkerCas {
     path: string,
     options?: { onProgress?: (bytes: number) => void },
   ): Promise<void> {
-    const writer = await this.#store.put(digest);
+    const file = createReadStream(path, { highWaterMark: 1024 * 1024 });
+    const onProgress = options?.onProgress;
+    const chunks =
+      onProgress === undefined
+        ? file
+        : (async function* () {
+            for await (const chunk of file) {
+              onProgress((chunk as Buffer).byteLength);
+              yield chunk as Buffer;
+            }
+          })();
     try {
-      for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
-        await writer.write(chunk as Buffer);
-        options?.onProgress?.((chunk as Buffer).byteLength);
-      }
-      await writer.commit();
+      await putStream(this.#store, digest, chunks);
     } catch (err) {
-      await writer.abort();
       throw err instanceof KilnError ? err : fromFsError(err, `uploading ${path}`);
     }
   }

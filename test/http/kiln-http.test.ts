@@ -99,6 +99,13 @@ execution:
       // The worker uploaded out.txt ("local\n") through the metered CAS.
       assert.ok(written(parsed) - written(before) >= 6);
       assert.equal(sampleValue(parsed, 'kiln_scheduler_workers'), 1);
+      // The local worker calls the scheduler and the CAS directly: no Bots or CAS RPCs of its own.
+      const rpcs = (method: string) =>
+        parsed.samples
+          .filter((x) => x.name === 'kiln_rpc_requests_total' && x.labels.method === method)
+          .reduce((sum, x) => sum + x.value, 0);
+      assert.equal(rpcs('CreateBotSession') + rpcs('UpdateBotSession'), 0);
+      assert.equal(rpcs('GetTree'), 0);
     } finally {
       clients.close();
       await kiln.close();
