@@ -4,19 +4,33 @@
  * fresh output base: the comparison a user makes before switching a build to
  * remote execution on the same machine.
  *
+ * Every action is new to both caches in every build ("cold"). Two Bazel
+ * server states are measured:
+ * - a fresh Bazel server (a new JVM): Bazel's just-in-time compiler then
+ *   spends several core-seconds compiling its gRPC, Netty and protobuf code
+ *   during the remote build, more than twice what it compiles for local
+ *   sandboxed runs, which on two cores shows in the wall time;
+ * - a Bazel server that has already built an equally shaped, unrelated
+ *   package the same way (local or remote), as a developer's long-running
+ *   server has: what a build costs once Bazel itself is warm.
+ *
  * The local build uses Bazel's default strategy (the sandbox, as `bazel
  * build` with no flags does): that is what a user compares against. Both
  * builds use the e2e harness's offline options, including its `--jobs=4`.
+ * Directories are deleted only after all builds: on this machine's ext4
+ * (no journal), creating files is much slower for tens of seconds after many
+ * files were deleted, which would otherwise land in the next sample.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   type BazelWorkspace,
   createBazelWorkspace,
   findBazel,
   parseRemoteCacheHits,
   runBazel,
+  shutdownBazel,
 } from '../test/e2e/bazel-harness.ts';
 import { startExecServer } from './exec-bench.ts';
 import { meanCpu, median, type Sample, timed } from './measure.ts';
@@ -44,15 +58,33 @@ export interface BazelRowsOptions {
 const DEFAULT_GRAPH: GenruleGraph = { layers: 10, width: 30 };
 const TARGET_RATIO = { op: '<=', value: 1.2 } as const;
 
+/** The measured package, and the one a warmed Bazel server built first. */
+const MAIN_PACKAGE = 'main';
+const WARMUP_PACKAGE = 'warmup';
+
 /**
- * Writes a workspace of `layers × width` genrules. `nonce` goes into every
- * output, so no two runs share an action.
+ * Writes a workspace with two packages of `layers × width` genrules each,
+ * `main` and `warmup`. `nonce` goes into every output, so no two runs (and
+ * neither package) share an action.
  */
 export async function writeGenruleWorkspace(
   dir: string,
   graph: GenruleGraph,
   nonce: string,
 ): Promise<void> {
+  await writeFile(join(dir, 'WORKSPACE'), 'workspace(name = "kiln_bench")\n');
+  await writeFile(
+    join(dir, '.bazelignore'),
+    'bazel-bin\nbazel-out\nbazel-testlogs\nbazel-workspace\n',
+  );
+  for (const pkg of [MAIN_PACKAGE, WARMUP_PACKAGE]) {
+    await mkdir(join(dir, pkg));
+    await writeFile(join(dir, pkg, 'BUILD'), genrules(graph, `${pkg}-${nonce}`));
+  }
+}
+
+/** A BUILD file of `layers × width` genrules; each rule of a layer reads two of the layer before. */
+function genrules(graph: GenruleGraph, nonce: string): string {
   const rules: string[] = [];
   const name = (layer: number, i: number): string => `l${layer}_${i}`;
   for (let layer = 0; layer < graph.layers; layer++) {
@@ -71,13 +103,11 @@ export async function writeGenruleWorkspace(
       }
     }
   }
-  await writeFile(join(dir, 'WORKSPACE'), 'workspace(name = "kiln_bench")\n');
-  await writeFile(
-    join(dir, '.bazelignore'),
-    'bazel-bin\nbazel-out\nbazel-testlogs\nbazel-workspace\n',
-  );
-  await writeFile(join(dir, 'BUILD'), `${rules.join('\n')}\n`);
+  return `${rules.join('\n')}\n`;
 }
+
+/** Whether the Bazel server is new, or has built the warm-up package first. */
+type BazelServerState = 'fresh' | 'warm';
 
 /** One timed build. */
 interface Build {
@@ -87,37 +117,59 @@ interface Build {
   readonly sample?: Sample;
 }
 
+/** What one build needs. */
+interface BuildPlan {
+  readonly fixture: string;
+  /** Options of both the warm-up and the timed build. */
+  readonly args: readonly string[];
+  readonly server: ServerProcess | undefined;
+  readonly state: BazelServerState;
+  /** Collects directories to delete after all builds. */
+  readonly deferRemoval: (dir: string) => void;
+}
+
 /**
- * Builds `//...` cold in a fresh copy of `fixture` with its own output base,
- * after starting the Bazel server (not timed), and shuts Bazel down after.
+ * Builds the main package cold in a fresh copy of the fixture with its own
+ * output base, after starting the Bazel server (not timed) and, for a warm
+ * server, building the warm-up package with the same options (not timed).
+ * Shuts Bazel down after.
  */
-async function coldBuild(
-  fixture: string,
-  args: readonly string[],
-  server: ServerProcess | undefined,
-): Promise<Build> {
-  const ws: BazelWorkspace = await createBazelWorkspace({ fixture });
+async function coldBuild(plan: BuildPlan): Promise<Build> {
+  const ws: BazelWorkspace = await createBazelWorkspace({ fixture: plan.fixture });
   try {
     const started = await runBazel(ws, ['info', 'release']);
     if (started.code !== 0) throw new Error(`bazel info failed:\n${started.stderr}`);
+    if (plan.state === 'warm') {
+      const warmup = await runBazel(ws, ['build', `//${WARMUP_PACKAGE}/...`, ...plan.args]);
+      if (warmup.code !== 0)
+        throw new Error(`warm-up build failed:\n${warmup.stderr.slice(-4000)}`);
+    }
     let result: Awaited<ReturnType<typeof runBazel>> | undefined;
     const build = async (): Promise<void> => {
-      result = await runBazel(ws, ['build', '//...', ...args]);
+      result = await runBazel(ws, ['build', `//${MAIN_PACKAGE}/...`, ...plan.args]);
     };
     const start = performance.now();
-    const sample = server === undefined ? undefined : await timed(server, build);
-    if (server === undefined) await build();
+    const sample = plan.server === undefined ? undefined : await timed(plan.server, build);
+    if (plan.server === undefined) await build();
     const seconds = sample?.seconds ?? (performance.now() - start) / 1000;
     if (result === undefined || result.code !== 0) {
       throw new Error(`bazel build failed (${result?.code}):\n${result?.stderr.slice(-4000)}`);
     }
     return { seconds, byRunner: parseRemoteCacheHits(result.stderr).byRunner, sample };
   } finally {
-    await ws.cleanup();
+    await shutdownBazel(ws);
+    plan.deferRemoval(ws.outputUserRoot);
+    plan.deferRemoval(dirname(ws.dir));
   }
 }
 
-/** Runs the local and remote builds `runs` times each, alternating, and returns their rows. */
+/** Local and remote builds of one Bazel server state. */
+interface Pair {
+  readonly local: Build[];
+  readonly remote: Build[];
+}
+
+/** Runs local and remote builds `runs` times per server state, alternating, and returns their rows. */
 export async function bazelRows(options: BazelRowsOptions): Promise<ResultRow[]> {
   if (findBazel() === undefined) {
     return [
@@ -133,64 +185,91 @@ export async function bazelRows(options: BazelRowsOptions): Promise<ResultRow[]>
   }
   const graph = options.graph ?? DEFAULT_GRAPH;
   const actions = graph.layers * graph.width;
-  const local: Build[] = [];
-  const remote: Build[] = [];
-  for (let run = 0; run < options.runs; run++) {
-    const fixture = await mkdtemp(join(tmpdir(), 'kiln-bench-ws-'));
-    try {
+  const pairs: Record<BazelServerState, Pair> = {
+    fresh: { local: [], remote: [] },
+    warm: { local: [], remote: [] },
+  };
+  const removals: string[] = [];
+  const deferRemoval = (dir: string): void => {
+    removals.push(dir);
+  };
+  try {
+    for (let run = 0; run < options.runs; run++) {
+      const fixture = await mkdtemp(join(tmpdir(), 'kiln-bench-ws-'));
+      removals.push(fixture);
       await writeGenruleWorkspace(fixture, graph, `${Date.now()}-${run}`);
-      const remoteBuild = async (): Promise<void> => {
-        const server = await startExecServer({
-          localWorkers: options.localWorkers,
-          cpuProfDir: options.cpuProfDir,
-        });
-        try {
-          const remoteArgs = [`--remote_executor=grpc://${server.address}`, '--remote_timeout=120'];
-          remote.push(await coldBuild(fixture, remoteArgs, server));
-        } finally {
-          await server.stop();
+      for (const state of ['fresh', 'warm'] as const) {
+        const remoteBuild = async (): Promise<void> => {
+          const server = await startExecServer({
+            localWorkers: options.localWorkers,
+            cpuProfDir: options.cpuProfDir,
+            deferRemoval,
+          });
+          try {
+            const args = [`--remote_executor=grpc://${server.address}`, '--remote_timeout=120'];
+            pairs[state].remote.push(
+              await coldBuild({ fixture, args, server, state, deferRemoval }),
+            );
+          } finally {
+            await server.stop();
+          }
+        };
+        const localBuild = async (): Promise<void> => {
+          const plan = { fixture, args: [], server: undefined, state, deferRemoval };
+          pairs[state].local.push(await coldBuild(plan));
+        };
+        // Alternate which goes first, so that neither always meets a warmer page cache.
+        for (const step of run % 2 === 0 ? [localBuild, remoteBuild] : [remoteBuild, localBuild]) {
+          await step();
         }
-      };
-      const localBuild = async (): Promise<void> => {
-        local.push(await coldBuild(fixture, [], undefined));
-      };
-      // Alternate which goes first, so that neither always meets a warmer page cache.
-      for (const step of run % 2 === 0 ? [localBuild, remoteBuild] : [remoteBuild, localBuild]) {
-        await step();
       }
-    } finally {
-      await rm(fixture, { recursive: true, force: true });
     }
+  } finally {
+    for (const dir of removals) await rm(dir, { recursive: true, force: true });
   }
-  for (const build of remote) {
+  for (const build of [...pairs.fresh.remote, ...pairs.warm.remote]) {
     if ((build.byRunner.remote ?? 0) < actions) {
       throw new Error(`the remote build ran only ${JSON.stringify(build.byRunner)} remotely`);
     }
   }
-  const localSeconds = local.map((b) => b.seconds);
-  const remoteSeconds = remote.map((b) => b.seconds);
+  const shape = `${actions} genrules in ${graph.layers} layers of ${graph.width}`;
+  return [
+    ...pairRows(pairs.warm, 'warm Bazel server', shape, options),
+    ...pairRows(pairs.fresh, 'fresh Bazel server', shape, options),
+  ];
+}
+
+/** The local, remote and ratio rows of one Bazel server state. */
+function pairRows(
+  { local, remote }: Pair,
+  state: string,
+  shape: string,
+  options: BazelRowsOptions,
+): ResultRow[] {
   const ratios = remote.map((b, i) => b.seconds / (local[i] as Build).seconds);
   const runners = (b: Build | undefined): string =>
     Object.entries(b?.byRunner ?? {})
       .map(([runner, n]) => `${n} ${runner}`)
       .join(', ');
-  const shape = `${actions} genrules in ${graph.layers} layers of ${graph.width}`;
-  const seconds = (name: string, values: number[], extra: Partial<ResultRow>): ResultRow => ({
-    name,
-    unit: 's',
-    best: Math.min(...values),
-    median: median(values),
-    samples: values,
-    ...extra,
-  });
+  const seconds = (name: string, builds: Build[], extra: Partial<ResultRow>): ResultRow => {
+    const values = builds.map((b) => b.seconds);
+    return {
+      name,
+      unit: 's',
+      best: Math.min(...values),
+      median: median(values),
+      samples: values,
+      ...extra,
+    };
+  };
   const remoteSamples = remote.flatMap((b) => (b.sample === undefined ? [] : [b.sample]));
   return [
-    seconds(`Bazel cold build, local (default sandbox), ${shape}`, localSeconds, {
-      note: `processes: ${runners(local[0])}; wall time of \`bazel build\` after the server started`,
+    seconds(`Bazel cold build, ${state}, local (default sandbox), ${shape}`, local, {
+      note: `processes: ${runners(local[0])}; wall time of \`bazel build\``,
     }),
     seconds(
-      `Bazel cold build, --remote_executor, ${options.localWorkers} local workers`,
-      remoteSeconds,
+      `Bazel cold build, ${state}, --remote_executor, ${options.localWorkers} local workers`,
+      remote,
       {
         // Not as the row's CPU columns: Bazel is "other" there, and would flag the row as disturbed.
         note:
@@ -200,7 +279,7 @@ export async function bazelRows(options: BazelRowsOptions): Promise<ResultRow[]>
       },
     ),
     {
-      name: 'Bazel cold build, remote / local',
+      name: `Bazel cold build, ${state}, remote / local`,
       unit: '×',
       best: Math.min(...ratios),
       median: median(ratios),

@@ -38,6 +38,12 @@ export interface ExecServerOptions {
   readonly localWorkers: number;
   /** When set, the server writes a CPU profile here on exit. */
   readonly cpuProfDir?: string;
+  /**
+   * Called with the data directory instead of deleting it at stop, for a
+   * caller that deletes it later (deleting many files makes the next file
+   * creations on ext4 slower for a while, which would land in the next sample).
+   */
+  readonly deferRemoval?: (dir: string) => void;
 }
 
 /**
@@ -84,7 +90,8 @@ export async function startExecServer(options: ExecServerOptions): Promise<Serve
       const timer = setTimeout(() => kiln.child.kill('SIGKILL'), 10_000);
       await kiln.stop();
       clearTimeout(timer);
-      await rm(dataDir, { recursive: true, force: true });
+      if (options.deferRemoval !== undefined) options.deferRemoval(dataDir);
+      else await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -7,7 +7,7 @@
  * server's CPU profile to `.bench/profiles/`), `--only a,b` (a subset of
  * write, read, batch, find, machine, exec, overhead, bazel), `--channels N`
  * (client connections, default 4), `--bazel-runs N` (cold Bazel builds of
- * each kind, default 2). `exec`, `overhead` and `bazel` measure remote
+ * each kind, default 3). `exec`, `overhead` and `bazel` measure remote
  * execution on their own servers (see exec-bench.ts and bazel-bench.ts).
  * `BENCH_SERVER_NODE_FLAGS` passes extra Node flags to the server (e.g. `--trace-gc`) and
  * `BENCH_SERVER_OUTPUT=FILE` keeps the server's stdout and stderr in FILE.
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
       'cpu-prof': { type: 'boolean', default: false },
       only: { type: 'string', default: 'write,read,batch,find,machine,exec,overhead,bazel' },
       channels: { type: 'string', default: '4' },
-      'bazel-runs': { type: 'string', default: '2' },
+      'bazel-runs': { type: 'string', default: '3' },
     },
   });
   const runs = Number(values.runs);

@@ -154,6 +154,7 @@ export class ActionExecutor {
       await this.#stager.stage({
         inputRootDigest: this.#digest(action.inputRootDigest, 'input_root_digest'),
         inputRoot: dir.inputRoot,
+        existingDirectories: dir.skeleton,
         command,
       });
       metadata.inputFetchCompletedTimestamp = now();

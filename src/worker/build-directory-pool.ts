@@ -17,6 +17,7 @@ import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../util/logger.ts';
 import { type BuildDirectory, createBuildDirectory } from './build-directory.ts';
+import type { KeepDirectories } from './keep-directories.ts';
 
 /** Options for {@link BuildDirectoryPool}. */
 export interface BuildDirectoryPoolOptions {
@@ -45,13 +46,27 @@ export interface BuildDirectoryPoolOptions {
   readonly sweepIdleMs?: number;
   /** Input roots moved aside after which they are deleted even while busy; 256 by default, 0 empties each at once. */
   readonly maxDeferred?: number;
+  /**
+   * Empties a used input root but keeps the directories `keep` allows, and
+   * returns them (the worker passes its spawn helper's). When given, this
+   * replaces the trash: the next action finds those directories in its
+   * input root ({@link BuildDirectory.skeleton}) and staging creates only
+   * the ones missing and removes the ones it does not need, instead of a
+   * mkdir now and a rmdir later for every directory of every action.
+   */
+  readonly emptyKeepingDirectories?: (path: string, keep: KeepDirectories) => Promise<string[]>;
 }
 
 interface Pooled {
   readonly directory: BuildDirectory;
   /** Mode bits of the input root when it was created. */
   readonly rootMode: number;
+  /** Empty directories left in the input root for the next action. */
+  skeleton: readonly string[];
 }
+
+/** Most directories kept in a reused input root. */
+const MAX_SKELETON = 10_000;
 
 /** The build root's subdirectory for used input roots waiting to be deleted. */
 const TRASH = '.trash';
@@ -62,6 +77,7 @@ export class BuildDirectoryPool {
   readonly #maxIdle: number;
   readonly #log: Logger | undefined;
   readonly #empty: (path: string) => Promise<void>;
+  readonly #emptyKeeping: BuildDirectoryPoolOptions['emptyKeepingDirectories'];
   readonly #idle: Pooled[] = [];
   /** Directories being emptied or deleted in the background. */
   readonly #cleaning = new Set<Promise<void>>();
@@ -83,6 +99,7 @@ export class BuildDirectoryPool {
     this.#maxIdle = options.maxIdle ?? 64;
     this.#log = options.log;
     this.#empty = options.empty ?? removeEntries;
+    this.#emptyKeeping = options.emptyKeepingDirectories;
     this.#sweepIdleMs = options.sweepIdleMs ?? 1000;
     this.#maxDeferred = options.maxDeferred ?? 256;
     this.#trashDir = join(options.buildRoot, TRASH);
@@ -109,6 +126,7 @@ export class BuildDirectoryPool {
     let given = false;
     return {
       ...pooled.directory,
+      skeleton: pooled.skeleton,
       remove: () => {
         if (!given) {
           given = true;
@@ -160,7 +178,7 @@ export class BuildDirectoryPool {
       (info) => info.mode,
       () => -1,
     );
-    return { directory, rootMode };
+    return { directory, rootMode, skeleton: [] };
   }
 
   async #release(pooled: Pooled): Promise<boolean> {
@@ -186,6 +204,8 @@ export class BuildDirectoryPool {
    * emptied. False when it cannot be reused.
    */
   async #renewed(pooled: Pooled): Promise<boolean> {
+    pooled.skeleton = [];
+    if (this.#emptyKeeping !== undefined) return this.#pruned(pooled, this.#emptyKeeping);
     if (this.#maxDeferred === 0) return emptied(pooled, this.#empty);
     const { inputRoot } = pooled.directory;
     try {
@@ -200,6 +220,24 @@ export class BuildDirectoryPool {
     }
     if (++this.#deferred >= this.#maxDeferred) void this.sweep();
     return true;
+  }
+
+  /** Empties the input root down to its reusable directories; false when it cannot be reused. */
+  async #pruned(
+    pooled: Pooled,
+    emptyKeeping: NonNullable<BuildDirectoryPoolOptions['emptyKeepingDirectories']>,
+  ): Promise<boolean> {
+    const { inputRoot } = pooled.directory;
+    try {
+      const info = await lstat(inputRoot);
+      if (!info.isDirectory() || info.mode !== pooled.rootMode) return false;
+      const mode = pooled.rootMode & 0o7777;
+      pooled.skeleton = await emptyKeeping(inputRoot, { mode, limit: MAX_SKELETON });
+      return true;
+    } catch {
+      // Something could not be deleted: the full removal deals with it.
+      return false;
+    }
   }
 
   /** Sweeps the trash once no directory has been in use for a while. */

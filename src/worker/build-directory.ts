@@ -11,8 +11,17 @@ import { fromFsError } from '../errors.ts';
 export interface BuildDirectory {
   /** The directory itself. */
   readonly path: string;
-  /** The action's input root (`path/root`), empty at first. */
+  /**
+   * The action's input root (`path/root`): empty at first but for the
+   * directories in {@link skeleton}.
+   */
   readonly inputRoot: string;
+  /**
+   * Empty directories an earlier action left in the input root, as paths
+   * relative to it, parents first (see BuildDirectoryPool). Staging keeps
+   * those the action needs and removes the others.
+   */
+  readonly skeleton?: readonly string[];
   readonly stdoutPath: string;
   readonly stderrPath: string;
   /** Deletes everything, even what the action made read-only; false when something stayed. Never rejects. */

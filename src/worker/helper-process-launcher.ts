@@ -13,6 +13,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { unavailable } from '../errors.ts';
 import type { Logger } from '../util/logger.ts';
+import type { KeepDirectories } from './keep-directories.ts';
 import {
   LaunchError,
   type LaunchedProcess,
@@ -38,7 +39,7 @@ interface PendingLaunch {
 }
 
 interface PendingEmpty {
-  readonly resolve: () => void;
+  readonly resolve: (kept: string[]) => void;
   readonly reject: (err: Error) => void;
 }
 
@@ -89,16 +90,20 @@ export class HelperProcessLauncher implements ProcessLauncher {
   /**
    * Empties `path` (keeping the directory itself) in the helper, with
    * synchronous calls there instead of a thread-pool round trip here per
-   * file and directory. Rejects when something could not be removed.
+   * file and directory. With `keep`, directories allowed by it stay, and the
+   * promise resolves with them (see keep-directories.ts); otherwise with [].
+   * Rejects when something could not be removed.
    */
-  emptyDirectory(path: string): Promise<void> {
+  emptyDirectory(path: string, keep?: KeepDirectories): Promise<string[]> {
     if (this.#closed) return Promise.reject(unavailable('the process launcher is closed'));
     const helper = this.#helper ?? this.#start();
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       if (helper.pending.size === 0 && helper.empties.size === 0) setRef(helper.child, true);
       helper.empties.set(id, { resolve, reject });
-      helper.child.send({ id, empty: path } satisfies SpawnHelperRequest, (err) => {
+      const request: SpawnHelperRequest =
+        keep === undefined ? { id, empty: path } : { id, empty: path, keep };
+      helper.child.send(request, (err) => {
         if (err !== null && helper.empties.delete(id)) {
           this.#maybeUnref(helper);
           reject(unavailable(`the spawn helper is unreachable: ${err.message}`, err));
@@ -174,7 +179,7 @@ export class HelperProcessLauncher implements ProcessLauncher {
       const empty = helper.empties.get(reply.id);
       helper.empties.delete(reply.id);
       this.#maybeUnref(helper);
-      if ('emptied' in reply) empty?.resolve();
+      if ('emptied' in reply) empty?.resolve(reply.kept ?? []);
       else empty?.reject(new Error(`emptying a build directory failed: ${reply.emptyFailed}`));
       return;
     }

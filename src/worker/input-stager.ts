@@ -9,7 +9,7 @@
  * follows a symlink, because every path it writes is a child of a directory
  * it created. A symlink may still point anywhere for the action itself.
  */
-import { mkdir, symlink } from 'node:fs/promises';
+import { mkdir, rmdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
 import {
@@ -56,8 +56,17 @@ export interface InputStagerOptions {
 /** What to stage. */
 export interface StageRequest {
   readonly inputRootDigest: Digest;
-  /** Absolute path of an existing, empty directory that becomes the input root. */
+  /**
+   * Absolute path of an existing directory that becomes the input root,
+   * empty but for the empty directories in `existingDirectories`.
+   */
   readonly inputRoot: string;
+  /**
+   * Empty directories already in the input root, relative to it, parents
+   * first: those the action needs are kept, the others removed before
+   * anything is staged.
+   */
+  readonly existingDirectories?: readonly string[];
   /** The Command, for its working directory and declared outputs. */
   readonly command: Command;
 }
@@ -113,8 +122,10 @@ export class InputStager {
       throw new MissingBlobsError([...tree.missing, ...absentFiles], 'staging inputs');
     }
 
-    await this.#makeDirectories(inputRoot, layout.directories);
-    const created = new Set(layout.directories);
+    const created = await this.#prepareDirectories(request, layout.directories, [
+      workingDirectory,
+      ...outputs.map((o) => parentOf(o.rootPath)),
+    ]);
     const settled = await Promise.allSettled([
       this.#fileCache.linkAll(layout.files),
       this.#limiter.map(layout.symlinks, async (s) => {
@@ -135,10 +146,7 @@ export class InputStager {
     }
     await makeDirectoriesInside(inputRoot, workingDirectory, created);
     for (const output of outputs) {
-      const parent = output.rootPath.includes('/')
-        ? output.rootPath.slice(0, output.rootPath.lastIndexOf('/'))
-        : '';
-      await makeDirectoriesInside(inputRoot, parent, created);
+      await makeDirectoriesInside(inputRoot, parentOf(output.rootPath), created);
     }
     return {
       files: layout.files.length,
@@ -201,22 +209,65 @@ export class InputStager {
     return layout;
   }
 
-  /** Creates directories level by level (the list is breadth-first, so parents come first). */
-  async #makeDirectories(inputRoot: string, paths: readonly string[]): Promise<void> {
-    let depth = 1;
-    let start = 0;
-    while (start < paths.length) {
-      let end = start;
-      while (end < paths.length && (paths[end] as string).split('/').length === depth) end++;
-      await this.#limiter.map(paths.slice(start, end), async (p) => {
+  /**
+   * Makes the input root's directories exactly the tree's: removes the
+   * existing ones that neither the tree nor `alsoNeeded` (directories whose
+   * parents staging creates later) has, deepest first, and creates the
+   * tree's missing ones, level by level (`tree` is breadth-first). Returns
+   * the directories now present.
+   */
+  async #prepareDirectories(
+    { inputRoot, existingDirectories = [] }: StageRequest,
+    tree: readonly string[],
+    alsoNeeded: readonly string[],
+  ): Promise<Set<string>> {
+    const present = new Set(tree);
+    if (existingDirectories.length > 0) {
+      const needed = new Set(tree);
+      for (const path of alsoNeeded) for (const prefix of prefixes(path)) needed.add(prefix);
+      const unneeded = existingDirectories.filter((d) => !needed.has(d));
+      await this.#byLevel(unneeded, 'removing', true, (p) => rmdir(join(inputRoot, p)));
+      for (const d of existingDirectories) if (needed.has(d)) present.add(d);
+    }
+    const existing = new Set(existingDirectories);
+    const missing = tree.filter((d) => !existing.has(d));
+    await this.#byLevel(missing, 'creating', false, (p) => mkdir(join(inputRoot, p)));
+    return present;
+  }
+
+  /** Runs `op` on directory paths one depth at a time, shallowest (or deepest) first. */
+  async #byLevel(
+    paths: readonly string[],
+    verb: string,
+    deepestFirst: boolean,
+    op: (path: string) => Promise<unknown>,
+  ): Promise<void> {
+    const levels = new Map<number, string[]>();
+    for (const p of paths) {
+      const depth = p.split('/').length;
+      levels.set(depth, [...(levels.get(depth) ?? []), p]);
+    }
+    const depths = [...levels.keys()].sort((a, b) => (deepestFirst ? b - a : a - b));
+    for (const depth of depths) {
+      await this.#limiter.map(levels.get(depth) as string[], async (p) => {
         try {
-          await mkdir(join(inputRoot, p));
+          await op(p);
         } catch (err) {
-          throw fromFsError(err, `creating input directory ${p}`);
+          throw fromFsError(err, `${verb} input directory ${p}`);
         }
       });
-      start = end;
-      depth++;
     }
   }
+}
+
+/** The parent of a path relative to the input root ('' for the root's children). */
+function parentOf(path: string): string {
+  return path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
+}
+
+/** `a`, `a/b`, `a/b/c` for `a/b/c`; nothing for ''. */
+function prefixes(path: string): string[] {
+  if (path === '') return [];
+  const parts = path.split('/');
+  return parts.map((_, i) => parts.slice(0, i + 1).join('/'));
 }

@@ -12,8 +12,10 @@
  * This module imports nothing but Node.js built-ins, so that the helper,
  * which runs it, stays small.
  */
+
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
+import type { KeepDirectories } from './keep-directories.ts';
 
 /** One process to start. */
 export interface LaunchRequest {
@@ -76,8 +78,10 @@ export interface ProcessLauncher {
   /**
    * Empties a directory (keeping it), when the launcher can do that more
    * cheaply than the caller's own process (see `HelperProcessLauncher`).
+   * With `keep`, the directories it allows stay and are returned (see
+   * keep-directories.ts); otherwise it resolves with [].
    */
-  emptyDirectory?(path: string): Promise<void>;
+  emptyDirectory?(path: string, keep?: KeepDirectories): Promise<string[]>;
   /** Releases what the launcher holds; processes it started keep running. */
   close(): Promise<void>;
 }

@@ -10,6 +10,7 @@
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { emptyKeepingDirectoriesSync, type KeepDirectories } from './keep-directories.ts';
 import { DirectProcessLauncher, LaunchError, type LaunchRequest } from './process-launcher.ts';
 
 /** A launch, numbered by the worker. */
@@ -26,6 +27,8 @@ export interface SpawnHelperLaunch extends LaunchRequest {
 export interface SpawnHelperEmpty {
   readonly id: number;
   readonly empty: string;
+  /** Keep the directories allowed here (see keep-directories.ts) and report them. */
+  readonly keep?: KeepDirectories;
 }
 
 /** What the worker sends. */
@@ -43,7 +46,7 @@ export type SpawnHelperReply =
       };
     }
   | { readonly id: number; readonly exit: { code: number | null; signal: NodeJS.Signals | null } }
-  | { readonly id: number; readonly emptied: true }
+  | { readonly id: number; readonly emptied: true; readonly kept?: string[] }
   | { readonly id: number; readonly emptyFailed: string };
 
 /** Serves launch requests on the IPC channel until the worker disconnects. */
@@ -82,8 +85,10 @@ export function runSpawnHelper(): void {
   process.on('disconnect', () => process.exit(0));
 }
 
-function emptyDirectory({ id, empty }: SpawnHelperEmpty): SpawnHelperReply {
+function emptyDirectory({ id, empty, keep }: SpawnHelperEmpty): SpawnHelperReply {
   try {
+    if (keep !== undefined)
+      return { id, emptied: true, kept: emptyKeepingDirectoriesSync(empty, keep) };
     for (const name of readdirSync(empty)) {
       rmSync(join(empty, name), { recursive: true, force: true, maxRetries: 2 });
     }

@@ -105,7 +105,13 @@ export class WorkerAgent {
       buildRoot: options.buildRoot,
       log: options.log,
       empty:
-        launcher?.emptyDirectory && ((path) => launcher.emptyDirectory?.(path) as Promise<void>),
+        launcher?.emptyDirectory &&
+        (async (path) => {
+          await launcher.emptyDirectory?.(path);
+        }),
+      emptyKeepingDirectories:
+        launcher?.emptyDirectory &&
+        ((path, keep) => launcher.emptyDirectory?.(path, keep) as Promise<string[]>),
     });
   }
 

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BuildDirectoryPool } from '../../src/worker/build-directory-pool.ts';
+import { emptyKeepingDirectoriesSync } from '../../src/worker/keep-directories.ts';
+import { listing } from '../support/fs-listing.ts';
 
 describe('BuildDirectoryPool', () => {
   let dir: string;
@@ -27,6 +29,29 @@ describe('BuildDirectoryPool', () => {
     assert.equal(second.path, first.path, 'the same directory is reused');
     assert.deepEqual(await readdir(second.inputRoot), []);
     await pool.close();
+  });
+
+  it("keeps the used input root's directories for the next action when told how", async () => {
+    const buildRoot = join(dir, 'skeleton');
+    const pool = new BuildDirectoryPool({
+      buildRoot,
+      emptyKeepingDirectories: async (path, keep) => emptyKeepingDirectoriesSync(path, keep),
+    });
+    const first = await pool.acquire();
+    assert.deepEqual(first.skeleton, []);
+    await mkdir(join(first.inputRoot, 'bazel-out', 'bin'), { recursive: true });
+    await writeFile(join(first.inputRoot, 'bazel-out', 'bin', 'out.txt'), 'data');
+    await first.remove();
+    await pool.settled();
+
+    const second = await pool.acquire();
+    assert.equal(second.path, first.path);
+    assert.deepEqual(second.skeleton, ['bazel-out', 'bazel-out/bin']);
+    assert.deepEqual(await listing(second.inputRoot), ['bazel-out/', 'bazel-out/bin/']);
+    assert.deepEqual(await readdir(buildRoot), [basename(first.path)], 'no trash');
+    await second.remove();
+    await pool.close();
+    assert.deepEqual(await readdir(buildRoot), []);
   });
 
   it('deletes instead of reusing a directory whose input root the action changed', async () => {

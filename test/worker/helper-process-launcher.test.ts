@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -79,6 +79,20 @@ describe('HelperProcessLauncher', () => {
       launcher.emptyDirectory(join(dir, 'absent')),
       /emptying a build directory failed/,
     );
+  });
+
+  it('empties a directory in the helper keeping its directories when asked', async () => {
+    const target = join(dir, 'keep-target');
+    await mkdir(join(target, 'a', 'b'), { recursive: true });
+    await writeFile(join(target, 'a', 'b', 'file'), 'x');
+    await symlink('/etc', join(target, 'link'));
+    const mode = (await lstat(target)).mode & 0o7777;
+    const kept = await launcher.emptyDirectory(target, { mode, limit: 10 });
+    assert.deepEqual(kept, ['a', 'a/b']);
+    assert.deepEqual(await readdir(join(target, 'a', 'b')), []);
+    assert.deepEqual(await readdir(target), ['a']);
+    assert.deepEqual(await launcher.emptyDirectory(target), [], 'without keep, nothing stays');
+    assert.deepEqual(await readdir(target), []);
   });
 
   it('keeps the helper through a SIGINT meant for the worker', async () => {

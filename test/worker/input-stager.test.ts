@@ -11,6 +11,7 @@ import { SHA256 } from '../../src/digest/digest-function.ts';
 import type { Command } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { FileCache } from '../../src/worker/file-cache.ts';
 import { InputStager } from '../../src/worker/input-stager.ts';
+import { listing } from '../support/fs-listing.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 import { CountingBlobStore } from './counting-blob-store.ts';
 import {
@@ -145,6 +146,47 @@ describe('InputStager', () => {
     assert.ok((await stat(join(legacy.inputRoot, 'wd/a'))).isDirectory());
     assert.ok((await stat(join(legacy.inputRoot, 'wd/c'))).isDirectory());
     await assert.rejects(stat(join(legacy.inputRoot, 'wd/c/d')), { code: 'ENOENT' });
+  });
+
+  it('keeps the existing directories the tree needs and removes the others', async () => {
+    const { root: digest } = await uploadTree(cas, {
+      'bazel-out': { k8: { bin: { 'in.txt': file('in') } } },
+      keep: { empty: {} },
+      becomes: file('now a file'),
+    });
+    const inputRoot = join(root, `build-${n++}`);
+    const existing = [
+      'bazel-out',
+      'bazel-out/k8',
+      'bazel-out/k8/bin',
+      'bazel-out/old',
+      'bazel-out/old/deeper',
+      'keep',
+      'becomes',
+      'stale',
+      'wd',
+      'wd/gen',
+    ];
+    for (const d of existing) await mkdir(join(inputRoot, d), { recursive: true });
+    const staged = await stager.stage({
+      inputRootDigest: digest,
+      inputRoot,
+      existingDirectories: existing,
+      command: makeCommand({ workingDirectory: 'wd', outputPaths: ['gen/out.txt'] }),
+    });
+    assert.deepEqual(await listing(inputRoot), [
+      'bazel-out/',
+      'bazel-out/k8/',
+      'bazel-out/k8/bin/',
+      'bazel-out/k8/bin/in.txt',
+      'becomes',
+      'keep/',
+      'keep/empty/',
+      'wd/',
+      'wd/gen/',
+    ]);
+    assert.equal(await readFile(join(inputRoot, 'becomes'), 'utf8'), 'now a file');
+    assert.equal(staged.directories, 6);
   });
 
   for (const name of ['a/b', '..', '.', '']) {
