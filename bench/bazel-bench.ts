@@ -22,7 +22,7 @@
  * files were deleted, which would otherwise land in the next sample.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
   type BazelWorkspace,
@@ -115,6 +115,8 @@ interface Build {
   /** Processes Bazel ran, by runner (`remote`, `linux-sandbox`, …). */
   readonly byRunner: Readonly<Record<string, number>>;
   readonly sample?: Sample;
+  /** CPU seconds of the actions' own processes, for a remote build. */
+  readonly actionCpu?: number;
 }
 
 /** What one build needs. */
@@ -149,13 +151,20 @@ async function coldBuild(plan: BuildPlan): Promise<Build> {
       result = await runBazel(ws, ['build', `//${MAIN_PACKAGE}/...`, ...plan.args]);
     };
     const start = performance.now();
+    const actionsBefore = await plan.server?.actionCpuSeconds?.();
     const sample = plan.server === undefined ? undefined : await timed(plan.server, build);
     if (plan.server === undefined) await build();
+    const actionsAfter = await plan.server?.actionCpuSeconds?.();
+    const actionCpu =
+      actionsBefore === undefined || actionsAfter === undefined
+        ? undefined
+        : actionsAfter - actionsBefore;
     const seconds = sample?.seconds ?? (performance.now() - start) / 1000;
     if (result === undefined || result.code !== 0) {
       throw new Error(`bazel build failed (${result?.code}):\n${result?.stderr.slice(-4000)}`);
     }
-    return { seconds, byRunner: parseRemoteCacheHits(result.stderr).byRunner, sample };
+    const { byRunner } = parseRemoteCacheHits(result.stderr);
+    return { seconds, byRunner, sample, actionCpu };
   } finally {
     await shutdownBazel(ws);
     plan.deferRemoval(ws.outputUserRoot);
@@ -263,6 +272,9 @@ function pairRows(
     };
   };
   const remoteSamples = remote.flatMap((b) => (b.sample === undefined ? [] : [b.sample]));
+  const split = remote.map(cpuSplit);
+  const bounds = split.map((cpu, i) => cpu.zeroCostSeconds / (local[i] as Build).seconds);
+  const coreSeconds = (pick: (c: CpuSplit) => number): string => median(split.map(pick)).toFixed(1);
   return [
     seconds(`Bazel cold build, ${state}, local (default sandbox), ${shape}`, local, {
       note: `processes: ${runners(local[0])}; wall time of \`bazel build\``,
@@ -275,7 +287,9 @@ function pairRows(
         note:
           `processes: ${runners(remote[0])}; a fresh Kiln per run, using ` +
           `${remoteSamples.length === 0 ? '?' : meanCpu(remoteSamples).server.toFixed(2)} cores ` +
-          '(its in-process worker and the actions included)',
+          '(its in-process worker and the actions included); CPU seconds per build (median): ' +
+          `Kiln itself ${coreSeconds((c) => c.server)}, the actions ${coreSeconds((c) => c.actions)}, ` +
+          `Bazel and everything else ${coreSeconds((c) => c.rest)}`,
       },
     ),
     {
@@ -287,5 +301,41 @@ function pairRows(
       target: TARGET_RATIO,
       note: `per run, ${options.runs} run(s), local and remote alternating first`,
     },
+    {
+      name: `Bazel cold build, ${state}, remote / local for a server using no CPU (estimate)`,
+      unit: '×',
+      best: Math.min(...bounds),
+      median: median(bounds),
+      samples: bounds,
+      note:
+        "the remote build with Kiln's own CPU taken out: the CPU everything else used in it " +
+        '(Bazel, the actions) spread over all cores, over the local time; a lower bound for ' +
+        'any server on this machine, since the build is CPU-bound',
+    },
   ];
+}
+
+/** Where a remote build's CPU went, in CPU seconds. */
+interface CpuSplit {
+  /** The server's own processes. */
+  readonly server: number;
+  /** The actions' processes. */
+  readonly actions: number;
+  /** Everything else: Bazel, the kernel, other processes. */
+  readonly rest: number;
+  /** Seconds the build would take if the server used no CPU and the rest kept every core busy. */
+  readonly zeroCostSeconds: number;
+}
+
+function cpuSplit(build: Build): CpuSplit {
+  const { sample, actionCpu = 0 } = build;
+  if (sample === undefined) throw new Error('a remote build without a CPU sample');
+  const tree = sample.serverCpu * sample.seconds;
+  const rest = (sample.otherCpu + sample.clientCpu) * sample.seconds;
+  return {
+    server: tree - actionCpu,
+    actions: actionCpu,
+    rest,
+    zeroCostSeconds: (rest + actionCpu) / availableParallelism(),
+  };
 }

@@ -84,6 +84,7 @@ export async function startExecServer(options: ExecServerOptions): Promise<Serve
     address: kiln.address,
     pid,
     cpuSeconds: () => treeCpuSeconds(pid),
+    actionCpuSeconds: () => treeCpuSeconds(pid, 'reaped'),
     peakRssBytes: () => statusKiB('VmHWM'),
     rssBytes: () => statusKiB('VmRSS'),
     async stop() {
@@ -96,23 +97,31 @@ export async function startExecServer(options: ExecServerOptions): Promise<Serve
   };
 }
 
-/** utime, stime, cutime and cstime of a process, and its parent pid. */
-async function processTimes(pid: number): Promise<{ ticks: number; ppid: number }> {
+/**
+ * utime and stime plus cutime and cstime of a process (or only the latter,
+ * `reaped`: its exited children's), and its parent pid.
+ */
+async function processTimes(
+  pid: number,
+  which: 'all' | 'reaped',
+): Promise<{ ticks: number; ppid: number }> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
+  const indices = which === 'all' ? [11, 12, 13, 14] : [13, 14];
+  const ticks = indices.reduce((sum, i) => sum + Number(fields[i]), 0);
   return { ticks, ppid: Number(fields[1]) };
 }
 
 /**
  * CPU seconds of a server and its live children (the worker's spawn helper)
- * including the children they reaped (the actions' processes).
+ * including the children they reaped (the actions' processes); with
+ * `reaped`, only the latter.
  */
-async function treeCpuSeconds(pid: number): Promise<number> {
-  let ticks = (await processTimes(pid)).ticks;
+async function treeCpuSeconds(pid: number, which: 'all' | 'reaped' = 'all'): Promise<number> {
+  let ticks = (await processTimes(pid, which)).ticks;
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === pid) continue;
-    const child = await processTimes(Number(entry)).catch(() => undefined);
+    const child = await processTimes(Number(entry), which).catch(() => undefined);
     if (child?.ppid === pid) ticks += child.ticks;
   }
   return ticks / CLOCK_TICKS_PER_SECOND;

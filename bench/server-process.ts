@@ -38,6 +38,11 @@ export interface ServerProcess {
   readonly pid: number;
   /** User plus system CPU seconds the server has used so far. */
   cpuSeconds(): Promise<number>;
+  /**
+   * Of {@link cpuSeconds}, what processes it (or its children) started and
+   * reaped used: the actions' own CPU, for an execution server.
+   */
+  actionCpuSeconds?(): Promise<number>;
   /** Peak resident set size in bytes (VmHWM). */
   peakRssBytes(): Promise<number>;
   /** Current resident set size in bytes (VmRSS). */

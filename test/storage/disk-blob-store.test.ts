@@ -27,6 +27,14 @@ runBlobStoreContract('DiskBlobStore', async () => {
   };
 });
 
+runBlobStoreContract('DiskBlobStore without the file writer thread', async () => {
+  const path = await mkdtemp(join(tmpdir(), 'kiln-disk-contract-'));
+  return {
+    store: await DiskBlobStore.open({ path, maxBytes: 64 * 1024 * 1024, writerThread: false }),
+    cleanup: () => rm(path, { recursive: true, force: true }),
+  };
+});
+
 /** Where the store keeps a blob, per the documented layout. */
 function fileOf(path: string, digest: Digest): string {
   return join(
