@@ -128,7 +128,11 @@ export function createByteStreamService(options: ByteStreamServiceOptions): Byte
       // upload; protocol errors and broken streams leave it resumable.
       let writerFailed = false;
       try {
-        for await (const req of call as AsyncIterable<WriteRequest>) {
+        // Returning at finish_write, before the client's half-close arrives, must
+        // not destroy the call: that would build an AbortError (and a stack
+        // trace) and then a write-after-end error for every upload.
+        const requests = (call as unknown as Readable).iterator({ destroyOnReturn: false });
+        for await (const req of requests as AsyncIterable<WriteRequest>) {
           if (resource === undefined) {
             resource = parseWrite(req.resourceName);
             const complete =

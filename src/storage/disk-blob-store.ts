@@ -121,6 +121,9 @@ export class DiskBlobStore implements BlobStore {
   /** Tail of the queue of renames and unlinks per key (see `#serial`). */
   readonly #pending = new Map<string, Promise<void>>();
   readonly #background = new Set<Promise<void>>();
+  /** Temporary file names: this store's random prefix and a counter (cheaper than random names). */
+  readonly #tmpPrefix = randomBytes(8).toString('hex');
+  #tmpCount = 0;
   #bytes = 0;
   #evictions = 0;
   #evictedBytes = 0;
@@ -270,7 +273,7 @@ export class DiskBlobStore implements BlobStore {
   /** An upload into a temporary file, renamed into place at commit. */
   async #putFile(digest: Digest): Promise<BlobWriter> {
     const location = this.#locate(digest.key);
-    const tmp = join(this.#tmpDir, randomBytes(16).toString('hex'));
+    const tmp = this.#tmpName();
     const buffers = this.#directBuffers(digest);
     let handle: FileHandle;
     try {
@@ -316,6 +319,11 @@ export class DiskBlobStore implements BlobStore {
     await files?.release();
   }
 
+  /** A name in tmp/ no upload of this store has used (tmp/ is emptied at open). */
+  #tmpName(): string {
+    return join(this.#tmpDir, `${this.#tmpPrefix}-${(this.#tmpCount++).toString(36)}`);
+  }
+
   #locate(key: string): BlobLocation {
     return locateBlob(this.#blobsDir, key);
   }
@@ -340,7 +348,7 @@ export class DiskBlobStore implements BlobStore {
   /** Writes a small blob's file on the file writer thread, then indexes it. */
   async #installSmall(files: FileWriterThread, digest: Digest, data: Buffer): Promise<void> {
     const { dir, file } = this.#locate(digest.key);
-    const tmp = join(this.#tmpDir, randomBytes(16).toString('hex'));
+    const tmp = this.#tmpName();
     await this.#serial(digest.key, async () => {
       try {
         await files.write({ tmp, dest: file, dir, data, fsync: this.#fsync });
