@@ -36,6 +36,8 @@ const UPLOAD_BATCH = 2000;
 export interface ExecServerOptions {
   /** Actions the in-process worker runs at once (`execution.localWorkers`). */
   readonly localWorkers: number;
+  /** `execution.localPrefetch`, when not the default. */
+  readonly localPrefetch?: number;
   /** When set, the server writes a CPU profile here on exit. */
   readonly cpuProfDir?: string;
   /**
@@ -53,7 +55,9 @@ export interface ExecServerOptions {
 export async function startExecServer(options: ExecServerOptions): Promise<ServerProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), 'kiln-exec-bench-'));
   const configFile = join(dataDir, 'kiln.yaml');
-  await writeFile(configFile, `execution:\n  localWorkers: ${options.localWorkers}\n`);
+  const prefetch =
+    options.localPrefetch === undefined ? '' : `  localPrefetch: ${options.localPrefetch}\n`;
+  await writeFile(configFile, `execution:\n  localWorkers: ${options.localWorkers}\n${prefetch}`);
   const nodeOptions =
     options.cpuProfDir === undefined
       ? process.env.NODE_OPTIONS

@@ -18,7 +18,9 @@ command in a fresh build directory and uploads the outputs.
 
 Options:
   --scheduler URL      scheduler address, grpc://HOST:PORT (required)
-  --concurrency N      actions run at once (default: number of cores, ${availableParallelism()} here)
+  --concurrency N      commands run at once (default: number of cores, ${availableParallelism()} here)
+  --prefetch N         actions taken beyond --concurrency, whose inputs are staged
+                       and outputs uploaded while other commands run (default 0)
   --platform K=V       a platform property to offer; repeatable. OSFamily and ISA
                        are detected and always offered
   --work-dir DIR       file cache and build directories (default ./kiln-worker)
@@ -50,6 +52,7 @@ export async function workerCommand(args: string[]): Promise<number> {
     options: {
       scheduler: { type: 'string' },
       concurrency: { type: 'string' },
+      prefetch: { type: 'string' },
       platform: { type: 'string', multiple: true },
       'work-dir': { type: 'string' },
       'cache-size': { type: 'string' },
@@ -69,6 +72,10 @@ export async function workerCommand(args: string[]): Promise<number> {
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new Error(`--concurrency "${values.concurrency}" must be a positive integer`);
   }
+  const prefetch = Number(values.prefetch ?? 0);
+  if (!Number.isInteger(prefetch) || prefetch < 0) {
+    throw new Error(`--prefetch "${values.prefetch}" must be a non-negative integer`);
+  }
   const cacheBytes = parseSize(values['cache-size'] ?? '10GiB');
   if (cacheBytes === undefined || cacheBytes <= 0) {
     throw new Error(`--cache-size "${values['cache-size']}" is not a size like 10GiB`);
@@ -79,6 +86,7 @@ export async function workerCommand(args: string[]): Promise<number> {
     workDir: resolve(values['work-dir'] ?? 'kiln-worker'),
     cacheBytes,
     capacity: concurrency,
+    prefetch,
     platform: [...detectPlatform(), ...parsePlatformProperties(values.platform ?? [])],
     name: values.name,
     log,

@@ -12,6 +12,8 @@ export interface ExecutionConfig {
   readonly enabled: boolean;
   /** Actions the in-process worker runs at once; 0 runs no local worker. */
   readonly localWorkers: number;
+  /** Leases the in-process worker takes beyond `localWorkers`, staged while commands run. */
+  readonly localPrefetch: number;
   /** The in-process worker's directory (file cache and build directories), under dataDir when relative. */
   readonly workDir: string;
   /** Byte budget of the in-process worker's file cache. */
@@ -52,6 +54,11 @@ export const executionSchema = z
       .describe(
         'Actions the in-process worker runs at once; 0 disables it (workers then join with `kiln worker`). Default: the number of cores.',
       ),
+    localPrefetch: nonNegativeCount
+      .optional()
+      .describe(
+        'Actions the in-process worker takes beyond localWorkers: their inputs are staged and their outputs uploaded while other commands run, so the command slots do not wait for those phases. Default: localWorkers.',
+      ),
     workDir: z
       .string()
       .min(1)
@@ -91,6 +98,7 @@ export const executionSchema = z
     (e): ExecutionConfig => ({
       enabled: e.enabled,
       localWorkers: e.localWorkers,
+      localPrefetch: e.localPrefetch ?? e.localWorkers,
       workDir: e.workDir,
       workerCacheSize: e.workerCacheSize,
       platform: e.platform,

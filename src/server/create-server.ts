@@ -91,6 +91,7 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
         workDir: resolve(config.server.dataDir, exec.workDir),
         cacheBytes: exec.workerCacheSize,
         capacity: exec.localWorkers,
+        prefetch: exec.localPrefetch,
         platform: [...detectPlatform(), ...parsePlatformProperties(exec.platform)],
         name: 'local',
         log,

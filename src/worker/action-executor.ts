@@ -17,6 +17,7 @@
  */
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
+import type { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
 import { MissingBlobsError } from '../client/missing-blobs-error.ts';
 import { type Digest, makeDigest } from '../digest/digest.ts';
 import { type ErrorDetail, invalidArgument, KilnError } from '../errors.ts';
@@ -52,6 +53,12 @@ export interface ActionExecutorOptions {
   readonly workerName: string;
   /** Runs the commands; a default CommandRunner otherwise. */
   readonly runner?: CommandRunner;
+  /**
+   * Slots a command must hold while it runs, shared with other executors:
+   * a worker that takes more leases than it runs commands at once stages
+   * and uploads the others meanwhile. No limit when absent.
+   */
+  readonly runSlots?: ConcurrencyLimiter;
   /** Source of every timestamp; the system clock by default. */
   readonly clock?: Clock;
   /** For failures the worker itself should hear about (INTERNAL errors, leftover directories). */
@@ -102,6 +109,7 @@ export class ActionExecutor {
   readonly #fileCache: FileCache;
   readonly #stager: InputStager;
   readonly #uploader: OutputUploader;
+  readonly #runSlots: ConcurrencyLimiter | undefined;
 
   constructor(options: ActionExecutorOptions) {
     this.#cas = options.cas;
@@ -112,6 +120,7 @@ export class ActionExecutor {
     this.#runner = options.runner ?? new CommandRunner({ clock: this.#clock });
     this.#log = options.log;
     this.#fileCache = options.fileCache;
+    this.#runSlots = options.runSlots;
     this.#stager = new InputStager({ cas: options.cas, fileCache: options.fileCache });
     this.#uploader = new OutputUploader({
       cas: options.cas,
@@ -160,18 +169,22 @@ export class ActionExecutor {
       metadata.inputFetchCompletedTimestamp = now();
 
       const timeoutMs = effectiveTimeoutMs(action, request.timeoutMs);
-      const run = await this.#runner.run({
-        arguments: command.arguments,
-        environment: command.environmentVariables,
-        workingDirectory: join(
-          dir.inputRoot,
-          resolveActionPath('', command.workingDirectory, 'working directory'),
-        ),
-        stdoutPath: dir.stdoutPath,
-        stderrPath: dir.stderrPath,
-        timeoutMs,
-        signal: request.signal,
-      });
+      // Staged while other commands ran; the command itself waits for a slot.
+      const releaseSlot = await this.#runSlots?.acquire();
+      const run = await this.#runner
+        .run({
+          arguments: command.arguments,
+          environment: command.environmentVariables,
+          workingDirectory: join(
+            dir.inputRoot,
+            resolveActionPath('', command.workingDirectory, 'working directory'),
+          ),
+          stdoutPath: dir.stdoutPath,
+          stderrPath: dir.stderrPath,
+          timeoutMs,
+          signal: request.signal,
+        })
+        .finally(() => releaseSlot?.());
       metadata.executionStartTimestamp = toTimestamp(run.startMs);
       metadata.executionCompletedTimestamp = toTimestamp(run.endMs);
       result.exitCode = run.exitCode;

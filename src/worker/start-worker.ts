@@ -35,8 +35,10 @@ export interface StartWorkerOptions {
   readonly workDir: string;
   /** File cache byte budget. */
   readonly cacheBytes: number;
-  /** Actions run at once. */
+  /** Commands run at once. */
   readonly capacity: number;
+  /** Leases taken beyond `capacity`, staged while commands run (see WorkerAgentOptions). */
+  readonly prefetch?: number;
   readonly platform: readonly PlatformProperty[];
   /** Bot id; host name and pid by default. */
   readonly name?: string;
@@ -76,6 +78,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
           },
     name: options.name,
     capacity: options.capacity,
+    prefetch: options.prefetch,
     platform: options.platform,
     fileCache,
     buildRoot,

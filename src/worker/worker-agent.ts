@@ -7,6 +7,7 @@
 import { hostname } from 'node:os';
 import { type ServiceError, status } from '@grpc/grpc-js';
 import { CasClient } from '../client/cas-client.ts';
+import { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
 import type { DigestFunction } from '../digest/digest-function.ts';
 import {
   type Assignment,
@@ -45,8 +46,14 @@ export interface WorkerAgentOptions {
   };
   /** Bot id shown in ExecutedActionMetadata.worker; host name and pid by default. */
   readonly name?: string;
-  /** Actions run at once. */
+  /** Commands run at once. */
   readonly capacity: number;
+  /**
+   * Leases taken beyond `capacity`: their inputs are staged and their
+   * outputs uploaded while other actions' commands run, so that the
+   * commands' slots do not sit idle during those phases. 0 by default.
+   */
+  readonly prefetch?: number;
   /** Platform properties this worker offers. */
   readonly platform: readonly PlatformProperty[];
   /** The local file cache shared by all actions. */
@@ -78,6 +85,8 @@ export class WorkerAgent {
   readonly #casFor: (instanceName: string, fn: DigestFunction) => WorkerCas;
   readonly #runner: CommandRunner;
   readonly #buildDirectories: BuildDirectoryPool;
+  /** The `capacity` slots commands run in, shared by all executors. */
+  readonly #runSlots: ConcurrencyLimiter;
   readonly #executors = new Map<string, ActionExecutor>();
   readonly #leases = new Map<string, LocalLease>();
   #session: BotSession | undefined;
@@ -100,6 +109,7 @@ export class WorkerAgent {
         new CasClient({ channel, instanceName, digestFunction: fn });
     }
     this.#runner = new CommandRunner({ launcher: options.launcher });
+    this.#runSlots = new ConcurrencyLimiter({ limit: options.capacity });
     const { launcher } = options;
     this.#buildDirectories = new BuildDirectoryPool({
       buildRoot: options.buildRoot,
@@ -164,7 +174,10 @@ export class WorkerAgent {
 
   #createSession(): Promise<BotSession> {
     const properties = [
-      { key: CAPACITY_PROPERTY, value: String(this.#options.capacity) },
+      {
+        key: CAPACITY_PROPERTY,
+        value: String(this.#options.capacity + (this.#options.prefetch ?? 0)),
+      },
       ...this.#options.platform.map((p) => ({ key: p.name, value: p.value })),
     ];
     const session: BotSession = {
@@ -334,6 +347,7 @@ export class WorkerAgent {
         buildDirectories: this.#buildDirectories,
         workerName: this.#name,
         runner: this.#runner,
+        runSlots: this.#runSlots,
         log: this.#options.log,
       });
       this.#executors.set(key, executor);

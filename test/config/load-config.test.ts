@@ -37,6 +37,7 @@ const ZERO_CONFIG: KilnConfig = {
   execution: {
     enabled: true,
     localWorkers: availableParallelism(),
+    localPrefetch: availableParallelism(),
     workDir: 'worker',
     workerCacheSize: 10 * GiB,
     platform: [],

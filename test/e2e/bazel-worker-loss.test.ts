@@ -33,6 +33,9 @@ async function startWorkerProcess(
       `grpc://${address}`,
       '--concurrency',
       '2',
+      // Leases staged ahead are lost with the worker too, and must be retried like running ones.
+      '--prefetch',
+      '1',
       '--name',
       name,
       '--work-dir',
