@@ -31,10 +31,25 @@ export class ConcurrencyLimiter {
   /**
    * Waits for a slot and returns the function that releases it, for work that
    * is not one promise (a stream consumed piece by piece). Call it exactly once.
+   * When `signal` aborts before a slot is free, stops waiting and rejects with
+   * the signal's reason.
    */
-  async acquire(): Promise<() => void> {
+  async acquire(signal?: AbortSignal): Promise<() => void> {
+    signal?.throwIfAborted();
     if (this.#running >= this.#limit) {
-      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => {
+          const at = this.#waiting.indexOf(granted);
+          if (at >= 0) this.#waiting.splice(at, 1);
+          reject(signal?.reason);
+        };
+        const granted = (): void => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        this.#waiting.push(granted);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
     } else {
       this.#running++;
     }

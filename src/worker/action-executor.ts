@@ -169,8 +169,9 @@ export class ActionExecutor {
       metadata.inputFetchCompletedTimestamp = now();
 
       const timeoutMs = effectiveTimeoutMs(action, request.timeoutMs);
-      // Staged while other commands ran; the command itself waits for a slot.
-      const releaseSlot = await this.#runSlots?.acquire();
+      // Staged while other commands ran; the command itself waits for a slot
+      // (a cancellation meanwhile ends the wait, and the runner then reports it).
+      const releaseSlot = await this.#runSlots?.acquire(request.signal).catch(() => undefined);
       const run = await this.#runner
         .run({
           arguments: command.arguments,

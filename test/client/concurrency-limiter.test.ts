@@ -42,4 +42,24 @@ describe('ConcurrencyLimiter', () => {
     release();
     assert.equal(limiter.running, 0);
   });
+
+  it('stops waiting for a slot when the signal aborts, and gives the slot to the next waiter', async () => {
+    const limiter = new ConcurrencyLimiter({ limit: 1 });
+    const release = await limiter.acquire();
+    const abort = new AbortController();
+    const abandoned = limiter.acquire(abort.signal);
+    const next = limiter.acquire();
+    abort.abort(new Error('cancelled'));
+    await assert.rejects(abandoned, /cancelled/);
+    release();
+    const releaseNext = await next;
+    assert.equal(limiter.running, 1, 'the slot went to the waiter still waiting');
+    releaseNext();
+    assert.equal(limiter.running, 0);
+    await assert.rejects(
+      limiter.acquire(abort.signal),
+      /cancelled/,
+      'an aborted signal never waits',
+    );
+  });
 });
