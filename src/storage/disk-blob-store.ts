@@ -77,10 +77,11 @@ export interface DiskBlobStoreOptions {
  * are mostly such blobs (Actions, Commands, Directories, small outputs), and
  * for them the three asynchronous file operations of a read (open, read,
  * close), each a trip through the libuv thread pool and back, cost more CPU
- * than the reads themselves. Writes stay asynchronous: creating a file can
- * take the kernel a millisecond of CPU on a file system with many recently
- * deleted inodes (ext4 skips them while looking for a free one), measured at
- * 0.2-1.6 ms per 4 KiB blob here, which must not block the event loop.
+ * than the reads themselves. Writes of such blobs are buffered and go whole
+ * to the file writer thread (see file-writer-thread.ts), not the event loop:
+ * creating a file can take the kernel a millisecond of CPU on a file system
+ * with many recently deleted inodes (ext4 skips them while looking for a
+ * free one), measured at 0.2-1.6 ms per 4 KiB blob here.
  */
 export const SMALL_BLOB_BYTES = 64 * 1024;
 

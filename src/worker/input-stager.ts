@@ -245,7 +245,9 @@ export class InputStager {
     const levels = new Map<number, string[]>();
     for (const p of paths) {
       const depth = p.split('/').length;
-      levels.set(depth, [...(levels.get(depth) ?? []), p]);
+      const level = levels.get(depth);
+      if (level === undefined) levels.set(depth, [p]);
+      else level.push(p);
     }
     const depths = [...levels.keys()].sort((a, b) => (deepestFirst ? b - a : a - b));
     for (const depth of depths) {
