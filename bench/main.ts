@@ -5,7 +5,7 @@
  *
  * Options: `--runs N` (repetitions, default 5), `--cpu-prof` (write the
  * server's CPU profile to `.bench/profiles/`), `--only a,b` (a subset of
- * write, read, batch, find, machine, exec, overhead, bazel), `--channels N`
+ * write, read, batch, find, machine, exec, overhead, shaped, bazel), `--channels N`
  * (client connections, default 4), `--bazel-runs N` (cold Bazel builds of
  * each kind, default 3). `exec`, `overhead` and `bazel` measure remote
  * execution on their own servers (see exec-bench.ts and bazel-bench.ts).
@@ -16,6 +16,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { call } from '../test/support/grpc-clients.ts';
 import { bazelRows } from './bazel-bench.ts';
+import { bazelShapedRows } from './bazel-shaped-bench.ts';
 import { BlobFactory, measureReads, measureWrites } from './bytestream-bench.ts';
 import { measureBatchUpdates, measureFindMissing } from './cas-bench.ts';
 import { openChannels } from './clients.ts';
@@ -68,7 +69,10 @@ async function main(): Promise<void> {
     options: {
       runs: { type: 'string', default: '5' },
       'cpu-prof': { type: 'boolean', default: false },
-      only: { type: 'string', default: 'write,read,batch,find,machine,exec,overhead,bazel' },
+      only: {
+        type: 'string',
+        default: 'write,read,batch,find,machine,exec,overhead,shaped,bazel',
+      },
       channels: { type: 'string', default: '4' },
       'bazel-runs': { type: 'string', default: '3' },
     },
@@ -237,6 +241,9 @@ async function main(): Promise<void> {
   // Remote execution, after the storage server has stopped; each starts its own servers.
   const profileDir = values['cpu-prof'] ? join(ROOT, '.bench/profiles') : undefined;
   rows.push(...(await execRows({ only, runs: Math.min(runs, 3), cpuProfDir: profileDir })));
+  if (only.has('shaped')) {
+    rows.push(...(await bazelShapedRows({ runs: Math.min(runs, 3), cpuProfDir: profileDir })));
+  }
   if (only.has('bazel')) {
     rows.push(
       ...(await bazelRows({
