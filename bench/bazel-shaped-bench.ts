@@ -15,16 +15,17 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import type { ClientWritableStream } from '@grpc/grpc-js';
+import { executeAction } from '../src/client/execute-action.ts';
+import { makeDigest } from '../src/digest/digest.ts';
+import { SHA256 } from '../src/digest/digest-function.ts';
 import {
   Action,
   Command,
   type Digest as DigestMessage,
   Directory,
-  ExecuteResponse,
   type OutputFile,
 } from '../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { WriteRequest } from '../src/gen/google/bytestream/bytestream.js';
-import type { Operation } from '../src/gen/google/longrunning/operations.js';
 import { call, connectClients, type KilnClients } from '../test/support/grpc-clients.ts';
 import { startExecServer } from './exec-bench.ts';
 import { median } from './measure.ts';
@@ -159,32 +160,15 @@ class BazelShapedClient {
     });
   }
 
-  #execute(actionDigest: DigestMessage): Promise<OutputFile> {
-    return new Promise((resolve, reject) => {
-      let last: Operation | undefined;
-      const stream = this.#clients.execution.execute({
-        instanceName: '',
-        skipCacheLookup: false,
-        actionDigest,
-        executionPolicy: undefined,
-        resultsCachePolicy: undefined,
-        digestFunction: 0,
-        inlineStdout: false,
-        inlineStderr: false,
-        inlineOutputFiles: [],
-      });
-      stream.on('data', (op: Operation) => {
-        last = op;
-      });
-      stream.on('error', reject);
-      stream.on('end', () => {
-        const response = last?.response?.value && ExecuteResponse.decode(last.response.value);
-        const output = response?.result?.outputFiles[0];
-        if (output === undefined)
-          reject(new Error(`action failed: ${JSON.stringify(response?.status)}`));
-        else resolve(output);
-      });
+  async #execute(actionDigest: DigestMessage): Promise<OutputFile> {
+    const { response } = await executeAction({
+      client: this.#clients.execution,
+      instanceName: '',
+      actionDigest: makeDigest(SHA256, actionDigest.hash, actionDigest.sizeBytes),
     });
+    const output = response.result?.outputFiles[0];
+    if (output === undefined) throw new Error(`action failed: ${JSON.stringify(response.status)}`);
+    return output;
   }
 
   #read(digest: DigestMessage): Promise<void> {
