@@ -108,7 +108,9 @@ export async function streamTree(options: StreamTreeOptions): Promise<void> {
     }
     const position = index++;
     if (position < skip) continue;
-    const size = Directory.encode(directory).finish().byteLength;
+    // The blob's size, not a re-encoding of the decoded message: the same bytes
+    // unless the blob carried fields this server does not know (then fewer).
+    const size = next.digest.size;
     if (page.length >= pageLimit || (page.length > 0 && pageBytes + size > MAX_PAGE_BYTES)) {
       await send({
         directories: page,
