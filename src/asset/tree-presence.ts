@@ -6,8 +6,9 @@
 import { status } from '@grpc/grpc-js';
 import { type Digest, isEmptyDigest, makeDigest } from '../digest/digest.ts';
 import { hasCode } from '../errors.ts';
-import { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { type BlobStore, readAll } from '../storage/blob-store.ts';
+import type { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { readDirectory } from '../services/get-tree.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
 
 /** Digests per FindMissingBlobs batch. */
 const BATCH = 1000;
@@ -30,7 +31,7 @@ export async function missingInTree(
   const queue: Digest[] = [root];
   for (let read = 0; read < queue.length && read < maxDirectories; read++) {
     const digest = queue[read] as Digest;
-    const directory = await readDirectory(cas, digest);
+    const directory = await readDirectoryOrNothing(cas, digest);
     if (directory === undefined) {
       missing.push(digest);
       continue;
@@ -60,18 +61,15 @@ export async function missingInTree(
   return missing;
 }
 
-async function readDirectory(cas: BlobStore, digest: Digest): Promise<Directory | undefined> {
-  if (isEmptyDigest(digest)) return Directory.decode(new Uint8Array(0));
-  let bytes: Buffer;
+/** A Directory from the CAS; undefined when absent or not a Directory (then the tree is incomplete). */
+async function readDirectoryOrNothing(
+  cas: BlobStore,
+  digest: Digest,
+): Promise<Directory | undefined> {
   try {
-    bytes = await readAll(cas, digest);
+    return await readDirectory(cas, digest);
   } catch (err) {
-    if (hasCode(err, status.NOT_FOUND)) return undefined;
+    if (hasCode(err, status.INVALID_ARGUMENT)) return undefined;
     throw err;
-  }
-  try {
-    return Directory.decode(bytes);
-  } catch {
-    return undefined;
   }
 }

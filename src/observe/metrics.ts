@@ -207,34 +207,32 @@ function registerSchedulerGauges(scheduler: Pick<Scheduler, 'stats'>, registers:
     'Actions the connected workers can run at once.',
     (s) => s.workerCapacity,
   );
-  new Gauge({
-    name: 'kiln_scheduler_queued_actions_by_platform',
-    help: 'Actions waiting for a worker, by required platform (name=value pairs, comma-separated).',
-    labelNames: ['platform'],
-    registers,
-    async collect() {
-      const s = await stats();
-      if (s === undefined) return;
-      this.reset();
-      for (const { platform, queued } of s.queuedByPlatform) {
-        this.set({ platform: platformLabel(platform) }, queued);
-      }
-    },
-  });
-  new Gauge({
-    name: 'kiln_scheduler_executing_actions_by_platform',
-    help: 'Actions a worker holds a live lease for, by required platform (name=value pairs, comma-separated).',
-    labelNames: ['platform'],
-    registers,
-    async collect() {
-      const s = await stats();
-      if (s === undefined) return;
-      this.reset();
-      for (const { platform, executing } of s.queuedByPlatform) {
-        this.set({ platform: platformLabel(platform) }, executing);
-      }
-    },
-  });
+  const byPlatform = (name: string, help: string, pick: 'queued' | 'executing'): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['platform'],
+      registers,
+      async collect() {
+        const s = await stats();
+        if (s === undefined) return;
+        this.reset();
+        for (const entry of s.queuedByPlatform) {
+          this.set({ platform: platformLabel(entry.platform) }, entry[pick]);
+        }
+      },
+    });
+  };
+  byPlatform(
+    'kiln_scheduler_queued_actions_by_platform',
+    'Actions waiting for a worker, by required platform (name=value pairs, comma-separated).',
+    'queued',
+  );
+  byPlatform(
+    'kiln_scheduler_executing_actions_by_platform',
+    'Actions a worker holds a live lease for, by required platform (name=value pairs, comma-separated).',
+    'executing',
+  );
 }
 
 function platformLabel(platform: readonly { name: string; value: string }[]): string {

@@ -56,7 +56,14 @@ function decodeToken(text: string, root: Digest): number {
   return token.skip;
 }
 
-async function readDirectory(cas: BlobStore, digest: Digest): Promise<Directory | undefined> {
+/**
+ * A Directory from the CAS; undefined when absent, INVALID_ARGUMENT when the
+ * blob is not a Directory message.
+ */
+export async function readDirectory(
+  cas: BlobStore,
+  digest: Digest,
+): Promise<Directory | undefined> {
   if (isEmptyDigest(digest)) return Directory.decode(new Uint8Array(0));
   let bytes: Buffer;
   try {
