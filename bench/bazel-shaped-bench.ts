@@ -50,7 +50,7 @@ const digestOf = (bytes: Uint8Array): DigestMessage => ({
 });
 
 /** One run's client: builds and runs the actions of a layered genrule graph. */
-class BazelShapedClient {
+export class BazelShapedClient {
   readonly #clients: KilnClients;
   readonly #nonce = randomUUID();
   readonly #outputs = new Map<string, DigestMessage>();
