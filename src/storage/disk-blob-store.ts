@@ -1,8 +1,10 @@
 /**
- * Blobs as files on a local disk, evicted least-recently-used to a byte budget.
- * Survives restarts and crashes: an upload is written to a temporary file and
- * renamed into place only when complete, so a blob file is either absent or
- * whole, whatever moment the process dies.
+ * Blobs on a local disk, evicted least-recently-used to a byte budget: small
+ * blobs (and all action cache values) appended to packs (see pack-log.ts),
+ * larger ones as a file each. Survives restarts and crashes: a pack record
+ * is visible only once written and is checked at open, and a large upload
+ * is written to a temporary file and renamed into place only when complete,
+ * so a blob is either absent or whole, whatever moment the process dies.
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, readFileSync } from 'node:fs';
@@ -22,14 +24,15 @@ import { DigestIndex, uniqueDigests } from './digest-index.ts';
 import { AlignedBufferPool, DIRECT_CHUNK_BYTES, DirectFileSink } from './direct-file-sink.ts';
 import { DiskBlobWriter } from './disk-blob-writer.ts';
 import { readChunks } from './disk-chunk-reader.ts';
-import { type BlobLocation, locateBlob, scanBlobs } from './disk-layout.ts';
-import { FileWriterThread } from './file-writer-thread.ts';
+import { type BlobLocation, digestOfKey, locateBlob, scanBlobs } from './disk-layout.ts';
+import { PackLog, type PackSlot } from './pack-log.ts';
 import { SmallBlobWriter } from './small-blob-writer.ts';
 
 /** Options of {@link DiskBlobStore.open}. */
 export interface DiskBlobStoreOptions {
   /**
-   * Directory owned by this store (created if absent). Blobs live in
+   * Directory owned by this store (created if absent). Small blobs live in
+   * packs, `<path>/packs/<number>.pack`; larger ones in
    * `<path>/blobs/<fn>/<first two hex chars>/<hash>_<size>`, uploads in
    * progress in `<path>/tmp/`, which is emptied on open. One store per path.
    */
@@ -37,7 +40,9 @@ export interface DiskBlobStoreOptions {
   /**
    * Byte budget for committed blobs. After each commit the least-recently-used
    * blobs are deleted until the total fits; a single larger blob is rejected
-   * with RESOURCE_EXHAUSTED. Uploads in progress are not counted.
+   * with RESOURCE_EXHAUSTED. Uploads in progress are not counted. Evicted
+   * small blobs count until their pack gives their space back (see
+   * pack-log.ts): at most a quarter of each finished pack.
    */
   readonly maxBytes: number;
   /**
@@ -65,23 +70,20 @@ export interface DiskBlobStoreOptions {
    */
   readonly directIo?: boolean;
   /**
-   * Write blobs of up to {@link SMALL_BLOB_BYTES} as whole files on the
-   * process's file writer thread (see file-writer-thread.ts) rather than with
-   * four thread-pool requests each. Default true.
+   * Size at which a pack is finished and the next one started. Default: a
+   * sixteenth of `maxBytes`, between 64 KiB and 64 MiB.
    */
-  readonly writerThread?: boolean;
+  readonly packBytes?: number;
 }
 
 /**
- * Blobs up to this size are read with one synchronous call. Remote builds
- * are mostly such blobs (Actions, Commands, Directories, small outputs), and
- * for them the three asynchronous file operations of a read (open, read,
- * close), each a trip through the libuv thread pool and back, cost more CPU
- * than the reads themselves. Writes of such blobs are buffered and go whole
- * to the file writer thread (see file-writer-thread.ts), not the event loop:
- * creating a file can take the kernel a millisecond of CPU on a file system
- * with many recently deleted inodes (ext4 skips them while looking for a
- * free one), measured at 0.2-1.6 ms per 4 KiB blob here.
+ * Blobs up to this size go to packs (see pack-log.ts), buffered in memory
+ * until commit, and are read with one synchronous positioned read. Remote
+ * builds are mostly such blobs (Actions, Commands, Directories, small
+ * outputs); for them a file's asynchronous open, read and close, each a trip
+ * through the libuv thread pool and back, cost more CPU than the reads
+ * themselves, and creating the file cost more still. Files of this size
+ * left by an older version of Kiln are still read, with one synchronous call.
  */
 export const SMALL_BLOB_BYTES = 64 * 1024;
 
@@ -94,9 +96,14 @@ const DIRECT_FLAGS =
 
 interface Entry {
   readonly size: number;
+  /** Where the blob is in a pack; undefined for a blob in a file of its own. */
+  slot: PackSlot<Digest> | undefined;
   /** Last access in this process, or the file's mtime for blobs found at open. */
   accessMs: number;
-  /** The file's mtime as last written, to refresh it at most once per {@link PERSIST_ACCESS_MS}. */
+  /**
+   * The file's mtime as last written, or when the pack record was written, to
+   * refresh it at most once per {@link PERSIST_ACCESS_MS}.
+   */
   persistedMs: number;
 }
 
@@ -104,9 +111,11 @@ const PERSIST_ACCESS_MS = 60 * 60 * 1000;
 
 /**
  * Local disk {@link BlobStore}. The index (digest → size, in LRU order) lives in
- * memory and is rebuilt at open from the files' names, sizes and mtimes, so
- * `findMissing` never touches the disk. Reads refresh a file's mtime at most
- * once an hour so that recency survives a restart without a write per read.
+ * memory and is rebuilt at open from the packs' records and the files' names,
+ * sizes and mtimes, so `findMissing` never touches the disk. Reads refresh a
+ * file's mtime, or copy a pack record to the newest pack, at most once an
+ * hour, so that recency survives a restart without a write per read (packs
+ * are read in order at open, so a copy counts as recent).
  */
 export class DiskBlobStore implements BlobStore {
   readonly #blobsDir: string;
@@ -130,8 +139,9 @@ export class DiskBlobStore implements BlobStore {
   #evictedBytes = 0;
   /** Staging buffers for O_DIRECT uploads; undefined when disabled or unsupported. */
   #direct: AlignedBufferPool | undefined;
-  /** The file writer thread, for small blobs; undefined when disabled. */
-  #files: FileWriterThread | undefined;
+  /** The packs of small blobs; set at open. */
+  #packs: PackLog<Digest> | undefined;
+  readonly #packBytes: number;
 
   private constructor(options: DiskBlobStoreOptions) {
     this.#blobsDir = join(options.path, 'blobs');
@@ -141,7 +151,9 @@ export class DiskBlobStore implements BlobStore {
     this.#contentAddressed = options.contentAddressed ?? true;
     this.#now = options.now ?? Date.now;
     this.#directIo = options.directIo ?? true;
-    if (options.writerThread ?? true) this.#files = FileWriterThread.acquire();
+    this.#packBytes =
+      options.packBytes ??
+      Math.min(64 * 1024 * 1024, Math.max(64 * 1024, Math.floor(options.maxBytes / 16)));
   }
 
   /**
@@ -172,9 +184,9 @@ export class DiskBlobStore implements BlobStore {
     }
     const store = new DiskBlobStore(options);
     try {
-      await store.#load();
+      await store.#load(options.path);
     } catch (err) {
-      await store.#files?.release();
+      await store.#packs?.close();
       throw fromFsError(err, `disk store: opening ${options.path}`);
     }
     return store;
@@ -211,6 +223,7 @@ export class DiskBlobStore implements BlobStore {
     const entry = this.#index.get(digest);
     if (entry === undefined) throw notFound(`blob ${digest.key} not found`);
     const { start, end } = resolveRange(entry.size, range, digest.key);
+    if (entry.slot !== undefined) return this.#getPacked(digest, entry, entry.slot, start, end);
     if (entry.size <= SMALL_BLOB_BYTES) return this.#getSmall(digest, entry, file, start, end);
     let handle: FileHandle;
     try {
@@ -218,7 +231,7 @@ export class DiskBlobStore implements BlobStore {
     } catch (err) {
       throw this.#openFailure(digest, entry, err);
     }
-    this.#touch(digest, entry, file);
+    this.#touch(digest, entry, true);
     if (start === end) {
       await handle.close();
       return empty();
@@ -226,8 +239,30 @@ export class DiskBlobStore implements BlobStore {
     return readChunks(handle, start, end);
   }
 
+  /** Reads a packed blob with one synchronous positioned read. */
+  #getPacked(
+    digest: Digest,
+    entry: Entry,
+    slot: PackSlot<Digest>,
+    start: number,
+    end: number,
+  ): AsyncIterable<Uint8Array> {
+    if (start === end) {
+      this.#touch(digest, entry, true);
+      return empty();
+    }
+    let data: Buffer;
+    try {
+      data = (this.#packs as PackLog<Digest>).read(slot, start, end);
+    } catch (err) {
+      throw fromFsError(err, `disk store: reading blob ${digest.key}`);
+    }
+    this.#touch(digest, entry, true);
+    return once(data);
+  }
+
   /**
-   * Reads a small blob with one synchronous call (see {@link SMALL_BLOB_BYTES}).
+   * Reads a small blob file with one synchronous call (see {@link SMALL_BLOB_BYTES}).
    */
   #getSmall(
     digest: Digest,
@@ -242,7 +277,7 @@ export class DiskBlobStore implements BlobStore {
     } catch (err) {
       throw this.#openFailure(digest, entry, err);
     }
-    this.#touch(digest, entry, file);
+    this.#touch(digest, entry, true);
     return start === end ? empty() : once(data.subarray(start, end));
   }
 
@@ -257,17 +292,13 @@ export class DiskBlobStore implements BlobStore {
   }
 
   async put(digest: Digest): Promise<BlobWriter> {
-    const small = !this.#contentAddressed || digest.size <= SMALL_BLOB_BYTES;
-    if (this.#files === undefined || !small) return this.#putFile(digest);
+    if (this.#contentAddressed && digest.size > SMALL_BLOB_BYTES) return this.#putFile(digest);
     this.#locate(digest.key); // Rejects a malformed key now rather than at commit.
-    const files = this.#files;
     return new SmallBlobWriter({
       key: digest.key,
-      limit: SMALL_BLOB_BYTES,
       maxBytes: this.#maxBytes,
       expectedSize: this.#contentAddressed ? digest.size : undefined,
-      install: (data) => this.#installSmall(files, digest, data),
-      spill: () => this.#putFile(digest),
+      install: (data) => this.#installPacked(digest, data),
     });
   }
 
@@ -304,20 +335,18 @@ export class DiskBlobStore implements BlobStore {
     for (const digest of digests) {
       const entry = this.#index.get(digest);
       // A client told that a blob exists is about to use it: keep it from eviction.
-      if (entry !== undefined) this.#touch(digest, entry, undefined);
+      if (entry !== undefined) this.#touch(digest, entry, false);
       else missing.push(digest);
     }
     return uniqueDigests(missing);
   }
 
-  /** Waits for pending renames, unlinks and mtime updates. */
+  /** Waits for pending writes, renames, unlinks and mtime updates. */
   async close(): Promise<void> {
     while (this.#pending.size > 0 || this.#background.size > 0) {
       await Promise.all([...this.#pending.values(), ...this.#background]);
     }
-    const files = this.#files;
-    this.#files = undefined;
-    await files?.release();
+    await this.#packs?.close();
   }
 
   /** A name in tmp/ no upload of this store has used (tmp/ is emptied at open). */
@@ -329,54 +358,77 @@ export class DiskBlobStore implements BlobStore {
     return locateBlob(this.#blobsDir, key);
   }
 
-  /** Marks a use of `entry`, the current entry of `digest`, unless another replaced it. */
-  #touch(digest: Digest, entry: Entry, persistTo: string | undefined): void {
+  /**
+   * Marks a use of `entry`, the current entry of `digest`, unless another
+   * replaced it; with `persist`, also on disk when the last time is an hour old.
+   */
+  #touch(digest: Digest, entry: Entry, persist: boolean): void {
     if (this.#index.get(digest) !== entry) return;
     this.#index.touch(digest);
     const now = this.#now();
     entry.accessMs = now;
-    if (persistTo === undefined || now - entry.persistedMs < PERSIST_ACCESS_MS) return;
+    if (!persist || now - entry.persistedMs < PERSIST_ACCESS_MS) return;
     entry.persistedMs = now;
+    if (entry.slot !== undefined) {
+      this.#track(this.#copyForward(digest, entry.slot).catch(() => {}));
+      return;
+    }
     const time = new Date(now);
-    this.#track(utimes(persistTo, time, time).catch(() => {}));
+    this.#track(utimes(this.#locate(digest.key).file, time, time).catch(() => {}));
+  }
+
+  /** Copies a packed blob to the newest pack, so that a restart sees it as recent. */
+  async #copyForward(digest: Digest, slot: PackSlot<Digest>): Promise<void> {
+    const packs = this.#packs as PackLog<Digest>;
+    const copy = await packs.append(digest.key, packs.read(slot, 0, slot.size), digest);
+    packs.release(this.#moved(slot, copy) ? slot : copy);
+  }
+
+  /** Points the entry that uses `from` at `to` instead; false when there is none. */
+  #moved(from: PackSlot<Digest>, to: PackSlot<Digest>): boolean {
+    const entry = this.#index.get(from.tag);
+    if (entry?.slot !== from) return false;
+    entry.slot = to;
+    return true;
   }
 
   #forget(digest: Digest, entry: Entry): void {
     this.#index.delete(digest);
     this.#bytes -= entry.size;
+    if (entry.slot !== undefined) this.#packs?.release(entry.slot);
   }
 
-  /** Writes a small blob's file on the file writer thread, then indexes it. */
-  async #installSmall(files: FileWriterThread, digest: Digest, data: Buffer): Promise<void> {
-    const { dir, file } = this.#locate(digest.key);
-    const tmp = this.#tmpName();
-    await this.#serial(digest.key, async () => {
-      try {
-        await files.write({ tmp, dest: file, dir, data, fsync: this.#fsync });
-      } catch (err) {
-        throw fromFsError(err, `disk store: writing blob ${digest.key}`);
-      }
-      this.#dirs.add(dir);
-      this.#indexCommitted(digest, data.byteLength);
-    });
+  /** Appends a small blob to a pack, then indexes it. */
+  async #installPacked(digest: Digest, data: Buffer): Promise<void> {
+    const packs = this.#packs as PackLog<Digest>;
+    let slot: PackSlot<Digest>;
+    try {
+      slot = await packs.append(digest.key, data, digest);
+    } catch (err) {
+      throw fromFsError(err, `disk store: writing blob ${digest.key}`);
+    }
+    const old = this.#index.get(digest);
+    this.#indexCommitted(digest, data.byteLength, slot);
+    // A file an older version of Kiln wrote for this key is now out of date.
+    if (old !== undefined && old.slot === undefined) this.#unlinkUnlessFile(digest);
     await this.#evict();
   }
 
   async #install(digest: Digest, tmp: string, location: BlobLocation, size: number): Promise<void> {
     await this.#serial(digest.key, async () => {
       await this.#renameIntoPlace(tmp, location);
-      this.#indexCommitted(digest, size);
+      this.#indexCommitted(digest, size, undefined);
     });
     await this.#evict();
   }
 
-  /** Records a blob whose file was just renamed into place. */
-  #indexCommitted(digest: Digest, size: number): void {
+  /** Records a blob just written to a pack (`slot`) or renamed into place. */
+  #indexCommitted(digest: Digest, size: number, slot: PackSlot<Digest> | undefined): void {
     const old = this.#index.get(digest);
-    // Concurrent uploads of one key replace each other's identical file: count it once.
+    // Concurrent uploads of one key replace each other's identical copy: count it once.
     if (old !== undefined) this.#forget(digest, old);
     const now = this.#now();
-    this.#index.set(digest, { size, accessMs: now, persistedMs: now });
+    this.#index.set(digest, { size, slot, accessMs: now, persistedMs: now });
     this.#bytes += size;
   }
 
@@ -403,25 +455,31 @@ export class DiskBlobStore implements BlobStore {
     }
   }
 
-  /** Deletes least-recently-used blobs until the total fits the budget. */
+  /**
+   * Deletes least-recently-used blobs until the total, with evicted small
+   * blobs whose pack has not given their space back yet, fits the budget.
+   */
   async #evict(): Promise<void> {
     const unlinks: Promise<void>[] = [];
     for (const [digest, entry] of this.#index.entries()) {
-      if (this.#bytes <= this.#maxBytes) break;
+      if (this.#bytes + (this.#packs?.deadBytes ?? 0) <= this.#maxBytes) break;
       this.#forget(digest, entry);
       this.#evictions++;
       this.#evictedBytes += entry.size;
-      const { key } = digest;
-      const { file } = this.#locate(key);
-      unlinks.push(
-        this.#serial(key, async () => {
-          // A commit queued before this unlink re-added the key: its file is the live copy.
-          if (this.#index.has(digest)) return;
-          await unlink(file).catch(() => {});
-        }),
-      );
+      if (entry.slot === undefined) unlinks.push(this.#unlinkUnlessFile(digest));
     }
     await Promise.all(unlinks);
+  }
+
+  /** Deletes the file of `digest` unless the index lists it as that file again. */
+  #unlinkUnlessFile(digest: Digest): Promise<void> {
+    const { file } = this.#locate(digest.key);
+    return this.#serial(digest.key, async () => {
+      // A commit queued before this unlink re-added the key: its file is the live copy.
+      const entry = this.#index.get(digest);
+      if (entry !== undefined && entry.slot === undefined) return;
+      await unlink(file).catch(() => {});
+    });
   }
 
   /**
@@ -444,7 +502,7 @@ export class DiskBlobStore implements BlobStore {
     void promise.finally(() => this.#background.delete(promise));
   }
 
-  async #load(): Promise<void> {
+  async #load(path: string): Promise<void> {
     await mkdir(this.#blobsDir, { recursive: true });
     // Whatever is in tmp/ belongs to uploads of a previous process that never committed.
     await rm(this.#tmpDir, { recursive: true, force: true });
@@ -455,11 +513,39 @@ export class DiskBlobStore implements BlobStore {
       contentAddressed: this.#contentAddressed,
     });
     for (const dir of dirs) this.#dirs.add(dir);
-    blobs.sort((a, b) => a.mtimeMs - b.mtimeMs);
-    for (const { digest, size, mtimeMs } of blobs) {
-      this.#index.set(digest, { size, accessMs: mtimeMs, persistedMs: mtimeMs });
+    const { log, found } = await PackLog.open<Digest>({
+      dir: join(path, 'packs'),
+      packBytes: this.#packBytes,
+      fsync: this.#fsync,
+      parseKey: (key) => digestOfKey(key),
+      moved: (from, to) => this.#moved(from, to),
+    });
+    this.#packs = log;
+    // Packs are read oldest first: a later record of a key replaces an earlier one.
+    const packed = new DigestIndex<PackSlot<Digest>>();
+    for (const slot of found) {
+      const earlier = packed.get(slot.tag);
+      if (earlier !== undefined) log.release(earlier);
+      if (this.#contentAddressed && slot.size !== slot.tag.size) log.release(slot);
+      else packed.set(slot.tag, slot);
+    }
+    // A file of a key that has a record (an older version of Kiln wrote it) is out of date.
+    const outdated = blobs.filter(({ digest }) => packed.has(digest));
+    const known = [
+      ...blobs
+        .filter(({ digest }) => !packed.has(digest))
+        .map(({ digest, size, mtimeMs }) => ({ digest, size, mtimeMs, slot: undefined })),
+      ...[...packed.entries()].map(([digest, slot]) => {
+        return { digest, size: slot.size, mtimeMs: slot.pack.mtimeMs, slot };
+      }),
+    ];
+    // Oldest first; a pack's records share its mtime and keep their order (the sort is stable).
+    known.sort((a, b) => a.mtimeMs - b.mtimeMs);
+    for (const { digest, size, mtimeMs, slot } of known) {
+      this.#index.set(digest, { size, slot, accessMs: mtimeMs, persistedMs: mtimeMs });
       this.#bytes += size;
     }
+    await Promise.all(outdated.map(({ digest }) => this.#unlinkUnlessFile(digest)));
     // The budget may have shrunk since the last run.
     await this.#evict();
   }

@@ -52,13 +52,23 @@ const SHARD_CONCURRENCY = 4;
  * `<fn>/<hex>_<size>`, so that no key can name a path outside the store.
  */
 export function locateBlob(blobsDir: string, key: string): BlobLocation {
-  const [, fnName = '', hash = '', size = ''] = KEY.exec(key) ?? [];
-  const fn = digestFunctionByName(fnName);
-  if (fn === undefined || hash.length !== fn.hexLength || !Number.isSafeInteger(Number(size))) {
+  const digest = digestOfKey(key);
+  if (digest === undefined) {
     throw invalidArgument(`disk store: malformed blob key "${key.slice(0, 200)}"`);
   }
-  const dir = join(blobsDir, fn.name, hash.slice(0, 2));
-  return { dir, file: join(dir, `${hash}_${size}`) };
+  const dir = join(blobsDir, digest.fn.name, digest.hash.slice(0, 2));
+  return { dir, file: join(dir, `${digest.hash}_${digest.size}`) };
+}
+
+/** The digest a key stands for (`<fn>/<hex>_<size>`), or undefined when it is malformed. */
+export function digestOfKey(key: string): Digest | undefined {
+  const [, fnName = '', hash = '', size = ''] = KEY.exec(key) ?? [];
+  const fn = digestFunctionByName(fnName);
+  const bytes = Number(size);
+  if (fn === undefined || hash.length !== fn.hexLength || !Number.isSafeInteger(bytes)) {
+    return undefined;
+  }
+  return makeDigest(fn, hash, bytes);
 }
 
 /**

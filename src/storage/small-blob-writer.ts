@@ -1,10 +1,9 @@
 /**
- * The upload side of the disk store for small blobs: the bytes are kept in
- * memory until commit and then written as a whole file in one request to the
- * file writer thread (see file-writer-thread.ts), instead of four file
- * operations on the thread pool. An upload that grows past the small-blob
- * limit (only possible when the length is not known up front, as for action
- * cache values) moves on to a file-backed writer.
+ * The upload side of the disk store for small blobs and action cache values:
+ * the bytes are kept in memory until commit and then appended whole to a
+ * pack (see pack-log.ts). Their length is known up front (the digest's size,
+ * at most `SMALL_BLOB_BYTES`), or they are values that arrive in one message
+ * (an ActionResult), so memory holds little.
  */
 import {
   failedPrecondition,
@@ -19,16 +18,12 @@ import type { BlobWriter } from './blob-store.ts';
 export interface SmallBlobWriterOptions {
   /** The blob's key, for error messages. */
   readonly key: string;
-  /** Most bytes kept in memory; past this the upload moves to `spill()`. */
-  readonly limit: number;
   /** The store's budget: an upload that grows past it fails with RESOURCE_EXHAUSTED. */
   readonly maxBytes: number;
   /** Required length at commit, or undefined when any length is fine. */
   readonly expectedSize: number | undefined;
   /** Writes the whole blob into place and indexes it. */
   readonly install: (data: Buffer) => Promise<void>;
-  /** A file-backed writer to continue in when the blob outgrows `limit`. */
-  readonly spill: () => Promise<BlobWriter>;
 }
 
 /** A small upload buffered in memory (see the module comment). */
@@ -37,21 +32,18 @@ export class SmallBlobWriter implements BlobWriter {
   #chunks: Uint8Array[] = [];
   #written = 0;
   #state: 'open' | 'committing' | 'committed' | 'aborted' = 'open';
-  /** The file-backed writer once the blob outgrew memory. */
-  #spilled: BlobWriter | undefined;
 
   constructor(options: SmallBlobWriterOptions) {
     this.#options = options;
   }
 
   get written(): number {
-    return this.#spilled?.written ?? this.#written;
+    return this.#written;
   }
 
   async write(chunk: Uint8Array): Promise<void> {
-    if (this.#spilled !== undefined) return this.#spilled.write(chunk);
     this.#checkOpen();
-    const { key, limit, maxBytes, expectedSize } = this.#options;
+    const { key, maxBytes, expectedSize } = this.#options;
     const total = this.#written + chunk.byteLength;
     if (total > maxBytes) {
       await this.abort();
@@ -65,21 +57,12 @@ export class SmallBlobWriter implements BlobWriter {
         `blob ${key}: received at least ${total} bytes, but the digest declares ${expectedSize}`,
       );
     }
-    if (total > limit) {
-      const spilled = await this.#options.spill();
-      this.#spilled = spilled;
-      const chunks = this.#chunks;
-      this.#chunks = [];
-      for (const buffered of chunks) await spilled.write(buffered);
-      return spilled.write(chunk);
-    }
     // As with the file-backed writer, the caller must not change the chunk afterwards.
     this.#chunks.push(chunk);
     this.#written = total;
   }
 
   async commit(): Promise<void> {
-    if (this.#spilled !== undefined) return this.#spilled.commit();
     this.#checkOpen();
     this.#state = 'committing';
     const { key, expectedSize, install } = this.#options;
@@ -101,7 +84,6 @@ export class SmallBlobWriter implements BlobWriter {
   }
 
   async abort(): Promise<void> {
-    if (this.#spilled !== undefined) return this.#spilled.abort();
     if (this.#state !== 'open') return;
     this.#state = 'aborted';
     this.#chunks = [];

@@ -17,7 +17,7 @@ import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../util/logger.ts';
 import { type BuildDirectory, createBuildDirectory } from './build-directory.ts';
-import type { KeepDirectories } from './keep-directories.ts';
+import type { KeepDirectories } from './keep-directories.mjs';
 
 /** Options for {@link BuildDirectoryPool}. */
 export interface BuildDirectoryPoolOptions {

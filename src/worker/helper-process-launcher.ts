@@ -1,9 +1,11 @@
 /**
  * A {@link ProcessLauncher} that starts processes from a small helper
- * process (`spawn-helper.ts`) instead of the worker's own, large process.
+ * process (`spawn-helper.mjs`) instead of the worker's own, large process.
  * Forking a server of a few hundred MB blocks its event loop for 10–20 ms;
  * the helper forks in about 1 ms, and the worker only exchanges two small
- * IPC messages per launch.
+ * IPC messages per launch. The helper and what it imports are plain
+ * JavaScript, so that Node.js does not load its TypeScript stripper there
+ * (19 MB more to copy on every fork; see `spawn-helper.mjs`).
  *
  * The helper starts on the first launch. When it dies, launches in progress
  * fail with UNAVAILABLE (the worker kills their process groups itself) and
@@ -13,7 +15,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { unavailable } from '../errors.ts';
 import type { Logger } from '../util/logger.ts';
-import type { KeepDirectories } from './keep-directories.ts';
+import type { KeepDirectories } from './keep-directories.mjs';
 import {
   LaunchError,
   type LaunchedProcess,
@@ -21,7 +23,7 @@ import {
   type ProcessExit,
   type ProcessLauncher,
 } from './process-launcher.ts';
-import type { SpawnHelperReply, SpawnHelperRequest } from './spawn-helper.ts';
+import type { SpawnHelperReply, SpawnHelperRequest } from './spawn-helper.mjs';
 
 /** Options for {@link HelperProcessLauncher}. */
 export interface HelperProcessLauncherOptions {
@@ -51,7 +53,7 @@ interface Helper {
   readonly gone: Promise<void>;
 }
 
-const HELPER_PATH = fileURLToPath(new URL('./spawn-helper.ts', import.meta.url));
+const HELPER_PATH = fileURLToPath(new URL('./spawn-helper.mjs', import.meta.url));
 
 /** Launches processes through a helper process; call {@link close} when done. */
 export class HelperProcessLauncher implements ProcessLauncher {
@@ -91,7 +93,7 @@ export class HelperProcessLauncher implements ProcessLauncher {
    * Empties `path` (keeping the directory itself) in the helper, with
    * synchronous calls there instead of a thread-pool round trip here per
    * file and directory. With `keep`, directories allowed by it stay, and the
-   * promise resolves with them (see keep-directories.ts); otherwise with [].
+   * promise resolves with them (see keep-directories.mjs); otherwise with [].
    * Rejects when something could not be removed.
    */
   emptyDirectory(path: string, keep?: KeepDirectories): Promise<string[]> {

@@ -3,6 +3,7 @@ import {
   mkdir,
   mkdtemp,
   readdir,
+  readFile,
   rm,
   stat,
   truncate,
@@ -31,13 +32,16 @@ runBlobStoreContract('DiskBlobStore', async () => {
   };
 });
 
-runBlobStoreContract('DiskBlobStore without the file writer thread', async () => {
+runBlobStoreContract('DiskBlobStore with a pack per record', async () => {
   const path = await mkdtemp(join(tmpdir(), 'kiln-disk-contract-'));
   return {
-    store: await DiskBlobStore.open({ path, maxBytes: 64 * 1024 * 1024, writerThread: false }),
+    store: await DiskBlobStore.open({ path, maxBytes: 64 * 1024 * 1024, packBytes: 1 }),
     cleanup: () => rm(path, { recursive: true, force: true }),
   };
 });
+
+/** A blob too large for the packs: stored as a file of its own. */
+const LARGE = SMALL_BLOB_BYTES + 1000;
 
 /** Where the store keeps a blob, per the documented layout. */
 function fileOf(path: string, digest: Digest): string {
@@ -71,11 +75,18 @@ describe('DiskBlobStore', () => {
     await rm(path, { recursive: true, force: true });
   });
 
-  it('stores blobs at <path>/blobs/<fn>/<shard>/<hash>_<size>', async () => {
+  it('stores large blobs at <path>/blobs/<fn>/<shard>/<hash>_<size>, small ones in a pack', async () => {
     const store = await open();
-    const blob = await randomBlob(123);
-    await putBuffer(store, blob.digest, blob.data);
-    assert.equal((await stat(fileOf(path, blob.digest))).size, 123);
+    const large = await randomBlob(LARGE);
+    const small = await randomBlob(123);
+    await putBuffer(store, large.digest, large.data);
+    await putBuffer(store, small.digest, small.data);
+    assert.equal((await stat(fileOf(path, large.digest))).size, LARGE);
+    assert.deepEqual(await listFiles(join(path, 'blobs')), [fileOf(path, large.digest)]);
+    const packs = await listFiles(join(path, 'packs'));
+    assert.equal(packs.length, 1);
+    const pack = await readFile(packs[0] as string);
+    assert.ok(pack.includes(small.data) && pack.includes(small.digest.key));
     assert.deepEqual(await readdir(join(path, 'tmp')), []);
   });
 
@@ -93,8 +104,17 @@ describe('DiskBlobStore', () => {
       missing.map((m) => m.key),
       [b.digest.key],
     );
-    await assert.rejects(stat(fileOf(path, b.digest)), { code: 'ENOENT' });
     assert.equal((await store.stats()).evictions, 1);
+  });
+
+  it('deletes the file of an evicted large blob', async () => {
+    const store = await open({ maxBytes: 2 * LARGE });
+    const blobs = await Promise.all([LARGE, LARGE, LARGE].map(randomBlob));
+    for (const { data, digest } of blobs) await putBuffer(store, digest, data);
+    const [first] = blobs;
+    assert.ok(first);
+    await assert.rejects(stat(fileOf(path, first.digest)), { code: 'ENOENT' });
+    assert.equal((await listFiles(join(path, 'blobs'))).length, 2);
   });
 
   it('a blob reported present by findMissing is spared from the next eviction', async () => {
@@ -121,20 +141,24 @@ describe('DiskBlobStore', () => {
   });
 
   it('keeps the bytes on disk within the budget', async () => {
-    const store = await open({ maxBytes: 20_000 });
+    const store = await open({ maxBytes: 4 * LARGE });
     for (let i = 0; i < 60; i++) {
-      const { data, digest } = await randomBlob(500 + ((i * 373) % 1500));
+      const { data, digest } = await randomBlob(i % 10 === 0 ? LARGE : 500 + ((i * 373) % 1500));
       await putBuffer(store, digest, data);
       assert.ok(
-        (await store.stats()).bytes <= 20_000,
+        (await store.stats()).bytes <= 4 * LARGE,
         `${(await store.stats()).bytes} bytes indexed`,
       );
     }
     await store.close();
-    const files = await listFiles(join(path, 'blobs'));
+    const files = [
+      ...(await listFiles(join(path, 'blobs'))),
+      ...(await listFiles(join(path, 'packs'))),
+    ];
     const onDisk = (await Promise.all(files.map((f) => stat(f)))).reduce((n, s) => n + s.size, 0);
-    assert.equal(onDisk, (await store.stats()).bytes);
-    assert.equal(files.length, (await store.stats()).blobs);
+    // Pack records carry a header and their key (about 90 bytes here) besides the data.
+    const overhead = 60 * 100;
+    assert.ok(onDisk <= 4 * LARGE + overhead, `${onDisk} bytes on disk`);
     assert.ok((await store.stats()).evictions > 0);
   });
 
@@ -182,9 +206,9 @@ describe('DiskBlobStore', () => {
     for (const { data, digest } of blobs) assert.deepEqual(await readAll(second, digest), data);
   });
 
-  it('orders blobs found at open by mtime, oldest evicted first', async () => {
-    const first = await open({ maxBytes: 300 });
-    const [a, b, c, d] = await Promise.all([100, 100, 100, 100].map(randomBlob));
+  it('orders blob files found at open by mtime, oldest evicted first', async () => {
+    const first = await open({ maxBytes: 3 * LARGE });
+    const [a, b, c, d] = await Promise.all([LARGE, LARGE, LARGE, LARGE].map(randomBlob));
     assert.ok(a && b && c && d);
     for (const blob of [a, b, c]) await putBuffer(first, blob.digest, blob.data);
     await first.close();
@@ -192,7 +216,7 @@ describe('DiskBlobStore', () => {
     await utimes(fileOf(path, a.digest), base - 100, base - 100);
     await utimes(fileOf(path, b.digest), base - 300, base - 300);
     await utimes(fileOf(path, c.digest), base - 200, base - 200);
-    const second = await open({ maxBytes: 300 });
+    const second = await open({ maxBytes: 3 * LARGE });
     assert.equal(
       Math.round(((await second.stats()).oldestAccessMs ?? 0) / 1000),
       Math.round(base - 300),
@@ -207,7 +231,7 @@ describe('DiskBlobStore', () => {
   it('records reads in the file mtime at most once an hour', async () => {
     let now = Date.now();
     const store = await open({ now: () => now });
-    const blob = await randomBlob(10);
+    const blob = await randomBlob(LARGE);
     await putBuffer(store, blob.digest, blob.data);
     const mtime = async () => (await stat(fileOf(path, blob.digest))).mtimeMs;
     const committed = await mtime();
@@ -223,14 +247,25 @@ describe('DiskBlobStore', () => {
   });
 
   it('shrinks to a smaller budget at open', async () => {
-    const first = await open({ maxBytes: 1000 });
-    for (const { data, digest } of await Promise.all([100, 100, 100].map(randomBlob))) {
-      await putBuffer(first, digest, data);
-    }
+    const first = await open({ maxBytes: 1000 + 2 * LARGE });
+    const blobs = await Promise.all([100, 100, 100, LARGE, LARGE].map(randomBlob));
+    for (const { data, digest } of blobs) await putBuffer(first, digest, data);
     await first.close();
-    const second = await open({ maxBytes: 150 });
+    const [, , , older, newer] = blobs;
+    assert.ok(older && newer);
+    // The pack was last written before either file.
+    const base = Date.now() / 1000;
+    await utimes(fileOf(path, older.digest), base + 10, base + 10);
+    await utimes(fileOf(path, newer.digest), base + 20, base + 20);
+    // Packed and file blobs together, oldest first: the three small ones, then the older large one.
+    const second = await open({ maxBytes: LARGE + 150 });
     assert.equal((await second.stats()).blobs, 1);
     assert.equal((await listFiles(join(path, 'blobs'))).length, 1);
+    const missing = await second.findMissing(blobs.map((b) => b.digest));
+    assert.deepEqual(
+      missing,
+      blobs.slice(0, 4).map((b) => b.digest),
+    );
   });
 
   it('removes leftover uploads from tmp/ at open', async () => {
@@ -243,18 +278,18 @@ describe('DiskBlobStore', () => {
 
   it('removes malformed files and directories under blobs/ at open', async () => {
     const first = await open();
-    const good = await randomBlob(50);
+    const good = await randomBlob(LARGE);
     await putBuffer(first, good.digest, good.data);
     await first.close();
     const shard = dirname(fileOf(path, good.digest));
     const h = good.digest.hash;
     const strays = [
       join(shard, 'not-a-blob'),
-      join(shard, `${h}_50.tmp`),
-      join(shard, `${h.slice(0, 60)}_50`),
-      join(shard, `${h}_050`),
-      join(path, 'blobs', 'sha256', h[0] === 'f' ? '0a' : 'fa', `${h}_50`),
-      join(path, 'blobs', 'sha256', 'zz', `${h}_50`),
+      join(shard, `${h}_${LARGE}.tmp`),
+      join(shard, `${h.slice(0, 60)}_${LARGE}`),
+      join(shard, `${h}_0${LARGE}`),
+      join(path, 'blobs', 'sha256', h[0] === 'f' ? '0a' : 'fa', `${h}_${LARGE}`),
+      join(path, 'blobs', 'sha256', 'zz', `${h}_${LARGE}`),
       join(path, 'blobs', 'unknownfn', 'ab', 'x'),
       join(path, 'blobs', 'stray-file'),
     ];
@@ -270,8 +305,8 @@ describe('DiskBlobStore', () => {
 
   it('removes a blob file whose length differs from the size in its name at open', async () => {
     const first = await open();
-    const whole = await randomBlob(1000);
-    const cut = await randomBlob(1000);
+    const whole = await randomBlob(LARGE);
+    const cut = await randomBlob(LARGE);
     await putBuffer(first, whole.digest, whole.data);
     await putBuffer(first, cut.digest, cut.data);
     await first.close();
@@ -279,7 +314,7 @@ describe('DiskBlobStore', () => {
     const second = await open();
     assert.deepEqual(await second.findMissing([whole.digest, cut.digest]), [cut.digest]);
     await assert.rejects(stat(fileOf(path, cut.digest)), { code: 'ENOENT' });
-    assert.equal((await second.stats()).bytes, 1000);
+    assert.equal((await second.stats()).bytes, LARGE);
   });
 
   it('keeps values of any length when not content-addressed', async () => {
@@ -293,9 +328,9 @@ describe('DiskBlobStore', () => {
     assert.equal((await second.stats()).bytes, value.length);
   });
 
-  it('reports NOT_FOUND and forgets a blob deleted behind its back', async () => {
+  it('reports NOT_FOUND and forgets a blob file deleted behind its back', async () => {
     const store = await open();
-    const blob = await randomBlob(10);
+    const blob = await randomBlob(LARGE);
     await putBuffer(store, blob.digest, blob.data);
     await unlink(fileOf(path, blob.digest));
     await assert.rejects(store.get(blob.digest), withCode(status.NOT_FOUND));
@@ -318,7 +353,6 @@ describe('DiskBlobStore', () => {
     assert.deepEqual(await readAll(store, blob.digest), blob.data);
   });
 
-  // Small blobs are buffered and written whole by the file writer thread.
   it('stores many small blobs written at once, each whole, and finds them after a reopen', async () => {
     const store = await open();
     const blobs = await Promise.all(Array.from({ length: 200 }, (_, i) => randomBlob(i * 37)));
@@ -355,7 +389,7 @@ describe('DiskBlobStore', () => {
     assert.deepEqual(await store.findMissing([blob.digest]), [blob.digest]);
   });
 
-  it('moves a value of unknown length that outgrows memory to a file', async () => {
+  it('keeps a value of unknown length larger than a small blob in a pack', async () => {
     const store = await open({ contentAddressed: false, maxBytes: 4 * SMALL_BLOB_BYTES });
     const key = await randomBlob(10);
     const value = (await randomBlob(SMALL_BLOB_BYTES + 4096)).data;
@@ -366,17 +400,168 @@ describe('DiskBlobStore', () => {
     assert.equal(writer.written, value.length);
     await writer.commit();
     assert.deepEqual(await readAll(store, key.digest), value);
+    assert.deepEqual(await listFiles(join(path, 'blobs')), []);
+    await store.close();
+    const again = await open({ contentAddressed: false, maxBytes: 4 * SMALL_BLOB_BYTES });
+    assert.deepEqual(await readAll(again, key.digest), value);
   });
 
-  it('fails a commit the thread cannot write with the file system error, and loses nothing else', async () => {
-    const store = await open();
+  it('fails a commit it cannot write with the file system error, and loses nothing else', async () => {
+    const store = await open({ packBytes: 1 });
     const kept = await randomBlob(10);
     await putBuffer(store, kept.digest, kept.data);
-    // The temporary directory vanishing makes creating the temporary file fail.
-    await rm(join(path, 'tmp'), { recursive: true });
+    // With a pack per record, the packs directory vanishing makes creating the next pack fail.
+    await rm(join(path, 'packs'), { recursive: true });
     const lost = await randomBlob(20);
     await assert.rejects(putBuffer(store, lost.digest, lost.data), /disk store: writing blob/);
     assert.deepEqual(await store.findMissing([lost.digest, kept.digest]), [lost.digest]);
     assert.deepEqual(await readAll(store, kept.digest), kept.data);
+  });
+});
+
+describe('DiskBlobStore packs', () => {
+  let path: string;
+  const stores: DiskBlobStore[] = [];
+  const open = async (options: Partial<DiskBlobStoreOptions> = {}) => {
+    const store = await DiskBlobStore.open({ path, maxBytes: 1024 * 1024, ...options });
+    stores.push(store);
+    return store;
+  };
+  const packFiles = async () => (await listFiles(join(path, 'packs'))).sort();
+  beforeEach(async () => {
+    path = await mkdtemp(join(tmpdir(), 'kiln-packs-'));
+  });
+  afterEach(async () => {
+    for (const store of stores.splice(0)) await store.close();
+    await rm(path, { recursive: true, force: true });
+  });
+
+  it('drops a record torn at the end of a pack at open, cuts it off, and keeps writing', async () => {
+    const first = await open();
+    const [a, b, c] = await Promise.all([100, 200, 300].map(randomBlob));
+    assert.ok(a && b && c);
+    for (const blob of [a, b, c]) await putBuffer(first, blob.digest, blob.data);
+    await first.close();
+    const [pack] = await packFiles();
+    assert.ok(pack);
+    const whole = (await stat(pack)).size;
+    await truncate(pack, whole - 10);
+    const second = await open();
+    assert.deepEqual(await second.findMissing([a.digest, b.digest, c.digest]), [c.digest]);
+    assert.deepEqual(await readAll(second, b.digest), b.data);
+    assert.equal((await stat(pack)).size, whole - 10 - (300 + 16 + c.digest.key.length - 10));
+    await putBuffer(second, c.digest, c.data);
+    await second.close();
+    const third = await open();
+    for (const blob of [a, b, c]) assert.deepEqual(await readAll(third, blob.digest), blob.data);
+  });
+
+  it('drops a damaged record at open and keeps the intact ones after it', async () => {
+    const first = await open();
+    const [a, b, c] = await Promise.all([100, 200, 300].map(randomBlob));
+    assert.ok(a && b && c);
+    for (const blob of [a, b, c]) await putBuffer(first, blob.digest, blob.data);
+    await first.close();
+    const [pack] = await packFiles();
+    assert.ok(pack);
+    const bytes = await readFile(pack);
+    const at = bytes.indexOf(b.data);
+    bytes[at + 50] = (bytes[at + 50] as number) ^ 0xff;
+    await writeFile(pack, bytes);
+    const second = await open();
+    assert.deepEqual(await second.findMissing([a.digest, b.digest, c.digest]), [b.digest]);
+    assert.deepEqual(await readAll(second, a.digest), a.data);
+    assert.deepEqual(await readAll(second, c.digest), c.data);
+  });
+
+  it('gives back the space of evicted blobs: deletes dead packs, compacts partly dead ones', async () => {
+    const store = await open({ maxBytes: 12_000, packBytes: 2048 });
+    const blobs = await Promise.all(Array.from({ length: 50 }, () => randomBlob(200)));
+    for (const { data, digest } of blobs.slice(0, 40)) await putBuffer(store, digest, data);
+    const firstPack = (await packFiles())[0];
+    // Every fourth of the first 40 is used again; the others age out.
+    const kept = blobs.slice(0, 40).filter((_, i) => i % 4 === 0);
+    for (const { digest } of kept) await readAll(store, digest);
+    for (const { data, digest } of blobs.slice(40)) await putBuffer(store, digest, data);
+    const more = await Promise.all(Array.from({ length: 40 }, () => randomBlob(200)));
+    for (const { data, digest } of more) {
+      await putBuffer(store, digest, data);
+      for (const { digest: k } of kept) await store.findMissing([k]);
+    }
+    await store.close();
+    assert.ok(!(await packFiles()).includes(firstPack as string), 'the oldest pack is gone');
+    const live = (await store.stats()).blobs;
+    const onDisk = (await Promise.all((await packFiles()).map((f) => stat(f)))).reduce(
+      (n, s) => n + s.size,
+      0,
+    );
+    // Records of 200 bytes take about 300 with their header and key.
+    assert.ok(onDisk <= 12_000 * 1.5 + 2048, `${onDisk} bytes in packs for ${live} blobs`);
+    const again = await open({ maxBytes: 12_000, packBytes: 2048 });
+    assert.deepEqual(await again.findMissing(kept.map((b) => b.digest)), []);
+    for (const { data, digest } of kept) assert.deepEqual(await readAll(again, digest), data);
+    // Evicted records in packs not compacted yet come back (they are whole), within the budget.
+    assert.ok((await again.stats()).blobs >= live);
+    assert.ok((await again.stats()).bytes <= 12_000);
+  });
+
+  it('prefers a packed value over a file an older version wrote for the same key', async () => {
+    const key = await randomBlob(10);
+    const old = Buffer.from('an older action result');
+    const fresh = Buffer.from('a newer action result');
+    const legacy = fileOf(path, key.digest);
+    await mkdir(dirname(legacy), { recursive: true });
+    await writeFile(legacy, old);
+    const first = await open({ contentAddressed: false });
+    assert.deepEqual(await readAll(first, key.digest), old);
+    await putBuffer(first, key.digest, fresh);
+    assert.deepEqual(await readAll(first, key.digest), fresh);
+    await first.close();
+    await assert.rejects(stat(legacy), { code: 'ENOENT' });
+    // As if the process had died between the append and the unlink.
+    await writeFile(legacy, old);
+    const second = await open({ contentAddressed: false });
+    assert.deepEqual(await readAll(second, key.digest), fresh);
+    assert.equal((await second.stats()).bytes, fresh.length);
+    await second.close();
+    await assert.rejects(stat(legacy), { code: 'ENOENT' });
+  });
+
+  it('copies a packed blob read an hour after its write forward, so a restart sees it as recent', async () => {
+    let now = Date.now();
+    const first = await open({ now: () => now });
+    const [a, b] = await Promise.all([100, 100].map(randomBlob));
+    assert.ok(a && b);
+    await putBuffer(first, a.digest, a.data);
+    await putBuffer(first, b.digest, b.data);
+    now += 30 * 60 * 1000;
+    await readAll(first, a.digest);
+    await first.close();
+    const second = await open({ maxBytes: 150 });
+    assert.deepEqual(await second.findMissing([a.digest, b.digest]), [a.digest]);
+    await second.close();
+    stores.length = 0;
+    await rm(path, { recursive: true });
+    const third = await open({ now: () => now });
+    await putBuffer(third, a.digest, a.data);
+    await putBuffer(third, b.digest, b.data);
+    now += 61 * 60 * 1000;
+    await readAll(third, a.digest);
+    await third.close();
+    const fourth = await open({ maxBytes: 150 });
+    assert.deepEqual(await fourth.findMissing([a.digest, b.digest]), [b.digest]);
+    assert.deepEqual(await readAll(fourth, a.digest), a.data);
+  });
+
+  it('removes files in packs/ that are not packs at open', async () => {
+    const first = await open();
+    const blob = await randomBlob(100);
+    await putBuffer(first, blob.digest, blob.data);
+    await first.close();
+    await writeFile(join(path, 'packs', 'junk'), 'x');
+    await mkdir(join(path, 'packs', '0000000001.pack.d'));
+    const second = await open();
+    assert.equal((await readdir(join(path, 'packs'))).length, 1);
+    assert.deepEqual(await readAll(second, blob.digest), blob.data);
   });
 });

@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BuildDirectoryPool } from '../../src/worker/build-directory-pool.ts';
-import { emptyKeepingDirectoriesSync } from '../../src/worker/keep-directories.ts';
+import { emptyKeepingDirectoriesSync } from '../../src/worker/keep-directories.mjs';
 import { listing } from '../support/fs-listing.ts';
 
 describe('BuildDirectoryPool', () => {

@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { status } from '@grpc/grpc-js';
 import { CommandRunner } from '../../src/worker/command-runner.ts';
 import { HelperProcessLauncher } from '../../src/worker/helper-process-launcher.ts';
+
+const execFileAsync = promisify(execFile);
 
 /** Pids of this process's children running the spawn helper. */
 async function helperPids(): Promise<number[]> {
@@ -17,7 +21,7 @@ async function helperPids(): Promise<number[]> {
       const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8');
-      if (ppid === process.pid && cmdline.includes('spawn-helper.ts')) pids.push(Number(entry));
+      if (ppid === process.pid && cmdline.includes('spawn-helper.mjs')) pids.push(Number(entry));
     } catch {
       // The process ended while we looked.
     }
@@ -64,6 +68,23 @@ describe('HelperProcessLauncher', () => {
     assert.equal(result.exitCode, 0);
     const parent = Number((await readFile(join(dir, 'parent'), 'utf8')).trim());
     assert.deepEqual(await helperPids(), [parent]);
+  });
+
+  it('loads no TypeScript in the helper (which would start the type stripper there)', async () => {
+    const helper = new URL('../../src/worker/spawn-helper.mjs', import.meta.url).href;
+    const script = `
+      import { registerHooks } from 'node:module';
+      const loaded = [];
+      registerHooks({ load: (url, context, next) => (loaded.push(url), next(url, context)) });
+      await import(${JSON.stringify(helper)});
+      process.stdout.write(JSON.stringify(loaded.filter((url) => !url.startsWith('node:'))));`;
+    const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', script]);
+    const loaded: string[] = JSON.parse(stdout);
+    assert.ok(loaded.includes(helper));
+    assert.deepEqual(
+      loaded.filter((url) => !url.endsWith('.mjs')),
+      [],
+    );
   });
 
   it('empties a directory in the helper, keeping the directory itself', async () => {

@@ -3,7 +3,7 @@ import { chmod, lstat, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { emptyKeepingDirectoriesSync } from '../../src/worker/keep-directories.ts';
+import { emptyKeepingDirectoriesSync } from '../../src/worker/keep-directories.mjs';
 import { listing } from '../support/fs-listing.ts';
 
 describe('emptyKeepingDirectoriesSync', () => {

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Emptying a used input root while keeping its directories, so that the next
  * action staged there creates only the directories it does not find. On
@@ -7,28 +8,34 @@
  * `external/<repo>/…`), and keeping it saves a mkdir and a rmdir per
  * directory per action.
  *
- * Imports only Node.js built-ins: the spawn helper runs this.
+ * Plain JavaScript (types in JSDoc, checked by `npm run typecheck`) that
+ * imports only Node.js built-ins: the spawn helper runs this, and loading
+ * no TypeScript keeps it small (see `spawn-helper.mjs`).
  */
 import { lstatSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Which directories may stay. */
-export interface KeepDirectories {
-  /** Permission bits a directory must have to stay (those of a fresh one); others are deleted. */
-  readonly mode: number;
-  /** Most directories kept; the rest are deleted. */
-  readonly limit: number;
-}
+/**
+ * Which directories may stay: at most `limit` of them (the rest are
+ * deleted), and only those whose permission bits are `mode`, those of a
+ * fresh directory (others are deleted).
+ * @typedef {{ readonly mode: number, readonly limit: number }} KeepDirectories
+ */
 
 /**
  * Deletes everything under `root` except directories with `keep.mode`,
  * keeping at most `keep.limit` of them, and returns the kept ones as paths
  * relative to `root`, parents before children. Never follows a symlink.
  * Throws when something cannot be deleted.
+ * @param {string} root
+ * @param {KeepDirectories} keep
+ * @returns {string[]}
  */
-export function emptyKeepingDirectoriesSync(root: string, keep: KeepDirectories): string[] {
-  const kept: string[] = [];
-  const walk = (relative: string): void => {
+export function emptyKeepingDirectoriesSync(root, keep) {
+  /** @type {string[]} */
+  const kept = [];
+  /** @param {string} relative */
+  const walk = (relative) => {
     const dir = relative === '' ? root : join(root, relative);
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);

@@ -1,0 +1,118 @@
+// @ts-check
+/**
+ * {@link DirectProcessLauncher}, which starts processes from the calling
+ * process, and {@link LaunchError}: the code of `process-launcher.ts` that
+ * the spawn helper runs too (that module re-exports both, next to the types).
+ *
+ * Plain JavaScript (types in JSDoc, checked by `npm run typecheck`) that
+ * imports only Node.js built-ins: loading no TypeScript keeps the helper
+ * small (see `spawn-helper.mjs`).
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+
+/** @import { LaunchedProcess, LaunchRequest, ProcessExit, ProcessLauncher } from './process-launcher.ts' */
+
+/** Why a process could not be started. */
+export class LaunchError extends Error {
+  /**
+   * What failed: creating the stdout or stderr file, or starting the program.
+   * @readonly
+   * @type {'stdout' | 'stderr' | 'spawn'}
+   */
+  stage;
+  /**
+   * The system error code (`ENOENT`, `EACCES`, …), when there is one.
+   * @readonly
+   * @type {string | undefined}
+   */
+  errno;
+
+  /**
+   * @param {LaunchError['stage']} stage
+   * @param {string} message
+   * @param {string | undefined} errno
+   */
+  constructor(stage, message, errno) {
+    super(message);
+    this.name = 'LaunchError';
+    this.stage = stage;
+    this.errno = errno;
+  }
+
+  /**
+   * Wraps a Node.js error of the given stage.
+   * @param {LaunchError['stage']} stage
+   * @param {unknown} err
+   * @returns {LaunchError}
+   */
+  static of(stage, err) {
+    const errno = /** @type {NodeJS.ErrnoException | undefined} */ (err)?.code;
+    return new LaunchError(stage, err instanceof Error ? err.message : String(err), errno);
+  }
+}
+
+/**
+ * Creates or truncates an output file; a {@link LaunchError} of `stage` when it cannot.
+ * @param {string} path
+ * @param {'stdout' | 'stderr'} stage
+ * @returns {number}
+ */
+function openOutput(path, stage) {
+  try {
+    return openSync(path, 'w');
+  } catch (err) {
+    throw LaunchError.of(stage, err);
+  }
+}
+
+/**
+ * Spawns from the calling process.
+ * @implements {ProcessLauncher}
+ */
+export class DirectProcessLauncher {
+  /**
+   * @param {LaunchRequest} request
+   * @returns {Promise<LaunchedProcess>}
+   */
+  async launch(request) {
+    // Opened synchronously: creating two files takes microseconds, less than
+    // the round trips through the thread pool that would start the process later.
+    const stdout = openOutput(request.stdoutPath, 'stdout');
+    /** @type {number} */
+    let stderr;
+    try {
+      stderr = openOutput(request.stderrPath, 'stderr');
+    } catch (err) {
+      closeSync(stdout);
+      throw err;
+    }
+    try {
+      const child = spawn(request.program, request.args, {
+        cwd: request.cwd,
+        env: request.env,
+        detached: true,
+        stdio: ['ignore', stdout, stderr],
+        windowsHide: true,
+      });
+      /** @type {Promise<ProcessExit>} */
+      const exit = new Promise((resolve) => {
+        child.once('exit', (code, signal) => resolve({ code, signal }));
+      });
+      await new Promise((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', (err) => reject(LaunchError.of('spawn', err)));
+      });
+      // Later errors (a failed kill) must not crash the process as unhandled.
+      child.on('error', () => {});
+      return { pid: /** @type {number} */ (child.pid), exit };
+    } finally {
+      // The child holds its own copies of the descriptors.
+      closeSync(stdout);
+      closeSync(stderr);
+    }
+  }
+
+  /** @returns {Promise<void>} */
+  async close() {}
+}
