@@ -59,20 +59,40 @@ async function listFiles(dir: string): Promise<string[]> {
   return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
 }
 
-describe('DiskBlobStore', () => {
-  let path: string;
-  const stores: DiskBlobStore[] = [];
-  const open = async (options: Partial<DiskBlobStoreOptions> = {}) => {
-    const store = await DiskBlobStore.open({ path, maxBytes: 1024 * 1024, ...options });
-    stores.push(store);
-    return store;
+/**
+ * A fresh directory per test, and `open` for stores there (1 MiB budget
+ * unless told) that are closed after the test. Call inside a describe.
+ */
+function storeFixture() {
+  const fixture = {
+    path: '',
+    stores: [] as DiskBlobStore[],
+    open: async (options: Partial<DiskBlobStoreOptions> = {}) => {
+      const store = await DiskBlobStore.open({
+        path: fixture.path,
+        maxBytes: 1024 * 1024,
+        ...options,
+      });
+      fixture.stores.push(store);
+      return store;
+    },
   };
   beforeEach(async () => {
-    path = await mkdtemp(join(tmpdir(), 'kiln-disk-'));
+    fixture.path = await mkdtemp(join(tmpdir(), 'kiln-disk-'));
   });
   afterEach(async () => {
-    for (const store of stores.splice(0)) await store.close();
-    await rm(path, { recursive: true, force: true });
+    for (const store of fixture.stores.splice(0)) await store.close();
+    await rm(fixture.path, { recursive: true, force: true });
+  });
+  return fixture;
+}
+
+describe('DiskBlobStore', () => {
+  const fixture = storeFixture();
+  const { open, stores } = fixture;
+  let path = '';
+  beforeEach(() => {
+    path = fixture.path;
   });
 
   it('stores large blobs at <path>/blobs/<fn>/<shard>/<hash>_<size>, small ones in a pack', async () => {
@@ -420,21 +440,13 @@ describe('DiskBlobStore', () => {
 });
 
 describe('DiskBlobStore packs', () => {
-  let path: string;
-  const stores: DiskBlobStore[] = [];
-  const open = async (options: Partial<DiskBlobStoreOptions> = {}) => {
-    const store = await DiskBlobStore.open({ path, maxBytes: 1024 * 1024, ...options });
-    stores.push(store);
-    return store;
-  };
+  const fixture = storeFixture();
+  const { open, stores } = fixture;
+  let path = '';
+  beforeEach(() => {
+    path = fixture.path;
+  });
   const packFiles = async () => (await listFiles(join(path, 'packs'))).sort();
-  beforeEach(async () => {
-    path = await mkdtemp(join(tmpdir(), 'kiln-packs-'));
-  });
-  afterEach(async () => {
-    for (const store of stores.splice(0)) await store.close();
-    await rm(path, { recursive: true, force: true });
-  });
 
   it('drops a record torn at the end of a pack at open, cuts it off, and keeps writing', async () => {
     const first = await open();
