@@ -93,8 +93,6 @@ export interface PackLogOptions<T> {
    * then `to` is released).
    */
   readonly moved: (from: PackSlot<T>, to: PackSlot<T>) => boolean;
-  /** Reports a compaction or deletion that failed (the data stays as it was). */
-  readonly warn?: (message: string, err: unknown) => void;
 }
 
 /** Appends pending in one pack, written together. */
@@ -170,7 +168,11 @@ export class PackLog<T> {
       pack === undefined ||
       (pack.size > 0 && pack.size + recordBytes > this.#options.packBytes)
     ) {
-      pack = this.#rotate();
+      try {
+        pack = this.#rotate();
+      } catch (err) {
+        return Promise.reject(err);
+      }
     }
     const offset = pack.size;
     pack.size += recordBytes;
@@ -279,8 +281,8 @@ export class PackLog<T> {
       let copy: PackSlot<T>;
       try {
         copy = await this.append(slot.key, this.read(slot, 0, slot.size), slot.tag);
-      } catch (err) {
-        this.#options.warn?.(`compacting ${pack.path}`, err);
+      } catch {
+        // The disk is full, say: the pack stays as it is, and a later release tries again.
         break;
       }
       if (pack.live.has(slot) && this.#options.moved(slot, copy)) this.release(slot);
@@ -303,9 +305,8 @@ export class PackLog<T> {
     this.#packs.delete(pack.id);
     if (this.#active === pack) this.#active = undefined;
     closeSync(pack.fd);
-    this.#track(
-      unlink(pack.path).catch((err: unknown) => this.#options.warn?.(`deleting ${pack.path}`, err)),
-    );
+    // A pack that cannot be deleted is read again at the next open, its records whole.
+    this.#track(unlink(pack.path).catch(() => {}));
   }
 
   /** Finishes the active pack and starts a new one. */
