@@ -20,9 +20,11 @@
  * The local build uses Bazel's default strategy (the sandbox, as `bazel
  * build` with no flags does): that is what a user compares against. Both
  * builds use the e2e harness's offline options, including its `--jobs=4`.
- * Directories are deleted only after all builds: on this machine's ext4
- * (no journal), creating files is much slower for tens of seconds after many
- * files were deleted, which would otherwise land in the next sample.
+ * Directories are deleted only after all builds, and each timed build waits
+ * for the file system to settle first (see `settleFileSystem`): on this
+ * machine's ext4 (no journal), creating files is much slower for a while
+ * after many files were deleted, which would otherwise land in the next
+ * sample.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -36,7 +38,7 @@ import {
   shutdownBazel,
 } from '../test/e2e/bazel-harness.ts';
 import { startExecServer } from './exec-bench.ts';
-import { meanCpu, median, type Sample, timed } from './measure.ts';
+import { meanCpu, median, type Sample, settleFileSystem, timed } from './measure.ts';
 import type { ResultRow } from './report.ts';
 import type { ServerProcess } from './server-process.ts';
 
@@ -166,6 +168,8 @@ async function coldBuild(plan: BuildPlan): Promise<Build> {
     const build = async (): Promise<void> => {
       result = await runBazel(ws, ['build', `//${MAIN_PACKAGE}/...`, ...plan.args]);
     };
+    // The warm-up builds and the builds before deleted many files (sandboxes, build directories).
+    await settleFileSystem();
     const start = performance.now();
     const actionsBefore = await plan.server?.actionCpuSeconds?.();
     const sample = plan.server === undefined ? undefined : await timed(plan.server, build);

@@ -28,7 +28,7 @@ import {
 import type { WriteRequest } from '../src/gen/google/bytestream/bytestream.js';
 import { call, connectClients, type KilnClients } from '../test/support/grpc-clients.ts';
 import { startExecServer } from './exec-bench.ts';
-import { median } from './measure.ts';
+import { median, settleFileSystem } from './measure.ts';
 import type { ResultRow } from './report.ts';
 
 /** Options of {@link bazelShapedRows}. */
@@ -206,6 +206,7 @@ export async function bazelShapedRows(options: BazelShapedOptions): Promise<Resu
   const overActions: number[] = [];
   let threads = '';
   for (let run = 0; run < options.runs; run++) {
+    if (run > 0) await settleFileSystem(); // The last run's data directory was just deleted.
     const server = await startExecServer({ localWorkers: 2, cpuProfDir: options.cpuProfDir });
     const clients = connectClients(server.address);
     try {

@@ -23,7 +23,7 @@ import { openChannels } from './clients.ts';
 import { execRows } from './exec-bench.ts';
 import { Http2ByteStreamWriter } from './http2-writer.ts';
 import { measureFileWrites } from './machine-bench.ts';
-import { meanCpu, median, type Sample } from './measure.ts';
+import { meanCpu, median, type Sample, settleFileSystem } from './measure.ts';
 import { type ResultRow, toMarkdown, writeJson } from './report.ts';
 import { startServerProcess } from './server-process.ts';
 
@@ -242,9 +242,11 @@ async function main(): Promise<void> {
   const profileDir = values['cpu-prof'] ? join(ROOT, '.bench/profiles') : undefined;
   rows.push(...(await execRows({ only, runs: Math.min(runs, 3), cpuProfDir: profileDir })));
   if (only.has('shaped')) {
+    await settleFileSystem();
     rows.push(...(await bazelShapedRows({ runs: Math.min(runs, 3), cpuProfDir: profileDir })));
   }
   if (only.has('bazel')) {
+    await settleFileSystem();
     rows.push(
       ...(await bazelRows({
         runs: Number(values['bazel-runs']),

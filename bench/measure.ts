@@ -4,7 +4,9 @@
  * the CPU everything else on the machine used, which tells whether a number
  * is to be trusted (this machine is shared).
  */
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import type { ServerProcess } from './server-process.ts';
 
 /** Linux reports /proc/stat times in clock ticks of 1/100 s. */
@@ -83,4 +85,18 @@ export function meanCpu(samples: readonly Sample[]): {
 /** Resolves after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Waits until files deleted so far no longer slow down file creation. On
+ * ext4 without a journal (this machine's), creating a file skips, one by
+ * one, every free inode of its group that was freed in the last 5 seconds,
+ * or the last 5 minutes while the inode table block is not yet written back:
+ * after a phase deleted thousands of files, creations cost up to a
+ * millisecond of kernel CPU each for minutes, which lands in whatever runs
+ * next. `sync` writes the inode tables back, and the 5 seconds then pass.
+ */
+export async function settleFileSystem(): Promise<void> {
+  await promisify(execFile)('sync');
+  await sleep(6000);
 }
