@@ -10,8 +10,8 @@
  * one). Appended to a pack, a blob costs a share of one positioned write per
  * batch, and a read is one positioned read on a file already open.
  *
- * A record is a 16-byte header (magic, CRC-32 of the rest, key length, data
- * length), the key (the store's `Digest.key`, ASCII) and the data. Appends
+ * A record is a 16-byte header with a CRC-32, the key (the store's
+ * `Digest.key`) and the data (see pack-format.ts). Appends
  * made in the same microtask go out as one `writev` (and one `fdatasync`
  * with `fsync`); a record becomes visible only when its write has completed.
  * At open every pack is read through and each record checked against its
@@ -28,11 +28,8 @@
 import { closeSync, fdatasync, fstatSync, fsyncSync, openSync, readSync, writev } from 'node:fs';
 import { mkdir, readdir, readFile, rm, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
+import { HEADER_BYTES, recordHeader, records } from './pack-format.ts';
 
-/** "KPK1": the first bytes of every record. */
-const MAGIC = 0x314b504b;
-const HEADER_BYTES = 16;
 const PACK_NAME = /^(\d{10})\.pack$/;
 /** A pack is compacted once this share of its data belongs to released records. */
 const COMPACT_DEAD_SHARE = 0.25;
@@ -178,12 +175,7 @@ export class PackLog<T> {
     pack.size += recordBytes;
     pack.dataBytes += data.byteLength;
     pack.writing++;
-    const header = Buffer.allocUnsafe(HEADER_BYTES);
-    header.writeUInt32LE(MAGIC, 0);
-    header.writeUInt16LE(keyBytes.byteLength, 8);
-    header.writeUInt16LE(0, 10);
-    header.writeUInt32LE(data.byteLength, 12);
-    header.writeUInt32LE(crc32(data, crc32(keyBytes, crc32(header.subarray(8)))), 4);
+    const header = recordHeader(keyBytes, data);
     const slot: PackSlot<T> = { pack, offset, size: data.byteLength, recordBytes, key, tag };
     let batch = this.#batches.at(-1);
     if (batch === undefined || batch.pack !== pack) {
@@ -440,35 +432,6 @@ async function writeAll(
   return null;
 }
 
-/** The keys of the intact records of a pack's bytes, in order (for tests and tools). */
-export function packRecordKeys(bytes: Buffer): string[] {
-  return [...records(bytes)].map((record) => record.key);
-}
-
-/** The intact records of a pack's bytes; past a damaged one, the next intact one. */
-function* records(
-  bytes: Buffer,
-): Generator<{ offset: number; key: string; dataStart: number; end: number }> {
-  let offset = 0;
-  while (offset + HEADER_BYTES <= bytes.length) {
-    const record = parseRecord(bytes, offset);
-    if (record === undefined) {
-      const next = bytes.indexOf(MAGIC_BYTES, offset + 1);
-      if (next < 0) return;
-      offset = next;
-      continue;
-    }
-    yield { offset, ...record };
-    offset = record.end;
-  }
-}
-
-const MAGIC_BYTES = (() => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(MAGIC, 0);
-  return b;
-})();
-
 function newPack<T>(id: number, path: string, fd: number, sealed: boolean): Pack<T> {
   return {
     id,
@@ -485,19 +448,4 @@ function newPack<T>(id: number, path: string, fd: number, sealed: boolean): Pack
     compacted: undefined,
     deleted: false,
   };
-}
-
-/** The record at `offset` if it is whole and intact. */
-function parseRecord(
-  bytes: Buffer,
-  offset: number,
-): { key: string; dataStart: number; end: number } | undefined {
-  if (bytes.readUInt32LE(offset) !== MAGIC) return undefined;
-  const keyLength = bytes.readUInt16LE(offset + 8);
-  const dataLength = bytes.readUInt32LE(offset + 12);
-  const dataStart = offset + HEADER_BYTES + keyLength;
-  const end = dataStart + dataLength;
-  if (keyLength === 0 || end > bytes.length) return undefined;
-  if (crc32(bytes.subarray(offset + 8, end)) !== bytes.readUInt32LE(offset + 4)) return undefined;
-  return { key: bytes.toString('latin1', offset + HEADER_BYTES, dataStart), dataStart, end };
 }

@@ -447,15 +447,20 @@ describe('DiskBlobStore packs', () => {
     path = fixture.path;
   });
   const packFiles = async () => (await listFiles(join(path, 'packs'))).sort();
-
-  it('drops a record torn at the end of a pack at open, cuts it off, and keeps writing', async () => {
-    const first = await open();
+  /** Three small blobs written to a store that is then closed, and the one pack holding them. */
+  const threeInAPack = async () => {
+    const store = await open();
     const [a, b, c] = await Promise.all([100, 200, 300].map(randomBlob));
     assert.ok(a && b && c);
-    for (const blob of [a, b, c]) await putBuffer(first, blob.digest, blob.data);
-    await first.close();
+    for (const blob of [a, b, c]) await putBuffer(store, blob.digest, blob.data);
+    await store.close();
     const [pack] = await packFiles();
     assert.ok(pack);
+    return { a, b, c, pack };
+  };
+
+  it('drops a record torn at the end of a pack at open, cuts it off, and keeps writing', async () => {
+    const { a, b, c, pack } = await threeInAPack();
     const whole = (await stat(pack)).size;
     await truncate(pack, whole - 10);
     const second = await open();
@@ -469,13 +474,7 @@ describe('DiskBlobStore packs', () => {
   });
 
   it('drops a damaged record at open and keeps the intact ones after it', async () => {
-    const first = await open();
-    const [a, b, c] = await Promise.all([100, 200, 300].map(randomBlob));
-    assert.ok(a && b && c);
-    for (const blob of [a, b, c]) await putBuffer(first, blob.digest, blob.data);
-    await first.close();
-    const [pack] = await packFiles();
-    assert.ok(pack);
+    const { a, b, c, pack } = await threeInAPack();
     const bytes = await readFile(pack);
     const at = bytes.indexOf(b.data);
     bytes[at + 50] = (bytes[at + 50] as number) ^ 0xff;

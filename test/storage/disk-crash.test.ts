@@ -11,7 +11,7 @@ import { digestOf, makeDigest } from '../../src/digest/digest.ts';
 import { digestFunctionByName } from '../../src/digest/digest-function.ts';
 import { readAll } from '../../src/storage/blob-store.ts';
 import { DiskBlobStore } from '../../src/storage/disk-blob-store.ts';
-import { packRecordKeys } from '../../src/storage/pack-log.ts';
+import { packRecordKeys } from '../../src/storage/pack-format.ts';
 
 const WRITER = fileURLToPath(new URL('./fixtures/disk-writer.ts', import.meta.url));
 const MAX_BYTES = 16 * 1024 * 1024;
