@@ -410,7 +410,7 @@ export class DiskBlobStore implements BlobStore {
     const old = this.#index.get(digest);
     this.#indexCommitted(digest, data.byteLength, slot);
     // A file an older version of Kiln wrote for this key is now out of date.
-    if (old !== undefined && old.slot === undefined) this.#unlinkUnlessFile(digest);
+    if (old !== undefined && old.slot === undefined) void this.#unlinkUnlessFile(digest);
     await this.#evict();
   }
 
