@@ -13,8 +13,8 @@
  * except entries pinned by a link in progress; while many are pinned the
  * cache may briefly exceed its budget.
  */
-import { constants } from 'node:fs';
-import { chmod, copyFile, link, mkdir, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { chmodSync, constants, linkSync } from 'node:fs';
+import { chmod, copyFile, mkdir, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
 import { MissingBlobsError } from '../client/missing-blobs-error.ts';
@@ -203,8 +203,8 @@ export class FileCache {
     const entry = this.#createEntry(digest, executable);
     this.#entries.set(key, entry);
     try {
-      await link(path, entry.path);
-      await chmod(entry.path, modeOf(executable));
+      linkSync(path, entry.path);
+      chmodSync(entry.path, modeOf(executable));
       this.#loaded(entry, false);
     } catch {
       await unlink(entry.path).catch(() => {});
@@ -365,10 +365,15 @@ function modeOf(executable: boolean): number {
   return executable ? 0o555 : 0o444;
 }
 
-/** Hardlinks the cached file to `path`; copies where a hardlink is impossible. */
+/**
+ * Hardlinks the cached file to `path`; copies where a hardlink is impossible.
+ * The link is made synchronously: it creates no inode, only a directory
+ * entry, and measured here a thread-pool round trip (wake-ups of a pool
+ * thread and of the event loop) cost several times the syscall itself.
+ */
 async function materialize(entry: Entry, path: string): Promise<void> {
   try {
-    await link(entry.path, path);
+    linkSync(entry.path, path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     // Other device, too many links to one inode, or a file system without hardlinks.
