@@ -168,7 +168,17 @@ export class HelperProcessLauncher implements ProcessLauncher {
       if (child.pid === undefined) end(`could not start (${err.message})`);
       else if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
-    child.once('exit', (code, signal) => end(`exited (${signal ?? code})`));
+    child.once('exit', (code, signal) => {
+      const why = `exited (${signal ?? code})`;
+      if (!child.connected) {
+        end(why);
+        return;
+      }
+      // Replies it sent before dying may still be in the channel: a pid among them is what
+      // lets the action's process group be killed, so read them all before giving up.
+      child.once('disconnect', () => end(why));
+      setTimeout(() => end(why), 1000).unref();
+    });
     return helper;
   }
 
