@@ -24,7 +24,13 @@ import { DigestIndex, uniqueDigests } from './digest-index.ts';
 import { AlignedBufferPool, DIRECT_CHUNK_BYTES, DirectFileSink } from './direct-file-sink.ts';
 import { DiskBlobWriter } from './disk-blob-writer.ts';
 import { readChunks } from './disk-chunk-reader.ts';
-import { type BlobLocation, digestOfKey, locateBlob, scanBlobs } from './disk-layout.ts';
+import {
+  type BlobLocation,
+  digestOfKey,
+  locateBlob,
+  mergeFound,
+  scanBlobs,
+} from './disk-layout.ts';
 import { PackLog, type PackSlot } from './pack-log.ts';
 import { SmallBlobWriter } from './small-blob-writer.ts';
 
@@ -521,31 +527,14 @@ export class DiskBlobStore implements BlobStore {
       moved: (from, to) => this.#moved(from, to),
     });
     this.#packs = log;
-    // Packs are read oldest first: a later record of a key replaces an earlier one.
-    const packed = new DigestIndex<PackSlot<Digest>>();
-    for (const slot of found) {
-      const earlier = packed.get(slot.tag);
-      if (earlier !== undefined) log.release(earlier);
-      if (this.#contentAddressed && slot.size !== slot.tag.size) log.release(slot);
-      else packed.set(slot.tag, slot);
-    }
-    // A file of a key that has a record (an older version of Kiln wrote it) is out of date.
-    const outdated = blobs.filter(({ digest }) => packed.has(digest));
-    const known = [
-      ...blobs
-        .filter(({ digest }) => !packed.has(digest))
-        .map(({ digest, size, mtimeMs }) => ({ digest, size, mtimeMs, slot: undefined })),
-      ...[...packed.entries()].map(([digest, slot]) => {
-        return { digest, size: slot.size, mtimeMs: slot.pack.mtimeMs, slot };
-      }),
-    ];
-    // Oldest first; a pack's records share its mtime and keep their order (the sort is stable).
-    known.sort((a, b) => a.mtimeMs - b.mtimeMs);
+    const { known, outdated } = mergeFound(blobs, found, this.#contentAddressed, (slot) =>
+      log.release(slot),
+    );
     for (const { digest, size, mtimeMs, slot } of known) {
       this.#index.set(digest, { size, slot, accessMs: mtimeMs, persistedMs: mtimeMs });
       this.#bytes += size;
     }
-    await Promise.all(outdated.map(({ digest }) => this.#unlinkUnlessFile(digest)));
+    await Promise.all(outdated.map((digest) => this.#unlinkUnlessFile(digest)));
     // The budget may have shrunk since the last run.
     await this.#evict();
   }

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { type Digest, makeDigest } from '../digest/digest.ts';
 import { type DigestFunction, digestFunctionByName } from '../digest/digest-function.ts';
 import { invalidArgument } from '../errors.ts';
+import { DigestIndex } from './digest-index.ts';
+import type { PackSlot } from './pack-log.ts';
 
 /** A blob's shard directory and file. */
 export interface BlobLocation {
@@ -137,4 +139,51 @@ async function forEachLimit<T>(
     while (next < items.length) await fn(items[next++] as T);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** A blob found at open: in a file of its own (`slot` undefined) or a pack record. */
+export interface KnownBlob {
+  readonly digest: Digest;
+  readonly size: number;
+  /** The file's mtime, or the pack's: its last recorded use. */
+  readonly mtimeMs: number;
+  readonly slot: PackSlot<Digest> | undefined;
+}
+
+/**
+ * Merges the blob files and the pack records found at open into one list,
+ * oldest first. Packs are read oldest first, so a later record of a key
+ * replaces an earlier one; records whose length differs from their digest's
+ * size in a content-addressed store are dropped; both go to `release`. A
+ * file of a key that also has a record (an older version of Kiln wrote it)
+ * is out of date, and listed in `outdated` for deletion.
+ */
+export function mergeFound(
+  files: readonly FoundBlob[],
+  records: readonly PackSlot<Digest>[],
+  contentAddressed: boolean,
+  release: (slot: PackSlot<Digest>) => void,
+): { known: KnownBlob[]; outdated: Digest[] } {
+  const packed = new DigestIndex<PackSlot<Digest>>();
+  for (const slot of records) {
+    const earlier = packed.get(slot.tag);
+    if (earlier !== undefined) release(earlier);
+    if (contentAddressed && slot.size !== slot.tag.size) release(slot);
+    else packed.set(slot.tag, slot);
+  }
+  const outdated = files.filter(({ digest }) => packed.has(digest)).map(({ digest }) => digest);
+  const known: KnownBlob[] = [
+    ...files
+      .filter(({ digest }) => !packed.has(digest))
+      .map(({ digest, size, mtimeMs }) => ({ digest, size, mtimeMs, slot: undefined })),
+    ...[...packed.entries()].map(([digest, slot]) => ({
+      digest,
+      size: slot.size,
+      mtimeMs: slot.pack.mtimeMs,
+      slot,
+    })),
+  ];
+  // A pack's records share its mtime and keep their order: the sort is stable.
+  known.sort((a, b) => a.mtimeMs - b.mtimeMs);
+  return { known, outdated };
 }

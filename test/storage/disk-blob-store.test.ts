@@ -13,16 +13,12 @@ import {
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
-import type { Digest } from '../../src/digest/digest.ts';
 import { putBuffer, readAll } from '../../src/storage/blob-store.ts';
-import {
-  DiskBlobStore,
-  type DiskBlobStoreOptions,
-  SMALL_BLOB_BYTES,
-} from '../../src/storage/disk-blob-store.ts';
+import { DiskBlobStore, SMALL_BLOB_BYTES } from '../../src/storage/disk-blob-store.ts';
 import { randomBlob, runBlobStoreContract, withCode } from './blob-store-contract.ts';
+import { fileOf, LARGE, listFiles, storeFixture } from './disk-store-fixture.ts';
 
 runBlobStoreContract('DiskBlobStore', async () => {
   const path = await mkdtemp(join(tmpdir(), 'kiln-disk-contract-'));
@@ -39,53 +35,6 @@ runBlobStoreContract('DiskBlobStore with a pack per record', async () => {
     cleanup: () => rm(path, { recursive: true, force: true }),
   };
 });
-
-/** A blob too large for the packs: stored as a file of its own. */
-const LARGE = SMALL_BLOB_BYTES + 1000;
-
-/** Where the store keeps a blob, per the documented layout. */
-function fileOf(path: string, digest: Digest): string {
-  return join(
-    path,
-    'blobs',
-    digest.fn.name,
-    digest.hash.slice(0, 2),
-    `${digest.hash}_${digest.size}`,
-  );
-}
-
-async function listFiles(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
-}
-
-/**
- * A fresh directory per test, and `open` for stores there (1 MiB budget
- * unless told) that are closed after the test. Call inside a describe.
- */
-function storeFixture() {
-  const fixture = {
-    path: '',
-    stores: [] as DiskBlobStore[],
-    open: async (options: Partial<DiskBlobStoreOptions> = {}) => {
-      const store = await DiskBlobStore.open({
-        path: fixture.path,
-        maxBytes: 1024 * 1024,
-        ...options,
-      });
-      fixture.stores.push(store);
-      return store;
-    },
-  };
-  beforeEach(async () => {
-    fixture.path = await mkdtemp(join(tmpdir(), 'kiln-disk-'));
-  });
-  afterEach(async () => {
-    for (const store of fixture.stores.splice(0)) await store.close();
-    await rm(fixture.path, { recursive: true, force: true });
-  });
-  return fixture;
-}
 
 describe('DiskBlobStore', () => {
   const fixture = storeFixture();
@@ -436,143 +385,5 @@ describe('DiskBlobStore', () => {
     await assert.rejects(putBuffer(store, lost.digest, lost.data), /disk store: writing blob/);
     assert.deepEqual(await store.findMissing([lost.digest, kept.digest]), [lost.digest]);
     assert.deepEqual(await readAll(store, kept.digest), kept.data);
-  });
-});
-
-describe('DiskBlobStore packs', () => {
-  const fixture = storeFixture();
-  const { open, stores } = fixture;
-  let path = '';
-  beforeEach(() => {
-    path = fixture.path;
-  });
-  const packFiles = async () => (await listFiles(join(path, 'packs'))).sort();
-  /** Three small blobs written to a store that is then closed, and the one pack holding them. */
-  const threeInAPack = async () => {
-    const store = await open();
-    const [a, b, c] = await Promise.all([100, 200, 300].map(randomBlob));
-    assert.ok(a && b && c);
-    for (const blob of [a, b, c]) await putBuffer(store, blob.digest, blob.data);
-    await store.close();
-    const [pack] = await packFiles();
-    assert.ok(pack);
-    return { a, b, c, pack };
-  };
-
-  it('drops a record torn at the end of a pack at open, cuts it off, and keeps writing', async () => {
-    const { a, b, c, pack } = await threeInAPack();
-    const whole = (await stat(pack)).size;
-    await truncate(pack, whole - 10);
-    const second = await open();
-    assert.deepEqual(await second.findMissing([a.digest, b.digest, c.digest]), [c.digest]);
-    assert.deepEqual(await readAll(second, b.digest), b.data);
-    assert.equal((await stat(pack)).size, whole - 10 - (300 + 16 + c.digest.key.length - 10));
-    await putBuffer(second, c.digest, c.data);
-    await second.close();
-    const third = await open();
-    for (const blob of [a, b, c]) assert.deepEqual(await readAll(third, blob.digest), blob.data);
-  });
-
-  it('drops a damaged record at open and keeps the intact ones after it', async () => {
-    const { a, b, c, pack } = await threeInAPack();
-    const bytes = await readFile(pack);
-    const at = bytes.indexOf(b.data);
-    bytes[at + 50] = (bytes[at + 50] as number) ^ 0xff;
-    await writeFile(pack, bytes);
-    const second = await open();
-    assert.deepEqual(await second.findMissing([a.digest, b.digest, c.digest]), [b.digest]);
-    assert.deepEqual(await readAll(second, a.digest), a.data);
-    assert.deepEqual(await readAll(second, c.digest), c.data);
-  });
-
-  it('gives back the space of evicted blobs: deletes dead packs, compacts partly dead ones', async () => {
-    const store = await open({ maxBytes: 12_000, packBytes: 2048 });
-    const blobs = await Promise.all(Array.from({ length: 50 }, () => randomBlob(200)));
-    for (const { data, digest } of blobs.slice(0, 40)) await putBuffer(store, digest, data);
-    const firstPack = (await packFiles())[0];
-    // Every fourth of the first 40 is used again; the others age out.
-    const kept = blobs.slice(0, 40).filter((_, i) => i % 4 === 0);
-    for (const { digest } of kept) await readAll(store, digest);
-    for (const { data, digest } of blobs.slice(40)) await putBuffer(store, digest, data);
-    const more = await Promise.all(Array.from({ length: 40 }, () => randomBlob(200)));
-    for (const { data, digest } of more) {
-      await putBuffer(store, digest, data);
-      for (const { digest: k } of kept) await store.findMissing([k]);
-    }
-    await store.close();
-    assert.ok(!(await packFiles()).includes(firstPack as string), 'the oldest pack is gone');
-    const live = (await store.stats()).blobs;
-    const onDisk = (await Promise.all((await packFiles()).map((f) => stat(f)))).reduce(
-      (n, s) => n + s.size,
-      0,
-    );
-    // Records of 200 bytes take about 300 with their header and key.
-    assert.ok(onDisk <= 12_000 * 1.5 + 2048, `${onDisk} bytes in packs for ${live} blobs`);
-    const again = await open({ maxBytes: 12_000, packBytes: 2048 });
-    assert.deepEqual(await again.findMissing(kept.map((b) => b.digest)), []);
-    for (const { data, digest } of kept) assert.deepEqual(await readAll(again, digest), data);
-    // Evicted records in packs not compacted yet come back (they are whole), within the budget.
-    assert.ok((await again.stats()).blobs >= live);
-    assert.ok((await again.stats()).bytes <= 12_000);
-  });
-
-  it('prefers a packed value over a file an older version wrote for the same key', async () => {
-    const key = await randomBlob(10);
-    const old = Buffer.from('an older action result');
-    const fresh = Buffer.from('a newer action result');
-    const legacy = fileOf(path, key.digest);
-    await mkdir(dirname(legacy), { recursive: true });
-    await writeFile(legacy, old);
-    const first = await open({ contentAddressed: false });
-    assert.deepEqual(await readAll(first, key.digest), old);
-    await putBuffer(first, key.digest, fresh);
-    assert.deepEqual(await readAll(first, key.digest), fresh);
-    await first.close();
-    await assert.rejects(stat(legacy), { code: 'ENOENT' });
-    // As if the process had died between the append and the unlink.
-    await writeFile(legacy, old);
-    const second = await open({ contentAddressed: false });
-    assert.deepEqual(await readAll(second, key.digest), fresh);
-    assert.equal((await second.stats()).bytes, fresh.length);
-    await second.close();
-    await assert.rejects(stat(legacy), { code: 'ENOENT' });
-  });
-
-  it('copies a packed blob read an hour after its write forward, so a restart sees it as recent', async () => {
-    let now = Date.now();
-    const first = await open({ now: () => now });
-    const [a, b] = await Promise.all([100, 100].map(randomBlob));
-    assert.ok(a && b);
-    await putBuffer(first, a.digest, a.data);
-    await putBuffer(first, b.digest, b.data);
-    now += 30 * 60 * 1000;
-    await readAll(first, a.digest);
-    await first.close();
-    const second = await open({ maxBytes: 150 });
-    assert.deepEqual(await second.findMissing([a.digest, b.digest]), [a.digest]);
-    await second.close();
-    stores.length = 0;
-    await rm(path, { recursive: true });
-    const third = await open({ now: () => now });
-    await putBuffer(third, a.digest, a.data);
-    await putBuffer(third, b.digest, b.data);
-    now += 61 * 60 * 1000;
-    await readAll(third, a.digest);
-    await third.close();
-    const fourth = await open({ maxBytes: 150 });
-    assert.deepEqual(await fourth.findMissing([a.digest, b.digest]), [b.digest]);
-    assert.deepEqual(await readAll(fourth, a.digest), a.data);
-  });
-
-  it('removes files in packs/ that are not packs at open', async () => {
-    const first = await open();
-    const blob = await randomBlob(100);
-    await putBuffer(first, blob.digest, blob.data);
-    await first.close();
-    await writeFile(join(path, 'packs', 'junk'), 'x');
-    await mkdir(join(path, 'packs', '0000000001.pack.d'));
-    const second = await open();
-    assert.equal((await readdir(join(path, 'packs'))).length, 1);
-    assert.deepEqual(await readAll(second, blob.digest), blob.data);
   });
 });
