@@ -6,13 +6,13 @@
  * is written to a temporary file and renamed into place only when complete,
  * so a blob is either absent or whole, whatever moment the process dies.
  */
-import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, rename, rm, unlink, utimes } from 'node:fs/promises';
+import { mkdir, open, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../digest/digest.ts';
 import { fromFsError, invalidArgument, type KilnError, notFound } from '../errors.ts';
+import { BlobFileUploads } from './blob-file-uploads.ts';
 import {
   type BlobStore,
   type BlobWriter,
@@ -21,8 +21,6 @@ import {
   type StoreStats,
 } from './blob-store.ts';
 import { DigestIndex, uniqueDigests } from './digest-index.ts';
-import { AlignedBufferPool, DIRECT_CHUNK_BYTES, DirectFileSink } from './direct-file-sink.ts';
-import { DiskBlobWriter } from './disk-blob-writer.ts';
 import { readChunks } from './disk-chunk-reader.ts';
 import {
   type BlobLocation,
@@ -93,12 +91,7 @@ export interface DiskBlobStoreOptions {
  */
 export const SMALL_BLOB_BYTES = 64 * 1024;
 
-/** Blobs at least this large are written with O_DIRECT when enabled. */
-export const DIRECT_MIN_BYTES = 2 * DIRECT_CHUNK_BYTES;
-
-/** Create-exclusive, write-only, past the page cache. */
-const DIRECT_FLAGS =
-  fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_DIRECT;
+export { DIRECT_MIN_BYTES } from './blob-file-uploads.ts';
 
 interface Entry {
   readonly size: number;
@@ -125,33 +118,26 @@ const PERSIST_ACCESS_MS = 60 * 60 * 1000;
  */
 export class DiskBlobStore implements BlobStore {
   readonly #blobsDir: string;
-  readonly #tmpDir: string;
   readonly #maxBytes: number;
   readonly #fsync: boolean;
   readonly #contentAddressed: boolean;
   readonly #now: () => number;
   readonly #directIo: boolean;
   readonly #index = new DigestIndex<Entry>();
-  /** Shard directories known to exist, to skip a mkdir per commit. */
-  readonly #dirs = new Set<string>();
   /** Tail of the queue of renames and unlinks per key (see `#serial`). */
   readonly #pending = new Map<string, Promise<void>>();
   readonly #background = new Set<Promise<void>>();
-  /** Temporary file names: this store's random prefix and a counter (cheaper than random names). */
-  readonly #tmpPrefix = randomBytes(8).toString('hex');
-  #tmpCount = 0;
   #bytes = 0;
   #evictions = 0;
   #evictedBytes = 0;
-  /** Staging buffers for O_DIRECT uploads; undefined when disabled or unsupported. */
-  #direct: AlignedBufferPool | undefined;
+  /** Temporary files of large uploads; set at open. */
+  #files: BlobFileUploads | undefined;
   /** The packs of small blobs; set at open. */
   #packs: PackLog<Digest> | undefined;
   readonly #packBytes: number;
 
   private constructor(options: DiskBlobStoreOptions) {
     this.#blobsDir = join(options.path, 'blobs');
-    this.#tmpDir = join(options.path, 'tmp');
     this.#maxBytes = options.maxBytes;
     this.#fsync = options.fsync ?? false;
     this.#contentAddressed = options.contentAddressed ?? true;
@@ -160,27 +146,6 @@ export class DiskBlobStore implements BlobStore {
     this.#packBytes =
       options.packBytes ??
       Math.min(64 * 1024 * 1024, Math.max(64 * 1024, Math.floor(options.maxBytes / 16)));
-  }
-
-  /**
-   * Two staging buffers for an O_DIRECT upload of this blob, or undefined to
-   * write through the page cache: for small blobs (one synchronous device write
-   * each would cost more than the page cache), blobs of unknown length, and
-   * when the filesystem or the buffer pool says no.
-   */
-  #directBuffers(digest: Digest): [Buffer, Buffer] | undefined {
-    const pool = this.#direct;
-    if (pool === undefined || !this.#contentAddressed || digest.size < DIRECT_MIN_BYTES) {
-      return undefined;
-    }
-    const first = pool.acquire();
-    if (first === undefined) return undefined;
-    const second = pool.acquire();
-    if (second === undefined) {
-      pool.release(first);
-      return undefined;
-    }
-    return [first, second];
   }
 
   /** Opens (creating if needed) the store at `options.path`, cleaning up after any crash. */
@@ -200,7 +165,7 @@ export class DiskBlobStore implements BlobStore {
 
   /** Whether large blobs are written with O_DIRECT (enabled, and the filesystem takes it). */
   get directIo(): boolean {
-    return this.#direct !== undefined;
+    return this.#files?.directIo ?? false;
   }
 
   /**
@@ -309,30 +274,13 @@ export class DiskBlobStore implements BlobStore {
   }
 
   /** An upload into a temporary file, renamed into place at commit. */
-  async #putFile(digest: Digest): Promise<BlobWriter> {
+  #putFile(digest: Digest): Promise<BlobWriter> {
     const location = this.#locate(digest.key);
-    const tmp = this.#tmpName();
-    const buffers = this.#directBuffers(digest);
-    let handle: FileHandle;
-    try {
-      handle = await open(tmp, buffers === undefined ? 'wx' : DIRECT_FLAGS, 0o644);
-    } catch (err) {
-      if (buffers !== undefined) for (const buffer of buffers) this.#direct?.release(buffer);
-      throw fromFsError(err, `disk store: creating a temporary file for blob ${digest.key}`);
-    }
-    const direct =
-      buffers === undefined || this.#direct === undefined
-        ? undefined
-        : new DirectFileSink({ handle, pool: this.#direct, buffers });
-    return new DiskBlobWriter({
-      direct,
-      key: digest.key,
-      handle,
-      tmp,
+    return (this.#files as BlobFileUploads).create({
+      digest,
       maxBytes: this.#maxBytes,
-      expectedSize: this.#contentAddressed ? digest.size : undefined,
-      fsync: this.#fsync,
-      install: (size) => this.#install(digest, tmp, location, size),
+      expectedSize: digest.size,
+      install: (tmp, size) => this.#install(digest, tmp, location, size),
     });
   }
 
@@ -353,11 +301,6 @@ export class DiskBlobStore implements BlobStore {
       await Promise.all([...this.#pending.values(), ...this.#background]);
     }
     await this.#packs?.close();
-  }
-
-  /** A name in tmp/ no upload of this store has used (tmp/ is emptied at open). */
-  #tmpName(): string {
-    return join(this.#tmpDir, `${this.#tmpPrefix}-${(this.#tmpCount++).toString(36)}`);
   }
 
   #locate(key: string): BlobLocation {
@@ -422,7 +365,7 @@ export class DiskBlobStore implements BlobStore {
 
   async #install(digest: Digest, tmp: string, location: BlobLocation, size: number): Promise<void> {
     await this.#serial(digest.key, async () => {
-      await this.#renameIntoPlace(tmp, location);
+      await (this.#files as BlobFileUploads).renameIntoPlace(tmp, location);
       this.#indexCommitted(digest, size, undefined);
     });
     await this.#evict();
@@ -436,29 +379,6 @@ export class DiskBlobStore implements BlobStore {
     const now = this.#now();
     this.#index.set(digest, { size, slot, accessMs: now, persistedMs: now });
     this.#bytes += size;
-  }
-
-  async #renameIntoPlace(tmp: string, { dir, file }: BlobLocation): Promise<void> {
-    if (!this.#dirs.has(dir)) {
-      await mkdir(dir, { recursive: true });
-      this.#dirs.add(dir);
-    }
-    try {
-      await rename(tmp, file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      // The shard directory was removed behind our back: recreate it once.
-      await mkdir(dir, { recursive: true });
-      await rename(tmp, file);
-    }
-    if (this.#fsync) {
-      const handle = await open(dir, 'r');
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-    }
   }
 
   /**
@@ -510,15 +430,16 @@ export class DiskBlobStore implements BlobStore {
 
   async #load(path: string): Promise<void> {
     await mkdir(this.#blobsDir, { recursive: true });
-    // Whatever is in tmp/ belongs to uploads of a previous process that never committed.
-    await rm(this.#tmpDir, { recursive: true, force: true });
-    await mkdir(this.#tmpDir, { recursive: true });
-    if (this.#directIo) this.#direct = AlignedBufferPool.open({ dir: this.#tmpDir });
+    this.#files = await BlobFileUploads.open({
+      tmpDir: join(path, 'tmp'),
+      fsync: this.#fsync,
+      directIo: this.#directIo,
+    });
     const { blobs, dirs } = await scanBlobs({
       blobsDir: this.#blobsDir,
       contentAddressed: this.#contentAddressed,
     });
-    for (const dir of dirs) this.#dirs.add(dir);
+    this.#files.knowDirectories(dirs);
     const { log, found } = await PackLog.open<Digest>({
       dir: join(path, 'packs'),
       packBytes: this.#packBytes,
