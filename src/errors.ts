@@ -30,7 +30,12 @@ export class KilnError extends Error {
 
 export const invalidArgument = (message: string): KilnError =>
   new KilnError(status.INVALID_ARGUMENT, message);
-export const notFound = (message: string): KilnError => new KilnError(status.NOT_FOUND, message);
+/**
+ * NOT_FOUND is an everyday answer (every action cache miss raises one, twice),
+ * not a fault to trace: its error skips capturing a stack trace.
+ */
+export const notFound = (message: string): KilnError =>
+  withoutStack(() => new KilnError(status.NOT_FOUND, message));
 export const outOfRange = (message: string): KilnError =>
   new KilnError(status.OUT_OF_RANGE, message);
 export const failedPrecondition = (message: string): KilnError =>
@@ -44,6 +49,16 @@ export const internal = (message: string, cause?: unknown): KilnError =>
 export const aborted = (message: string): KilnError => new KilnError(status.ABORTED, message);
 export const unimplemented = (message: string): KilnError =>
   new KilnError(status.UNIMPLEMENTED, message);
+
+function withoutStack<T>(make: () => T): T {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return make();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
 
 /** The gRPC code of any thrown value: a KilnError's own code, otherwise INTERNAL. */
 export function codeOf(err: unknown): status {

@@ -27,6 +27,13 @@ import type { Logger } from '../util/logger.ts';
 
 const REQUEST_METADATA_KEY = 'build.bazel.remote.execution.v2.requestmetadata-bin';
 
+/**
+ * The reason of every cancelled call's signal: given to `abort()`, it spares
+ * the DOMException (with its stack trace) that a reasonless abort creates.
+ * Clients cancel calls routinely (Bazel ends Execute streams that way).
+ */
+const CALL_CANCELLED = new Error('the client cancelled the call');
+
 /** What a handler knows about its call besides the request message. */
 export interface RpcContext {
   /** Logger with method, tool invocation id and action id bound. */
@@ -132,8 +139,8 @@ class LazyContext implements RpcContext {
       const abort = new AbortController();
       this.#abort = abort;
       // A call cancelled before anyone asked for the signal has already emitted 'cancelled'.
-      if (this.#call.cancelled) abort.abort();
-      else this.#call.once('cancelled', () => abort.abort());
+      if (this.#call.cancelled) abort.abort(CALL_CANCELLED);
+      else this.#call.once('cancelled', () => abort.abort(CALL_CANCELLED));
     }
     return this.#abort.signal;
   }

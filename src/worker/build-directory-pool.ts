@@ -13,6 +13,7 @@
  * build directory would be.
  */
 import { randomBytes } from 'node:crypto';
+import { lstatSync } from 'node:fs';
 import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../util/logger.ts';
@@ -229,7 +230,7 @@ export class BuildDirectoryPool {
   ): Promise<boolean> {
     const { inputRoot } = pooled.directory;
     try {
-      const info = await lstat(inputRoot);
+      const info = lstatSync(inputRoot);
       if (!info.isDirectory() || info.mode !== pooled.rootMode) return false;
       const mode = pooled.rootMode & 0o7777;
       pooled.skeleton = await emptyKeeping(inputRoot, { mode, limit: MAX_SKELETON });

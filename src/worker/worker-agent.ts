@@ -31,6 +31,12 @@ import type { FileCache } from './file-cache.ts';
 import type { WorkerCas } from './local-cas.ts';
 import type { ProcessLauncher } from './process-launcher.ts';
 
+/**
+ * Why a long poll is cut short (a lease finished, or the worker stops). Given
+ * to `abort()`, it spares the DOMException that a reasonless abort creates.
+ */
+const POLL_INTERRUPTED = new Error('the worker has leases to report');
+
 /** Options for {@link WorkerAgent}. */
 export interface WorkerAgentOptions {
   /** Scheduler (and CAS) address, `host:port`; unused when `inProcess` is set. */
@@ -211,11 +217,11 @@ export class WorkerAgent {
       },
     );
     // A finished action interrupts the long poll so its result goes out at once.
-    this.#wake = () => poll.abort();
+    this.#wake = () => poll.abort(POLL_INTERRUPTED);
     const finishedSince = [...this.#leases.values()].some(
       (l) => l.outcome !== undefined && !reportedDone.has(l.id),
     );
-    if (finishedSince || this.#stopped) poll.abort();
+    if (finishedSince || this.#stopped) poll.abort(POLL_INTERRUPTED);
     const response = await pending;
     this.#wake = undefined;
     for (const id of reportedDone) this.#leases.delete(id);
