@@ -245,14 +245,13 @@ const storeRefSchema: z.ZodType<StoreRef, unknown> = z.union([storeNameSchema, s
   error: `expected a store name or a store definition (an object with one key: ${STORE_KINDS.join(', ')})`,
 });
 
-/** The default CAS: disk at `<dataDir>/cas` (10GiB) behind an in-memory existence cache. */
-export const DEFAULT_CAS = {
-  existenceCache: {
-    backend: { disk: { path: 'cas', maxSize: '10GiB' } },
-    ttl: '30s',
-    maxEntries: 100_000,
-  },
-} as const;
+/**
+ * The default CAS: disk at `<dataDir>/cas` (10GiB). No existence cache in
+ * front: the disk store answers FindMissingBlobs from its in-memory index
+ * already (and marks the blobs used), which a cache in front would only
+ * skip, at the cost of a wrapper on every read and write.
+ */
+export const DEFAULT_CAS = { disk: { path: 'cas', maxSize: '10GiB' } } as const;
 
 /** The default action cache: disk at `<dataDir>/ac` (512MiB). */
 export const DEFAULT_ACTION_CACHE = { disk: { path: 'ac', maxSize: '512MiB' } } as const;
@@ -296,7 +295,7 @@ const storageSchema = z
       .prefault(DEFAULT_CAS)
       .describe(
         'The store that serves the CAS (a name or an inline definition); always verified against the digest. ' +
-          'Default: { existenceCache: { backend: { disk: { path: cas, maxSize: 10GiB } } } }.',
+          'Default: { disk: { path: cas, maxSize: 10GiB } }.',
       ),
     actionCache: storeRefSchema
       .prefault(DEFAULT_ACTION_CACHE)

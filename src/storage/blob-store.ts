@@ -94,6 +94,11 @@ export function statsOf(store: BlobStore): (() => Promise<StoreStats>) | undefin
 export async function readAll(store: BlobStore, digest: Digest): Promise<Buffer> {
   const chunks: Uint8Array[] = [];
   for await (const chunk of await store.get(digest)) chunks.push(chunk);
+  // Most small blobs arrive as one chunk: a view of it spares a copy.
+  if (chunks.length === 1) {
+    const [only] = chunks as [Uint8Array];
+    return Buffer.from(only.buffer, only.byteOffset, only.byteLength);
+  }
   return Buffer.concat(chunks);
 }
 

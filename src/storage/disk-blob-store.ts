@@ -190,11 +190,14 @@ export class DiskBlobStore implements BlobStore {
    * a blob evicted meanwhile is still read whole.
    */
   async get(digest: Digest, range?: ReadRange): Promise<AsyncIterable<Uint8Array>> {
-    const { file } = this.#locate(digest.key);
     const entry = this.#index.get(digest);
-    if (entry === undefined) throw notFound(`blob ${digest.key} not found`);
+    if (entry === undefined) {
+      this.#locate(digest.key); // A malformed key is INVALID_ARGUMENT, not NOT_FOUND.
+      throw notFound(`blob ${digest.key} not found`);
+    }
     const { start, end } = resolveRange(entry.size, range, digest.key);
     if (entry.slot !== undefined) return this.#getPacked(digest, entry, entry.slot, start, end);
+    const { file } = this.#locate(digest.key); // Only valid keys are indexed.
     if (entry.size <= SMALL_BLOB_BYTES) return this.#getSmall(digest, entry, file, start, end);
     let handle: FileHandle;
     try {
@@ -386,6 +389,7 @@ export class DiskBlobStore implements BlobStore {
    * blobs whose pack has not given their space back yet, fits the budget.
    */
   async #evict(): Promise<void> {
+    if (this.#bytes + (this.#packs?.deadBytes ?? 0) <= this.#maxBytes) return;
     const unlinks: Promise<void>[] = [];
     for (const [digest, entry] of this.#index.entries()) {
       if (this.#bytes + (this.#packs?.deadBytes ?? 0) <= this.#maxBytes) break;

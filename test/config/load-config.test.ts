@@ -25,12 +25,7 @@ const ZERO_CONFIG: KilnConfig = {
   server: { listen: '127.0.0.1:8980', httpListen: 'auto', dataDir: './kiln-data' },
   storage: {
     stores: {},
-    cas: {
-      kind: 'existenceCache',
-      backend: { kind: 'disk', path: 'cas', maxSize: 10 * GiB, fsync: false, directIo: true },
-      ttl: 30_000,
-      maxEntries: 100_000,
-    },
+    cas: { kind: 'disk', path: 'cas', maxSize: 10 * GiB, fsync: false, directIo: true },
     actionCache: { kind: 'disk', path: 'ac', maxSize: 512 * MiB, fsync: false, directIo: true },
     assets: { kind: 'disk', path: 'assets', maxSize: 256 * MiB, fsync: false, directIo: true },
   },
