@@ -53,6 +53,7 @@ export async function executeWithStages(
 ): Promise<WatchedExecution> {
   const start = performance.now();
   const stages: SeenStage[] = [];
+  let named = false;
   const outcome = await executeAction({
     client: conn.execution,
     instanceName: ctx.settings.instanceName,
@@ -61,7 +62,8 @@ export async function executeWithStages(
     onStage: (stage, name) => {
       stages.push({ stage, atMs: Math.round(performance.now() - start) });
       if (options.quiet || stage === 'COMPLETED') return;
-      const which = stages.length === 1 ? ` (operation ${name})` : '';
+      const which = named ? '' : ` (operation ${name})`;
+      named = true;
       ctx.out.note(`kiln: ${stage.toLowerCase().replace('_', ' ')}${which}`);
     },
   });
@@ -73,7 +75,10 @@ export async function executeWithStages(
       : response.result === undefined
         ? 'no result'
         : `exit code ${response.result.exitCode}`;
-    ctx.out.note(`kiln: completed in ${formatDuration(elapsedMs)} (${how})`);
+    // A fast action's stream carries its result alone (the server holds back
+    // stage updates briefly): the operation is then named here.
+    const which = named ? '' : `; operation ${outcome.operationName}`;
+    ctx.out.note(`kiln: completed in ${formatDuration(elapsedMs)} (${how}${which})`);
   }
   return { ...outcome, stages, elapsedMs };
 }

@@ -156,7 +156,11 @@ export class OperationStore {
     if (record.stage === 'COMPLETED') channel.end();
     else record.watchers.add(channel);
     try {
-      yield* channel.iterate(options.signal);
+      const { coalesceMs } = options;
+      yield* channel.iterate(
+        options.signal,
+        coalesceMs === undefined ? undefined : { ms: coalesceMs, clock: this.#clock },
+      );
     } finally {
       record.watchers.delete(channel);
     }

@@ -102,6 +102,14 @@ export interface OperationPage {
 export interface WatchOptions {
   /** Ends the iteration early (the client went away). */
   readonly signal?: AbortSignal;
+  /**
+   * When set, a stage update (QUEUED, EXECUTING) waits up to this many
+   * milliseconds of the scheduler's clock for a newer one, which replaces
+   * it: an operation that completes within that time yields only its
+   * result. The first state, and the completed one, are never delayed
+   * longer.
+   */
+  readonly coalesceMs?: number;
 }
 
 /** What a worker tells the scheduler about itself when it connects or changes. */

@@ -2,6 +2,16 @@
  * A single-consumer buffered channel that turns pushed updates into an async
  * iterable; the basis of `watchOperation`.
  */
+import type { Clock, TimerHandle } from './clock.ts';
+
+/**
+ * Coalescing of {@link UpdateChannel.iterate}: an update may wait up to `ms`
+ * for a newer one (or the end) to replace it, timed by `clock`.
+ */
+export interface Coalescing {
+  readonly ms: number;
+  readonly clock: Clock;
+}
 
 /**
  * Updates are buffered in order until the consumer pulls them, so a consumer
@@ -30,28 +40,59 @@ export class UpdateChannel<T> {
     this.#notify();
   }
 
-  /** Yields buffered and future values until ended or `signal` aborts. */
-  async *iterate(signal?: AbortSignal): AsyncGenerator<T, void, undefined> {
+  /**
+   * Yields buffered and future values until ended or `signal` aborts. With
+   * `coalesce`, a value is held until a newer one replaces it, the channel
+   * ends (the last value before the end goes out at once), or `coalesce.ms`
+   * pass since it arrived; only the latest held value is yielded.
+   */
+  async *iterate(signal?: AbortSignal, coalesce?: Coalescing): AsyncGenerator<T, void, undefined> {
     const onAbort = (): void => this.end();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       for (;;) {
         if (signal?.aborted === true) return;
-        const next = this.#buffer.shift();
-        if (next !== undefined) {
-          yield next;
+        if (this.#buffer.length > 0) {
+          if (coalesce !== undefined && coalesce.ms > 0) {
+            if (!this.#ended) await this.#hold(coalesce);
+            if (aborted(signal)) return; // (not narrowed by the check above: it awaited)
+            this.#buffer.splice(0, this.#buffer.length - 1);
+          }
+          yield this.#buffer.shift() as T;
           continue;
         }
         if (this.#ended) {
           if (this.#error !== undefined) throw this.#error;
           return;
         }
-        await new Promise<void>((resolve) => {
-          this.#wake = resolve;
-        });
+        await this.#pushed();
       }
     } finally {
       signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Resolves on the next push or end. */
+  #pushed(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#wake = resolve;
+    });
+  }
+
+  /** Waits until the channel ends or `ms` pass, taking pushes meanwhile. */
+  async #hold({ ms, clock }: Coalescing): Promise<void> {
+    let expired = false;
+    let timer: TimerHandle | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = clock.setTimer(ms, () => {
+        expired = true;
+        resolve();
+      });
+    });
+    try {
+      while (!this.#ended && !expired) await Promise.race([timeout, this.#pushed()]);
+    } finally {
+      timer?.cancel();
     }
   }
 
@@ -60,4 +101,8 @@ export class UpdateChannel<T> {
     this.#wake = undefined;
     wake?.();
   }
+}
+
+function aborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
 }

@@ -29,6 +29,16 @@ export interface ExecutionServiceOptions {
   readonly scheduler: OperationScheduler;
 }
 
+/**
+ * How long a stage update (QUEUED, EXECUTING) of an Execute or WaitExecution
+ * stream waits for a newer one before it is sent. Most remote actions take
+ * milliseconds to tens of milliseconds from Execute to result; their
+ * streams then carry the result alone, which spares the server and the
+ * client two messages per action, while an action that queues or runs for
+ * longer still reports its stage within a blink.
+ */
+export const STAGE_UPDATE_COALESCE_MS = 100;
+
 interface InlineRequest {
   readonly inlineStdout: boolean;
   readonly inlineStderr: boolean;
@@ -75,7 +85,8 @@ export function createExecutionService(options: ExecutionServiceOptions): Execut
     ctx: RpcContext,
     inline: InlineRequest,
   ): Promise<void> {
-    for await (const state of scheduler.watchOperation(name, { signal: ctx.signal })) {
+    const watch = { signal: ctx.signal, coalesceMs: STAGE_UPDATE_COALESCE_MS };
+    for await (const state of scheduler.watchOperation(name, watch)) {
       const response = state.done ? await withInlining(state, inline) : undefined;
       await send(toOperation(state, response));
       if (state.done) return;

@@ -28,7 +28,11 @@ describe('Execution, Operations and Bots services', () => {
   after(() => t.stop());
 
   /** Runs Execute and collects every Operation until the stream ends. */
-  function execute(actionDigest: object, extra: object = {}): Promise<Operation[]> {
+  function execute(
+    actionDigest: object,
+    extra: object = {},
+    onOperation: (op: Operation) => void = () => {},
+  ): Promise<Operation[]> {
     return new Promise((resolve, reject) => {
       const ops: Operation[] = [];
       const stream = t.clients.execution.execute({
@@ -43,7 +47,10 @@ describe('Execution, Operations and Bots services', () => {
         inlineOutputFiles: [],
         ...extra,
       });
-      stream.on('data', (op: Operation) => ops.push(op));
+      stream.on('data', (op: Operation) => {
+        ops.push(op);
+        onOperation(op);
+      });
       stream.on('error', reject);
       stream.on('end', () => resolve(ops));
     });
@@ -136,7 +143,13 @@ describe('Execution, Operations and Bots services', () => {
   it('runs an action on a bot, streams its stages, and serves the rerun from the cache', async () => {
     const digest = await uploadAction(t.clients, { args: ['echo', 'hi'], salt: 'cycle' });
     const bot = await createBot();
-    const running = execute(digest);
+    let executingSent = (): void => {};
+    const executing = new Promise<void>((resolve) => {
+      executingSent = resolve;
+    });
+    const running = execute(digest, {}, (op) => {
+      if (executeMetadataOf(op)?.stage === ExecutionStage_Value.EXECUTING) executingSent();
+    });
     let session = await update(bot, []);
     const lease = session.leases[0];
     assert.ok(lease, 'the bot received a lease');
@@ -146,6 +159,8 @@ describe('Execution, Operations and Bots services', () => {
     const [stdoutDigest] = await uploadBlobs(t.clients, [Buffer.from('hi\n')]);
     const result = ActionResult.fromPartial({ exitCode: 0, stdoutDigest });
     session = await update(session, [{ ...lease, state: LeaseState.ACTIVE }]);
+    // A stage update goes out once it has stood for a moment (a newer one replaces it before).
+    await executing;
     await update(session, [
       {
         ...lease,

@@ -44,6 +44,63 @@ describe('observing operations', { timeout: 10_000 }, () => {
     assert.deepEqual(await watched, ['QUEUED']);
   });
 
+  it('with coalescing, an operation done within the window yields only its result', async () => {
+    const s = scenario();
+    await worker(s, 'w1');
+    const op = await s.scheduler.submit(request(testAction('compile')));
+    const watched = collect(s.scheduler.watchOperation(op.name, { coalesceMs: 100 }));
+
+    const lease = (await s.scheduler.takeWork('w1')).leases[0];
+    await s.scheduler.updateLease('w1', lease?.id ?? '', { state: 'RUNNING' });
+    s.clock.advance(99);
+    await s.scheduler.completeLease('w1', lease?.id ?? '', ok());
+
+    assert.deepEqual(await watched, ['COMPLETED']);
+  });
+
+  it('with coalescing, a stage update goes out when the window passes, the latest one only', async () => {
+    const s = scenario();
+    await worker(s, 'w1');
+    const op = await s.scheduler.submit(request(testAction('compile')));
+    const seen: ExecutionStage[] = [];
+    const watched = (async () => {
+      for await (const state of s.scheduler.watchOperation(op.name, { coalesceMs: 100 })) {
+        seen.push(state.stage);
+      }
+    })();
+    const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+    await settle();
+    s.clock.advance(50);
+    const lease = (await s.scheduler.takeWork('w1')).leases[0];
+    await s.scheduler.updateLease('w1', lease?.id ?? '', { state: 'RUNNING' });
+    await settle();
+    assert.deepEqual(seen, [], 'nothing before the window passes');
+    s.clock.advance(50);
+    await settle();
+    assert.deepEqual(seen, ['EXECUTING'], 'QUEUED was superseded within the window');
+    s.clock.advance(1_000);
+    await settle();
+    assert.deepEqual(seen, ['EXECUTING'], 'no update, nothing sent');
+    await s.scheduler.completeLease('w1', lease?.id ?? '', ok());
+    await watched;
+    assert.deepEqual(seen, ['EXECUTING', 'COMPLETED'], 'the result goes out at once');
+  });
+
+  it('with coalescing, a watch whose signal aborts during the window ends at once', async () => {
+    const s = scenario();
+    const op = await s.scheduler.submit(request(testAction('compile')));
+    const abort = new AbortController();
+    const watched = collect(
+      s.scheduler.watchOperation(op.name, { signal: abort.signal, coalesceMs: 100 }),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+
+    abort.abort();
+
+    assert.deepEqual(await watched, []);
+  });
+
   it('unknown operation names are NOT_FOUND', async () => {
     const s = scenario();
     await assert.rejects(s.scheduler.getOperation('operations/nope'), { code: Code.NOT_FOUND });
