@@ -107,6 +107,41 @@ describe('OutputUploader', () => {
     assert.equal((await cas.readBlob(toDigest(result.stdoutDigest))).toString(), 'small\n');
   });
 
+  it('sends nothing for empty stdout, stderr and outputs, and still reports their digests', async () => {
+    const calls: string[] = [];
+    const recording = new OutputUploader({
+      digestFunction: SHA256,
+      cas: {
+        findMissing: async (digests) => {
+          calls.push(`findMissing ${digests.length}`);
+          return [...digests];
+        },
+        uploadBlobs: async (blobs) => {
+          calls.push(`uploadBlobs ${blobs.map((b) => b.digest.size).join(',')}`);
+        },
+        uploadFile: async (digest) => {
+          calls.push(`uploadFile ${digest.size}`);
+        },
+      },
+    });
+    const b = await buildDir('', '');
+    await writeFile(join(b.inputRoot, 'empty'), '');
+    const result = await recording.upload({
+      ...b,
+      command: makeCommand({ outputPaths: ['empty'] }),
+      exitCode: 0,
+    });
+    assert.deepEqual(calls, [], 'the empty blob is always present: nothing to ask or send');
+    const empty = await digestOf(SHA256, Buffer.alloc(0));
+    for (const digest of [result.stdoutDigest, result.stderrDigest, result.outputFiles[0]?.digest]) {
+      assert.deepEqual(digest, { hash: empty.hash, sizeBytes: 0 });
+    }
+
+    await writeFile(b.stdoutPath, 'some output\n');
+    await recording.upload({ ...b, command: makeCommand({ outputPaths: ['empty'] }), exitCode: 0 });
+    assert.deepEqual(calls, ['uploadBlobs 12'], 'only the non-empty stdout is sent');
+  });
+
   it('reports a directory as a topologically sorted Tree whose blobs are all in the CAS', async () => {
     const b = await buildDir();
     const d = join(b.inputRoot, 'gen');
