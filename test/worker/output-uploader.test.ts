@@ -133,7 +133,11 @@ describe('OutputUploader', () => {
     });
     assert.deepEqual(calls, [], 'the empty blob is always present: nothing to ask or send');
     const empty = await digestOf(SHA256, Buffer.alloc(0));
-    for (const digest of [result.stdoutDigest, result.stderrDigest, result.outputFiles[0]?.digest]) {
+    for (const digest of [
+      result.stdoutDigest,
+      result.stderrDigest,
+      result.outputFiles[0]?.digest,
+    ]) {
       assert.deepEqual(digest, { hash: empty.hash, sizeBytes: 0 });
     }
 
