@@ -106,29 +106,30 @@ describe('DiskBlobStore packs', () => {
   });
 
   it('copies a packed blob read an hour after its write forward, so a restart sees it as recent', async () => {
-    let now = Date.now();
-    const first = await open({ now: () => now });
     const [a, b] = await Promise.all([100, 100].map(randomBlob));
     assert.ok(a && b);
-    await putBuffer(first, a.digest, a.data);
-    await putBuffer(first, b.digest, b.data);
-    now += 30 * 60 * 1000;
-    await readAll(first, a.digest);
-    await first.close();
-    const second = await open({ maxBytes: 150 });
-    assert.deepEqual(await second.findMissing([a.digest, b.digest]), [a.digest]);
-    await second.close();
-    stores.length = 0;
-    await rm(path, { recursive: true });
-    const third = await open({ now: () => now });
-    await putBuffer(third, a.digest, a.data);
-    await putBuffer(third, b.digest, b.data);
-    now += 61 * 60 * 1000;
-    await readAll(third, a.digest);
-    await third.close();
-    const fourth = await open({ maxBytes: 150 });
-    assert.deepEqual(await fourth.findMissing([a.digest, b.digest]), [b.digest]);
-    assert.deepEqual(await readAll(fourth, a.digest), a.data);
+    /** Writes a then b, reads a `minutes` later, and reopens with room for one blob. */
+    const missingAfterReadingA = async (minutes: number) => {
+      stores.length = 0;
+      await rm(path, { recursive: true, force: true });
+      let now = Date.now();
+      const writer = await open({ now: () => now });
+      await putBuffer(writer, a.digest, a.data);
+      await putBuffer(writer, b.digest, b.data);
+      now += minutes * 60 * 1000;
+      await readAll(writer, a.digest);
+      await writer.close();
+      const reopened = await open({ maxBytes: 150 });
+      return { reopened, missing: await reopened.findMissing([a.digest, b.digest]) };
+    };
+    // Read within the hour: not persisted, so a, written first, is the oldest after a restart.
+    const early = await missingAfterReadingA(30);
+    assert.deepEqual(early.missing, [a.digest]);
+    await early.reopened.close();
+    // Read after an hour: copied forward, so b is now the oldest, and a is intact.
+    const late = await missingAfterReadingA(61);
+    assert.deepEqual(late.missing, [b.digest]);
+    assert.deepEqual(await readAll(late.reopened, a.digest), a.data);
   });
 
   it('removes files in packs/ that are not packs at open', async () => {
