@@ -76,6 +76,7 @@ try {
     'build/bazel/remote/asset/v1/remote_asset.proto',
     'build/bazel/semver/semver.proto',
     'kiln/worker/v1/lease.proto',
+    'kiln/worker/v1/resource_usage.proto',
     'google/bytestream/bytestream.proto',
     'google/longrunning/operations.proto',
     'google/rpc/status.proto',

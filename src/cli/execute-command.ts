@@ -1,7 +1,7 @@
 /**
  * `kiln execute`: runs a stored action on the server, reports its stages on
  * stderr as they change, and prints the result: exit code, stage timings,
- * outputs, stdout and stderr.
+ * resource usage (when the worker measured it), outputs, stdout and stderr.
  */
 import { status } from '@grpc/grpc-js';
 import { type ExecutionOutcome, executeAction } from '../client/execute-action.ts';
@@ -18,8 +18,10 @@ const EXECUTE_HELP = `Usage: kiln execute ACTION_DIGEST [options]
 Runs an action (see "kiln action create") and waits for it. Stage changes
 (queued, executing, completed) go to stderr; the result goes to stdout: exit
 code, worker, stage timings (queued, input fetch, execution, output upload),
-outputs, and the command's stdout and stderr. Exits 0 when the action ran,
-whatever its exit code (see "exitCode" in --json), 1 when it could not run.
+resources (CPU time, peak memory, storage reads and writes; when the worker
+measured them), outputs, and the command's stdout and stderr. Exits 0 when
+the action ran, whatever its exit code (see "exitCode" in --json), 1 when it
+could not run.
 
 Options:
   --skip-cache   run even if the action cache holds a result

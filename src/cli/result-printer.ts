@@ -2,12 +2,19 @@
  * Presenting an ActionResult (from `kiln execute`, `kiln run`, `kiln ac
  * get`, `kiln ops get`): exit code, whether it came from the cache, the
  * worker, how long each stage took according to its ExecutedActionMetadata
- * (queued, input fetch, execution, output upload), the outputs, and the
- * command's stdout and stderr, as text or as one JSON object.
+ * (queued, input fetch, execution, output upload), the resources the action
+ * used when the worker measured them (a kiln.worker.v1.ResourceUsage in the
+ * metadata), the outputs, and the command's stdout and stderr, as text or as
+ * one JSON object.
  */
 import { status } from '@grpc/grpc-js';
 import { type Digest, formatDigest, makeDigest } from '../digest/digest.ts';
 import type { DigestFunction } from '../digest/digest-function.ts';
+import {
+  findResourceUsage,
+  formatResourceUsage,
+  resourceUsageFigures,
+} from '../execution/resource-usage.ts';
 import type {
   ActionResult,
   ExecutedActionMetadata,
@@ -119,6 +126,7 @@ export async function viewResult(
   const d = (m: { hash: string; sizeBytes: number } | undefined) =>
     m === undefined ? undefined : `${m.hash}/${m.sizeBytes}`;
   const timings = stageTimings(result.executionMetadata);
+  const usage = findResourceUsage(result.executionMetadata);
   const symlinks = [
     ...result.outputSymlinks,
     ...result.outputFileSymlinks,
@@ -149,6 +157,7 @@ export async function viewResult(
     outputSymlinks: symlinks.map((s) => ({ path: s.path, target: s.target })),
     worker: result.executionMetadata?.worker,
     timings,
+    resourceUsage: usage === undefined ? undefined : resourceUsageFigures(usage),
   };
   const rows: string[][] = [];
   if (origin.actionDigest) rows.push(['action', formatDigest(origin.actionDigest)]);
@@ -162,6 +171,7 @@ export async function viewResult(
   }
   if (result.executionMetadata?.worker) rows.push(['worker', result.executionMetadata.worker]);
   rows.push(['timings', formatTimings(timings)]);
+  if (usage !== undefined) rows.push(['resources', formatResourceUsage(usage)]);
   for (const [name, s] of [
     ['stdout', stdout],
     ['stderr', stderr],

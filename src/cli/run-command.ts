@@ -2,7 +2,8 @@
  * `kiln run`: one command, remotely, as if it ran here. Uploads the input
  * directory, creates the action, executes it, writes the command's stdout
  * and stderr to ours, downloads its declared outputs next to the inputs, and
- * exits with the command's exit code.
+ * exits with the command's exit code. The resources the action used, when
+ * the worker measured them, are one more note on stderr.
  */
 import { once } from 'node:events';
 import { mkdir, rm, stat, symlink } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import { downloadFiles, materializeTree } from '../client/tree-downloader.ts';
 import { uploadAction } from '../client/upload-action.ts';
 import { makeDigest } from '../digest/digest.ts';
 import { fromFsError, invalidArgument, KilnError } from '../errors.ts';
+import { findResourceUsage, formatResourceUsage } from '../execution/resource-usage.ts';
 import type { ActionResult } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import {
   ACTION_OPTIONS,
@@ -32,9 +34,10 @@ import { viewResult } from './result-printer.ts';
 const RUN_HELP = `Usage: kiln run [options] -- PROGRAM [ARGS…]
 
 Runs a command remotely in one step: uploads the input directory (only what
-the server lacks), creates the action, executes it (stage changes on
-stderr), prints the command's stdout and stderr to stdout and stderr,
-downloads the declared outputs, and exits with the command's exit code.
+the server lacks), creates the action, executes it (stage changes, and the
+resources it used when the worker measured them, on stderr), prints the
+command's stdout and stderr to stdout and stderr, downloads the declared
+outputs, and exits with the command's exit code.
 Paths declared with --output are left out of the uploaded inputs, so that
 outputs downloaded into the input directory do not change the next run: a
 second identical run is answered from the action cache.
@@ -46,7 +49,7 @@ Options:
                        directory, or the current directory without one)
 ${ACTION_OPTIONS_HELP}
   --skip-cache         run even if the action cache holds a result
-  -q, --quiet          do not report stage changes
+  -q, --quiet          do not report stage changes or resources
 
 Examples:
   kiln run -- uname -a
@@ -102,6 +105,10 @@ async function run(ctx: CommandContext): Promise<number> {
       failure?.code ?? status.INTERNAL,
       `the action failed: ${failure?.message ?? 'the server sent no result'}`,
     );
+  }
+  const usage = findResourceUsage(result.executionMetadata);
+  if (usage !== undefined && !args.flag('quiet')) {
+    out.note(`kiln: resources: ${formatResourceUsage(usage)}`);
   }
   const downloaded =
     failure === undefined

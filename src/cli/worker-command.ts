@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseSize } from '../config/values.ts';
 import { createLogger } from '../util/logger.ts';
+import { parseActionUsers } from '../worker/action-users.ts';
 import { detectPlatform, parsePlatformProperties } from '../worker/platform-detect.ts';
 import { startWorker } from '../worker/start-worker.ts';
 
@@ -26,6 +27,13 @@ Options:
   --work-dir DIR       file cache and build directories (default ./kiln-worker)
   --cache-size SIZE    file cache budget, e.g. 20GiB (default 10GiB)
   --name NAME          worker name shown in results (default HOST-PID)
+  --action-users SPEC  who actions run as: auto (default: when the worker runs as
+                       root, each running action gets a user of its own, ids
+                       59000 onwards in group nogroup), off (the worker's user),
+                       or a range FIRST-LAST[:GID]
+  --sandbox MODE       auto (default): offer the namespace sandbox (platform
+                       property sandbox=namespaces) when bubblewrap works here;
+                       off: never
   --log-level LEVEL    trace, debug, info, warn, error (default info)
   -h, --help           show this help
 
@@ -57,6 +65,8 @@ export async function workerCommand(args: string[]): Promise<number> {
       'work-dir': { type: 'string' },
       'cache-size': { type: 'string' },
       name: { type: 'string' },
+      'action-users': { type: 'string' },
+      sandbox: { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -80,6 +90,12 @@ export async function workerCommand(args: string[]): Promise<number> {
   if (cacheBytes === undefined || cacheBytes <= 0) {
     throw new Error(`--cache-size "${values['cache-size']}" is not a size like 10GiB`);
   }
+  const sandbox = values.sandbox ?? 'auto';
+  if (sandbox !== 'auto' && sandbox !== 'off') {
+    throw new Error(`--sandbox "${values.sandbox}" must be auto or off`);
+  }
+  const actionUsers = values['action-users'] ?? 'auto';
+  parseActionUsers(actionUsers);
   const log = createLogger({ level: values['log-level'] });
   const worker = await startWorker({
     address,
@@ -90,6 +106,8 @@ export async function workerCommand(args: string[]): Promise<number> {
     platform: [...detectPlatform(), ...parsePlatformProperties(values.platform ?? [])],
     name: values.name,
     log,
+    actionUsers,
+    sandbox,
   });
   process.stdout.write(`Kiln worker ${worker.name} is working for grpc://${address}\n`);
   await new Promise<void>((done) => {

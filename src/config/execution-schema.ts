@@ -30,6 +30,10 @@ export interface ExecutionConfig {
   readonly unschedulableTimeoutMs: number;
   /** How often a lost action is retried on another worker. */
   readonly maxRetries: number;
+  /** Who the in-process worker's actions run as (see `worker/action-users.ts`). */
+  readonly actionUsers: string;
+  /** Offer the namespace sandbox when it works (`auto`) or never (`off`). */
+  readonly sandbox: 'auto' | 'off';
 }
 
 const nonNegativeCount = z
@@ -92,6 +96,21 @@ export const executionSchema = z
       .or(z.literal(0))
       .default(2)
       .describe('Retries of an action whose worker disappeared. Default: 2.'),
+    actionUsers: z
+      .string()
+      .regex(/^(auto|off|\d+-\d+(:\d+)?)$/, {
+        error: 'expected auto, off, or a user id range FIRST-LAST[:GID]',
+      })
+      .default('auto')
+      .describe(
+        "Who the in-process worker runs actions as. auto: when Kiln runs as root, each running action gets a user of its own (ids 59000 onwards, group nogroup), which cannot write its inputs, the file cache, the data directory or another action; otherwise the server's own user. off: the server's user. FIRST-LAST[:GID]: that range of user ids (at least localWorkers of them). Default: auto.",
+      ),
+    sandbox: z
+      .enum(['auto', 'off'])
+      .default('auto')
+      .describe(
+        'auto: offer the namespace sandbox (platform property sandbox=namespaces: no network, private /tmp and PID namespace, read-only host file system) when bubblewrap works here; off: never. Default: auto.',
+      ),
   })
   .strict()
   .transform(
@@ -107,6 +126,8 @@ export const executionSchema = z
       workerTimeoutMs: e.workerTimeout,
       unschedulableTimeoutMs: e.unschedulableTimeout,
       maxRetries: e.maxRetries,
+      actionUsers: e.actionUsers,
+      sandbox: e.sandbox,
     }),
   )
   .describe('Remote execution: the scheduler and the in-process worker.');

@@ -23,6 +23,13 @@ export interface ExecutionOutcome {
   readonly failed: boolean;
   /** Time the command ran, from ExecutedActionMetadata; 0 when the worker did not report it. */
   readonly executionMs: number;
+  /** What the action used, when the worker measured it (a ResourceUsage in the metadata). */
+  readonly resources?: {
+    /** CPU time, user plus system. */
+    readonly cpuMs: number;
+    /** Largest resident set size of any one process of the action. */
+    readonly peakMemoryBytes: number;
+  };
 }
 
 /** One build's totals, as the UI shows them. */
@@ -50,6 +57,12 @@ export interface BuildSummary {
   readonly failures: number;
   /** Sum of the executions' run times. */
   readonly totalExecutionMs: number;
+  /** Executions whose worker reported their resource usage; the next two cover only these. */
+  readonly actionsMeasured: number;
+  /** Sum of the measured executions' CPU time, user plus system. */
+  readonly totalCpuMs: number;
+  /** The largest peak memory of any one measured execution. */
+  readonly peakMemoryBytes: number;
   /**
    * The longest chain of executed actions, each consuming an output of the
    * one before, by execution time (see critical-path.ts). The server cannot
@@ -82,6 +95,9 @@ interface Build {
   cacheMisses: number;
   failures: number;
   totalExecutionMs: number;
+  actionsMeasured: number;
+  totalCpuMs: number;
+  peakMemoryBytes: number;
   criticalMs: number;
 }
 
@@ -137,6 +153,11 @@ export class BuildTracker {
     const ms = Math.max(0, outcome.executionMs);
     build.totalExecutionMs += ms;
     build.criticalMs = Math.max(build.criticalMs, ms);
+    if (outcome.resources !== undefined) {
+      build.actionsMeasured++;
+      build.totalCpuMs += Math.max(0, outcome.resources.cpuMs);
+      build.peakMemoryBytes = Math.max(build.peakMemoryBytes, outcome.resources.peakMemoryBytes);
+    }
   }
 
   /** A path length through the build's executed actions (see critical-path.ts). */
@@ -163,6 +184,9 @@ export class BuildTracker {
         cacheMisses: 0,
         failures: 0,
         totalExecutionMs: 0,
+        actionsMeasured: 0,
+        totalCpuMs: 0,
+        peakMemoryBytes: 0,
         criticalMs: 0,
       };
       if (this.#builds.size >= this.#maxBuilds) {

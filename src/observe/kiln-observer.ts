@@ -8,6 +8,7 @@
  */
 import { status } from '@grpc/grpc-js';
 import { makeDigest } from '../digest/digest.ts';
+import { findResourceUsage, resourceUsageFigures } from '../execution/resource-usage.ts';
 import type { RequestMetadata } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { SubmitRequest } from '../scheduler/types.ts';
 import { type RpcObserver, type RpcOutcome, requestMetadataOf } from '../server/rpc.ts';
@@ -121,12 +122,24 @@ export class KilnObserver implements RpcObserver, ExecutionObserver {
     if (result === 'cancelled') return;
     const { lease } = execution;
     const executionMs = stages.execution ?? 0;
+    const usage = findResourceUsage(execution.completion.result?.executionMetadata);
+    const figures = usage === undefined ? undefined : resourceUsageFigures(usage);
     this.#builds.recordExecution(
       {
         invocationId: lease.toolInvocationId,
         correlatedInvocationsId: lease.correlatedInvocationsId,
       },
-      { failed: result !== 'success', executionMs },
+      {
+        failed: result !== 'success',
+        executionMs,
+        resources:
+          figures === undefined
+            ? undefined
+            : {
+                cpuMs: figures.userTimeMs + figures.systemTimeMs,
+                peakMemoryBytes: figures.peakMemoryBytes,
+              },
+      },
     );
     const root = lease.action.inputRootDigest;
     if (this.#criticalPaths === undefined || lease.toolInvocationId === '' || !root) return;

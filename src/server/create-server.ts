@@ -95,6 +95,8 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
         platform: [...detectPlatform(), ...parsePlatformProperties(exec.platform)],
         name: 'local',
         log,
+        actionUsers: exec.actionUsers,
+        sandbox: exec.sandbox,
       });
     }
     const httpListen = resolveHttpListen(config.server);

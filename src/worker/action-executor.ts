@@ -22,22 +22,25 @@ import { MissingBlobsError } from '../client/missing-blobs-error.ts';
 import { type Digest, makeDigest } from '../digest/digest.ts';
 import { type ErrorDetail, invalidArgument, KilnError } from '../errors.ts';
 import { missingBlobsFailure } from '../execution/precondition-failure.ts';
+import { packResourceUsage } from '../execution/resource-usage.ts';
 import {
   Action,
   type ActionResult,
   Command,
   type ExecutedActionMetadata,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { requiredPlatform } from '../scheduler/platform.ts';
 import type { Logger } from '../util/logger.ts';
 import { declaredOutputs, resolveActionPath } from './action-paths.ts';
 import { createBuildDirectory } from './build-directory.ts';
 import type { BuildDirectoryPool } from './build-directory-pool.ts';
 import { type Clock, systemClock, toTimestamp } from './clock.ts';
-import { CommandRunner } from './command-runner.ts';
+import { type ActionRunner, CommandRunner, type MeasuredUsage } from './command-runner.ts';
 import type { FileCache } from './file-cache.ts';
 import { InputStager } from './input-stager.ts';
 import type { WorkerCas } from './local-cas.ts';
 import { OutputUploader } from './output-uploader.ts';
+import { wantsSandbox } from './sandboxing-runner.ts';
 
 /** Options for {@link ActionExecutor}. */
 export interface ActionExecutorOptions {
@@ -51,8 +54,10 @@ export interface ActionExecutorOptions {
   readonly buildDirectories?: BuildDirectoryPool;
   /** Reported as `ExecutedActionMetadata.worker`. */
   readonly workerName: string;
-  /** Runs the commands; a default CommandRunner otherwise. */
-  readonly runner?: CommandRunner;
+  /** Runs the commands (with the worker's steps, see compose-runner.ts); a plain CommandRunner otherwise. */
+  readonly runner?: ActionRunner;
+  /** Permission bits of the directories staging creates (see InputStagerOptions.directoryMode). */
+  readonly directoryMode?: number;
   /**
    * Slots a command must hold while it runs, shared with other executors:
    * a worker that takes more leases than it runs commands at once stages
@@ -103,7 +108,7 @@ export class ActionExecutor {
   readonly #buildRoot: string;
   readonly #buildDirectories: BuildDirectoryPool | undefined;
   readonly #workerName: string;
-  readonly #runner: CommandRunner;
+  readonly #runner: ActionRunner;
   readonly #clock: Clock;
   readonly #log: Logger | undefined;
   readonly #fileCache: FileCache;
@@ -121,7 +126,11 @@ export class ActionExecutor {
     this.#log = options.log;
     this.#fileCache = options.fileCache;
     this.#runSlots = options.runSlots;
-    this.#stager = new InputStager({ cas: options.cas, fileCache: options.fileCache });
+    this.#stager = new InputStager({
+      cas: options.cas,
+      fileCache: options.fileCache,
+      directoryMode: options.directoryMode,
+    });
     this.#uploader = new OutputUploader({
       cas: options.cas,
       digestFunction: options.cas.digestFunction,
@@ -184,8 +193,11 @@ export class ActionExecutor {
           stderrPath: dir.stderrPath,
           timeoutMs,
           signal: request.signal,
+          inputRoot: dir.inputRoot,
+          sandbox: wantsSandbox(requiredPlatform(action, command)),
         })
         .finally(() => releaseSlot?.());
+      if (run.usage !== undefined) metadata.auxiliaryMetadata.push(packUsage(run.usage));
       metadata.executionStartTimestamp = toTimestamp(run.startMs);
       metadata.executionCompletedTimestamp = toTimestamp(run.endMs);
       result.exitCode = run.exitCode;
@@ -299,6 +311,20 @@ function decode<T>(codec: { decode(bytes: Uint8Array): T }, bytes: Buffer, what:
       `${what} is not a valid message: ${err instanceof Error ? err.message : String(err)}`,
     );
   }
+}
+
+/** The measured usage as the `kiln.worker.v1.ResourceUsage` auxiliary metadata entry. */
+function packUsage(usage: MeasuredUsage) {
+  const duration = (ms: number) => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 });
+  return packResourceUsage({
+    userTime: duration(usage.userTimeMs),
+    systemTime: duration(usage.systemTimeMs),
+    peakMemoryBytes: usage.peakMemoryBytes,
+    readBytes: usage.readBytes,
+    writtenBytes: usage.writtenBytes,
+    source: 'rusage',
+    memoryLimitBytes: 0,
+  });
 }
 
 function emptyResult(): ActionResult {

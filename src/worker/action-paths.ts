@@ -4,6 +4,7 @@
  * worker creates directories there without ever following a symlink out of
  * the build directory.
  */
+import { chmodSync } from 'node:fs';
 import { lstat, mkdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { fromFsError, invalidArgument } from '../errors.ts';
@@ -76,11 +77,13 @@ export function declaredOutputs(command: Command): DeclaredOutput[] {
  * refusing to descend through anything that is not a real directory, so that
  * a symlink in the input root cannot make the worker create directories
  * elsewhere. `created` remembers directories known to exist, across calls.
+ * New directories get `mode` when given (see InputStagerOptions.directoryMode).
  */
 export async function makeDirectoriesInside(
   root: string,
   relative: string,
   created: Set<string> = new Set(),
+  mode?: number,
 ): Promise<void> {
   if (relative === '') return;
   let prefix = '';
@@ -90,6 +93,7 @@ export async function makeDirectoriesInside(
     const full = join(root, prefix);
     try {
       await mkdir(full);
+      if (mode !== undefined) chmodSync(full, mode);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
         throw fromFsError(err, `creating directory ${prefix}`);

@@ -56,6 +56,11 @@ export interface BuildDirectoryPoolOptions {
    * mkdir now and a rmdir later for every directory of every action.
    */
   readonly emptyKeepingDirectories?: (path: string, keep: KeepDirectories) => Promise<string[]>;
+  /**
+   * Permission bits of the directories staging creates (InputStagerOptions.directoryMode):
+   * only directories with exactly these are kept for the next action. 0o755 by default.
+   */
+  readonly directoryMode?: number;
 }
 
 interface Pooled {
@@ -86,6 +91,7 @@ export class BuildDirectoryPool {
   readonly #maxDeferred: number;
   /** Where used input roots wait for deletion (`.trash` in the build root). */
   readonly #trashDir: string;
+  readonly #directoryMode: number;
   #trashReady: Promise<void> | undefined;
   /** Directories handed out and not given back. */
   #inUse = 0;
@@ -104,6 +110,7 @@ export class BuildDirectoryPool {
     this.#sweepIdleMs = options.sweepIdleMs ?? 1000;
     this.#maxDeferred = options.maxDeferred ?? 256;
     this.#trashDir = join(options.buildRoot, TRASH);
+    this.#directoryMode = options.directoryMode ?? 0o755;
   }
 
   /**
@@ -232,7 +239,7 @@ export class BuildDirectoryPool {
     try {
       const info = lstatSync(inputRoot);
       if (!info.isDirectory() || info.mode !== pooled.rootMode) return false;
-      const mode = pooled.rootMode & 0o7777;
+      const mode = this.#directoryMode;
       pooled.skeleton = await emptyKeeping(inputRoot, { mode, limit: MAX_SKELETON });
       return true;
     } catch {

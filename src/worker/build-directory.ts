@@ -38,7 +38,12 @@ export async function createBuildDirectory(buildRoot: string): Promise<BuildDire
       await mkdir(buildRoot, { recursive: true });
       return mkdtemp(join(buildRoot, 'action-'));
     });
-    await mkdir(join(path, 'root'));
+    // The build directory can be passed through but not listed, by anyone:
+    // under privilege separation the action's user enters its input root
+    // (0o700, handed to that user while the command runs) and nothing else
+    // here; stdout and stderr, beside it, are written through descriptors.
+    await chmod(path, 0o711);
+    await mkdir(join(path, 'root'), { mode: 0o700 });
   } catch (err) {
     throw fromFsError(err, `creating a build directory under ${buildRoot}`);
   }
@@ -50,7 +55,9 @@ export async function createBuildDirectory(buildRoot: string): Promise<BuildDire
     inputRoot,
     stdoutPath,
     stderrPath,
-    remove: () => removeBuildDirectory(path, inputRoot, [stdoutPath, stderrPath]),
+    // `usage` is resource accounting's report, when that step runs.
+    remove: () =>
+      removeBuildDirectory(path, inputRoot, [stdoutPath, stderrPath, join(path, 'usage')]),
   };
 }
 

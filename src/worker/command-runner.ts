@@ -29,9 +29,10 @@
  */
 import { appendFile, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
-import { fromFsError, invalidArgument } from '../errors.ts';
+import { failedPrecondition, fromFsError, invalidArgument } from '../errors.ts';
 import { type Clock, systemClock } from './clock.ts';
 import {
+  type ActionUser,
   DirectProcessLauncher,
   LaunchError,
   type LaunchedProcess,
@@ -68,6 +69,33 @@ export interface RunRequest {
   readonly timeoutMs?: number;
   /** Kills the process tree when aborted. */
   readonly signal?: AbortSignal;
+  /**
+   * The action's input root (the working directory is inside it), for the
+   * steps that guard it: privilege separation hands it to the action's user,
+   * the sandbox makes it the one writable place.
+   */
+  readonly inputRoot?: string;
+  /** Run as this user and group instead of the worker's (set by privilege separation). */
+  readonly user?: ActionUser;
+  /** The action asked for the namespace sandbox (see `sandboxing-runner.ts`). */
+  readonly sandbox?: boolean;
+  /**
+   * Files outside the input root that the command itself writes by path (a
+   * step's report, such as resource accounting's): the sandbox lets it
+   * write them, privilege separation hands them to the action's user.
+   */
+  readonly writableFiles?: readonly string[];
+}
+
+/** What an action's process tree used, as the kernel accounted it. */
+export interface MeasuredUsage {
+  readonly userTimeMs: number;
+  readonly systemTimeMs: number;
+  /** Largest resident set of any one process of the tree. */
+  readonly peakMemoryBytes: number;
+  /** Bytes read from and written to storage (block operations × 512). */
+  readonly readBytes: number;
+  readonly writtenBytes: number;
 }
 
 /** How a run ended. */
@@ -86,10 +114,23 @@ export interface RunResult {
   readonly startMs: number;
   /** When its exit was observed, in epoch milliseconds of the runner's clock. */
   readonly endMs: number;
+  /** What the process tree used, when a resource accounting step measured it. */
+  readonly usage?: MeasuredUsage;
+}
+
+/**
+ * Runs an action's command. {@link CommandRunner} runs it plainly; the
+ * steps that guard or measure it (privilege separation, the sandbox,
+ * resource accounting) wrap another ActionRunner and return the same
+ * interface, so a worker composes exactly the ones it needs.
+ */
+export interface ActionRunner {
+  /** Runs the command to completion (or until killed). Rejects only for invalid requests. */
+  run(request: RunRequest): Promise<RunResult>;
 }
 
 /** Runs commands in their own process groups with timeouts and cancellation. */
-export class CommandRunner {
+export class CommandRunner implements ActionRunner {
   readonly #killGraceMs: number;
   readonly #clock: Clock;
   readonly #launcher: ProcessLauncher;
@@ -103,6 +144,12 @@ export class CommandRunner {
   /** Runs the command to completion (or until killed). Rejects only for invalid requests. */
   async run(request: RunRequest): Promise<RunResult> {
     const [program, ...args] = request.arguments;
+    if (request.sandbox === true) {
+      // A step in front of this runner turns the sandbox on; without one there is none.
+      throw failedPrecondition(
+        'the action asks for the sandbox (platform property sandbox=namespaces), which this worker does not offer',
+      );
+    }
     if (program === undefined || program === '') {
       throw invalidArgument('the command has no arguments; arguments[0] must name the program');
     }
@@ -138,6 +185,7 @@ export class CommandRunner {
         env,
         stdoutPath: request.stdoutPath,
         stderrPath: request.stderrPath,
+        user: request.user,
       });
     } catch (err) {
       if (!(err instanceof LaunchError)) throw err;

@@ -10,6 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
+import { killUserSync } from './kill-user.mjs';
 
 /** @import { LaunchedProcess, LaunchRequest, ProcessExit, ProcessLauncher } from './process-launcher.ts' */
 
@@ -94,6 +95,7 @@ export class DirectProcessLauncher {
         detached: true,
         stdio: ['ignore', stdout, stderr],
         windowsHide: true,
+        ...(request.user === undefined ? {} : { uid: request.user.uid, gid: request.user.gid }),
       });
       /** @type {Promise<ProcessExit>} */
       const exit = new Promise((resolve) => {
@@ -111,6 +113,14 @@ export class DirectProcessLauncher {
       closeSync(stdout);
       closeSync(stderr);
     }
+  }
+
+  /**
+   * @param {number} uid
+   * @returns {Promise<number>}
+   */
+  async killUser(uid) {
+    return killUserSync(uid);
   }
 
   /** @returns {Promise<void>} */

@@ -4,16 +4,18 @@
  * many paths of one action, is downloaded once and stored once.
  *
  * Hardlinks share mode bits, so a blob has up to two entries: one executable
- * (0o555) and one not (0o444). Cached files are read-only so that an action
- * cannot change its inputs by accident; an action that chmods an input and
- * writes it still corrupts the cached copy, as with any hardlinking worker.
+ * (0o555) and one not (0o444). Cached files are read-only, and under
+ * privilege separation owned by the worker while actions run as other
+ * users, so that no action can write them or change their mode. When
+ * actions run as the worker's own user, nothing stops one from making an
+ * input writable; `verifyUnchanged` then finds such files and drops them.
  *
  * Concurrent requests for the same entry share one download (single-flight).
  * Entries are evicted least-recently-used once the byte budget is exceeded,
  * except entries pinned by a link in progress; while many are pinned the
  * cache may briefly exceed its budget.
  */
-import { chmodSync, constants, linkSync } from 'node:fs';
+import { chmodSync, chownSync, constants, linkSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
@@ -47,6 +49,12 @@ export interface FileCacheOptions {
   readonly batchBlobBytes?: number;
   /** Most file writes and links at once; 64 by default. */
   readonly concurrency?: number;
+  /**
+   * Privilege separation is on: adopted outputs, which the action's user
+   * created and owns, become the worker's before they serve as anyone's
+   * inputs, and the cache directory is closed to other users (0o700).
+   */
+  readonly privateToWorker?: boolean;
 }
 
 /** One file to materialize. */
@@ -93,6 +101,7 @@ export class FileCache {
   readonly #cas: BlobFetcher;
   readonly #batchBlobBytes: number;
   readonly #limiter: ConcurrencyLimiter;
+  readonly #takeOwnership: boolean;
   /** In LRU order: the first entry is the next eviction candidate. */
   readonly #entries = new Map<string, Entry>();
   readonly #unlinks = new Set<Promise<void>>();
@@ -109,6 +118,7 @@ export class FileCache {
     this.#cas = options.cas;
     this.#batchBlobBytes = options.batchBlobBytes ?? 1024 * 1024;
     this.#limiter = new ConcurrencyLimiter({ limit: options.concurrency ?? 64 });
+    this.#takeOwnership = options.privateToWorker === true;
   }
 
   /** Prepares the directory (removing what an earlier process cached) and returns the cache. */
@@ -119,6 +129,7 @@ export class FileCache {
     const dir = options.directory;
     try {
       await mkdir(dir, { recursive: true });
+      if (options.privateToWorker === true) await chmod(dir, 0o700);
       // Only the cache's own fan-out directories go, so a misconfigured path loses nothing else.
       const stale = (await readdir(dir)).filter((name) => FAN_OUT.test(name));
       await Promise.all(stale.map((name) => rm(join(dir, name), { recursive: true, force: true })));
@@ -204,6 +215,9 @@ export class FileCache {
     this.#entries.set(key, entry);
     try {
       linkSync(path, entry.path);
+      // The action's user is gone by now (privilege separation killed its processes).
+      if (this.#takeOwnership)
+        chownSync(entry.path, process.getuid?.() ?? 0, process.getgid?.() ?? 0);
       chmodSync(entry.path, modeOf(executable));
       this.#loaded(entry, false);
     } catch {

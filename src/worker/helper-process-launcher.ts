@@ -40,15 +40,16 @@ interface PendingLaunch {
   lost: ((err: Error) => void) | undefined;
 }
 
-interface PendingEmpty {
-  readonly resolve: (kept: string[]) => void;
+/** A request answered by one reply: an emptying or a kill of a user's processes. */
+interface PendingCall {
+  readonly resolve: (reply: SpawnHelperReply) => void;
   readonly reject: (err: Error) => void;
 }
 
 interface Helper {
   readonly child: ChildProcess;
   readonly pending: Map<number, PendingLaunch>;
-  readonly empties: Map<number, PendingEmpty>;
+  readonly calls: Map<number, PendingCall>;
   /** Resolves when the helper process has exited. */
   readonly gone: Promise<void>;
 }
@@ -77,7 +78,7 @@ export class HelperProcessLauncher implements ProcessLauncher {
         exited: undefined,
         lost: undefined,
       };
-      if (helper.pending.size === 0 && helper.empties.size === 0) setRef(helper.child, true);
+      if (helper.pending.size === 0 && helper.calls.size === 0) setRef(helper.child, true);
       helper.pending.set(id, pending);
       const message: SpawnHelperRequest = { id, ...request };
       helper.child.send(message, (err) => {
@@ -96,17 +97,35 @@ export class HelperProcessLauncher implements ProcessLauncher {
    * promise resolves with them (see keep-directories.mjs); otherwise with [].
    * Rejects when something could not be removed.
    */
-  emptyDirectory(path: string, keep?: KeepDirectories): Promise<string[]> {
+  async emptyDirectory(path: string, keep?: KeepDirectories): Promise<string[]> {
+    const request: SpawnHelperRequest =
+      keep === undefined ? { id: 0, empty: path } : { id: 0, empty: path, keep };
+    const reply = await this.#call(request);
+    if ('emptied' in reply) return reply.kept ?? [];
+    throw new Error(
+      `emptying a build directory failed: ${'emptyFailed' in reply ? reply.emptyFailed : '?'}`,
+    );
+  }
+
+  /** Kills every process of the user in the helper (see kill-user.mjs). */
+  async killUser(uid: number): Promise<number> {
+    const reply = await this.#call({ id: 0, killUser: uid });
+    if ('killed' in reply) return reply.killed;
+    throw new Error(
+      `killing the processes of user ${uid} failed: ${'killFailed' in reply ? reply.killFailed : '?'}`,
+    );
+  }
+
+  /** Sends a request answered by one reply (`id` is replaced). */
+  #call(request: SpawnHelperRequest): Promise<SpawnHelperReply> {
     if (this.#closed) return Promise.reject(unavailable('the process launcher is closed'));
     const helper = this.#helper ?? this.#start();
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      if (helper.pending.size === 0 && helper.empties.size === 0) setRef(helper.child, true);
-      helper.empties.set(id, { resolve, reject });
-      const request: SpawnHelperRequest =
-        keep === undefined ? { id, empty: path } : { id, empty: path, keep };
-      helper.child.send(request, (err) => {
-        if (err !== null && helper.empties.delete(id)) {
+      if (helper.pending.size === 0 && helper.calls.size === 0) setRef(helper.child, true);
+      helper.calls.set(id, { resolve, reject });
+      helper.child.send({ ...request, id }, (err) => {
+        if (err !== null && helper.calls.delete(id)) {
           this.#maybeUnref(helper);
           reject(unavailable(`the spawn helper is unreachable: ${err.message}`, err));
         }
@@ -137,12 +156,12 @@ export class HelperProcessLauncher implements ProcessLauncher {
       serialization: 'json',
     });
     const pending = new Map<number, PendingLaunch>();
-    const empties = new Map<number, PendingEmpty>();
+    const calls = new Map<number, PendingCall>();
     let markGone: () => void = () => {};
     const gone = new Promise<void>((resolve) => {
       markGone = resolve;
     });
-    const helper: Helper = { child, pending, empties, gone };
+    const helper: Helper = { child, pending, calls, gone };
     this.#helper = helper;
     setRef(child, false);
     let ended = false;
@@ -158,8 +177,8 @@ export class HelperProcessLauncher implements ProcessLauncher {
         else launch.failed(error);
       }
       pending.clear();
-      for (const empty of empties.values()) empty.reject(error);
-      empties.clear();
+      for (const call of calls.values()) call.reject(error);
+      calls.clear();
       markGone();
     };
     child.on('message', (reply: SpawnHelperReply) => this.#receive(helper, reply));
@@ -183,16 +202,15 @@ export class HelperProcessLauncher implements ProcessLauncher {
   }
 
   #maybeUnref(helper: Helper): void {
-    if (helper.pending.size === 0 && helper.empties.size === 0) setRef(helper.child, false);
+    if (helper.pending.size === 0 && helper.calls.size === 0) setRef(helper.child, false);
   }
 
   #receive(helper: Helper, reply: SpawnHelperReply): void {
-    if ('emptied' in reply || 'emptyFailed' in reply) {
-      const empty = helper.empties.get(reply.id);
-      helper.empties.delete(reply.id);
+    const call = helper.calls.get(reply.id);
+    if (call !== undefined) {
+      helper.calls.delete(reply.id);
       this.#maybeUnref(helper);
-      if ('emptied' in reply) empty?.resolve(reply.kept ?? []);
-      else empty?.reject(new Error(`emptying a build directory failed: ${reply.emptyFailed}`));
+      call.resolve(reply);
       return;
     }
     const launch = helper.pending.get(reply.id);
@@ -209,7 +227,7 @@ export class HelperProcessLauncher implements ProcessLauncher {
     this.#maybeUnref(helper);
     if ('error' in reply) {
       launch.failed(new LaunchError(reply.error.stage, reply.error.message, reply.error.errno));
-    } else {
+    } else if ('exit' in reply) {
       launch.exited?.(reply.exit);
     }
   }

@@ -9,6 +9,7 @@
  * follows a symlink, because every path it writes is a child of a directory
  * it created. A symlink may still point anywhere for the action itself.
  */
+import { chmodSync } from 'node:fs';
 import { mkdir, rmdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
@@ -51,6 +52,13 @@ export interface InputStagerOptions {
   readonly maxEntries?: number;
   /** Most directory and symlink creations at once; 64 by default. */
   readonly concurrency?: number;
+  /**
+   * Permission bits of the directories staging creates, whatever the umask:
+   * privilege separation needs 0o777, so that the action's user (who owns
+   * only the input root) can write in every directory of its tree. The
+   * umask decides when absent.
+   */
+  readonly directoryMode?: number;
 }
 
 /** What to stage. */
@@ -95,8 +103,10 @@ export class InputStager {
   readonly #fileCache: FileCache;
   readonly #maxEntries: number;
   readonly #limiter: ConcurrencyLimiter;
+  readonly #directoryMode: number | undefined;
 
   constructor(options: InputStagerOptions) {
+    this.#directoryMode = options.directoryMode;
     this.#cas = options.cas;
     this.#fileCache = options.fileCache;
     this.#maxEntries = options.maxEntries ?? 1_000_000;
@@ -144,9 +154,10 @@ export class InputStager {
         throw s.reason;
       }
     }
-    await makeDirectoriesInside(inputRoot, workingDirectory, created);
+    const mode = this.#directoryMode;
+    await makeDirectoriesInside(inputRoot, workingDirectory, created, mode);
     for (const output of outputs) {
-      await makeDirectoriesInside(inputRoot, parentOf(output.rootPath), created);
+      await makeDirectoriesInside(inputRoot, parentOf(output.rootPath), created, mode);
     }
     return {
       files: layout.files.length,
@@ -231,7 +242,11 @@ export class InputStager {
     }
     const existing = new Set(existingDirectories);
     const missing = tree.filter((d) => !existing.has(d));
-    await this.#byLevel(missing, 'creating', false, (p) => mkdir(join(inputRoot, p)));
+    const mode = this.#directoryMode;
+    await this.#byLevel(missing, 'creating', false, async (p) => {
+      await mkdir(join(inputRoot, p));
+      if (mode !== undefined) chmodSync(join(inputRoot, p), mode);
+    });
     return present;
   }
 

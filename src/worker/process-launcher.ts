@@ -31,6 +31,17 @@ export interface LaunchRequest {
   readonly stdoutPath: string;
   /** File that receives stderr (created or truncated). */
   readonly stderrPath: string;
+  /**
+   * Run the process as this user and group (the launcher must be root);
+   * supplementary groups are dropped. The launcher's own user otherwise.
+   */
+  readonly user?: ActionUser;
+}
+
+/** A numeric user and group an action runs as (see `action-users.ts`). */
+export interface ActionUser {
+  readonly uid: number;
+  readonly gid: number;
 }
 
 /** How a started process ended. */
@@ -62,6 +73,13 @@ export interface ProcessLauncher {
    * keep-directories.mjs); otherwise it resolves with [].
    */
   emptyDirectory?(path: string, keep?: KeepDirectories): Promise<string[]>;
+  /**
+   * Kills every process whose real user id is `uid` (those an action left
+   * behind in sessions of their own), repeating until none is found, and
+   * resolves with how many were killed. Needs root; `uid` must not be the
+   * launcher's own.
+   */
+  killUser(uid: number): Promise<number>;
   /** Releases what the launcher holds; processes it started keep running. */
   close(): Promise<void>;
 }

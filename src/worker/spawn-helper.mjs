@@ -19,6 +19,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DirectProcessLauncher, LaunchError } from './direct-process-launcher.mjs';
 import { emptyKeepingDirectoriesSync } from './keep-directories.mjs';
+import { killUserSync } from './kill-user.mjs';
 
 /** @import { LaunchRequest } from './process-launcher.ts' */
 /** @import { KeepDirectories } from './keep-directories.mjs' */
@@ -43,8 +44,13 @@ import { emptyKeepingDirectoriesSync } from './keep-directories.mjs';
  */
 
 /**
+ * Kill every process of a user (see kill-user.mjs).
+ * @typedef {{ readonly id: number, readonly killUser: number }} SpawnHelperKillUser
+ */
+
+/**
  * What the worker sends.
- * @typedef {SpawnHelperLaunch | SpawnHelperEmpty} SpawnHelperRequest
+ * @typedef {SpawnHelperLaunch | SpawnHelperEmpty | SpawnHelperKillUser} SpawnHelperRequest
  */
 
 /**
@@ -63,6 +69,8 @@ import { emptyKeepingDirectoriesSync } from './keep-directories.mjs';
  *   | { readonly id: number, readonly exit: { code: number | null, signal: NodeJS.Signals | null } }
  *   | { readonly id: number, readonly emptied: true, readonly kept?: string[] }
  *   | { readonly id: number, readonly emptyFailed: string }
+ *   | { readonly id: number, readonly killed: number }
+ *   | { readonly id: number, readonly killFailed: string }
  * )} SpawnHelperReply
  */
 
@@ -81,6 +89,14 @@ export function runSpawnHelper() {
   process.on('message', (/** @type {SpawnHelperRequest} */ request) => {
     if ('empty' in request) {
       reply(emptyDirectory(request));
+      return;
+    }
+    if ('killUser' in request) {
+      try {
+        reply({ id: request.id, killed: killUserSync(request.killUser) });
+      } catch (err) {
+        reply({ id: request.id, killFailed: err instanceof Error ? err.message : String(err) });
+      }
       return;
     }
     launcher.launch(request).then(

@@ -3,19 +3,24 @@
  * and the agent that talks to the scheduler. Used by `kiln worker` and by the
  * in-process worker of `kiln serve`.
  */
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { chmod, mkdir } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { CasClient } from '../client/cas-client.ts';
 import { SHA256 } from '../digest/digest-function.ts';
 import type { PlatformProperty } from '../scheduler/types.ts';
 import type { BotsCore } from '../services/bots-service.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { Logger } from '../util/logger.ts';
+import { type ActionUsersPlan, parseActionUsers, resolveActionUsers } from './action-users.ts';
 import { InProcessBotsTransport } from './bots-transport.ts';
 import { discardLeftovers } from './discard-leftovers.ts';
 import { FileCache } from './file-cache.ts';
 import { HelperProcessLauncher } from './helper-process-launcher.ts';
 import { LocalCas } from './local-cas.ts';
+import { GNU_TIME, hasGnuTime } from './resource-accounting-runner.ts';
+import { probeSandbox, SANDBOX_PROPERTY } from './sandboxing-runner.ts';
 import { WorkerAgent } from './worker-agent.ts';
 
 /** Options for {@link startWorker}. */
@@ -43,6 +48,10 @@ export interface StartWorkerOptions {
   /** Bot id; host name and pid by default. */
   readonly name?: string;
   readonly log: Logger;
+  /** Who actions run as (see action-users.ts): `auto` by default. */
+  readonly actionUsers?: string;
+  /** Offer the namespace sandbox when it works here (`auto`, the default) or never (`off`). */
+  readonly sandbox?: 'auto' | 'off';
 }
 
 /** A running worker. */
@@ -51,20 +60,122 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
+/**
+ * Decides the isolation and accounting steps at start, and says which are
+ * on: privilege separation, the sandbox (offered only when a trial run
+ * works), resource accounting (when GNU time is installed).
+ */
+async function isolationSteps(
+  users: ActionUsersPlan,
+  sandbox: 'auto' | 'off',
+  log: Logger,
+): Promise<{ bwrap?: string; time?: string }> {
+  if (users.enabled) {
+    const ids = users.pool.users.map((u) => u.uid);
+    log.info(
+      { uids: `${ids[0]}-${ids.at(-1)}`, gid: users.pool.users[0]?.gid },
+      'privilege separation on: each action runs as a user of its own',
+    );
+  } else {
+    log.warn({ why: users.why }, 'privilege separation off');
+  }
+  let bwrap: string | undefined;
+  if (sandbox === 'off') {
+    log.info('sandbox off (not offered)');
+  } else {
+    const probe = await probeSandbox(users.enabled ? users.pool.users[0] : undefined);
+    if ('bwrap' in probe) {
+      bwrap = probe.bwrap;
+      log.info(
+        { property: `${SANDBOX_PROPERTY.name}=${SANDBOX_PROPERTY.value}` },
+        'sandbox available: actions that ask for it run in Linux namespaces',
+      );
+    } else {
+      log.warn({ why: probe.why }, 'sandbox unavailable: not offered to actions');
+    }
+  }
+  const time = hasGnuTime() ? GNU_TIME : undefined;
+  if (time === undefined) {
+    log.warn(`resource usage is not measured: ${GNU_TIME} (Debian package "time") is missing`);
+  }
+  return { bwrap, time };
+}
+
+/**
+ * A work directory that action users can pass through to their input
+ * roots. Many tools open their inputs by absolute path (a test runner's
+ * `$PWD/…`, a JVM's working directory), which needs search permission on
+ * every directory above the build directory; a data directory under
+ * `/root` (mode 0o700) has none for other users. Rather than open such a
+ * directory to everyone, the worker then keeps its file cache and build
+ * directories under /var/tmp, and says so.
+ */
+function reachableWorkDir(workDir: string, log: Logger): string {
+  const closed = closedAncestor(workDir);
+  if (closed === undefined) return workDir;
+  const fallback = join(
+    '/var/tmp',
+    `kiln-worker-${createHash('sha256').update(workDir).digest('hex').slice(0, 12)}`,
+  );
+  if (closedAncestor(fallback) !== undefined) {
+    throw new Error(
+      `actions run as other users cannot pass through ${closed} to the work directory ${workDir}; choose a work directory whose parent directories others may search (mode o+x)`,
+    );
+  }
+  log.warn(
+    { workDir, closed, using: fallback },
+    'other users cannot pass through a parent of the work directory; the worker uses another one (set the work directory under a searchable path to choose it)',
+  );
+  return fallback;
+}
+
+/** The first existing directory on the way to `path` that other users cannot search. */
+function closedAncestor(path: string): string | undefined {
+  let dir = resolve(path);
+  const chain: string[] = [];
+  while (true) {
+    chain.unshift(dir);
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  for (const d of chain) {
+    let mode: number;
+    try {
+      mode = statSync(d).mode;
+    } catch {
+      return undefined; // Not created yet: the worker creates it searchable.
+    }
+    if ((mode & 0o001) === 0 && d !== resolve(path)) return d;
+  }
+  return undefined;
+}
+
 /** Opens the file cache and connects the agent. */
 export async function startWorker(options: StartWorkerOptions): Promise<RunningWorker> {
-  const buildRoot = join(options.workDir, 'build');
-  await discardLeftovers(buildRoot, options.log);
+  const { log } = options;
+  const slots = options.capacity;
+  const users = resolveActionUsers(parseActionUsers(options.actionUsers ?? 'auto'), slots);
+  const workDir = users.enabled ? reachableWorkDir(options.workDir, log) : options.workDir;
+  const buildRoot = join(workDir, 'build');
+  const isolation = await isolationSteps(users, options.sandbox ?? 'auto', log);
+  await discardLeftovers(buildRoot, log);
   await mkdir(buildRoot, { recursive: true });
+  if (users.enabled) {
+    // Action users pass through to their own input roots, and see nothing else here.
+    await chmod(workDir, 0o711);
+    await chmod(buildRoot, 0o711);
+  }
   const { inProcess } = options;
   const cacheCas =
     inProcess === undefined
       ? new CasClient({ address: options.address })
       : new LocalCas({ store: inProcess.cas, digestFunction: SHA256 });
   const fileCache = await FileCache.open({
-    directory: join(options.workDir, 'cache'),
+    directory: join(workDir, 'cache'),
     maxBytes: options.cacheBytes,
     cas: cacheCas,
+    privateToWorker: users.enabled,
   });
   const launcher = new HelperProcessLauncher({ log: options.log });
   const agent = new WorkerAgent({
@@ -79,11 +190,15 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     name: options.name,
     capacity: options.capacity,
     prefetch: options.prefetch,
-    platform: options.platform,
+    platform:
+      isolation.bwrap === undefined ? options.platform : [...options.platform, SANDBOX_PROPERTY],
+    actionUsers: users.enabled ? users.pool : undefined,
+    bwrap: isolation.bwrap,
+    time: isolation.time,
     fileCache,
     buildRoot,
     launcher,
-    log: options.log.child({ worker: options.name ?? 'local' }),
+    log: log.child({ worker: options.name ?? 'local' }),
   });
   agent.start();
   return {

@@ -24,12 +24,14 @@ import type { PlatformProperty } from '../scheduler/types.ts';
 import { CAPACITY_PROPERTY } from '../services/bots-service.ts';
 import type { Logger } from '../util/logger.ts';
 import { ActionExecutor, type ExecuteOutcome } from './action-executor.ts';
+import type { ActionUserPool } from './action-users.ts';
 import { type BotsTransport, GrpcBotsTransport } from './bots-transport.ts';
 import { BuildDirectoryPool } from './build-directory-pool.ts';
-import { CommandRunner } from './command-runner.ts';
+import type { ActionRunner } from './command-runner.ts';
+import { composeRunner } from './compose-runner.ts';
 import type { FileCache } from './file-cache.ts';
 import type { WorkerCas } from './local-cas.ts';
-import type { ProcessLauncher } from './process-launcher.ts';
+import { DirectProcessLauncher, type ProcessLauncher } from './process-launcher.ts';
 
 /**
  * Why a long poll is cut short (a lease finished, or the worker stops). Given
@@ -71,6 +73,12 @@ export interface WorkerAgentOptions {
   readonly launcher?: ProcessLauncher;
   /** Longest UpdateBotSession call (the server long-polls within it); 30 s by default. */
   readonly pollTimeoutMs?: number;
+  /** Privilege separation: the users actions run as (see action-users.ts); the worker's own user when absent. */
+  readonly actionUsers?: ActionUserPool;
+  /** The namespace sandbox, for actions that ask for it: the bubblewrap binary. */
+  readonly bwrap?: string;
+  /** Resource accounting: the GNU time binary; no usage is measured when absent. */
+  readonly time?: string;
 }
 
 interface LocalLease {
@@ -89,7 +97,9 @@ export class WorkerAgent {
   readonly #name: string;
   readonly #bots: BotsTransport;
   readonly #casFor: (instanceName: string, fn: DigestFunction) => WorkerCas;
-  readonly #runner: CommandRunner;
+  readonly #runner: ActionRunner;
+  /** Mode of the directories staged into input roots (writable by action users under privilege separation). */
+  readonly #directoryMode: number;
   readonly #buildDirectories: BuildDirectoryPool;
   /** The `capacity` slots commands run in, shared by all executors. */
   readonly #runSlots: ConcurrencyLimiter;
@@ -114,12 +124,20 @@ export class WorkerAgent {
       this.#casFor = (instanceName, fn) =>
         new CasClient({ channel, instanceName, digestFunction: fn });
     }
-    this.#runner = new CommandRunner({ launcher: options.launcher });
+    this.#runner = composeRunner({
+      launcher: options.launcher ?? new DirectProcessLauncher(),
+      actionUsers: options.actionUsers,
+      bwrap: options.bwrap,
+      time: options.time,
+      log: options.log,
+    });
+    this.#directoryMode = options.actionUsers === undefined ? 0o755 : 0o777;
     this.#runSlots = new ConcurrencyLimiter({ limit: options.capacity });
     const { launcher } = options;
     this.#buildDirectories = new BuildDirectoryPool({
       buildRoot: options.buildRoot,
       log: options.log,
+      directoryMode: this.#directoryMode,
       empty:
         launcher?.emptyDirectory &&
         (async (path) => {
@@ -353,6 +371,7 @@ export class WorkerAgent {
         buildDirectories: this.#buildDirectories,
         workerName: this.#name,
         runner: this.#runner,
+        directoryMode: this.#directoryMode,
         runSlots: this.#runSlots,
         log: this.#options.log,
       });

@@ -41,6 +41,8 @@ const ZERO_CONFIG: KilnConfig = {
     workerTimeoutMs: 60_000,
     unschedulableTimeoutMs: 30_000,
     maxRetries: 2,
+    actionUsers: 'auto',
+    sandbox: 'auto',
   },
   ui: { allowCancel: false },
   remoteAsset: {

@@ -42,9 +42,34 @@ describe('BuildTracker', () => {
       cacheMisses: 2,
       failures: 1,
       totalExecutionMs: 1500,
+      actionsMeasured: 0,
+      totalCpuMs: 0,
+      peakMemoryBytes: 0,
       criticalMs: 1200,
       wallMs: 5000,
     });
+  });
+
+  it("sums measured executions' CPU time and keeps their largest peak memory", () => {
+    const builds = new BuildTracker();
+    const who = { invocationId: 'inv-2' };
+    const mib = 1024 * 1024;
+    builds.recordExecution(who, {
+      failed: false,
+      executionMs: 900,
+      resources: { cpuMs: 750, peakMemoryBytes: 300 * mib },
+    });
+    builds.recordExecution(who, {
+      failed: true,
+      executionMs: 400,
+      resources: { cpuMs: 250, peakMemoryBytes: 120 * mib },
+    });
+    builds.recordExecution(who, { failed: false, executionMs: 100 });
+    const build = builds.get('inv-2');
+    assert.equal(build?.actionsExecuted, 3);
+    assert.equal(build?.actionsMeasured, 2, 'the third worker measured nothing');
+    assert.equal(build?.totalCpuMs, 1000);
+    assert.equal(build?.peakMemoryBytes, 300 * mib);
   });
 
   it('ignores requests without a tool invocation id', () => {

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Metadata, status } from '@grpc/grpc-js';
-import { RequestMetadata } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { packResourceUsage } from '../../src/execution/resource-usage.ts';
+import {
+  ActionResult,
+  RequestMetadata,
+} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { ResourceUsage } from '../../src/gen/kiln/worker/v1/resource_usage.js';
 import { BuildTracker } from '../../src/observe/build-tracker.ts';
 import { KilnObserver } from '../../src/observe/kiln-observer.ts';
 import { KilnMetrics } from '../../src/observe/metrics.ts';
@@ -81,25 +86,9 @@ describe('KilnObserver', () => {
 
   it('records a failed execution against its build, and a cancelled one not at all', () => {
     const { builds, observer } = setup();
-    const a = testAction('a');
-    const lease = {
-      id: 'l1',
-      workerId: 'w',
-      state: 'RUNNING' as const,
-      instanceName: '',
-      actionDigest: a.digest,
-      action: a.action,
-      command: a.command,
-      timeoutMs: 1000,
-      deadlineMs: 0,
-      attempt: 1,
-      priority: 0,
-      toolInvocationId: 'inv',
-      correlatedInvocationsId: '',
-    };
     const complete = (code: status) =>
       observer.executionCompleted({
-        lease,
+        lease: leaseOf('inv'),
         completion: { status: { code, message: '', details: [] } },
         queuedAtMs: 0,
         leasedAtMs: 10,
@@ -110,4 +99,57 @@ describe('KilnObserver', () => {
     assert.equal(builds.get('inv')?.actionsExecuted, 1);
     assert.equal(builds.get('inv')?.failures, 1);
   });
+
+  it("adds the CPU time and peak memory of results' ResourceUsage to their build", () => {
+    const { builds, observer } = setup();
+    const complete = (usage: Partial<ResourceUsage> | undefined) =>
+      observer.executionCompleted({
+        lease: leaseOf('inv-cpu'),
+        completion: {
+          status: { code: status.OK, message: '', details: [] },
+          result: ActionResult.fromPartial({
+            exitCode: 0,
+            executionMetadata: {
+              auxiliaryMetadata:
+                usage === undefined ? [] : [packResourceUsage(ResourceUsage.fromPartial(usage))],
+            },
+          }),
+        },
+        queuedAtMs: 0,
+        leasedAtMs: 10,
+        completedAtMs: 20,
+      });
+    complete({
+      userTime: { seconds: 1, nanos: 500_000_000 },
+      systemTime: { seconds: 0, nanos: 250_000_000 },
+      peakMemoryBytes: 64 << 20,
+    });
+    complete({ userTime: { seconds: 2, nanos: 0 }, peakMemoryBytes: 200 << 20 });
+    complete(undefined);
+    const build = builds.get('inv-cpu');
+    assert.equal(build?.actionsExecuted, 3);
+    assert.equal(build?.actionsMeasured, 2);
+    assert.equal(build?.totalCpuMs, 3750);
+    assert.equal(build?.peakMemoryBytes, 200 << 20);
+  });
 });
+
+/** A running lease of one test action for the build `invocationId`. */
+function leaseOf(invocationId: string) {
+  const a = testAction('a');
+  return {
+    id: 'l1',
+    workerId: 'w',
+    state: 'RUNNING' as const,
+    instanceName: '',
+    actionDigest: a.digest,
+    action: a.action,
+    command: a.command,
+    timeoutMs: 1000,
+    deadlineMs: 0,
+    attempt: 1,
+    priority: 0,
+    toolInvocationId: invocationId,
+    correlatedInvocationsId: '',
+  };
+}

@@ -28,6 +28,42 @@ test('the builds page lists each tool invocation with its counts and durations',
   );
 });
 
+test("a build's row and page sum its actions' CPU time and keep the largest peak memory", async (t) => {
+  const f = await createUiFixture();
+  t.after(() => f.close());
+  const mib = 1024 * 1024;
+  const who = { invocationId: 'inv-cpu' };
+  f.builds.recordExecution(who, {
+    failed: false,
+    executionMs: 2000,
+    resources: { cpuMs: 1250, peakMemoryBytes: 80 * mib },
+  });
+  f.builds.recordExecution(who, {
+    failed: false,
+    executionMs: 3000,
+    resources: { cpuMs: 2500, peakMemoryBytes: 200 * mib },
+  });
+  // An older worker that measured nothing.
+  f.builds.recordExecution(who, { failed: false, executionMs: 500 });
+  f.builds.recordExecution({ invocationId: 'inv-unmeasured' }, { failed: false, executionMs: 10 });
+
+  const list = (await f.app.inject('/builds')).body;
+  const cells = (id: string) => {
+    const row = new RegExp(`<tr data-invocation="${id}">(.*?)</tr>`, 's').exec(list)?.[1] ?? '';
+    return [...row.matchAll(/<td class="num[^"]*">([^<]*)<\/td>/g)].map((m) => m[1]);
+  };
+  // executed, hits, misses, failures, wall, total, critical path, CPU, peak memory
+  assert.deepEqual(cells('inv-cpu').slice(7), ['3.75 s', '200 MiB']);
+  assert.deepEqual(cells('inv-unmeasured').slice(7), ['—', '—']);
+
+  const page = (await f.app.inject('/builds/inv-cpu')).body;
+  assert.match(
+    page,
+    /<th>CPU time \(user \+ system\)<\/th><td>3.75 s \(2 of 3 executions measured\)<\/td>/,
+  );
+  assert.match(page, /<th>Largest peak memory of an action<\/th><td>200 MiB<\/td>/);
+});
+
 test("a build's page lists its operations with links", async (t) => {
   const f = await createUiFixture();
   t.after(() => f.close());

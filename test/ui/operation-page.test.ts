@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { toDigestMessage } from '../../src/digest/digest.ts';
+import { packResourceUsage } from '../../src/execution/resource-usage.ts';
+import type { Any } from '../../src/gen/google/protobuf/any.js';
 import {
   complete,
   createUiFixture,
@@ -12,7 +14,11 @@ import {
   uploadTestAction,
 } from './ui-fixture.ts';
 
-async function finishedOperation(f: UiFixture, stdout: Buffer | string) {
+async function finishedOperation(
+  f: UiFixture,
+  stdout: Buffer | string,
+  auxiliaryMetadata: Any[] = [],
+) {
   const a = await uploadTestAction(f.cas, {
     args: ['/bin/sh', '-c', 'echo "<b>hi</b>" > out.txt'],
     env: { PATH: '/usr/bin:/bin', TRICKY: '<script>alert("env")</script>' },
@@ -53,7 +59,7 @@ async function finishedOperation(f: UiFixture, stdout: Buffer | string) {
       outputUploadCompletedTimestamp: ts(t0 + 8800),
       workerCompletedTimestamp: ts(t0 + 9000),
       virtualExecutionDuration: undefined,
-      auxiliaryMetadata: [],
+      auxiliaryMetadata,
     },
   });
   return { a, op, out, stderr };
@@ -102,6 +108,42 @@ test('the operation page shows the command, input root, outputs, logs and timeli
   );
   // No cancel button unless the server allows it, and none for a done operation anyway.
   assert.doesNotMatch(body, /Cancel this operation/);
+  // The worker measured nothing: no resources section.
+  assert.doesNotMatch(body, /<h2>Resources<\/h2>/);
+});
+
+test('the operation page shows the resources a measuring worker reported, after the timeline', async (t) => {
+  const f = await createUiFixture();
+  t.after(() => f.close());
+  const other: Any = { typeUrl: 'type.googleapis.com/example.Other', value: Buffer.from([8, 1]) };
+  const usage = packResourceUsage({
+    userTime: { seconds: 3, nanos: 140_000_000 },
+    systemTime: { seconds: 0, nanos: 270_000_000 },
+    peakMemoryBytes: 96 * 1024 * 1024,
+    readBytes: 1536,
+    writtenBytes: 20 * 1024,
+    source: 'cgroup',
+    memoryLimitBytes: 512 * 1024 * 1024,
+  });
+  await finishedOperation(f, 'done\n', [other, usage]);
+  const body = (await f.app.inject('/operations/1')).body;
+  const section = /<h2>Resources<\/h2>\s*<table class="kv resources">(.*?)<\/table>/s.exec(body);
+  assert.ok(section, 'a resources table');
+  assert.ok(body.indexOf('<h2>Timeline</h2>') < (section.index ?? 0), 'next to the timeline');
+  const rows = Object.fromEntries(
+    [...(section[1] ?? '').matchAll(/<tr><th>([^<]*)<\/th><td>([^<]*)<\/td><\/tr>/g)].map((m) => [
+      m[1],
+      m[2],
+    ]),
+  );
+  assert.deepEqual(rows, {
+    'CPU user': '3.14 s',
+    'CPU system': '0.27 s',
+    'Peak memory': '96 MiB (limit 512 MiB)',
+    Read: '1.5 KiB',
+    Written: '20 KiB',
+    'Measured by': 'cgroup of the action',
+  });
 });
 
 test('stdout and stderr are escaped: a <script> in an action log stays text', async (t) => {

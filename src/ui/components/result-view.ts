@@ -1,4 +1,7 @@
-/** An ActionResult: exit code, worker, outputs with links, stdout, stderr and the stage timeline. */
+/**
+ * An ActionResult: exit code, worker, outputs with links, stdout, stderr, the
+ * stage timeline and, when the worker measured them, the resources it used.
+ */
 import type { VNode } from 'preact';
 import { type Digest, parseDigest } from '../../digest/digest.ts';
 import type {
@@ -11,6 +14,7 @@ import { html } from '../html.ts';
 import { casUrl } from '../urls.ts';
 import { digestLink, fileLinks } from './digest-link.ts';
 import { logView } from './log-view.ts';
+import { resourceUsageView } from './resource-usage-view.ts';
 import { timeline } from './timeline.ts';
 
 function digestOf(message: DigestMessage | undefined, fn: Digest['fn']): Digest | undefined {
@@ -111,5 +115,6 @@ export function resultView(props: ResultViewProps): VNode {
     ${logView('stderr', props.stderr, 'stderr.txt')}
     <h2>Timeline</h2>
     ${timeline(result.executionMetadata)}
+    ${resourceUsageView(result.executionMetadata)}
   </section>`;
 }

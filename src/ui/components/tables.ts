@@ -3,7 +3,14 @@ import type { VNode } from 'preact';
 import type { BuildSummary } from '../../observe/build-tracker.ts';
 import type { RecentError } from '../../observe/recent-errors.ts';
 import type { OperationState } from '../../scheduler/types.ts';
-import { formatAge, formatCount, formatDuration, formatTime, shortId } from '../format.ts';
+import {
+  formatAge,
+  formatBytes,
+  formatCount,
+  formatDuration,
+  formatTime,
+  shortId,
+} from '../format.ts';
 import { html } from '../html.ts';
 import { actionUrl, buildUrl, operationUrl } from '../urls.ts';
 import { outcomeBadge, platformText, stageBadge } from './badges.ts';
@@ -18,6 +25,7 @@ export function buildsTable(builds: readonly BuildSummary[], nowMs: number): VNo
         <th>Invocation</th><th>Tool</th><th>Last seen</th><th class="num">Executed</th>
         <th class="num">Cache hits</th><th class="num">Misses</th><th class="num">Failures</th>
         <th class="num">Wall</th><th class="num">Total exec</th><th class="num">Critical path</th>
+        <th class="num">CPU</th><th class="num">Peak memory</th>
       </tr>
     </thead>
     <tbody>
@@ -33,6 +41,8 @@ export function buildsTable(builds: readonly BuildSummary[], nowMs: number): VNo
           <td class="num">${formatDuration(b.wallMs)}</td>
           <td class="num">${formatDuration(b.totalExecutionMs)}</td>
           <td class="num">${formatDuration(b.criticalMs)}</td>
+          <td class="num">${b.actionsMeasured === 0 ? '—' : formatDuration(b.totalCpuMs)}</td>
+          <td class="num">${b.actionsMeasured === 0 ? '—' : formatBytes(b.peakMemoryBytes)}</td>
         </tr>`,
       )}
     </tbody>

@@ -6,7 +6,7 @@ import type { BuildSummary } from '../../observe/build-tracker.ts';
 import type { OperationPage } from '../../scheduler/types.ts';
 import { layout } from '../components/layout.ts';
 import { buildsTable, operationsTable } from '../components/tables.ts';
-import { formatCount, formatDuration, formatTime } from '../format.ts';
+import { formatBytes, formatCount, formatDuration, formatTime } from '../format.ts';
 import { html } from '../html.ts';
 import { pageHandler, queryString } from '../respond.ts';
 import type { UiDeps } from '../ui-deps.ts';
@@ -25,6 +25,24 @@ export function buildsPage(builds: readonly BuildSummary[], nowMs: number): VNod
   });
 }
 
+/**
+ * CPU time and peak memory of the executions whose worker measured them;
+ * says how many those were when some were not measured.
+ */
+function resourceRows(b: BuildSummary): [string, string][] {
+  if (b.actionsMeasured === 0) {
+    return [['CPU time (user + system)', '— (no worker reported resource usage)']];
+  }
+  const partial =
+    b.actionsMeasured < b.actionsExecuted
+      ? ` (${formatCount(b.actionsMeasured)} of ${formatCount(b.actionsExecuted)} executions measured)`
+      : '';
+  return [
+    ['CPU time (user + system)', `${formatDuration(b.totalCpuMs)}${partial}`],
+    ['Largest peak memory of an action', formatBytes(b.peakMemoryBytes)],
+  ];
+}
+
 function summaryTable(b: BuildSummary): VNode {
   const rows: [string, string][] = [
     ['Tool', `${b.toolName} ${b.toolVersion}`.trim() || '—'],
@@ -38,6 +56,7 @@ function summaryTable(b: BuildSummary): VNode {
     ['Wall time', formatDuration(b.wallMs)],
     ['Total execution time', formatDuration(b.totalExecutionMs)],
     ['Critical path (executed actions; a lower bound)', formatDuration(b.criticalMs)],
+    ...resourceRows(b),
   ];
   return html`<table class="kv build-summary">
     <tbody>${rows.map(([k, v]) => html`<tr><th>${k}</th><td>${v}</td></tr>`)}</tbody>

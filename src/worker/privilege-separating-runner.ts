@@ -1,0 +1,87 @@
+/**
+ * Privilege separation: the step that runs each command as a user of its
+ * own instead of the worker's (see `action-users.ts`).
+ *
+ * While the command runs, its user owns the input root (mode 0o700) and
+ * nothing else the worker has: input files are hardlinks of the file
+ * cache's read-only files, owned by the worker, so the action can neither
+ * write them nor change their mode; the file cache, the worker's and the
+ * server's data, and other actions' build directories are closed to it.
+ * It can still create, rename and delete entries of its own tree, which
+ * changes nothing outside it.
+ *
+ * When the command ends, every process of its user is killed (those that
+ * left the process group with `setsid` included) and the input root is
+ * handed back to the worker before anything else happens: output collection
+ * then reads a tree nobody can change any more, and the user is free for
+ * the next command.
+ */
+import { chownSync } from 'node:fs';
+import { fromFsError, internal } from '../errors.ts';
+import type { Logger } from '../util/logger.ts';
+import type { ActionUserPool } from './action-users.ts';
+import type { ActionRunner, RunRequest, RunResult } from './command-runner.ts';
+import type { ProcessLauncher } from './process-launcher.ts';
+
+/** Options for {@link PrivilegeSeparatingRunner}. */
+export interface PrivilegeSeparatingRunnerOptions {
+  /** Runs the command (as the user this step sets). */
+  readonly inner: ActionRunner;
+  readonly users: ActionUserPool;
+  /** Kills a user's processes (the worker's spawn helper). */
+  readonly launcher: Pick<ProcessLauncher, 'killUser'>;
+  readonly log?: Logger;
+}
+
+/** Runs each command as a user of its own; see the module comment. */
+export class PrivilegeSeparatingRunner implements ActionRunner {
+  readonly #options: PrivilegeSeparatingRunnerOptions;
+  readonly #self = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+
+  constructor(options: PrivilegeSeparatingRunnerOptions) {
+    this.#options = options;
+  }
+
+  async run(request: RunRequest): Promise<RunResult> {
+    const { inputRoot } = request;
+    if (inputRoot === undefined) throw internal('privilege separation needs the input root');
+    const { users, inner, log } = this.#options;
+    const user = await users.acquire();
+    let clean = false;
+    try {
+      own(inputRoot, user.uid, user.gid);
+      for (const file of request.writableFiles ?? []) own(file, user.uid, user.gid);
+      const result = await inner.run({ ...request, user });
+      clean = await this.#reclaim(inputRoot, user.uid);
+      return result;
+    } finally {
+      if (!clean) clean = await this.#reclaim(inputRoot, user.uid);
+      // A user whose processes could not all be killed runs nothing again.
+      if (clean) users.release(user);
+      else log?.error({ uid: user.uid }, 'processes of an action user survived; user retired');
+    }
+  }
+
+  /** Kills what the user left running and gives the input root back; false when that failed. */
+  async #reclaim(inputRoot: string, uid: number): Promise<boolean> {
+    try {
+      const killed = await this.#options.launcher.killUser(uid);
+      if (killed > 0) {
+        this.#options.log?.debug({ uid, killed }, 'killed processes an action left running');
+      }
+      own(inputRoot, this.#self.uid, this.#self.gid);
+      return true;
+    } catch (err) {
+      this.#options.log?.error({ err, uid }, "could not end an action user's processes");
+      return false;
+    }
+  }
+}
+
+function own(path: string, uid: number, gid: number): void {
+  try {
+    chownSync(path, uid, gid);
+  } catch (err) {
+    throw fromFsError(err, `handing ${path} to user ${uid}`);
+  }
+}

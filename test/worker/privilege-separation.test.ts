@@ -1,0 +1,203 @@
+/**
+ * Privilege separation, tried the way a hostile action would: every route by
+ * which an action could change what a later action reads for a digest, or
+ * reach the file cache, the worker's data or another action, is attempted,
+ * and a second action (and the cache and the CAS) must still see the
+ * original bytes. Needs root, as privilege separation does.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { status } from '@grpc/grpc-js';
+import { CasClient } from '../../src/client/cas-client.ts';
+import { ActionExecutor } from '../../src/worker/action-executor.ts';
+import { type ActionUserPool, resolveActionUsers } from '../../src/worker/action-users.ts';
+import { BuildDirectoryPool } from '../../src/worker/build-directory-pool.ts';
+import { composeRunner } from '../../src/worker/compose-runner.ts';
+import { FileCache } from '../../src/worker/file-cache.ts';
+import { HelperProcessLauncher } from '../../src/worker/helper-process-launcher.ts';
+import { startTestServer, type TestServer } from '../support/test-server.ts';
+import { file, makeCommand, symlink, uploadAction, uploadTree } from './input-tree-builder.ts';
+
+const ENV = [{ name: 'PATH', value: '/usr/bin:/bin' }];
+const isRoot = process.getuid?.() === 0;
+const ORIGINAL = 'original\n';
+
+describe('privilege separation', { skip: !isRoot && !process.env.CI && 'needs root' }, () => {
+  let t: TestServer;
+  let cas: CasClient;
+  let dir: string;
+  let cacheDir: string;
+  let fileCache: FileCache;
+  let executor: ActionExecutor;
+  let launcher: HelperProcessLauncher;
+  let pool: ActionUserPool;
+  let buildDirectories: BuildDirectoryPool;
+
+  before(async () => {
+    assert.ok(isRoot, 'privilege separation tests must run as root under CI');
+    t = await startTestServer();
+    cas = new CasClient({ address: t.server.address });
+    dir = await mkdtemp(join(tmpdir(), 'kiln-privsep-'));
+    await chmod(dir, 0o711); // as start-worker makes the work directory: passable by action users
+    cacheDir = join(dir, 'cache');
+    fileCache = await FileCache.open({
+      directory: cacheDir,
+      maxBytes: 1 << 30,
+      cas,
+      privateToWorker: true,
+    });
+    const plan = resolveActionUsers({ kind: 'range', first: 59100, last: 59103, gid: 65534 }, 4);
+    assert.ok(plan.enabled);
+    pool = plan.pool;
+    launcher = new HelperProcessLauncher();
+    buildDirectories = new BuildDirectoryPool({
+      buildRoot: join(dir, 'build'),
+      directoryMode: 0o777,
+      emptyKeepingDirectories: (path, keep) => launcher.emptyDirectory(path, keep),
+    });
+    executor = new ActionExecutor({
+      cas,
+      fileCache,
+      buildRoot: join(dir, 'build'),
+      buildDirectories,
+      directoryMode: 0o777,
+      workerName: 'privsep-test',
+      runner: composeRunner({ launcher, actionUsers: pool, killGraceMs: 200 }),
+    });
+  });
+  after(async () => {
+    await buildDirectories?.close();
+    await launcher?.close();
+    cas?.close();
+    await t?.stop();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Runs `script` with `sh -c` in an input root holding data.txt (and `extra`), outputs `outputs`. */
+  async function run(
+    script: string,
+    extra: Record<string, ReturnType<typeof file | typeof symlink>> = {},
+    outputs: string[] = [],
+  ) {
+    const { root } = await uploadTree(cas, {
+      'data.txt': file(ORIGINAL),
+      sub: { 'more.txt': file('more\n') },
+      ...extra,
+    });
+    const { digest } = await uploadAction(
+      cas,
+      makeCommand({
+        arguments: ['sh', '-c', script],
+        environmentVariables: ENV,
+        outputPaths: outputs,
+      }),
+      root,
+    );
+    return executor.execute({ actionDigest: digest, timeoutMs: 30_000 });
+  }
+
+  async function stdout(outcome: Awaited<ReturnType<typeof run>>): Promise<string> {
+    const d = outcome.result.stdoutDigest;
+    if (d === undefined || d.sizeBytes === 0) return '';
+    return (await cas.readBlob(cas.digest(d.hash, d.sizeBytes))).toString();
+  }
+
+  /** Every cached copy of data.txt's blob, and the CAS's, still hold the original bytes. */
+  async function assertUntouched(): Promise<void> {
+    const later = await run('cat data.txt sub/more.txt');
+    assert.equal(later.status.code, status.OK);
+    assert.equal(
+      await stdout(later),
+      `${ORIGINAL}more\n`,
+      'a later action reads the original input',
+    );
+    const digest = cas.digest(
+      (await import('node:crypto')).createHash('sha256').update(ORIGINAL).digest('hex'),
+      ORIGINAL.length,
+    );
+    const cached = readdirSync(join(cacheDir, digest.hash.slice(0, 2))).filter((n) =>
+      n.startsWith(digest.hash),
+    );
+    assert.ok(cached.length > 0, 'the blob is cached');
+    for (const name of cached) {
+      assert.equal(readFileSync(join(cacheDir, digest.hash.slice(0, 2), name), 'utf8'), ORIGINAL);
+    }
+    assert.equal((await cas.readBlob(digest)).toString(), ORIGINAL, 'the CAS holds the original');
+  }
+
+  it('runs the action as a user that is not root and can write its outputs', async () => {
+    const outcome = await run('id -u; id -g; mkdir -p out && echo made > out/file.txt', {}, [
+      'out/file.txt',
+    ]);
+    assert.equal(outcome.status.code, status.OK, outcome.status.message);
+    assert.equal(outcome.result.exitCode, 0);
+    const [uid, gid] = (await stdout(outcome)).trim().split('\n').map(Number);
+    assert.ok(uid !== undefined && uid >= 59100 && uid <= 59103, `ran as ${uid}`);
+    assert.equal(gid, 65534);
+    assert.equal(outcome.result.outputFiles[0]?.path, 'out/file.txt');
+  });
+
+  const routes: Array<[string, string, Record<string, ReturnType<typeof symlink>>?]> = [
+    ['append', 'echo TAMPERED >> data.txt'],
+    ['truncate', ': > data.txt; truncate -s 0 sub/more.txt'],
+    ['overwrite in place', 'printf XXXXXXXX | dd of=data.txt conv=notrunc'],
+    ['chmod then write', 'chmod u+w,a+w data.txt; echo TAMPERED >> data.txt'],
+    ['rename over', 'echo TAMPERED > new.txt && mv -f new.txt data.txt && cat data.txt'],
+    ['unlink and recreate', 'rm -f data.txt && echo TAMPERED > data.txt && cat data.txt'],
+    [
+      'hardlink the input elsewhere and write',
+      'ln data.txt /tmp/kiln-link-$$ ; ln data.txt hard.txt; echo TAMPERED >> hard.txt; echo TAMPERED >> /tmp/kiln-link-$$',
+    ],
+    [
+      'write through a symlink planted in the input tree',
+      'echo TAMPERED > cache-link/x; for f in cache-link/*/*; do echo TAMPERED >> "$f"; done; echo TAMPERED >> up/stdout',
+      {},
+    ],
+    [
+      "write the build directory's parents",
+      'echo TAMPERED > ../stdout; echo TAMPERED > ../usage-x; touch ../../x; for d in ../../*/root; do echo TAMPERED > "$d/pwned"; done; touch ../../../cache/x',
+    ],
+  ];
+  for (const [name, script, links] of routes) {
+    it(`keeps inputs intact when the action tries to ${name}`, async () => {
+      const extra: Record<string, ReturnType<typeof symlink>> = links === undefined
+        ? {}
+        : { 'cache-link': symlink(cacheDir), up: symlink('..') };
+      const tamper = await run(`${script}; exit 0`, extra);
+      assert.equal(tamper.status.code, status.OK, tamper.status.message);
+      await assertUntouched();
+      assert.equal(existsSync(join(dir, 'x')), false);
+      assert.equal(existsSync(join(cacheDir, 'x')), false);
+    });
+  }
+
+  it("keeps a running action out of another action's build directory", async () => {
+    const victim = run('sleep 1.5; ls', {}, []);
+    await new Promise((r) => setTimeout(r, 300));
+    // The intruder looks for its victim through /proc and its parents.
+    const intruder = await run(
+      'for p in /proc/[0-9]*; do echo pwned > "$p/cwd/pwned" 2>/dev/null; done; for d in ../../*/root; do echo pwned > "$d/pwned" 2>/dev/null; done; exit 0',
+    );
+    assert.equal(intruder.status.code, status.OK);
+    const listing = await stdout(await victim);
+    assert.doesNotMatch(listing, /pwned/);
+  });
+
+  it('kills what the action left running in a session of its own before it returns', async () => {
+    const outcome = await run("setsid sh -c 'echo $$; exec sleep 60' & sleep 0.3");
+    assert.equal(outcome.status.code, status.OK);
+    const pid = Number((await stdout(outcome)).trim());
+    assert.ok(pid > 0);
+    let state = '';
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] ?? '';
+    } catch {
+      state = 'gone';
+    }
+    assert.ok(state === 'gone' || state === 'Z', `the leftover process is ${state}`);
+  });
+});
