@@ -7,10 +7,12 @@
  * `is_topologically_sorted`: the root first, then every distinct child
  * directory exactly once, each after a directory that references it.
  *
- * Sockets, FIFOs and devices cannot be represented and are left out.
+ * Sockets, FIFOs and devices cannot be represented and are left out, unless
+ * the tree is confined (an action's outputs, see {@link CollectOptions.confine}):
+ * they fail the collection then.
  */
-import type { Dirent } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { closeSync, type Dirent, readlinkSync } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Digest, digestOf, toDigestMessage } from '../digest/digest.ts';
 import type { DigestFunction } from '../digest/digest-function.ts';
@@ -22,12 +24,21 @@ import {
   type SymlinkNode,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { ConcurrencyLimiter } from './concurrency-limiter.ts';
+import {
+  type ConfinedSource,
+  descriptorPath,
+  hashConfined,
+  openConfinedDirectory,
+  specialFileError,
+} from './confined-file.ts';
 import { digestFile } from './digest-file.ts';
 
 /** A file inside a collected directory, to upload from disk. */
 export interface LocalFileBlob {
   readonly digest: Digest;
   readonly path: string;
+  /** Set for a confined tree: read the file again only as this says. */
+  readonly confined?: ConfinedSource;
 }
 
 /** A directory on disk as messages and blobs. */
@@ -56,6 +67,20 @@ export interface CollectOptions {
    * downloaded into the input directory do not change the next run's inputs.
    */
   readonly skip?: ReadonlySet<string>;
+  /**
+   * For a tree an untrusted process wrote and may still change (an action's
+   * outputs, collected by a worker that is often root): every directory and
+   * file is opened and checked as `confined-file.ts` describes, so nothing
+   * outside `root` is listed or read, and a FIFO, socket or device fails the
+   * collection with FAILED_PRECONDITION instead of being left out. Unset for
+   * the user's own files (the CLI).
+   */
+  readonly confine?: {
+    /** Canonical path (realpath) of the input root; `path` lies inside it. */
+    readonly root: string;
+    /** The output path of `path`, as errors name it and its entries. */
+    readonly name: string;
+  };
 }
 
 interface Encoded {
@@ -111,13 +136,14 @@ async function encodeDirectory(
   encoded: Map<string, Encoded>,
   files: LocalFileBlob[],
 ): Promise<Encoded | undefined> {
-  const { limiter, fn } = options;
-  let entries: Dirent[];
-  try {
-    entries = await limiter.run(() => readdir(path, { withFileTypes: true }));
-  } catch (err) {
-    throw fromFsError(err, `reading directory ${path}`);
-  }
+  const { limiter, fn, confine } = options;
+  // How errors name an entry: by its output path.
+  const prefix = confine?.name ?? '';
+  const nameOf = (child: string) =>
+    prefix === '' ? child : child === '' ? prefix : `${prefix}/${child}`;
+  const { entries, targets } = await limiter.run(() =>
+    listDirectory(path, confine && { root: confine.root, name: nameOf(relative) }),
+  );
   const fileNodes: FileNode[] = [];
   const dirNodes: Array<DirectoryNode & { key: string }> = [];
   const symlinkNodes: SymlinkNode[] = [];
@@ -142,19 +168,21 @@ async function encodeDirectory(
           key: child.digest.key,
         });
       } else if (entry.isFile()) {
-        const [info, digest] = await limiter.run(() =>
-          Promise.all([lstat(full), digestFile(fn, full)]),
+        const { digest, isExecutable, confined } = await limiter.run(() =>
+          hashFile(fn, full, confine && { root: confine.root, name: nameOf(childRelative) }),
         );
-        files.push({ digest, path: full });
+        files.push({ digest, path: full, confined });
         fileNodes.push({
           name: entry.name,
           digest: toDigestMessage(digest),
-          isExecutable: (info.mode & 0o100) !== 0,
+          isExecutable,
           nodeProperties: undefined,
         });
       } else if (entry.isSymbolicLink()) {
-        const target = await limiter.run(() => readlink(full));
+        const target = targets.get(entry.name) as string;
         symlinkNodes.push({ name: entry.name, target, nodeProperties: undefined });
+      } else if (confine !== undefined) {
+        throw specialFileError(nameOf(childRelative), entry);
       }
     }),
   );
@@ -174,6 +202,56 @@ async function encodeDirectory(
   const result: Encoded = { digest, data, children: dirNodes.map((d) => d.key) };
   encoded.set(digest.key, result);
   return result;
+}
+
+/**
+ * A directory's entries, and the targets of its symlinks. Confined, the
+ * directory is opened and checked first, and listed (symlinks read) through
+ * its descriptor, so the names are those of that directory even if a parent
+ * is swapped for a symlink meanwhile; the descriptor is closed before this
+ * resolves, so open descriptors stay bounded by the limiter.
+ */
+async function listDirectory(
+  path: string,
+  confine: { root: string; name: string } | undefined,
+): Promise<{ entries: Dirent[]; targets: Map<string, string> }> {
+  const fd = confine && openConfinedDirectory(path, confine.root, confine.name);
+  const at = fd === undefined ? path : descriptorPath(fd);
+  try {
+    const entries = await readdir(at, { withFileTypes: true });
+    // Symlinks are read here, while the listed directory is still held open;
+    // reading one is a metadata call of microseconds.
+    const targets = new Map<string, string>();
+    for (const entry of entries) {
+      if (entry.isSymbolicLink()) targets.set(entry.name, readlinkSync(join(at, entry.name)));
+    }
+    return { entries, targets };
+  } catch (err) {
+    throw fromFsError(err, `reading directory ${path}`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** Digest and executable bit of a file: by path, or confined (see `confined-file.ts`). */
+async function hashFile(
+  fn: DigestFunction,
+  path: string,
+  confine: { root: string; name: string } | undefined,
+): Promise<{ digest: Digest; isExecutable: boolean; confined?: ConfinedSource }> {
+  if (confine !== undefined) {
+    // The contents of a small file are dropped: the whole tree's would be
+    // too much to hold, and most are in the CAS already, never read again.
+    const { digest, isExecutable, source } = await hashConfined(
+      fn,
+      path,
+      confine.root,
+      confine.name,
+    );
+    return { digest, isExecutable, confined: source };
+  }
+  const [info, digest] = await Promise.all([lstat(path), digestFile(fn, path)]);
+  return { digest, isExecutable: (info.mode & 0o100) !== 0 };
 }
 
 /** The empty Directory, for a root whose every entry was skipped. */

@@ -6,10 +6,9 @@
  * by the CLI for `kiln cas upload` and `kiln run`.
  */
 
-import { readFile } from 'node:fs/promises';
 import type { Digest } from '../digest/digest.ts';
-import { fromFsError } from '../errors.ts';
 import type { ConcurrencyLimiter } from './concurrency-limiter.ts';
+import { type LocalFile, readLocalFile, withFilePath } from './confined-file.ts';
 
 /** What uploading needs from a CAS client; {@link CasClient} is one. */
 export interface BlobSink {
@@ -27,8 +26,11 @@ export interface UploadMissingRequest {
   readonly cas: BlobSink;
   /** Blobs held in memory (encoded messages). */
   readonly blobs: readonly { digest: Digest; data: Uint8Array }[];
-  /** Blobs in files, uploaded from their paths. */
-  readonly files: readonly { digest: Digest; path: string }[];
+  /**
+   * Blobs in files, uploaded from their paths; a file with `confined` set
+   * (an action's output) is read only as `confined-file.ts` describes.
+   */
+  readonly files: readonly (LocalFile & { readonly digest: Digest })[];
   /** Files up to this size are read into memory and uploaded in batches; 1 MiB by default. */
   readonly smallFileBytes?: number;
   /** Bounds concurrent file reads. */
@@ -80,19 +82,15 @@ export async function uploadMissing(request: UploadMissingRequest): Promise<Uplo
     ...groups.map(async (group) => {
       const data = await Promise.all(
         group.map((f) =>
-          limiter.run(async () => {
-            try {
-              return { digest: f.digest, data: await readFile(f.path) };
-            } catch (err) {
-              throw fromFsError(err, `reading ${f.path}`);
-            }
-          }),
+          limiter.run(async () => ({ digest: f.digest, data: await readLocalFile(f) })),
         ),
       );
       await cas.uploadBlobs(data);
       progress(sum(group));
     }),
-    ...large.map((f) => cas.uploadFile(f.digest, f.path, { onProgress: progress })),
+    ...large.map((f) =>
+      withFilePath(f, (path) => cas.uploadFile(f.digest, path, { onProgress: progress })),
+    ),
   ]);
   return {
     blobs: neededBlobs.length + neededFiles.length,

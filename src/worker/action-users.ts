@@ -16,7 +16,8 @@
  * - `FIRST-LAST` or `FIRST-LAST:GID`: that range of user ids (and group);
  *   it must hold at least as many ids as commands run at once.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ActionUser } from './process-launcher.ts';
 
 /** The first user id of the default range. */
@@ -79,24 +80,98 @@ export function resolveActionUsers(
       why: 'the worker does not run as root, so actions run as its own user; changed cached inputs are detected and discarded',
     };
   }
-  let ids: number[];
-  let gid: number;
+  const ids: number[] = [];
+  const claims = claimDirectory();
   if (spec.kind === 'range') {
-    ids = [];
-    for (let id = spec.first; id <= spec.last && ids.length < slots; id++) ids.push(id);
-    gid = spec.gid;
+    for (let id = spec.first; id <= spec.last && ids.length < slots; id++) {
+      if (claim(claims, id)) ids.push(id);
+    }
     if (ids.length < slots) {
+      for (const id of ids) unclaim(claims, id);
       throw new Error(
-        `action users ${spec.first}-${spec.last} hold ${ids.length} ids, fewer than the ${slots} commands run at once`,
+        `action users ${spec.first}-${spec.last}: only ${ids.length} ids are free of other workers on this machine, fewer than the ${slots} commands run at once`,
       );
     }
-  } else {
-    const taken = accountIds();
-    ids = [];
-    for (let id = DEFAULT_FIRST_UID; ids.length < slots; id++) if (!taken.has(id)) ids.push(id);
-    gid = DEFAULT_GID;
+    return {
+      enabled: true,
+      pool: new ActionUserPool(
+        ids.map((u) => ({ uid: u, gid: spec.gid })),
+        claims,
+      ),
+    };
   }
-  return { enabled: true, pool: new ActionUserPool(ids.map((u) => ({ uid: u, gid }))) };
+  const taken = accountIds();
+  for (let id = DEFAULT_FIRST_UID; ids.length < slots && id < 2 ** 31; id++) {
+    if (!taken.has(id) && claim(claims, id)) ids.push(id);
+  }
+  return {
+    enabled: true,
+    pool: new ActionUserPool(
+      ids.map((u) => ({ uid: u, gid: DEFAULT_GID })),
+      claims,
+    ),
+  };
+}
+
+/**
+ * Where workers on one machine claim their action users, one file per user
+ * id holding the claiming process's pid, so that two workers (say `kiln
+ * serve`'s own and a `kiln worker`) never share a user: each kills every
+ * process of its users after each action. Under /run, so a reboot clears it.
+ */
+function claimDirectory(): string {
+  for (const base of ['/run', '/tmp']) {
+    const dir = join(base, 'kiln-action-users');
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      return dir;
+    } catch {
+      // Try the next place.
+    }
+  }
+  throw new Error('cannot create a directory to claim action users in /run or /tmp');
+}
+
+/** Claims `uid` for this process; false when a live process holds it. */
+function claim(dir: string, uid: number): boolean {
+  const path = join(dir, String(uid));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, 'wx', 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = Number(readFileSync(path, 'utf8').trim());
+    if (holder === process.pid || isAlive(holder)) return false;
+    // Left by a process that is gone: take it over.
+    try {
+      unlinkSync(path);
+    } catch {
+      // Another worker took it over first.
+    }
+  }
+  return false;
+}
+
+function unclaim(dir: string, uid: number): void {
+  try {
+    unlinkSync(join(dir, String(uid)));
+  } catch {
+    // Already gone.
+  }
+}
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** User ids that /etc/passwd names (empty when it cannot be read). */
@@ -117,11 +192,20 @@ export class ActionUserPool {
   readonly #free: ActionUser[];
   readonly #all: readonly ActionUser[];
   readonly #waiting: Array<(user: ActionUser) => void> = [];
+  readonly #claims: string | undefined;
 
-  constructor(users: readonly ActionUser[]) {
+  /** `claims`: the directory where these users are claimed, released by {@link close}. */
+  constructor(users: readonly ActionUser[], claims?: string) {
     if (users.length === 0) throw new RangeError('an action user pool needs at least one user');
     this.#all = users;
     this.#free = [...users];
+    this.#claims = claims;
+  }
+
+  /** Gives the users back to the machine (other workers may claim them). */
+  close(): void {
+    const dir = this.#claims;
+    if (dir !== undefined) for (const u of this.#all) unclaim(dir, u.uid);
   }
 
   /** Every user of the pool. */

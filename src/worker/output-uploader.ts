@@ -8,21 +8,35 @@
  * `output_directories`, a symlink goes to `output_file_symlinks` or
  * `output_directory_symlinks`, and a path of the wrong type fails the action
  * with FAILED_PRECONDITION, as REAPI specifies. Outputs that do not exist are
- * omitted. Symlinks are reported, never followed.
+ * omitted. Symlinks are reported, never followed. A FIFO, socket or device
+ * anywhere in the outputs fails the action with FAILED_PRECONDITION.
+ *
+ * The action is untrusted and processes it left behind may still be changing
+ * its outputs, while the worker is often root: every output is read as
+ * `confined-file.ts` describes (opened without following symlinks and
+ * without blocking, checked through its descriptor to be a regular file
+ * inside the input root, read from that descriptor only).
  *
  * Uploads ask FindMissingBlobs first; small blobs go in batches, large files
  * stream from disk. Outputs of a few KiB in all skip the question and go in
  * one batch (see {@link OutputUploaderOptions.directUploadBytes}).
  */
-import { lstatSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { readFile, readlink, stat } from 'node:fs/promises';
-import { dirname, join, sep } from 'node:path';
-import { collectDirectory } from '../client/collect-directory.ts';
+import { closeSync, lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename, dirname, join, sep } from 'node:path';
+import { collectDirectory, type LocalFileBlob } from '../client/collect-directory.ts';
 import { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
+import {
+  descriptorPath,
+  hashConfined,
+  openConfinedDirectory,
+  readLocalFile,
+  specialFileError,
+} from '../client/confined-file.ts';
 import { digestFile } from '../client/digest-file.ts';
 import { type BlobSink, uploadMissing } from '../client/upload-missing.ts';
 import { type Digest, isEmptyDigest, makeDigest, toDigestMessage } from '../digest/digest.ts';
-import { type DigestFunction, hashBuffer } from '../digest/digest-function.ts';
+import type { DigestFunction } from '../digest/digest-function.ts';
 import { failedPrecondition, fromFsError } from '../errors.ts';
 import {
   type ActionResult,
@@ -95,7 +109,7 @@ export class OutputUploader {
       executionMetadata: undefined,
     };
     const blobs = new Map<string, { digest: Digest; data: Buffer }>();
-    const files = new Map<string, { digest: Digest; path: string }>();
+    const files = new Map<string, LocalFileBlob>();
     const format = request.command.outputDirectoryFormat;
     const wantDirectories =
       format === Command_OutputDirectoryFormat.DIRECTORY_ONLY ||
@@ -177,12 +191,12 @@ export class OutputUploader {
   ): Promise<
     | {
         file: OutputFile;
-        blob: { digest: Digest; path: string } | { digest: Digest; data: Buffer };
+        blob: LocalFileBlob | { digest: Digest; data: Buffer };
       }
     | {
         directory: OutputDirectory;
         blobs: { digest: Digest; data: Buffer }[];
-        files: readonly { digest: Digest; path: string }[];
+        files: readonly LocalFileBlob[];
       }
     | { symlink: OutputSymlink }
     | undefined
@@ -193,9 +207,8 @@ export class OutputUploader {
     if (output.rootPath !== '') this.#checkInside(root, output);
     const { path, kind } = output;
     if (info.isSymbolicLink()) {
-      const [target, targetInfo] = await this.#limiter.run(() =>
-        Promise.all([readlink(full), stat(full).catch(() => undefined)]),
-      );
+      const target = readLinkInside(root, full, path);
+      const targetInfo = await this.#limiter.run(() => stat(full).catch(() => undefined));
       if (kind === 'file' && targetInfo?.isDirectory()) {
         throw failedPrecondition(`output file "${path}" is a symlink to a directory`);
       }
@@ -208,22 +221,19 @@ export class OutputUploader {
       if (kind === 'directory') {
         throw failedPrecondition(`output directory "${path}" is a regular file`);
       }
-      // A small output is read once, with one synchronous call, and its bytes are both
-      // hashed and uploaded: streaming it would take a dozen thread-pool trips for a few bytes.
-      const small = info.size <= SMALL_OUTPUT_BYTES ? readSmall(full) : undefined;
-      const digest =
-        small === undefined
-          ? await this.#limiter.run(() => digestFile(this.#fn, full))
-          : makeDigest(this.#fn, await hashBuffer(this.#fn, small), small.byteLength);
+      // A small output is read once, and its bytes are both hashed and uploaded.
+      const { digest, isExecutable, source, data } = await this.#limiter.run(() =>
+        hashConfined(this.#fn, full, root, path),
+      );
       return {
         file: {
           path,
           digest: toDigestMessage(digest),
-          isExecutable: (info.mode & 0o100) !== 0,
+          isExecutable,
           contents: Buffer.alloc(0),
           nodeProperties: undefined,
         },
-        blob: small === undefined ? { digest, path: full } : { digest, data: small },
+        blob: data === undefined ? { digest, path: full, confined: source } : { digest, data },
       };
     }
     if (info.isDirectory()) {
@@ -232,6 +242,7 @@ export class OutputUploader {
         fn: this.#fn,
         path: full,
         limiter: this.#limiter,
+        confine: { root, name: path },
       });
       const treeBlob = { digest: dir.treeDigest, data: dir.tree };
       return {
@@ -245,7 +256,9 @@ export class OutputUploader {
         files: dir.files,
       };
     }
-    return undefined;
+    throw (
+      specialFileError(path, info) ?? failedPrecondition(`output "${path}" has an unknown type`)
+    );
   }
 
   /** Refuses outputs whose parent directories lead out of the input root through a symlink. */
@@ -260,7 +273,7 @@ export class OutputUploader {
 
   async #uploadMissing(
     blobs: readonly { digest: Digest; data: Buffer }[],
-    files: readonly { digest: Digest; path: string }[],
+    files: readonly LocalFileBlob[],
   ): Promise<void> {
     if (blobs.length === 0 && files.length === 0) return;
     let total = 0;
@@ -270,13 +283,7 @@ export class OutputUploader {
       // these few bytes, which the server mostly does not hold anyway.
       const read = await Promise.all(
         files.map((f) =>
-          this.#limiter.run(async () => {
-            try {
-              return { digest: f.digest, data: await readFile(f.path) };
-            } catch (err) {
-              throw fromFsError(err, `reading output ${f.path}`);
-            }
-          }),
+          this.#limiter.run(async () => ({ digest: f.digest, data: await readLocalFile(f) })),
         ),
       );
       await this.#cas.uploadBlobs([...blobs, ...read]);
@@ -292,14 +299,19 @@ export class OutputUploader {
   }
 }
 
-/** Outputs up to this size are read whole, once (see `#collect`). */
-const SMALL_OUTPUT_BYTES = 64 * 1024;
-
-function readSmall(path: string): Buffer {
+/**
+ * The target of the symlink at `full`, read through its parent directory's
+ * descriptor once that is checked to lie inside `root`: a parent swapped
+ * for a symlink after `#checkInside` cannot make it read a link elsewhere.
+ */
+function readLinkInside(root: string, full: string, path: string): string {
+  const parent = openConfinedDirectory(dirname(full), root, path);
   try {
-    return readFileSync(path);
+    return readlinkSync(join(descriptorPath(parent), basename(full)));
   } catch (err) {
-    throw fromFsError(err, `reading output ${path}`);
+    throw fromFsError(err, `reading output symlink "${path}"`);
+  } finally {
+    closeSync(parent);
   }
 }
 

@@ -84,7 +84,8 @@ export function runSpawnHelper() {
   const launcher = new DirectProcessLauncher();
   /** @param {SpawnHelperReply} message */
   const reply = (message) => {
-    send(message);
+    // The worker may be gone (it stopped while a reply was due): nothing to tell then.
+    send(message, undefined, {}, () => {});
   };
   process.on('message', (/** @type {SpawnHelperRequest} */ request) => {
     if ('empty' in request) {

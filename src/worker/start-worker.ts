@@ -207,6 +207,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       await agent.stop();
       await launcher.close();
       await fileCache.close();
+      if (users.enabled) users.pool.close();
       if (cacheCas instanceof CasClient) cacheCas.close();
     },
   };

@@ -72,6 +72,7 @@ describe('privilege separation', { skip: !isRoot && !process.env.CI && 'needs ro
   after(async () => {
     await buildDirectories?.close();
     await launcher?.close();
+    pool?.close();
     cas?.close();
     await t?.stop();
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
@@ -185,6 +186,20 @@ describe('privilege separation', { skip: !isRoot && !process.env.CI && 'needs ro
     assert.equal(intruder.status.code, status.OK);
     const listing = await stdout(await victim);
     assert.doesNotMatch(listing, /pwned/);
+  });
+
+  it('gives two workers on one machine different action users', () => {
+    const a = resolveActionUsers({ kind: 'auto' }, 3);
+    const b = resolveActionUsers({ kind: 'auto' }, 3);
+    assert.ok(a.enabled && b.enabled);
+    try {
+      const ids = new Set([...a.pool.users, ...b.pool.users].map((u) => u.uid));
+      assert.equal(ids.size, 6, 'no user is shared');
+      for (const u of pool.users) assert.ok(!ids.has(u.uid), 'nor taken from a range in use');
+    } finally {
+      a.pool.close();
+      b.pool.close();
+    }
   });
 
   it('kills what the action left running in a session of its own before it returns', async () => {

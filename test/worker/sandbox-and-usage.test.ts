@@ -40,6 +40,7 @@ describe('sandbox and resource usage', { skip: !process.env.CI && missing }, () 
   let cas: CasClient;
   let dir: string;
   let launcher: HelperProcessLauncher;
+  let closeUsers: () => void = () => {};
   let sandboxed: ActionExecutor;
   let plain: ActionExecutor;
   let listener: Server;
@@ -54,6 +55,7 @@ describe('sandbox and resource usage', { skip: !process.env.CI && missing }, () 
     await chmod(dir, 0o711); // as start-worker makes the work directory: passable by action users
     const plan = resolveActionUsers({ kind: 'range', first: 59200, last: 59203, gid: 65534 }, 4);
     assert.ok(plan.enabled);
+    closeUsers = () => plan.pool.close();
     const probe = await probeSandbox(plan.pool.users[0]);
     assert.ok('bwrap' in probe, `the sandbox works here: ${'why' in probe ? probe.why : ''}`);
     launcher = new HelperProcessLauncher();
@@ -94,6 +96,7 @@ describe('sandbox and resource usage', { skip: !process.env.CI && missing }, () 
   after(async () => {
     listener?.close();
     await launcher?.close();
+    closeUsers();
     cas?.close();
     await t?.stop();
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });

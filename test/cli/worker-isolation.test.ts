@@ -1,0 +1,103 @@
+/**
+ * Worker isolation end to end: `kiln serve` started as root (its default
+ * in-process worker, privilege separation on) and the `kiln run` client,
+ * as the issue's reproduction did it: an action that writes its input must
+ * not change what the next action reads.
+ */
+import assert from 'node:assert/strict';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type KilnProcess, startKiln } from '../support/kiln-process.ts';
+import { kiln } from './kiln-cli.ts';
+
+const isRoot = process.getuid?.() === 0;
+
+describe('worker isolation under kiln serve', {
+  skip: !isRoot && !process.env.CI && 'needs root',
+}, () => {
+  let server: KilnProcess;
+  let dir: string;
+  let inputs: string;
+  let n = 0;
+  const run = (...args: string[]) => kiln(args, { server: server.address });
+
+  before(async () => {
+    assert.ok(isRoot, 'kiln serve must run as root for privilege separation');
+    dir = await mkdtemp(join(tmpdir(), 'kiln-isolation-'));
+    await chmod(dir, 0o711); // action users pass through to the work directory
+    server = await startKiln(['--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')]);
+    inputs = join(dir, 'in');
+    await mkdir(inputs);
+    await writeFile(join(inputs, 'data.txt'), 'original\n');
+  });
+  after(async () => {
+    await server?.stop();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Runs `script` over the inputs; a unique echo keeps each run out of the action cache. */
+  const sh = (script: string, ...extra: string[]) =>
+    run('run', '--input-root', inputs, ...extra, '--', 'sh', '-c', `: ${n++}; ${script}`);
+
+  it('runs the action as a non-root user that writes its outputs but not its inputs', async () => {
+    const first = await sh(
+      'id -u; cat data.txt; echo TAMPERED >> data.txt; mkdir -p out && echo made > out/o.txt',
+      '--output',
+      'out/o.txt',
+    );
+    assert.equal(first.code, 0, first.stderr);
+    const [uid, content] = first.stdout.split('\n');
+    assert.notEqual(Number(uid), 0);
+    assert.ok(Number(uid) > 0);
+    assert.equal(content, 'original');
+    assert.equal(await readFile(join(inputs, 'out/o.txt'), 'utf8'), 'made\n');
+    assert.match(first.stderr, /data\.txt: Permission denied/);
+    const second = await sh('cat data.txt');
+    assert.equal(second.stdout, 'original\n', 'the next action reads the original input');
+    assert.match(second.stderr, /kiln: resources: CPU/);
+  });
+
+  const routes: Array<[string, string]> = [
+    ['append', 'echo TAMPERED >> data.txt'],
+    ['truncate', 'truncate -s 0 data.txt'],
+    ['overwrite in place', 'printf XXXXXXXX | dd of=data.txt conv=notrunc'],
+    ['chmod then write', 'chmod a+w data.txt; echo TAMPERED >> data.txt'],
+    ['rename over', 'echo TAMPERED > n.txt && mv -f n.txt data.txt'],
+    ['unlink and recreate', 'rm -f data.txt && echo TAMPERED > data.txt'],
+    ['hardlink elsewhere and write', 'ln data.txt h.txt; echo TAMPERED >> h.txt'],
+    [
+      "write the build directory's parents",
+      'for d in .. ../.. ../../.. ../../../..; do echo TAMPERED > $d/x; done',
+    ],
+    ['write through /proc to other processes', 'for p in /proc/[0-9]*; do echo T > $p/cwd/x; done'],
+  ];
+  for (const [name, script] of routes) {
+    it(`an action that tries to ${name} changes nothing a later action reads`, async () => {
+      const tamper = await sh(`${script} 2>/dev/null; exit 0`);
+      assert.equal(tamper.code, 0, tamper.stderr);
+      const later = await sh('cat data.txt');
+      assert.equal(later.code, 0, later.stderr);
+      assert.equal(later.stdout, 'original\n');
+    });
+  }
+
+  it('runs an action that asks for the sandbox without network and with its own /tmp', async () => {
+    const marker = join(tmpdir(), `kiln-host-marker-${process.pid}`);
+    await writeFile(marker, 'host');
+    try {
+      const probe = await sh(
+        `grep -c : /proc/net/dev; ls /tmp; test -e ${marker} && echo host-tmp-visible; true`,
+        '--platform',
+        'sandbox=namespaces',
+      );
+      assert.equal(probe.code, 0, probe.stderr);
+      const lines = probe.stdout.trim().split('\n');
+      assert.equal(Number(lines[0]), 1, 'only a loopback interface');
+      assert.ok(!lines.includes('host-tmp-visible'), 'the host /tmp is not visible');
+    } finally {
+      await rm(marker, { force: true });
+    }
+  });
+});
