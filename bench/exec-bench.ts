@@ -57,7 +57,13 @@ export async function startExecServer(options: ExecServerOptions): Promise<Serve
   const configFile = join(dataDir, 'kiln.yaml');
   const prefetch =
     options.localPrefetch === undefined ? '' : `  localPrefetch: ${options.localPrefetch}\n`;
-  await writeFile(configFile, `execution:\n  localWorkers: ${options.localWorkers}\n${prefetch}`);
+  // KILN_BENCH_ACTION_USERS=off measures without privilege separation (for its cost).
+  const users = process.env.KILN_BENCH_ACTION_USERS;
+  const actionUsers = users === undefined ? '' : `  actionUsers: ${users}\n`;
+  await writeFile(
+    configFile,
+    `execution:\n  localWorkers: ${options.localWorkers}\n${prefetch}${actionUsers}`,
+  );
   const nodeOptions =
     options.cpuProfDir === undefined
       ? process.env.NODE_OPTIONS
