@@ -15,14 +15,24 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 const MAX_ROUNDS = 1000;
 
 /**
+ * The real and effective user ids of root-owned `/proc` entries already
+ * read, by pid, with the entry's inode number: a pid reused by a new
+ * process gets a new `/proc` inode, so a cached answer is never applied to
+ * another process. Most processes of a build machine are root's, and
+ * reading each one's status on every scan was most of its cost.
+ * @type {Map<string, { ino: number, ruid: number, euid: number }>}
+ */
+let rootOwned = new Map();
+
+/**
  * Sends SIGKILL to every live process whose real or effective user id is
  * `uid`, and looks again until a pass finds none: a process may fork between
  * the listing and its kill, but a killed one forks no more. Returns how many
  * processes were killed.
  *
  * `/proc/PID` is owned by the process's effective user, except for a process
- * that made itself non-dumpable, whose entry is root's: those are checked by
- * the `Uid:` line of their status.
+ * that made itself non-dumpable (or runs a set-user-id program), whose entry
+ * is root's: those are checked by the `Uid:` line of their status.
  * @param {number} uid
  * @returns {number}
  */
@@ -33,10 +43,12 @@ export function killUserSync(uid) {
   let killed = 0;
   for (let round = 0; round < MAX_ROUNDS; round++) {
     let found = 0;
+    /** @type {typeof rootOwned} */
+    const next = new Map();
     for (const name of readdirSync('/proc')) {
       const first = name.charCodeAt(0);
       if (first < 48 || first > 57) continue;
-      if (!ownedBy(name, uid)) continue;
+      if (!runsAs(name, uid, next)) continue;
       try {
         process.kill(Number(name), 'SIGKILL');
         found++;
@@ -44,6 +56,7 @@ export function killUserSync(uid) {
         // Gone meanwhile.
       }
     }
+    rootOwned = next;
     if (found === 0) return killed;
     killed += found;
   }
@@ -51,19 +64,28 @@ export function killUserSync(uid) {
 }
 
 /**
- * True when the process `pid` is alive (not a zombie) and runs as `uid`.
+ * True when the process `pid` is alive (not a zombie) and runs as `uid`;
+ * records what it learnt of root-owned entries in `next`.
  * @param {string} pid
  * @param {number} uid
+ * @param {typeof rootOwned} next
  * @returns {boolean}
  */
-function ownedBy(pid, uid) {
-  let owner;
+function runsAs(pid, uid, next) {
+  let info;
   try {
-    owner = statSync(`/proc/${pid}`).uid;
+    info = statSync(`/proc/${pid}`);
   } catch {
     return false;
   }
-  if (owner !== uid && owner !== 0) return false;
+  if (info.uid !== uid && info.uid !== 0) return false;
+  if (info.uid === 0) {
+    const known = rootOwned.get(pid);
+    if (known !== undefined && known.ino === info.ino) {
+      next.set(pid, known);
+      return known.ruid === uid || known.euid === uid;
+    }
+  }
   let status;
   try {
     status = readFileSync(`/proc/${pid}/status`, 'latin1');
@@ -71,7 +93,11 @@ function ownedBy(pid, uid) {
     return false;
   }
   if (/^State:\s+Z/m.test(status)) return false;
-  if (owner === uid) return true;
+  if (info.uid === uid) return true;
   const ids = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
-  return ids !== null && (Number(ids[1]) === uid || Number(ids[2]) === uid);
+  if (ids === null) return false;
+  const ruid = Number(ids[1]);
+  const euid = Number(ids[2]);
+  next.set(pid, { ino: info.ino, ruid, euid });
+  return ruid === uid || euid === uid;
 }

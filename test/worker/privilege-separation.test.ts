@@ -188,6 +188,24 @@ describe('privilege separation', { skip: !isRoot && !process.env.CI && 'needs ro
     assert.doesNotMatch(listing, /pwned/);
   });
 
+  it('kills a leftover process that made itself non-dumpable', async () => {
+    // prctl(PR_SET_DUMPABLE, 0) through perl's syscall: number 157 on x86-64, 167 on arm64.
+    const prctl = process.arch === 'arm64' ? 167 : 157;
+    const outcome = await run(
+      `setsid perl -e '$| = 1; syscall(${prctl}, 4, 0, 0, 0, 0); print "$$\\n"; sleep 60' & sleep 0.5`,
+    );
+    assert.equal(outcome.status.code, status.OK);
+    const pid = Number((await stdout(outcome)).trim());
+    assert.ok(pid > 0);
+    let state = '';
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] ?? '';
+    } catch {
+      state = 'gone';
+    }
+    assert.ok(state === 'gone' || state === 'Z', `the non-dumpable leftover is ${state}`);
+  });
+
   it('gives two workers on one machine different action users', () => {
     const a = resolveActionUsers({ kind: 'auto' }, 3);
     const b = resolveActionUsers({ kind: 'auto' }, 3);
