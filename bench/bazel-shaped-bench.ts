@@ -117,6 +117,11 @@ export class BazelShapedClient {
     const action = Action.fromPartial({
       commandDigest: digestOf(commandBytes),
       inputRootDigest: root,
+      // KILN_BENCH_SANDBOX=1 runs every action in the namespace sandbox (for its cost).
+      platform:
+        process.env.KILN_BENCH_SANDBOX === '1'
+          ? { properties: [{ name: 'sandbox', value: 'namespaces' }] }
+          : undefined,
     });
     const actionBytes = Buffer.from(Action.encode(action).finish());
     blobs.push(actionBytes, SETUP);

@@ -105,13 +105,14 @@ export function findBubblewrap(path = process.env.PATH ?? ''): string | undefine
 
 /**
  * Tries the sandbox once, as `user` when given (the action users of
- * privilege separation): resolves with undefined when it works, or with why
- * it does not (no bubblewrap, no user namespaces for unprivileged users, …).
+ * privilege separation): resolves with the bubblewrap binary when it works,
+ * or with why it does not (no bubblewrap, no user namespaces for
+ * unprivileged users, …).
  */
 export async function probeSandbox(
   user?: ActionUser,
+  bwrap = findBubblewrap(),
 ): Promise<{ bwrap: string } | { why: string }> {
-  const bwrap = findBubblewrap();
   if (bwrap === undefined) return { why: 'bubblewrap (bwrap) is not installed' };
   const args = [...sandboxArguments(['/tmp'], '/'), '--', '/bin/true'];
   return new Promise((resolve) => {
