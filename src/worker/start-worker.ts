@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { chmod, mkdir } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { CasClient } from '../client/cas-client.ts';
 import { SHA256 } from '../digest/digest-function.ts';
@@ -108,7 +108,7 @@ async function isolationSteps(
  * every directory above the build directory; a data directory under
  * `/root` (mode 0o700) has none for other users. Rather than open such a
  * directory to everyone, the worker then keeps its file cache and build
- * directories under /var/tmp, and says so.
+ * directories under /var/tmp, says so, and removes them when it stops.
  */
 function reachableWorkDir(workDir: string, log: Logger): string {
   const closed = closedAncestor(workDir);
@@ -176,6 +176,9 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     maxBytes: options.cacheBytes,
     cas: cacheCas,
     privateToWorker: users.enabled,
+    // Actions run as the worker's user and could write cached files through their inputs.
+    verifyIntegrity: !users.enabled,
+    log,
   });
   const launcher = new HelperProcessLauncher({ log: options.log });
   const agent = new WorkerAgent({
@@ -209,6 +212,9 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       await fileCache.close();
       if (users.enabled) users.pool.close();
       if (cacheCas instanceof CasClient) cacheCas.close();
+      // A stand-in work directory holds nothing the next start would keep (the file
+      // cache starts empty): it goes, rather than pile up under /var/tmp.
+      if (workDir !== options.workDir) await rm(workDir, { recursive: true, force: true });
     },
   };
 }
