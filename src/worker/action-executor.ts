@@ -11,11 +11,14 @@
  * - a malformed Action, Command or input tree: INVALID_ARGUMENT;
  * - a timeout: DEADLINE_EXCEEDED, with the partial outputs, stdout and stderr
  *   uploaded and in the result;
+ * - an input file changed in place while the command ran (possible only when
+ *   actions run as the worker's own user; see {@link FileCache.verifyUnchanged}):
+ *   INVALID_ARGUMENT, nothing uploaded;
  * - cancellation through the AbortSignal: CANCELLED, nothing uploaded;
  * - anything else keeps its KilnError code (UNAVAILABLE when the CAS is
  *   unreachable, …) or is INTERNAL.
  */
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import type { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
 import { MissingBlobsError } from '../client/missing-blobs-error.ts';
@@ -36,7 +39,7 @@ import { createBuildDirectory } from './build-directory.ts';
 import type { BuildDirectoryPool } from './build-directory-pool.ts';
 import { type Clock, systemClock, toTimestamp } from './clock.ts';
 import { type ActionRunner, CommandRunner, type MeasuredUsage } from './command-runner.ts';
-import type { FileCache } from './file-cache.ts';
+import type { FileCache, LinkedFiles } from './file-cache.ts';
 import { InputStager } from './input-stager.ts';
 import type { WorkerCas } from './local-cas.ts';
 import { OutputUploader } from './output-uploader.ts';
@@ -169,7 +172,7 @@ export class ActionExecutor {
       removeBuildDirectory = dir.remove;
       if (loaded.status === 'rejected') throw loaded.reason;
       const { action, command } = loaded.value;
-      await this.#stager.stage({
+      const { linked } = await this.#stager.stageTracked({
         inputRootDigest: this.#digest(action.inputRootDigest, 'input_root_digest'),
         inputRoot: dir.inputRoot,
         existingDirectories: dir.skeleton,
@@ -201,6 +204,7 @@ export class ActionExecutor {
       metadata.executionStartTimestamp = toTimestamp(run.startMs);
       metadata.executionCompletedTimestamp = toTimestamp(run.endMs);
       result.exitCode = run.exitCode;
+      await this.#checkInputs(linked, dir.inputRoot, request.actionDigest);
       if (run.cancelled) {
         outcomeStatus = { code: status.CANCELLED, message: 'execution cancelled', details: [] };
       } else {
@@ -232,6 +236,33 @@ export class ActionExecutor {
     metadata.workerCompletedTimestamp = now();
     result.executionMetadata = metadata;
     return { result, status: outcomeStatus };
+  }
+
+  /**
+   * Fails the execution when an input file it linked from the file cache
+   * changed in place while the command ran (the cache has discarded it by
+   * then). INVALID_ARGUMENT because the action broke the rule that inputs
+   * are read-only: a retry would only repeat it (Bazel retries INTERNAL,
+   * UNAVAILABLE and ABORTED, and reads FAILED_PRECONDITION as missing
+   * inputs to upload), and only OK results are cached. Another action of
+   * the same user writing the file meanwhile looks the same from here.
+   */
+  async #checkInputs(linked: LinkedFiles, inputRoot: string, actionDigest: Digest): Promise<void> {
+    const changed = await this.#fileCache.verifyUnchanged(linked);
+    if (changed.length === 0) return;
+    const described = changed.map(
+      (c) =>
+        `${c.paths.map((p) => `"${relative(inputRoot, p)}"`).join(', ')} (digest ${c.digest.hash}/${c.digest.size}: ${c.change})`,
+    );
+    this.#log?.warn(
+      { actionDigest: actionDigest.key, changed: described },
+      'the action changed input files in place; its result is discarded',
+    );
+    const shown = described.slice(0, 5).join('; ');
+    const more = described.length > 5 ? ` and ${described.length - 5} more` : '';
+    throw invalidArgument(
+      `the action changed ${changed.length === 1 ? 'its input file' : 'input files'} ${shown}${more} in place (or another action running as the worker's user did); inputs are read-only; the worker's cached copy was discarded and the result is not kept`,
+    );
   }
 
   /**

@@ -8,20 +8,23 @@
  * privilege separation owned by the worker while actions run as other
  * users, so that no action can write them or change their mode. When
  * actions run as the worker's own user, nothing stops one from making an
- * input writable; `verifyUnchanged` then finds such files and drops them.
+ * input writable and changing it; with `verifyIntegrity` the cache then
+ * finds such files (before linking one, and in `verifyUnchanged` after an
+ * action ran) and drops them, so that no later action gets the changed copy.
  *
  * Concurrent requests for the same entry share one download (single-flight).
  * Entries are evicted least-recently-used once the byte budget is exceeded,
  * except entries pinned by a link in progress; while many are pinned the
  * cache may briefly exceed its budget.
  */
-import { chmodSync, chownSync, constants, linkSync } from 'node:fs';
+import { type BigIntStats, chmodSync, chownSync, constants, linkSync, lstatSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
 import { MissingBlobsError } from '../client/missing-blobs-error.ts';
 import type { Digest } from '../digest/digest.ts';
 import { fromFsError } from '../errors.ts';
+import type { Logger } from '../util/logger.ts';
 
 /** Where the cache gets blobs from; {@link CasClient} is one. */
 export interface BlobFetcher {
@@ -55,6 +58,17 @@ export interface FileCacheOptions {
    * inputs, and the cache directory is closed to other users (0o700).
    */
   readonly privateToWorker?: boolean;
+  /**
+   * Actions run as the worker's own user, so one can make an input file
+   * writable and change it, and with it the cached file it is a hardlink
+   * of. Each entry's identity is then recorded when it becomes ready and
+   * compared (one lstat) before it is linked again and in
+   * {@link FileCache.verifyUnchanged}; a changed entry is discarded. Off by
+   * default (privilege separation keeps actions away from cached files).
+   */
+  readonly verifyIntegrity?: boolean;
+  /** Where discarded entries are reported (at warn). */
+  readonly log?: Logger;
 }
 
 /** One file to materialize. */
@@ -76,6 +90,43 @@ export interface FileCacheStats {
   /** Entries a call found already cached or being fetched (each counted once per call). */
   readonly hits: number;
   readonly evictions: number;
+  /** Entries found changed in place and discarded (only counted with `verifyIntegrity`). */
+  readonly discarded: number;
+}
+
+/**
+ * The cache files one {@link FileCache.linkAll} call linked, to be checked
+ * with {@link FileCache.verifyUnchanged} once the action reading them ended.
+ */
+export interface LinkedFiles {
+  /** Distinct cache files tracked (none when the cache does not verify). */
+  readonly count: number;
+}
+
+/** A cache file that changed in place after it was cached. */
+export interface ChangedFile {
+  readonly digest: Digest;
+  readonly executable: boolean;
+  /** The paths the checked {@link LinkedFiles} linked it to. */
+  readonly paths: readonly string[];
+  /** What differs, e.g. `mode 444 -> 644, size 5 -> 14, mtime changed`. */
+  readonly change: string;
+}
+
+/**
+ * What identifies a cache file's state. ctime would be the tamper-proof
+ * choice, but every link to the inode and every unlink of one (each
+ * build directory staged or removed, an action deleting an input) changes
+ * it too. A write changes mtime (which its owner could set back on
+ * purpose: this catches accidents, not an adversary with the worker's
+ * user, who could rewrite the cache directory anyway), a chmod the mode,
+ * a replacement the inode.
+ */
+interface FileIdentity {
+  readonly ino: bigint;
+  readonly size: bigint;
+  readonly mode: bigint;
+  readonly mtimeNs: bigint;
 }
 
 interface Entry {
@@ -85,6 +136,10 @@ interface Entry {
   /** Links in progress that need this entry; never evicted while positive. */
   pins: number;
   ready: boolean;
+  /** Recorded when ready, with `verifyIntegrity`. */
+  identity?: FileIdentity;
+  /** Why it was discarded; its file goes once no link in progress pins it. */
+  discarded?: string;
   readonly loaded: Promise<void>;
   resolve(): void;
   reject(err: unknown): void;
@@ -102,6 +157,8 @@ export class FileCache {
   readonly #batchBlobBytes: number;
   readonly #limiter: ConcurrencyLimiter;
   readonly #takeOwnership: boolean;
+  readonly #verifyIntegrity: boolean;
+  readonly #log: Logger | undefined;
   /** In LRU order: the first entry is the next eviction candidate. */
   readonly #entries = new Map<string, Entry>();
   readonly #unlinks = new Set<Promise<void>>();
@@ -111,6 +168,7 @@ export class FileCache {
   #fetches = 0;
   #hits = 0;
   #evictions = 0;
+  #discarded = 0;
 
   private constructor(options: FileCacheOptions) {
     this.#directory = options.directory;
@@ -119,6 +177,8 @@ export class FileCache {
     this.#batchBlobBytes = options.batchBlobBytes ?? 1024 * 1024;
     this.#limiter = new ConcurrencyLimiter({ limit: options.concurrency ?? 64 });
     this.#takeOwnership = options.privateToWorker === true;
+    this.#verifyIntegrity = options.verifyIntegrity === true;
+    this.#log = options.log;
   }
 
   /** Prepares the directory (removing what an earlier process cached) and returns the cache. */
@@ -150,26 +210,29 @@ export class FileCache {
       fetches: this.#fetches,
       hits: this.#hits,
       evictions: this.#evictions,
+      discarded: this.#discarded,
     };
   }
 
   /** Hardlinks (or copies, across devices) the blob to `path` with the given mode. */
-  link(digest: Digest, executable: boolean, path: string): Promise<void> {
-    return this.linkAll([{ digest, executable, path }]);
+  async link(digest: Digest, executable: boolean, path: string): Promise<void> {
+    await this.linkAll([{ digest, executable, path }]);
   }
 
   /**
    * Materializes many files, fetching what is not cached in as few requests
-   * as possible. Rejects with one MissingBlobsError naming every absent blob,
-   * or with the first other failure, after every request has settled.
+   * as possible (and, with `verifyIntegrity`, anew what changed in place).
+   * Rejects with one MissingBlobsError naming every absent blob, or with the
+   * first other failure, after every request has settled.
    */
-  async linkAll(requests: readonly LinkRequest[]): Promise<void> {
+  async linkAll(requests: readonly LinkRequest[]): Promise<LinkedFiles> {
     const pinned = new Map<string, Entry>();
     const created: Entry[] = [];
     for (const r of requests) {
       const key = entryKey(r.digest, r.executable);
       if (pinned.has(key)) continue;
       let entry = this.#entries.get(key);
+      if (entry !== undefined && this.#changeOf(entry) !== undefined) entry = undefined;
       if (entry === undefined) {
         entry = this.#createEntry(r.digest, r.executable);
         this.#entries.set(key, entry);
@@ -195,9 +258,37 @@ export class FileCache {
       );
       throwCombined(settled.flatMap((s) => (s.status === 'rejected' ? [s.reason] : [])));
     } finally {
-      for (const entry of pinned.values()) entry.pins--;
+      for (const entry of pinned.values()) this.#unpin(entry);
       this.#evict();
     }
+    if (!this.#verifyIntegrity) return Linked.none;
+    const paths = new Map<Entry, string[]>();
+    for (const r of requests) {
+      const entry = pinned.get(entryKey(r.digest, r.executable)) as Entry;
+      const list = paths.get(entry);
+      if (list === undefined) paths.set(entry, [r.path]);
+      else list.push(r.path);
+    }
+    return new Linked(paths);
+  }
+
+  /**
+   * Checks the cache files a {@link linkAll} call linked, after the action
+   * that reads them ran and before its outputs are used: returns those that
+   * changed in place since they were cached, and discards them, so that the
+   * next request fetches the blob anew. Without `verifyIntegrity` nothing is
+   * recorded and nothing is found. Entries evicted meanwhile are no longer
+   * served and go unchecked.
+   */
+  async verifyUnchanged(linked: LinkedFiles): Promise<ChangedFile[]> {
+    if (!(linked instanceof Linked)) throw new TypeError('not the result of FileCache.linkAll');
+    const changed: ChangedFile[] = [];
+    for (const [entry, paths] of linked.paths) {
+      const change = this.#changeOf(entry);
+      if (change === undefined) continue;
+      changed.push({ digest: entry.digest, executable: entry.executable, paths, change });
+    }
+    return changed;
   }
 
   /**
@@ -263,8 +354,9 @@ export class FileCache {
     const local: Array<Promise<void>> = [];
     for (const e of entries) {
       const sibling = this.#entries.get(entryKey(e.digest, !e.executable));
-      if (sibling?.ready) local.push(this.#copyFrom(sibling, e));
-      else remote.push(e);
+      if (sibling?.ready && this.#changeOf(sibling) === undefined) {
+        local.push(this.#copyFrom(sibling, e));
+      } else remote.push(e);
     }
     const small = remote.filter((e) => e.digest.size <= this.#batchBlobBytes);
     const large = remote.filter((e) => e.digest.size > this.#batchBlobBytes);
@@ -334,11 +426,20 @@ export class FileCache {
     } catch (err) {
       this.#failed(entry, fromFsError(err, `caching ${entry.digest.key}`));
     } finally {
-      sibling.pins--;
+      this.#unpin(sibling);
     }
   }
 
   #loaded(entry: Entry, fetched = true): void {
+    if (this.#verifyIntegrity) {
+      try {
+        entry.identity = identityOf(lstatSync(entry.path, { bigint: true }));
+      } catch (err) {
+        this.#failed(entry, fromFsError(err, `caching ${entry.digest.key}`));
+        this.#unlinkLater(entry.path);
+        return;
+      }
+    }
     if (fetched) this.#fetches++;
     entry.ready = true;
     this.#bytes += entry.digest.size;
@@ -362,13 +463,87 @@ export class FileCache {
       this.#bytes -= entry.digest.size;
       this.#files--;
       this.#evictions++;
-      // Entry paths are never reused, so a late unlink cannot hit a newer copy.
-      const pending = unlink(entry.path)
-        .catch(() => {})
-        .finally(() => this.#unlinks.delete(pending));
-      this.#unlinks.add(pending);
+      this.#unlinkLater(entry.path);
     }
   }
+
+  /**
+   * What changed in the entry's file since it became ready (undefined when
+   * nothing did, or when there is no record to compare with); a changed
+   * entry is discarded, once.
+   */
+  #changeOf(entry: Entry): string | undefined {
+    if (entry.discarded !== undefined) return entry.discarded;
+    if (entry.identity === undefined) return undefined;
+    let change: string | undefined;
+    try {
+      change = describeChange(entry.identity, identityOf(lstatSync(entry.path, { bigint: true })));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // Evicted meanwhile: no longer served, so there is nothing to protect.
+      const cached = this.#entries.get(entryKey(entry.digest, entry.executable)) === entry;
+      if (code === 'ENOENT' && !cached) return undefined;
+      change = code === 'ENOENT' ? 'deleted' : `unreadable (${code})`;
+    }
+    if (change !== undefined) this.#discard(entry, change);
+    return change;
+  }
+
+  /** Stops serving a changed entry; its file goes now, or when the last link in progress ends. */
+  #discard(entry: Entry, change: string): void {
+    entry.discarded = change;
+    this.#discarded++;
+    const key = entryKey(entry.digest, entry.executable);
+    if (this.#entries.get(key) === entry) {
+      this.#entries.delete(key);
+      this.#bytes -= entry.digest.size;
+      this.#files--;
+    }
+    this.#log?.warn(
+      { digest: entry.digest.key, executable: entry.executable, cachePath: entry.path, change },
+      'a cached input file changed in place (an action running as the worker user wrote it); discarded, fetched anew when next needed',
+    );
+    if (entry.pins === 0) this.#unlinkLater(entry.path);
+  }
+
+  #unpin(entry: Entry): void {
+    entry.pins--;
+    if (entry.pins === 0 && entry.discarded !== undefined) this.#unlinkLater(entry.path);
+  }
+
+  #unlinkLater(path: string): void {
+    // Entry paths are never reused, so a late unlink cannot hit a newer copy.
+    const pending = unlink(path)
+      .catch(() => {})
+      .finally(() => this.#unlinks.delete(pending));
+    this.#unlinks.add(pending);
+  }
+}
+
+/** {@link LinkedFiles} as the cache keeps it: each entry with the paths it went to. */
+class Linked implements LinkedFiles {
+  static readonly none = new Linked(new Map());
+  readonly paths: ReadonlyMap<Entry, string[]>;
+  constructor(paths: ReadonlyMap<Entry, string[]>) {
+    this.paths = paths;
+  }
+  get count(): number {
+    return this.paths.size;
+  }
+}
+
+function identityOf(s: BigIntStats): FileIdentity {
+  return { ino: s.ino, size: s.size, mode: s.mode & 0o7777n, mtimeNs: s.mtimeNs };
+}
+
+/** `mode 444 -> 644, size 5 -> 14, mtime changed`, or undefined when nothing differs. */
+function describeChange(was: FileIdentity, now: FileIdentity): string | undefined {
+  if (now.ino !== was.ino) return 'replaced by another file';
+  const parts: string[] = [];
+  if (now.mode !== was.mode) parts.push(`mode ${was.mode.toString(8)} -> ${now.mode.toString(8)}`);
+  if (now.size !== was.size) parts.push(`size ${was.size} -> ${now.size}`);
+  if (now.mtimeNs !== was.mtimeNs) parts.push('mtime changed');
+  return parts.length === 0 ? undefined : parts.join(', ');
 }
 
 function entryKey(digest: Digest, executable: boolean): string {

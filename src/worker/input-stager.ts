@@ -31,7 +31,7 @@ import {
   resolveActionPath,
   validateNodeName,
 } from './action-paths.ts';
-import type { FileCache, LinkRequest } from './file-cache.ts';
+import type { FileCache, LinkedFiles, LinkRequest } from './file-cache.ts';
 
 /** What staging needs from a CAS client; {@link CasClient} is one. */
 export interface InputSource extends TreeSource {
@@ -119,6 +119,16 @@ export class InputStager {
    * tree or Command, or the file system's error.
    */
   async stage(request: StageRequest): Promise<StagedInputs> {
+    return (await this.stageTracked(request)).staged;
+  }
+
+  /**
+   * {@link stage}, also returning the cache files it linked, for
+   * {@link FileCache.verifyUnchanged} once the command ran.
+   */
+  async stageTracked(
+    request: StageRequest,
+  ): Promise<{ staged: StagedInputs; linked: LinkedFiles }> {
     const { command, inputRoot, inputRootDigest } = request;
     // Validate the Command before any download.
     const workingDirectory = resolveActionPath('', command.workingDirectory, 'working directory');
@@ -159,12 +169,15 @@ export class InputStager {
     for (const output of outputs) {
       await makeDirectoriesInside(inputRoot, parentOf(output.rootPath), created, mode);
     }
-    return {
+    const staged: StagedInputs = {
       files: layout.files.length,
       directories: layout.directories.length + 1,
       symlinks: layout.symlinks.length,
       bytes: layout.bytes,
     };
+    // Fulfilled: a rejection was thrown above.
+    const linked = settled[0] as PromiseFulfilledResult<LinkedFiles>;
+    return { staged, linked: linked.value };
   }
 
   /** Expands the Directory DAG into paths, validating names and digests. */
