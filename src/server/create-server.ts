@@ -8,6 +8,7 @@ import type { KilnConfig } from '../config/schema.ts';
 import { type RunningHttpServer, resolveHttpListen, startHttpServer } from '../http/http-server.ts';
 import { metricsRoute } from '../http/metrics-route.ts';
 import { createObservability } from '../observe/observability.ts';
+import { registerWorkerCounters } from '../observe/worker-metrics.ts';
 import { InMemoryScheduler } from '../scheduler/in-memory-scheduler.ts';
 import { createBotsCore } from '../services/bots-service.ts';
 import { createStores, type Stores } from '../storage/create-blob-store.ts';
@@ -98,6 +99,8 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
         actionUsers: exec.actionUsers,
         sandbox: exec.sandbox,
       });
+      const local = worker;
+      registerWorkerCounters(observed.metrics.registry, () => local.counters());
     }
     const httpListen = resolveHttpListen(config.server);
     if (httpListen !== undefined) {

@@ -193,6 +193,7 @@ export class ActionUserPool {
   readonly #all: readonly ActionUser[];
   readonly #waiting: Array<(user: ActionUser) => void> = [];
   readonly #claims: string | undefined;
+  #leftoversKilled = 0;
 
   /** `claims`: the directory where these users are claimed, released by {@link close}. */
   constructor(users: readonly ActionUser[], claims?: string) {
@@ -200,6 +201,16 @@ export class ActionUserPool {
     this.#all = users;
     this.#free = [...users];
     this.#claims = claims;
+  }
+
+  /** Processes actions left running that were killed after them, since start. */
+  get leftoversKilled(): number {
+    return this.#leftoversKilled;
+  }
+
+  /** Counts processes killed after an action ended (see {@link leftoversKilled}). */
+  countKilled(n: number): void {
+    this.#leftoversKilled += n;
   }
 
   /** Gives the users back to the machine (other workers may claim them). */

@@ -67,6 +67,7 @@ export class PrivilegeSeparatingRunner implements ActionRunner {
     try {
       const killed = await this.#options.launcher.killUser(uid);
       if (killed > 0) {
+        this.#options.users.countKilled(killed);
         this.#options.log?.debug({ uid, killed }, 'killed processes an action left running');
       }
       own(inputRoot, this.#self.uid, this.#self.gid);

@@ -9,6 +9,7 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { CasClient } from '../client/cas-client.ts';
 import { SHA256 } from '../digest/digest-function.ts';
+import type { WorkerCounters } from '../observe/worker-metrics.ts';
 import type { PlatformProperty } from '../scheduler/types.ts';
 import type { BotsCore } from '../services/bots-service.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
@@ -57,6 +58,8 @@ export interface StartWorkerOptions {
 /** A running worker. */
 export interface RunningWorker {
   readonly name: string;
+  /** The running totals of its guards (for /metrics). */
+  counters(): WorkerCounters;
   stop(): Promise<void>;
 }
 
@@ -206,6 +209,10 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   agent.start();
   return {
     name: agent.name,
+    counters: () => ({
+      cacheFilesDiscarded: fileCache.stats.discarded,
+      leftoverProcessesKilled: users.enabled ? users.pool.leftoversKilled : 0,
+    }),
     async stop() {
       await agent.stop();
       await launcher.close();

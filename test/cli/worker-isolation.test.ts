@@ -37,6 +37,13 @@ describe('worker isolation under kiln serve', {
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
+  /** The server's /metrics text. */
+  async function scrape(kilnServer: KilnProcess): Promise<string> {
+    const url = /Web UI and metrics on (http:\/\/\S+?)\/?\n/.exec(kilnServer.stdout())?.[1];
+    assert.ok(url, `no HTTP address in: ${kilnServer.stdout()}`);
+    return (await fetch(`${url}/metrics`)).text();
+  }
+
   /** Runs `script` over the inputs; a unique echo keeps each run out of the action cache. */
   const sh = (script: string, ...extra: string[]) =>
     run('run', '--input-root', inputs, ...extra, '--', 'sh', '-c', `: ${n++}; ${script}`);
@@ -83,6 +90,14 @@ describe('worker isolation under kiln serve', {
     });
   }
 
+  it('counts the processes it killed after actions in /metrics', async () => {
+    const left = await sh('setsid sleep 60 > /dev/null 2>&1 & sleep 0.2');
+    assert.equal(left.code, 0, left.stderr);
+    const metrics = await scrape(server);
+    const killed = /^kiln_worker_leftover_processes_killed_total (\d+)/m.exec(metrics);
+    assert.ok(killed !== null && Number(killed[1]) >= 1, metrics.slice(0, 200));
+  });
+
   it('runs an action that asks for the sandbox without network and with its own /tmp', async () => {
     const marker = join(tmpdir(), `kiln-host-marker-${process.pid}`);
     await writeFile(marker, 'host');
@@ -98,6 +113,29 @@ describe('worker isolation under kiln serve', {
       assert.ok(!lines.includes('host-tmp-visible'), 'the host /tmp is not visible');
     } finally {
       await rm(marker, { force: true });
+    }
+  });
+
+  it('without privilege separation, detects an input changed in place, drops it and counts it', async () => {
+    const config = join(dir, 'same-user.yaml');
+    await writeFile(config, 'execution:\n  actionUsers: off\n');
+    const sameUser = await startKiln([
+      ...['--listen', '127.0.0.1:0', '--data-dir', join(dir, 'same-user-data'), '--config', config],
+    ]);
+    try {
+      const runThere = (script: string) =>
+        kiln(['run', '--input-root', inputs, '--', 'sh', '-c', `: ${n++}; ${script}`], {
+          server: sameUser.address,
+        });
+      const tamper = await runThere('chmod u+w data.txt; echo TAMPERED >> data.txt');
+      assert.notEqual(tamper.code, 0);
+      assert.match(tamper.stderr, /changed its input file "data\.txt"/);
+      const later = await runThere('cat data.txt');
+      assert.equal(later.stdout, 'original\n');
+      const metrics = await scrape(sameUser);
+      assert.match(metrics, /^kiln_worker_cache_files_discarded_total 1$/m);
+    } finally {
+      await sameUser.stop();
     }
   });
 });

@@ -18,6 +18,8 @@ export interface KilnProcess {
   readonly address: string;
   /** Everything the process wrote to stderr so far. */
   stderr(): string;
+  /** Everything the process wrote to stdout so far. */
+  stdout(): string;
   /** Sends SIGTERM and waits for exit; returns the exit code. */
   stop(): Promise<number | null>;
 }
@@ -56,6 +58,7 @@ export async function startKiln(
     child,
     address,
     stderr: () => stderr,
+    stdout: () => stdout,
     async stop() {
       if (child.exitCode !== null) return child.exitCode;
       child.kill('SIGTERM');

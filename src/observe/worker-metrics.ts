@@ -1,0 +1,40 @@
+/**
+ * Counters of the in-process worker's guards, read at scrape time: cached
+ * input files found changed in place (same-user mode) and processes that
+ * actions left running and privilege separation killed.
+ */
+import { Counter, type Registry } from 'prom-client';
+
+/** The running totals a worker keeps. */
+export interface WorkerCounters {
+  /** Cached input files found changed in place and discarded. */
+  readonly cacheFilesDiscarded: number;
+  /** Processes actions left running (in sessions of their own) that were killed after them. */
+  readonly leftoverProcessesKilled: number;
+}
+
+/** Registers the worker's counters in `registry`, read from `read` at each scrape. */
+export function registerWorkerCounters(registry: Registry, read: () => WorkerCounters): void {
+  const counter = (name: string, help: string, pick: (c: WorkerCounters) => number): void => {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        // Mirrors the worker's own running total: reset, then set by one increment.
+        this.reset();
+        this.inc(pick(read()));
+      },
+    });
+  };
+  counter(
+    'kiln_worker_cache_files_discarded_total',
+    'Cached input files an action changed in place (actions running as the worker user), dropped and fetched anew.',
+    (c) => c.cacheFilesDiscarded,
+  );
+  counter(
+    'kiln_worker_leftover_processes_killed_total',
+    'Processes actions left running in sessions of their own, killed after the action ended (privilege separation).',
+    (c) => c.leftoverProcessesKilled,
+  );
+}
