@@ -2,7 +2,11 @@
  * Executes one Action end to end on this machine: fetch Action and Command,
  * stage the input root into a fresh build directory, run the command, upload
  * the outputs, remove the build directory, and describe it all in an
- * ActionResult with every ExecutedActionMetadata timestamp.
+ * ActionResult with every ExecutedActionMetadata timestamp. Everything else
+ * is a step: around the command, the runner's (privilege separation, the
+ * sandbox, resource accounting: compose-runner.ts); around its result, the
+ * executor's (usage in the metadata, input integrity, output adoption:
+ * execution-steps.ts).
  *
  * Failures never reject; they become the outcome's status, the way
  * `ExecuteResponse.status` carries them:
@@ -18,14 +22,13 @@
  * - anything else keeps its KilnError code (UNAVAILABLE when the CAS is
  *   unreachable, …) or is INTERNAL.
  */
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import type { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
 import { MissingBlobsError } from '../client/missing-blobs-error.ts';
 import { type Digest, makeDigest } from '../digest/digest.ts';
 import { type ErrorDetail, invalidArgument, KilnError } from '../errors.ts';
 import { missingBlobsFailure } from '../execution/precondition-failure.ts';
-import { packResourceUsage } from '../execution/resource-usage.ts';
 import {
   Action,
   type ActionResult,
@@ -34,12 +37,13 @@ import {
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { requiredPlatform } from '../scheduler/platform.ts';
 import type { Logger } from '../util/logger.ts';
-import { declaredOutputs, resolveActionPath } from './action-paths.ts';
+import { resolveActionPath } from './action-paths.ts';
 import { createBuildDirectory } from './build-directory.ts';
 import type { BuildDirectoryPool } from './build-directory-pool.ts';
 import { type Clock, systemClock, toTimestamp } from './clock.ts';
-import { type ActionRunner, CommandRunner, type MeasuredUsage } from './command-runner.ts';
-import type { FileCache, LinkedFiles } from './file-cache.ts';
+import { type ActionRunner, CommandRunner } from './command-runner.ts';
+import { defaultSteps, type ExecutionStep } from './execution-steps.ts';
+import type { FileCache } from './file-cache.ts';
 import { InputStager } from './input-stager.ts';
 import type { WorkerCas } from './local-cas.ts';
 import { OutputUploader } from './output-uploader.ts';
@@ -61,6 +65,8 @@ export interface ActionExecutorOptions {
   readonly runner?: ActionRunner;
   /** Permission bits of the directories staging creates (see InputStagerOptions.directoryMode). */
   readonly directoryMode?: number;
+  /** The steps around each command (see execution-steps.ts); {@link defaultSteps} when absent. */
+  readonly steps?: readonly ExecutionStep[];
   /**
    * Slots a command must hold while it runs, shared with other executors:
    * a worker that takes more leases than it runs commands at once stages
@@ -114,10 +120,10 @@ export class ActionExecutor {
   readonly #runner: ActionRunner;
   readonly #clock: Clock;
   readonly #log: Logger | undefined;
-  readonly #fileCache: FileCache;
   readonly #stager: InputStager;
   readonly #uploader: OutputUploader;
   readonly #runSlots: ConcurrencyLimiter | undefined;
+  readonly #steps: readonly ExecutionStep[];
 
   constructor(options: ActionExecutorOptions) {
     this.#cas = options.cas;
@@ -127,8 +133,8 @@ export class ActionExecutor {
     this.#clock = options.clock ?? systemClock;
     this.#runner = options.runner ?? new CommandRunner({ clock: this.#clock });
     this.#log = options.log;
-    this.#fileCache = options.fileCache;
     this.#runSlots = options.runSlots;
+    this.#steps = options.steps ?? defaultSteps(options.fileCache, options.log);
     this.#stager = new InputStager({
       cas: options.cas,
       fileCache: options.fileCache,
@@ -200,11 +206,17 @@ export class ActionExecutor {
           sandbox: wantsSandbox(requiredPlatform(action, command)),
         })
         .finally(() => releaseSlot?.());
-      if (run.usage !== undefined) metadata.auxiliaryMetadata.push(packUsage(run.usage));
       metadata.executionStartTimestamp = toTimestamp(run.startMs);
       metadata.executionCompletedTimestamp = toTimestamp(run.endMs);
       result.exitCode = run.exitCode;
-      await this.#checkInputs(linked, dir.inputRoot, request.actionDigest);
+      const ran = {
+        actionDigest: request.actionDigest,
+        command,
+        inputRoot: dir.inputRoot,
+        linked,
+        run,
+      };
+      for (const step of this.#steps) await step.afterRun?.(ran, metadata);
       if (run.cancelled) {
         outcomeStatus = { code: status.CANCELLED, message: 'execution cancelled', details: [] };
       } else {
@@ -217,7 +229,7 @@ export class ActionExecutor {
           stderrPath: dir.stderrPath,
         });
         metadata.outputUploadCompletedTimestamp = now();
-        await this.#adoptOutputs(dir.inputRoot, command, result);
+        for (const step of this.#steps) await step.afterUpload?.(ran, result);
         if (run.timedOut) {
           outcomeStatus = {
             code: status.DEADLINE_EXCEEDED,
@@ -236,54 +248,6 @@ export class ActionExecutor {
     metadata.workerCompletedTimestamp = now();
     result.executionMetadata = metadata;
     return { result, status: outcomeStatus };
-  }
-
-  /**
-   * Fails the execution when an input file it linked from the file cache
-   * changed in place while the command ran (the cache has discarded it by
-   * then). INVALID_ARGUMENT because the action broke the rule that inputs
-   * are read-only: a retry would only repeat it (Bazel retries INTERNAL,
-   * UNAVAILABLE and ABORTED, and reads FAILED_PRECONDITION as missing
-   * inputs to upload), and only OK results are cached. Another action of
-   * the same user writing the file meanwhile looks the same from here.
-   */
-  async #checkInputs(linked: LinkedFiles, inputRoot: string, actionDigest: Digest): Promise<void> {
-    const changed = await this.#fileCache.verifyUnchanged(linked);
-    if (changed.length === 0) return;
-    const described = changed.map(
-      (c) =>
-        `${c.paths.map((p) => `"${relative(inputRoot, p)}"`).join(', ')} (digest ${c.digest.hash}/${c.digest.size}: ${c.change})`,
-    );
-    this.#log?.warn(
-      { actionDigest: actionDigest.key, changed: described },
-      'the action changed input files in place; its result is discarded',
-    );
-    const shown = described.slice(0, 5).join('; ');
-    const more = described.length > 5 ? ` and ${described.length - 5} more` : '';
-    throw invalidArgument(
-      `the action changed ${changed.length === 1 ? 'its input file' : 'input files'} ${shown}${more} in place (or another action running as the worker's user did); inputs are read-only; the worker's cached copy was discarded and the result is not kept`,
-    );
-  }
-
-  /**
-   * Keeps the output files in the file cache (hardlinked before the build
-   * directory goes), for the actions that read them next.
-   */
-  async #adoptOutputs(inputRoot: string, command: Command, result: ActionResult): Promise<void> {
-    if (result.outputFiles.length === 0) return;
-    const rootPaths = new Map(declaredOutputs(command).map((o) => [o.path, o.rootPath]));
-    await Promise.all(
-      result.outputFiles.map((file) => {
-        const rootPath = rootPaths.get(file.path);
-        if (rootPath === undefined || file.digest === undefined) return undefined;
-        const digest = makeDigest(
-          this.#cas.digestFunction,
-          file.digest.hash,
-          file.digest.sizeBytes,
-        );
-        return this.#fileCache.adopt(digest, file.isExecutable, join(inputRoot, rootPath));
-      }),
-    );
   }
 
   /** Fetches (or takes) the Action and the Command, validating both. */
@@ -342,20 +306,6 @@ function decode<T>(codec: { decode(bytes: Uint8Array): T }, bytes: Buffer, what:
       `${what} is not a valid message: ${err instanceof Error ? err.message : String(err)}`,
     );
   }
-}
-
-/** The measured usage as the `kiln.worker.v1.ResourceUsage` auxiliary metadata entry. */
-function packUsage(usage: MeasuredUsage) {
-  const duration = (ms: number) => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 });
-  return packResourceUsage({
-    userTime: duration(usage.userTimeMs),
-    systemTime: duration(usage.systemTimeMs),
-    peakMemoryBytes: usage.peakMemoryBytes,
-    readBytes: usage.readBytes,
-    writtenBytes: usage.writtenBytes,
-    source: 'rusage',
-    memoryLimitBytes: 0,
-  });
 }
 
 function emptyResult(): ActionResult {
