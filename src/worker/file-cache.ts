@@ -17,7 +17,7 @@
  * except entries pinned by a link in progress; while many are pinned the
  * cache may briefly exceed its budget.
  */
-import { type BigIntStats, chmodSync, chownSync, constants, linkSync, lstatSync } from 'node:fs';
+import { chmodSync, chownSync, constants, linkSync, lstatSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
@@ -25,109 +25,24 @@ import { MissingBlobsError } from '../client/missing-blobs-error.ts';
 import type { Digest } from '../digest/digest.ts';
 import { fromFsError } from '../errors.ts';
 import type { Logger } from '../util/logger.ts';
+import type {
+  BlobFetcher,
+  ChangedFile,
+  FileCacheOptions,
+  FileCacheStats,
+  LinkedFiles,
+  LinkRequest,
+} from './file-cache-types.ts';
+import { describeChange, type FileIdentity, identityOf } from './file-identity.ts';
 
-/** Where the cache gets blobs from; {@link CasClient} is one. */
-export interface BlobFetcher {
-  /** Reads small blobs into memory keyed by `Digest.key`, listing absent ones in `missing`. */
-  readAvailable(
-    digests: readonly Digest[],
-  ): Promise<{ found: Map<string, Buffer>; missing: Digest[] }>;
-  /** Streams a blob into a new file at `path` atomically; MissingBlobsError when absent. */
-  downloadToFile(digest: Digest, path: string, options?: { mode?: number }): Promise<void>;
-}
-
-/** Options for {@link FileCache.open}. */
-export interface FileCacheOptions {
-  /**
-   * Directory of the cached files; created when absent. Must be on the same
-   * file system as the build directories, or linking falls back to copying.
-   * Files a previous process left in it are removed on open.
-   */
-  readonly directory: string;
-  /** Byte budget for cached blobs (by content size). */
-  readonly maxBytes: number;
-  /** Source of blobs. */
-  readonly cas: BlobFetcher;
-  /** Blobs up to this size are fetched together in batch reads; larger ones stream to disk. 1 MiB by default. */
-  readonly batchBlobBytes?: number;
-  /** Most file writes and links at once; 64 by default. */
-  readonly concurrency?: number;
-  /**
-   * Privilege separation is on: adopted outputs, which the action's user
-   * created and owns, become the worker's before they serve as anyone's
-   * inputs, and the cache directory is closed to other users (0o700).
-   */
-  readonly privateToWorker?: boolean;
-  /**
-   * Actions run as the worker's own user, so one can make an input file
-   * writable and change it, and with it the cached file it is a hardlink
-   * of. Each entry's identity is then recorded when it becomes ready and
-   * compared (one lstat) before it is linked again and in
-   * {@link FileCache.verifyUnchanged}; a changed entry is discarded. Off by
-   * default (privilege separation keeps actions away from cached files).
-   */
-  readonly verifyIntegrity?: boolean;
-  /** Where discarded entries are reported (at warn). */
-  readonly log?: Logger;
-}
-
-/** One file to materialize. */
-export interface LinkRequest {
-  readonly digest: Digest;
-  readonly executable: boolean;
-  /** Absolute destination path; its parent must exist and the path must not. */
-  readonly path: string;
-}
-
-/** Counters for operators and tests. */
-export interface FileCacheStats {
-  /** Content bytes of ready entries. */
-  readonly bytes: number;
-  /** Ready entries. */
-  readonly files: number;
-  /** Entries fetched from the CAS. */
-  readonly fetches: number;
-  /** Entries a call found already cached or being fetched (each counted once per call). */
-  readonly hits: number;
-  readonly evictions: number;
-  /** Entries found changed in place and discarded (only counted with `verifyIntegrity`). */
-  readonly discarded: number;
-}
-
-/**
- * The cache files one {@link FileCache.linkAll} call linked, to be checked
- * with {@link FileCache.verifyUnchanged} once the action reading them ended.
- */
-export interface LinkedFiles {
-  /** Distinct cache files tracked (none when the cache does not verify). */
-  readonly count: number;
-}
-
-/** A cache file that changed in place after it was cached. */
-export interface ChangedFile {
-  readonly digest: Digest;
-  readonly executable: boolean;
-  /** The paths the checked {@link LinkedFiles} linked it to. */
-  readonly paths: readonly string[];
-  /** What differs, e.g. `mode 444 -> 644, size 5 -> 14, mtime changed`. */
-  readonly change: string;
-}
-
-/**
- * What identifies a cache file's state. ctime would be the tamper-proof
- * choice, but every link to the inode and every unlink of one (each
- * build directory staged or removed, an action deleting an input) changes
- * it too. A write changes mtime (which its owner could set back on
- * purpose: this catches accidents, not an adversary with the worker's
- * user, who could rewrite the cache directory anyway), a chmod the mode,
- * a replacement the inode.
- */
-interface FileIdentity {
-  readonly ino: bigint;
-  readonly size: bigint;
-  readonly mode: bigint;
-  readonly mtimeNs: bigint;
-}
+export type {
+  BlobFetcher,
+  ChangedFile,
+  FileCacheOptions,
+  FileCacheStats,
+  LinkedFiles,
+  LinkRequest,
+} from './file-cache-types.ts';
 
 interface Entry {
   readonly digest: Digest;
@@ -530,20 +445,6 @@ class Linked implements LinkedFiles {
   get count(): number {
     return this.paths.size;
   }
-}
-
-function identityOf(s: BigIntStats): FileIdentity {
-  return { ino: s.ino, size: s.size, mode: s.mode & 0o7777n, mtimeNs: s.mtimeNs };
-}
-
-/** `mode 444 -> 644, size 5 -> 14, mtime changed`, or undefined when nothing differs. */
-function describeChange(was: FileIdentity, now: FileIdentity): string | undefined {
-  if (now.ino !== was.ino) return 'replaced by another file';
-  const parts: string[] = [];
-  if (now.mode !== was.mode) parts.push(`mode ${was.mode.toString(8)} -> ${now.mode.toString(8)}`);
-  if (now.size !== was.size) parts.push(`size ${was.size} -> ${now.size}`);
-  if (now.mtimeNs !== was.mtimeNs) parts.push('mtime changed');
-  return parts.length === 0 ? undefined : parts.join(', ');
 }
 
 function entryKey(digest: Digest, executable: boolean): string {
