@@ -5,7 +5,7 @@
  * not change what the next action reads.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -89,6 +89,25 @@ describe('worker isolation under kiln serve', {
       assert.equal(later.stdout, 'original\n');
     });
   }
+
+  it('an action that writes through a symlink planted in its input tree changes nothing', async () => {
+    // The input root carries a symlink to the worker's file cache and one up out of the build directory.
+    const link = join(inputs, 'cache-link');
+    const up = join(inputs, 'up-link');
+    await symlink(join(dir, 'data', 'worker', 'cache'), link);
+    await symlink('../../..', up);
+    try {
+      const tamper = await sh(
+        'for f in cache-link/*/*; do echo TAMPERED >> "$f"; done; echo TAMPERED > cache-link/x; echo TAMPERED > up-link/x; exit 0',
+      );
+      assert.equal(tamper.code, 0, tamper.stderr);
+    } finally {
+      await rm(link);
+      await rm(up);
+    }
+    const later = await sh('cat data.txt');
+    assert.equal(later.stdout, 'original\n');
+  });
 
   it('counts the processes it killed after actions in /metrics', async () => {
     const left = await sh('setsid sleep 60 > /dev/null 2>&1 & sleep 0.2');
