@@ -107,6 +107,20 @@ describe('privilege separation', { skip: !isRoot && !process.env.CI && 'needs ro
     return (await cas.readBlob(cas.digest(d.hash, d.sizeBytes))).toString();
   }
 
+  /** The action printed the pid of a process it left behind: that process is gone (or a zombie). */
+  async function assertLeftoverGone(outcome: Awaited<ReturnType<typeof run>>, what: string) {
+    assert.equal(outcome.status.code, status.OK);
+    const pid = Number((await stdout(outcome)).trim());
+    assert.ok(pid > 0);
+    let state = '';
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] ?? '';
+    } catch {
+      state = 'gone';
+    }
+    assert.ok(state === 'gone' || state === 'Z', `${what} is ${state}`);
+  }
+
   /** Every cached copy of data.txt's blob, and the CAS's, still hold the original bytes. */
   async function assertUntouched(): Promise<void> {
     const later = await run('cat data.txt sub/more.txt');
@@ -194,16 +208,7 @@ describe('privilege separation', { skip: !isRoot && !process.env.CI && 'needs ro
     const outcome = await run(
       `setsid perl -e '$| = 1; syscall(${prctl}, 4, 0, 0, 0, 0); print "$$\\n"; sleep 60' & sleep 0.5`,
     );
-    assert.equal(outcome.status.code, status.OK);
-    const pid = Number((await stdout(outcome)).trim());
-    assert.ok(pid > 0);
-    let state = '';
-    try {
-      state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] ?? '';
-    } catch {
-      state = 'gone';
-    }
-    assert.ok(state === 'gone' || state === 'Z', `the non-dumpable leftover is ${state}`);
+    await assertLeftoverGone(outcome, 'the non-dumpable leftover');
   });
 
   it('gives two workers on one machine different action users', () => {
@@ -222,15 +227,6 @@ describe('privilege separation', { skip: !isRoot && !process.env.CI && 'needs ro
 
   it('kills what the action left running in a session of its own before it returns', async () => {
     const outcome = await run("setsid sh -c 'echo $$; exec sleep 60' & sleep 0.3");
-    assert.equal(outcome.status.code, status.OK);
-    const pid = Number((await stdout(outcome)).trim());
-    assert.ok(pid > 0);
-    let state = '';
-    try {
-      state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] ?? '';
-    } catch {
-      state = 'gone';
-    }
-    assert.ok(state === 'gone' || state === 'Z', `the leftover process is ${state}`);
+    await assertLeftoverGone(outcome, 'the leftover process');
   });
 });
