@@ -18,6 +18,7 @@
  */
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { killUserSync } from './kill-user.mjs';
 import type { ActionUser } from './process-launcher.ts';
 
 /** The first user id of the default range. */
@@ -146,7 +147,9 @@ function claim(dir: string, uid: number): boolean {
     }
     const holder = Number(readFileSync(path, 'utf8').trim());
     if (holder === process.pid || isAlive(holder)) return false;
-    // Left by a process that is gone: take it over.
+    // Left by a worker that is gone: take it over, with whatever its actions left
+    // running (they are in no cgroup of this worker's, so /proc is walked).
+    killUserSync(uid);
     try {
       unlinkSync(path);
     } catch {

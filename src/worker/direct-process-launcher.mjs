@@ -10,6 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
+import { ActionCgroups } from './action-cgroups.mjs';
 import { killUserSync } from './kill-user.mjs';
 
 /** @import { LaunchedProcess, LaunchRequest, ProcessExit, ProcessLauncher } from './process-launcher.ts' */
@@ -73,6 +74,19 @@ function openOutput(path, stage) {
  */
 export class DirectProcessLauncher {
   /**
+   * The action users' cgroups, opened on the first launch as another user;
+   * null when they cannot be had (then /proc is walked to kill leftovers).
+   * @type {ActionCgroups | null | undefined}
+   */
+  #cgroups;
+
+  /** @returns {ActionCgroups | undefined} */
+  #actionCgroups() {
+    if (this.#cgroups === undefined) this.#cgroups = ActionCgroups.open() ?? null;
+    return this.#cgroups ?? undefined;
+  }
+
+  /**
    * @param {LaunchRequest} request
    * @returns {Promise<LaunchedProcess>}
    */
@@ -89,14 +103,20 @@ export class DirectProcessLauncher {
       throw err;
     }
     try {
-      const child = spawn(request.program, request.args, {
-        cwd: request.cwd,
-        env: request.env,
-        detached: true,
-        stdio: ['ignore', stdout, stderr],
-        windowsHide: true,
-        ...(request.user === undefined ? {} : { uid: request.user.uid, gid: request.user.gid }),
-      });
+      const { user } = request;
+      const start = () =>
+        spawn(request.program, request.args, {
+          cwd: request.cwd,
+          env: request.env,
+          detached: true,
+          stdio: ['ignore', stdout, stderr],
+          windowsHide: true,
+          ...(user === undefined ? {} : { uid: user.uid, gid: user.gid }),
+        });
+      // An action user's processes start in its cgroup (see action-cgroups.mjs).
+      const cgroups = user === undefined ? undefined : this.#actionCgroups();
+      const child =
+        user === undefined || cgroups === undefined ? start() : cgroups.spawnIn(user.uid, start);
       /** @type {Promise<ProcessExit>} */
       const exit = new Promise((resolve) => {
         child.once('exit', (code, signal) => resolve({ code, signal }));
@@ -120,9 +140,12 @@ export class DirectProcessLauncher {
    * @returns {Promise<number>}
    */
   async killUser(uid) {
-    return killUserSync(uid);
+    const cgroups = this.#actionCgroups();
+    return cgroups === undefined ? killUserSync(uid) : cgroups.killAll(uid);
   }
 
   /** @returns {Promise<void>} */
-  async close() {}
+  async close() {
+    this.#cgroups?.close();
+  }
 }

@@ -19,7 +19,6 @@ import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DirectProcessLauncher, LaunchError } from './direct-process-launcher.mjs';
 import { emptyKeepingDirectoriesSync } from './keep-directories.mjs';
-import { killUserSync } from './kill-user.mjs';
 
 /** @import { LaunchRequest } from './process-launcher.ts' */
 /** @import { KeepDirectories } from './keep-directories.mjs' */
@@ -93,11 +92,11 @@ export function runSpawnHelper() {
       return;
     }
     if ('killUser' in request) {
-      try {
-        reply({ id: request.id, killed: killUserSync(request.killUser) });
-      } catch (err) {
-        reply({ id: request.id, killFailed: err instanceof Error ? err.message : String(err) });
-      }
+      launcher.killUser(request.killUser).then(
+        (killed) => reply({ id: request.id, killed }),
+        (/** @type {unknown} */ err) =>
+          reply({ id: request.id, killFailed: err instanceof Error ? err.message : String(err) }),
+      );
       return;
     }
     launcher.launch(request).then(
@@ -119,7 +118,9 @@ export function runSpawnHelper() {
   // that reports their exits.
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => {});
-  process.on('disconnect', () => process.exit(0));
+  process.on('disconnect', () => {
+    void launcher.close().finally(() => process.exit(0));
+  });
 }
 
 /**

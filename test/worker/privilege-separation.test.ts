@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { CasClient } from '../../src/client/cas-client.ts';
+import { ActionCgroups } from '../../src/worker/action-cgroups.mjs';
 import { ActionExecutor } from '../../src/worker/action-executor.ts';
 import { type ActionUserPool, resolveActionUsers } from '../../src/worker/action-users.ts';
 import { BuildDirectoryPool } from '../../src/worker/build-directory-pool.ts';
@@ -209,6 +210,20 @@ describe('privilege separation', { skip: !isRoot && !process.env.CI && 'needs ro
       `setsid perl -e '$| = 1; syscall(${prctl}, 4, 0, 0, 0, 0); print "$$\\n"; sleep 60' & sleep 0.5`,
     );
     await assertLeftoverGone(outcome, 'the non-dumpable leftover');
+  });
+
+  it("keeps every process of an action in its user's cgroup, where the machine allows one", async (t) => {
+    const cgroups = ActionCgroups.open();
+    if (cgroups === undefined) {
+      t.diagnostic('no writable cgroup v2 hierarchy here: leftovers are found through /proc');
+      return;
+    }
+    cgroups.close();
+    const outcome = await run('cat /proc/self/cgroup; (setsid sh -c "cat /proc/self/cgroup") ');
+    assert.equal(outcome.status.code, status.OK);
+    const lines = (await stdout(outcome)).split('\n').filter((l) => l.startsWith('0::'));
+    assert.equal(lines.length, 2);
+    for (const line of lines) assert.match(line, /\/kiln-actions-\d+\/591\d\d$/);
   });
 
   it('gives two workers on one machine different action users', () => {
