@@ -36,6 +36,7 @@ import {
   DirectProcessLauncher,
   LaunchError,
   type LaunchedProcess,
+  type Leftovers,
   type ProcessExit,
   type ProcessLauncher,
 } from './process-launcher.ts';
@@ -116,6 +117,8 @@ export interface RunResult {
   readonly endMs: number;
   /** What the process tree used, when a resource accounting step measured it. */
   readonly usage?: MeasuredUsage;
+  /** For a command run as an action user: what was left of the user's processes (see LaunchRequest.user). */
+  readonly leftovers?: Leftovers;
 }
 
 /**
@@ -256,6 +259,7 @@ export class CommandRunner implements ActionRunner {
         startError: undefined,
         startMs,
         endMs: this.#clock.nowMs(),
+        leftovers: outcome.leftovers,
       };
     } finally {
       clearTimeout(timer);

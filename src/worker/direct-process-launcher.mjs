@@ -119,7 +119,10 @@ export class DirectProcessLauncher {
         user === undefined || cgroups === undefined ? start() : cgroups.spawnIn(user.uid, start);
       /** @type {Promise<ProcessExit>} */
       const exit = new Promise((resolve) => {
-        child.once('exit', (code, signal) => resolve({ code, signal }));
+        child.once('exit', (code, signal) => {
+          if (user === undefined) resolve({ code, signal });
+          else resolve({ code, signal, leftovers: this.#clearUser(user.uid) });
+        });
       });
       await new Promise((resolve, reject) => {
         child.once('spawn', resolve);
@@ -132,6 +135,20 @@ export class DirectProcessLauncher {
       // The child holds its own copies of the descriptors.
       closeSync(stdout);
       closeSync(stderr);
+    }
+  }
+
+  /**
+   * Kills what an action user left running, reporting instead of throwing.
+   * @param {number} uid
+   * @returns {import('./process-launcher.ts').Leftovers}
+   */
+  #clearUser(uid) {
+    try {
+      const cgroups = this.#actionCgroups();
+      return { killed: cgroups === undefined ? killUserSync(uid) : cgroups.killAll(uid) };
+    } catch (err) {
+      return { error: err instanceof Error ? err.message : String(err) };
     }
   }
 

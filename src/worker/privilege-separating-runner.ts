@@ -11,7 +11,8 @@
  * changes nothing outside it.
  *
  * When the command ends, every process of its user is killed (those that
- * left the process group with `setsid` included) and the input root is
+ * left the process group with `setsid` included: the launcher does it before
+ * it reports the exit, saving a round trip to the spawn helper) and the input root is
  * handed back to the worker before anything else happens: output collection
  * then reads a tree nobody can change any more, and the user is free for
  * the next command.
@@ -52,23 +53,34 @@ export class PrivilegeSeparatingRunner implements ActionRunner {
       own(inputRoot, user.uid, user.gid);
       for (const file of request.writableFiles ?? []) own(file, user.uid, user.gid);
       const result = await inner.run({ ...request, user });
-      clean = await this.#reclaim(inputRoot, user.uid);
+      // The launcher killed the user's other processes before it reported the exit.
+      const { leftovers } = result;
+      clean = await this.#reclaim(
+        inputRoot,
+        user.uid,
+        leftovers !== undefined && 'killed' in leftovers ? leftovers.killed : undefined,
+      );
       return result;
     } finally {
-      if (!clean) clean = await this.#reclaim(inputRoot, user.uid);
+      if (!clean) clean = await this.#reclaim(inputRoot, user.uid, undefined);
       // A user whose processes could not all be killed runs nothing again.
       if (clean) users.release(user);
       else log?.error({ uid: user.uid }, 'processes of an action user survived; user retired');
     }
   }
 
-  /** Kills what the user left running and gives the input root back; false when that failed. */
-  async #reclaim(inputRoot: string, uid: number): Promise<boolean> {
+  /**
+   * Gives the input root back, after making sure nothing of the user runs:
+   * `killed` is what the launcher already killed when the command exited;
+   * without it (the launch failed, or the kill did), it is done here.
+   * False when that failed.
+   */
+  async #reclaim(inputRoot: string, uid: number, killed: number | undefined): Promise<boolean> {
     try {
-      const killed = await this.#options.launcher.killUser(uid);
-      if (killed > 0) {
-        this.#options.users.countKilled(killed);
-        this.#options.log?.debug({ uid, killed }, 'killed processes an action left running');
+      const count = killed ?? (await this.#options.launcher.killUser(uid));
+      if (count > 0) {
+        this.#options.users.countKilled(count);
+        this.#options.log?.debug({ uid, killed: count }, 'killed processes an action left running');
       }
       own(inputRoot, this.#self.uid, this.#self.gid);
       return true;

@@ -33,7 +33,9 @@ export interface LaunchRequest {
   readonly stderrPath: string;
   /**
    * Run the process as this user and group (the launcher must be root);
-   * supplementary groups are dropped. The launcher's own user otherwise.
+   * supplementary groups are dropped. When it exits, every other process of
+   * the user is killed before the exit is reported ({@link ProcessExit.leftovers}):
+   * the user belongs to this one command. The launcher's own user otherwise.
    */
   readonly user?: ActionUser;
 }
@@ -48,7 +50,15 @@ export interface ActionUser {
 export interface ProcessExit {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
+  /**
+   * For a process started as another user: the user's other processes were
+   * killed before this exit was reported (how many), or could not be.
+   */
+  readonly leftovers?: Leftovers;
 }
+
+/** What was left of an action user's processes when its command exited. */
+export type Leftovers = { readonly killed: number } | { readonly error: string };
 
 /** A started process. */
 export interface LaunchedProcess {
