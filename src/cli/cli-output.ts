@@ -5,6 +5,8 @@
  */
 import { type Digest, formatDigest } from '../digest/digest.ts';
 
+export { formatSize } from '../util/format-size.ts';
+
 /** A writable text stream; `process.stdout` and `process.stderr` are two. */
 export interface TextSink {
   write(text: string): unknown;
@@ -48,21 +50,6 @@ export class Output {
   note(text: string): void {
     this.stderr.write(`${text}\n`);
   }
-}
-
-const SIZE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-
-/** `0 B`, `512 B`, `1.5 KiB`, `12 MiB`, `3.25 GiB`: binary units, three significant digits. */
-export function formatSize(bytes: number): string {
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < SIZE_UNITS.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  if (unit === 0) return `${bytes} B`;
-  const digits = value >= 100 ? 0 : value >= 10 ? 1 : 2;
-  return `${Number(value.toFixed(digits))} ${SIZE_UNITS[unit]}`;
 }
 
 /** `850 ms`, `1.25 s`, `42.1 s`, `2m 05s`, `1h 02m`. */

@@ -5,11 +5,12 @@
  * put their own details (Buildbarn reports its POSIXResourceUsage the same
  * way). Clients that do not know the message ignore it.
  */
-import { formatSize } from '../cli/cli-output.ts';
+
 import type { ExecutedActionMetadata } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Any } from '../gen/google/protobuf/any.js';
 import type { Duration } from '../gen/google/protobuf/duration.js';
 import { ResourceUsage } from '../gen/kiln/worker/v1/resource_usage.js';
+import { formatSize } from '../util/format-size.ts';
 
 /** Type URL of the message, as packed into `google.protobuf.Any`. */
 export const RESOURCE_USAGE_TYPE_URL = 'type.googleapis.com/kiln.worker.v1.ResourceUsage';

@@ -2,9 +2,11 @@
 /**
  * Kills every process of one user: what an action left running in sessions
  * of its own (`setsid`, daemons), which its process group's SIGKILL does not
- * reach. Used after every action that ran as a dedicated user, before its
- * outputs are collected, so that nothing of it can still change the build
- * directory, and before the user runs another action.
+ * reach. The launcher uses it after an action that ran as a dedicated user
+ * where it has no cgroups for action users (see action-cgroups.mjs), and
+ * for a user taken over from a worker that died: before its outputs are
+ * collected, so that nothing of it can still change the build directory,
+ * and before the user runs another action.
  *
  * Plain JavaScript that imports only Node.js built-ins: the spawn helper runs
  * it (see `spawn-helper.mjs`).
