@@ -60,6 +60,33 @@ function withoutStack<T>(make: () => T): T {
   }
 }
 
+/** How many characters of a client's string an error message quotes by default. */
+export const QUOTE_LIMIT = 200;
+
+/**
+ * `value` in double quotes for an error message, cut to `limit` characters
+ * (with the full length noted). Use it wherever a message quotes client input:
+ * a client can send megabytes of instance name or page token, and a status
+ * message that echoes it whole is too large for clients to accept.
+ */
+export function quote(value: string, limit = QUOTE_LIMIT): string {
+  if (value.length <= limit) return `"${value}"`;
+  return `"${value.slice(0, limit)}…" (${value.length} characters)`;
+}
+
+/** The longest status message the server sends; longer ones are cut by {@link cutStatusMessage}. */
+export const STATUS_MESSAGE_LIMIT = 1000;
+
+/**
+ * `message` cut to {@link STATUS_MESSAGE_LIMIT} characters, saying so. Status
+ * messages travel in one HTTP/2 trailer, and grpc-js clients fail the whole
+ * connection (every call on it) on a trailer over their header-list limit.
+ */
+export function cutStatusMessage(message: string, limit = STATUS_MESSAGE_LIMIT): string {
+  if (message.length <= limit) return message;
+  return `${message.slice(0, limit)}… (message cut at ${limit} characters)`;
+}
+
 /** The gRPC code of any thrown value: a KilnError's own code, otherwise INTERNAL. */
 export function codeOf(err: unknown): status {
   return err instanceof KilnError ? err.code : status.INTERNAL;

@@ -2,7 +2,7 @@
  * Validation of REAPI instance names. They are free-form paths, but REAPI
  * reserves some segments so that ByteStream resource names stay unambiguous.
  */
-import { invalidArgument } from '../errors.ts';
+import { invalidArgument, quote } from '../errors.ts';
 
 const RESERVED = new Set([
   'blobs',
@@ -18,15 +18,15 @@ const RESERVED = new Set([
 export function validateInstanceName(name: string): string {
   if (name === '') return name;
   if (name.startsWith('/') || name.endsWith('/')) {
-    throw invalidArgument(`instance name "${name}" must not start or end with "/"`);
+    throw invalidArgument(`instance name ${quote(name)} must not start or end with "/"`);
   }
   for (const segment of name.split('/')) {
     if (segment === '' || segment === '.' || segment === '..') {
-      throw invalidArgument(`instance name "${name}" has an empty, "." or ".." segment`);
+      throw invalidArgument(`instance name ${quote(name)} has an empty, "." or ".." segment`);
     }
     if (RESERVED.has(segment)) {
       throw invalidArgument(
-        `instance name "${name}" uses the reserved segment "${segment}"; REAPI reserves ${[...RESERVED].join(', ')}`,
+        `instance name ${quote(name)} uses the reserved segment "${segment}"; REAPI reserves ${[...RESERVED].join(', ')}`,
       );
     }
   }

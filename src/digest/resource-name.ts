@@ -10,7 +10,7 @@
  * inferred from the hash length (BLAKE3 here); Kiln also accepts it for the
  * others as long as it agrees with the hash length.
  */
-import { invalidArgument } from '../errors.ts';
+import { invalidArgument, quote } from '../errors.ts';
 import { type Digest, makeDigest } from './digest.ts';
 import {
   type DigestFunction,
@@ -39,13 +39,13 @@ export function parseReadResourceName(name: string): BlobResource {
   const at = segments.findIndex((s) => s === 'blobs' || s === 'compressed-blobs');
   if (at < 0) {
     throw invalidArgument(
-      `resource name "${name}" has no "blobs/" or "compressed-blobs/" segment; expected ` +
+      `resource name ${quote(name)} has no "blobs/" or "compressed-blobs/" segment; expected ` +
         '"{instance_name}/blobs/{hash}/{size}"',
     );
   }
   const parsed = parseBlobPart(name, segments, at);
   if (parsed.next !== segments.length) {
-    throw invalidArgument(`resource name "${name}" has unexpected segments after the size`);
+    throw invalidArgument(`resource name ${quote(name)} has unexpected segments after the size`);
   }
   return { instanceName: segments.slice(0, at).join('/'), ...parsed.resource };
 }
@@ -56,18 +56,18 @@ export function parseWriteResourceName(name: string): BlobResource & { uploadId:
   const at = segments.indexOf('uploads');
   if (at < 0) {
     throw invalidArgument(
-      `resource name "${name}" has no "uploads/" segment; expected ` +
+      `resource name ${quote(name)} has no "uploads/" segment; expected ` +
         '"{instance_name}/uploads/{uuid}/blobs/{hash}/{size}"',
     );
   }
   const uploadId = segments[at + 1];
   if (uploadId === undefined || uploadId === '') {
-    throw invalidArgument(`resource name "${name}" has no upload id after "uploads/"`);
+    throw invalidArgument(`resource name ${quote(name)} has no upload id after "uploads/"`);
   }
   const kind = segments[at + 2];
   if (kind !== 'blobs' && kind !== 'compressed-blobs') {
     throw invalidArgument(
-      `resource name "${name}" must continue "uploads/{uuid}/" with "blobs/" or "compressed-blobs/"`,
+      `resource name ${quote(name)} must continue "uploads/{uuid}/" with "blobs/" or "compressed-blobs/"`,
     );
   }
   // Anything after the size is optional metadata, which Kiln ignores.
@@ -79,7 +79,7 @@ function splitName(name: string): string[] {
   if (name === '') throw invalidArgument('resource name is empty');
   const segments = name.split('/');
   if (segments.some((s, i) => s === '' && i !== segments.length - 1)) {
-    throw invalidArgument(`resource name "${name}" has an empty path segment`);
+    throw invalidArgument(`resource name ${quote(name)} has an empty path segment`);
   }
   return segments;
 }
@@ -96,8 +96,8 @@ function parseBlobPart(
     if (c !== 'zstd') {
       throw invalidArgument(
         KNOWN_COMPRESSORS.has(c)
-          ? `compressor "${c}" in resource name "${name}" is not supported; Kiln supports zstd`
-          : `resource name "${name}" names unknown compressor "${c}"`,
+          ? `compressor ${quote(c, 40)} in resource name ${quote(name)} is not supported; Kiln supports zstd`
+          : `resource name ${quote(name)} names unknown compressor ${quote(c, 40)}`,
       );
     }
     compressor = c;
@@ -111,10 +111,10 @@ function parseBlobPart(
   const hash = segments[i++];
   const sizeText = segments[i++];
   if (hash === undefined || sizeText === undefined) {
-    throw invalidArgument(`resource name "${name}" is missing the hash or size segment`);
+    throw invalidArgument(`resource name ${quote(name)} is missing the hash or size segment`);
   }
   if (!/^[0-9]{1,16}$/.test(sizeText)) {
-    throw invalidArgument(`resource name "${name}" has invalid size "${sizeText}"`);
+    throw invalidArgument(`resource name ${quote(name)} has invalid size ${quote(sizeText, 40)}`);
   }
   const size = Number(sizeText);
   let fn: DigestFunction;
@@ -124,12 +124,12 @@ function parseBlobPart(
     const named = digestFunctionByName(fnName);
     if (named === undefined || named.hexLength !== hash.length) {
       throw invalidArgument(
-        `resource name "${name}": hash length ${hash.length} does not match digest function ${fnName}`,
+        `resource name ${quote(name)}: hash length ${hash.length} does not match digest function ${fnName}`,
       );
     }
     fn = named;
   }
-  const digest = makeDigest(fn, hash, size, `resource name "${name}"`);
+  const digest = makeDigest(fn, hash, size, `resource name ${quote(name)}`);
   return { resource: { digest, compressor }, next: i };
 }
 

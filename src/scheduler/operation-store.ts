@@ -4,7 +4,7 @@
  */
 
 import type { Digest } from '../digest/digest.ts';
-import { invalidArgument, notFound } from '../errors.ts';
+import { invalidArgument, notFound, quote } from '../errors.ts';
 import type { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Clock, TimerHandle } from './clock.ts';
 import type { PlatformProperty } from './platform.ts';
@@ -86,7 +86,7 @@ export class OperationStore {
   require(name: string): OperationRecord {
     const record = this.#records.get(name);
     if (record === undefined)
-      throw notFound(`operation "${name}" not found (unknown, deleted or expired)`);
+      throw notFound(`operation ${quote(name)} not found (unknown, deleted or expired)`);
     return record;
   }
 
@@ -230,6 +230,6 @@ function matches(record: OperationRecord, query: ListOperationsQuery): boolean {
 function parsePageToken(token: string): number {
   if (token === '') return 0;
   if (!/^[1-9][0-9]{0,15}$/.test(token))
-    throw invalidArgument(`page_token "${token}" is not valid`);
+    throw invalidArgument(`page_token ${quote(token)} is not valid`);
   return Number(token);
 }

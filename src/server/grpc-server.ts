@@ -2,7 +2,7 @@
  * Builds the gRPC server with every REAPI storage service and binds it.
  * `createServer` in create-server.ts wires configuration into this.
  */
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { ServerCredentials } from '@grpc/grpc-js';
 import { createRemoteAsset, type RemoteAsset } from '../asset/remote-asset.ts';
 import { ActionCache } from '../cache/action-cache.ts';
 import type { RemoteAssetConfig } from '../config/asset-schema.ts';
@@ -32,6 +32,7 @@ import type { Logger } from '../util/logger.ts';
 import { addExecutionServices } from './execution-services.ts';
 import { installFrameHeadroom } from './grpc-frame-headroom.ts';
 import { setConnectionWindow, setInitialStreamWindow } from './http2-tuning.ts';
+import { CheckedDecodingServer, requestBoundaryInterceptor } from './request-boundary.ts';
 import { observingInterceptor, type RpcObserver } from './rpc.ts';
 
 /** Options for {@link startGrpcServer}. */
@@ -97,7 +98,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const actionCache =
     options.actionCache ?? new ActionCache({ store: options.actionCacheStore, cas });
 
-  const server = new Server({
+  const server = new CheckedDecodingServer({
     'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_SEND_MESSAGE_BYTES,
     'grpc.keepalive_permit_without_calls': 1,
@@ -105,7 +106,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     // Kiln serves no channelz service; its bookkeeping (per-call counters and
     // timestamps, a reference per call) was a few percent of a remote build's CPU.
     'grpc.enable_channelz': 0,
-    interceptors: options.rpcObserver ? [observingInterceptor(options.rpcObserver)] : [],
+    // The boundary interceptor is last, outermost, so the observer sees the statuses it sends.
+    interceptors: [
+      ...(options.rpcObserver ? [observingInterceptor(options.rpcObserver)] : []),
+      requestBoundaryInterceptor(),
+    ],
   });
   server.addService(
     CapabilitiesService,

@@ -20,7 +20,7 @@ import {
   type ServiceError,
   status,
 } from '@grpc/grpc-js';
-import { KilnError } from '../errors.ts';
+import { cutStatusMessage, KilnError } from '../errors.ts';
 import { RequestMetadata } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { Status } from '../gen/google/rpc/status.js';
 import type { Logger } from '../util/logger.ts';
@@ -63,10 +63,11 @@ export function requestMetadataOf(metadata: Metadata): RequestMetadata | undefin
 export function toServiceError(err: unknown, log: Logger, method: string): Partial<ServiceError> {
   if (err instanceof KilnError) {
     const trailer = new Metadata();
+    const message = cutStatusMessage(err.message);
     if (err.details.length > 0) {
       const encoded = Status.encode({
         code: err.code,
-        message: err.message,
+        message,
         details: err.details.map((d) => ({ typeUrl: d.typeUrl, value: d.value })),
       }).finish();
       trailer.set('grpc-status-details-bin', Buffer.from(encoded));
@@ -74,13 +75,13 @@ export function toServiceError(err: unknown, log: Logger, method: string): Parti
     if (err.code === status.INTERNAL || err.code === status.UNAVAILABLE) {
       log.error({ err, method }, 'rpc failed');
     } else {
-      log.debug({ code: status[err.code], msg: err.message, method }, 'rpc rejected');
+      log.debug({ code: status[err.code], msg: message, method }, 'rpc rejected');
     }
-    return { code: err.code, details: err.message, metadata: trailer };
+    return { code: err.code, details: message, metadata: trailer };
   }
   log.error({ err, method }, 'rpc failed with an unexpected error');
   const message = err instanceof Error ? err.message : String(err);
-  return { code: status.INTERNAL, details: `internal error: ${message}` };
+  return { code: status.INTERNAL, details: cutStatusMessage(`internal error: ${message}`) };
 }
 
 /** The parts of a grpc-js call that an {@link RpcContext} reads. */

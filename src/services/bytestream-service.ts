@@ -13,7 +13,7 @@ import {
   parseReadResourceName,
   parseWriteResourceName,
 } from '../digest/resource-name.ts';
-import { invalidArgument, KilnError, outOfRange } from '../errors.ts';
+import { invalidArgument, KilnError, outOfRange, quote } from '../errors.ts';
 import type {
   ByteStreamServer,
   QueryWriteStatusRequest,
@@ -149,7 +149,7 @@ export function createByteStreamService(options: ByteStreamServiceOptions): Byte
           } else {
             if (req.resourceName !== '' && req.resourceName !== upload.name) {
               throw invalidArgument(
-                `resource_name "${req.resourceName}" differs from the stream's first "${upload.name}"`,
+                `resource_name ${quote(req.resourceName)} differs from the stream's first ${quote(upload.name)}`,
               );
             }
             if (req.writeOffset !== upload.writer.written) {

@@ -10,7 +10,7 @@
 
 import { status } from '@grpc/grpc-js';
 import { type Digest, isEmptyDigest, makeDigest } from '../digest/digest.ts';
-import { hasCode, invalidArgument, notFound } from '../errors.ts';
+import { hasCode, invalidArgument, notFound, quote } from '../errors.ts';
 import {
   Directory,
   type GetTreeResponse,
@@ -48,10 +48,10 @@ function decodeToken(text: string, root: Digest): number {
   try {
     token = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as TreeToken;
   } catch {
-    throw invalidArgument(`page_token "${text}" is not a token this server issued`);
+    throw invalidArgument(`page_token ${quote(text)} is not a token this server issued`);
   }
   if (token.root !== root.key || !Number.isSafeInteger(token.skip) || token.skip < 0) {
-    throw invalidArgument(`page_token "${text}" does not belong to root_digest ${root.key}`);
+    throw invalidArgument(`page_token ${quote(text)} does not belong to root_digest ${root.key}`);
   }
   return token.skip;
 }
