@@ -18,6 +18,7 @@ import type { Timestamp } from '../gen/google/protobuf/timestamp.js';
 import type { Status } from '../gen/google/rpc/status.js';
 import { type BlobStore, hasBlob } from '../storage/blob-store.ts';
 import type { Logger } from '../util/logger.ts';
+import { timerDelayMs } from '../util/timer-delay.ts';
 import { archiveFormatFromHint } from './archive-format.ts';
 import {
   type AssetAssociations,
@@ -214,7 +215,7 @@ export class AssetFetcher {
     const timeout = new AbortController();
     const timer = setTimeout(
       () => timeout.abort(fetchTimedOut(`the fetch did not finish within ${r.timeoutMs} ms`)),
-      r.timeoutMs,
+      timerDelayMs(r.timeoutMs),
     );
     const signal = AbortSignal.any([timeout.signal, this.#shutdown.signal]);
     const startedAtMs = this.#now();

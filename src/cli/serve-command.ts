@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load-config.ts';
 import { createServer } from '../server/create-server.ts';
+import { ignoreBrokenPipe } from '../util/ignore-broken-pipe.ts';
 import { createLogger } from '../util/logger.ts';
 
 export const SERVE_HELP = `Usage: kiln serve [options]
@@ -60,6 +61,8 @@ export async function serveCommand(args: string[]): Promise<number> {
       dataDir: values['data-dir'],
     },
   });
+  ignoreBrokenPipe(process.stdout);
+  ignoreBrokenPipe(process.stderr);
   const log = createLogger({ level: values['log-level'] });
   const server = await createServer({ config, log });
   process.stdout.write(

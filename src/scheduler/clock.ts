@@ -3,6 +3,7 @@
  * `setTimeout` directly, so scenario tests can drive hours of leases,
  * heartbeats and retention in microseconds with a {@link FakeClock}.
  */
+import { timerDelayMs } from '../util/timer-delay.ts';
 
 /** A scheduled callback that can still be called off. */
 export interface TimerHandle {
@@ -25,7 +26,7 @@ export interface Clock {
 export const systemClock: Clock = Object.freeze({
   now: () => Date.now(),
   setTimer(ms: number, fn: () => void): TimerHandle {
-    const t = setTimeout(fn, Math.max(0, ms));
+    const t = setTimeout(fn, timerDelayMs(ms));
     t.unref();
     return { cancel: () => clearTimeout(t) };
   },

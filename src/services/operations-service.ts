@@ -20,6 +20,7 @@ import type { OperationScheduler } from '../scheduler/scheduler.ts';
 import type { OperationState } from '../scheduler/types.ts';
 import { type RpcContext, unary } from '../server/rpc.ts';
 import type { Logger } from '../util/logger.ts';
+import { MAX_TIMER_DELAY_MS, timerDelayMs } from '../util/timer-delay.ts';
 
 /** Options for {@link createOperationsService}. */
 export interface OperationsServiceOptions {
@@ -27,6 +28,12 @@ export interface OperationsServiceOptions {
   readonly scheduler: OperationScheduler;
   /** WaitOperation's wait when the request names no timeout; 60 s by default. */
   readonly defaultWaitMs?: number;
+  /**
+   * WaitOperation's longest wait: a longer timeout waits this long, as
+   * google.longrunning allows. By default, and at most, 2^31 - 1 ms (about
+   * 24.8 days), the longest timer Node keeps.
+   */
+  readonly maxWaitMs?: number;
 }
 
 /** Most operations per ListOperations page. */
@@ -36,6 +43,7 @@ const MAX_PAGE_SIZE = 1000;
 export function createOperationsService(options: OperationsServiceOptions): OperationsServer {
   const { log, scheduler } = options;
   const defaultWaitMs = options.defaultWaitMs ?? 60_000;
+  const maxWaitMs = timerDelayMs(options.maxWaitMs ?? MAX_TIMER_DELAY_MS);
 
   async function list(req: ListOperationsRequest): Promise<ListOperationsResponse> {
     if (req.pageSize < 0) throw invalidArgument(`page_size ${req.pageSize} is negative`);
@@ -57,7 +65,7 @@ export function createOperationsService(options: OperationsServiceOptions): Oper
       : defaultWaitMs;
     if (timeoutMs < 0) throw invalidArgument('timeout is negative');
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), timeoutMs);
+    const timer = setTimeout(() => abort.abort(), Math.min(timerDelayMs(timeoutMs), maxWaitMs));
     ctx.signal.addEventListener('abort', () => abort.abort(), { once: true });
     let last: OperationState | undefined;
     try {

@@ -3,11 +3,17 @@
  * and never writes to the console itself.
  */
 import { pino } from 'pino';
+import { LogDestination } from './log-destination.ts';
 
 /** The logger type used across Kiln (pino's). */
 export type Logger = pino.Logger;
 
-/** Creates the process logger. `level` defaults to `KILN_LOG_LEVEL` or `info`. */
+/**
+ * Creates the process logger, writing JSON lines to `destination` (stderr by
+ * default). `level` defaults to `KILN_LOG_LEVEL` or `info`. When the
+ * descriptor's reader goes away, logs are dropped and the process carries on
+ * (see {@link LogDestination}).
+ */
 export function createLogger(options: { level?: string; destination?: number } = {}): Logger {
   return pino(
     {
@@ -15,7 +21,7 @@ export function createLogger(options: { level?: string; destination?: number } =
       base: { service: 'kiln' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    pino.destination({ dest: options.destination ?? 2, sync: false }),
+    new LogDestination({ fd: options.destination ?? 2 }),
   );
 }
 
