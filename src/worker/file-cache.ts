@@ -35,14 +35,8 @@ import type {
 } from './file-cache-types.ts';
 import { describeChange, type FileIdentity, identityOf } from './file-identity.ts';
 
-export type {
-  BlobFetcher,
-  ChangedFile,
-  FileCacheOptions,
-  FileCacheStats,
-  LinkedFiles,
-  LinkRequest,
-} from './file-cache-types.ts';
+// Callers keep importing the cache's types from here.
+export type * from './file-cache-types.ts';
 
 interface Entry {
   readonly digest: Digest;
