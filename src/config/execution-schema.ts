@@ -34,6 +34,8 @@ export interface ExecutionConfig {
   readonly actionUsers: string;
   /** Offer the namespace sandbox when it works (`auto`) or never (`off`). */
   readonly sandbox: 'auto' | 'off';
+  /** Memory limit of each in-process worker action, in bytes; 0 for none. */
+  readonly actionMemoryLimit: number;
 }
 
 const nonNegativeCount = z
@@ -111,6 +113,12 @@ export const executionSchema = z
       .describe(
         'auto: offer the namespace sandbox (platform property sandbox=namespaces: no network, private /tmp and PID namespace, read-only host file system) when bubblewrap works here; off: never. Default: auto.',
       ),
+    actionMemoryLimit: sizeSchema
+      .or(z.literal(0))
+      .default(0)
+      .describe(
+        "Memory limit of each action's processes together (e.g. 4GiB), enforced through a cgroup of the action's user; an action that goes over it is killed and fails with RESOURCE_EXHAUSTED. Needs privilege separation and a cgroup memory controller (v2, or v1 beside it): Kiln refuses to start without them. Default: 0, no limit.",
+      ),
   })
   .strict()
   .transform(
@@ -128,6 +136,7 @@ export const executionSchema = z
       maxRetries: e.maxRetries,
       actionUsers: e.actionUsers,
       sandbox: e.sandbox,
+      actionMemoryLimit: e.actionMemoryLimit,
     }),
   )
   .describe('Remote execution: the scheduler and the in-process worker.');

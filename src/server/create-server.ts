@@ -109,6 +109,7 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
         cas,
         actionCache,
         builds: observed.builds,
+        actionMemoryLimitBytes: exec.actionMemoryLimit,
         recentErrors: observed.recentErrors,
         metrics: observed.metrics,
         allowCancel: config.ui.allowCancel,

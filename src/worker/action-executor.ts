@@ -42,7 +42,7 @@ import { createBuildDirectory } from './build-directory.ts';
 import type { BuildDirectoryPool } from './build-directory-pool.ts';
 import { type Clock, systemClock, toTimestamp } from './clock.ts';
 import { type ActionRunner, CommandRunner } from './command-runner.ts';
-import { defaultSteps, type ExecutionStep } from './execution-steps.ts';
+import { defaultSteps, type ExecutionStep, memoryExceededMessage } from './execution-steps.ts';
 import type { FileCache } from './file-cache.ts';
 import { InputStager } from './input-stager.ts';
 import type { WorkerCas } from './local-cas.ts';
@@ -215,6 +215,7 @@ export class ActionExecutor {
         inputRoot: dir.inputRoot,
         linked,
         run,
+        stderrPath: dir.stderrPath,
       };
       for (const step of this.#steps) await step.afterRun?.(ran, metadata);
       if (run.cancelled) {
@@ -234,6 +235,12 @@ export class ActionExecutor {
           outcomeStatus = {
             code: status.DEADLINE_EXCEEDED,
             message: `the command did not finish within ${timeoutMs} ms and was killed`,
+            details: [],
+          };
+        } else if (run.memoryExceeded === true) {
+          outcomeStatus = {
+            code: status.RESOURCE_EXHAUSTED,
+            message: memoryExceededMessage(run.memoryLimitBytes),
             details: [],
           };
         }

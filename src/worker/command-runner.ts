@@ -32,6 +32,7 @@ import { constants } from 'node:os';
 import { failedPrecondition, fromFsError, invalidArgument } from '../errors.ts';
 import { type Clock, systemClock } from './clock.ts';
 import {
+  type ActionCgroupRequest,
   type ActionUser,
   DirectProcessLauncher,
   LaunchError,
@@ -78,6 +79,8 @@ export interface RunRequest {
   readonly inputRoot?: string;
   /** Run as this user and group instead of the worker's (set by privilege separation). */
   readonly user?: ActionUser;
+  /** With `user`: run in the user's cgroup, under this memory limit (set by privilege separation). */
+  readonly cgroup?: ActionCgroupRequest;
   /** The action asked for the namespace sandbox (see `sandboxing-runner.ts`). */
   readonly sandbox?: boolean;
   /**
@@ -119,6 +122,10 @@ export interface RunResult {
   readonly usage?: MeasuredUsage;
   /** For a command run as an action user: what was left of the user's processes (see LaunchRequest.user). */
   readonly leftovers?: Leftovers;
+  /** True when a process of the command was killed for going over its memory limit. */
+  readonly memoryExceeded?: boolean;
+  /** The memory limit the command ran under, in bytes (absent: none). */
+  readonly memoryLimitBytes?: number;
 }
 
 /**
@@ -189,6 +196,7 @@ export class CommandRunner implements ActionRunner {
         stdoutPath: request.stdoutPath,
         stderrPath: request.stderrPath,
         user: request.user,
+        cgroup: request.cgroup,
       });
     } catch (err) {
       if (!(err instanceof LaunchError)) throw err;
@@ -260,6 +268,10 @@ export class CommandRunner implements ActionRunner {
         startMs,
         endMs: this.#clock.nowMs(),
         leftovers: outcome.leftovers,
+        ...(outcome.memoryExceeded === true ? { memoryExceeded: true } : {}),
+        ...(request.cgroup !== undefined && request.cgroup.memoryLimitBytes > 0
+          ? { memoryLimitBytes: request.cgroup.memoryLimitBytes }
+          : {}),
       };
     } finally {
       clearTimeout(timer);

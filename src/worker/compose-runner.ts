@@ -9,7 +9,7 @@ import type { Logger } from '../util/logger.ts';
 import type { ActionUserPool } from './action-users.ts';
 import { type ActionRunner, CommandRunner } from './command-runner.ts';
 import { PrivilegeSeparatingRunner } from './privilege-separating-runner.ts';
-import type { ProcessLauncher } from './process-launcher.ts';
+import type { ActionCgroupRequest, ProcessLauncher } from './process-launcher.ts';
 import { ResourceAccountingRunner } from './resource-accounting-runner.ts';
 import { SandboxingRunner } from './sandboxing-runner.ts';
 
@@ -18,6 +18,8 @@ export interface RunnerSteps {
   readonly launcher: ProcessLauncher;
   /** Privilege separation: the users actions run as. */
   readonly actionUsers?: ActionUserPool;
+  /** With `actionUsers`: each command runs in its user's cgroup, under this memory limit. */
+  readonly actionCgroup?: ActionCgroupRequest;
   /** The sandbox: the bubblewrap binary. */
   readonly bwrap?: string;
   /** Resource accounting: the GNU time binary. */
@@ -38,6 +40,7 @@ export function composeRunner(steps: RunnerSteps): ActionRunner {
       inner: runner,
       users: steps.actionUsers,
       launcher: steps.launcher,
+      cgroup: steps.actionCgroup,
       log: steps.log,
     });
   }

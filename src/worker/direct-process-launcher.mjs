@@ -74,7 +74,7 @@ function openOutput(path, stage) {
  */
 export class DirectProcessLauncher {
   /**
-   * The action users' cgroups, opened on the first launch as another user;
+   * The action users' cgroups, opened on the first launch that asks for them;
    * null when they cannot be had (then /proc is walked to kill leftovers).
    * @type {ActionCgroups | null | undefined}
    */
@@ -103,7 +103,7 @@ export class DirectProcessLauncher {
       throw err;
     }
     try {
-      const { user } = request;
+      const { user, cgroup } = request;
       const start = () =>
         spawn(request.program, request.args, {
           cwd: request.cwd,
@@ -113,15 +113,32 @@ export class DirectProcessLauncher {
           windowsHide: true,
           ...(user === undefined ? {} : { uid: user.uid, gid: user.gid }),
         });
-      // An action user's processes start in its cgroup (see action-cgroups.mjs).
-      const cgroups = user === undefined ? undefined : this.#actionCgroups();
+      // An action user's processes start in its cgroup when asked (see action-cgroups.mjs).
+      const cgroups =
+        user === undefined || cgroup === undefined ? undefined : this.#actionCgroups();
+      if (cgroup !== undefined && cgroup.memoryLimitBytes > 0 && !cgroups?.limitsMemory) {
+        throw new LaunchError(
+          'spawn',
+          'no memory cgroup to enforce the memory limit in',
+          undefined,
+        );
+      }
+      const oomBefore = user === undefined ? 0 : (cgroups?.oomKills(user.uid) ?? 0);
       const child =
-        user === undefined || cgroups === undefined ? start() : cgroups.spawnIn(user.uid, start);
+        user === undefined || cgroups === undefined
+          ? start()
+          : cgroups.spawnIn(user.uid, cgroup?.memoryLimitBytes ?? 0, start);
       /** @type {Promise<ProcessExit>} */
       const exit = new Promise((resolve) => {
         child.once('exit', (code, signal) => {
-          if (user === undefined) resolve({ code, signal });
-          else resolve({ code, signal, leftovers: this.#clearUser(user.uid) });
+          if (user === undefined) {
+            resolve({ code, signal });
+            return;
+          }
+          const leftovers = this.#clearUser(user.uid, cgroups);
+          const memoryExceeded =
+            cgroups !== undefined && cgroups.oomKills(user.uid) > oomBefore ? true : undefined;
+          resolve({ code, signal, leftovers, ...(memoryExceeded ? { memoryExceeded } : {}) });
         });
       });
       await new Promise((resolve, reject) => {
@@ -139,13 +156,14 @@ export class DirectProcessLauncher {
   }
 
   /**
-   * Kills what an action user left running, reporting instead of throwing.
+   * Kills what an action user left running, through its cgroup when it ran
+   * in one, reporting instead of throwing.
    * @param {number} uid
+   * @param {ActionCgroups | undefined} cgroups
    * @returns {import('./process-launcher.ts').Leftovers}
    */
-  #clearUser(uid) {
+  #clearUser(uid, cgroups) {
     try {
-      const cgroups = this.#actionCgroups();
       return { killed: cgroups === undefined ? killUserSync(uid) : cgroups.killAll(uid) };
     } catch (err) {
       return { error: err instanceof Error ? err.message : String(err) };
@@ -157,8 +175,9 @@ export class DirectProcessLauncher {
    * @returns {Promise<number>}
    */
   async killUser(uid) {
-    const cgroups = this.#actionCgroups();
-    return cgroups === undefined ? killUserSync(uid) : cgroups.killAll(uid);
+    // Processes started outside the cgroups have the user's id too: both ways.
+    const inCgroup = this.#cgroups?.killAll(uid) ?? 0;
+    return inCgroup + killUserSync(uid);
   }
 
   /** @returns {Promise<void>} */

@@ -12,7 +12,11 @@
  *   linked from the file cache changed in place (same-user workers).
  * - {@link outputAdoptionStep}: output files join the file cache for the
  *   actions that read them next.
+ * - {@link memoryLimitStep}: a command killed for going over its memory
+ *   limit says so at the end of its stderr (the executor answers
+ *   RESOURCE_EXHAUSTED with {@link memoryExceededMessage}).
  */
+import { appendFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { type Digest, makeDigest } from '../digest/digest.ts';
 import { invalidArgument } from '../errors.ts';
@@ -22,6 +26,7 @@ import type {
   Command,
   ExecutedActionMetadata,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { formatSize } from '../util/format-size.ts';
 import type { Logger } from '../util/logger.ts';
 import { declaredOutputs } from './action-paths.ts';
 import type { MeasuredUsage, RunResult } from './command-runner.ts';
@@ -36,6 +41,8 @@ export interface RanAction {
   /** The input files linked from the file cache. */
   readonly linked: LinkedFiles;
   readonly run: RunResult;
+  /** The command's stderr file, before it is uploaded. */
+  readonly stderrPath: string;
 }
 
 /** One step around the command; both hooks are optional. */
@@ -50,10 +57,26 @@ export interface ExecutionStep {
   afterUpload?(ran: RanAction, result: ActionResult): Promise<void>;
 }
 
+/** Why an execution failed when a process of its command went over the memory limit. */
+export function memoryExceededMessage(limitBytes: number | undefined): string {
+  const limit =
+    limitBytes === undefined ? 'its memory limit' : `its memory limit of ${formatSize(limitBytes)}`;
+  return `the command went over ${limit} and the kernel killed it (raise the worker's action memory limit or make the action use less)`;
+}
+
+/** Notes a memory-limit kill at the end of the command's stderr, where its user looks first. */
+export const memoryLimitStep: ExecutionStep = {
+  async afterRun({ run, stderrPath }) {
+    if (run.memoryExceeded !== true) return;
+    await appendFile(stderrPath, `kiln worker: ${memoryExceededMessage(run.memoryLimitBytes)}\n`);
+  },
+};
+
 /** Puts the measured resource usage into the execution's metadata. */
 export const resourceUsageStep: ExecutionStep = {
   afterRun({ run }, metadata) {
-    if (run.usage !== undefined) metadata.auxiliaryMetadata.push(packUsage(run.usage));
+    if (run.usage !== undefined)
+      metadata.auxiliaryMetadata.push(packUsage(run.usage, run.memoryLimitBytes ?? 0));
   },
 };
 
@@ -114,11 +137,16 @@ export function outputAdoptionStep(fileCache: FileCache): ExecutionStep {
 
 /** The steps of a worker: usage, input integrity, output adoption. */
 export function defaultSteps(fileCache: FileCache, log?: Logger): ExecutionStep[] {
-  return [resourceUsageStep, inputIntegrityStep(fileCache, log), outputAdoptionStep(fileCache)];
+  return [
+    resourceUsageStep,
+    memoryLimitStep,
+    inputIntegrityStep(fileCache, log),
+    outputAdoptionStep(fileCache),
+  ];
 }
 
 /** The measured usage as the `kiln.worker.v1.ResourceUsage` auxiliary metadata entry. */
-function packUsage(usage: MeasuredUsage) {
+function packUsage(usage: MeasuredUsage, memoryLimitBytes: number) {
   const duration = (ms: number) => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 });
   return packResourceUsage({
     userTime: duration(usage.userTimeMs),
@@ -127,6 +155,6 @@ function packUsage(usage: MeasuredUsage) {
     readBytes: usage.readBytes,
     writtenBytes: usage.writtenBytes,
     source: 'rusage',
-    memoryLimitBytes: 0,
+    memoryLimitBytes,
   });
 }

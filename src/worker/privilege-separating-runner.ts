@@ -22,7 +22,7 @@ import { fromFsError, internal } from '../errors.ts';
 import type { Logger } from '../util/logger.ts';
 import type { ActionUserPool } from './action-users.ts';
 import type { ActionRunner, RunRequest, RunResult } from './command-runner.ts';
-import type { ProcessLauncher } from './process-launcher.ts';
+import type { ActionCgroupRequest, ProcessLauncher } from './process-launcher.ts';
 
 /** Options for {@link PrivilegeSeparatingRunner}. */
 export interface PrivilegeSeparatingRunnerOptions {
@@ -31,6 +31,11 @@ export interface PrivilegeSeparatingRunnerOptions {
   readonly users: ActionUserPool;
   /** Kills a user's processes (the worker's spawn helper). */
   readonly launcher: Pick<ProcessLauncher, 'killUser'>;
+  /**
+   * Run each command in its user's cgroup (see action-cgroups.mjs), under
+   * the memory limit given; without it, leftovers are found through /proc.
+   */
+  readonly cgroup?: ActionCgroupRequest;
   readonly log?: Logger;
 }
 
@@ -52,7 +57,7 @@ export class PrivilegeSeparatingRunner implements ActionRunner {
     try {
       own(inputRoot, user.uid, user.gid);
       for (const file of request.writableFiles ?? []) own(file, user.uid, user.gid);
-      const result = await inner.run({ ...request, user });
+      const result = await inner.run({ ...request, user, cgroup: this.#options.cgroup });
       // The launcher killed the user's other processes before it reported the exit.
       const { leftovers } = result;
       clean = await this.#reclaim(

@@ -38,6 +38,18 @@ export interface LaunchRequest {
    * the user belongs to this one command. The launcher's own user otherwise.
    */
   readonly user?: ActionUser;
+  /**
+   * With `user`: start the process in the user's cgroup (see
+   * action-cgroups.mjs), under a memory limit when one is given. Without
+   * it, the user's leftover processes are found through `/proc`.
+   */
+  readonly cgroup?: ActionCgroupRequest;
+}
+
+/** How an action's cgroup is set up. */
+export interface ActionCgroupRequest {
+  /** The memory limit of all the action's processes together, in bytes; 0 for none. */
+  readonly memoryLimitBytes: number;
 }
 
 /** A numeric user and group an action runs as (see `action-users.ts`). */
@@ -55,6 +67,8 @@ export interface ProcessExit {
    * killed before this exit was reported (how many), or could not be.
    */
   readonly leftovers?: Leftovers;
+  /** True when the kernel killed a process of the action for going over its memory limit. */
+  readonly memoryExceeded?: boolean;
 }
 
 /** What was left of an action user's processes when its command exited. */

@@ -13,13 +13,16 @@ import type { WorkerCounters } from '../observe/worker-metrics.ts';
 import type { PlatformProperty } from '../scheduler/types.ts';
 import type { BotsCore } from '../services/bots-service.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
+import { formatSize } from '../util/format-size.ts';
 import type { Logger } from '../util/logger.ts';
+import { probeActionCgroups } from './action-cgroups.mjs';
 import { type ActionUsersPlan, parseActionUsers, resolveActionUsers } from './action-users.ts';
 import { InProcessBotsTransport } from './bots-transport.ts';
 import { discardLeftovers } from './discard-leftovers.ts';
 import { FileCache } from './file-cache.ts';
 import { HelperProcessLauncher } from './helper-process-launcher.ts';
 import { LocalCas } from './local-cas.ts';
+import type { ActionCgroupRequest } from './process-launcher.ts';
 import { GNU_TIME, hasGnuTime } from './resource-accounting-runner.ts';
 import { probeSandbox, SANDBOX_PROPERTY } from './sandboxing-runner.ts';
 import { WorkerAgent } from './worker-agent.ts';
@@ -53,6 +56,11 @@ export interface StartWorkerOptions {
   readonly actionUsers?: string;
   /** Offer the namespace sandbox when it works here (`auto`, the default) or never (`off`). */
   readonly sandbox?: 'auto' | 'off';
+  /**
+   * The memory limit of each action's processes together, in bytes; 0 or
+   * absent for none. Needs privilege separation and a cgroup memory controller.
+   */
+  readonly actionMemoryLimitBytes?: number;
 }
 
 /** A running worker. */
@@ -71,8 +79,9 @@ export interface RunningWorker {
 async function isolationSteps(
   users: ActionUsersPlan,
   sandbox: 'auto' | 'off',
+  memoryLimitBytes: number,
   log: Logger,
-): Promise<{ bwrap?: string; time?: string }> {
+): Promise<{ bwrap?: string; time?: string; cgroup?: ActionCgroupRequest }> {
   if (users.enabled) {
     const ids = users.pool.users.map((u) => u.uid);
     log.info(
@@ -101,8 +110,48 @@ async function isolationSteps(
   if (time === undefined) {
     log.warn(`resource usage is not measured: ${GNU_TIME} (Debian package "time") is missing`);
   }
-  return { bwrap, time };
+  const cgroup = users.enabled ? actionCgroup(memoryLimitBytes, log) : undefined;
+  if (memoryLimitBytes > 0 && !users.enabled) {
+    throw new Error(
+      `an action memory limit needs privilege separation (a root worker with action users), which is off: ${users.why}`,
+    );
+  }
+  return { bwrap, time, cgroup };
 }
+
+/**
+ * Whether actions run in cgroups of their users (see action-cgroups.mjs):
+ * always under a memory limit (an error when there is no memory controller
+ * to enforce it), otherwise only where moving into a cgroup is cheap.
+ */
+function actionCgroup(memoryLimitBytes: number, log: Logger): ActionCgroupRequest | undefined {
+  const probe = probeActionCgroups();
+  if (memoryLimitBytes > 0) {
+    if (!probe.usable || probe.memory === undefined) {
+      throw new Error(
+        `cannot enforce the action memory limit: ${probe.usable ? 'no cgroup memory controller (v2, or v1 beside it) is available to this process' : probe.why}`,
+      );
+    }
+    log.info(
+      { limit: formatSize(memoryLimitBytes), controller: `cgroup ${probe.memory}` },
+      'each action runs under a memory limit, in a cgroup of its user',
+    );
+    if (!probe.cheapMoves) log.warn(SLOW_MOVES);
+    return { memoryLimitBytes };
+  }
+  if (probe.usable && probe.cheapMoves) {
+    log.info('each action runs in a cgroup of its user (leftover processes are killed through it)');
+    return { memoryLimitBytes: 0 };
+  }
+  log.info(
+    { why: probe.usable ? SLOW_MOVES : probe.why },
+    'action cgroups off: leftover processes of an action user are found through /proc',
+  );
+  return undefined;
+}
+
+const SLOW_MOVES =
+  'cgroup v2 is mounted without favordynmods: placing each action in a cgroup waits for an RCU grace period (5-20 ms per action); remount it with favordynmods to avoid that';
 
 /**
  * A work directory that action users can pass through to their input
@@ -161,7 +210,12 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const users = resolveActionUsers(parseActionUsers(options.actionUsers ?? 'auto'), slots);
   const workDir = users.enabled ? reachableWorkDir(options.workDir, log) : options.workDir;
   const buildRoot = join(workDir, 'build');
-  const isolation = await isolationSteps(users, options.sandbox ?? 'auto', log);
+  const isolation = await isolationSteps(
+    users,
+    options.sandbox ?? 'auto',
+    options.actionMemoryLimitBytes ?? 0,
+    log,
+  );
   await discardLeftovers(buildRoot, log);
   await mkdir(buildRoot, { recursive: true });
   if (users.enabled) {
@@ -199,6 +253,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     platform:
       isolation.bwrap === undefined ? options.platform : [...options.platform, SANDBOX_PROPERTY],
     actionUsers: users.enabled ? users.pool : undefined,
+    actionCgroup: isolation.cgroup,
     bwrap: isolation.bwrap,
     time: isolation.time,
     fileCache,

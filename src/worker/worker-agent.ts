@@ -31,7 +31,11 @@ import type { ActionRunner } from './command-runner.ts';
 import { composeRunner } from './compose-runner.ts';
 import type { FileCache } from './file-cache.ts';
 import type { WorkerCas } from './local-cas.ts';
-import { DirectProcessLauncher, type ProcessLauncher } from './process-launcher.ts';
+import {
+  type ActionCgroupRequest,
+  DirectProcessLauncher,
+  type ProcessLauncher,
+} from './process-launcher.ts';
 
 /**
  * Why a long poll is cut short (a lease finished, or the worker stops). Given
@@ -75,6 +79,8 @@ export interface WorkerAgentOptions {
   readonly pollTimeoutMs?: number;
   /** Privilege separation: the users actions run as (see action-users.ts); the worker's own user when absent. */
   readonly actionUsers?: ActionUserPool;
+  /** With `actionUsers`: run each command in its user's cgroup, under this memory limit (see action-cgroups.mjs). */
+  readonly actionCgroup?: ActionCgroupRequest;
   /** The namespace sandbox, for actions that ask for it: the bubblewrap binary. */
   readonly bwrap?: string;
   /** Resource accounting: the GNU time binary; no usage is measured when absent. */
@@ -127,6 +133,7 @@ export class WorkerAgent {
     this.#runner = composeRunner({
       launcher: options.launcher ?? new DirectProcessLauncher(),
       actionUsers: options.actionUsers,
+      actionCgroup: options.actionCgroup,
       bwrap: options.bwrap,
       time: options.time,
       log: options.log,

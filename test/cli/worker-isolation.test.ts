@@ -157,4 +157,32 @@ describe('worker isolation under kiln serve', {
       await sameUser.stop();
     }
   });
+  it('with execution.actionMemoryLimit, kills an action over it and reports why', async () => {
+    const config = join(dir, 'limited.yaml');
+    await writeFile(config, 'execution:\n  actionMemoryLimit: 64MiB\n');
+    const limited = await startKiln([
+      ...['--listen', '127.0.0.1:0', '--data-dir', join(dir, 'limited-data'), '--config', config],
+    ]);
+    try {
+      const runThere = (mib: number) =>
+        kiln(
+          [
+            ...['run', '--', 'perl', '-e'],
+            `$x = "a" x (${mib} * 1024 * 1024); print "survived ${n++}\n"`,
+          ],
+          { server: limited.address },
+        );
+      const big = await runThere(200);
+      assert.notEqual(big.code, 0);
+      assert.doesNotMatch(big.stdout, /survived/);
+      assert.match(big.stderr, /RESOURCE_EXHAUSTED|went over its memory limit of 64 MiB/);
+      assert.match(big.stderr, /memory limit of 64 MiB/);
+      const small = await runThere(8);
+      assert.equal(small.code, 0, small.stderr);
+      assert.match(small.stdout, /survived/);
+      assert.match(small.stderr, /\(limit 64 MiB\)/);
+    } finally {
+      await limited.stop();
+    }
+  });
 });

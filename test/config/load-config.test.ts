@@ -43,6 +43,7 @@ const ZERO_CONFIG: KilnConfig = {
     maxRetries: 2,
     actionUsers: 'auto',
     sandbox: 'auto',
+    actionMemoryLimit: 0,
   },
   ui: { allowCancel: false },
   remoteAsset: {

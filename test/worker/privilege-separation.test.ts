@@ -13,19 +13,22 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { CasClient } from '../../src/client/cas-client.ts';
-import { ActionCgroups } from '../../src/worker/action-cgroups.mjs';
+import { findResourceUsage } from '../../src/execution/resource-usage.ts';
+import { probeActionCgroups } from '../../src/worker/action-cgroups.mjs';
 import { ActionExecutor } from '../../src/worker/action-executor.ts';
 import { type ActionUserPool, resolveActionUsers } from '../../src/worker/action-users.ts';
 import { BuildDirectoryPool } from '../../src/worker/build-directory-pool.ts';
 import { composeRunner } from '../../src/worker/compose-runner.ts';
 import { FileCache } from '../../src/worker/file-cache.ts';
 import { HelperProcessLauncher } from '../../src/worker/helper-process-launcher.ts';
+import { GNU_TIME } from '../../src/worker/resource-accounting-runner.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 import { file, makeCommand, symlink, uploadAction, uploadTree } from './input-tree-builder.ts';
 
 const ENV = [{ name: 'PATH', value: '/usr/bin:/bin' }];
 const isRoot = process.getuid?.() === 0;
 const ORIGINAL = 'original\n';
+const LIMIT = 64 * 1024 * 1024;
 
 describe('privilege separation', { skip: !isRoot && !process.env.CI && 'needs root' }, () => {
   let t: TestServer;
@@ -34,6 +37,10 @@ describe('privilege separation', { skip: !isRoot && !process.env.CI && 'needs ro
   let cacheDir: string;
   let fileCache: FileCache;
   let executor: ActionExecutor;
+  /** Runs each action in its user's cgroup; undefined where cgroups cannot be made. */
+  let cgroupExecutor: ActionExecutor | undefined;
+  /** The same under a 64 MiB memory limit; undefined without a memory controller. */
+  let limitedExecutor: ActionExecutor | undefined;
   let launcher: HelperProcessLauncher;
   let pool: ActionUserPool;
   let buildDirectories: BuildDirectoryPool;
@@ -60,15 +67,28 @@ describe('privilege separation', { skip: !isRoot && !process.env.CI && 'needs ro
       directoryMode: 0o777,
       emptyKeepingDirectories: (path, keep) => launcher.emptyDirectory(path, keep),
     });
-    executor = new ActionExecutor({
-      cas,
-      fileCache,
-      buildRoot: join(dir, 'build'),
-      buildDirectories,
-      directoryMode: 0o777,
-      workerName: 'privsep-test',
-      runner: composeRunner({ launcher, actionUsers: pool, killGraceMs: 200 }),
-    });
+    const executorWith = (actionCgroup?: { memoryLimitBytes: number }) =>
+      new ActionExecutor({
+        cas,
+        fileCache,
+        buildRoot: join(dir, 'build'),
+        buildDirectories,
+        directoryMode: 0o777,
+        workerName: 'privsep-test',
+        runner: composeRunner({
+          launcher,
+          actionUsers: pool,
+          actionCgroup,
+          killGraceMs: 200,
+          // Resource accounting reports the limit the action ran under.
+          time: actionCgroup?.memoryLimitBytes ? GNU_TIME : undefined,
+        }),
+      });
+    executor = executorWith();
+    const probe = probeActionCgroups();
+    if (probe.usable) cgroupExecutor = executorWith({ memoryLimitBytes: 0 });
+    if (probe.usable && probe.memory !== undefined)
+      limitedExecutor = executorWith({ memoryLimitBytes: LIMIT });
   });
   after(async () => {
     await buildDirectories?.close();
@@ -84,6 +104,7 @@ describe('privilege separation', { skip: !isRoot && !process.env.CI && 'needs ro
     script: string,
     extra: Record<string, ReturnType<typeof file | typeof symlink>> = {},
     outputs: string[] = [],
+    by: ActionExecutor = executor,
   ) {
     const { root } = await uploadTree(cas, {
       'data.txt': file(ORIGINAL),
@@ -99,7 +120,7 @@ describe('privilege separation', { skip: !isRoot && !process.env.CI && 'needs ro
       }),
       root,
     );
-    return executor.execute({ actionDigest: digest, timeoutMs: 30_000 });
+    return by.execute({ actionDigest: digest, timeoutMs: 30_000 });
   }
 
   async function stdout(outcome: Awaited<ReturnType<typeof run>>): Promise<string> {
@@ -212,18 +233,58 @@ describe('privilege separation', { skip: !isRoot && !process.env.CI && 'needs ro
     await assertLeftoverGone(outcome, 'the non-dumpable leftover');
   });
 
-  it("keeps every process of an action in its user's cgroup, where the machine allows one", async (t) => {
-    const cgroups = ActionCgroups.open();
-    if (cgroups === undefined) {
-      t.diagnostic('no writable cgroup v2 hierarchy here: leftovers are found through /proc');
-      return;
-    }
-    cgroups.close();
-    const outcome = await run('cat /proc/self/cgroup; (setsid sh -c "cat /proc/self/cgroup") ');
+  /** The executor that needs a cgroup feature, or a skip (a failure under CI) without it. */
+  function needs(
+    t: { skip(message: string): void },
+    by: ActionExecutor | undefined,
+    what: string,
+  ): ActionExecutor | undefined {
+    if (by !== undefined) return by;
+    assert.ok(!process.env.CI, `${what} must be available under CI`);
+    t.skip(`${what} is not available here`);
+    return undefined;
+  }
+
+  it("keeps every process of an action in its user's cgroup when asked to", async (t) => {
+    const by = needs(t, cgroupExecutor, 'a writable cgroup v2 hierarchy');
+    if (by === undefined) return;
+    const outcome = await run(
+      'cat /proc/self/cgroup; (setsid sh -c "cat /proc/self/cgroup")',
+      {},
+      [],
+      by,
+    );
     assert.equal(outcome.status.code, status.OK);
     const lines = (await stdout(outcome)).split('\n').filter((l) => l.startsWith('0::'));
     assert.equal(lines.length, 2);
     for (const line of lines) assert.match(line, /\/kiln-actions-\d+\/591\d\d$/);
+    const leftover = await run('setsid sleep 60 & echo $!; sleep 0.3', {}, [], by);
+    await assertLeftoverGone(leftover, 'the leftover process in the cgroup');
+  });
+
+  it('kills an action that goes over its memory limit and says why', async (t) => {
+    const by = needs(t, limitedExecutor, 'a cgroup memory controller');
+    if (by === undefined) return;
+    const outcome = await run(
+      `perl -e '$x = "a" x (200 * 1024 * 1024); print "survived\n"'`,
+      {},
+      [],
+      by,
+    );
+    assert.equal(outcome.status.code, status.RESOURCE_EXHAUSTED, outcome.status.message);
+    assert.match(outcome.status.message, /memory limit of 64 MiB/);
+    assert.notEqual(outcome.result.exitCode, 0);
+    assert.doesNotMatch(await stdout(outcome), /survived/);
+    const d = outcome.result.stderrDigest;
+    assert.ok(d !== undefined);
+    const stderr = (await cas.readBlob(cas.digest(d.hash, d.sizeBytes))).toString();
+    assert.match(stderr, /kiln worker: the command went over its memory limit of 64 MiB/);
+    const usage = findResourceUsage(outcome.result.executionMetadata);
+    assert.equal(usage?.memoryLimitBytes, LIMIT);
+    // Under the limit, the same user's next action runs normally.
+    const small = await run(`perl -e '$x = "a" x (8 * 1024 * 1024); print "fine\n"'`, {}, [], by);
+    assert.equal(small.status.code, status.OK, small.status.message);
+    assert.equal(await stdout(small), 'fine\n');
   });
 
   it('gives two workers on one machine different action users', () => {
