@@ -29,7 +29,15 @@
  * Plain JavaScript that imports only Node.js built-ins: the spawn helper runs
  * it (see `spawn-helper.mjs`).
  */
-import { accessSync, constants, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 /** Longest wait for a killed cgroup to empty. */
@@ -93,12 +101,14 @@ export class ActionCgroups {
       const own = ownCgroup('');
       if (mount === undefined || own === undefined) return undefined;
       const home = join(mount.path, own);
+      removeStale(home, true);
       const base = join(home, `kiln-actions-${process.pid}`);
       mkdirSync(base, { recursive: true });
       const v2Memory = enableMemory(home, base);
       const v1 = v2Memory ? undefined : v1MemoryHome();
       let v1Memory;
       if (v1 !== undefined) {
+        removeStale(v1, false);
         v1Memory = { base: join(v1, `kiln-actions-${process.pid}`), home: v1 };
         mkdirSync(v1Memory.base, { recursive: true });
       }
@@ -312,6 +322,45 @@ function v1MemoryHome() {
     return home;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Removes the action cgroups of launchers that are gone (killed before they
+ * could close them), ending what still runs in them (v2 only: v1 cgroups
+ * with processes left stay until those end).
+ * @param {string} home
+ * @param {boolean} v2
+ */
+function removeStale(home, v2) {
+  for (const name of readdirSync(home)) {
+    const pid = /^kiln-actions-(\d+)$/.exec(name)?.[1];
+    if (pid === undefined || alive(Number(pid))) continue;
+    const base = join(home, name);
+    try {
+      for (const uid of readdirSync(base, { withFileTypes: true })) {
+        if (!uid.isDirectory()) continue;
+        const dir = join(base, uid.name);
+        if (v2 && populated(dir)) writeFileSync(join(dir, 'cgroup.kill'), '1');
+        rmdirSync(dir);
+      }
+      rmdirSync(base);
+    } catch {
+      // Still emptying, or removed by another worker meanwhile.
+    }
+  }
+}
+
+/**
+ * @param {number} pid
+ * @returns {boolean}
+ */
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return /** @type {NodeJS.ErrnoException} */ (err).code === 'EPERM';
   }
 }
 
