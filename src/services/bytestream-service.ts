@@ -114,7 +114,10 @@ export function createByteStreamService(options: ByteStreamServiceOptions): Byte
       );
     }
     const inner = await cas.put(resource.digest);
-    const writer = resource.compressor === 'zstd' ? new ZstdDecompressingWriter(inner) : inner;
+    const writer =
+      resource.compressor === 'zstd'
+        ? new ZstdDecompressingWriter({ inner, declaredSize: resource.digest.size })
+        : inner;
     return uploads.start(first.resourceName, resource.digest, writer);
   }
 

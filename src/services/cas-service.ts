@@ -5,7 +5,7 @@
 import { status } from '@grpc/grpc-js';
 import { type Digest, isEmptyDigest, parseDigest, toDigestMessage } from '../digest/digest.ts';
 import { validateInstanceName } from '../digest/instance-name.ts';
-import { codeOf, invalidArgument, KilnError, unimplemented } from '../errors.ts';
+import { codeOf, invalidArgument, KilnError, unimplemented, withContext } from '../errors.ts';
 import {
   type BatchReadBlobsRequest,
   type BatchReadBlobsResponse_Response,
@@ -19,18 +19,30 @@ import {
   type GetTreeResponse,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Status } from '../gen/google/rpc/status.js';
-import { serverStreaming, unary } from '../server/rpc.ts';
+import { type RpcContext, serverStreaming, unary } from '../server/rpc.ts';
 import { type BlobStore, putBuffer, readAll } from '../storage/blob-store.ts';
+import { ByteBudget } from '../util/byte-budget.ts';
 import type { Logger } from '../util/logger.ts';
 import { compressZstd, decompressZstdExact } from '../util/zstd.ts';
 import { streamTree } from './get-tree.ts';
-import { MAX_BATCH_TOTAL_SIZE_BYTES } from './limits.ts';
+import {
+  BATCH_DECOMPRESSION_BUDGET_BYTES,
+  BATCH_DECOMPRESSION_WAIT_MS,
+  MAX_BATCH_TOTAL_SIZE_BYTES,
+  MAX_BATCH_ZSTD_DECLARED_BYTES,
+} from './limits.ts';
 
 /** Options for {@link createCasService}. */
 export interface CasServiceOptions {
   readonly log: Logger;
   /** The CAS; must verify content against digests (VerifyingBlobStore on top). */
   readonly cas: BlobStore;
+  /**
+   * Bounds the bytes that BatchUpdateBlobs zstd entries hold while they are
+   * decompressed and stored, across all concurrent requests. By default a
+   * budget of {@link BATCH_DECOMPRESSION_BUDGET_BYTES} of this service's own.
+   */
+  readonly batchDecompressionBudget?: ByteBudget;
 }
 
 const OK: Status = { code: status.OK, message: '', details: [] };
@@ -49,6 +61,13 @@ function statusOf(err: unknown): Status {
 /** Creates the ContentAddressableStorage service implementation. */
 export function createCasService(options: CasServiceOptions): ContentAddressableStorageServer {
   const { log, cas } = options;
+  const decompressionBudget =
+    options.batchDecompressionBudget ??
+    new ByteBudget({
+      name: 'BatchUpdateBlobs zstd decompression',
+      maxBytes: BATCH_DECOMPRESSION_BUDGET_BYTES,
+      maxWaitMs: BATCH_DECOMPRESSION_WAIT_MS,
+    });
 
   async function findMissing(req: FindMissingBlobsRequest) {
     validateInstanceName(req.instanceName);
@@ -64,34 +83,75 @@ export function createCasService(options: CasServiceOptions): ContentAddressable
     return { missingBlobDigests: missing.map(toDigestMessage) };
   }
 
+  /**
+   * Refuses a zstd entry whose declared size is over the batch limit, or
+   * would take the request's zstd entries over theirs, before anything is
+   * decompressed. Counts it in `declared` otherwise.
+   */
+  function admitZstd(digest: Digest, i: number, declared: { bytes: number }): void {
+    if (digest.size > MAX_BATCH_TOTAL_SIZE_BYTES) {
+      throw invalidArgument(
+        `requests[${i}]: the digest declares ${digest.size} bytes, over the limit of ` +
+          `${MAX_BATCH_TOTAL_SIZE_BYTES} per batch (max_batch_total_size_bytes in GetCapabilities); ` +
+          'upload this blob with ByteStream.Write',
+      );
+    }
+    if (declared.bytes + digest.size > MAX_BATCH_ZSTD_DECLARED_BYTES) {
+      throw invalidArgument(
+        `requests[${i}]: the batch's zstd entries declare more than ${MAX_BATCH_ZSTD_DECLARED_BYTES} ` +
+          'bytes in total; send this blob in another batch or with ByteStream.Write',
+      );
+    }
+    declared.bytes += digest.size;
+  }
+
+  /** Decompresses and stores one zstd entry, holding its size of the decompression budget. */
+  async function storeZstd(digest: Digest, compressed: Buffer, i: number, signal: AbortSignal) {
+    let release: () => void;
+    try {
+      release = await decompressionBudget.acquire(digest.size, signal);
+    } catch (err) {
+      throw withContext(err, `requests[${i}]`);
+    }
+    try {
+      const data = await decompressZstdExact(compressed, digest.size);
+      if (!isEmptyDigest(digest)) await putBuffer(cas, digest, data);
+    } finally {
+      release();
+    }
+  }
+
   async function updateOne(
     r: BatchUpdateBlobsRequest_Request,
     i: number,
     fnValue: number,
+    declared: { bytes: number },
+    signal: AbortSignal,
   ): Promise<BatchUpdateBlobsResponse_Response> {
-    let digest: Digest | undefined;
     try {
-      digest = parseDigest(r.digest, fnValue, `requests[${i}].digest`);
-      let data: Buffer = r.data;
+      const digest = parseDigest(r.digest, fnValue, `requests[${i}].digest`);
       if (r.compressor === Compressor_Value.ZSTD) {
-        data = await decompressZstdExact(r.data, digest.size);
+        // Before the first await, so entries are admitted in request order.
+        admitZstd(digest, i, declared);
+        await storeZstd(digest, r.data, i, signal);
       } else if (r.compressor !== Compressor_Value.IDENTITY) {
         throw invalidArgument(`requests[${i}]: compressor ${r.compressor} is not supported`);
-      } else if (data.byteLength !== digest.size) {
+      } else if (r.data.byteLength !== digest.size) {
         throw invalidArgument(
-          `requests[${i}]: data is ${data.byteLength} bytes but the digest declares ${digest.size}`,
+          `requests[${i}]: data is ${r.data.byteLength} bytes but the digest declares ${digest.size}`,
         );
+      } else if (!isEmptyDigest(digest)) {
+        await putBuffer(cas, digest, r.data);
       }
-      if (!isEmptyDigest(digest)) await putBuffer(cas, digest, data);
       return { digest: r.digest, status: OK };
     } catch (err) {
-      if (!(err instanceof KilnError))
+      if (!(err instanceof KilnError) && !signal.aborted)
         log.error({ err }, 'BatchUpdateBlobs: storing a blob failed');
       return { digest: r.digest, status: statusOf(err) };
     }
   }
 
-  async function batchUpdate(req: BatchUpdateBlobsRequest) {
+  async function batchUpdate(req: BatchUpdateBlobsRequest, ctx: RpcContext) {
     validateInstanceName(req.instanceName);
     let total = 0;
     for (const r of req.requests) total += r.data.byteLength;
@@ -101,8 +161,9 @@ export function createCasService(options: CasServiceOptions): ContentAddressable
           '(max_batch_total_size_bytes in GetCapabilities); split the batch or use ByteStream.Write',
       );
     }
+    const declared = { bytes: 0 };
     const responses = await Promise.all(
-      req.requests.map((r, i) => updateOne(r, i, req.digestFunction)),
+      req.requests.map((r, i) => updateOne(r, i, req.digestFunction, declared, ctx.signal)),
     );
     return { responses };
   }

@@ -7,6 +7,24 @@
 /** Largest total of blob bytes in one BatchUpdateBlobs / BatchReadBlobs (advertised). */
 export const MAX_BATCH_TOTAL_SIZE_BYTES = 4 * 1024 * 1024 - 64 * 1024;
 
+/**
+ * Largest total of the declared (uncompressed) sizes of the zstd entries of one
+ * BatchUpdateBlobs. Entries past it are refused, so a request of a few
+ * kilobytes cannot make the server decompress gigabytes. Four times the
+ * advertised limit, so that clients which pack batches by compressed size
+ * still fit when their data compresses up to four-fold.
+ */
+export const MAX_BATCH_ZSTD_DECLARED_BYTES = 4 * MAX_BATCH_TOTAL_SIZE_BYTES;
+
+/**
+ * Process-wide budget for BatchUpdateBlobs zstd entries being decompressed
+ * (their declared sizes), across all concurrent requests.
+ */
+export const BATCH_DECOMPRESSION_BUDGET_BYTES = 64 * 1024 * 1024;
+
+/** How long a batch entry waits for decompression budget before RESOURCE_EXHAUSTED. */
+export const BATCH_DECOMPRESSION_WAIT_MS = 5_000;
+
 /** Largest message the server accepts (a FindMissingBlobs of ~500k digests). */
 export const MAX_RECEIVE_MESSAGE_BYTES = 64 * 1024 * 1024;
 

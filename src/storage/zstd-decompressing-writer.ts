@@ -5,29 +5,46 @@
  * for compressed uploads.
  */
 import { createZstdDecompress, type ZstdDecompress } from 'node:zlib';
-import { invalidArgument } from '../errors.ts';
+import { corruptZstd, expandsBeyond, expandsShort, zstdChunkBytes } from '../util/zstd.ts';
 import type { BlobWriter } from './blob-store.ts';
 
-/** Wraps `inner` so that compressed input is decompressed before storing. */
+/** Options for {@link ZstdDecompressingWriter}. */
+export interface ZstdDecompressingWriterOptions {
+  /** Where the decompressed bytes go. */
+  readonly inner: BlobWriter;
+  /**
+   * The blob's size from its digest. Decompression stops, and the upload
+   * fails, as soon as the output passes it; output that ends short of it
+   * fails at commit.
+   */
+  readonly declaredSize: number;
+}
+
+/**
+ * Wraps a writer so that compressed input is decompressed before storing.
+ * Output is pulled from the decompressor only as fast as the inner writer
+ * takes it, so one write of a few kilobytes cannot expand into gigabytes held
+ * in memory; the first failure (corrupt input, output past the declared size,
+ * a storage error) destroys the decompressor, aborts the inner writer and is
+ * what every later call rejects with.
+ */
 export class ZstdDecompressingWriter implements BlobWriter {
   readonly #inner: BlobWriter;
+  readonly #declaredSize: number;
   readonly #zstd: ZstdDecompress;
-  #pending: Promise<void> = Promise.resolve();
+  /** Settles (never rejects) when the pump has stopped, for whatever reason. */
+  readonly #pumped: Promise<void>;
   #error: Error | undefined;
   #written = 0;
+  #produced = 0;
 
-  constructor(inner: BlobWriter) {
-    this.#inner = inner;
-    this.#zstd = createZstdDecompress();
-    this.#zstd.on('data', (out: Buffer) => {
-      this.#pending = this.#pending.then(() => (this.#error ? undefined : this.#inner.write(out)));
-      this.#pending.catch((err: unknown) => {
-        this.#error ??= err as Error;
-      });
-    });
-    this.#zstd.on('error', (err) => {
-      this.#error ??= invalidArgument(`zstd data is corrupt: ${err.message}`);
-    });
+  constructor(options: ZstdDecompressingWriterOptions) {
+    this.#inner = options.inner;
+    this.#declaredSize = options.declaredSize;
+    this.#zstd = createZstdDecompress({ chunkSize: zstdChunkBytes(options.declaredSize) });
+    // Errors reach the pump through its iterator; this keeps a late one from going unhandled.
+    this.#zstd.on('error', () => undefined);
+    this.#pumped = this.#pump();
   }
 
   get written(): number {
@@ -36,31 +53,67 @@ export class ZstdDecompressingWriter implements BlobWriter {
 
   async write(chunk: Uint8Array): Promise<void> {
     this.#throwIfFailed();
-    await new Promise<void>((resolve) => {
-      this.#zstd.write(chunk, () => resolve());
-    });
-    await this.#pending;
+    if (!this.#zstd.write(chunk)) {
+      // Wait until the decompressor has worked through its input (and the
+      // pump has stored the output), or until the pump stops on a failure.
+      let onDrain = (): void => undefined;
+      const drained = new Promise<void>((resolve) => {
+        onDrain = resolve;
+        this.#zstd.once('drain', resolve);
+      });
+      await Promise.race([drained, this.#pumped]);
+      this.#zstd.off('drain', onDrain);
+    }
     this.#throwIfFailed();
     this.#written += chunk.byteLength;
   }
 
   async commit(): Promise<void> {
     this.#throwIfFailed();
-    await new Promise<void>((resolve) => {
-      this.#zstd.once('end', resolve);
-      this.#zstd.once('error', () => resolve());
-      this.#zstd.end();
-      this.#zstd.resume();
-    });
-    await this.#pending.catch(() => undefined);
-    if (this.#error) {
-      await this.#inner.abort();
-      throw this.#error;
+    this.#zstd.end();
+    await this.#pumped;
+    if (this.#error === undefined && this.#produced !== this.#declaredSize) {
+      await this.#fail(expandsShort(this.#produced, this.#declaredSize));
     }
+    this.#throwIfFailed();
     await this.#inner.commit();
   }
 
   async abort(): Promise<void> {
+    this.#error ??= new Error('the upload was aborted');
+    this.#zstd.destroy();
+    await this.#inner.abort();
+  }
+
+  /** Moves decompressed output to the inner writer, one chunk at a time. */
+  async #pump(): Promise<void> {
+    try {
+      // The iterator reads only when asked, so the decompressor pauses while
+      // the inner writer is busy; leaving the loop early destroys it.
+      for await (const out of this.#zstd as AsyncIterable<Buffer>) {
+        if (this.#error !== undefined) return;
+        if (out.byteLength > this.#declaredSize - this.#produced) {
+          await this.#fail(expandsBeyond(this.#declaredSize));
+          return;
+        }
+        this.#produced += out.byteLength;
+        try {
+          await this.#inner.write(out);
+        } catch (err) {
+          await this.#fail(err as Error);
+          return;
+        }
+      }
+    } catch (err) {
+      // Only the decompressor throws here: the input is not valid zstd.
+      await this.#fail(corruptZstd(err as Error));
+    }
+  }
+
+  /** Records the first failure, stops decompressing and discards what was stored. */
+  async #fail(err: Error): Promise<void> {
+    if (this.#error !== undefined) return;
+    this.#error = err;
     this.#zstd.destroy();
     await this.#inner.abort();
   }
