@@ -46,6 +46,13 @@ export interface HttpResponse {
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
+/**
+ * TLS connections offer HTTP/1.1 only. undici 8 also offers h2 by default;
+ * downloads keep the one protocol whose body backpressure the fetch path is
+ * tested with, until HTTP/2 gets tests of its own.
+ */
+const HTTP1_ONLY = { allowH2: false } as const;
+
 /** Downloads with the policy applied to every hop and every connection. */
 export class HttpFetcher {
   readonly #options: HttpFetcherOptions;
@@ -63,9 +70,19 @@ export class HttpFetcher {
   #getDispatcher(): Promise<Dispatcher> {
     this.#dispatcher ??= import('undici').then(({ Agent, ProxyAgent, buildConnector }) => {
       const { policy, proxy, connectTimeoutMs } = this.#options;
-      return proxy === undefined
-        ? new Agent({ connect: guardedConnector(buildConnector, policy, connectTimeoutMs) })
-        : new ProxyAgent({ uri: proxy, connectTimeout: connectTimeoutMs });
+      if (proxy === undefined) {
+        return new Agent({ connect: guardedConnector(buildConnector, policy, connectTimeoutMs) });
+      }
+      // CONNECT for http:// URLs too (undici 8 would forward them instead), so a
+      // proxy that allows only tunnels keeps working and an origin gets the same
+      // request with or without a proxy.
+      return new ProxyAgent({
+        uri: proxy,
+        connectTimeout: connectTimeoutMs,
+        proxyTunnel: true,
+        proxyTls: HTTP1_ONLY,
+        requestTls: HTTP1_ONLY,
+      });
     });
     return this.#dispatcher;
   }
@@ -192,7 +209,7 @@ function guardedConnector(
   policy: OutboundPolicy,
   timeout: number,
 ): buildConnector.connector {
-  const connect = build({ lookup: policy.lookup, timeout });
+  const connect = build({ lookup: policy.lookup, timeout, ...HTTP1_ONLY });
   return (options, callback) => {
     const host = options.hostname.replace(/^\[(.*)\]$/, '$1');
     try {
