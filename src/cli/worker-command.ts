@@ -34,12 +34,12 @@ Options:
   --sandbox MODE       auto (default): offer the namespace sandbox (platform
                        property sandbox=namespaces) when bubblewrap works here;
                        off: never
-  --log-level LEVEL    trace, debug, info, warn, error (default info)
   --action-memory-limit SIZE
                        memory limit of each action's processes together, e.g.
                        4GiB (default: none); needs privilege separation and a
                        cgroup memory controller. An action over it is killed
                        and fails with RESOURCE_EXHAUSTED
+  --log-level LEVEL    trace, debug, info, warn, error (default info)
   -h, --help           show this help
 
 Examples:
@@ -72,8 +72,8 @@ export async function workerCommand(args: string[]): Promise<number> {
       name: { type: 'string' },
       'action-users': { type: 'string' },
       sandbox: { type: 'string' },
-      'log-level': { type: 'string' },
       'action-memory-limit': { type: 'string' },
+      'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -100,12 +100,12 @@ export async function workerCommand(args: string[]): Promise<number> {
   if (sandbox !== 'auto' && sandbox !== 'off') {
     throw new Error(`--sandbox "${values.sandbox}" must be auto or off`);
   }
-  const actionUsers = values['action-users'] ?? 'auto';
   const memoryLimit = values['action-memory-limit'];
   const actionMemoryLimitBytes = memoryLimit === undefined ? 0 : parseSize(memoryLimit);
   if (actionMemoryLimitBytes === undefined || actionMemoryLimitBytes < 0) {
     throw new Error(`--action-memory-limit "${memoryLimit}" is not a size like 4GiB`);
   }
+  const actionUsers = values['action-users'] ?? 'auto';
   parseActionUsers(actionUsers);
   const log = createLogger({ level: values['log-level'] });
   const worker = await startWorker({
@@ -119,10 +119,10 @@ export async function workerCommand(args: string[]): Promise<number> {
     log,
     actionUsers,
     sandbox,
+    actionMemoryLimitBytes,
   });
   process.stdout.write(`Kiln worker ${worker.name} is working for grpc://${address}\n`);
   await new Promise<void>((done) => {
-    actionMemoryLimitBytes,
     process.once('SIGINT', () => done());
     process.once('SIGTERM', () => done());
   });

@@ -7,6 +7,7 @@ import { ActionCache } from '../cache/action-cache.ts';
 import type { KilnConfig } from '../config/schema.ts';
 import { type RunningHttpServer, resolveHttpListen, startHttpServer } from '../http/http-server.ts';
 import { metricsRoute } from '../http/metrics-route.ts';
+import { registerByteStreamMetrics } from '../observe/bytestream-metrics.ts';
 import { createObservability } from '../observe/observability.ts';
 import { registerWorkerCounters } from '../observe/worker-metrics.ts';
 import { InMemoryScheduler } from '../scheduler/in-memory-scheduler.ts';
@@ -83,6 +84,8 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
         tempDir: resolve(config.server.dataDir, config.remoteAsset.tempDir),
       },
     });
+    const served = grpc;
+    registerByteStreamMetrics(observed.metrics.registry, () => served.byteStreamStats());
     if (scheduler !== undefined && exec.localWorkers > 0) {
       worker = await startWorker({
         address: loopbackAddress(grpc.address, grpc.port),
@@ -98,6 +101,7 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
         log,
         actionUsers: exec.actionUsers,
         sandbox: exec.sandbox,
+        actionMemoryLimitBytes: exec.actionMemoryLimit,
       });
       const local = worker;
       registerWorkerCounters(observed.metrics.registry, () => local.counters());
@@ -109,7 +113,6 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
         cas,
         actionCache,
         builds: observed.builds,
-        actionMemoryLimitBytes: exec.actionMemoryLimit,
         recentErrors: observed.recentErrors,
         metrics: observed.metrics,
         allowCancel: config.ui.allowCancel,

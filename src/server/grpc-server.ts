@@ -11,6 +11,7 @@ import {
   ActionCacheService,
   CapabilitiesService,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { ByteStreamStats } from '../observe/bytestream-metrics.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import {
   type ActionCacheLookup,
@@ -26,6 +27,7 @@ import {
   MAX_RECEIVE_MESSAGE_BYTES,
   MAX_SEND_MESSAGE_BYTES,
 } from '../services/limits.ts';
+import { DEFAULT_MAX_READ_STREAMS, ReadStreams } from '../services/read-streams.ts';
 import { UploadRegistry } from '../services/upload-registry.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { Logger } from '../util/logger.ts';
@@ -46,8 +48,21 @@ export interface GrpcServerOptions {
   readonly log: Logger;
   /** Whether clients may write the action cache; true by default. */
   readonly actionCacheUpdateEnabled?: boolean;
-  /** Abort resumable uploads idle this long; 5 minutes by default. */
+  /**
+   * Discard resumable uploads no stream has fed for this long (counted as
+   * abandoned); `DEFAULT_UPLOAD_IDLE_TIMEOUT_MS` (60 s) by default.
+   */
   readonly uploadIdleTimeoutMs?: number;
+  /**
+   * Most ByteStream.Read streams at once, over all connections; beyond it a
+   * Read fails with RESOURCE_EXHAUSTED. `DEFAULT_MAX_READ_STREAMS` by default.
+   */
+  readonly maxReadStreams?: number;
+  /**
+   * Most concurrent calls per HTTP/2 connection, advertised to clients
+   * (which queue calls beyond it); {@link DEFAULT_MAX_CONCURRENT_STREAMS} by default.
+   */
+  readonly maxConcurrentStreams?: number;
   /** The action cache over `actionCacheStore`; built here when absent. */
   readonly actionCache?: ActionCache;
   /** When set, the server also serves Execution, Operations and Bots over this scheduler. */
@@ -70,11 +85,20 @@ export interface GrpcRemoteAssetOptions {
   readonly tempDir: string;
 }
 
+/**
+ * Concurrent calls per connection by default. Bazel runs at most 100 calls
+ * on a connection and opens more connections beyond that, so this never
+ * slows it; it bounds what one connection can hold open.
+ */
+export const DEFAULT_MAX_CONCURRENT_STREAMS = 1000;
+
 /** A running gRPC server. */
 export interface RunningGrpcServer {
   /** The bound `host:port`, with the real port when 0 was asked for. */
   readonly address: string;
   readonly port: number;
+  /** The ByteStream service's uploads and Read streams, for metrics. */
+  byteStreamStats(): ByteStreamStats;
   /** Stops accepting calls, waits briefly for running ones, then closes. */
   close(): Promise<void>;
 }
@@ -94,7 +118,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const { log, cas } = options;
   const { host } = parseListenAddress(options.listen);
   const updateEnabled = options.actionCacheUpdateEnabled ?? true;
-  const uploads = new UploadRegistry({ idleTimeoutMs: options.uploadIdleTimeoutMs ?? 300_000 });
+  const uploads = new UploadRegistry({ idleTimeoutMs: options.uploadIdleTimeoutMs });
+  const readStreams = new ReadStreams(options.maxReadStreams ?? DEFAULT_MAX_READ_STREAMS);
   const actionCache =
     options.actionCache ?? new ActionCache({ store: options.actionCacheStore, cas });
 
@@ -103,6 +128,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     'grpc.max_send_message_length': MAX_SEND_MESSAGE_BYTES,
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+    'grpc.max_concurrent_streams': options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS,
     // Kiln serves no channelz service; its bookkeeping (per-call counters and
     // timestamps, a reference per call) was a few percent of a remote build's CPU.
     'grpc.enable_channelz': 0,
@@ -123,7 +149,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   if (options.scheduler !== undefined)
     addExecutionServices(server, { log, cas, scheduler: options.scheduler });
   server.addService(casServiceDefinition, createCasService({ log, cas }));
-  server.addService(byteStreamServiceDefinition, createByteStreamService({ log, cas, uploads }));
+  server.addService(
+    byteStreamServiceDefinition,
+    createByteStreamService({ log, cas, uploads, readStreams }),
+  );
   server.addService(
     ActionCacheService,
     createActionCacheService({
@@ -161,6 +190,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   return {
     address,
     port,
+    byteStreamStats: () => ({
+      pendingUploads: uploads.size,
+      abandonedUploads: uploads.abandoned,
+      readStreams: readStreams.open,
+      refusedReadStreams: readStreams.refused,
+    }),
     async close() {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {

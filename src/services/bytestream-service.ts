@@ -3,9 +3,9 @@
  * resumable Write, QueryWriteStatus; plain and zstd-compressed resource names.
  */
 
-import { Readable } from 'node:stream';
+import { addAbortSignal, pipeline, Readable } from 'node:stream';
 import { createZstdCompress, constants as zlibConstants } from 'node:zlib';
-import { status } from '@grpc/grpc-js';
+import { type ServerWritableStream, status } from '@grpc/grpc-js';
 import { isEmptyDigest } from '../digest/digest.ts';
 import { validateInstanceName } from '../digest/instance-name.ts';
 import {
@@ -22,12 +22,14 @@ import type {
   WriteRequest,
   WriteResponse,
 } from '../gen/google/bytestream/bytestream.js';
-import { clientStreaming, serverStreaming, unary } from '../server/rpc.ts';
+import { boundedSend } from '../server/bounded-send.ts';
+import { clientStreaming, type RpcContext, serverStreaming, unary } from '../server/rpc.ts';
 import { type BlobStore, hasBlob } from '../storage/blob-store.ts';
 import { ZstdDecompressingWriter } from '../storage/zstd-decompressing-writer.ts';
 import type { Logger } from '../util/logger.ts';
 import { ZSTD_LEVEL } from '../util/zstd.ts';
 import { READ_CHUNK_BYTES } from './limits.ts';
+import { READ_BUFFER_BYTES, ReadStreams } from './read-streams.ts';
 import type { PendingUpload, UploadRegistry } from './upload-registry.ts';
 
 /** Options for {@link createByteStreamService}. */
@@ -35,15 +37,48 @@ export interface ByteStreamServiceOptions {
   readonly log: Logger;
   /** The CAS; must verify content against digests. */
   readonly cas: BlobStore;
+  /**
+   * Uploads in progress. One that a stream leaves without finish_write, or
+   * that is cancelled, stays here to be resumed (see QueryWriteStatus) until
+   * the registry's idle timeout; meanwhile the disk store closes its file.
+   */
   readonly uploads: UploadRegistry;
+  /** The bound on concurrent Read streams; `DEFAULT_MAX_READ_STREAMS` when absent. */
+  readonly readStreams?: ReadStreams;
 }
 
+/**
+ * Slices fed to the compressor. zstd compresses (and emits) a whole input
+ * chunk at once, so feeding it 1 MiB storage chunks would hold a megabyte
+ * more per stream, a stalled one included.
+ */
+const COMPRESS_INPUT_BYTES = 128 * 1024;
+
+/** Bytes of a ReadResponse's data, for the Read stream's byte bound. */
+const dataBytes = (response: ReadResponse): number => response.data.byteLength;
+
 /** Yields chunks of at most `max` bytes. */
-async function* rechunk(source: AsyncIterable<Uint8Array>, max: number): AsyncIterable<Uint8Array> {
+async function* rechunk(
+  source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  max: number,
+): AsyncIterable<Uint8Array> {
   for await (const chunk of source) {
     for (let at = 0; at < chunk.byteLength; at += max) {
       yield chunk.subarray(at, Math.min(chunk.byteLength, at + max));
     }
+  }
+}
+
+/**
+ * Closes a blob stream nothing has read: leaving a `for await` closes only
+ * a stream that has started, so start it first.
+ */
+async function closeUnread(data: AsyncIterable<Uint8Array>): Promise<void> {
+  const chunks = data[Symbol.asyncIterator]();
+  try {
+    await chunks.next();
+  } finally {
+    await chunks.return?.();
   }
 }
 
@@ -56,8 +91,33 @@ function parseWrite(name: string): BlobResource & { uploadId: string } {
 /** Creates the ByteStream service implementation. */
 export function createByteStreamService(options: ByteStreamServiceOptions): ByteStreamServer {
   const { log, cas, uploads } = options;
+  const readStreams = options.readStreams ?? new ReadStreams();
 
-  async function read(req: ReadRequest, send: (r: ReadResponse) => Promise<void>): Promise<void> {
+  /**
+   * Streams the blob from storage chunk by chunk, reading the next chunk only
+   * once the client has taken all but {@link READ_BUFFER_BYTES} of what was
+   * sent; a cancelled call stops the reading and closes the blob. The
+   * wrapper's `send`, whose backpressure counts messages, is not used.
+   */
+  async function read(
+    req: ReadRequest,
+    _send: unknown,
+    ctx: RpcContext,
+    call: ServerWritableStream<ReadRequest, ReadResponse>,
+  ): Promise<void> {
+    readStreams.enter();
+    try {
+      await readBlob(req, boundedSend(call, READ_BUFFER_BYTES, dataBytes), ctx);
+    } finally {
+      readStreams.leave();
+    }
+  }
+
+  async function readBlob(
+    req: ReadRequest,
+    send: (r: ReadResponse) => Promise<void>,
+    ctx: RpcContext,
+  ): Promise<void> {
     const resource = parseReadResourceName(req.resourceName);
     validateInstanceName(resource.instanceName);
     const { digest } = resource;
@@ -69,13 +129,17 @@ export function createByteStreamService(options: ByteStreamServiceOptions): Byte
     }
     if (req.readLimit < 0) throw invalidArgument(`read_limit ${req.readLimit} is negative`);
     if (isEmptyDigest(digest)) {
-      if (resource.compressor === 'zstd') await sendCompressed([], send);
+      if (resource.compressor === 'zstd') await sendCompressed([], send, ctx);
       return;
     }
     const range = { offset: req.readOffset, limit: req.readLimit };
     const data = await cas.get(digest, range);
+    if (ctx.cancelled()) {
+      await closeUnread(data);
+      throw new KilnError(status.CANCELLED, 'Read cancelled by the client');
+    }
     if (resource.compressor === 'zstd') {
-      await sendCompressed(data, send);
+      await sendCompressed(data, send, ctx);
       return;
     }
     for await (const chunk of rechunk(data, READ_CHUNK_BYTES)) {
@@ -86,9 +150,18 @@ export function createByteStreamService(options: ByteStreamServiceOptions): Byte
   async function sendCompressed(
     data: AsyncIterable<Uint8Array> | Uint8Array[],
     send: (r: ReadResponse) => Promise<void>,
+    ctx: RpcContext,
   ): Promise<void> {
-    const zstd = Readable.from(data).pipe(
-      createZstdCompress({ params: { [zlibConstants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } }),
+    const zstd = createZstdCompress({
+      params: { [zlibConstants.ZSTD_c_compressionLevel]: ZSTD_LEVEL },
+    });
+    // One slice read ahead at most. Cancelling the call, or leaving the loop
+    // below, destroys both streams, which closes the blob; errors of either
+    // reach the loop through zstd.
+    pipeline(
+      Readable.from(rechunk(data, COMPRESS_INPUT_BYTES), { highWaterMark: 1 }),
+      addAbortSignal(ctx.signal, zstd),
+      () => {},
     );
     for await (const chunk of rechunk(zstd, READ_CHUNK_BYTES)) {
       await send({ data: Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) });

@@ -1,11 +1,16 @@
 /**
  * Uploads in progress, kept across broken ByteStream.Write streams so that a
  * client can ask QueryWriteStatus how far it got and resume from there. Idle
- * uploads are aborted (their temporary data removed) after a timeout.
+ * uploads are abandoned (their temporary data removed) after a timeout. What
+ * an idle upload holds meanwhile is its partial data: the disk store closes
+ * the upload's file while no stream feeds it (see open-upload-files.ts).
  */
 import type { Digest } from '../digest/digest.ts';
 import { aborted } from '../errors.ts';
 import type { BlobWriter } from '../storage/blob-store.ts';
+
+/** How long an upload no stream feeds is kept for resumption, by default. */
+export const DEFAULT_UPLOAD_IDLE_TIMEOUT_MS = 60_000;
 
 /** One upload, identified by its full resource name (which includes the client's uuid). */
 export interface PendingUpload {
@@ -19,8 +24,12 @@ export interface PendingUpload {
 
 /** Options for {@link UploadRegistry}. */
 export interface UploadRegistryOptions {
-  /** Abort uploads no stream has touched for this long. */
-  readonly idleTimeoutMs: number;
+  /**
+   * Abandon uploads no stream has touched for this long; checked every
+   * quarter of it (at least every second, at most every 15 seconds).
+   * Default {@link DEFAULT_UPLOAD_IDLE_TIMEOUT_MS}.
+   */
+  readonly idleTimeoutMs?: number;
   /** Milliseconds clock; injectable for tests. */
   readonly now?: () => number;
 }
@@ -31,11 +40,13 @@ export class UploadRegistry {
   readonly #idleTimeoutMs: number;
   readonly #now: () => number;
   readonly #timer: NodeJS.Timeout;
+  #abandoned = 0;
 
-  constructor(options: UploadRegistryOptions) {
-    this.#idleTimeoutMs = options.idleTimeoutMs;
+  constructor(options: UploadRegistryOptions = {}) {
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_UPLOAD_IDLE_TIMEOUT_MS;
     this.#now = options.now ?? Date.now;
-    this.#timer = setInterval(() => void this.sweep(), Math.max(1000, this.#idleTimeoutMs / 4));
+    const every = Math.min(15_000, Math.max(1000, this.#idleTimeoutMs / 4));
+    this.#timer = setInterval(() => void this.sweep(), every);
     this.#timer.unref();
   }
 
@@ -80,11 +91,14 @@ export class UploadRegistry {
     return this.#uploads.get(name)?.writer.written;
   }
 
-  /** Aborts idle uploads older than the timeout. */
+  /** Abandons idle uploads older than the timeout. */
   async sweep(): Promise<void> {
     const cutoff = this.#now() - this.#idleTimeoutMs;
     for (const upload of [...this.#uploads.values()]) {
-      if (!upload.active && upload.lastUsedMs < cutoff) await this.discard(upload);
+      // Checked one by one: a stream may resume an upload while an earlier one is discarded.
+      if (upload.active || upload.lastUsedMs >= cutoff) continue;
+      this.#abandoned++;
+      await this.discard(upload);
     }
   }
 
@@ -97,5 +111,10 @@ export class UploadRegistry {
   /** Number of uploads held, for metrics and tests. */
   get size(): number {
     return this.#uploads.size;
+  }
+
+  /** Uploads abandoned by their clients and discarded after the idle timeout, since start. */
+  get abandoned(): number {
+    return this.#abandoned;
   }
 }

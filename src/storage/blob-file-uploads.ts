@@ -5,25 +5,21 @@
  * and renamed into its place under `blobs/` at commit, so that a blob file is
  * either absent or whole. The store decides what to write and keeps the
  * index; this module owns the temporary files and the shard directories.
+ * Uploads keep their files open only while bytes flow, and only so many at
+ * once (see open-upload-files.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../digest/digest.ts';
-import { fromFsError } from '../errors.ts';
 import type { BlobWriter } from './blob-store.ts';
-import { AlignedBufferPool, DIRECT_CHUNK_BYTES, DirectFileSink } from './direct-file-sink.ts';
+import { AlignedBufferPool, DIRECT_CHUNK_BYTES } from './direct-file-sink.ts';
 import { DiskBlobWriter } from './disk-blob-writer.ts';
 import type { BlobLocation } from './disk-layout.ts';
+import { OpenUploadFiles } from './open-upload-files.ts';
 
 /** Blobs at least this large are written with O_DIRECT when enabled. */
 export const DIRECT_MIN_BYTES = 2 * DIRECT_CHUNK_BYTES;
-
-/** Create-exclusive, write-only, past the page cache. */
-const DIRECT_FLAGS =
-  fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_DIRECT;
 
 /** What one upload needs from the store. */
 export interface BlobFileUpload {
@@ -47,10 +43,12 @@ export class BlobFileUploads {
   readonly #dirs = new Set<string>();
   /** Staging buffers for O_DIRECT uploads; undefined when disabled or unsupported. */
   #direct: AlignedBufferPool | undefined;
+  readonly #openFiles: OpenUploadFiles;
 
-  private constructor(tmpDir: string, fsync: boolean) {
+  private constructor(tmpDir: string, fsync: boolean, openFiles: OpenUploadFiles) {
     this.#tmpDir = tmpDir;
     this.#fsync = fsync;
+    this.#openFiles = openFiles;
   }
 
   /**
@@ -62,10 +60,18 @@ export class BlobFileUploads {
     readonly tmpDir: string;
     readonly fsync: boolean;
     readonly directIo: boolean;
+    /** Most temporary files open at once; default `DEFAULT_MAX_OPEN_UPLOAD_FILES`. */
+    readonly maxOpenFiles?: number;
+    /** Close a file no write used for this long; default `DEFAULT_UPLOAD_FILE_IDLE_CLOSE_MS`. */
+    readonly idleCloseMs?: number;
   }): Promise<BlobFileUploads> {
     await rm(options.tmpDir, { recursive: true, force: true });
     await mkdir(options.tmpDir, { recursive: true });
-    const uploads = new BlobFileUploads(options.tmpDir, options.fsync);
+    const openFiles = new OpenUploadFiles({
+      maxOpen: options.maxOpenFiles,
+      idleCloseMs: options.idleCloseMs,
+    });
+    const uploads = new BlobFileUploads(options.tmpDir, options.fsync, openFiles);
     if (options.directIo) uploads.#direct = AlignedBufferPool.open({ dir: options.tmpDir });
     return uploads;
   }
@@ -80,27 +86,25 @@ export class BlobFileUploads {
     for (const dir of dirs) this.#dirs.add(dir);
   }
 
-  /** An upload into a temporary file; its commit calls `upload.install`. */
-  async create(upload: BlobFileUpload): Promise<BlobWriter> {
+  /** Temporary files open now (for tests and diagnostics). */
+  get openFiles(): number {
+    return this.#openFiles.size;
+  }
+
+  /**
+   * An upload into a temporary file; its commit calls `upload.install`.
+   * RESOURCE_EXHAUSTED when too many uploads are writing at once.
+   */
+  create(upload: BlobFileUpload): Promise<BlobWriter> {
     const { digest } = upload;
     const tmp = join(this.#tmpDir, `${this.#tmpPrefix}-${(this.#tmpCount++).toString(36)}`);
     const buffers = upload.expectedSize === undefined ? undefined : this.#directBuffers(digest);
-    let handle: FileHandle;
-    try {
-      handle = await open(tmp, buffers === undefined ? 'wx' : DIRECT_FLAGS, 0o644);
-    } catch (err) {
-      if (buffers !== undefined) for (const buffer of buffers) this.#direct?.release(buffer);
-      throw fromFsError(err, `disk store: creating a temporary file for blob ${digest.key}`);
-    }
-    const direct =
-      buffers === undefined || this.#direct === undefined
-        ? undefined
-        : new DirectFileSink({ handle, pool: this.#direct, buffers });
-    return new DiskBlobWriter({
-      direct,
+    const pool = this.#direct;
+    return DiskBlobWriter.create({
+      direct: buffers === undefined || pool === undefined ? undefined : { pool, buffers },
       key: digest.key,
-      handle,
       tmp,
+      files: this.#openFiles,
       maxBytes: upload.maxBytes,
       expectedSize: upload.expectedSize,
       fsync: this.#fsync,

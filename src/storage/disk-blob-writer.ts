@@ -1,9 +1,13 @@
 /**
  * The upload side of the disk store: a {@link BlobWriter} that writes behind
  * into a temporary file and hands the closed file to the store at commit.
+ * The file is open only while bytes flow: {@link OpenUploadFiles} closes it
+ * when the upload has been idle for a while (its client went away, say) and
+ * the next write reopens it where it stopped.
  */
+import { constants as fsConstants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import {
   failedPrecondition,
   fromFsError,
@@ -12,7 +16,8 @@ import {
   resourceExhausted,
 } from '../errors.ts';
 import type { BlobWriter } from './blob-store.ts';
-import type { DirectFileSink } from './direct-file-sink.ts';
+import { type AlignedBufferPool, DirectFileSink } from './direct-file-sink.ts';
+import type { OpenUploadFiles, UploadFile } from './open-upload-files.ts';
 
 /**
  * Bytes an upload may have queued for its file before `write` waits. Writing
@@ -24,14 +29,18 @@ const WRITE_BEHIND_BYTES = 4 * 1024 * 1024;
 /** Most chunks in one `writev` (the kernel's IOV_MAX). */
 const MAX_WRITEV_CHUNKS = 1024;
 
-/** Options of {@link DiskBlobWriter}. */
+/** Create-exclusive, write-only, past the page cache. */
+const DIRECT_FLAGS =
+  fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_DIRECT;
+
+/** Options of {@link DiskBlobWriter.create}. */
 export interface DiskBlobWriterOptions {
   /** The blob's key, for error messages. */
   readonly key: string;
-  /** The temporary file, open for writing; the writer closes it. */
-  readonly handle: FileHandle;
-  /** Path of the temporary file, removed when the upload is discarded. */
+  /** Path of the temporary file: created here, removed when the upload is discarded. */
   readonly tmp: string;
+  /** The store's open temporary files, where this upload's file is counted while open. */
+  readonly files: OpenUploadFiles;
   /** The store's budget: an upload that grows past it fails with RESOURCE_EXHAUSTED. */
   readonly maxBytes: number;
   /** Required length at commit, or undefined when any length is fine. */
@@ -41,11 +50,12 @@ export interface DiskBlobWriterOptions {
   /** Renames the closed temporary file into place and indexes it. */
   readonly install: (size: number) => Promise<void>;
   /**
-   * When set, `handle` was opened with O_DIRECT and every byte goes through
-   * this sink instead of the write-behind queue (large blobs; see
-   * direct-file-sink.ts).
+   * When set, the file is created with O_DIRECT and every byte goes through
+   * a {@link DirectFileSink} over these staging buffers instead of the
+   * write-behind queue (large blobs; see direct-file-sink.ts). The writer
+   * returns the buffers to the pool when done.
    */
-  readonly direct?: DirectFileSink;
+  readonly direct?: { readonly pool: AlignedBufferPool; readonly buffers: [Buffer, Buffer] };
 }
 
 /**
@@ -54,9 +64,12 @@ export interface DiskBlobWriterOptions {
  * waits for the queue, closes (and optionally syncs) the file and calls
  * `install`. Any failure removes the temporary file.
  */
-export class DiskBlobWriter implements BlobWriter {
+export class DiskBlobWriter implements BlobWriter, UploadFile {
   readonly #options: DiskBlobWriterOptions;
+  /** The open file; undefined before it is opened and while closed for being idle. */
   #handle: FileHandle | undefined;
+  /** The O_DIRECT sink, until the first idle close (after which writes go through the page cache). */
+  #direct: DirectFileSink | undefined;
   #written = 0;
   /** Chunks handed to `write` and not yet passed to the file, in order. */
   #queue: Uint8Array[] = [];
@@ -68,18 +81,56 @@ export class DiskBlobWriter implements BlobWriter {
   #flushing: Promise<void> | undefined;
   /** The batch being written (never rejects). */
   #batch: Promise<void> | undefined;
+  /** `write` calls in progress. */
+  #writing = 0;
+  /** An idle close in progress (never rejects). */
+  #closing: Promise<void> | undefined;
+  /** A reopen in progress. */
+  #reopening: Promise<FileHandle> | undefined;
   /** The first error of a queued write. */
   #failure: unknown;
   #state: 'open' | 'committing' | 'committed' | 'aborted' = 'open';
   #commit: Promise<void> | undefined;
+  /** The removal of the temporary file once aborted, which every `abort` call waits for. */
+  #discarded: Promise<void> | undefined;
 
-  constructor(options: DiskBlobWriterOptions) {
+  private constructor(options: DiskBlobWriterOptions) {
     this.#options = options;
-    this.#handle = options.handle;
+  }
+
+  /**
+   * Creates the temporary file and a writer for it. Fails with
+   * RESOURCE_EXHAUSTED when the store has too many upload files busy.
+   */
+  static async create(options: DiskBlobWriterOptions): Promise<DiskBlobWriter> {
+    const writer = new DiskBlobWriter(options);
+    const { direct, files, tmp, key } = options;
+    try {
+      await files.acquire(writer);
+      const handle = await open(tmp, direct === undefined ? 'wx' : DIRECT_FLAGS, 0o644);
+      writer.#handle = handle;
+      if (direct !== undefined) writer.#direct = new DirectFileSink({ handle, ...direct });
+      return writer;
+    } catch (err) {
+      files.release(writer);
+      if (direct !== undefined) for (const buffer of direct.buffers) direct.pool.release(buffer);
+      if (err instanceof KilnError) throw err;
+      throw fromFsError(err, `disk store: creating a temporary file for blob ${key}`);
+    }
   }
 
   get written(): number {
     return this.#written;
+  }
+
+  /** For {@link OpenUploadFiles}: nothing is using the file. */
+  get idle(): boolean {
+    return (
+      this.#state === 'open' &&
+      this.#handle !== undefined &&
+      this.#writing === 0 &&
+      this.#flushing === undefined
+    );
   }
 
   /**
@@ -89,46 +140,47 @@ export class DiskBlobWriter implements BlobWriter {
    * chunk afterwards. A failed write fails the next `write` or the `commit`.
    */
   async write(chunk: Uint8Array): Promise<void> {
-    const { maxBytes } = this.#options;
-    const handle = this.#openHandle();
+    this.#checkOpen();
     if (this.#failure !== undefined) return this.#fail();
+    const { maxBytes, files } = this.#options;
     if (this.#written + chunk.byteLength > maxBytes) {
       await this.abort();
       throw resourceExhausted(
         `blob ${this.#options.key} is larger than the disk store's budget of ${maxBytes} bytes`,
       );
     }
-    this.#written += chunk.byteLength;
-    const { direct } = this.#options;
-    if (direct !== undefined) {
-      const writing = direct.write(chunk);
-      this.#flushing = writing.catch((err: unknown) => {
-        this.#failure ??= err;
-      });
-      await this.#flushing;
-      if (this.#failure !== undefined) return this.#fail();
-      return;
-    }
-    if (chunk.byteLength > 0) {
-      this.#queue.push(chunk);
-      this.#queuedBytes += chunk.byteLength;
-      this.#flushing ??= this.#flush(handle);
-    }
-    while (this.#queuedBytes > WRITE_BEHIND_BYTES && this.#failure === undefined) {
-      await this.#batch;
+    this.#writing++;
+    try {
+      const handle = this.#handle ?? (await this.#reopen());
+      files.touch(this);
+      this.#written += chunk.byteLength;
+      const direct = this.#direct;
+      if (direct !== undefined) {
+        await direct.write(chunk).catch((err: unknown) => {
+          this.#failure ??= err;
+        });
+      } else if (chunk.byteLength > 0) {
+        this.#queue.push(chunk);
+        this.#queuedBytes += chunk.byteLength;
+        this.#flushing ??= this.#flush(handle);
+        while (this.#queuedBytes > WRITE_BEHIND_BYTES && this.#failure === undefined) {
+          await this.#batch;
+        }
+      }
+    } finally {
+      this.#writing--;
     }
     if (this.#failure !== undefined) return this.#fail();
   }
 
   commit(): Promise<void> {
-    let handle: FileHandle;
     try {
-      handle = this.#openHandle();
+      this.#checkOpen();
     } catch (err) {
       return Promise.reject(err);
     }
     this.#state = 'committing';
-    this.#commit = this.#doCommit(handle);
+    this.#commit = this.#doCommit();
     return this.#commit;
   }
 
@@ -138,33 +190,105 @@ export class DiskBlobWriter implements BlobWriter {
       await this.#commit.catch(() => {});
       return;
     }
-    if (this.#state !== 'open') return;
-    this.#state = 'aborted';
-    await this.#discard();
+    if (this.#state === 'open') {
+      this.#state = 'aborted';
+      this.#discarded = this.#discard();
+    }
+    // A second caller (a decorator and the service, say) also returns only once nothing is left.
+    await this.#discarded;
   }
 
-  async #doCommit(handle: FileHandle): Promise<void> {
-    const { key, expectedSize, fsync, install } = this.#options;
+  /**
+   * For {@link OpenUploadFiles}: closes the idle file. An O_DIRECT upload
+   * writes out its staging buffer and gives the buffers back; it goes on
+   * through the page cache when resumed.
+   */
+  closeIdle(): Promise<void> {
+    const handle = this.#handle;
+    if (!this.idle || handle === undefined) return Promise.resolve();
+    this.#handle = undefined;
+    this.#options.files.release(this);
+    const direct = this.#direct;
+    this.#direct = undefined;
+    const closing = this.#closeFile(handle, direct).finally(() => {
+      if (this.#closing === closing) this.#closing = undefined;
+    });
+    this.#closing = closing;
+    return closing;
+  }
+
+  /** Closes the file of an idle upload; errors fail the next write or the commit. */
+  async #closeFile(handle: FileHandle, direct: DirectFileSink | undefined): Promise<void> {
+    if (direct !== undefined) {
+      await direct.finish(this.#written).catch((err: unknown) => {
+        this.#failure ??= err;
+      });
+    }
+    await handle.close().catch((err: unknown) => {
+      this.#failure ??= err;
+    });
+    this.#flushed = this.#written;
+  }
+
+  /** Reopens the file closed for being idle (once, however many writes wait for it). */
+  #reopen(): Promise<FileHandle> {
+    this.#reopening ??= this.#doReopen().finally(() => {
+      this.#reopening = undefined;
+    });
+    return this.#reopening;
+  }
+
+  async #doReopen(): Promise<FileHandle> {
+    const { files, tmp, key } = this.#options;
+    await this.#closing;
+    await files.acquire(this);
+    let handle: FileHandle;
+    try {
+      handle = await open(tmp, 'r+');
+    } catch (err) {
+      files.release(this);
+      throw fromFsError(err, `disk store: reopening the temporary file of blob ${key}`);
+    }
+    if (this.#state === 'aborted') {
+      // Discarded while the file was opening.
+      await handle.close().catch(() => {});
+      files.release(this);
+      throw failedPrecondition(`upload of blob ${key} is already aborted`);
+    }
+    this.#handle = handle;
+    return handle;
+  }
+
+  async #doCommit(): Promise<void> {
+    const { key, expectedSize, fsync, install, files } = this.#options;
     try {
       if (expectedSize !== undefined && this.#written !== expectedSize) {
         throw invalidArgument(
           `blob ${key}: received ${this.#written} bytes, but the digest declares ${expectedSize}`,
         );
       }
+      await this.#closing;
       await this.#drain();
-      if (this.#failure === undefined && this.#options.direct !== undefined) {
-        await this.#options.direct.finish(this.#written).catch((err: unknown) => {
+      if (this.#failure === undefined && this.#direct !== undefined) {
+        const direct = this.#direct;
+        this.#direct = undefined;
+        await direct.finish(this.#written).catch((err: unknown) => {
           this.#failure ??= err;
         });
       }
       if (this.#failure !== undefined) {
         throw fromFsError(this.#failure, `disk store: writing blob ${key}`);
       }
+      // A file closed while idle needs opening again only to be synced.
+      const handle = this.#handle ?? (fsync ? await this.#doReopen() : undefined);
       this.#handle = undefined;
-      try {
-        if (fsync) await handle.sync();
-      } finally {
-        await handle.close();
+      if (handle !== undefined) {
+        try {
+          if (fsync) await handle.sync();
+        } finally {
+          await handle.close();
+          files.release(this);
+        }
       }
       await install(this.#written);
       this.#state = 'committed';
@@ -178,9 +302,13 @@ export class DiskBlobWriter implements BlobWriter {
   async #discard(): Promise<void> {
     const handle = this.#handle;
     this.#handle = undefined;
+    await this.#closing;
     await this.#drain();
-    await this.#options.direct?.discard();
+    const direct = this.#direct;
+    this.#direct = undefined;
+    await direct?.discard();
     await handle?.close().catch(() => {});
+    this.#options.files.release(this);
     await rm(this.#options.tmp, { force: true }).catch(() => {});
   }
 
@@ -214,11 +342,10 @@ export class DiskBlobWriter implements BlobWriter {
     throw fromFsError(this.#failure, `disk store: writing blob ${this.#options.key}`);
   }
 
-  #openHandle(): FileHandle {
-    if (this.#state !== 'open' || this.#handle === undefined) {
+  #checkOpen(): void {
+    if (this.#state !== 'open') {
       throw failedPrecondition(`upload of blob ${this.#options.key} is already ${this.#state}`);
     }
-    return this.#handle;
   }
 }
 
