@@ -6,6 +6,7 @@ import { loadConfig } from '../config/load-config.ts';
 import { createServer } from '../server/create-server.ts';
 import { ignoreBrokenPipe } from '../util/ignore-broken-pipe.ts';
 import { createLogger } from '../util/logger.ts';
+import { installProcessFailureHandlers } from '../util/process-failures.ts';
 
 export const SERVE_HELP = `Usage: kiln serve [options]
 
@@ -64,7 +65,8 @@ export async function serveCommand(args: string[]): Promise<number> {
   ignoreBrokenPipe(process.stdout);
   ignoreBrokenPipe(process.stderr);
   const log = createLogger({ level: values['log-level'] });
-  const server = await createServer({ config, log });
+  const failures = installProcessFailureHandlers({ log, component: 'serve' });
+  const server = await createServer({ config, log, processFailures: failures.counts });
   process.stdout.write(
     `Kiln is serving on grpc://${server.grpcAddress} (data in ${config.server.dataDir})\n`,
   );

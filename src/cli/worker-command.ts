@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseSize } from '../config/values.ts';
 import { createLogger } from '../util/logger.ts';
+import { installProcessFailureHandlers } from '../util/process-failures.ts';
 import { parseActionUsers } from '../worker/action-users.ts';
 import { detectPlatform, parsePlatformProperties } from '../worker/platform-detect.ts';
 import { startWorker } from '../worker/start-worker.ts';
@@ -108,6 +109,8 @@ export async function workerCommand(args: string[]): Promise<number> {
   const actionUsers = values['action-users'] ?? 'auto';
   parseActionUsers(actionUsers);
   const log = createLogger({ level: values['log-level'] });
+  // The worker serves no /metrics; its failures are in its logs and its exit status.
+  installProcessFailureHandlers({ log, component: 'worker' });
   const worker = await startWorker({
     address,
     workDir: resolve(values['work-dir'] ?? 'kiln-worker'),

@@ -9,6 +9,7 @@ import { type RunningHttpServer, resolveHttpListen, startHttpServer } from '../h
 import { metricsRoute } from '../http/metrics-route.ts';
 import { registerByteStreamMetrics } from '../observe/bytestream-metrics.ts';
 import { createObservability } from '../observe/observability.ts';
+import { registerProcessFailureCounter } from '../observe/process-failure-metrics.ts';
 import { registerWorkerCounters } from '../observe/worker-metrics.ts';
 import { InMemoryScheduler } from '../scheduler/in-memory-scheduler.ts';
 import { createBotsCore } from '../services/bots-service.ts';
@@ -16,6 +17,7 @@ import { createStores, type Stores } from '../storage/create-blob-store.ts';
 import { registerUi } from '../ui/register-ui.ts';
 import type { UiDeps } from '../ui/ui-deps.ts';
 import type { Logger } from '../util/logger.ts';
+import type { ProcessFailureCounts } from '../util/process-failures.ts';
 import { detectPlatform, parsePlatformProperties } from '../worker/platform-detect.ts';
 import { type RunningWorker, startWorker } from '../worker/start-worker.ts';
 import { type RunningGrpcServer, startGrpcServer } from './grpc-server.ts';
@@ -37,6 +39,12 @@ export interface KilnServer {
 export interface CreateServerOptions {
   readonly config: KilnConfig;
   readonly log: Logger;
+  /**
+   * The process failure counts of the handlers the caller installed
+   * (`kiln serve` does), exported as `kiln_process_failures_total`. Absent
+   * when the process is not Kiln's own, as in tests.
+   */
+  readonly processFailures?: () => ProcessFailureCounts;
 }
 
 /** Builds the stores from configuration and starts every service and the local worker. */
@@ -65,6 +73,9 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
     log,
   });
   const { cas, scheduler } = observed;
+  if (options.processFailures !== undefined) {
+    registerProcessFailureCounter(observed.metrics.registry, options.processFailures);
+  }
   let grpc: RunningGrpcServer | undefined;
   let http: RunningHttpServer | undefined;
   let worker: RunningWorker | undefined;
