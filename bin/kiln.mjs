@@ -42,6 +42,34 @@ const SERVE_NODE_FLAGS = [
   '--heap-growing-percent=50',
 ];
 
+/**
+ * glibc malloc settings for `kiln serve`, unless the environment sets them.
+ * Buffers, zlib and file reads allocate outside V8 from several threads, and
+ * glibc's defaults keep what they free: one arena per thread (up to 8 per
+ * core), and a threshold for returning large blocks to the system that rises
+ * to 32 MB after the first large free. After bursts (large batches, many
+ * unread streams) the process kept over a gigabyte that it no longer used.
+ * Measured with `npm run fuzz -- --requests 20000` (one seed, 2 cores):
+ * final RSS 560 MB with the defaults, 451 MB with two arenas and a fixed
+ * 8 MB trim threshold; `npm run bench` ByteStream rows unchanged within the
+ * noise (writes 481/463 MB/s against 426/399, reads 723 against 600,
+ * peak RSS 266 MB against 277). A fixed 1 MB mmap threshold as well brought
+ * the fuzz run to 391 MB but cost a quarter of the 1 MiB-chunk write speed
+ * (every 1 MiB Buffer then is an mmap and its page faults).
+ */
+const SERVE_MALLOC_ENV = {
+  MALLOC_ARENA_MAX: '2',
+  MALLOC_TRIM_THRESHOLD_: String(8 * 1024 * 1024),
+};
+
+/** The malloc settings this command should run with that the environment lacks. */
+function missingEnv() {
+  if (!serving) return {};
+  return Object.fromEntries(
+    Object.entries(SERVE_MALLOC_ENV).filter(([name]) => process.env[name] === undefined),
+  );
+}
+
 /** The flags this command should run with that neither execArgv nor NODE_OPTIONS set. */
 function missingFlags() {
   if (!serving) return [];
@@ -55,8 +83,8 @@ function missingFlags() {
 }
 
 /** Runs main.ts in a child Node and mirrors its exit (the fallback without execve). */
-function runChild(node, nodeArgs) {
-  const child = spawn(node, [...nodeArgs, main, ...args], { stdio: 'inherit' });
+function runChild(node, nodeArgs, env) {
+  const child = spawn(node, [...nodeArgs, main, ...args], { stdio: 'inherit', env });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(signal, () => child.kill(signal));
   }
@@ -67,16 +95,18 @@ function runChild(node, nodeArgs) {
 }
 
 const flags = missingFlags();
+const extraEnv = missingEnv();
+const env = { ...process.env, ...extraEnv };
 
 if (process.features.typescript) {
-  if (flags.length === 0) {
+  if (flags.length === 0 && Object.keys(extraEnv).length === 0) {
     await import(main);
   } else if (typeof process.execve === 'function') {
     const node = process.execPath;
-    process.execve(node, [node, ...process.execArgv, ...flags, main, ...args], process.env);
+    process.execve(node, [node, ...process.execArgv, ...flags, main, ...args], env);
   } else {
     // No execve (Windows): a child with the flags, at the cost of this process staying around.
-    runChild(process.execPath, [...process.execArgv, ...flags]);
+    runChild(process.execPath, [...process.execArgv, ...flags], env);
   }
 } else {
   const node = join(root, 'node_modules', 'node', 'bin', 'node');
@@ -86,5 +116,5 @@ if (process.features.typescript) {
     );
     process.exit(1);
   }
-  runChild(node, flags);
+  runChild(node, flags, env);
 }

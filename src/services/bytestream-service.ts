@@ -152,6 +152,9 @@ export function createByteStreamService(options: ByteStreamServiceOptions): Byte
     send: (r: ReadResponse) => Promise<void>,
     ctx: RpcContext,
   ): Promise<void> {
+    // An already aborted signal would destroy the compressor before the
+    // pipeline starts, and the loop below would wait for it forever.
+    if (ctx.signal.aborted) throw new KilnError(status.CANCELLED, 'Read cancelled by the client');
     const zstd = createZstdCompress({
       params: { [zlibConstants.ZSTD_c_compressionLevel]: ZSTD_LEVEL },
     });

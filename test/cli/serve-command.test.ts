@@ -22,6 +22,10 @@ describe('kiln serve', () => {
     // The launcher replaced itself (same pid) with a Node that has the server's V8 heap flags.
     const cmdline = (await readFile(`/proc/${first.child.pid}/cmdline`, 'utf8')).split('\0');
     assert.ok(cmdline.includes('--max-semi-space-size=4'), cmdline.join(' '));
+    // …and glibc malloc settings that give freed memory back (see bin/kiln.mjs).
+    const environ = (await readFile(`/proc/${first.child.pid}/environ`, 'utf8')).split('\0');
+    assert.ok(environ.includes('MALLOC_ARENA_MAX=2'), 'MALLOC_ARENA_MAX');
+    assert.ok(environ.includes(`MALLOC_TRIM_THRESHOLD_=${8 * 1024 * 1024}`), 'MALLOC_TRIM_THRESHOLD_');
     assert.ok(cmdline.includes('--heap-growing-percent=50'), cmdline.join(' '));
     assert.ok(cmdline.includes('--external-memory-accounted-in-global-limit'), cmdline.join(' '));
     let clients = connectClients(first.address);
