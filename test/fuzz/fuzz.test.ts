@@ -9,15 +9,16 @@ import { runFuzz } from '../../fuzz/run-fuzz.ts';
  * runs longer ones. KILN_FUZZ_SEED, KILN_FUZZ_REQUESTS and
  * KILN_FUZZ_MAX_RSS_MB override the fixed seed, the count and the bound.
  */
-const REQUESTS = Number(process.env.KILN_FUZZ_REQUESTS ?? 12_000);
+const REQUESTS = Number(process.env.KILN_FUZZ_REQUESTS ?? 20_000);
 const SEED = process.env.KILN_FUZZ_SEED ?? 'npm-test';
 
 /**
- * The server's RSS after the run. Kiln's target is 400 MB; today memory
- * freed after bursts (large batches, unread reads) is not given back to the
- * system, so this bound catches runaway growth rather than that target.
+ * The server's RSS after the run. Kiln's target is 400 MB after a long run
+ * (`npm run fuzz`, whose default bound it is); a 20,000-call run of all
+ * scenarios ended at 451 MB, as glibc keeps part of what bursts freed, so
+ * this bound catches runaway growth rather than that target.
  */
-const MAX_FINAL_RSS_BYTES = Number(process.env.KILN_FUZZ_MAX_RSS_MB ?? 1000) * 1e6;
+const MAX_FINAL_RSS_BYTES = Number(process.env.KILN_FUZZ_MAX_RSS_MB ?? 700) * 1e6;
 
 /**
  * Left out here, run by `npm run fuzz`: each costs the server a few hundred
