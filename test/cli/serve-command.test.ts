@@ -25,7 +25,10 @@ describe('kiln serve', () => {
     // …and glibc malloc settings that give freed memory back (see bin/kiln.mjs).
     const environ = (await readFile(`/proc/${first.child.pid}/environ`, 'utf8')).split('\0');
     assert.ok(environ.includes('MALLOC_ARENA_MAX=2'), 'MALLOC_ARENA_MAX');
-    assert.ok(environ.includes(`MALLOC_TRIM_THRESHOLD_=${8 * 1024 * 1024}`), 'MALLOC_TRIM_THRESHOLD_');
+    assert.ok(
+      environ.includes(`MALLOC_TRIM_THRESHOLD_=${8 * 1024 * 1024}`),
+      'MALLOC_TRIM_THRESHOLD_',
+    );
     assert.ok(cmdline.includes('--heap-growing-percent=50'), cmdline.join(' '));
     assert.ok(cmdline.includes('--external-memory-accounted-in-global-limit'), cmdline.join(' '));
     let clients = connectClients(first.address);
