@@ -8,6 +8,7 @@ import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { type Digest, digestOf, makeDigest } from '../digest/digest.ts';
 import { invalidArgument } from '../errors.ts';
 import { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { expandedTreeSize } from './expanded-tree-size.ts';
 import { fetchDirectoryTree, type TreeSource } from './fetch-directory-tree.ts';
 import { MissingBlobsError } from './missing-blobs-error.ts';
 
@@ -154,6 +155,10 @@ export function directoryAt(tree: FetchedTree, digest: Digest): Directory {
  * `maxEntries` entries (a small DAG can expand to a huge tree).
  */
 export function walkTree(tree: FetchedTree, maxEntries = 1_000_000): TreeEntry[] {
+  // Counted per distinct directory first, so that a DAG naming 2^40 paths costs nothing to refuse.
+  if (expandedTreeSize(tree.root, tree.directories, maxEntries) > maxEntries) {
+    throw invalidArgument(`the tree expands to more than ${maxEntries} entries`);
+  }
   const out: TreeEntry[] = [];
   const visit = (directory: Directory, prefix: string) => {
     for (const entry of listDirectory(tree.root.fn, directory, prefix)) {

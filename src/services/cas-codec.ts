@@ -8,14 +8,19 @@
  * they decode to the same values and encode to the same bytes.
  */
 import { BinaryReader } from '@bufbuild/protobuf/wire';
-import { invalidArgument } from '../errors.ts';
+import { invalidArgument, type KilnError } from '../errors.ts';
 import {
   ContentAddressableStorageService,
   Digest,
   type Digest as DigestMessage,
-  type FindMissingBlobsRequest,
+  FindMissingBlobsRequest,
   FindMissingBlobsResponse,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import {
+  EncodedFindMissingBlobsResponse,
+  varintSize,
+  writeVarint,
+} from './missing-digest-writer.ts';
 
 /** Largest number whose varint is at most 7 bytes, well inside the safe range. */
 const FAST_VARINT_MAX = 2 ** 49 - 1;
@@ -65,14 +70,22 @@ export function decodeFindMissingBlobsRequest(bytes: Buffer): FindMissingBlobsRe
   return decodeRequest(bytes, true);
 }
 
-/** The decoder; without `withDigests`, digests are checked for framing and skipped. */
-function decodeRequest(bytes: Buffer, withDigests: boolean): FindMissingBlobsRequest {
+/**
+ * The decoder; without `withDigests`, digests are checked for framing and
+ * skipped. Counts the digests into `counted` when given.
+ */
+function decodeRequest(
+  bytes: Buffer,
+  withDigests: boolean,
+  counted?: { digests: number },
+): FindMissingBlobsRequest {
   const reader = new BinaryReader(bytes);
   const message: FindMissingBlobsRequest = {
     instanceName: '',
     blobDigests: [],
     digestFunction: 0,
   };
+  let digests = 0;
   while (reader.pos < reader.len) {
     const tag = reader.uint32();
     if (tag === 18) {
@@ -81,6 +94,7 @@ function decodeRequest(bytes: Buffer, withDigests: boolean): FindMissingBlobsReq
       reader.pos += length;
       if (reader.pos > reader.len) throw new RangeError('premature EOF');
       if (withDigests) message.blobDigests.push(decodeDigest(bytes, start, reader.pos));
+      digests++;
       continue;
     }
     if (tag === 10) {
@@ -94,24 +108,8 @@ function decodeRequest(bytes: Buffer, withDigests: boolean): FindMissingBlobsReq
     if ((tag & 7) === 4 || tag === 0) break;
     reader.skip(tag & 7);
   }
+  if (counted !== undefined) counted.digests = digests;
   return message;
-}
-
-function varintSize(value: number): number {
-  let size = 1;
-  for (let v = value; v >= 0x80; v = Math.floor(v / 128)) size++;
-  return size;
-}
-
-function writeVarint(out: Buffer, pos: number, value: number): number {
-  let v = value;
-  let p = pos;
-  while (v >= 0x80) {
-    out[p++] = (v & 0x7f) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  out[p++] = v;
-  return p;
 }
 
 /**
@@ -142,6 +140,7 @@ function plainDigestSize(d: DigestMessage): number {
  * goes to the generated encoder whole.
  */
 export function encodeFindMissingBlobsResponse(message: FindMissingBlobsResponse): Buffer {
+  if (message instanceof EncodedFindMissingBlobsResponse) return message.bytes;
   const digests = message.missingBlobDigests;
   let total = 0;
   for (const d of digests) {
@@ -189,11 +188,15 @@ function encodeGenerically(message: FindMissingBlobsResponse): Buffer {
  * Malformed bytes are rejected with INVALID_ARGUMENT when first read.
  */
 export class LazyFindMissingBlobsRequest implements FindMissingBlobsRequest {
-  readonly #bytes: Buffer;
+  /** Undefined once {@link release}d. */
+  #bytes: Buffer | undefined;
+  readonly #byteLength: number;
   #header: FindMissingBlobsRequest | undefined;
+  readonly #counted = { digests: 0 };
 
   constructor(bytes: Buffer) {
     this.#bytes = bytes;
+    this.#byteLength = bytes.byteLength;
   }
 
   get instanceName(): string {
@@ -209,6 +212,42 @@ export class LazyFindMissingBlobsRequest implements FindMissingBlobsRequest {
     return this.#decode(true).blobDigests;
   }
 
+  /** Size of the encoded request. */
+  get byteLength(): number {
+    return this.#byteLength;
+  }
+
+  /**
+   * Lets go of the encoded request once it has been answered. grpc-js keeps
+   * the request until the call's stream has closed, which for a reply of
+   * megabytes to a slow client is long after; a 28 MB request need not stay
+   * that long. Only the fields besides the digests, if read before, can be
+   * read afterwards.
+   */
+  release(): void {
+    this.#bytes = undefined;
+  }
+
+  /** Number of digests, counted without decoding them. */
+  get digestCount(): number {
+    this.#readHeader();
+    return this.#counted.digests;
+  }
+
+  /**
+   * The digests in order, in slices of at most `length`, each decoded only
+   * when it is reached: a caller that is done with one slice before asking
+   * for the next never holds more than one slice decoded.
+   */
+  *digestSlices(length: number): Generator<DigestMessage[], void, undefined> {
+    let pos = 0;
+    while (pos < this.#byteLength) {
+      const slice: DigestMessage[] = [];
+      pos = this.#readDigests(pos, length, slice);
+      if (slice.length > 0) yield slice;
+    }
+  }
+
   /** The fields besides the digests, kept (they are small). */
   #readHeader(): FindMissingBlobsRequest {
     if (this.#header === undefined) this.#header = this.#decode(false);
@@ -216,13 +255,92 @@ export class LazyFindMissingBlobsRequest implements FindMissingBlobsRequest {
   }
 
   #decode(withDigests: boolean): FindMissingBlobsRequest {
+    const bytes = this.#readable();
     try {
-      return decodeRequest(this.#bytes, withDigests);
+      return decodeRequest(bytes, withDigests, this.#counted);
     } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
-      throw invalidArgument(`FindMissingBlobsRequest cannot be decoded: ${reason}`);
+      throw undecodable(err);
     }
   }
+
+  #readDigests(from: number, max: number, into: DigestMessage[]): number {
+    const bytes = this.#readable();
+    try {
+      return readDigests(bytes, from, max, into);
+    } catch (err) {
+      throw undecodable(err);
+    }
+  }
+
+  #readable(): Buffer {
+    if (this.#bytes === undefined)
+      throw new Error('FindMissingBlobsRequest read after its release');
+    return this.#bytes;
+  }
+}
+
+function undecodable(err: unknown): KilnError {
+  const reason = err instanceof Error ? err.message : String(err);
+  return invalidArgument(`FindMissingBlobsRequest cannot be decoded: ${reason}`);
+}
+
+/**
+ * Decodes the digests of the request in `bytes` from offset `from` into
+ * `into` until it holds `max`; returns where to go on from (the length of
+ * `bytes` once there is nothing more).
+ */
+function readDigests(bytes: Buffer, from: number, max: number, into: DigestMessage[]): number {
+  const reader = new BinaryReader(bytes);
+  reader.pos = from;
+  while (reader.pos < reader.len && into.length < max) {
+    const tag = reader.uint32();
+    if (tag === 18) {
+      const length = reader.uint32();
+      const start = reader.pos;
+      reader.pos += length;
+      if (reader.pos > reader.len) throw new RangeError('premature EOF');
+      into.push(decodeDigest(bytes, start, reader.pos));
+      continue;
+    }
+    if ((tag & 7) === 4 || tag === 0) return reader.len;
+    reader.skip(tag & 7);
+  }
+  return reader.pos;
+}
+
+/**
+ * The digests of `request` in slices of at most `length`; decoded a slice
+ * at a time when the request is a {@link LazyFindMissingBlobsRequest}.
+ */
+export function* digestSlicesOf(
+  request: FindMissingBlobsRequest,
+  length: number,
+): Generator<DigestMessage[], void, undefined> {
+  if (request instanceof LazyFindMissingBlobsRequest) {
+    yield* request.digestSlices(length);
+    return;
+  }
+  const digests = request.blobDigests;
+  for (let i = 0; i < digests.length; i += length) yield digests.slice(i, i + length);
+}
+
+/** Number of digests of `request`, without decoding them when it is still encoded. */
+export function digestCountOf(request: FindMissingBlobsRequest): number {
+  return request instanceof LazyFindMissingBlobsRequest
+    ? request.digestCount
+    : request.blobDigests.length;
+}
+
+/** Lets go of what `request` holds once it has been answered (see {@link LazyFindMissingBlobsRequest.release}). */
+export function releaseRequest(request: FindMissingBlobsRequest): void {
+  if (request instanceof LazyFindMissingBlobsRequest) request.release();
+}
+
+/** Size of `request` encoded: what it arrived as, or what it would be sent as. */
+export function encodedSizeOf(request: FindMissingBlobsRequest): number {
+  return request instanceof LazyFindMissingBlobsRequest
+    ? request.byteLength
+    : FindMissingBlobsRequest.encode(request).finish().byteLength;
 }
 
 /**

@@ -14,7 +14,6 @@ import {
   type BatchUpdateBlobsResponse_Response,
   Compressor_Value,
   type ContentAddressableStorageServer,
-  type FindMissingBlobsRequest,
   type GetTreeRequest,
   type GetTreeResponse,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
@@ -24,10 +23,13 @@ import { type BlobStore, putBuffer, readAll } from '../storage/blob-store.ts';
 import { ByteBudget } from '../util/byte-budget.ts';
 import type { Logger } from '../util/logger.ts';
 import { compressZstd, decompressZstdExact } from '../util/zstd.ts';
+import { createFindMissing } from './find-missing.ts';
 import { streamTree } from './get-tree.ts';
 import {
   BATCH_DECOMPRESSION_BUDGET_BYTES,
   BATCH_DECOMPRESSION_WAIT_MS,
+  FIND_MISSING_BUDGET_BYTES,
+  FIND_MISSING_WAIT_MS,
   MAX_BATCH_TOTAL_SIZE_BYTES,
   MAX_BATCH_ZSTD_DECLARED_BYTES,
 } from './limits.ts';
@@ -43,6 +45,12 @@ export interface CasServiceOptions {
    * budget of {@link BATCH_DECOMPRESSION_BUDGET_BYTES} of this service's own.
    */
   readonly batchDecompressionBudget?: ByteBudget;
+  /**
+   * Bounds the encoded bytes of the large FindMissingBlobs requests being
+   * answered at once, across all concurrent calls. By default a budget of
+   * {@link FIND_MISSING_BUDGET_BYTES} of this service's own.
+   */
+  readonly findMissingBudget?: ByteBudget;
 }
 
 const OK: Status = { code: status.OK, message: '', details: [] };
@@ -69,19 +77,16 @@ export function createCasService(options: CasServiceOptions): ContentAddressable
       maxWaitMs: BATCH_DECOMPRESSION_WAIT_MS,
     });
 
-  async function findMissing(req: FindMissingBlobsRequest) {
-    validateInstanceName(req.instanceName);
-    const { blobDigests, digestFunction } = req;
-    const digests: Digest[] = [];
-    for (let i = 0; i < blobDigests.length; i++) {
-      const digest = parseDigest(blobDigests[i], digestFunction, 'blob_digests', i);
-      if (!isEmptyDigest(digest)) digests.push(digest);
-    }
-    // No deduplication here: stores report each absent digest once (the BlobStore contract),
-    // and a map of every digest asked about was a tenth of this call's time.
-    const missing = digests.length === 0 ? [] : await cas.findMissing(digests);
-    return { missingBlobDigests: missing.map(toDigestMessage) };
-  }
+  const findMissing = createFindMissing({
+    cas,
+    budget:
+      options.findMissingBudget ??
+      new ByteBudget({
+        name: 'FindMissingBlobs requests',
+        maxBytes: FIND_MISSING_BUDGET_BYTES,
+        maxWaitMs: FIND_MISSING_WAIT_MS,
+      }),
+  });
 
   /**
    * Refuses a zstd entry whose declared size is over the batch limit, or

@@ -28,6 +28,24 @@ export const BATCH_DECOMPRESSION_WAIT_MS = 5_000;
 /** Largest message the server accepts (a FindMissingBlobs of ~500k digests). */
 export const MAX_RECEIVE_MESSAGE_BYTES = 64 * 1024 * 1024;
 
+/**
+ * Process-wide budget for the FindMissingBlobs requests being answered, in
+ * encoded request bytes, across all concurrent calls: room for two of the
+ * largest requests. A call holds memory in proportion to its request (the
+ * request itself, the digests of a slice, the reply), so this bounds what
+ * floods of huge requests can make the server hold at once.
+ */
+export const FIND_MISSING_BUDGET_BYTES = 2 * MAX_RECEIVE_MESSAGE_BYTES;
+
+/**
+ * FindMissingBlobs requests up to this size (about 14,000 SHA-256 digests,
+ * more than a build tool asks about at once) never wait for the budget.
+ */
+export const FIND_MISSING_UNBUDGETED_BYTES = 1024 * 1024;
+
+/** How long a large FindMissingBlobs waits for budget before RESOURCE_EXHAUSTED. */
+export const FIND_MISSING_WAIT_MS = 5_000;
+
 /** Largest message the server sends; replies are built to stay under the batch limit. */
 export const MAX_SEND_MESSAGE_BYTES = 64 * 1024 * 1024;
 

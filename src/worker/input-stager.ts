@@ -13,6 +13,7 @@ import { chmodSync } from 'node:fs';
 import { mkdir, rmdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
+import { expandedTreeSize } from '../client/expanded-tree-size.ts';
 import {
   childDigest,
   fetchDirectoryTree,
@@ -20,7 +21,7 @@ import {
 } from '../client/fetch-directory-tree.ts';
 import { MissingBlobsError } from '../client/missing-blobs-error.ts';
 import { type Digest, makeDigest } from '../digest/digest.ts';
-import { fromFsError, invalidArgument } from '../errors.ts';
+import { fromFsError, invalidArgument, type KilnError } from '../errors.ts';
 import type {
   Command,
   Directory,
@@ -135,6 +136,11 @@ export class InputStager {
     const outputs = declaredOutputs(command);
 
     const tree = await fetchDirectoryTree(this.#cas, inputRootDigest);
+    // Counted per distinct directory first: a tree of a few dozen directories that share
+    // subdirectories can name 2^40 paths, and expanding it to find out costs as much.
+    if (expandedTreeSize(inputRootDigest, tree.directories, this.#maxEntries) > this.#maxEntries) {
+      throw this.#tooLarge();
+    }
     const layout = this.#layout(inputRootDigest, inputRoot, tree.directories);
     if (tree.missing.length > 0) {
       // Files under missing directories stay unknown; name every other absent blob too.
@@ -195,9 +201,7 @@ export class InputStager {
         validateNodeName(name, where);
         if (names.has(name)) throw invalidArgument(`${where}: "${name}" appears more than once`);
         names.add(name);
-        if (++entries > this.#maxEntries) {
-          throw invalidArgument(`the input tree expands to more than ${this.#maxEntries} entries`);
-        }
+        if (++entries > this.#maxEntries) throw this.#tooLarge();
         return path === '' ? name : `${path}/${name}`;
       };
       for (const file of directory.files) {
@@ -231,6 +235,10 @@ export class InputStager {
       }
     }
     return layout;
+  }
+
+  #tooLarge(): KilnError {
+    return invalidArgument(`the input tree expands to more than ${this.#maxEntries} entries`);
   }
 
   /**

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
+import { makeDigest, toDigestMessage } from '../../src/digest/digest.ts';
+import { MD5, SHA1, SHA256, SHA512 } from '../../src/digest/digest-function.ts';
 import { KilnError } from '../../src/errors.ts';
 import {
   type Digest,
@@ -13,6 +15,7 @@ import {
   encodeFindMissingBlobsResponse,
   LazyFindMissingBlobsRequest,
 } from '../../src/services/cas-codec.ts';
+import { MissingDigestWriter } from '../../src/services/missing-digest-writer.ts';
 
 const hex = (): string => randomBytes(32).toString('hex');
 
@@ -108,5 +111,42 @@ describe('FindMissingBlobs codecs', () => {
       );
       assert.deepEqual(encodeFindMissingBlobsResponse({ missingBlobDigests }), expected);
     }
+  });
+
+  it('decode a lazy request a slice at a time to the same digests', () => {
+    const blobDigests = Array.from({ length: 10 }, (_, i) => ({ hash: hex(), sizeBytes: i }));
+    const bytes = Buffer.from(
+      FindMissingBlobsRequest.encode({
+        instanceName: 'x',
+        blobDigests,
+        digestFunction: 1,
+      }).finish(),
+    );
+    const lazy = new LazyFindMissingBlobsRequest(bytes);
+    assert.equal(lazy.digestCount, 10);
+    assert.equal(lazy.byteLength, bytes.byteLength);
+    const slices = [...lazy.digestSlices(4)];
+    assert.deepEqual(
+      slices.map((s) => s.length),
+      [4, 4, 2],
+    );
+    assert.deepEqual(slices.flat(), blobDigests);
+  });
+
+  it('write missing digests to the same bytes as the generated encoder, each once', () => {
+    const all = [SHA256, SHA1, MD5, SHA512].flatMap((fn) =>
+      [0, 1, 127, 128, 2 ** 49, Number.MAX_SAFE_INTEGER].map((size) =>
+        makeDigest(fn, createHash(fn.name).update(String(size)).digest('hex'), size),
+      ),
+    );
+    const writer = new MissingDigestWriter({ deduplicate: true });
+    writer.add(all.slice(0, 10));
+    writer.add(all.slice(5));
+    writer.add(all);
+    const reply = writer.finish();
+    const missingBlobDigests = all.map(toDigestMessage);
+    const expected = Buffer.from(FindMissingBlobsResponse.encode({ missingBlobDigests }).finish());
+    assert.deepEqual(encodeFindMissingBlobsResponse(reply), expected);
+    assert.deepEqual(reply.missingBlobDigests, missingBlobDigests);
   });
 });

@@ -101,6 +101,23 @@ describe('InputStager', () => {
     assert.ok(counting.totalReads - before <= 12, `${counting.totalReads - before} reads`);
   });
 
+  it('counts shared directories at every path against maxEntries, staging up to it', async () => {
+    const shared = { f: file('same'), g: file('also the same') };
+    // a, b, a/f, a/g, b/f, b/g: six entries over one shared Directory.
+    const { root: digest } = await uploadTree(cas, { a: shared, b: shared });
+    const stageWith = async (maxEntries: number) => {
+      const inputRoot = join(root, `limit-${n++}`);
+      await mkdir(inputRoot);
+      const limited = new InputStager({ cas, fileCache: cache, maxEntries });
+      return limited.stage({ inputRootDigest: digest, inputRoot, command: makeCommand({}) });
+    };
+    assert.deepEqual(await stageWith(6), { files: 4, directories: 3, symlinks: 0, bytes: 34 });
+    await assert.rejects(stageWith(5), {
+      code: status.INVALID_ARGUMENT,
+      message: 'the input tree expands to more than 5 entries',
+    });
+  });
+
   it('stages 5,000 small inputs quickly', async (ctx) => {
     const spec: Record<string, DirSpec> = {};
     for (let d = 0; d < 50; d++) {
