@@ -73,9 +73,9 @@ const SCENARIOS = {
 
 /**
  * How often a scenario is picked relative to the others, when not 1. A
- * flood makes up to 100 calls. The rarest cost the server a second of CPU
- * and a few hundred MB each: a 2^40-entry input root expanded up to its
- * limit, and a FindMissingBlobs of 400,000 digests.
+ * flood makes up to 100 calls. The rarest are the heaviest: a 2^40-entry
+ * input root (refused before anything is expanded) and a FindMissingBlobs
+ * of 400,000 digests (about 270 MB of server memory while it runs).
  */
 const RARE: Readonly<Record<string, number>> = {
   'execute-diamond': 0.01,

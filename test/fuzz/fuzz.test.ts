@@ -21,10 +21,10 @@ const SEED = process.env.KILN_FUZZ_SEED ?? 'npm-test';
 const MAX_FINAL_RSS_BYTES = Number(process.env.KILN_FUZZ_MAX_RSS_MB ?? 700) * 1e6;
 
 /**
- * Left out here, run by `npm run fuzz`: each costs the server a few hundred
- * MB while it runs (an input root that expands to a million entries, a
- * FindMissingBlobs of 400,000 digests), so a few at once would measure the
- * seed's luck rather than Kiln.
+ * Left out here, run by `npm run fuzz`: the rare heavy scenarios (a
+ * FindMissingBlobs of 400,000 digests costs about 270 MB while it runs; a
+ * 2^40-entry input root), so that a few at once do not make the final RSS
+ * measure the seed's luck rather than Kiln.
  */
 const HEAVY_SCENARIOS = ['execute-diamond', 'find-missing-huge'];
 
