@@ -73,6 +73,8 @@ export async function startExecServer(options: ExecServerOptions): Promise<Serve
     kiln = await startKiln(
       ['--listen', '127.0.0.1:0', '--data-dir', join(dataDir, 'data'), '--config', configFile],
       {
+        // KILN_BENCH_NODE: another Node.js binary or wrapper (for V8 flags NODE_OPTIONS refuses).
+        node: process.env.KILN_BENCH_NODE,
         env: {
           KILN_LOG_LEVEL: process.env.KILN_LOG_LEVEL ?? 'warn',
           ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }),

@@ -7,6 +7,12 @@
  * already holds, so that the worker need not read them back from the CAS
  * (two round trips per action). A payload without them still works: the
  * worker then reads the CAS.
+ *
+ * The worker inside `kiln serve` gets its leases by direct calls, not over
+ * gRPC: the packed messages then never leave the process. A packed `Any`
+ * therefore encodes its value only when something reads it (gRPC's
+ * serializer, for a worker elsewhere), and unpacking an `Any` packed in this
+ * process returns what was packed, without a decode.
  */
 import { type Digest, parseDigest } from '../digest/digest.ts';
 import { invalidArgument } from '../errors.ts';
@@ -32,18 +38,40 @@ export interface Assignment {
   readonly command?: Command;
 }
 
+/** What each `Any` packed here holds, unencoded. */
+const packed = new WeakMap<Any, Assignment | ExecuteResponse>();
+
+/** An `Any` whose value is encoded on first read; see the module comment. */
+function lazyAny(
+  typeUrl: string,
+  message: Assignment | ExecuteResponse,
+  encode: () => Uint8Array,
+): Any {
+  let value: Buffer | undefined;
+  const any: Any = {
+    typeUrl,
+    get value(): Buffer {
+      value ??= Buffer.from(encode());
+      return value;
+    },
+  };
+  packed.set(any, message);
+  return any;
+}
+
 /** Packs an assignment as a lease payload (with the Action and Command when given). */
 export function packAssignment(a: Assignment): Any {
-  const seconds = Math.floor(a.timeoutMs / 1000);
-  const value = ActionAssignment.encode({
-    instanceName: a.instanceName,
-    actionDigest: { hash: a.actionDigest.hash, sizeBytes: a.actionDigest.size },
-    digestFunction: a.actionDigest.fn.value as ActionAssignment['digestFunction'],
-    timeout: { seconds, nanos: (a.timeoutMs - seconds * 1000) * 1e6 },
-    action: a.action,
-    command: a.command,
-  }).finish();
-  return { typeUrl: ASSIGNMENT_TYPE, value: Buffer.from(value) };
+  return lazyAny(ASSIGNMENT_TYPE, a, () => {
+    const seconds = Math.floor(a.timeoutMs / 1000);
+    return ActionAssignment.encode({
+      instanceName: a.instanceName,
+      actionDigest: { hash: a.actionDigest.hash, sizeBytes: a.actionDigest.size },
+      digestFunction: a.actionDigest.fn.value as ActionAssignment['digestFunction'],
+      timeout: { seconds, nanos: (a.timeoutMs - seconds * 1000) * 1e6 },
+      action: a.action,
+      command: a.command,
+    }).finish();
+  });
 }
 
 /** Unpacks a lease payload; INVALID_ARGUMENT when it is not an ActionAssignment. */
@@ -53,6 +81,8 @@ export function unpackAssignment(payload: Any | undefined): Assignment {
       `lease payload is ${payload?.typeUrl ?? 'missing'}, not an ActionAssignment`,
     );
   }
+  const known = packed.get(payload);
+  if (known !== undefined) return known as Assignment;
   const a = ActionAssignment.decode(payload.value);
   const timeout = a.timeout ?? { seconds: 0, nanos: 0 };
   return {
@@ -66,11 +96,13 @@ export function unpackAssignment(payload: Any | undefined): Assignment {
 
 /** Packs a lease result. */
 export function packExecuteResponse(response: ExecuteResponse): Any {
-  return { typeUrl: RESPONSE_TYPE, value: Buffer.from(ExecuteResponse.encode(response).finish()) };
+  return lazyAny(RESPONSE_TYPE, response, () => ExecuteResponse.encode(response).finish());
 }
 
 /** Unpacks a lease result, or undefined when absent or of another type. */
 export function unpackExecuteResponse(result: Any | undefined): ExecuteResponse | undefined {
   if (result?.typeUrl !== RESPONSE_TYPE) return undefined;
-  return ExecuteResponse.decode(result.value);
+  return (
+    (packed.get(result) as ExecuteResponse | undefined) ?? ExecuteResponse.decode(result.value)
+  );
 }

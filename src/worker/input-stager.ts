@@ -16,6 +16,7 @@ import { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
 import { expandedTreeSize } from '../client/expanded-tree-size.ts';
 import {
   childDigest,
+  DirectoryCache,
   fetchDirectoryTree,
   type TreeSource,
 } from '../client/fetch-directory-tree.ts';
@@ -105,6 +106,8 @@ export class InputStager {
   readonly #maxEntries: number;
   readonly #limiter: ConcurrencyLimiter;
   readonly #directoryMode: number | undefined;
+  /** Input directories already decoded, shared by this worker's actions. */
+  readonly #directories = new DirectoryCache();
 
   constructor(options: InputStagerOptions) {
     this.#directoryMode = options.directoryMode;
@@ -135,7 +138,7 @@ export class InputStager {
     const workingDirectory = resolveActionPath('', command.workingDirectory, 'working directory');
     const outputs = declaredOutputs(command);
 
-    const tree = await fetchDirectoryTree(this.#cas, inputRootDigest);
+    const tree = await fetchDirectoryTree(this.#cas, inputRootDigest, this.#directories);
     // Counted per distinct directory first: a tree of a few dozen directories that share
     // subdirectories can name 2^40 paths, and expanding it to find out costs as much.
     if (expandedTreeSize(inputRootDigest, tree.directories, this.#maxEntries) > this.#maxEntries) {

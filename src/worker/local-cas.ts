@@ -5,6 +5,10 @@
  * its reads and writes as gRPC messages to its own process and decode them
  * again, which in a remote build of small actions was a good part of the
  * server's CPU time.
+ *
+ * It has no GetTree: input trees are read directory by directory straight
+ * from the store (see fetch-directory-tree.ts), not decoded, re-encoded and
+ * hashed to recover digests the tree already names.
  */
 import { createReadStream } from 'node:fs';
 import { status } from '@grpc/grpc-js';
@@ -14,8 +18,6 @@ import { writeBlobFile } from '../client/write-blob-file.ts';
 import { type Digest, isEmptyDigest } from '../digest/digest.ts';
 import type { DigestFunction } from '../digest/digest-function.ts';
 import { fromFsError, hasCode, KilnError } from '../errors.ts';
-import type { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { streamTree } from '../services/get-tree.ts';
 import { type BlobStore, putBuffer, putStream, readAll } from '../storage/blob-store.ts';
 import type { BlobFetcher } from './file-cache.ts';
 import type { InputSource } from './input-stager.ts';
@@ -115,25 +117,5 @@ export class LocalCas implements WorkerCas {
       mode: options?.mode,
       source: async () => (isEmptyDigest(digest) ? [] : await this.#store.get(digest)),
     });
-  }
-
-  async getTree(root: Digest): Promise<Directory[]> {
-    const directories: Directory[] = [];
-    let pageToken = '';
-    do {
-      const token = pageToken;
-      pageToken = '';
-      await streamTree({
-        cas: this.#store,
-        root,
-        pageSize: 0,
-        pageToken: token,
-        send: async (page) => {
-          directories.push(...page.directories);
-          pageToken = page.nextPageToken;
-        },
-      });
-    } while (pageToken !== '');
-    return directories;
   }
 }

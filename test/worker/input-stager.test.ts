@@ -11,6 +11,7 @@ import { SHA256 } from '../../src/digest/digest-function.ts';
 import type { Command } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { FileCache } from '../../src/worker/file-cache.ts';
 import { InputStager } from '../../src/worker/input-stager.ts';
+import { LocalCas } from '../../src/worker/local-cas.ts';
 import { listing } from '../support/fs-listing.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 import { CountingBlobStore } from './counting-blob-store.ts';
@@ -255,5 +256,86 @@ describe('InputStager', () => {
         return true;
       },
     );
+  });
+});
+
+describe('InputStager on the in-process CAS', () => {
+  let counting: CountingBlobStore;
+  let local: LocalCas;
+  let root: string;
+  let stager: InputStager;
+  let n = 0;
+
+  before(async () => {
+    counting = new CountingBlobStore();
+    local = new LocalCas({ store: counting, digestFunction: SHA256 });
+    root = await mkdtemp(join(tmpdir(), 'kiln-stager-local-'));
+    const cache = await FileCache.open({
+      directory: join(root, 'cache'),
+      maxBytes: 1 << 30,
+      cas: local,
+    });
+    stager = new InputStager({ cas: local, fileCache: cache });
+  });
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  async function put(spec: DirSpec) {
+    const built = await buildTree(spec);
+    await local.uploadBlobs([...built.blobs.values()]);
+    return built;
+  }
+
+  async function stageBuilt(digest: Awaited<ReturnType<typeof put>>['root']) {
+    const inputRoot = join(root, `build-${n++}`);
+    await mkdir(inputRoot);
+    await stager.stage({ inputRootDigest: digest, inputRoot, command: makeCommand({}) });
+    return inputRoot;
+  }
+
+  it('reads each directory of a tree once, and a subtree shared with an earlier tree not again', async () => {
+    const tools = {
+      bazel_tools: { tools: { genrule: { 'setup.sh': file('#!/bin/bash\n', true) } } },
+    };
+    const first = await put({ external: tools, pkg: { 'a.txt': file('first') } });
+    const second = await put({ external: tools, pkg: { 'b.txt': file('second') } });
+    const directoryReads = (built: typeof first) =>
+      [...built.blobs.values()]
+        .filter((b) => b.data.length > 0 && b.digest.key !== built.root.key)
+        .map((b) => counting.readsOf(b.digest));
+
+    const firstRoot = await stageBuilt(first.root);
+    assert.equal(await readFile(join(firstRoot, 'pkg/a.txt'), 'utf8'), 'first');
+    assert.equal(counting.readsOf(first.root), 1);
+    const secondRoot = await stageBuilt(second.root);
+    assert.equal(await readFile(join(secondRoot, 'pkg/b.txt'), 'utf8'), 'second');
+    assert.equal(
+      await readFile(join(secondRoot, 'external/bazel_tools/tools/genrule/setup.sh'), 'utf8'),
+      '#!/bin/bash\n',
+    );
+    assert.equal(counting.readsOf(second.root), 1);
+    // external/, bazel_tools/, tools/ and genrule/ were read for the first tree only.
+    for (const reads of directoryReads(second)) assert.ok(reads <= 1, `${reads} reads`);
+  });
+
+  it('names a missing directory read level by level', async () => {
+    const built = await buildTree({
+      present: { 'ok.txt': file('here') },
+      gone: { 'unseen.txt': file('under a directory never uploaded') },
+    });
+    const goneDir = [...built.blobs.values()].find((b) => b.data.includes('unseen.txt'));
+    assert.ok(goneDir);
+    await local.uploadBlobs(
+      [...built.blobs.values()].filter((b) => b.digest.key !== goneDir.digest.key),
+    );
+    await assert.rejects(stageBuilt(built.root), (err: unknown) => {
+      assert.ok(err instanceof MissingBlobsError);
+      assert.deepEqual(
+        err.missing.map((d) => d.key),
+        [goneDir.digest.key],
+      );
+      return true;
+    });
   });
 });
