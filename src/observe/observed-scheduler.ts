@@ -52,11 +52,21 @@ export interface ObservedSchedulerOptions {
   readonly now?: () => number;
   /**
    * Most queued actions and live leases remembered. Leases that are lost
-   * instead of completed are never reported; this bounds what they leave
-   * behind. Default 10000.
+   * instead of completed are never reported; they are forgotten a minute
+   * after their deadline, and this bounds what they leave behind meanwhile.
+   * Default 10000.
    */
   readonly maxTracked?: number;
 }
+
+/**
+ * How long past its deadline a lease is still remembered: the scheduler
+ * gives up on it at the deadline, and a completion that beat the
+ * scheduler's timer by a moment is still reported.
+ */
+const LEASE_DEADLINE_SLACK_MS = 60_000;
+/** Leases past their deadline are looked for at most this often. */
+const PRUNE_EVERY_MS = 1000;
 
 interface QueuedAction {
   readonly atMs: number;
@@ -79,6 +89,7 @@ export class ObservedScheduler implements Scheduler {
   /** Action (instance and digest) → when it was queued and by which operation, until it runs. */
   readonly #queued = new Map<string, QueuedAction>();
   readonly #leases = new Map<string, TrackedLease>();
+  #lastPruneMs = Number.NEGATIVE_INFINITY;
 
   constructor(options: ObservedSchedulerOptions) {
     this.#inner = options.scheduler;
@@ -111,6 +122,7 @@ export class ObservedScheduler implements Scheduler {
   async takeWork(workerId: string, options?: TakeOptions): Promise<TakeResult> {
     const result = await this.#inner.takeWork(workerId, options);
     const now = this.#now();
+    this.#pruneLostLeases(now);
     for (const lease of result.leases) {
       const queued = this.#queued.get(actionKey(lease.instanceName, lease.actionDigest.key));
       const queuedAtMs = queued?.atMs;
@@ -185,6 +197,25 @@ export class ObservedScheduler implements Scheduler {
 
   stats(): Promise<SchedulerStats> {
     return this.#inner.stats();
+  }
+
+  /** Queued actions and leases remembered (for tests). */
+  get tracked(): { queued: number; leases: number } {
+    return { queued: this.#queued.size, leases: this.#leases.size };
+  }
+
+  /**
+   * Forgets leases well past their deadline: the scheduler has given up on
+   * them (lost: the worker died or went silent), so no completion will come.
+   * Each holds its Lease, with the Action and Command, which workers that
+   * open sessions and vanish would otherwise pile up to `maxTracked`.
+   */
+  #pruneLostLeases(now: number): void {
+    if (now - this.#lastPruneMs < PRUNE_EVERY_MS) return;
+    this.#lastPruneMs = now;
+    for (const [id, tracked] of this.#leases) {
+      if (tracked.lease.deadlineMs + LEASE_DEADLINE_SLACK_MS < now) this.#leases.delete(id);
+    }
   }
 
   async #waiting(operation: string): Promise<boolean> {

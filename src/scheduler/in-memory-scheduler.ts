@@ -8,6 +8,7 @@ import {
   type ActionResult,
   ExecutedActionMetadata,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { detachBytes } from '../util/detach-bytes.ts';
 import { type Logger, silentLogger } from '../util/logger.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { Dispatcher } from './dispatcher.ts';
@@ -138,8 +139,17 @@ export class InMemoryScheduler implements Scheduler {
       stage: 'QUEUED',
       worker: undefined,
     });
+    // A queued action may wait for a long time: its own copy of Action.salt,
+    // not a view that keeps a whole pool slab or request alive meanwhile.
     this.#dispatcher.start(
-      { ...fields, id: this.#ids.next(), dedupKey: key, action, command, timeoutMs },
+      {
+        ...fields,
+        id: this.#ids.next(),
+        dedupKey: key,
+        action: detachBytes(action),
+        command: detachBytes(command),
+        timeoutMs,
+      },
       op,
     );
     return this.#ops.snapshot(op);

@@ -6,6 +6,7 @@
 import type { Digest } from '../digest/digest.ts';
 import { invalidArgument, notFound, quote } from '../errors.ts';
 import type { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { detachBytes } from '../util/detach-bytes.ts';
 import type { Clock, TimerHandle } from './clock.ts';
 import type { PlatformProperty } from './platform.ts';
 import type { SchedulerPolicy } from './policy.ts';
@@ -47,19 +48,24 @@ export interface OperationRecord extends Omit<NewOperation, 'stage' | 'worker'> 
 /** Options for {@link OperationStore}. */
 export interface OperationStoreOptions {
   readonly clock: Clock;
-  /** Uses `completedRetentionMs`, `defaultPageSize` and `maxPageSize`. */
+  /** Uses `completedRetentionMs`, `maxCompletedOperations`, `defaultPageSize` and `maxPageSize`. */
   readonly policy: SchedulerPolicy;
 }
 
 /**
  * Operations by name, in creation order. Every stage change is pushed to the
  * operation's watchers; completion ends them, and the record itself goes
- * `completedRetentionMs` later.
+ * `completedRetentionMs` later, or earlier when more than
+ * `maxCompletedOperations` are done (the one completed longest ago first).
+ * A done record keeps its response with its own copy of the `bytes` fields
+ * (see detach-bytes.ts), never a view that pins a larger buffer.
  */
 export class OperationStore {
   readonly #clock: Clock;
   readonly #policy: SchedulerPolicy;
   readonly #records = new Map<string, OperationRecord>();
+  /** The done records still kept, in completion order. */
+  readonly #completed = new Set<OperationRecord>();
   #seq = 0;
 
   constructor(options: OperationStoreOptions) {
@@ -108,20 +114,26 @@ export class OperationStore {
     if (record.stage === 'COMPLETED') return;
     record.stage = 'COMPLETED';
     record.worker = worker;
-    record.response = response;
+    record.response = detachBytes(response);
     record.completedAtMs = this.#clock.now();
     this.#publish(record);
     for (const w of record.watchers) w.end();
     record.watchers.clear();
     record.expiry = this.#clock.setTimer(this.#policy.completedRetentionMs, () => {
-      this.#records.delete(record.name);
+      this.#forget(record);
     });
+    this.#completed.add(record);
+    for (const oldest of this.#completed) {
+      if (this.#completed.size <= this.#policy.maxCompletedOperations) break;
+      oldest.expiry?.cancel();
+      this.#forget(oldest);
+    }
   }
 
   /** Forgets an operation; its watchers end with NOT_FOUND. */
   delete(record: OperationRecord): void {
     record.expiry?.cancel();
-    this.#records.delete(record.name);
+    this.#forget(record);
     for (const w of record.watchers) w.end(notFound(`operation "${record.name}" was deleted`));
     record.watchers.clear();
   }
@@ -196,8 +208,7 @@ export class OperationStore {
 
   /** How many operations are running and how many are done but retained. */
   counts(): { active: number; completed: number } {
-    let completed = 0;
-    for (const r of this.#records.values()) if (r.stage === 'COMPLETED') completed++;
+    const completed = this.#completed.size;
     return { active: this.#records.size - completed, completed };
   }
 
@@ -208,6 +219,12 @@ export class OperationStore {
       for (const w of record.watchers) w.end();
       record.watchers.clear();
     }
+  }
+
+  /** Removes a record from the store (its watchers are the caller's business). */
+  #forget(record: OperationRecord): void {
+    if (this.#records.get(record.name) === record) this.#records.delete(record.name);
+    this.#completed.delete(record);
   }
 
   #publish(record: OperationRecord): void {

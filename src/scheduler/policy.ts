@@ -36,6 +36,13 @@ export interface SchedulerPolicy {
   readonly maxRetries: number;
   /** How long a done operation stays readable (for late WaitExecution or GetOperation). Default 1 hour. */
   readonly completedRetentionMs: number;
+  /**
+   * Most done operations kept readable at once; past it the one completed
+   * longest ago is forgotten first, before its `completedRetentionMs` is up.
+   * Bounds the memory done operations hold (each keeps its ExecuteResponse)
+   * however many actions a busy hour completes. Default 10,000.
+   */
+  readonly maxCompletedOperations: number;
   /** Page size of `listOperations` when the caller asks for none, and the cap on what it may ask. Default 100 and 1000. */
   readonly defaultPageSize: number;
   readonly maxPageSize: number;
@@ -50,6 +57,7 @@ export const DEFAULT_SCHEDULER_POLICY: SchedulerPolicy = Object.freeze({
   unschedulableTimeoutMs: 30_000,
   maxRetries: 2,
   completedRetentionMs: 3_600_000,
+  maxCompletedOperations: 10_000,
   defaultPageSize: 100,
   maxPageSize: 1000,
 });
@@ -73,6 +81,7 @@ export function resolvePolicy(partial: Partial<SchedulerPolicy> = {}): Scheduler
   const positive: (keyof SchedulerPolicy)[] = [
     'defaultTimeoutMs',
     'workerTimeoutMs',
+    'maxCompletedOperations',
     'defaultPageSize',
     'maxPageSize',
   ];

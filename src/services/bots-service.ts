@@ -44,6 +44,13 @@ export interface BotsServiceOptions {
   readonly longPollMs?: number;
   /** How long a bot may stay silent before the scheduler drops it (for expire_time). */
   readonly workerTimeoutMs?: number;
+  /**
+   * How often a CreateBotSession first forgets the sessions whose worker the
+   * scheduler dropped (silent too long); 10 s by default, 0 for every call.
+   */
+  readonly sessionSweepMs?: number;
+  /** Milliseconds clock for the sweep; `Date.now` by default. */
+  readonly now?: () => number;
 }
 
 interface SessionState {
@@ -107,12 +114,41 @@ export function createBotsService(options: BotsServiceOptions): BotsServer {
   };
 }
 
-/** The Bots logic over a scheduler, with its own table of bot sessions. */
-export function createBotsCore(options: BotsServiceOptions): BotsCore {
+/** {@link BotsCore} and the size of its session table. */
+export interface BotsCoreWithSessions extends BotsCore {
+  /** Bot sessions held (for tests). */
+  sessionCount(): number;
+}
+
+/**
+ * The Bots logic over a scheduler, with its own table of bot sessions. A
+ * session whose worker the scheduler has dropped is forgotten by the next
+ * CreateBotSession (at most every `sessionSweepMs`), so bots that open a
+ * session and never come back (crashed, or a client trying the API) leave
+ * nothing behind: before, each kept its entry and the leases it held, with
+ * their Actions and Commands, for the life of the process.
+ */
+export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSessions {
   const { log, scheduler } = options;
   const longPollMs = options.longPollMs ?? 20_000;
   const workerTimeoutMs = options.workerTimeoutMs ?? 60_000;
+  const sessionSweepMs = options.sessionSweepMs ?? 10_000;
+  const now = options.now ?? Date.now;
   const sessions = new Map<string, SessionState>();
+  let lastSweepMs = Number.NEGATIVE_INFINITY;
+
+  /** Forgets the sessions (not polling) whose worker the scheduler no longer knows. */
+  async function sweepSessions(): Promise<void> {
+    if (now() - lastSweepMs < sessionSweepMs) return;
+    lastSweepMs = now();
+    // Only sessions that existed before the question: their worker was registered by then.
+    const before = [...sessions];
+    const live = new Set((await scheduler.listWorkers()).map((w) => w.id));
+    for (const [name, session] of before) {
+      if (live.has(name) || session.poll !== undefined || sessions.get(name) !== session) continue;
+      sessions.delete(name);
+    }
+  }
 
   function expireTime() {
     const ms = Date.now() + workerTimeoutMs;
@@ -125,6 +161,11 @@ export function createBotsCore(options: BotsServiceOptions): BotsCore {
       throw invalidArgument('bot_session.bot_id is required');
     const { platform, capacity } = workerProperties(bot.worker);
     const name = `${req.parent === '' ? '' : `${req.parent}/`}botSessions/${randomUUID()}`;
+    try {
+      await sweepSessions();
+    } catch (err) {
+      log.warn({ err }, 'forgetting the sessions of dropped bots failed');
+    }
     await scheduler.registerWorker({ id: name, name: bot.botId, platform, capacity });
     sessions.set(name, { botId: bot.botId, leases: new Map(), poll: undefined });
     log.info({ session: name, bot: bot.botId, capacity, platform }, 'bot session created');
@@ -259,5 +300,5 @@ export function createBotsCore(options: BotsServiceOptions): BotsCore {
     return ctx.deadlineMs === undefined ? longPollMs + 2000 : ctx.deadlineMs - Date.now();
   }
 
-  return { createBotSession, updateBotSession };
+  return { createBotSession, updateBotSession, sessionCount: () => sessions.size };
 }

@@ -12,6 +12,16 @@ import type { BlobWriter } from '../storage/blob-store.ts';
 /** How long an upload no stream feeds is kept for resumption, by default. */
 export const DEFAULT_UPLOAD_IDLE_TIMEOUT_MS = 60_000;
 
+/**
+ * How many uploads no stream feeds are kept for resumption at most, by
+ * default. A small upload keeps its bytes in memory until commit (see
+ * small-blob-writer.ts), so without a cap a client that starts uploads and
+ * breaks them off holds up to 64 KiB of server memory for each for a
+ * minute, however many it starts (1,235 of them, 32 MB, after one minute
+ * of `npm run fuzz`).
+ */
+export const DEFAULT_MAX_IDLE_UPLOADS = 512;
+
 /** One upload, identified by its full resource name (which includes the client's uuid). */
 export interface PendingUpload {
   readonly name: string;
@@ -30,6 +40,11 @@ export interface UploadRegistryOptions {
    * Default {@link DEFAULT_UPLOAD_IDLE_TIMEOUT_MS}.
    */
   readonly idleTimeoutMs?: number;
+  /**
+   * Keep at most this many idle uploads: past it, the one idle the longest
+   * is abandoned at once. Default {@link DEFAULT_MAX_IDLE_UPLOADS}.
+   */
+  readonly maxIdleUploads?: number;
   /** Milliseconds clock; injectable for tests. */
   readonly now?: () => number;
 }
@@ -37,13 +52,17 @@ export interface UploadRegistryOptions {
 /** The set of resumable uploads of one server. */
 export class UploadRegistry {
   readonly #uploads = new Map<string, PendingUpload>();
+  /** The uploads no stream feeds, the one idle the longest first. */
+  readonly #idle = new Set<PendingUpload>();
   readonly #idleTimeoutMs: number;
+  readonly #maxIdleUploads: number;
   readonly #now: () => number;
   readonly #timer: NodeJS.Timeout;
   #abandoned = 0;
 
   constructor(options: UploadRegistryOptions = {}) {
     this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_UPLOAD_IDLE_TIMEOUT_MS;
+    this.#maxIdleUploads = options.maxIdleUploads ?? DEFAULT_MAX_IDLE_UPLOADS;
     this.#now = options.now ?? Date.now;
     const every = Math.min(15_000, Math.max(1000, this.#idleTimeoutMs / 4));
     this.#timer = setInterval(() => void this.sweep(), every);
@@ -59,6 +78,7 @@ export class UploadRegistry {
     }
     upload.active = true;
     upload.lastUsedMs = this.#now();
+    this.#idle.delete(upload);
     return upload;
   }
 
@@ -69,15 +89,28 @@ export class UploadRegistry {
     return upload;
   }
 
-  /** Marks an upload idle but resumable. */
+  /**
+   * Marks an upload idle but resumable; when that makes more than
+   * `maxIdleUploads` idle, the one idle the longest is abandoned.
+   */
   release(upload: PendingUpload): void {
     upload.active = false;
     upload.lastUsedMs = this.#now();
+    if (this.#uploads.get(upload.name) !== upload) return;
+    this.#idle.delete(upload);
+    this.#idle.add(upload);
+    for (const oldest of this.#idle) {
+      if (this.#idle.size <= this.#maxIdleUploads) break;
+      this.#abandoned++;
+      // finish() inside discard() takes it out of #idle at once; only the abort is async.
+      void this.discard(oldest).catch(() => {});
+    }
   }
 
   /** Forgets a finished upload. */
   finish(upload: PendingUpload): void {
     if (this.#uploads.get(upload.name) === upload) this.#uploads.delete(upload.name);
+    this.#idle.delete(upload);
   }
 
   /** Forgets an upload and discards its data. */
@@ -113,7 +146,10 @@ export class UploadRegistry {
     return this.#uploads.size;
   }
 
-  /** Uploads abandoned by their clients and discarded after the idle timeout, since start. */
+  /**
+   * Uploads abandoned by their clients and discarded, after the idle timeout
+   * or to stay within `maxIdleUploads`, since start.
+   */
   get abandoned(): number {
     return this.#abandoned;
   }

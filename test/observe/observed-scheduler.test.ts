@@ -127,6 +127,33 @@ describe('ObservedScheduler', () => {
     assert.equal(s.observer.completed[0]?.queuedAtMs, requeued);
   });
 
+  it('forgets a lost lease a minute after its deadline', async () => {
+    const base = scenario({
+      defaultTimeoutMs: 1000,
+      leaseGraceMs: 1000,
+      maxRetries: 5,
+      workerTimeoutMs: 600_000,
+    });
+    const scheduler = new ObservedScheduler({
+      scheduler: base.scheduler,
+      observer: new RecordingObserver(),
+      now: () => base.clock.now(),
+    });
+    await worker(base, 'w1');
+    await scheduler.submit(request(testAction('lost')));
+    const [first] = (await scheduler.takeWork('w1')).leases;
+    assert.ok(first);
+    assert.equal(scheduler.tracked.leases, 1);
+
+    // The worker never reports back: at the deadline the scheduler gives up and queues it again.
+    base.clock.advance(2000 + 60_000 + 1);
+    await worker(base, 'w2');
+    const [second] = (await scheduler.takeWork('w2')).leases;
+
+    assert.ok(second && second.id !== first.id);
+    assert.equal(scheduler.tracked.leases, 1, 'only the live lease is remembered');
+  });
+
   it('classifies results by status and exit code', () => {
     const withStatus = (code: status, exitCode = 0) => ({
       result: result(exitCode),

@@ -125,6 +125,51 @@ describe('observing operations', { timeout: 10_000 }, () => {
     assert.equal(s.clock.pendingTimers, 0);
   });
 
+  it('keeps at most maxCompletedOperations done operations, forgetting the oldest first', async () => {
+    const s = scenario({ maxCompletedOperations: 2 });
+    const names: string[] = [];
+    for (const n of ['a', 'b', 'c']) {
+      const a = testAction(n);
+      s.cache.results.set(`/${a.digest.key}`, result());
+      names.push((await s.scheduler.submit(request(a))).name);
+      s.clock.advance(1000);
+    }
+
+    await assert.rejects(s.scheduler.getOperation(names[0] ?? ''), { code: Code.NOT_FOUND });
+    for (const name of names.slice(1)) {
+      assert.equal((await s.scheduler.getOperation(name)).done, true);
+      // A late WaitExecution on a kept operation still gets its result.
+      assert.deepEqual(await collect(s.scheduler.watchOperation(name)), ['COMPLETED']);
+    }
+    assert.equal((await s.scheduler.stats()).completedOperations, 2);
+    assert.equal(s.clock.pendingTimers, 2, 'the forgotten one no longer has a retention timer');
+  });
+
+  it('running operations do not count against maxCompletedOperations', async () => {
+    const s = scenario({ maxCompletedOperations: 1 });
+    const queued = await s.scheduler.submit(request(testAction('queued')));
+    const a = testAction('cached');
+    s.cache.results.set(`/${a.digest.key}`, result());
+    const done = await s.scheduler.submit(request(a));
+
+    assert.equal((await s.scheduler.getOperation(queued.name)).done, false);
+    assert.equal((await s.scheduler.getOperation(done.name)).done, true);
+  });
+
+  it("a done operation's response owns its bytes instead of pinning a shared buffer", async () => {
+    const s = scenario();
+    const a = testAction('compile');
+    // Buffer.from of a short string is a slice of Node's shared Buffer pool.
+    const pooled = result(0, 'tiny stdout');
+    assert.ok(pooled.stdoutRaw.buffer.byteLength > pooled.stdoutRaw.byteLength);
+    s.cache.results.set(`/${a.digest.key}`, pooled);
+    const op = await s.scheduler.submit(request(a));
+
+    const stdout = (await s.scheduler.getOperation(op.name)).response?.result?.stdoutRaw;
+    assert.equal(stdout?.toString(), 'tiny stdout');
+    assert.equal(stdout?.buffer.byteLength, 'tiny stdout'.length);
+  });
+
   it('list filters by stage, done, instance name and invocation, oldest first', async () => {
     const s = scenario();
     const cached = testAction('cached');

@@ -81,6 +81,20 @@ describe('workers and leases', { timeout: 10_000 }, () => {
     assert.equal((await s.scheduler.stats()).queued, 0);
   });
 
+  it('a queued action keeps its own copy of Action.salt, not a shared pool slab', async () => {
+    const s = scenario();
+    const a = testAction('salted');
+    const action = { ...a.action, salt: Buffer.from('pepper') };
+    assert.ok(action.salt.buffer.byteLength > 6, 'Buffer.from of a short string is pooled');
+    await s.scheduler.submit(request({ ...a, action }));
+    await worker(s, 'w1');
+
+    const [lease] = (await s.scheduler.takeWork('w1')).leases;
+
+    assert.equal(lease?.action.salt.toString(), 'pepper');
+    assert.equal(lease?.action.salt.buffer.byteLength, 6);
+  });
+
   it('long-poll wakes immediately when work arrives', async () => {
     const s = scenario();
     await worker(s, 'w1');

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { status as Code } from '@grpc/grpc-js';
+import {
+  BotSession,
+  type CreateBotSessionRequest,
+} from '../../src/gen/google/devtools/remoteworkers/v1test2/bots.js';
+import { createBotsCore } from '../../src/services/bots-service.ts';
+import { silentLogger } from '../../src/util/logger.ts';
+import { scenario } from '../scheduler/scenario.ts';
+
+function createRequest(botId: string): CreateBotSessionRequest {
+  return { parent: '', botSession: BotSession.fromPartial({ botId }) };
+}
+
+describe('bot sessions', { timeout: 10_000 }, () => {
+  it('a session whose worker the scheduler dropped is forgotten by a later CreateBotSession', async () => {
+    const s = scenario({ workerTimeoutMs: 60_000 });
+    const core = createBotsCore({ log: silentLogger(), scheduler: s.scheduler, sessionSweepMs: 0 });
+    const silent = await core.createBotSession(createRequest('silent'));
+    await core.createBotSession(createRequest('also-silent'));
+    assert.equal(core.sessionCount(), 2);
+
+    s.clock.advance(60_001); // The scheduler drops both workers.
+    const fresh = await core.createBotSession(createRequest('fresh'));
+
+    assert.equal(core.sessionCount(), 1, 'only the live session is kept');
+    await assert.rejects(
+      core.updateBotSession(
+        { name: silent.name, botSession: silent, updateMask: undefined },
+        { signal: new AbortController().signal, deadlineMs: undefined },
+      ),
+      { code: Code.NOT_FOUND },
+    );
+    assert.deepEqual(
+      (await s.scheduler.listWorkers()).map((w) => w.id),
+      [fresh.name],
+    );
+  });
+
+  it('sessions of live workers are kept', async () => {
+    const s = scenario({ workerTimeoutMs: 60_000 });
+    const core = createBotsCore({ log: silentLogger(), scheduler: s.scheduler, sessionSweepMs: 0 });
+    for (const bot of ['a', 'b', 'c']) await core.createBotSession(createRequest(bot));
+    assert.equal(core.sessionCount(), 3);
+  });
+});
