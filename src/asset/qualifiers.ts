@@ -15,7 +15,7 @@
  *   where a value is a string or a list of strings.
  */
 import { status } from '@grpc/grpc-js';
-import { invalidArgument, KilnError } from '../errors.ts';
+import { invalidArgument, KilnError, quote } from '../errors.ts';
 import type { Qualifier } from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
 import { BadRequest } from '../gen/google/rpc/error_details.js';
 import { parseSri, type SriHash } from './sri.ts';
@@ -28,6 +28,10 @@ export const AUTH_HEADERS = 'bazel.auth_headers';
 export const DIRECTORY = 'directory';
 const HTTP_HEADER = 'http_header:';
 const HTTP_HEADER_URL = 'http_header_url:';
+
+/** Unsupported qualifiers named in an error, and the characters quoted of each. */
+const MAX_NAMED = 10;
+const QUOTE_NAME = 100;
 
 /** Type URL of the BadRequest detail, as packed into `google.protobuf.Any`. */
 export const BAD_REQUEST_TYPE_URL = 'type.googleapis.com/google.rpc.BadRequest';
@@ -139,15 +143,18 @@ export function parseQualifiers(
  * (field `qualifiers.name`, description `"NAME" not supported`).
  */
 export function unsupportedQualifiersError(names: readonly string[]): KilnError {
+  // Client input, quoted in a trailer: cut, and a few names at most (see STATUS_DETAILS_LIMIT).
+  const shown = names.slice(0, MAX_NAMED);
   const detail = BadRequest.encode({
-    fieldViolations: names.map((name) => ({
+    fieldViolations: shown.map((name) => ({
       field: 'qualifiers.name',
-      description: `"${name}" not supported`,
+      description: `${quote(name, QUOTE_NAME)} not supported`,
       reason: '',
       localizedMessage: undefined,
     })),
   }).finish();
-  const list = names.map((n) => `"${n}"`).join(', ');
+  const more = names.length > shown.length ? ` and ${names.length - shown.length} more` : '';
+  const list = shown.map((n) => quote(n, QUOTE_NAME)).join(', ') + more;
   return new KilnError(
     status.INVALID_ARGUMENT,
     `unsupported qualifier${names.length > 1 ? 's' : ''} ${list}; supported: ${CHECKSUM_SRI}, ` +

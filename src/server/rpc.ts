@@ -59,6 +59,16 @@ export function requestMetadataOf(metadata: Metadata): RequestMetadata | undefin
   }
 }
 
+/**
+ * The largest encoded `google.rpc.Status` sent as `grpc-status-details-bin`.
+ * It travels base64-encoded in the trailers, beside the status message (at
+ * most STATUS_MESSAGE_LIMIT characters): gRPC Java (Bazel) refuses a call
+ * whose metadata passes 8 KiB, and grpc-js fails the whole connection, every
+ * call on it, on trailers over its header-list limit. Larger details are left
+ * out: the code and message still tell the client what happened.
+ */
+export const STATUS_DETAILS_LIMIT = 4096;
+
 /** Converts any thrown value into a grpc-js ServiceError with rich status details. */
 export function toServiceError(err: unknown, log: Logger, method: string): Partial<ServiceError> {
   if (err instanceof KilnError) {
@@ -70,7 +80,14 @@ export function toServiceError(err: unknown, log: Logger, method: string): Parti
         message,
         details: err.details.map((d) => ({ typeUrl: d.typeUrl, value: d.value })),
       }).finish();
-      trailer.set('grpc-status-details-bin', Buffer.from(encoded));
+      if (encoded.byteLength <= STATUS_DETAILS_LIMIT) {
+        trailer.set('grpc-status-details-bin', Buffer.from(encoded));
+      } else {
+        log.warn(
+          { method, code: status[err.code], bytes: encoded.byteLength },
+          'status details too large for a trailer; sent without them',
+        );
+      }
     }
     if (err.code === status.INTERNAL || err.code === status.UNAVAILABLE) {
       log.error({ err, method }, 'rpc failed');

@@ -4,9 +4,14 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { Metadata, type ServerUnaryCall, type ServiceError, status } from '@grpc/grpc-js';
 import { pino } from 'pino';
-import { invalidArgument } from '../../src/errors.ts';
+import { invalidArgument, KilnError } from '../../src/errors.ts';
 import { RequestMetadata } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { type RpcContext, unary } from '../../src/server/rpc.ts';
+import {
+  type RpcContext,
+  STATUS_DETAILS_LIMIT,
+  toServiceError,
+  unary,
+} from '../../src/server/rpc.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 
 /** The parts of a grpc-js unary call that `unary` uses. */
@@ -121,5 +126,31 @@ describe('RPC context', () => {
     });
     assert.equal(error?.code, status.INVALID_ARGUMENT);
     assert.equal(error?.details, 'bad digest');
+  });
+});
+
+describe('status details in trailers', () => {
+  const withDetails = (bytes: number) =>
+    new KilnError(status.FAILED_PRECONDITION, 'blobs missing', {
+      details: [
+        {
+          typeUrl: 'type.googleapis.com/google.rpc.PreconditionFailure',
+          value: Buffer.alloc(bytes, 1),
+        },
+      ],
+    });
+
+  it('sends details that fit as grpc-status-details-bin', () => {
+    const error = toServiceError(withDetails(1000), silentLogger(), 'Test.Method');
+    assert.equal(error.code, status.FAILED_PRECONDITION);
+    const [bin] = error.metadata?.get('grpc-status-details-bin') ?? [];
+    assert.ok(Buffer.isBuffer(bin) && bin.length > 1000);
+  });
+
+  it(`leaves out details over ${STATUS_DETAILS_LIMIT} bytes, keeping the code and message`, () => {
+    const error = toServiceError(withDetails(STATUS_DETAILS_LIMIT), silentLogger(), 'Test.Method');
+    assert.equal(error.code, status.FAILED_PRECONDITION);
+    assert.equal(error.details, 'blobs missing');
+    assert.deepEqual(error.metadata?.get('grpc-status-details-bin'), []);
   });
 });

@@ -191,6 +191,33 @@ describe('Fetch.FetchBlob', () => {
     );
   });
 
+  it('answers a qualifier name of 256 KiB with a short error, and the connection lives on', async () => {
+    // The whole name quoted in the BadRequest detail made a trailer that grpc-js
+    // clients refuse with a protocol error, failing every call on the connection.
+    const huge = '../'.repeat(87_370);
+    const names = Array.from({ length: 50 }, (_, i) => `${huge}${i}`);
+    const calls = [
+      fetchBlob({
+        uris: [`${origin.base}/x`],
+        qualifiers: names.map((name) => ({ name, value: '' })),
+      }),
+      fetchBlob({ uris: [`${origin.base}/x`], qualifiers: [{ name: huge, value: '' }] }),
+    ];
+    for (const pending of calls) {
+      await assert.rejects(pending, (err: ServiceError) => {
+        assert.equal(err.code, status.INVALID_ARGUMENT);
+        assert.match(err.details, /unsupported qualifier/);
+        assert.ok(err.details.length < 1100, `${err.details.length} characters`);
+        for (const v of fieldViolations(err)) assert.ok(v.description.length < 200);
+        assert.ok(fieldViolations(err).length <= 10);
+        return true;
+      });
+    }
+    origin.route('/after', Buffer.from('still served'));
+    const after = await fetchBlob({ uris: [`${origin.base}/after`] });
+    assert.equal(after.status?.code, status.OK);
+  });
+
   it('refuses downloads over remoteAsset.maxDownloadSize with RESOURCE_EXHAUSTED, announced or not', async () => {
     const big = Buffer.alloc(MiB + 1, 7);
     origin.route('/big', big);
