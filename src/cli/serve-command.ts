@@ -6,6 +6,7 @@ import { loadConfig } from '../config/load-config.ts';
 import { createServer } from '../server/create-server.ts';
 import { ignoreBrokenPipe } from '../util/ignore-broken-pipe.ts';
 import { createLogger } from '../util/logger.ts';
+import { startMallocTrimmer } from '../util/malloc-trim.ts';
 import { installProcessFailureHandlers } from '../util/process-failures.ts';
 
 export const SERVE_HELP = `Usage: kiln serve [options]
@@ -67,6 +68,8 @@ export async function serveCommand(args: string[]): Promise<number> {
   const log = createLogger({ level: values['log-level'] });
   const failures = installProcessFailureHandlers({ log, component: 'serve' });
   const server = await createServer({ config, log, processFailures: failures.counts });
+  // Freed memory back to the system after bursts (see malloc-trim.ts).
+  const trimmer = await startMallocTrimmer({ log });
   process.stdout.write(
     `Kiln is serving on grpc://${server.grpcAddress} (data in ${config.server.dataDir})\n`,
   );
@@ -81,6 +84,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  trimmer?.stop();
   await server.close();
   log.flush();
   return 0;
