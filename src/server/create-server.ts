@@ -86,6 +86,7 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
       actionCacheStore: stores.actionCache,
       actionCache,
       scheduler,
+      workerTimeoutMs: exec.workerTimeoutMs,
       log,
       rpcObserver: observed.observer,
       onActionCacheLookup: observed.observer.actionCacheLookup,
@@ -102,7 +103,10 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
         address: loopbackAddress(grpc.address, grpc.port),
         // The local workers call the scheduler and the CAS directly, not over gRPC.
         // Over the metered CAS, so that their traffic counts like a remote worker's.
-        inProcess: { bots: createBotsCore({ log, scheduler }), cas },
+        inProcess: {
+          bots: createBotsCore({ log, scheduler, workerTimeoutMs: exec.workerTimeoutMs }),
+          cas,
+        },
         workDir: resolve(config.server.dataDir, exec.workDir),
         cacheBytes: exec.workerCacheSize,
         capacity: exec.localWorkers,

@@ -18,12 +18,14 @@ export interface ExecutionServicesOptions {
   readonly log: Logger;
   readonly cas: BlobStore;
   readonly scheduler: Scheduler;
+  /** How long a silent bot keeps its session (for expire_time). */
+  readonly workerTimeoutMs?: number;
 }
 
 /** Adds Execution, Operations and Bots to `server`. */
 export function addExecutionServices(server: Server, options: ExecutionServicesOptions): void {
-  const { log, cas, scheduler } = options;
+  const { log, cas, scheduler, workerTimeoutMs } = options;
   server.addService(ExecutionService, createExecutionService({ log, cas, scheduler }));
   server.addService(OperationsService, createOperationsService({ log, scheduler }));
-  server.addService(BotsService, createBotsService({ log, scheduler }));
+  server.addService(BotsService, createBotsService({ log, scheduler, workerTimeoutMs }));
 }

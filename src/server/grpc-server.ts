@@ -67,6 +67,8 @@ export interface GrpcServerOptions {
   readonly actionCache?: ActionCache;
   /** When set, the server also serves Execution, Operations and Bots over this scheduler. */
   readonly scheduler?: Scheduler;
+  /** The scheduler's `workerTimeoutMs`, told to bots as their sessions' expire_time; 60 s by default. */
+  readonly workerTimeoutMs?: number;
   /** When set (and enabled), the server also serves the Remote Asset API (Fetch, Push). */
   readonly remoteAsset?: GrpcRemoteAssetOptions;
   /** Told the outcome of every call to every service (metrics, recent errors). */
@@ -147,7 +149,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     }),
   );
   if (options.scheduler !== undefined)
-    addExecutionServices(server, { log, cas, scheduler: options.scheduler });
+    addExecutionServices(server, {
+      log,
+      cas,
+      scheduler: options.scheduler,
+      workerTimeoutMs: options.workerTimeoutMs,
+    });
   server.addService(casServiceDefinition, createCasService({ log, cas }));
   server.addService(
     byteStreamServiceDefinition,

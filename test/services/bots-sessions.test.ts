@@ -8,6 +8,8 @@ import {
 import { createBotsCore } from '../../src/services/bots-service.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 import { scenario } from '../scheduler/scenario.ts';
+import { call } from '../support/grpc-clients.ts';
+import { startTestServer } from '../support/test-server.ts';
 
 function createRequest(botId: string): CreateBotSessionRequest {
   return { parent: '', botSession: BotSession.fromPartial({ botId }) };
@@ -43,5 +45,22 @@ describe('bot sessions', { timeout: 10_000 }, () => {
     const core = createBotsCore({ log: silentLogger(), scheduler: s.scheduler, sessionSweepMs: 0 });
     for (const bot of ['a', 'b', 'c']) await core.createBotSession(createRequest(bot));
     assert.equal(core.sessionCount(), 3);
+  });
+});
+
+describe('bot session expire_time', () => {
+  it("tells bots the server's configured worker timeout", async () => {
+    const t = await startTestServer({ scheduler: { workerTimeoutMs: 7_000 } });
+    try {
+      const before = Date.now();
+      const session = await call(t.clients.bots, 'createBotSession', createRequest('timed'));
+      const expires = (session.expireTime?.seconds ?? 0) * 1000;
+      assert.ok(
+        expires >= before + 5_000 && expires <= Date.now() + 8_000,
+        `expire_time ${expires - before} ms after the call, expected about 7,000`,
+      );
+    } finally {
+      await t.stop();
+    }
   });
 });

@@ -68,6 +68,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     actionCacheStore,
     actionCache,
     scheduler: observability?.scheduler ?? scheduler,
+    workerTimeoutMs: options.scheduler?.workerTimeoutMs,
     rpcObserver: observability?.observer,
     onActionCacheLookup: observability?.observer.actionCacheLookup,
     log: silentLogger(),
