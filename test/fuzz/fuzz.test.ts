@@ -13,12 +13,11 @@ const REQUESTS = Number(process.env.KILN_FUZZ_REQUESTS ?? 20_000);
 const SEED = process.env.KILN_FUZZ_SEED ?? 'npm-test';
 
 /**
- * The server's RSS after the run. Kiln's target is 400 MB after a long run
- * (`npm run fuzz`, whose default bound it is); a 20,000-call run of all
- * scenarios ended at 451 MB, as glibc keeps part of what bursts freed, so
- * this bound catches runaway growth rather than that target.
+ * The server's RSS after the run (given up to 10 s to come down): Kiln's
+ * target of 400 MB, as for `npm run fuzz`. The server gives what bursts
+ * freed back to the system every 10 s (see malloc-trim.ts).
  */
-const MAX_FINAL_RSS_BYTES = Number(process.env.KILN_FUZZ_MAX_RSS_MB ?? 700) * 1e6;
+const MAX_FINAL_RSS_BYTES = Number(process.env.KILN_FUZZ_MAX_RSS_MB ?? 400) * 1e6;
 
 /**
  * Left out here, run by `npm run fuzz`: the rare heavy scenarios (a
