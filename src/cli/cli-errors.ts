@@ -36,7 +36,11 @@ export function describeError(err: unknown, address?: string): string {
         const cause = /Last error: (?:Error: )?(.*?)\.?(?:\s*Resolution note:.*)?$/s.exec(
           error.message,
         );
-        message = `cannot reach ${where} (is it running? see --server): ${cause?.[1] ?? error.message}`;
+        const why = cause?.[1] ?? error.message;
+        // A refused handshake means the server runs, but the TLS options do not fit it.
+        message = /SSL|TLS|certificate/i.test(why)
+          ? `cannot reach ${where} over TLS (see --tls-ca, --tls-cert and --tls-key): ${why}`
+          : `cannot reach ${where} (is it running? see --server): ${why}`;
         break;
       }
       case status.PERMISSION_DENIED:

@@ -6,18 +6,17 @@
  * added to every call by an interceptor.
  */
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import {
   type CallOptions,
   type Channel,
   type ChannelCredentials,
-  credentials,
   InterceptingCall,
   type Interceptor,
   Metadata,
   type ServiceError,
 } from '@grpc/grpc-js';
 import { CasClient } from '../client/cas-client.ts';
+import { type ClientTlsFiles, channelCredentials } from '../client/channel-credentials.ts';
 import { CLIENT_CHANNEL_OPTIONS } from '../client/channel-options.ts';
 import { fromGrpcError } from '../client/grpc-error.ts';
 import {
@@ -46,7 +45,7 @@ export interface ClientSettings {
   /** `host:port`. */
   readonly address: string;
   /** TLS files, or undefined for plaintext. `{}` means TLS with the system's CAs. */
-  readonly tls: { readonly ca?: string; readonly cert?: string; readonly key?: string } | undefined;
+  readonly tls: ClientTlsFiles | undefined;
   readonly instanceName: string;
   readonly digestFunction: DigestFunction;
   /** `--header` pairs, names lower-cased. */
@@ -155,7 +154,10 @@ export class Connection {
       // a CLI user; certificates for IP addresses still verify.
       process.noDeprecation = true;
     }
-    return new Connection(settings, await channelCredentials(settings));
+    const creds = await channelCredentials(settings.tls).catch((err: Error) => {
+      throw new UsageError(err.message);
+    });
+    return new Connection(settings, creds);
   }
 
   /** Closes the channel. */
@@ -177,31 +179,6 @@ export class Connection {
         err ? reject(fromGrpcError(err, what)) : resolve(res),
       );
     });
-  }
-}
-
-async function channelCredentials(settings: ClientSettings): Promise<ChannelCredentials> {
-  const { tls } = settings;
-  if (tls === undefined) return credentials.createInsecure();
-  const read = async (flag: string, path: string | undefined) => {
-    if (path === undefined) return null;
-    try {
-      return await readFile(path);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      const why = code === 'ENOENT' ? 'no such file' : (err as Error).message;
-      throw new UsageError(`cannot read ${flag} ${path}: ${why}`);
-    }
-  };
-  const [ca, cert, key] = await Promise.all([
-    read('--tls-ca', tls.ca),
-    read('--tls-cert', tls.cert),
-    read('--tls-key', tls.key),
-  ]);
-  try {
-    return credentials.createSsl(ca, key, cert);
-  } catch (err) {
-    throw new UsageError(`the TLS files are not usable: ${(err as Error).message}`);
   }
 }
 

@@ -24,6 +24,11 @@ Options:
                        port + 1; "off" serves no HTTP)
   --data-dir DIR       base directory for stored data (default ./kiln-data)
   --config FILE        YAML or JSON configuration file (see docs/configuration.md)
+  --tls-cert FILE      serve gRPC and HTTP over TLS with this PEM certificate
+                       (with --tls-key); re-read when the file changes
+  --tls-key FILE       the certificate's PEM private key
+  --tls-client-ca FILE mutual TLS: refuse clients without a certificate signed
+                       by a CA in this PEM file
   --log-level LEVEL    trace, debug, info, warn, error (default info, or KILN_LOG_LEVEL)
   -h, --help           show this help
 
@@ -31,6 +36,7 @@ Examples:
   kiln serve
   kiln serve --listen 0.0.0.0:8980 --data-dir /var/lib/kiln
   kiln serve --config /etc/kiln/kiln.yaml
+  kiln serve --listen 0.0.0.0:8980 --tls-cert server.crt --tls-key server.key
 
 Point Bazel at it with:
   bazel build --remote_executor=grpc://127.0.0.1:8980 //...   (remote execution)
@@ -46,6 +52,9 @@ export async function serveCommand(args: string[]): Promise<number> {
       'http-listen': { type: 'string' },
       'data-dir': { type: 'string' },
       config: { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-client-ca': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -61,6 +70,9 @@ export async function serveCommand(args: string[]): Promise<number> {
       listen: values.listen,
       httpListen: values['http-listen'],
       dataDir: values['data-dir'],
+      tlsCert: values['tls-cert'],
+      tlsKey: values['tls-key'],
+      tlsClientCa: values['tls-client-ca'],
     },
   });
   ignoreBrokenPipe(process.stdout);
@@ -70,12 +82,15 @@ export async function serveCommand(args: string[]): Promise<number> {
   const server = await createServer({ config, log, processFailures: failures.counts });
   // Freed memory back to the system after bursts (see malloc-trim.ts).
   const trimmer = await startMallocTrimmer({ log });
+  const [grpc, http] = server.tls ? ['grpcs', 'https'] : ['grpc', 'http'];
+  const mutual = config.server.tls.clientCa === undefined ? '' : ', client certificates required';
+  // One write, so that whoever reads the "serving" line has the HTTP address too.
   process.stdout.write(
-    `Kiln is serving on grpc://${server.grpcAddress} (data in ${config.server.dataDir})\n`,
+    `Kiln is serving on ${grpc}://${server.grpcAddress} (data in ${config.server.dataDir}${mutual})\n` +
+      (server.httpAddress === undefined
+        ? ''
+        : `Web UI and metrics on ${http}://${server.httpAddress}/\n`),
   );
-  if (server.httpAddress !== undefined) {
-    process.stdout.write(`Web UI and metrics on http://${server.httpAddress}/\n`);
-  }
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       log.info({ signal }, 'shutting down');

@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { channelCredentials } from '../client/channel-credentials.ts';
 import { parseSize } from '../config/values.ts';
 import { createLogger } from '../util/logger.ts';
 import { installProcessFailureHandlers } from '../util/process-failures.ts';
@@ -12,14 +13,18 @@ import { parseActionUsers } from '../worker/action-users.ts';
 import { detectPlatform, parsePlatformProperties } from '../worker/platform-detect.ts';
 import { startWorker } from '../worker/start-worker.ts';
 
-export const WORKER_HELP = `Usage: kiln worker --scheduler grpc://HOST:PORT [options]
+export const WORKER_HELP = `Usage: kiln worker --scheduler grpc[s]://HOST:PORT [options]
 
 Runs actions for a Kiln scheduler. The worker dials the scheduler (it needs no
 open port of its own), downloads inputs into a local file cache, runs each
 command in a fresh build directory and uploads the outputs.
 
 Options:
-  --scheduler URL      scheduler address, grpc://HOST:PORT (required)
+  --scheduler URL      scheduler address, grpc://HOST:PORT, or grpcs://HOST:PORT
+                       for TLS (required)
+  --tls-ca FILE        CA certificates to trust instead of the system's; turns TLS on
+  --tls-cert FILE      client certificate for mutual TLS (with --tls-key FILE)
+  --tls-key FILE       the client certificate's private key
   --concurrency N      commands run at once (default: number of cores, ${availableParallelism()} here)
   --prefetch N         actions taken beyond --concurrency, whose inputs are staged
                        and outputs uploaded while other commands run (default 0)
@@ -46,17 +51,17 @@ Options:
 Examples:
   kiln worker --scheduler grpc://build-farm:8980
   kiln worker --scheduler grpc://10.0.0.5:8980 --concurrency 16 --platform pool=large
+  kiln worker --scheduler grpcs://build-farm:8980 --tls-ca ca.crt \\
+      --tls-cert worker.crt --tls-key worker.key
 `;
 
-/** Strips `grpc://` and checks `host:port`. */
-export function schedulerAddress(url: string): string {
-  const address = url.replace(/^grpc:\/\//, '');
-  if (url.startsWith('grpcs://') || !/^(\[[^\]]+\]|[^:/]+):\d{1,5}$/.test(address)) {
-    throw new Error(
-      `--scheduler "${url}" must look like grpc://HOST:PORT (TLS is not supported yet)`,
-    );
+/** Splits `grpc://` or `grpcs://` (TLS) from `host:port`, which it checks. */
+export function schedulerAddress(url: string): { address: string; tls: boolean } {
+  const match = /^(?:(grpcs?):\/\/)?((?:\[[^\]]+\]|[^:/]+):\d{1,5})$/.exec(url);
+  if (match === null) {
+    throw new Error(`--scheduler "${url}" must look like grpc://HOST:PORT or grpcs://HOST:PORT`);
   }
-  return address;
+  return { address: match[2] as string, tls: match[1] === 'grpcs' };
 }
 
 /** Runs `kiln worker` with the arguments after `worker`. */
@@ -74,6 +79,9 @@ export async function workerCommand(args: string[]): Promise<number> {
       'action-users': { type: 'string' },
       sandbox: { type: 'string' },
       'action-memory-limit': { type: 'string' },
+      'tls-ca': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -84,7 +92,15 @@ export async function workerCommand(args: string[]): Promise<number> {
     return 0;
   }
   if (values.scheduler === undefined) throw new Error('--scheduler grpc://HOST:PORT is required');
-  const address = schedulerAddress(values.scheduler);
+  const scheduler = schedulerAddress(values.scheduler);
+  const { address } = scheduler;
+  const tlsFiles = { ca: values['tls-ca'], cert: values['tls-cert'], key: values['tls-key'] };
+  const tls = scheduler.tls || Object.values(tlsFiles).some((file) => file !== undefined);
+  const credentials = await channelCredentials(tls ? tlsFiles : undefined);
+  // grpc-js gives an IP address host to tls.connect as the server name, for
+  // which Node warns (DEP0123) on every connection; certificates for IP
+  // addresses verify all the same.
+  if (tls) process.noDeprecation = true;
   const concurrency = Number(values.concurrency ?? availableParallelism());
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new Error(`--concurrency "${values.concurrency}" must be a positive integer`);
@@ -113,6 +129,7 @@ export async function workerCommand(args: string[]): Promise<number> {
   installProcessFailureHandlers({ log, component: 'worker' });
   const worker = await startWorker({
     address,
+    credentials,
     workDir: resolve(values['work-dir'] ?? 'kiln-worker'),
     cacheBytes,
     capacity: concurrency,
@@ -124,7 +141,9 @@ export async function workerCommand(args: string[]): Promise<number> {
     sandbox,
     actionMemoryLimitBytes,
   });
-  process.stdout.write(`Kiln worker ${worker.name} is working for grpc://${address}\n`);
+  process.stdout.write(
+    `Kiln worker ${worker.name} is working for ${tls ? 'grpcs' : 'grpc'}://${address}\n`,
+  );
   await new Promise<void>((done) => {
     process.once('SIGINT', () => done());
     process.once('SIGTERM', () => done());

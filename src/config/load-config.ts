@@ -16,6 +16,7 @@ import {
   type StoreRef,
   storeChildren,
 } from './schema.ts';
+import { checkServerTls } from './tls-schema.ts';
 
 /** An invalid configuration. The message lists every problem, one per line. */
 export class ConfigError extends Error {
@@ -41,6 +42,12 @@ export interface LoadConfigOptions {
     readonly httpListen?: string;
     /** Replaces `server.dataDir`. */
     readonly dataDir?: string;
+    /** Replaces `server.tls.cert`. */
+    readonly tlsCert?: string;
+    /** Replaces `server.tls.key`. */
+    readonly tlsKey?: string;
+    /** Replaces `server.tls.clientCa`. */
+    readonly tlsClientCa?: string;
   };
   /** Environment for `${VAR}` expansion; `process.env` by default. */
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -92,6 +99,7 @@ export function parseConfigText(
   if (!result.success) throw new ConfigError(sourceName, formatIssues(result.error.issues, []));
 
   const config = applyOverrides(result.data, options.overrides ?? {}, problems);
+  problems.push(...checkServerTls(config.server.tls));
   problems.push(...checkStoreGraph(config));
   if (problems.length > 0) throw new ConfigError(sourceName, problems);
   return config;
@@ -139,23 +147,37 @@ function expandEnv(
   return value;
 }
 
+/** Each override and the `server` field it replaces: `[path, in server.tls]`. */
+const OVERRIDE_FIELDS = {
+  listen: ['listen', false],
+  httpListen: ['httpListen', false],
+  dataDir: ['dataDir', false],
+  tlsCert: ['cert', true],
+  tlsKey: ['key', true],
+  tlsClientCa: ['clientCa', true],
+} as const;
+
 function applyOverrides(
   config: KilnConfig,
   overrides: NonNullable<LoadConfigOptions['overrides']>,
   problems: string[],
 ): KilnConfig {
   let server = config.server;
-  for (const field of ['listen', 'httpListen', 'dataDir'] as const) {
-    const value = overrides[field];
+  for (const [field, [name, inTls]] of Object.entries(OVERRIDE_FIELDS)) {
+    const value = overrides[field as keyof typeof OVERRIDE_FIELDS];
     if (value === undefined) continue;
-    const result = overrideSchemas[field].safeParse(value, { reportInput: true });
-    if (result.success) server = { ...server, [field]: result.data };
-    else
+    const schema = overrideSchemas[field as keyof typeof OVERRIDE_FIELDS];
+    const result = schema.safeParse(value, { reportInput: true });
+    const path = inTls ? ['server', 'tls', name] : ['server', name];
+    if (!result.success) {
       problems.push(
-        ...formatIssues(result.error.issues, ['server', field]).map(
-          (p) => `${p} (from the command line)`,
-        ),
+        ...formatIssues(result.error.issues, path).map((p) => `${p} (from the command line)`),
       );
+    } else if (inTls) {
+      server = { ...server, tls: { ...server.tls, [name]: result.data } };
+    } else {
+      server = { ...server, [name]: result.data };
+    }
   }
   return server === config.server ? config : { ...config, server };
 }

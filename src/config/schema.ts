@@ -16,6 +16,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { type RemoteAssetConfig, remoteAssetSchema } from './asset-schema.ts';
 import { type ExecutionConfig, executionSchema } from './execution-schema.ts';
+import { type ServerTlsConfig, serverTlsSchema } from './tls-schema.ts';
 import { countSchema, durationSchema, flagSchema, sizeSchema } from './values.ts';
 
 /** A reference to a store: the name of an entry of `storage.stores`, or an inline definition. */
@@ -80,6 +81,8 @@ export interface KilnConfig {
     readonly httpListen: string;
     /** Base directory for relative store paths. */
     readonly dataDir: string;
+    /** TLS and mutual TLS of the gRPC and HTTP servers; off without `cert`. */
+    readonly tls: ServerTlsConfig;
   };
   readonly storage: {
     /** Named stores, referenced by name from `cas`, `actionCache` and each other. */
@@ -279,6 +282,7 @@ const serverSchema = z
       .describe(
         'Base directory for relative store paths, resolved against the working directory. Default: ./kiln-data.',
       ),
+    tls: serverTlsSchema.prefault({}),
   })
   .strict()
   .describe('The server process.');
@@ -346,6 +350,9 @@ export const overrideSchemas = {
   listen: listenSchema,
   httpListen: httpListenSchema,
   dataDir: z.string().min(1),
+  tlsCert: serverTlsSchema.shape.cert,
+  tlsKey: serverTlsSchema.shape.key,
+  tlsClientCa: serverTlsSchema.shape.clientCa,
 } as const;
 
 /** The JSON Schema (draft 2020-12) of a configuration file, for editors and documentation. */

@@ -4,8 +4,10 @@
  * mounts its own with a {@link RouteRegistrar}.
  */
 import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { parseListenAddress } from '../server/grpc-server.ts';
+import { type ReloadingServerTls, secureContextOptions } from '../tls/reloading-server-tls.ts';
 import type { Logger } from '../util/logger.ts';
 
 /** Mounts routes (or plugins) on the HTTP server before it starts listening. */
@@ -19,6 +21,8 @@ export interface HttpServerOptions {
   readonly routes: readonly RouteRegistrar[];
   /** Fastify logs through a child of it; requests themselves are not logged. */
   readonly log: Logger;
+  /** Serve HTTPS (refusing clients without a certificate when it has a client CA). */
+  readonly tls?: ReloadingServerTls;
 }
 
 /** A running HTTP server. */
@@ -26,7 +30,7 @@ export interface RunningHttpServer {
   /** The bound `host:port`, with the real port when 0 was asked for. */
   readonly address: string;
   readonly port: number;
-  /** `http://host:port/`, for people. */
+  /** `http://host:port/` (or `https://`), for people. */
   readonly url: string;
   /** Closes every connection, idle or not, and stops listening. */
   close(): Promise<void>;
@@ -57,12 +61,28 @@ export function resolveHttpListen(server: {
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
   const { host, port } = parseListenAddress(options.listen);
   const logger: FastifyBaseLogger = options.log.child({ component: 'http' });
+  const { tls } = options;
   const app = Fastify({
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true }),
     // A UI page left open holds a keep-alive connection; shutdown must not wait for it.
     forceCloseConnections: true,
-  });
+    ...(tls === undefined
+      ? {}
+      : {
+          https: {
+            ...secureContextOptions(tls.current),
+            requestCert: tls.mutual,
+            rejectUnauthorized: tls.mutual,
+          },
+        }),
+    // Routes are the same over HTTP and HTTPS; only Fastify's types tell them apart.
+  }) as FastifyInstance;
+  // New connections get a rotated certificate; open ones keep theirs.
+  const unsubscribe = tls?.onChange((material) =>
+    (app.server as unknown as TlsServer).setSecureContext(secureContextOptions(material)),
+  );
+  app.addHook('onClose', async () => unsubscribe?.());
   try {
     for (const register of options.routes) await register(app);
     // Node wants IPv6 hosts without the brackets of the host:port notation.
@@ -76,7 +96,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   return {
     address,
     port: bound,
-    url: `http://${address}/`,
+    url: `${tls === undefined ? 'http' : 'https'}://${address}/`,
     close: () => app.close(),
   };
 }

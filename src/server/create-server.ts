@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path';
 import { ActionCache } from '../cache/action-cache.ts';
+import { ConfigError } from '../config/load-config.ts';
 import type { KilnConfig } from '../config/schema.ts';
 import { type RunningHttpServer, resolveHttpListen, startHttpServer } from '../http/http-server.ts';
 import { metricsRoute } from '../http/metrics-route.ts';
@@ -14,6 +15,7 @@ import { registerWorkerCounters } from '../observe/worker-metrics.ts';
 import { InMemoryScheduler } from '../scheduler/in-memory-scheduler.ts';
 import { createBotsCore } from '../services/bots-service.ts';
 import { createStores, type Stores } from '../storage/create-blob-store.ts';
+import { ReloadingServerTls } from '../tls/reloading-server-tls.ts';
 import { registerUi } from '../ui/register-ui.ts';
 import type { UiDeps } from '../ui/ui-deps.ts';
 import type { Logger } from '../util/logger.ts';
@@ -28,6 +30,8 @@ export interface KilnServer {
   readonly grpcAddress: string;
   /** HTTP `host:port` (web UI and `/metrics`), or undefined when `server.httpListen` is off. */
   readonly httpAddress: string | undefined;
+  /** Whether both servers speak TLS (`server.tls`): grpcs:// and https://. */
+  readonly tls: boolean;
   readonly stores: Stores;
   /** The in-process worker, when one runs. */
   readonly worker: RunningWorker | undefined;
@@ -51,7 +55,12 @@ export interface CreateServerOptions {
 export async function createServer(options: CreateServerOptions): Promise<KilnServer> {
   const { config, log } = options;
   const exec = config.execution;
-  const stores = await createStores(config);
+  // Read first: a bad TLS file is a start-up error before anything else is opened.
+  const tls = await openTls(config.server.tls, log);
+  const stores = await createStores(config).catch((err: unknown) => {
+    tls?.close();
+    throw err;
+  });
   const actionCache = new ActionCache({ store: stores.actionCache, cas: stores.cas });
   const innerScheduler = exec.enabled
     ? new InMemoryScheduler({
@@ -82,6 +91,7 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
   try {
     grpc = await startGrpcServer({
       listen: config.server.listen,
+      tls,
       cas,
       actionCacheStore: stores.actionCache,
       actionCache,
@@ -137,6 +147,7 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
         listen: httpListen,
         routes: [metricsRoute(observed.metrics), (app) => registerUi(app, deps)],
         log,
+        tls,
       });
     }
   } catch (err) {
@@ -145,11 +156,12 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
     await grpc?.close();
     await scheduler?.close();
     await stores.close();
+    tls?.close();
     throw err;
   }
   log.info(
     {
-      grpc: grpc.address,
+      grpc: `${tls === undefined ? 'grpc' : 'grpcs'}://${grpc.address}`,
       http: http?.url ?? 'off',
       dataDir: config.server.dataDir,
       localWorkers: worker ? exec.localWorkers : 0,
@@ -160,6 +172,7 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
   return {
     grpcAddress: running.address,
     httpAddress: http?.address,
+    tls: tls !== undefined,
     stores,
     worker,
     async close() {
@@ -168,8 +181,23 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
       await http?.close();
       await running.close();
       await stores.close();
+      tls?.close();
     },
   };
+}
+
+/** The TLS files of `server.tls`, read and watched; undefined when TLS is off. */
+async function openTls(
+  files: KilnConfig['server']['tls'],
+  log: Logger,
+): Promise<ReloadingServerTls | undefined> {
+  const { cert, key, clientCa } = files;
+  if (cert === undefined || key === undefined) return undefined;
+  try {
+    return await ReloadingServerTls.open({ files: { cert, key, clientCa }, log });
+  } catch (err) {
+    throw new ConfigError('server.tls', [(err as Error).message]);
+  }
 }
 
 /** The address a worker in this process dials: the listen host, or loopback for wildcard hosts. */

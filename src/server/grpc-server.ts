@@ -30,6 +30,8 @@ import {
 import { DEFAULT_MAX_READ_STREAMS, ReadStreams } from '../services/read-streams.ts';
 import { UploadRegistry } from '../services/upload-registry.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
+import { grpcServerCredentials } from '../tls/grpc-server-credentials.ts';
+import type { ReloadingServerTls } from '../tls/reloading-server-tls.ts';
 import type { Logger } from '../util/logger.ts';
 import { addExecutionServices } from './execution-services.ts';
 import { installFrameHeadroom } from './grpc-frame-headroom.ts';
@@ -41,6 +43,8 @@ import { observingInterceptor, type RpcObserver } from './rpc.ts';
 export interface GrpcServerOptions {
   /** `host:port`; port 0 picks a free port. */
   readonly listen: string;
+  /** Serve TLS (mutual TLS when it has a client CA) with these files; plaintext without. */
+  readonly tls?: ReloadingServerTls;
   /** The CAS (content-verifying). */
   readonly cas: BlobStore;
   /** Storage for encoded ActionResults. */
@@ -182,7 +186,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   }
   const tunedStreams = setInitialStreamWindow(server, FLOW_CONTROL_WINDOW_BYTES);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(options.listen, ServerCredentials.createInsecure(), (err, boundPort) =>
+    const creds =
+      options.tls === undefined
+        ? ServerCredentials.createInsecure()
+        : grpcServerCredentials(options.tls);
+    server.bindAsync(options.listen, creds, (err, boundPort) =>
       err ? reject(err) : resolve(boundPort),
     );
   }).catch(async (err: unknown) => {

@@ -4,7 +4,7 @@
  * ({@link InProcessBotsTransport}, the worker inside `kiln serve`). The worker
  * agent is the same either way; only the transport differs.
  */
-import { type Channel, credentials, Metadata, status } from '@grpc/grpc-js';
+import { type Channel, type ChannelCredentials, Metadata, status } from '@grpc/grpc-js';
 import { CLIENT_CHANNEL_OPTIONS } from '../client/channel-options.ts';
 import { KilnError } from '../errors.ts';
 import {
@@ -38,9 +38,9 @@ export interface BotsTransport {
 export class GrpcBotsTransport implements BotsTransport {
   readonly #client: BotsClient;
 
-  /** Connects to `address` (`host:port`). */
-  constructor(address: string) {
-    this.#client = new BotsClient(address, credentials.createInsecure(), CLIENT_CHANNEL_OPTIONS);
+  /** Connects to `address` (`host:port`) with `credentials` (plaintext or TLS). */
+  constructor(address: string, credentials: ChannelCredentials) {
+    this.#client = new BotsClient(address, credentials, CLIENT_CHANNEL_OPTIONS);
   }
 
   /** The channel, for CAS clients that share the connection. */

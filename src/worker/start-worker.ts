@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import type { ChannelCredentials } from '@grpc/grpc-js';
 import { CasClient } from '../client/cas-client.ts';
 import { SHA256 } from '../digest/digest-function.ts';
 import type { WorkerCounters } from '../observe/worker-metrics.ts';
@@ -31,6 +32,8 @@ import { WorkerAgent } from './worker-agent.ts';
 export interface StartWorkerOptions {
   /** Scheduler and CAS address, `host:port`; unused when `inProcess` is set. */
   readonly address: string;
+  /** Credentials for `address` (TLS, a client certificate); plaintext by default. */
+  readonly credentials?: ChannelCredentials;
   /**
    * Run inside the server: call its Bots logic and its CAS store directly
    * instead of over gRPC (the local workers of `kiln serve`).
@@ -226,7 +229,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const { inProcess } = options;
   const cacheCas =
     inProcess === undefined
-      ? new CasClient({ address: options.address })
+      ? new CasClient({ address: options.address, credentials: options.credentials })
       : new LocalCas({ store: inProcess.cas, digestFunction: SHA256 });
   const fileCache = await FileCache.open({
     directory: join(workDir, 'cache'),
@@ -240,6 +243,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const launcher = new HelperProcessLauncher({ log: options.log });
   const agent = new WorkerAgent({
     address: options.address,
+    credentials: options.credentials,
     inProcess:
       inProcess === undefined
         ? undefined

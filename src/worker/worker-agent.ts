@@ -5,7 +5,7 @@
  * scheduler restarts or forgets the session.
  */
 import { hostname } from 'node:os';
-import { type ServiceError, status } from '@grpc/grpc-js';
+import { type ChannelCredentials, credentials, type ServiceError, status } from '@grpc/grpc-js';
 import { CasClient } from '../client/cas-client.ts';
 import { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
 import type { DigestFunction } from '../digest/digest-function.ts';
@@ -47,6 +47,8 @@ const POLL_INTERRUPTED = new Error('the worker has leases to report');
 export interface WorkerAgentOptions {
   /** Scheduler (and CAS) address, `host:port`; unused when `inProcess` is set. */
   readonly address: string;
+  /** Credentials for `address`; plaintext by default. */
+  readonly credentials?: ChannelCredentials;
   /**
    * Reach the scheduler and the CAS by direct calls instead of gRPC: the
    * worker inside `kiln serve`.
@@ -124,7 +126,10 @@ export class WorkerAgent {
       this.#bots = bots;
       this.#casFor = (_instanceName, fn) => casFor(fn);
     } else {
-      const grpc = new GrpcBotsTransport(options.address);
+      const grpc = new GrpcBotsTransport(
+        options.address,
+        options.credentials ?? credentials.createInsecure(),
+      );
       const channel = grpc.channel;
       this.#bots = grpc;
       this.#casFor = (instanceName, fn) =>

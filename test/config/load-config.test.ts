@@ -22,7 +22,7 @@ function problemsOf(text: string, env: Record<string, string> = {}): string[] {
 }
 
 const ZERO_CONFIG: KilnConfig = {
-  server: { listen: '127.0.0.1:8980', httpListen: 'auto', dataDir: './kiln-data' },
+  server: { listen: '127.0.0.1:8980', httpListen: 'auto', dataDir: './kiln-data', tls: {} },
   storage: {
     stores: {},
     cas: { kind: 'disk', path: 'cas', maxSize: 10 * GiB, fsync: false, directIo: true },
@@ -90,6 +90,7 @@ describe('loadConfig', () => {
         listen: '[::]:8981',
         httpListen: '[::]:9090',
         dataDir: dir,
+        tls: {},
       });
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -43,7 +43,7 @@ export async function startKiln(
     const timer = setTimeout(() => reject(new Error(`kiln did not start:\n${stderr}`)), 20_000);
     child.stdout?.on('data', (d: Buffer) => {
       stdout += d.toString();
-      const match = /serving on grpc:\/\/(\S+)/.exec(stdout);
+      const match = /serving on grpcs?:\/\/(\S+)/.exec(stdout);
       if (match?.[1]) {
         clearTimeout(timer);
         resolve(match[1]);

@@ -1,0 +1,201 @@
+/**
+ * The server's TLS files (certificate, key, client CA), read and checked at
+ * start and re-read when they change, so that a certificate rotates without
+ * a restart. A change that does not make a usable set (a half-written file,
+ * a key that does not match the certificate) is logged as an error and the
+ * servers keep the last good set.
+ */
+import { X509Certificate } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { createSecureContext, type SecureContextOptions } from 'node:tls';
+import type { Logger } from '../util/logger.ts';
+
+/** The files, as configured (`server.tls`). */
+export interface ServerTlsFiles {
+  readonly cert: string;
+  readonly key: string;
+  /** Present for mutual TLS. */
+  readonly clientCa?: string;
+}
+
+/** One usable set of the files' contents. */
+export interface ServerTlsMaterial {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly clientCa?: Buffer;
+}
+
+/** Options for {@link ReloadingServerTls.open}. */
+export interface ReloadingServerTlsOptions {
+  readonly files: ServerTlsFiles;
+  readonly log: Logger;
+  /** How often the files are checked for changes; 1 s by default. */
+  readonly pollIntervalMs?: number;
+}
+
+/** What a server does with a new set. */
+export type TlsMaterialListener = (material: ServerTlsMaterial) => void;
+
+/** The current TLS material of the servers, kept up to date with the files. */
+export class ReloadingServerTls {
+  readonly files: ServerTlsFiles;
+  readonly #log: Logger;
+  readonly #listeners = new Set<TlsMaterialListener>();
+  readonly #timer: NodeJS.Timeout;
+  #current: ServerTlsMaterial;
+  /** The files' state of the current material, and the last state seen. */
+  #loaded: string;
+  #seen: string;
+  /** A state whose reload failed: not retried (nor logged again) until the files change. */
+  #failed: string | undefined;
+  #checking = false;
+
+  private constructor(
+    options: ReloadingServerTlsOptions,
+    material: ServerTlsMaterial,
+    state: string,
+  ) {
+    this.files = options.files;
+    this.#log = options.log;
+    this.#current = material;
+    this.#loaded = state;
+    this.#seen = state;
+    // Polling, not fs.watch: rotation often replaces a file by rename or swaps
+    // a symlink (Kubernetes secrets, certbot), which a watch on the old inode misses.
+    this.#timer = setInterval(() => void this.#check(), options.pollIntervalMs ?? 1000);
+    this.#timer.unref();
+  }
+
+  /** Reads and checks the files; rejects with a message naming the bad file. */
+  static async open(options: ReloadingServerTlsOptions): Promise<ReloadingServerTls> {
+    // The state before the contents: a change after it is then seen by the first check.
+    const state = await fileState(options.files).catch(() => 'unreadable');
+    const material = await readMaterial(options.files);
+    options.log.info(
+      { ...certificateFields(material), ...options.files },
+      'TLS certificate loaded',
+    );
+    return new ReloadingServerTls(options, material, state);
+  }
+
+  /** Whether clients must present a certificate signed by the client CA. */
+  get mutual(): boolean {
+    return this.#current.clientCa !== undefined;
+  }
+
+  /** The last good material. */
+  get current(): ServerTlsMaterial {
+    return this.#current;
+  }
+
+  /** Calls `listener` with every new material; returns the unsubscribe function. */
+  onChange(listener: TlsMaterialListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Stops watching the files. */
+  close(): void {
+    clearInterval(this.#timer);
+    this.#listeners.clear();
+  }
+
+  /**
+   * Reloads once the files have changed and then stayed unchanged for one
+   * interval, so that a rotation writing the certificate and the key one
+   * after the other is read as a whole, not as a mismatched pair.
+   */
+  async #check(): Promise<void> {
+    if (this.#checking) return;
+    this.#checking = true;
+    try {
+      const state = await fileState(this.files).catch((err: Error) => `unreadable ${err.message}`);
+      const stable = state === this.#seen;
+      this.#seen = state;
+      if (!stable || state === this.#loaded || state === this.#failed) return;
+      try {
+        const material = await readMaterial(this.files);
+        this.#current = material;
+        this.#loaded = state;
+        this.#failed = undefined;
+        this.#log.info(
+          { ...certificateFields(material), ...this.files },
+          'TLS certificate reloaded',
+        );
+        for (const listener of this.#listeners) listener(material);
+      } catch (err) {
+        this.#failed = state;
+        this.#log.error(
+          { err: (err as Error).message, ...this.files },
+          'TLS files changed but are not usable; still serving the previous certificate',
+        );
+      }
+    } finally {
+      this.#checking = false;
+    }
+  }
+}
+
+/** The options of a TLS server (gRPC or HTTPS) for `material`. */
+export function secureContextOptions(material: ServerTlsMaterial): SecureContextOptions {
+  return { cert: material.cert, key: material.key, ca: material.clientCa };
+}
+
+/** Identity, size and time of each file (through symlinks), to notice replacements. */
+async function fileState(files: ServerTlsFiles): Promise<string> {
+  const paths = [files.cert, files.key, files.clientCa].filter((p) => p !== undefined);
+  const stats = await Promise.all(paths.map((p) => stat(p)));
+  return stats.map((s) => `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`).join(' ');
+}
+
+/** Reads the files and checks they make a usable set; the error names the culprit. */
+async function readMaterial(files: ServerTlsFiles): Promise<ServerTlsMaterial> {
+  const read = async (field: string, path: string): Promise<Buffer> => {
+    try {
+      return await readFile(path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new Error(
+        `server.tls.${field}: cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+      );
+    }
+  };
+  const [cert, key, clientCa] = await Promise.all([
+    read('cert', files.cert),
+    read('key', files.key),
+    files.clientCa === undefined ? undefined : read('clientCa', files.clientCa),
+  ]);
+  const material = { cert, key, clientCa };
+  parseCertificate('cert', files.cert, cert);
+  // An unparsable CA file would otherwise be accepted silently, trusting no one.
+  if (clientCa !== undefined) parseCertificate('clientCa', files.clientCa ?? '', clientCa);
+  try {
+    createSecureContext(secureContextOptions(material));
+  } catch (err) {
+    throw new Error(
+      `server.tls.key: ${files.key} is not a usable private key for ${files.cert}: ${(err as Error).message}`,
+    );
+  }
+  return material;
+}
+
+function parseCertificate(field: string, path: string, pem: Buffer): X509Certificate {
+  try {
+    return new X509Certificate(pem);
+  } catch (err) {
+    throw new Error(
+      `server.tls.${field}: ${path} holds no PEM certificate: ${(err as Error).message}`,
+    );
+  }
+}
+
+/** What a log line says about a loaded certificate. */
+function certificateFields(material: ServerTlsMaterial): Record<string, string | boolean> {
+  const cert = new X509Certificate(material.cert);
+  return {
+    subject: cert.subject.replaceAll('\n', ', '),
+    serial: cert.serialNumber,
+    validTo: new Date(cert.validTo).toISOString(),
+    mutual: material.clientCa !== undefined,
+  };
+}
