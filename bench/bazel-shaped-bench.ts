@@ -27,6 +27,7 @@ import {
 } from '../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { WriteRequest } from '../src/gen/google/bytestream/bytestream.js';
 import { call, connectClients, type KilnClients } from '../test/support/grpc-clients.ts';
+import { benchInterceptors } from './bench-token.ts';
 import { startExecServer } from './exec-bench.ts';
 import { median, settleFileSystem } from './measure.ts';
 import type { ResultRow } from './report.ts';
@@ -213,7 +214,7 @@ export async function bazelShapedRows(options: BazelShapedOptions): Promise<Resu
   for (let run = 0; run < options.runs; run++) {
     if (run > 0) await settleFileSystem(); // The last run's data directory was just deleted.
     const server = await startExecServer({ localWorkers: 2, cpuProfDir: options.cpuProfDir });
-    const clients = connectClients(server.address);
+    const clients = connectClients(server.address, benchInterceptors());
     try {
       const client = new BazelShapedClient(clients);
       await client.layer(0);

@@ -13,6 +13,7 @@ import {
 import type { ByteStreamClient } from '../src/gen/google/bytestream/bytestream.js';
 import { byteStreamServiceDefinition } from '../src/services/bytestream-codec.ts';
 import { CLIENT_OPTIONS } from '../test/support/grpc-clients.ts';
+import { benchInterceptors } from './bench-token.ts';
 
 /** A ByteStream client with the copy-free codecs, so the client side copies no more than needed. */
 const FastByteStreamClient = makeGenericClientConstructor(
@@ -72,7 +73,11 @@ export function openChannels(address: string, count: number): BenchChannels {
   const creds = credentials.createInsecure();
   const channels: BenchChannel[] = [];
   for (let i = 0; i < count; i++) {
-    const options = { ...CLIENT_OPTIONS, 'grpc.use_local_subchannel_pool': 1 };
+    const options = {
+      ...CLIENT_OPTIONS,
+      'grpc.use_local_subchannel_pool': 1,
+      interceptors: benchInterceptors(),
+    };
     const cas = new ContentAddressableStorageClient(address, creds, options);
     const shared = { ...options, channelOverride: cas.getChannel() };
     channels.push({

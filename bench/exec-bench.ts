@@ -23,6 +23,7 @@ import type { Timestamp } from '../src/gen/google/protobuf/timestamp.js';
 import { uploadBlobs } from '../test/support/actions.ts';
 import { call, connectClients, type KilnClients } from '../test/support/grpc-clients.ts';
 import { startKiln } from '../test/support/kiln-process.ts';
+import { benchAuthYaml, benchInterceptors } from './bench-token.ts';
 import { meanCpu, median, type Sample, timed } from './measure.ts';
 import type { ResultRow } from './report.ts';
 import type { ServerProcess } from './server-process.ts';
@@ -62,7 +63,7 @@ export async function startExecServer(options: ExecServerOptions): Promise<Serve
   const actionUsers = users === undefined ? '' : `  actionUsers: ${users}\n`;
   await writeFile(
     configFile,
-    `execution:\n  localWorkers: ${options.localWorkers}\n${prefetch}${actionUsers}`,
+    `execution:\n  localWorkers: ${options.localWorkers}\n${prefetch}${actionUsers}${benchAuthYaml()}`,
   );
   const nodeOptions =
     options.cpuProfDir === undefined
@@ -393,7 +394,7 @@ export async function execRows(options: ExecRowsOptions): Promise<ResultRow[]> {
     localWorkers: LOCAL_WORKERS,
     cpuProfDir: options.cpuProfDir,
   });
-  const clients = connectClients(server.address);
+  const clients = connectClients(server.address, benchInterceptors());
   try {
     // Connected before anything is measured.
     await call(clients.capabilities, 'getCapabilities', { instanceName: '' });

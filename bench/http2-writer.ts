@@ -10,6 +10,7 @@
  */
 import { type ClientHttp2Session, connect } from 'node:http2';
 import { WriteResponse } from '../src/gen/google/bytestream/bytestream.js';
+import { BENCH_TOKEN } from './bench-token.ts';
 
 /** Flow-control window both ways, as Kiln's own server and clients use. */
 const WINDOW_BYTES = 8 * 1024 * 1024;
@@ -36,6 +37,7 @@ export class Http2ByteStreamWriter {
         ':path': '/google.bytestream.ByteStream/Write',
         'content-type': 'application/grpc',
         te: 'trailers',
+        ...(BENCH_TOKEN === undefined ? {} : { authorization: `Bearer ${BENCH_TOKEN}` }),
       });
       const received: Buffer[] = [];
       let status: string | undefined;

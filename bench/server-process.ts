@@ -7,9 +7,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchAuthYaml } from './bench-token.ts';
 
 /** Linux reports CPU times in /proc/<pid>/stat in clock ticks of 1/100 s. */
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -54,12 +55,21 @@ export interface ServerProcess {
 /** Starts `kiln serve --listen 127.0.0.1:0` over a fresh temporary data directory. */
 export async function startServerProcess(options: ServerProcessOptions): Promise<ServerProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), 'kiln-bench-'));
+  const configArgs: string[] = [];
+  if (benchAuthYaml() !== '') {
+    await writeFile(join(dataDir, 'kiln.yaml'), benchAuthYaml());
+    configArgs.push('--config', join(dataDir, 'kiln.yaml'));
+  }
   const nodeFlags = [...(options.nodeFlags ?? [])];
   if (options.cpuProfDir !== undefined)
     nodeFlags.push('--cpu-prof', '--cpu-prof-dir', options.cpuProfDir);
   const child = spawn(
     join(options.root, 'node_modules/.bin/node'),
-    [...nodeFlags, 'bin/kiln.mjs', 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir],
+    [
+      ...nodeFlags,
+      ...['bin/kiln.mjs', 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir],
+      ...configArgs,
+    ],
     {
       cwd: options.root,
       env: { ...process.env, KILN_LOG_LEVEL: process.env.KILN_LOG_LEVEL ?? 'warn' },

@@ -47,7 +47,7 @@ export function describeError(err: unknown, address?: string): string {
         message = `permission denied by ${where}: ${error.message}`;
         break;
       case status.UNAUTHENTICATED:
-        message = `not authenticated by ${where} (pass credentials with --header): ${error.message}`;
+        message = `not authenticated by ${where} (pass a token with --token-file or KILN_TOKEN): ${error.message}`;
         break;
       case status.DEADLINE_EXCEEDED:
         message = `timed out: ${error.message}`;

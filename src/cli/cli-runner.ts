@@ -19,6 +19,7 @@ const GLOBAL_OPTIONS: Record<string, ParseArgsOptionDescriptor> = {
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   header: { type: 'string', multiple: true },
+  'token-file': { type: 'string' },
   json: { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -35,6 +36,8 @@ export const GLOBAL_HELP = `Global options:
   --tls-key FILE         the client certificate's private key
   --header NAME=VALUE    call metadata sent with every request, repeatable,
                          e.g. --header "authorization=Bearer $TOKEN"
+  --token-file FILE      send the bearer token in FILE with every request
+                         (default: $KILN_TOKEN, when set)
   --json                 print one JSON document on stdout
   --verbose              print stack traces on errors
   -h, --help             show this help
@@ -137,6 +140,7 @@ export async function runCommand(
       tlsCert: parsed.string('tls-cert'),
       tlsKey: parsed.string('tls-key'),
       headers: parsed.strings('header'),
+      tokenFile: parsed.string('token-file'),
     });
     address = settings.address;
     const out = new Output({ json: parsed.flag('json') });

@@ -15,6 +15,7 @@ import {
   Metadata,
   type ServiceError,
 } from '@grpc/grpc-js';
+import { readBearerToken } from '../client/bearer-token.ts';
 import { CasClient } from '../client/cas-client.ts';
 import { type ClientTlsFiles, channelCredentials } from '../client/channel-credentials.ts';
 import { CLIENT_CHANNEL_OPTIONS } from '../client/channel-options.ts';
@@ -61,6 +62,8 @@ export interface GlobalOptionValues {
   readonly tlsCert?: string;
   readonly tlsKey?: string;
   readonly headers?: readonly string[];
+  /** `--token-file`: a file holding the bearer token (else `KILN_TOKEN`). */
+  readonly tokenFile?: string;
 }
 
 /** Resolves the global options; UsageError for malformed values. */
@@ -97,6 +100,20 @@ export function resolveSettings(
     }
     return [name, h.slice(at + 1)];
   });
+  let token: string | undefined;
+  try {
+    token = readBearerToken(values.tokenFile, env);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (token !== undefined) {
+    if (headers.some(([name]) => name === 'authorization')) {
+      throw new UsageError(
+        '--header authorization=… and a token (--token-file or KILN_TOKEN) both set the authorization header; give one',
+      );
+    }
+    headers.push(['authorization', `Bearer ${token}`]);
+  }
   return {
     address: match[2] as string,
     tls: wantsTls ? { ca: values.tlsCa, cert: values.tlsCert, key: values.tlsKey } : undefined,

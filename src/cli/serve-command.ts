@@ -2,8 +2,10 @@
  * `kiln serve`: runs the Kiln services in this process until SIGINT/SIGTERM.
  */
 import { parseArgs } from 'node:util';
+import { describeAuthMode } from '../auth/authenticator.ts';
 import { loadConfig } from '../config/load-config.ts';
 import { createServer } from '../server/create-server.ts';
+import { parseListenAddress } from '../server/grpc-server.ts';
 import { ignoreBrokenPipe } from '../util/ignore-broken-pipe.ts';
 import { createLogger } from '../util/logger.ts';
 import { startMallocTrimmer } from '../util/malloc-trim.ts';
@@ -89,7 +91,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     `Kiln is serving on ${grpc}://${server.grpcAddress} (data in ${config.server.dataDir}${mutual})\n` +
       (server.httpAddress === undefined
         ? ''
-        : `Web UI and metrics on ${http}://${server.httpAddress}/\n`),
+        : `Web UI and metrics on ${http}://${server.httpAddress}/\n`) +
+      `${describeAuthMode(config.auth, parseListenAddress(config.server.listen).host)}\n`,
   );
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {

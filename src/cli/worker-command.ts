@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { bearerTokenInterceptor, readBearerToken } from '../client/bearer-token.ts';
 import { channelCredentials } from '../client/channel-credentials.ts';
 import { parseSize } from '../config/values.ts';
 import { createLogger } from '../util/logger.ts';
@@ -25,6 +26,8 @@ Options:
   --tls-ca FILE        CA certificates to trust instead of the system's; turns TLS on
   --tls-cert FILE      client certificate for mutual TLS (with --tls-key FILE)
   --tls-key FILE       the client certificate's private key
+  --token-file FILE    send the bearer token in FILE (default: $KILN_TOKEN, when
+                       set); the token needs the worker permission
   --concurrency N      commands run at once (default: number of cores, ${availableParallelism()} here)
   --prefetch N         actions taken beyond --concurrency, whose inputs are staged
                        and outputs uploaded while other commands run (default 0)
@@ -82,6 +85,7 @@ export async function workerCommand(args: string[]): Promise<number> {
       'tls-ca': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      'token-file': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -97,6 +101,7 @@ export async function workerCommand(args: string[]): Promise<number> {
   const tlsFiles = { ca: values['tls-ca'], cert: values['tls-cert'], key: values['tls-key'] };
   const tls = scheduler.tls || Object.values(tlsFiles).some((file) => file !== undefined);
   const credentials = await channelCredentials(tls ? tlsFiles : undefined);
+  const token = readBearerToken(values['token-file']);
   // grpc-js gives an IP address host to tls.connect as the server name, for
   // which Node warns (DEP0123) on every connection; certificates for IP
   // addresses verify all the same.
@@ -130,6 +135,7 @@ export async function workerCommand(args: string[]): Promise<number> {
   const worker = await startWorker({
     address,
     credentials,
+    interceptors: token === undefined ? [] : [bearerTokenInterceptor(token)],
     workDir: resolve(values['work-dir'] ?? 'kiln-worker'),
     cacheBytes,
     capacity: concurrency,

@@ -15,6 +15,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { type RemoteAssetConfig, remoteAssetSchema } from './asset-schema.ts';
+import { type AuthConfig, authSchema } from './auth-schema.ts';
 import { type ExecutionConfig, executionSchema } from './execution-schema.ts';
 import { type ServerTlsConfig, serverTlsSchema } from './tls-schema.ts';
 import { countSchema, durationSchema, flagSchema, sizeSchema } from './values.ts';
@@ -98,6 +99,8 @@ export interface KilnConfig {
   readonly execution: ExecutionConfig;
   /** The Remote Asset API (Fetch and Push). */
   readonly remoteAsset: RemoteAssetConfig;
+  /** Tokens and permissions; absent means protected mode (loopback callers only). */
+  readonly auth?: AuthConfig;
   /** The web UI. */
   readonly ui: {
     /** Whether the UI may cancel operations (an admin action; off until authentication exists). */
@@ -335,6 +338,7 @@ export const kilnConfigSchema: z.ZodType<KilnConfig, unknown> = z
     storage: storageSchema.prefault({}),
     execution: executionSchema.prefault({}),
     remoteAsset: remoteAssetSchema.prefault({}),
+    auth: authSchema.optional(),
     ui: uiSchema.prefault({}),
   })
   .strict()

@@ -3,6 +3,7 @@
  * Tests and `kiln serve` both start Kiln through this.
  */
 import { resolve } from 'node:path';
+import { createAuthenticator } from '../auth/authenticator.ts';
 import { ActionCache } from '../cache/action-cache.ts';
 import { ConfigError } from '../config/load-config.ts';
 import type { KilnConfig } from '../config/schema.ts';
@@ -100,6 +101,7 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
       log,
       rpcObserver: observed.observer,
       onActionCacheLookup: observed.observer.actionCacheLookup,
+      authenticator: createAuthenticator(config.auth),
       remoteAsset: {
         config: config.remoteAsset,
         associations: stores.assets,

@@ -4,6 +4,8 @@
  */
 import { ServerCredentials } from '@grpc/grpc-js';
 import { createRemoteAsset, type RemoteAsset } from '../asset/remote-asset.ts';
+import { authInterceptor } from '../auth/auth-interceptor.ts';
+import { type Authenticator, createAuthenticator } from '../auth/authenticator.ts';
 import { ActionCache } from '../cache/action-cache.ts';
 import type { RemoteAssetConfig } from '../config/asset-schema.ts';
 import { FetchService, PushService } from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
@@ -79,6 +81,11 @@ export interface GrpcServerOptions {
   readonly rpcObserver?: RpcObserver;
   /** Told every GetActionResult hit and miss (metrics, build tracking). */
   readonly onActionCacheLookup?: (lookup: ActionCacheLookup) => void;
+  /**
+   * Who may call what (src/auth); protected mode (loopback callers only,
+   * with every permission) by default.
+   */
+  readonly authenticator?: Authenticator;
 }
 
 /** What the Remote Asset services need besides the CAS and the logger. */
@@ -103,6 +110,8 @@ export interface RunningGrpcServer {
   /** The bound `host:port`, with the real port when 0 was asked for. */
   readonly address: string;
   readonly port: number;
+  /** The full path (`/pkg.Service/Method`) of every method served. */
+  readonly methodPaths: readonly string[];
   /** The ByteStream service's uploads and Read streams, for metrics. */
   byteStreamStats(): ByteStreamStats;
   /** Stops accepting calls, waits briefly for running ones, then closes. */
@@ -138,9 +147,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     // Kiln serves no channelz service; its bookkeeping (per-call counters and
     // timestamps, a reference per call) was a few percent of a remote build's CPU.
     'grpc.enable_channelz': 0,
-    // The boundary interceptor is last, outermost, so the observer sees the statuses it sends.
+    // The boundary interceptor is last, outermost, so the observer sees the
+    // statuses it sends; authentication sits between, so the observer sees denials too.
     interceptors: [
       ...(options.rpcObserver ? [observingInterceptor(options.rpcObserver)] : []),
+      authInterceptor(options.authenticator ?? createAuthenticator(undefined)),
       requestBoundaryInterceptor(),
     ],
   });
@@ -205,6 +216,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   return {
     address,
     port,
+    methodPaths: server.methodPaths,
     byteStreamStats: () => ({
       pendingUploads: uploads.size,
       abandonedUploads: uploads.abandoned,

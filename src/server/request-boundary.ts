@@ -166,10 +166,18 @@ export function requestBoundaryInterceptor(): ServerInterceptor {
  * {@link withCheckedDecoding}, so that no service can be added without it.
  */
 export class CheckedDecodingServer extends Server {
+  readonly #paths: string[] = [];
+
   override addService(
     service: ServiceDefinition,
     implementation: UntypedServiceImplementation,
   ): void {
+    for (const method of Object.values(service)) this.#paths.push(method.path);
     super.addService(withCheckedDecoding(service), implementation);
+  }
+
+  /** The full path of every method added, for the test that each has a permission. */
+  get methodPaths(): readonly string[] {
+    return this.#paths;
   }
 }

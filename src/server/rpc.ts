@@ -20,6 +20,8 @@ import {
   type ServiceError,
   status,
 } from '@grpc/grpc-js';
+import { identityOf } from '../auth/auth-interceptor.ts';
+import type { Identity } from '../auth/permissions.ts';
 import { cutStatusMessage, KilnError } from '../errors.ts';
 import { RequestMetadata } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { Status } from '../gen/google/rpc/status.js';
@@ -46,6 +48,11 @@ export interface RpcContext {
   readonly signal: AbortSignal;
   /** The call's deadline in epoch milliseconds, or undefined when it has none. */
   readonly deadlineMs: number | undefined;
+  /**
+   * Who is calling, as the authentication interceptor resolved it; undefined
+   * on a server without it. Permissions are already checked before the handler runs.
+   */
+  readonly identity: Identity | undefined;
 }
 
 /** Decodes REAPI RequestMetadata from call metadata, ignoring malformed values. */
@@ -165,6 +172,10 @@ class LazyContext implements RpcContext {
 
   get deadlineMs(): number | undefined {
     return deadlineOf(this.#call.getDeadline());
+  }
+
+  get identity(): Identity | undefined {
+    return identityOf(this.#call.metadata);
   }
 }
 

@@ -3,6 +3,7 @@
  * pick digest functions, batch sizes and compression.
  */
 
+import { allows } from '../auth/permissions.ts';
 import { DIGEST_FUNCTIONS } from '../digest/digest-function.ts';
 import { validateInstanceName } from '../digest/instance-name.ts';
 import {
@@ -61,16 +62,22 @@ export function serverCapabilities(options: CapabilitiesServiceOptions): ServerC
   };
 }
 
-/** Creates the Capabilities service implementation. */
+/**
+ * Creates the Capabilities service implementation. `update_enabled` is told
+ * per caller: true only for callers with `ac:write` on the request's instance.
+ */
 export function createCapabilitiesService(options: CapabilitiesServiceOptions): CapabilitiesServer {
   const caps = serverCapabilities(options);
+  const readOnly = serverCapabilities({ ...options, actionCacheUpdateEnabled: false });
   return {
     getCapabilities: unary(
       options.log,
       'Capabilities.GetCapabilities',
-      async (req: GetCapabilitiesRequest) => {
+      async (req: GetCapabilitiesRequest, ctx) => {
         validateInstanceName(req.instanceName);
-        return caps;
+        const identity = ctx.identity;
+        if (identity === undefined || allows(identity, 'ac:write', req.instanceName)) return caps;
+        return readOnly;
       },
     ),
   };

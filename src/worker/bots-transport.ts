@@ -4,7 +4,13 @@
  * ({@link InProcessBotsTransport}, the worker inside `kiln serve`). The worker
  * agent is the same either way; only the transport differs.
  */
-import { type Channel, type ChannelCredentials, Metadata, status } from '@grpc/grpc-js';
+import {
+  type Channel,
+  type ChannelCredentials,
+  type Interceptor,
+  Metadata,
+  status,
+} from '@grpc/grpc-js';
 import { CLIENT_CHANNEL_OPTIONS } from '../client/channel-options.ts';
 import { KilnError } from '../errors.ts';
 import {
@@ -38,9 +44,15 @@ export interface BotsTransport {
 export class GrpcBotsTransport implements BotsTransport {
   readonly #client: BotsClient;
 
-  /** Connects to `address` (`host:port`) with `credentials` (plaintext or TLS). */
-  constructor(address: string, credentials: ChannelCredentials) {
-    this.#client = new BotsClient(address, credentials, CLIENT_CHANNEL_OPTIONS);
+  /**
+   * Connects to `address` (`host:port`) with `credentials` (plaintext or
+   * TLS); `interceptors` go around every call (a bearer token, say).
+   */
+  constructor(address: string, credentials: ChannelCredentials, interceptors: Interceptor[] = []) {
+    this.#client = new BotsClient(address, credentials, {
+      ...CLIENT_CHANNEL_OPTIONS,
+      interceptors,
+    });
   }
 
   /** The channel, for CAS clients that share the connection. */

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { ChannelCredentials } from '@grpc/grpc-js';
+import type { ChannelCredentials, Interceptor } from '@grpc/grpc-js';
 import { CasClient } from '../client/cas-client.ts';
 import { SHA256 } from '../digest/digest-function.ts';
 import type { WorkerCounters } from '../observe/worker-metrics.ts';
@@ -34,6 +34,8 @@ export interface StartWorkerOptions {
   readonly address: string;
   /** Credentials for `address` (TLS, a client certificate); plaintext by default. */
   readonly credentials?: ChannelCredentials;
+  /** Client interceptors around every gRPC call (e.g. one sending a bearer token). */
+  readonly interceptors?: Interceptor[];
   /**
    * Run inside the server: call its Bots logic and its CAS store directly
    * instead of over gRPC (the local workers of `kiln serve`).
@@ -229,7 +231,11 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const { inProcess } = options;
   const cacheCas =
     inProcess === undefined
-      ? new CasClient({ address: options.address, credentials: options.credentials })
+      ? new CasClient({
+          address: options.address,
+          credentials: options.credentials,
+          interceptors: options.interceptors,
+        })
       : new LocalCas({ store: inProcess.cas, digestFunction: SHA256 });
   const fileCache = await FileCache.open({
     directory: join(workDir, 'cache'),
@@ -244,6 +250,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const agent = new WorkerAgent({
     address: options.address,
     credentials: options.credentials,
+    interceptors: options.interceptors,
     inProcess:
       inProcess === undefined
         ? undefined

@@ -5,7 +5,13 @@
  * scheduler restarts or forgets the session.
  */
 import { hostname } from 'node:os';
-import { type ChannelCredentials, credentials, type ServiceError, status } from '@grpc/grpc-js';
+import {
+  type ChannelCredentials,
+  credentials,
+  type Interceptor,
+  type ServiceError,
+  status,
+} from '@grpc/grpc-js';
 import { CasClient } from '../client/cas-client.ts';
 import { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
 import type { DigestFunction } from '../digest/digest-function.ts';
@@ -49,6 +55,8 @@ export interface WorkerAgentOptions {
   readonly address: string;
   /** Credentials for `address`; plaintext by default. */
   readonly credentials?: ChannelCredentials;
+  /** Client interceptors around every gRPC call (e.g. one sending a bearer token). */
+  readonly interceptors?: Interceptor[];
   /**
    * Reach the scheduler and the CAS by direct calls instead of gRPC: the
    * worker inside `kiln serve`.
@@ -129,11 +137,13 @@ export class WorkerAgent {
       const grpc = new GrpcBotsTransport(
         options.address,
         options.credentials ?? credentials.createInsecure(),
+        options.interceptors,
       );
       const channel = grpc.channel;
+      const interceptors = options.interceptors;
       this.#bots = grpc;
       this.#casFor = (instanceName, fn) =>
-        new CasClient({ channel, instanceName, digestFunction: fn });
+        new CasClient({ channel, interceptors, instanceName, digestFunction: fn });
     }
     this.#runner = composeRunner({
       launcher: options.launcher ?? new DirectProcessLauncher(),

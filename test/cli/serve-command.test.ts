@@ -19,6 +19,11 @@ describe('kiln serve', () => {
   it('serves the CAS and keeps its blobs across a restart', async () => {
     const blob = randomBlob(5000);
     const first = await startKiln(['--listen', '127.0.0.1:0', '--data-dir', dataDir]);
+    // Without an auth section it says it is in protected mode.
+    assert.match(
+      first.stdout(),
+      /^Protected mode \(no auth section\): loopback callers may do everything$/m,
+    );
     // The launcher replaced itself (same pid) with a Node that has the server's V8 heap flags.
     const cmdline = (await readFile(`/proc/${first.child.pid}/cmdline`, 'utf8')).split('\0');
     assert.ok(cmdline.includes('--max-semi-space-size=4'), cmdline.join(' '));

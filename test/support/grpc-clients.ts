@@ -6,6 +6,7 @@ import {
   type CallOptions,
   type ClientUnaryCall,
   credentials,
+  type Interceptor,
   Metadata,
   type ServiceError,
 } from '@grpc/grpc-js';
@@ -35,12 +36,18 @@ export interface KilnClients {
   close(): void;
 }
 
-/** Connects every REAPI storage client to `address` (host:port). */
-export function connectClients(address: string): KilnClients {
+/**
+ * Connects every REAPI storage client to `address` (host:port), with
+ * `interceptors` (e.g. one sending a bearer token) around every call.
+ */
+export function connectClients(address: string, interceptors: Interceptor[] = []): KilnClients {
   const creds = credentials.createInsecure();
-  const cas = new ContentAddressableStorageClient(address, creds, CLIENT_OPTIONS);
+  const cas = new ContentAddressableStorageClient(address, creds, {
+    ...CLIENT_OPTIONS,
+    interceptors,
+  });
   const channelOverride = cas.getChannel();
-  const opts = { ...CLIENT_OPTIONS, channelOverride };
+  const opts = { ...CLIENT_OPTIONS, interceptors, channelOverride };
   return {
     cas,
     byteStream: new ByteStreamClient(address, creds, opts),

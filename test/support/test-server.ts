@@ -3,6 +3,7 @@
  * memory stores unless a store is given; optionally with an in-memory
  * scheduler behind Execution, Operations and Bots.
  */
+import type { Authenticator } from '../../src/auth/authenticator.ts';
 import { ActionCache } from '../../src/cache/action-cache.ts';
 import { type RunningHttpServer, startHttpServer } from '../../src/http/http-server.ts';
 import { metricsRoute } from '../../src/http/metrics-route.ts';
@@ -46,6 +47,10 @@ export interface TestServerOptions {
   readonly remoteAsset?: GrpcRemoteAssetOptions;
   /** Observe everything (as `createServer` does) and serve /metrics over HTTP. */
   readonly observe?: boolean;
+  /** Who may call what; protected mode (loopback callers may do everything) by default. */
+  readonly authenticator?: Authenticator;
+  /** `host:port` to listen on; `127.0.0.1:0` by default. */
+  readonly listen?: string;
 }
 
 /** Starts a server; stop() closes clients, server and scheduler. */
@@ -63,7 +68,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ? createObservability({ cas, actionCacheStore, scheduler, processMetrics: false })
     : undefined;
   const server = await startGrpcServer({
-    listen: '127.0.0.1:0',
+    listen: options.listen ?? '127.0.0.1:0',
     cas: observability?.cas ?? cas,
     actionCacheStore,
     actionCache,
@@ -74,6 +79,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     log: silentLogger(),
     uploadIdleTimeoutMs: options.uploadIdleTimeoutMs,
     remoteAsset: options.remoteAsset,
+    authenticator: options.authenticator,
   });
   let http: RunningHttpServer | undefined;
   if (observability !== undefined) {

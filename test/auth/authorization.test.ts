@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type Client, status } from '@grpc/grpc-js';
+import { createAuthenticator } from '../../src/auth/authenticator.ts';
+import { METHOD_RULES } from '../../src/auth/method-permissions.ts';
+import { PERMISSIONS, type Permission } from '../../src/auth/permissions.ts';
+import { defaultRemoteAssetConfig } from '../../src/config/asset-schema.ts';
+import type { AuthConfig } from '../../src/config/auth-schema.ts';
+import { MemoryBlobStore } from '../../src/storage/memory-blob-store.ts';
+import { startTestServer, type TestServer } from '../support/test-server.ts';
+import { callMethod, METHOD_CALLS, rawClient } from './method-calls.ts';
+
+const RIGHT = 'right-token-0123456789';
+const OTHER_PREFIX = 'other-prefix-token-0123456789';
+const lacking = (p: Permission): string => `lacks-${p.replace(':', '-')}-token`;
+
+/** Tokens: one with everything, one for another instance prefix, one lacking each permission. */
+const AUTH: AuthConfig = {
+  anonymous: [],
+  tokens: [
+    { principal: 'everything', token: RIGHT, permissions: [...PERMISSIONS], instances: [''] },
+    {
+      principal: 'team-b',
+      // Declared by digest, as a file that holds no secret would.
+      sha256: createHash('sha256').update(OTHER_PREFIX).digest('hex'),
+      permissions: [...PERMISSIONS],
+      instances: ['team-b'],
+    },
+    ...PERMISSIONS.map((p) => ({
+      principal: `all-but-${p}`,
+      token: lacking(p),
+      permissions: PERMISSIONS.filter((q) => q !== p),
+      instances: [''],
+    })),
+  ],
+};
+
+/** The instance requests name; operation names carry none, so those calls check "". */
+const INSTANCE = 'team-a/linux';
+
+const AUTH_CODES = new Set([status.UNAUTHENTICATED, status.PERMISSION_DENIED]);
+
+/** Starts a server with every service: execution, Remote Asset and the given authenticator. */
+async function startFullServer(auth: AuthConfig | undefined, dir: string): Promise<TestServer> {
+  return startTestServer({
+    scheduler: {},
+    remoteAsset: {
+      config: { ...defaultRemoteAssetConfig(), enabled: true },
+      associations: new MemoryBlobStore({ maxBytes: 1 << 20 }),
+      tempDir: join(dir, 'downloads'),
+    },
+    authenticator: createAuthenticator(auth),
+  });
+}
+
+describe('authorization of every method', () => {
+  let dir: string;
+  let t: TestServer;
+  let client: Client;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kiln-auth-'));
+    t = await startFullServer(AUTH, dir);
+    client = rawClient(t.server.address);
+  });
+  after(async () => {
+    client.close();
+    await t.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('maps every method the server registers to a permission', () => {
+    const unmapped = t.server.methodPaths.filter((path) => !METHOD_RULES.has(path));
+    assert.deepEqual(unmapped, []);
+    // And the table names nothing the server does not serve (a stale entry hides a rename).
+    const stale = [...METHOD_RULES.keys()].filter((path) => !t.server.methodPaths.includes(path));
+    assert.deepEqual(stale, []);
+    assert.equal(t.server.methodPaths.length, METHOD_CALLS.size);
+  });
+
+  for (const [path, rule] of METHOD_RULES) {
+    const name = path.slice(path.lastIndexOf('.') + 1);
+    const instance = INSTANCE;
+    describe(name, () => {
+      it('without credentials: UNAUTHENTICATED naming the permission and instance', async () => {
+        const out = await callMethod(client, path, instance);
+        assert.equal(out.code, status.UNAUTHENTICATED, out.details);
+        assert.match(out.details, new RegExp(`permission ${rule.permission} on instance "`));
+      });
+      it('with a wrong token: UNAUTHENTICATED', async () => {
+        const out = await callMethod(client, path, instance, 'Bearer not-a-token');
+        assert.equal(out.code, status.UNAUTHENTICATED, out.details);
+      });
+      it(`with a token lacking ${rule.permission}: PERMISSION_DENIED`, async () => {
+        const out = await callMethod(client, path, instance, `Bearer ${lacking(rule.permission)}`);
+        assert.equal(out.code, status.PERMISSION_DENIED, out.details);
+        assert.match(out.details, new RegExp(`needs permission ${rule.permission} on instance`));
+        assert.match(out.details, new RegExp(`all-but-${rule.permission}`));
+      });
+      it('with a token for another instance prefix: PERMISSION_DENIED', async () => {
+        const out = await callMethod(client, path, instance, `Bearer ${OTHER_PREFIX}`);
+        assert.equal(out.code, status.PERMISSION_DENIED, out.details);
+      });
+      it('with the right token: not an authorization error', async () => {
+        const out = await callMethod(client, path, instance, `Bearer ${RIGHT}`);
+        assert.ok(!AUTH_CODES.has(out.code), `${status[out.code]}: ${out.details}`);
+      });
+    });
+  }
+});
