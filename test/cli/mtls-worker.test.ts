@@ -4,13 +4,13 @@
  * `kiln worker` with one joins over grpcs:// and runs actions.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { KILN_BIN, type KilnProcess, NODE24, startKiln } from '../support/kiln-process.ts';
+import { type KilnProcess, startKiln, startKilnWorker } from '../support/kiln-process.ts';
 import {
   createTestCa,
   type IssuedCertificate,
@@ -21,31 +21,6 @@ import { httpsGet } from '../support/tls-probes.ts';
 import { kiln, oneErrorLine } from './kiln-cli.ts';
 
 const missing = opensslMissing();
-
-/** Starts `kiln worker ARGS` and waits for its "working for" line. */
-async function startWorker(args: string[]): Promise<{ child: ChildProcess; stdout: string }> {
-  const child = spawn(NODE24, [KILN_BIN, 'worker', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${stderr}`)), 20_000);
-    child.stdout?.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (stdout.includes('is working for')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`worker exited with ${code}:\n${stderr}`));
-    });
-  });
-  return { child, stdout };
-}
 
 describe('mutual TLS', { skip: !process.env.CI && missing }, () => {
   let dir: string;
@@ -131,7 +106,7 @@ describe('mutual TLS', { skip: !process.env.CI && missing }, () => {
   });
 
   it('runs an action on a kiln worker that joined over mutual TLS', async () => {
-    const started = await startWorker([
+    const started = await startKilnWorker([
       ...['--scheduler', `grpcs://${server.address}`, ...withCert()],
       ...['--concurrency', '1', '--work-dir', join(dir, 'worker')],
       ...['--action-users', 'off', '--sandbox', 'off'],

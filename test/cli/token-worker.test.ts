@@ -5,14 +5,14 @@
  * workers of `kiln serve` need none.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { KILN_BIN, type KilnProcess, NODE24, startKiln } from '../support/kiln-process.ts';
+import { type KilnProcess, startKiln, startKilnWorker } from '../support/kiln-process.ts';
 import { kiln } from './kiln-cli.ts';
 
 const CLIENT_TOKEN = 'client-token-5f1c';
@@ -33,34 +33,6 @@ function authConfig(localWorkers: number): string {
     `  localWorkers: ${localWorkers}`,
     '',
   ].join('\n');
-}
-
-/** Starts `kiln worker ARGS` and waits for its "working for" line. */
-async function startWorker(args: string[], env: NodeJS.ProcessEnv): Promise<ChildProcess> {
-  const child = spawn(NODE24, [KILN_BIN, 'worker', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${stderr}`)), 20_000);
-    child.stdout?.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (stdout.includes('is working for')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`worker exited with ${code}:\n${stderr}`));
-    });
-  });
-  return child;
 }
 
 describe('tokens end to end', () => {
@@ -108,14 +80,14 @@ describe('tokens end to end', () => {
     );
     const tokenFile = join(dir, 'worker-token');
     await writeFile(tokenFile, `${WORKER_TOKEN}\n`);
-    worker = await startWorker(
+    worker = await startKilnWorker(
       [
         ...['--scheduler', `grpc://${server.address}`, '--token-file', tokenFile],
         ...['--concurrency', '1', '--work-dir', join(dir, 'worker')],
         ...['--action-users', 'off', '--sandbox', 'off'],
       ],
       { KILN_TOKEN: '' },
-    );
+    ).then((w) => w.child);
     const res = await run(server, CLIENT_TOKEN);
     assert.equal(res.code, 0, res.stderr);
     assert.equal(res.stdout, 'with a token\n');

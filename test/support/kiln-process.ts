@@ -67,3 +67,41 @@ export async function startKiln(
     },
   };
 }
+
+/** A `kiln worker` started by {@link startKilnWorker}. */
+export interface KilnWorkerProcess {
+  readonly child: ChildProcess;
+  /** What it printed up to its "is working for" line. */
+  readonly stdout: string;
+}
+
+/** Starts `kiln worker ARGS` (with `env` added) and waits for its "is working for" line. */
+export async function startKilnWorker(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<KilnWorkerProcess> {
+  const child = spawn(NODE24, [KILN_BIN, 'worker', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${stderr}`)), 20_000);
+    child.stdout?.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (stdout.includes('is working for')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`worker exited with ${code}:\n${stderr}`));
+    });
+  });
+  return { child, stdout };
+}
