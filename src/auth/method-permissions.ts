@@ -16,7 +16,15 @@ export interface MethodRule {
 type Fields = Record<string, unknown>;
 
 function field(request: unknown, name: string): string {
-  const value = (request as Fields | null)?.[name];
+  let value: unknown;
+  try {
+    value = (request as Fields | null)?.[name];
+  } catch {
+    // A lazily decoded request (FindMissingBlobs) that does not decode throws
+    // on first read: checked against "" here, refused by its handler as
+    // INVALID_ARGUMENT.
+    return '';
+  }
   return typeof value === 'string' ? value : '';
 }
 

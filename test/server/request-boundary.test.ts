@@ -227,6 +227,28 @@ describe('64-bit fields beyond 2^53', () => {
     assert.equal(err.code, status.INVALID_ARGUMENT, err.message);
   });
 
+  it('a FindMissingBlobs that does not decode is INVALID_ARGUMENT at once, not a hang', async () => {
+    // Its request decodes lazily; the permission check reads its instance name
+    // first, which threw, and the call never got an answer.
+    for (const body of [
+      [0xa2, 0x0a],
+      [0x18, 0x75, 0x8e],
+      [0x46, 0x80, 0x46, 0x80],
+    ]) {
+      const started = Date.now();
+      const answer = unary(
+        '/build.bazel.remote.execution.v2.ContentAddressableStorage/FindMissingBlobs',
+        Buffer.from(body),
+      );
+      const hang = new Promise<never>((_, reject) => {
+        setTimeout(() => reject(new Error('no answer within 5 s')), 5000).unref();
+      });
+      const err = await errorOf(Promise.race([answer, hang]));
+      assert.equal(err.code, status.INVALID_ARGUMENT, err.message);
+      assert.ok(Date.now() - started < 5000);
+    }
+  });
+
   it('the metrics observer sees the INVALID_ARGUMENT the boundary sends', async () => {
     const w = new BinaryWriter();
     hugeDigest(w, 2);
