@@ -77,6 +77,8 @@ try {
     'build/bazel/semver/semver.proto',
     'kiln/worker/v1/lease.proto',
     'kiln/worker/v1/resource_usage.proto',
+    'kiln/cache/v1/entry.proto',
+    'kiln/admin/v1/action_cache_admin.proto',
     'google/bytestream/bytestream.proto',
     'google/longrunning/operations.proto',
     'google/rpc/status.proto',

@@ -38,6 +38,8 @@ export const notFound = (message: string): KilnError =>
   withoutStack(() => new KilnError(status.NOT_FOUND, message));
 export const outOfRange = (message: string): KilnError =>
   new KilnError(status.OUT_OF_RANGE, message);
+export const permissionDenied = (message: string): KilnError =>
+  new KilnError(status.PERMISSION_DENIED, message);
 export const failedPrecondition = (message: string): KilnError =>
   new KilnError(status.FAILED_PRECONDITION, message);
 export const resourceExhausted = (message: string, cause?: unknown): KilnError =>

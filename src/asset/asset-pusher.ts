@@ -1,13 +1,13 @@
 /**
- * The logic of the Push service: a trusted client states that URIs (with
- * qualifiers) resolve to a blob or a directory tree already in the CAS, and
- * later Fetch calls are answered from that association without contacting
- * any origin. Pushed qualifiers are trusted as given, whatever their names.
+ * The logic of the Push service: a trusted client (one holding `asset:push`,
+ * checked by the authorization interceptor before this runs) states that
+ * URIs (with qualifiers) resolve to a blob or a directory tree already in the
+ * CAS, and later Fetch calls are answered from that association without
+ * contacting any origin. Pushed qualifiers are trusted as given, whatever
+ * their names.
  */
-import { status } from '@grpc/grpc-js';
 import { type Digest, parseDigest } from '../digest/digest.ts';
 import { validateInstanceName } from '../digest/instance-name.ts';
-import { KilnError } from '../errors.ts';
 import { missingBlobsFailure } from '../execution/precondition-failure.ts';
 import type { Qualifier } from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
 import type { Digest as DigestMessage } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
@@ -35,8 +35,6 @@ export interface AssetPusherOptions {
   /** The CAS, which must hold pushed content. */
   readonly cas: BlobStore;
   readonly associations: AssetAssociations;
-  /** Whether Push is served at all (`remoteAsset.pushEnabled`). */
-  readonly enabled: boolean;
   /** Most directories walked to check a pushed tree is complete. */
   readonly maxDirectories: number;
   /** Current time in epoch ms; `Date.now` by default. */
@@ -55,18 +53,12 @@ export class AssetPusher {
 
   /**
    * PushBlob (`kind` blob) or PushDirectory (`kind` directory). Rejects with
-   * PERMISSION_DENIED when Push is disabled, INVALID_ARGUMENT for malformed
-   * fields, FAILED_PRECONDITION (with a PreconditionFailure listing what is
-   * missing) unless the content is in the CAS.
+   * INVALID_ARGUMENT for malformed fields, FAILED_PRECONDITION (with a
+   * PreconditionFailure listing what is missing) unless the content is in
+   * the CAS.
    */
   async push(kind: AssetKind, request: PushRequest): Promise<void> {
     const { associations } = this.#options;
-    if (!this.#options.enabled) {
-      throw new KilnError(
-        status.PERMISSION_DENIED,
-        'this server does not accept pushed associations (remoteAsset.pushEnabled is false)',
-      );
-    }
     validateInstanceName(request.instanceName);
     const uris = validateUris(request.uris);
     const qualifiers = parseQualifiers(request.qualifiers, uris.length);

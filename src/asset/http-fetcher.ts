@@ -5,6 +5,7 @@
  * proxy, and HTTP failures turned into {@link OriginError}s with the gRPC
  * code the Remote Asset API prescribes.
  */
+import { isIP } from 'node:net';
 import { status } from '@grpc/grpc-js';
 import type { buildConnector, Dispatcher } from 'undici';
 import {
@@ -98,9 +99,9 @@ export class HttpFetcher {
     let current = url;
     let sent = headers;
     for (let hop = 0; ; hop++) {
-      this.#policy.checkUrl(current);
       let response: Dispatcher.ResponseData;
       try {
+        this.#policy.checkUrl(current);
         const dispatcher = await this.#getDispatcher();
         response = await dispatcher.request({
           origin: current.origin,
@@ -110,7 +111,9 @@ export class HttpFetcher {
           signal,
         });
       } catch (err) {
-        throw requestFailure(err, current, signal);
+        const failure = requestFailure(err, current, signal);
+        const fromRedirect = hop > 0 && !signal.aborted && failure instanceof OriginError;
+        throw fromRedirect ? redirected(failure, url) : failure;
       }
       const { statusCode } = response;
       const body = response.body;
@@ -147,16 +150,31 @@ export class HttpFetcher {
 
 /**
  * The error for a failed body read or request: the abort reason once the
- * signal fired, an OriginError found in the cause chain (a refused address),
- * otherwise UNAVAILABLE with the network error's message.
+ * signal fired, an OriginError found in the cause chain (a refused address,
+ * its message starting with the URL), otherwise UNAVAILABLE with the network
+ * error's message.
  */
 export function requestFailure(err: unknown, url: URL, signal: AbortSignal): Error {
   if (signal.aborted) return signal.reason as Error;
   const origin = findOriginError(err);
-  if (origin !== undefined) return origin;
+  if (origin !== undefined) {
+    const at = `${redact(url)}: `;
+    return origin.message.startsWith(at)
+      ? origin
+      : new OriginError(origin.code, `${at}${origin.message}`, origin);
+  }
   const code = (err as { code?: string } | undefined)?.code;
   const message = err instanceof Error ? err.message : String(err);
   return originUnavailable(`${redact(url)}: ${message}${code ? ` (${code})` : ''}`, err);
+}
+
+/** `failure` of a redirect target, saying which URI redirected there. */
+function redirected(failure: OriginError, from: URL): OriginError {
+  return new OriginError(
+    failure.code,
+    `${failure.message} (reached by a redirect from ${redact(from)})`,
+    failure,
+  );
 }
 
 /** The OriginError for a final HTTP status other than 200. */
@@ -212,8 +230,10 @@ function guardedConnector(
   const connect = build({ lookup: policy.lookup, timeout, ...HTTP1_ONLY });
   return (options, callback) => {
     const host = options.hostname.replace(/^\[(.*)\]$/, '$1');
+    // undici gives IPv6 hosts without brackets, which a URL needs.
+    const urlHost = isIP(host) === 6 ? `[${host}]` : host;
     try {
-      policy.checkUrl(new URL(`${options.protocol}//${options.hostname}`));
+      policy.checkUrl(new URL(`${options.protocol}//${urlHost}`));
     } catch (err) {
       callback(err as OriginError, null);
       return;

@@ -28,6 +28,12 @@ export interface RemoteAssetOptions {
   /** Absolute directory for downloads in progress (`remoteAsset.tempDir` resolved). */
   readonly tempDir: string;
   readonly log: Logger;
+  /**
+   * Allow loopback origins whatever `allowPrivateNetworks` says: true in
+   * protected mode (no `auth` section), where only callers on this machine
+   * get in, and they reach its loopback services without Kiln anyway.
+   */
+  readonly allowLoopbackOrigins?: boolean;
   /** Current time in epoch ms; `Date.now` by default. */
   readonly now?: () => number;
 }
@@ -47,7 +53,10 @@ export interface RemoteAsset {
 export async function createRemoteAsset(options: RemoteAssetOptions): Promise<RemoteAsset> {
   const { config, cas, log } = options;
   await removeStaleDownloads(options.tempDir);
-  const policy = new OutboundPolicy(config);
+  const policy = new OutboundPolicy({
+    ...config,
+    allowLoopback: options.allowLoopbackOrigins ?? false,
+  });
   const http = new HttpFetcher({
     policy,
     proxy: config.proxy,
@@ -67,7 +76,6 @@ export async function createRemoteAsset(options: RemoteAssetOptions): Promise<Re
   const pusher = new AssetPusher({
     cas,
     associations,
-    enabled: config.pushEnabled,
     maxDirectories: config.maxArchiveFiles,
     now: options.now,
   });

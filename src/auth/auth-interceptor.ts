@@ -2,10 +2,12 @@
  * The grpc-js server interceptor that authenticates every call (from its
  * metadata and peer) and authorizes it against {@link METHOD_RULES} on the
  * instance name of its first request message, before any handler sees the
- * message. Handlers read the caller with {@link identityOf}.
+ * message. Handlers read the caller with {@link identityOf}. Authentication
+ * may take a while (a JWT whose key set must be fetched): messages that
+ * arrive meanwhile are held, in order, until the verdict.
  */
 import { Metadata, ServerInterceptingCall, type ServerInterceptor, status } from '@grpc/grpc-js';
-import { type Authenticator, isFailure } from './authenticator.ts';
+import { type AuthenticationResult, type Authenticator, isFailure } from './authenticator.ts';
 import { METHOD_RULES, type MethodRule } from './method-permissions.ts';
 import { allows, type Identity } from './permissions.ts';
 
@@ -18,6 +20,26 @@ const identities = new WeakMap<Metadata, Identity>();
  */
 export function identityOf(metadata: Metadata): Identity | undefined {
   return identities.get(metadata);
+}
+
+/**
+ * Told about every refused call and every admitted call that needs `admin`
+ * (the audit log, src/observe/audit-log.ts). Called on the call's path, so cheap.
+ */
+export interface AuthAudit {
+  denied(denial: {
+    readonly method: string;
+    readonly code: 'UNAUTHENTICATED' | 'PERMISSION_DENIED';
+    readonly details: string;
+    readonly principal: string | undefined;
+    readonly peer: string;
+  }): void;
+  admin(action: {
+    readonly action: string;
+    readonly principal: string;
+    readonly peer: string;
+    readonly detail: { readonly instance: string };
+  }): void;
 }
 
 /** `/pkg.Service/Method` → `Service.Method`, for messages. */
@@ -53,16 +75,63 @@ function refusal(
  * (inside) the request-boundary interceptor, after the observer, so that
  * the observer sees its denials.
  */
-export function authInterceptor(authenticator: Authenticator): ServerInterceptor {
+export function authInterceptor(
+  authenticator: Authenticator,
+  audit?: AuthAudit,
+): ServerInterceptor {
   return (descriptor, call) => {
     const path = descriptor.path;
     const rule = METHOD_RULES.get(path);
     let identity: Identity | undefined;
     let decided = false;
     let rejected = false;
+    /** What arrived while an asynchronous verdict was pending; undefined when none is. */
+    let held: Array<() => void> | undefined;
     const reject = (code: status, details: string): void => {
       rejected = true;
       intercepting.sendStatus({ code, details, metadata: new Metadata() });
+      audit?.denied({
+        method: path,
+        code: code === status.UNAUTHENTICATED ? 'UNAUTHENTICATED' : 'PERMISSION_DENIED',
+        details,
+        principal: identity?.principal,
+        peer: call.getPeer(),
+      });
+    };
+    const certificate = () => call.getAuthContext()?.sslPeerCertificate;
+    const admit = (
+      result: AuthenticationResult,
+      metadata: Metadata,
+      nextMetadata: (metadata: Metadata) => void,
+    ): void => {
+      if (isFailure(result)) {
+        reject(status.UNAUTHENTICATED, result.failure);
+        return;
+      }
+      identity = result;
+      identities.set(metadata, result);
+      nextMetadata(metadata);
+    };
+    const authorize = (message: unknown, nextMessage: (message: unknown) => void): void => {
+      if (rejected) return;
+      if (!decided && rule !== undefined && identity !== undefined) {
+        decided = true;
+        const instance = rule.instanceOf(message);
+        const denied = refusal(identity, rule, path, instance);
+        if (denied !== undefined) {
+          reject(denied.code, denied.details);
+          return;
+        }
+        if (rule.permission === 'admin') {
+          audit?.admin({
+            action: path,
+            principal: identity.principal,
+            peer: call.getPeer(),
+            detail: { instance },
+          });
+        }
+      }
+      nextMessage(message);
     };
     const intercepting: ServerInterceptingCall = new ServerInterceptingCall(call, {
       start: (next) =>
@@ -73,29 +142,37 @@ export function authInterceptor(authenticator: Authenticator): ServerInterceptor
               reject(status.PERMISSION_DENIED, `${shortName(path)} has no permission rule`);
               return;
             }
-            const result = authenticator.authenticate(metadata, call.getPeer());
-            if (isFailure(result)) {
-              reject(status.UNAUTHENTICATED, result.failure);
+            const result = authenticator.authenticate(metadata, call.getPeer(), certificate);
+            if (!(result instanceof Promise)) {
+              admit(result, metadata, nextMetadata);
               return;
             }
-            identity = result;
-            identities.set(metadata, result);
-            nextMetadata(metadata);
+            held = [];
+            void result
+              .then(
+                (verdict) => admit(verdict, metadata, nextMetadata),
+                (err: Error) =>
+                  reject(
+                    status.UNAUTHENTICATED,
+                    `the credentials could not be checked: ${err.message}`,
+                  ),
+              )
+              .finally(() => {
+                const queue = held ?? [];
+                held = undefined;
+                for (const release of queue) release();
+              });
           },
           onReceiveMessage: (message, nextMessage) => {
-            if (rejected) return;
-            if (!decided && rule !== undefined && identity !== undefined) {
-              decided = true;
-              const denied = refusal(identity, rule, path, rule.instanceOf(message));
-              if (denied !== undefined) {
-                reject(denied.code, denied.details);
-                return;
-              }
-            }
-            nextMessage(message);
+            if (held !== undefined) held.push(() => authorize(message, nextMessage));
+            else authorize(message, nextMessage);
           },
           onReceiveHalfClose: (nextHalfClose) => {
-            if (!rejected) nextHalfClose();
+            const release = () => {
+              if (!rejected) nextHalfClose();
+            };
+            if (held !== undefined) held.push(release);
+            else release();
           },
         }),
     });

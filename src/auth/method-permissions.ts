@@ -79,6 +79,9 @@ const REAPI = '/build.bazel.remote.execution.v2';
  * - FetchBlob/FetchDirectory make the server download from a URI (a
  *   server-side request forgery risk): `asset:fetch`. Push redirects a URI
  *   for everyone: `asset:push`.
+ * - Kiln's ActionCacheAdmin: GetProvenance reads what GetActionResult
+ *   reads, so `ac:read`; Purge removes others' entries: `admin`, on the
+ *   instance prefix it purges.
  */
 export const METHOD_RULES: ReadonlyMap<string, MethodRule> = new Map<string, MethodRule>([
   [`${REAPI}.Capabilities/GetCapabilities`, { permission: 'cas:read', instanceOf: instanceName }],
@@ -160,4 +163,9 @@ export const METHOD_RULES: ReadonlyMap<string, MethodRule> = new Map<string, Met
     '/build.bazel.remote.asset.v1.Push/PushDirectory',
     { permission: 'asset:push', instanceOf: instanceName },
   ],
+  [
+    '/kiln.admin.v1.ActionCacheAdmin/GetProvenance',
+    { permission: 'ac:read', instanceOf: instanceName },
+  ],
+  ['/kiln.admin.v1.ActionCacheAdmin/Purge', { permission: 'admin', instanceOf: instanceName }],
 ]);

@@ -33,6 +33,7 @@ import {
   RequestMetadata,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { OperationsClient } from '../gen/google/longrunning/operations.js';
+import { ActionCacheAdminClient } from '../gen/kiln/admin/v1/action_cache_admin.js';
 import { UsageError } from './cli-errors.ts';
 
 /** The default server when neither `--server` nor `KILN_SERVER` names one. */
@@ -134,6 +135,8 @@ export class Connection {
   readonly actionCache: ActionCacheClient;
   readonly capabilities: CapabilitiesClient;
   readonly operations: OperationsClient;
+  /** Kiln's own action cache administration (provenance, purge). */
+  readonly actionCacheAdmin: ActionCacheAdminClient;
   /** The RequestMetadata tool_invocation_id of this command's calls. */
   readonly invocationId: string;
 
@@ -154,6 +157,7 @@ export class Connection {
     this.execution = new ExecutionClient(address, creds, shared);
     this.actionCache = new ActionCacheClient(address, creds, shared);
     this.operations = new OperationsClient(address, creds, shared);
+    this.actionCacheAdmin = new ActionCacheAdminClient(address, creds, shared);
     this.cas = new CasClient({
       channel: this.capabilities.getChannel() as Channel,
       credentials: creds,

@@ -24,7 +24,7 @@ Client commands (any REAPI server; --server, default $KILN_SERVER or 127.0.0.1:8
   execute        run a stored action and show its result
   run            upload inputs, run a command remotely, download its outputs
   ops            list, get, wait for and cancel operations
-  ac             show an action's cached result
+  ac             show an action's cached result and who wrote it; purge entries by writer
   capabilities   show what the server supports
 
 Run "kiln <command> --help" for a command's options.

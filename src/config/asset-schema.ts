@@ -10,12 +10,13 @@ import { countSchema, durationSchema, flagSchema, sizeSchema } from './values.ts
 
 /** The validated `remoteAsset` section. */
 export interface RemoteAssetConfig {
-  /** Serve `build.bazel.remote.asset.v1.Fetch` (and Push, when {@link pushEnabled}). */
+  /**
+   * Serve `build.bazel.remote.asset.v1.Fetch` and `Push` (who may call them
+   * is decided by the `asset:fetch` and `asset:push` permissions).
+   */
   readonly enabled: boolean;
   /** Download from origins on a miss; when false, Fetch answers only pushed associations. */
   readonly fetchEnabled: boolean;
-  /** Serve Push: any client may then associate URIs with content. */
-  readonly pushEnabled: boolean;
   /**
    * Report origin failures as RPC errors instead of in the response's
    * `status` field, for clients that ignore the field (Bazel before 5.0).
@@ -29,6 +30,13 @@ export interface RemoteAssetConfig {
   readonly deniedNetworks: readonly string[];
   /** Refuse cloud metadata endpoints (link-local addresses, metadata host names). */
   readonly blockMetadataAddresses: boolean;
+  /**
+   * Download from loopback, private and other special-purpose addresses too
+   * (see src/asset/special-addresses.ts); refused by default.
+   */
+  readonly allowPrivateNetworks: boolean;
+  /** Special-purpose networks (CIDR) downloads may connect to nonetheless: local mirrors. */
+  readonly allowedPrivateNetworks: readonly string[];
   /** HTTP(S) proxy for every download; absent for direct connections. */
   readonly proxy?: string;
   /** Longest wait for a TCP/TLS connection, in ms. */
@@ -82,16 +90,13 @@ export const remoteAssetSchema = z
   .object({
     enabled: flagSchema
       .default(true)
-      .describe('Serve the Remote Asset API (Fetch, and Push when pushEnabled). Default: true.'),
+      .describe(
+        'Serve the Remote Asset API (Fetch and Push; callers need asset:fetch or asset:push). Default: true.',
+      ),
     fetchEnabled: flagSchema
       .default(true)
       .describe(
         'Download from origins on a miss; false serves pushed associations only. Default: true.',
-      ),
-    pushEnabled: flagSchema
-      .default(true)
-      .describe(
-        'Serve Push, which lets any client associate URIs with CAS content; turn off when untrusted clients connect. Default: true.',
       ),
     originFailuresAsRpcErrors: flagSchema
       .default(false)
@@ -116,6 +121,18 @@ export const remoteAssetSchema = z
       .default(true)
       .describe(
         'Refuse cloud metadata endpoints (169.254.0.0/16, fe80::/10, fd00:ec2::254, 100.100.100.200, metadata.google.internal). Default: true.',
+      ),
+    allowPrivateNetworks: flagSchema
+      .default(false)
+      .describe(
+        'Download from loopback, private (RFC 1918, fc00::/7), carrier-grade NAT, link-local, multicast and other special-purpose addresses too. ' +
+          'Without an auth section (protected mode) loopback is allowed anyway. Default: false.',
+      ),
+    allowedPrivateNetworks: z
+      .array(cidr)
+      .default([])
+      .describe(
+        'Special-purpose networks (CIDR) downloads may connect to although allowPrivateNetworks is false, e.g. a local mirror at 10.1.2.3/32. Default: none.',
       ),
     proxy: proxyUrl.optional().describe('HTTP(S) proxy for every download. Default: none.'),
     connectTimeout: durationSchema
@@ -162,12 +179,13 @@ export const remoteAssetSchema = z
     (r): RemoteAssetConfig => ({
       enabled: r.enabled,
       fetchEnabled: r.fetchEnabled,
-      pushEnabled: r.pushEnabled,
       originFailuresAsRpcErrors: r.originFailuresAsRpcErrors,
       allowedHosts: r.allowedHosts,
       deniedHosts: r.deniedHosts,
       deniedNetworks: r.deniedNetworks,
       blockMetadataAddresses: r.blockMetadataAddresses,
+      allowPrivateNetworks: r.allowPrivateNetworks,
+      allowedPrivateNetworks: r.allowedPrivateNetworks,
       ...(r.proxy === undefined ? {} : { proxy: r.proxy }),
       connectTimeoutMs: r.connectTimeout,
       defaultTimeoutMs: r.defaultTimeout,

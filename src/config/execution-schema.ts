@@ -4,6 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import type { PrincipalLimits } from '../scheduler/principal-limits.ts';
 import { countSchema, durationSchema, flagSchema, sizeSchema } from './values.ts';
 
 /** The validated `execution` section. */
@@ -36,6 +37,8 @@ export interface ExecutionConfig {
   readonly sandbox: 'auto' | 'off';
   /** Memory limit of each in-process worker action, in bytes; 0 for none. */
   readonly actionMemoryLimit: number;
+  /** Most queued and executing actions per principal; empty for no limits. */
+  readonly principalLimits: PrincipalLimits;
 }
 
 const nonNegativeCount = z
@@ -48,6 +51,35 @@ const platformEntry = z
   .string()
   .regex(/^[^=\s]+=.*$/, { error: 'expected name=value' })
   .describe('A platform property as name=value.');
+
+const quotaSchema = z
+  .object({
+    maxQueued: countSchema
+      .optional()
+      .describe(
+        'Most actions of the principal waiting for a worker at once; an Execute that would queue one more is refused with RESOURCE_EXHAUSTED. Default: unlimited.',
+      ),
+    maxExecuting: countSchema
+      .optional()
+      .describe(
+        "Most actions of the principal running at once; further ones wait in the queue while other principals' actions run. Default: unlimited.",
+      ),
+  })
+  .strict();
+
+const principalLimitsSchema = z
+  .object({
+    default: quotaSchema
+      .optional()
+      .describe('Limits of every principal without an entry under principals. Default: none.'),
+    principals: z
+      .record(z.string(), quotaSchema)
+      .default({})
+      .describe(
+        'Limits by principal name (auth.tokens[].principal, anonymous, or loopback). An entry replaces default as a whole: a field it leaves out is unlimited. Default: none.',
+      ),
+  })
+  .strict();
 
 /** Schema of the `execution` section. */
 export const executionSchema = z
@@ -119,6 +151,11 @@ export const executionSchema = z
       .describe(
         "Memory limit of each action's processes together (e.g. 4GiB), enforced through a cgroup of the action's user; an action that goes over it is killed and fails with RESOURCE_EXHAUSTED. Needs privilege separation and a cgroup memory controller (v2, or v1 beside it): Kiln refuses to start without them. Default: 0, no limit.",
       ),
+    principalLimits: principalLimitsSchema
+      .prefault({})
+      .describe(
+        'Per-principal quotas on queued and executing actions (workers are shared round-robin between principals regardless). Default: none.',
+      ),
   })
   .strict()
   .transform(
@@ -137,6 +174,7 @@ export const executionSchema = z
       actionUsers: e.actionUsers,
       sandbox: e.sandbox,
       actionMemoryLimit: e.actionMemoryLimit,
+      principalLimits: e.principalLimits,
     }),
   )
   .describe('Remote execution: the scheduler and the in-process worker.');

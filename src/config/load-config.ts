@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { REMOVED_KEYS } from './removed-keys.ts';
 import {
   type KilnConfig,
   kilnConfigSchema,
@@ -320,7 +321,11 @@ function formatIssues(issues: readonly z.core.$ZodIssue[], base: readonly Proper
     const at = formatPath(path);
     switch (issue.code) {
       case 'unrecognized_keys':
-        return issue.keys.map((key) => `${at}: unknown key "${key}"`);
+        return issue.keys.map((key) => {
+          const full = formatPath([...path, key]);
+          const removed = REMOVED_KEYS.get(full);
+          return removed === undefined ? `${at}: unknown key "${key}"` : `${full}: ${removed}`;
+        });
       case 'invalid_union': {
         // A store reference is a name or a definition: report the problems of
         // the branch whose type matched, not "expected string" for an object.

@@ -18,6 +18,7 @@ import { type RemoteAssetConfig, remoteAssetSchema } from './asset-schema.ts';
 import { type AuthConfig, authSchema } from './auth-schema.ts';
 import { type ExecutionConfig, executionSchema } from './execution-schema.ts';
 import { type ServerTlsConfig, serverTlsSchema } from './tls-schema.ts';
+import { type UiConfig, uiSchema } from './ui-schema.ts';
 import { countSchema, durationSchema, flagSchema, sizeSchema } from './values.ts';
 
 /** A reference to a store: the name of an entry of `storage.stores`, or an inline definition. */
@@ -102,10 +103,7 @@ export interface KilnConfig {
   /** Tokens and permissions; absent means protected mode (loopback callers only). */
   readonly auth?: AuthConfig;
   /** The web UI. */
-  readonly ui: {
-    /** Whether the UI may cancel operations (an admin action; off until authentication exists). */
-    readonly allowCancel: boolean;
-  };
+  readonly ui: UiConfig;
 }
 
 function isHostPort(value: string): boolean {
@@ -319,17 +317,6 @@ const storageSchema = z
   })
   .strict()
   .describe('Blob storage for the CAS, the action cache and Remote Asset associations.');
-
-const uiSchema = z
-  .object({
-    allowCancel: flagSchema
-      .default(false)
-      .describe(
-        'Let the web UI cancel operations. An admin action: keep it off until authentication exists. Default: false.',
-      ),
-  })
-  .strict()
-  .describe('The web UI, served by the HTTP server (server.httpListen).');
 
 /** The schema of a whole configuration file. Parse with `kilnConfigSchema.safeParse(value)`. */
 export const kilnConfigSchema: z.ZodType<KilnConfig, unknown> = z

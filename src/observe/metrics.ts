@@ -233,6 +233,52 @@ function registerSchedulerGauges(scheduler: Pick<Scheduler, 'stats'>, registers:
     'Actions a worker holds a live lease for, by required platform (name=value pairs, comma-separated).',
     'executing',
   );
+  const byPrincipal = (name: string, help: string, pick: 'queued' | 'executing'): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['principal'],
+      registers,
+      async collect() {
+        const s = await stats();
+        if (s === undefined) return;
+        this.reset();
+        for (const [principal, value] of principalSamples(s.byPrincipal, pick)) {
+          this.set({ principal }, value);
+        }
+      },
+    });
+  };
+  byPrincipal(
+    'kiln_scheduler_queued_actions_by_principal',
+    `Actions waiting for a worker, by the principal that submitted them (the busiest ${MAX_PRINCIPAL_LABELS}; the rest summed as "${OTHER_PRINCIPALS}").`,
+    'queued',
+  );
+  byPrincipal(
+    'kiln_scheduler_executing_actions_by_principal',
+    `Actions a worker holds a live lease for, by the principal that submitted them (the busiest ${MAX_PRINCIPAL_LABELS}; the rest summed as "${OTHER_PRINCIPALS}").`,
+    'executing',
+  );
+}
+
+/** Principals labelled individually; JWT claims could otherwise make label values unbounded. */
+const MAX_PRINCIPAL_LABELS = 50;
+const OTHER_PRINCIPALS = '(others)';
+
+/** One gauge's samples from the busiest-first per-principal stats, the tail summed. */
+function principalSamples(
+  entries: SchedulerStatsValue['byPrincipal'],
+  pick: 'queued' | 'executing',
+): Array<[string, number]> {
+  const samples: Array<[string, number]> = entries
+    .slice(0, MAX_PRINCIPAL_LABELS)
+    .map((e) => [e.principal, e[pick]]);
+  if (entries.length > MAX_PRINCIPAL_LABELS) {
+    let rest = 0;
+    for (const e of entries.slice(MAX_PRINCIPAL_LABELS)) rest += e[pick];
+    samples.push([OTHER_PRINCIPALS, rest]);
+  }
+  return samples;
 }
 
 function platformLabel(platform: readonly { name: string; value: string }[]): string {

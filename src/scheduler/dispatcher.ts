@@ -6,13 +6,14 @@
 import { status as Code } from '@grpc/grpc-js';
 import type { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Logger } from '../util/logger.ts';
-import { ActionQueue } from './action-queue.ts';
+import { ActionQueue, type QueuePlacement } from './action-queue.ts';
 import type { Clock } from './clock.ts';
 import type { IdGenerator } from './ids.ts';
 import { LeasePolls } from './lease-polls.ts';
 import type { OperationRecord, OperationStore } from './operation-store.ts';
 import { describeUnschedulable, satisfies } from './platform.ts';
 import type { SchedulerPolicy } from './policy.ts';
+import { PrincipalQuotas } from './principal-limits.ts';
 import { failureResponse, formatSeconds } from './responses.ts';
 import { type LeaseRecord, leaseSnapshot, type Task } from './task.ts';
 import type { Lease } from './types.ts';
@@ -53,6 +54,7 @@ export class Dispatcher {
   /** Unfinished tasks that identical submissions may join, by dedup key. */
   readonly #inFlight = new Map<string, Task>();
   readonly #taskOf = new Map<OperationRecord, Task>();
+  readonly #quotas: PrincipalQuotas;
 
   constructor(options: DispatcherOptions) {
     this.#clock = options.clock;
@@ -60,6 +62,7 @@ export class Dispatcher {
     this.#log = options.log;
     this.#policy = options.policy;
     this.#ops = options.operations;
+    this.#quotas = new PrincipalQuotas(this.#policy.principalLimits);
     this.#polls = new LeasePolls(this.#clock);
     this.workers = new WorkerRegistry({
       clock: this.#clock,
@@ -72,6 +75,14 @@ export class Dispatcher {
   /** The unfinished task identical submissions would join. */
   inFlight(dedupKey: string): Task | undefined {
     return this.#inFlight.get(dedupKey);
+  }
+
+  /**
+   * Throws RESOURCE_EXHAUSTED when `principal` may not queue another task
+   * (its `maxQueued`). Call before {@link start}; joining needs no check.
+   */
+  checkQuota(principal: string): void {
+    this.#quotas.checkQueued(principal, this.#queue.countOf(principal));
   }
 
   /** Creates a task for its first operation and queues it. */
@@ -98,7 +109,7 @@ export class Dispatcher {
     if (task.state === 'QUEUED' && op.priority < task.priority) {
       this.#queue.remove(task);
       task.priority = op.priority;
-      this.#queue.push(task, { priority: task.priority, invocationId: task.toolInvocationId });
+      this.#queue.push(task, placementOf(task));
     }
   }
 
@@ -121,11 +132,12 @@ export class Dispatcher {
     this.#ops.complete(op, failureResponse(Code.CANCELLED, 'the operation was cancelled'));
     if (task.operations.size > 0 || task.state === 'COMPLETING') return;
     const lease = task.lease;
+    let unheld = false;
     if (lease !== undefined) {
       lease.deadline?.cancel();
       lease.deadline = undefined;
       lease.state = 'CANCELLED';
-      task.lease = undefined;
+      unheld = this.#endLease(task);
     }
     this.finish(
       task,
@@ -133,6 +145,7 @@ export class Dispatcher {
       undefined,
     );
     if (lease !== undefined) this.#polls.wake(lease.worker);
+    if (unheld) this.serve();
   }
 
   /** A worker connected or changed: stop countdowns it ends, and offer it work if it is polling. */
@@ -184,7 +197,7 @@ export class Dispatcher {
     const { task } = lease;
     const live = lease.state !== 'CANCELLED' && task.lease === lease;
     if (live) {
-      task.lease = undefined;
+      this.#endLease(task);
       task.state = 'COMPLETING';
       lease.worker.actionsDone++;
     }
@@ -228,9 +241,22 @@ export class Dispatcher {
   }
 
   /** Tasks a worker holds a live lease for. */
-  /** Tasks a worker holds a live lease for. */
   *executing(): IterableIterator<Task> {
     for (const task of this.#tasks) if (task.state === 'EXECUTING') yield task;
+  }
+
+  /** Queued and executing tasks per principal; principals with neither are left out. */
+  byPrincipal(): Map<string, { queued: number; executing: number }> {
+    const out = new Map<string, { queued: number; executing: number }>();
+    for (const [principal, queued] of this.#queue.counts()) {
+      out.set(principal, { queued, executing: 0 });
+    }
+    for (const [principal, executing] of this.#quotas.executing()) {
+      const entry = out.get(principal);
+      if (entry === undefined) out.set(principal, { queued: 0, executing });
+      else entry.executing = executing;
+    }
+    return out;
   }
 
   /** Ends every poll and stops every timer. */
@@ -251,11 +277,7 @@ export class Dispatcher {
   /** Queues (or re-queues) a task, then gives it to a polling worker if one can run it. */
   #enqueue(task: Task, front: boolean): void {
     task.state = 'QUEUED';
-    this.#queue.push(
-      task,
-      { priority: task.priority, invocationId: task.toolInvocationId },
-      { front },
-    );
+    this.#queue.push(task, placementOf(task), { front });
     for (const op of task.operations) this.#ops.setStage(op, 'QUEUED', undefined);
     if (this.#checkSchedulable(task)) this.serve();
   }
@@ -305,6 +327,7 @@ export class Dispatcher {
     worker.leases.set(lease.id, lease);
     task.lease = lease;
     task.state = 'EXECUTING';
+    if (this.#quotas.leaseStarted(task.principal)) this.#queue.hold(task.principal);
     task.unschedulable?.cancel();
     task.unschedulable = undefined;
     for (const op of task.operations) this.#ops.setStage(op, 'EXECUTING', worker.name);
@@ -328,7 +351,7 @@ export class Dispatcher {
   #lose(lease: LeaseRecord, reason: string): void {
     const { task } = lease;
     if (task.lease !== lease) return;
-    task.lease = undefined;
+    const unheld = this.#endLease(task);
     task.losses++;
     this.#log.warn(
       {
@@ -342,8 +365,29 @@ export class Dispatcher {
     if (task.losses > this.#policy.maxRetries) {
       const message = `action lost ${task.losses} times; last worker: ${lease.worker.name} (${reason})`;
       this.finish(task, failureResponse(Code.UNAVAILABLE, message), lease.worker.name);
+      if (unheld) this.serve();
       return;
     }
+    // Re-queueing serves, unless the task failed at once for want of a worker.
     this.#enqueue(task, true);
+    if (unheld && task.state === 'FINISHED') this.serve();
   }
+
+  /**
+   * Detaches a task's live lease and counts it off its principal. Returns
+   * true when that took the principal below its `maxExecuting`, so its
+   * queued tasks are offered again (the caller then {@link serve}s).
+   */
+  #endLease(task: Task): boolean {
+    task.lease = undefined;
+    return this.#quotas.leaseEnded(task.principal) && this.#queue.release(task.principal);
+  }
+}
+
+function placementOf(task: Task): QueuePlacement {
+  return {
+    priority: task.priority,
+    principal: task.principal,
+    invocationId: task.toolInvocationId,
+  };
 }

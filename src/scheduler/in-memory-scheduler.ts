@@ -133,6 +133,8 @@ export class InMemoryScheduler implements Scheduler {
       this.#dispatcher.join(op, existing);
       return this.#ops.snapshot(op);
     }
+    const principal = request.principal ?? '';
+    this.#dispatcher.checkQuota(principal);
     const op = this.#ops.create({
       ...fields,
       name: this.#newName(),
@@ -145,6 +147,8 @@ export class InMemoryScheduler implements Scheduler {
       {
         ...fields,
         id: this.#ids.next(),
+        principal,
+        clientAddress: request.clientAddress,
         dedupKey: key,
         action: detachBytes(action),
         command: detachBytes(command),
@@ -259,7 +263,15 @@ export class InMemoryScheduler implements Scheduler {
     // Stored before the operations complete, so a client that reads the cache right after sees it.
     if (cacheable) {
       try {
-        await this.#cache.put(task.instanceName, task.actionDigest, result);
+        await this.#cache.put(task.instanceName, task.actionDigest, result, {
+          source: 'execution',
+          principal: task.principal,
+          worker: worker.name,
+          workerSession: worker.id,
+          workerPrincipal: worker.principal,
+          toolInvocationId: task.toolInvocationId,
+          clientAddress: task.clientAddress,
+        });
       } catch (err) {
         this.#log.warn(
           { err, actionDigest: task.actionDigest.key, instanceName: task.instanceName },
@@ -306,12 +318,15 @@ export class InMemoryScheduler implements Scheduler {
     let workerCapacity = 0;
     for (const w of this.#dispatcher.workers.values()) workerCapacity += w.capacity;
     const counts = this.#ops.counts();
+    const busiestFirst = <E extends { queued: number; executing: number }>(a: E, b: E) =>
+      b.queued + b.executing - (a.queued + a.executing);
     return {
       queued,
-      queuedByPlatform: [...byPlatform.values()].sort(
-        (a, b) => b.queued + b.executing - (a.queued + a.executing),
-      ),
+      queuedByPlatform: [...byPlatform.values()].sort(busiestFirst),
       executing,
+      byPrincipal: [...this.#dispatcher.byPrincipal()]
+        .map(([principal, n]) => ({ principal, ...n }))
+        .sort(busiestFirst),
       activeOperations: counts.active,
       completedOperations: counts.completed,
       workers: this.#dispatcher.workers.size,

@@ -6,7 +6,7 @@
 import type { Digest } from '../digest/digest.ts';
 import { invalidArgument, notFound, quote } from '../errors.ts';
 import type { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { detachBytes } from '../util/detach-bytes.ts';
+import { bytesHeld, detachBytes } from '../util/detach-bytes.ts';
 import type { Clock, TimerHandle } from './clock.ts';
 import type { PlatformProperty } from './platform.ts';
 import type { SchedulerPolicy } from './policy.ts';
@@ -40,6 +40,8 @@ export interface OperationRecord extends Omit<NewOperation, 'stage' | 'worker'> 
   stage: ExecutionStage;
   worker: string | undefined;
   response: ExecuteResponse | undefined;
+  /** Bytes held by `response`'s bytes fields, counted against `maxCompletedBytes`. */
+  responseBytes: number;
   completedAtMs: number | undefined;
   readonly watchers: Set<UpdateChannel<OperationState>>;
   expiry: TimerHandle | undefined;
@@ -48,7 +50,7 @@ export interface OperationRecord extends Omit<NewOperation, 'stage' | 'worker'> 
 /** Options for {@link OperationStore}. */
 export interface OperationStoreOptions {
   readonly clock: Clock;
-  /** Uses `completedRetentionMs`, `maxCompletedOperations`, `defaultPageSize` and `maxPageSize`. */
+  /** Uses `completedRetentionMs`, `maxCompletedOperations`, `maxCompletedBytes`, `defaultPageSize` and `maxPageSize`. */
   readonly policy: SchedulerPolicy;
 }
 
@@ -56,7 +58,8 @@ export interface OperationStoreOptions {
  * Operations by name, in creation order. Every stage change is pushed to the
  * operation's watchers; completion ends them, and the record itself goes
  * `completedRetentionMs` later, or earlier when more than
- * `maxCompletedOperations` are done (the one completed longest ago first).
+ * `maxCompletedOperations` are done or their responses hold more than
+ * `maxCompletedBytes` (the one completed longest ago first).
  * A done record keeps its response with its own copy of the `bytes` fields
  * (see detach-bytes.ts), never a view that pins a larger buffer.
  */
@@ -66,6 +69,8 @@ export class OperationStore {
   readonly #records = new Map<string, OperationRecord>();
   /** The done records still kept, in completion order. */
   readonly #completed = new Set<OperationRecord>();
+  /** Sum of `responseBytes` over {@link #completed}. */
+  #completedBytes = 0;
   #seq = 0;
 
   constructor(options: OperationStoreOptions) {
@@ -80,6 +85,7 @@ export class OperationStore {
       seq: ++this.#seq,
       createdAtMs: this.#clock.now(),
       response: undefined,
+      responseBytes: 0,
       completedAtMs: undefined,
       watchers: new Set(),
       expiry: undefined,
@@ -115,6 +121,7 @@ export class OperationStore {
     record.stage = 'COMPLETED';
     record.worker = worker;
     record.response = detachBytes(response);
+    record.responseBytes = bytesHeld(record.response);
     record.completedAtMs = this.#clock.now();
     this.#publish(record);
     for (const w of record.watchers) w.end();
@@ -123,8 +130,15 @@ export class OperationStore {
       this.#forget(record);
     });
     this.#completed.add(record);
+    this.#completedBytes += record.responseBytes;
     for (const oldest of this.#completed) {
-      if (this.#completed.size <= this.#policy.maxCompletedOperations) break;
+      if (
+        this.#completed.size <= this.#policy.maxCompletedOperations &&
+        this.#completedBytes <= this.#policy.maxCompletedBytes
+      )
+        break;
+      // The operation just completed stays, however large: its watchers were just told.
+      if (oldest === record) break;
       oldest.expiry?.cancel();
       this.#forget(oldest);
     }
@@ -224,7 +238,7 @@ export class OperationStore {
   /** Removes a record from the store (its watchers are the caller's business). */
   #forget(record: OperationRecord): void {
     if (this.#records.get(record.name) === record) this.#records.delete(record.name);
-    this.#completed.delete(record);
+    if (this.#completed.delete(record)) this.#completedBytes -= record.responseBytes;
   }
 
   #publish(record: OperationRecord): void {

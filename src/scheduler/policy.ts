@@ -4,6 +4,7 @@
  * behave the same under the same configuration.
  */
 import { invalidArgument } from '../errors.ts';
+import { checkPrincipalLimits, type PrincipalLimits } from './principal-limits.ts';
 
 /** Scheduling rules; each field is optional where it is accepted and has a default. */
 export interface SchedulerPolicy {
@@ -43,10 +44,24 @@ export interface SchedulerPolicy {
    * however many actions a busy hour completes. Default 10,000.
    */
   readonly maxCompletedOperations: number;
+  /**
+   * Most bytes the responses of done operations may hold at once (inline
+   * stdout and stderr, inline output contents); past it the one completed
+   * longest ago is forgotten first. Without it 10,000 responses with 256 KiB
+   * of inline output each could keep 2.5 GB. Default 64 MiB.
+   */
+  readonly maxCompletedBytes: number;
   /** Page size of `listOperations` when the caller asks for none, and the cap on what it may ask. Default 100 and 1000. */
   readonly defaultPageSize: number;
   readonly maxPageSize: number;
+  /**
+   * Quotas per principal (the authenticated caller): most actions queued and
+   * most executing at once. Default: none.
+   */
+  readonly principalLimits: PrincipalLimits;
 }
+
+type NumericPolicy = Omit<SchedulerPolicy, 'principalLimits'>;
 
 /** The defaults of {@link SchedulerPolicy}. */
 export const DEFAULT_SCHEDULER_POLICY: SchedulerPolicy = Object.freeze({
@@ -58,8 +73,10 @@ export const DEFAULT_SCHEDULER_POLICY: SchedulerPolicy = Object.freeze({
   maxRetries: 2,
   completedRetentionMs: 3_600_000,
   maxCompletedOperations: 10_000,
+  maxCompletedBytes: 64 * 1024 * 1024,
   defaultPageSize: 100,
   maxPageSize: 1000,
+  principalLimits: Object.freeze({}),
 });
 
 /**
@@ -67,9 +84,11 @@ export const DEFAULT_SCHEDULER_POLICY: SchedulerPolicy = Object.freeze({
  * startup with the field's name rather than misbehaving later.
  */
 export function resolvePolicy(partial: Partial<SchedulerPolicy> = {}): SchedulerPolicy {
+  const { principalLimits, ...numbers } = partial;
   const policy = { ...DEFAULT_SCHEDULER_POLICY };
-  for (const [key, value] of Object.entries(partial) as [
-    keyof SchedulerPolicy,
+  if (principalLimits !== undefined) policy.principalLimits = checkPrincipalLimits(principalLimits);
+  for (const [key, value] of Object.entries(numbers) as [
+    keyof NumericPolicy,
     number | undefined,
   ][]) {
     if (value === undefined) continue;
@@ -78,10 +97,11 @@ export function resolvePolicy(partial: Partial<SchedulerPolicy> = {}): Scheduler
     }
     policy[key] = value;
   }
-  const positive: (keyof SchedulerPolicy)[] = [
+  const positive: (keyof NumericPolicy)[] = [
     'defaultTimeoutMs',
     'workerTimeoutMs',
     'maxCompletedOperations',
+    'maxCompletedBytes',
     'defaultPageSize',
     'maxPageSize',
   ];

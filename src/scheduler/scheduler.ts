@@ -31,7 +31,9 @@ export interface OperationScheduler {
    * `cachedResult: true`. Throws INVALID_ARGUMENT for a timeout above the
    * maximum or a digest function that disagrees with the action digest.
    * Scheduling failures (no worker can run the action) do not throw: the
-   * operation completes with a FAILED_PRECONDITION status.
+   * operation completes with a FAILED_PRECONDITION status. Throws
+   * RESOURCE_EXHAUSTED when the action would be queued beyond its
+   * principal's `maxQueued` (cache hits and joins are never refused).
    */
   submit(request: SubmitRequest): Promise<OperationState>;
 
@@ -93,7 +95,9 @@ export interface WorkerScheduler {
 
   /**
    * Leases queued actions the worker can run: the best priority first, fair
-   * between invocations, never more than its free capacity. With
+   * between principals and then between each principal's invocations,
+   * skipping principals at their `maxExecuting`, never more than the
+   * worker's free capacity. With
    * `options.waitMs` and nothing to take, waits (without polling) until work
    * arrives, the deadline passes, the signal aborts, or one of the worker's
    * leases is cancelled; then returns what it got, possibly nothing. Leases

@@ -31,6 +31,14 @@ export interface Task {
   readonly timeoutMs: number;
   /** The best priority of the operations that joined it while it was queued. */
   priority: number;
+  /**
+   * The principal it is queued and counted under (fairness and quotas): the
+   * first submitter's, as is its invocation. Operations that join it later
+   * ride along without counting against their own principal.
+   */
+  readonly principal: string;
+  /** The first submitter's network address, for the provenance of the cached result. */
+  readonly clientAddress?: string;
   /** The invocation it is queued under for fairness: the first submitter's. */
   readonly toolInvocationId: string;
   readonly correlatedInvocationsId: string;

@@ -4,6 +4,7 @@
  * services translate these to and from protobuf messages, and a PostgreSQL
  * scheduler can store them as rows.
  */
+import type { EntryWriter } from '../cache/provenance.ts';
 import type { Digest } from '../digest/digest.ts';
 import type { DigestFunction } from '../digest/digest-function.ts';
 import type {
@@ -40,7 +41,15 @@ export interface SubmitRequest {
   readonly skipCacheLookup: boolean;
   /** `ExecutionPolicy.priority`: lower runs sooner, 0 is the default; negative values are allowed. */
   readonly priority: number;
-  /** `RequestMetadata.tool_invocation_id` (one build); may be empty. Fairness rotates between these. */
+  /**
+   * Who submitted it, as authenticated (`Identity.principal`); `''` or unset
+   * is one shared principal. Fairness rotates between principals first, and
+   * `SchedulerPolicy.principalLimits` bounds each one's queued and executing actions.
+   */
+  readonly principal?: string;
+  /** The submitter's network address; recorded as the provenance of the cached result. */
+  readonly clientAddress?: string;
+  /** `RequestMetadata.tool_invocation_id` (one build); may be empty. Fairness rotates between these within a principal. */
   readonly toolInvocationId: string;
   /** `RequestMetadata.correlated_invocations_id`; may be empty. Kept for listing only. */
   readonly correlatedInvocationsId: string;
@@ -122,6 +131,8 @@ export interface WorkerRegistration {
   readonly platform: readonly PlatformProperty[];
   /** How many actions it runs at once; at least 1. */
   readonly capacity: number;
+  /** The principal it authenticated as; recorded as the provenance of its results. */
+  readonly principal?: string;
 }
 
 /** A connected worker, as listed for the UI and metrics. */
@@ -229,6 +240,15 @@ export interface PlatformQueueStats {
   readonly executing: number;
 }
 
+/** Queue depth for one principal. */
+export interface PrincipalQueueStats {
+  readonly principal: string;
+  /** Its actions waiting for a worker. */
+  readonly queued: number;
+  /** Its actions a worker holds a live lease for. */
+  readonly executing: number;
+}
+
 /** Counters for metrics and the UI. */
 export interface SchedulerStats {
   /** Actions waiting for a worker (deduplicated executions, not operations). */
@@ -237,6 +257,11 @@ export interface SchedulerStats {
   readonly queuedByPlatform: readonly PlatformQueueStats[];
   /** Actions a worker holds a live lease for. */
   readonly executing: number;
+  /**
+   * Queued and executing actions per principal (the first submitter's, for
+   * shared actions), busiest first; principals with neither are left out.
+   */
+  readonly byPrincipal: readonly PrincipalQueueStats[];
   /** Operations not yet done (several may share one execution). */
   readonly activeOperations: number;
   /** Done operations still retained for late readers. */
@@ -250,6 +275,11 @@ export interface SchedulerStats {
 export interface ActionResultCache {
   /** The cached result, or undefined on a miss. */
   get(instanceName: string, actionDigest: Digest): Promise<ActionResult | undefined>;
-  /** Stores a result. */
-  put(instanceName: string, actionDigest: Digest, result: ActionResult): Promise<void>;
+  /** Stores a result, with who produced it. */
+  put(
+    instanceName: string,
+    actionDigest: Digest,
+    result: ActionResult,
+    writer?: EntryWriter,
+  ): Promise<void>;
 }

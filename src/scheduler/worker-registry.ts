@@ -22,6 +22,8 @@ export interface WorkerRecord {
   platform: readonly PlatformProperty[];
   offered: OfferedPlatform;
   capacity: number;
+  /** The principal it authenticated as, for the provenance of its results; '' when none. */
+  principal: string;
   /** Leases it holds, including cancelled ones not yet acknowledged. */
   readonly leases: Map<string, LeaseRecord>;
   readonly registeredAtMs: number;
@@ -73,6 +75,7 @@ export class WorkerRegistry {
         platform,
         offered: offeredSet(platform),
         capacity: registration.capacity,
+        principal: registration.principal ?? '',
         leases: new Map(),
         registeredAtMs: now,
         lastSeenMs: now,
@@ -86,6 +89,7 @@ export class WorkerRegistry {
       worker.platform = platform;
       worker.offered = offeredSet(platform);
       worker.capacity = registration.capacity;
+      worker.principal = registration.principal ?? '';
     }
     this.touch(worker);
     return worker;

@@ -2,13 +2,17 @@
  * The Kiln application factory: configuration in, running services out.
  * Tests and `kiln serve` both start Kiln through this.
  */
+import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createAuthenticator } from '../auth/authenticator.ts';
+import { type Authenticator, openAuthenticator } from '../auth/authenticator.ts';
 import { ActionCache } from '../cache/action-cache.ts';
+import { WriterIndex } from '../cache/writer-index.ts';
 import { ConfigError } from '../config/load-config.ts';
 import type { KilnConfig } from '../config/schema.ts';
 import { type RunningHttpServer, resolveHttpListen, startHttpServer } from '../http/http-server.ts';
 import { metricsRoute } from '../http/metrics-route.ts';
+import { WebAccess } from '../http/web-access.ts';
+import { AuditLog } from '../observe/audit-log.ts';
 import { registerByteStreamMetrics } from '../observe/bytestream-metrics.ts';
 import { createObservability } from '../observe/observability.ts';
 import { registerProcessFailureCounter } from '../observe/process-failure-metrics.ts';
@@ -17,7 +21,7 @@ import { InMemoryScheduler } from '../scheduler/in-memory-scheduler.ts';
 import { createBotsCore } from '../services/bots-service.ts';
 import { createStores, type Stores } from '../storage/create-blob-store.ts';
 import { ReloadingServerTls } from '../tls/reloading-server-tls.ts';
-import { registerUi } from '../ui/register-ui.ts';
+import { registerUi, uiAccessRegistrar } from '../ui/register-ui.ts';
 import type { UiDeps } from '../ui/ui-deps.ts';
 import type { Logger } from '../util/logger.ts';
 import type { ProcessFailureCounts } from '../util/process-failures.ts';
@@ -58,11 +62,22 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
   const exec = config.execution;
   // Read first: a bad TLS file is a start-up error before anything else is opened.
   const tls = await openTls(config.server.tls, log);
+  const authenticator = await openAuth(config, tls, log);
   const stores = await createStores(config).catch((err: unknown) => {
+    authenticator.close?.();
     tls?.close();
     throw err;
   });
-  const actionCache = new ActionCache({ store: stores.actionCache, cas: stores.cas });
+  let writers: WriterIndex;
+  try {
+    writers = openWriterIndex(config.server.dataDir, log);
+  } catch (err) {
+    await stores.close();
+    authenticator.close?.();
+    tls?.close();
+    throw err;
+  }
+  const actionCache = new ActionCache({ store: stores.actionCache, cas: stores.cas, writers });
   const innerScheduler = exec.enabled
     ? new InMemoryScheduler({
         actionCache,
@@ -73,6 +88,7 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
           workerTimeoutMs: exec.workerTimeoutMs,
           unschedulableTimeoutMs: exec.unschedulableTimeoutMs,
           maxRetries: exec.maxRetries,
+          principalLimits: exec.principalLimits,
         },
       })
     : undefined;
@@ -101,7 +117,8 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
       log,
       rpcObserver: observed.observer,
       onActionCacheLookup: observed.observer.actionCacheLookup,
-      authenticator: createAuthenticator(config.auth),
+      authenticator,
+      audit: new AuditLog({ log, registry: observed.metrics.registry }),
       remoteAsset: {
         config: config.remoteAsset,
         associations: stores.assets,
@@ -135,6 +152,13 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
     }
     const httpListen = resolveHttpListen(config.server);
     if (httpListen !== undefined) {
+      const access = new WebAccess({
+        auth: config.auth,
+        authenticator,
+        ui: config.ui,
+        secure: tls !== undefined,
+        log,
+      });
       const deps: UiDeps = {
         scheduler,
         cas,
@@ -142,12 +166,17 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
         builds: observed.builds,
         recentErrors: observed.recentErrors,
         metrics: observed.metrics,
-        allowCancel: config.ui.allowCancel,
+        access,
         log,
       };
       http = await startHttpServer({
         listen: httpListen,
-        routes: [metricsRoute(observed.metrics), (app) => registerUi(app, deps)],
+        // The access layer first: it guards /metrics and every page.
+        routes: [
+          uiAccessRegistrar(access),
+          metricsRoute(observed.metrics),
+          (app) => registerUi(app, deps),
+        ],
         log,
         tls,
       });
@@ -158,6 +187,8 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
     await grpc?.close();
     await scheduler?.close();
     await stores.close();
+    writers.close();
+    authenticator.close?.();
     tls?.close();
     throw err;
   }
@@ -183,6 +214,8 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
       await http?.close();
       await running.close();
       await stores.close();
+      writers.close();
+      authenticator.close?.();
       tls?.close();
     },
   };
@@ -199,6 +232,35 @@ async function openTls(
     return await ReloadingServerTls.open({ files: { cert, key, clientCa }, log });
   } catch (err) {
     throw new ConfigError('server.tls', [(err as Error).message]);
+  }
+}
+
+/** The authenticator of `auth`, its files read; closes `tls` when they do not load. */
+async function openAuth(
+  config: KilnConfig,
+  tls: ReloadingServerTls | undefined,
+  log: Logger,
+): Promise<Authenticator> {
+  try {
+    return await openAuthenticator(config.auth, { log, mutualTls: tls?.mutual ?? false });
+  } catch (err) {
+    tls?.close();
+    throw new ConfigError('auth', [(err as Error).message]);
+  }
+}
+
+/**
+ * The index of who wrote which action cache entry, with its journal in the
+ * data directory, so that a purge after a restart still finds old entries.
+ */
+function openWriterIndex(dataDir: string, log: Logger): WriterIndex {
+  try {
+    mkdirSync(dataDir, { recursive: true });
+    return WriterIndex.open({ path: resolve(dataDir, 'action-cache-writers.jsonl'), log });
+  } catch (err) {
+    throw new ConfigError('server.dataDir', [
+      `cannot open the action cache writer journal in ${dataDir}: ${(err as Error).message}`,
+    ]);
   }
 }
 

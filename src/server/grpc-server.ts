@@ -13,8 +13,11 @@ import {
   ActionCacheService,
   CapabilitiesService,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { ActionCacheAdminService } from '../gen/kiln/admin/v1/action_cache_admin.js';
+import type { AuditLog } from '../observe/audit-log.ts';
 import type { ByteStreamStats } from '../observe/bytestream-metrics.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
+import { createActionCacheAdminService } from '../services/action-cache-admin-service.ts';
 import {
   type ActionCacheLookup,
   createActionCacheService,
@@ -52,8 +55,6 @@ export interface GrpcServerOptions {
   /** Storage for encoded ActionResults. */
   readonly actionCacheStore: BlobStore;
   readonly log: Logger;
-  /** Whether clients may write the action cache; true by default. */
-  readonly actionCacheUpdateEnabled?: boolean;
   /**
    * Discard resumable uploads no stream has fed for this long (counted as
    * abandoned); `DEFAULT_UPLOAD_IDLE_TIMEOUT_MS` (60 s) by default.
@@ -86,6 +87,8 @@ export interface GrpcServerOptions {
    * with every permission) by default.
    */
   readonly authenticator?: Authenticator;
+  /** The audit log of refused calls and administrative actions; none when absent. */
+  readonly audit?: AuditLog;
 }
 
 /** What the Remote Asset services need besides the CAS and the logger. */
@@ -132,12 +135,12 @@ export function parseListenAddress(listen: string): { host: string; port: number
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
   const { log, cas } = options;
   const { host } = parseListenAddress(options.listen);
-  const updateEnabled = options.actionCacheUpdateEnabled ?? true;
   const uploads = new UploadRegistry({ idleTimeoutMs: options.uploadIdleTimeoutMs });
   const readStreams = new ReadStreams(options.maxReadStreams ?? DEFAULT_MAX_READ_STREAMS);
   const actionCache =
     options.actionCache ?? new ActionCache({ store: options.actionCacheStore, cas });
 
+  const authenticator = options.authenticator ?? createAuthenticator(undefined);
   const server = new CheckedDecodingServer({
     'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_SEND_MESSAGE_BYTES,
@@ -151,7 +154,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     // statuses it sends; authentication sits between, so the observer sees denials too.
     interceptors: [
       ...(options.rpcObserver ? [observingInterceptor(options.rpcObserver)] : []),
-      authInterceptor(options.authenticator ?? createAuthenticator(undefined)),
+      authInterceptor(authenticator, options.audit),
       requestBoundaryInterceptor(),
     ],
   });
@@ -159,7 +162,6 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     CapabilitiesService,
     createCapabilitiesService({
       log,
-      actionCacheUpdateEnabled: updateEnabled,
       executionEnabled: options.scheduler !== undefined,
     }),
   );
@@ -181,13 +183,21 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       log,
       actionCache,
       cas,
-      updateEnabled,
       onLookup: options.onActionCacheLookup,
     }),
   );
+  server.addService(
+    ActionCacheAdminService,
+    createActionCacheAdminService({ log, actionCache, audit: options.audit }),
+  );
   let remoteAsset: RemoteAsset | undefined;
   if (options.remoteAsset?.config.enabled) {
-    remoteAsset = await createRemoteAsset({ ...options.remoteAsset, cas, log });
+    remoteAsset = await createRemoteAsset({
+      ...options.remoteAsset,
+      cas,
+      log,
+      allowLoopbackOrigins: authenticator.mode === 'protected',
+    });
     server.addService(FetchService, remoteAsset.fetch);
     server.addService(PushService, remoteAsset.push);
   }

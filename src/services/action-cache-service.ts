@@ -1,12 +1,12 @@
 /**
  * ActionCache: GetActionResult (with inlining of stdout, stderr and output
- * files on request) and UpdateActionResult.
+ * files on request) and UpdateActionResult (for callers holding `ac:write`,
+ * which the authorization interceptor checks).
  */
-import { status } from '@grpc/grpc-js';
 import type { ActionCache } from '../cache/action-cache.ts';
 import { type Digest, isEmptyDigest, parseDigest } from '../digest/digest.ts';
 import { validateInstanceName } from '../digest/instance-name.ts';
-import { invalidArgument, KilnError, notFound } from '../errors.ts';
+import { invalidArgument, notFound } from '../errors.ts';
 import type {
   ActionCacheServer,
   ActionResult,
@@ -25,8 +25,6 @@ export interface ActionCacheServiceOptions {
   readonly actionCache: ActionCache;
   /** The CAS, for inlining. */
   readonly cas: BlobStore;
-  /** Whether clients may call UpdateActionResult. */
-  readonly updateEnabled: boolean;
   /** Told about every GetActionResult hit and miss (metrics, build tracking). */
   readonly onLookup?: (lookup: ActionCacheLookup) => void;
 }
@@ -92,17 +90,20 @@ export function createActionCacheService(options: ActionCacheServiceOptions): Ac
     return result;
   }
 
-  async function updateActionResult(req: UpdateActionResultRequest): Promise<ActionResult> {
-    if (!options.updateEnabled) {
-      throw new KilnError(
-        status.PERMISSION_DENIED,
-        'this server does not accept action results from clients (update_enabled is false)',
-      );
-    }
+  async function updateActionResult(
+    req: UpdateActionResultRequest,
+    ctx: RpcContext,
+    call: { getPeer(): string },
+  ): Promise<ActionResult> {
     validateInstanceName(req.instanceName);
     const action = parseDigest(req.actionDigest, req.digestFunction, 'action_digest');
     if (req.actionResult === undefined) throw invalidArgument('action_result is missing');
-    await actionCache.put(req.instanceName, action, req.actionResult);
+    await actionCache.put(req.instanceName, action, req.actionResult, {
+      source: 'upload',
+      principal: ctx.identity?.principal,
+      toolInvocationId: ctx.requestMetadata?.toolInvocationId,
+      clientAddress: call.getPeer(),
+    });
     return req.actionResult;
   }
 

@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
-import { hasCode, invalidArgument, notFound } from '../errors.ts';
+import { hasCode, invalidArgument, notFound, permissionDenied, quote } from '../errors.ts';
 import { packAssignment, unpackExecuteResponse } from '../execution/lease-payload.ts';
 import {
   type BotSession,
@@ -59,6 +59,13 @@ interface SessionState {
   readonly leases: Map<string, Lease>;
   /** The long poll of the bot's latest UpdateBotSession; a newer call ends it. */
   poll: AbortController | undefined;
+  /**
+   * The principal that created the session (undefined without
+   * authentication): only it may update the session, so that another
+   * holder of `worker` who learns the name cannot report results in this
+   * bot's name.
+   */
+  readonly principal: string | undefined;
 }
 
 /** Splits a bot's advertised properties into platform properties and capacity. */
@@ -87,7 +94,8 @@ export function workerProperties(worker: Worker | undefined): {
 }
 
 /** What a long poll needs to know about the call it serves. */
-export type PollContext = Pick<RpcContext, 'signal' | 'deadlineMs'>;
+export type PollContext = Pick<RpcContext, 'signal' | 'deadlineMs'> &
+  Partial<Pick<RpcContext, 'identity'>>;
 
 /**
  * The Bots service's logic without gRPC: what {@link createBotsService} serves,
@@ -95,7 +103,11 @@ export type PollContext = Pick<RpcContext, 'signal' | 'deadlineMs'>;
  * `InProcessBotsTransport` in worker/bots-transport.ts), sparing both sides protobuf and HTTP/2.
  */
 export interface BotsCore {
-  createBotSession(req: CreateBotSessionRequest): Promise<BotSession>;
+  /** `ctx.identity`, when given, is recorded as the principal of the bot's results. */
+  createBotSession(
+    req: CreateBotSessionRequest,
+    ctx?: Pick<RpcContext, 'identity'>,
+  ): Promise<BotSession>;
   /**
    * Reports the bot's leases and long-polls for new ones until work arrives,
    * `ctx.signal` aborts (it then returns what it has) or the poll time ends.
@@ -107,8 +119,10 @@ export interface BotsCore {
 export function createBotsService(options: BotsServiceOptions): BotsServer {
   const core = createBotsCore(options);
   return {
-    createBotSession: unary(options.log, 'Bots.CreateBotSession', (req: CreateBotSessionRequest) =>
-      core.createBotSession(req),
+    createBotSession: unary(
+      options.log,
+      'Bots.CreateBotSession',
+      (req: CreateBotSessionRequest, ctx: RpcContext) => core.createBotSession(req, ctx),
     ),
     updateBotSession: unary(options.log, 'Bots.UpdateBotSession', core.updateBotSession),
   };
@@ -155,7 +169,10 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
     return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
   }
 
-  async function createBotSession(req: CreateBotSessionRequest): Promise<BotSession> {
+  async function createBotSession(
+    req: CreateBotSessionRequest,
+    ctx?: Pick<RpcContext, 'identity'>,
+  ): Promise<BotSession> {
     const bot = req.botSession;
     if (bot === undefined || bot.botId === '')
       throw invalidArgument('bot_session.bot_id is required');
@@ -166,8 +183,19 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
     } catch (err) {
       log.warn({ err }, 'forgetting the sessions of dropped bots failed');
     }
-    await scheduler.registerWorker({ id: name, name: bot.botId, platform, capacity });
-    sessions.set(name, { botId: bot.botId, leases: new Map(), poll: undefined });
+    await scheduler.registerWorker({
+      id: name,
+      name: bot.botId,
+      platform,
+      capacity,
+      principal: ctx?.identity?.principal,
+    });
+    sessions.set(name, {
+      botId: bot.botId,
+      leases: new Map(),
+      poll: undefined,
+      principal: ctx?.identity?.principal,
+    });
     log.info({ session: name, bot: bot.botId, capacity, platform }, 'bot session created');
     return { ...bot, name, leases: [], expireTime: expireTime() };
   }
@@ -223,6 +251,13 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
     if (session === undefined) {
       throw notFound(
         `bot session ${req.name} is unknown (expired or server restarted); create a new one`,
+      );
+    }
+    const caller = ctx.identity?.principal;
+    if (session.principal !== undefined && caller !== session.principal) {
+      throw permissionDenied(
+        `bot session ${req.name} was created by principal ${quote(session.principal)}; ` +
+          `only it may update the session, not ${quote(caller ?? 'anonymous')}`,
       );
     }
     const bot = req.botSession;

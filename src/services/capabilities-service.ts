@@ -21,18 +21,22 @@ import { MAX_BATCH_TOTAL_SIZE_BYTES } from './limits.ts';
 /** Options for {@link createCapabilitiesService}. */
 export interface CapabilitiesServiceOptions {
   readonly log: Logger;
-  /** Whether clients may write the action cache (UpdateActionResult). */
-  readonly actionCacheUpdateEnabled: boolean;
   /** Whether this server also serves Execute. */
   readonly executionEnabled?: boolean;
 }
 
-/** The capabilities this server advertises. */
-export function serverCapabilities(options: CapabilitiesServiceOptions): ServerCapabilities {
+/**
+ * The capabilities this server advertises to a caller that may
+ * (`updateEnabled`) or may not write the action cache.
+ */
+export function serverCapabilities(
+  options: CapabilitiesServiceOptions,
+  updateEnabled: boolean,
+): ServerCapabilities {
   return {
     cacheCapabilities: {
       digestFunctions: DIGEST_FUNCTIONS.map((f) => f.value as DigestFunction_Value),
-      actionCacheUpdateCapabilities: { updateEnabled: options.actionCacheUpdateEnabled },
+      actionCacheUpdateCapabilities: { updateEnabled },
       cachePriorityCapabilities: { priorities: [{ minPriority: 0, maxPriority: 0 }] },
       maxBatchTotalSizeBytes: MAX_BATCH_TOTAL_SIZE_BYTES,
       symlinkAbsolutePathStrategy: SymlinkAbsolutePathStrategy_Value.ALLOWED,
@@ -67,8 +71,8 @@ export function serverCapabilities(options: CapabilitiesServiceOptions): ServerC
  * per caller: true only for callers with `ac:write` on the request's instance.
  */
 export function createCapabilitiesService(options: CapabilitiesServiceOptions): CapabilitiesServer {
-  const caps = serverCapabilities(options);
-  const readOnly = serverCapabilities({ ...options, actionCacheUpdateEnabled: false });
+  const caps = serverCapabilities(options, true);
+  const readOnly = serverCapabilities(options, false);
   return {
     getCapabilities: unary(
       options.log,

@@ -97,6 +97,7 @@ export function createExecutionService(options: ExecutionServiceOptions): Execut
     req: ExecuteRequest,
     send: (op: Operation) => Promise<void>,
     ctx: RpcContext,
+    call: { getPeer(): string },
   ): Promise<void> {
     validateInstanceName(req.instanceName);
     const actionDigest = parseDigest(req.actionDigest, req.digestFunction, 'action_digest');
@@ -112,6 +113,9 @@ export function createExecutionService(options: ExecutionServiceOptions): Execut
       command: loaded.command,
       skipCacheLookup: req.skipCacheLookup,
       priority: req.executionPolicy?.priority ?? 0,
+      // For fairness and quotas only: the interceptor already decided whether the caller may execute.
+      principal: ctx.identity?.principal ?? '',
+      clientAddress: call.getPeer(),
       toolInvocationId: metadata?.toolInvocationId ?? '',
       correlatedInvocationsId: metadata?.correlatedInvocationsId ?? '',
     });

@@ -1,7 +1,7 @@
 /**
  * Remote Asset Push: PushBlob and PushDirectory, recording associations that
- * Fetch then serves. Only for trusted clients: `remoteAsset.pushEnabled`
- * turns it off (calls then fail with PERMISSION_DENIED).
+ * Fetch then serves for everyone. Only for trusted clients: callers need the
+ * `asset:push` permission (src/auth/method-permissions.ts).
  */
 import type { AssetPusher } from '../asset/asset-pusher.ts';
 import type {

@@ -1,9 +1,12 @@
 /**
  * Loads what the operation and action pages show from the CAS: the Action,
- * its Command, the input root, and stdout/stderr. Unlike the Execute path
+ * its Command, the input root, and stdout/stderr; and the action cache entry
+ * with who wrote it. Unlike the Execute path
  * (`loadAction`), nothing here fails on a missing or malformed blob: an
  * evicted Command is reported on the page next to everything still present.
  */
+import type { ActionCache } from '../cache/action-cache.ts';
+import type { Provenance } from '../cache/provenance.ts';
 import { type Digest, parseDigest } from '../digest/digest.ts';
 import {
   Action,
@@ -157,4 +160,29 @@ export async function loadLogs(
 /** UTF-8 text of possibly cut-off bytes; invalid sequences become U+FFFD. */
 export function decodeText(data: Uint8Array): string {
   return new TextDecoder('utf-8', { fatal: false }).decode(data);
+}
+
+/** An action's cache entry as the action page shows it. */
+export interface CachedEntry {
+  /** The result, when GetActionResult would serve it (every output still in the CAS). */
+  readonly result: ActionResult | undefined;
+  /** Whether an entry exists whose outputs are partly gone. */
+  readonly incomplete: boolean;
+  /** Who wrote the entry; undefined for entries older than provenance. */
+  readonly provenance: Provenance | undefined;
+}
+
+/** The cache entry of an action in an instance, or undefined when there is none. */
+export async function loadCachedEntry(
+  actionCache: ActionCache,
+  instanceName: string,
+  digest: Digest,
+): Promise<CachedEntry | undefined> {
+  const entry = await actionCache.lookup(instanceName, digest);
+  if (entry === undefined) return undefined;
+  return {
+    result: entry.complete ? entry.result : undefined,
+    incomplete: !entry.complete,
+    provenance: entry.provenance,
+  };
 }

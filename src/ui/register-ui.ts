@@ -1,12 +1,15 @@
 /**
- * The web UI's entry point: read-only pages rendered on the server, a small
- * stylesheet and a small live-update script. `createServer` calls
- * {@link registerUi} on the HTTP server with the same objects the gRPC
- * services use. See docs/web-ui.md for every page and URL.
+ * The web UI's entry point: pages rendered on the server, a small
+ * stylesheet and a small live-update script, sign-in, and the one action
+ * (cancel) for admins. `createServer` calls {@link registerUi} on the HTTP
+ * server with the same objects the gRPC services use, after the access
+ * layer ({@link uiAccessRegistrar}). See docs/web-ui.md for every page and URL.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { RouteRegistrar } from '../http/http-server.ts';
+import type { WebAccess } from '../http/web-access.ts';
 import { registerActionPage } from './pages/action-page.ts';
 import { registerBuildsPages } from './pages/builds-page.ts';
 import { registerCasPages } from './pages/cas-page.ts';
@@ -14,8 +17,9 @@ import { registerLookup } from './pages/lookup-page.ts';
 import { registerOperationPage } from './pages/operation-page.ts';
 import { registerOperationsPage } from './pages/operations-page.ts';
 import { registerOverviewPage } from './pages/overview-page.ts';
+import { registerSignInPages } from './pages/signin-page.ts';
 import { registerWorkersPage } from './pages/workers-page.ts';
-import { setSecurityHeaders } from './respond.ts';
+import { errorPage, sendPage, setSecurityHeaders } from './respond.ts';
 import type { UiDeps } from './ui-deps.ts';
 
 const ASSETS_DIR = join(import.meta.dirname, 'assets');
@@ -27,7 +31,21 @@ const ASSETS: readonly { file: string; type: string }[] = [
   { file: 'favicon.svg', type: 'image/svg+xml' },
 ];
 
-/** Registers every UI route on `app`. Call before the server starts listening. */
+/**
+ * The access layer of the HTTP server (sessions, who may read what), with
+ * refusals answered by error pages. Register it before every route,
+ * `/metrics` included.
+ */
+export function uiAccessRegistrar(access: WebAccess): RouteRegistrar {
+  return access.registrar((reply, denial) =>
+    sendPage(reply, errorPage(denial.statusCode, denial.message), denial.statusCode),
+  );
+}
+
+/**
+ * Registers every UI route on `app`, after {@link uiAccessRegistrar}. Call
+ * before the server starts listening.
+ */
 export async function registerUi(app: FastifyInstance, deps: UiDeps): Promise<void> {
   for (const asset of ASSETS) {
     const body = await readFile(join(ASSETS_DIR, asset.file));
@@ -47,4 +65,5 @@ export async function registerUi(app: FastifyInstance, deps: UiDeps): Promise<vo
   registerCasPages(app, deps);
   registerActionPage(app, deps);
   registerLookup(app, deps);
+  registerSignInPages(app, deps);
 }

@@ -7,7 +7,9 @@ import { status } from '@grpc/grpc-js';
 import type { FastifyReply, FastifyRequest, RouteGenericInterface } from 'fastify';
 import type { VNode } from 'preact';
 import { KilnError } from '../errors.ts';
+import { viewerInfoOf } from '../http/web-access.ts';
 import type { Logger } from '../util/logger.ts';
+import { ViewerContext } from './components/account.ts';
 import { layout } from './components/layout.ts';
 import { html, renderDocument } from './html.ts';
 
@@ -35,13 +37,17 @@ export function setSecurityHeaders(reply: FastifyReply): FastifyReply {
     .header('x-frame-options', 'DENY');
 }
 
-/** Sends a rendered page. Pages show live state, so they are never cached. */
+/**
+ * Sends a rendered page, with the viewer of the request in the header.
+ * Pages show live state and who is signed in, so they are never cached.
+ */
 export function sendPage(reply: FastifyReply, page: VNode, statusCode = 200): FastifyReply {
+  const withViewer = html`<${ViewerContext.Provider} value=${viewerInfoOf(reply.request)}>${page}<//>`;
   return setSecurityHeaders(reply)
     .code(statusCode)
     .header('cache-control', 'no-store')
     .type('text/html; charset=utf-8')
-    .send(renderDocument(page));
+    .send(renderDocument(withViewer));
 }
 
 /** A KilnError for a forbidden request (403). */
@@ -82,7 +88,10 @@ export function errorPage(statusCode: number, message: string): VNode {
     section: 'none',
     body: html`<div class="error-box">
       <p class="error-message">${message}</p>
-      <p>Status ${statusCode}. <a href="/">Back to the overview</a>.</p>
+      <p>
+        Status ${statusCode}.
+        ${statusCode === 401 ? html`<a href="/signin">Sign in</a>. ` : null}<a href="/">Back to the overview</a>.
+      </p>
     </div>`,
   });
 }

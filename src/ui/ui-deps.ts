@@ -3,6 +3,7 @@
  * pages read, handed over by `createServer`.
  */
 import type { ActionCache } from '../cache/action-cache.ts';
+import type { WebAccess } from '../http/web-access.ts';
 import type { BuildTracker } from '../observe/build-tracker.ts';
 import type { KilnMetrics } from '../observe/metrics.ts';
 import type { RecentErrors } from '../observe/recent-errors.ts';
@@ -22,7 +23,7 @@ export interface UiDeps {
   /** The latest RPC failures with server-side codes. */
   readonly recentErrors: RecentErrors;
   readonly metrics: KilnMetrics;
-  /** Config `ui.allowCancel` (default false): whether the UI may cancel operations. */
-  readonly allowCancel: boolean;
+  /** Sign-in, sessions and CSRF tokens; its hook must be registered before the UI's routes. */
+  readonly access: WebAccess;
   readonly log: Logger;
 }

@@ -40,6 +40,19 @@ export function detachBytes<T>(message: T): T {
   }) as T;
 }
 
+/**
+ * The bytes held by the non-empty `Uint8Array` fields of `message` (plain
+ * objects and arrays, as {@link detachBytes} walks them): what keeping it
+ * costs beyond its small objects and strings.
+ */
+export function bytesHeld(message: unknown): number {
+  let total = 0;
+  visit(message, (bytes) => {
+    total += bytes.byteLength;
+  });
+  return total;
+}
+
 function isPlain(value: object): boolean {
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;

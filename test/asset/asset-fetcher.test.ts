@@ -41,7 +41,11 @@ describe('AssetFetcher', () => {
     dir = await mkdtemp(join(tmpdir(), 'kiln-asset-fetcher-'));
     origin = await startHttpOrigin();
     http = new HttpFetcher({
-      policy: new OutboundPolicy(defaultRemoteAssetConfig()),
+      // The origin is on loopback, which only configuration lets in.
+      policy: new OutboundPolicy({
+        ...defaultRemoteAssetConfig(),
+        allowedPrivateNetworks: ['127.0.0.1/32'],
+      }),
       connectTimeoutMs: 5000,
       maxRedirects: 5,
     });
@@ -133,6 +137,7 @@ describe('HttpFetcher with a proxy', () => {
     const http = new HttpFetcher({
       policy: new OutboundPolicy({
         ...defaultRemoteAssetConfig(),
+        allowedPrivateNetworks: ['127.0.0.1/32'],
         deniedHosts: ['blocked.invalid'],
       }),
       proxy: `http://127.0.0.1:${port}`,

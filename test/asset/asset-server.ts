@@ -7,6 +7,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
+import type { Authenticator } from '../../src/auth/authenticator.ts';
 import { defaultRemoteAssetConfig, type RemoteAssetConfig } from '../../src/config/asset-schema.ts';
 import {
   type FetchBlobRequest,
@@ -29,9 +30,14 @@ export interface AssetServer {
   stop(): Promise<void>;
 }
 
-/** Starts Kiln with `remoteAsset` set to the defaults overridden by `config`. */
+/**
+ * Starts Kiln with `remoteAsset` set to the defaults overridden by `config`,
+ * in protected mode (where loopback origins are allowed) unless given an
+ * `authenticator`.
+ */
 export async function startAssetServer(
   config: Partial<RemoteAssetConfig> = {},
+  options: { readonly authenticator?: Authenticator } = {},
 ): Promise<AssetServer> {
   const dir = await mkdtemp(join(tmpdir(), 'kiln-asset-'));
   const tempDir = join(dir, 'downloads');
@@ -41,6 +47,7 @@ export async function startAssetServer(
       associations: new MemoryBlobStore({ maxBytes: 16 * 2 ** 20 }),
       tempDir,
     },
+    ...(options.authenticator === undefined ? {} : { authenticator: options.authenticator }),
   });
   const fetch = new FetchClient(t.server.address, credentials.createInsecure());
   const push = new PushClient(t.server.address, credentials.createInsecure());

@@ -1,6 +1,6 @@
 /**
  * A local HTTP origin for Remote Asset tests: a node:http server on
- * 127.0.0.1 with a port of its own, serving fixed routes and recording every
+ * 127.0.0.1 (or another loopback address) with a port of its own, serving fixed routes and recording every
  * request it receives.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -17,7 +17,7 @@ export interface SeenRequest {
 
 /** A running origin. */
 export interface HttpOrigin {
-  /** `http://127.0.0.1:PORT`. */
+  /** `http://127.0.0.1:PORT` (the host it listens on). */
   readonly base: string;
   readonly port: number;
   /** Every request so far, in order. */
@@ -30,8 +30,11 @@ export interface HttpOrigin {
   stop(): Promise<void>;
 }
 
-/** Starts an origin serving `routes`; unknown paths are 404. */
-export async function startHttpOrigin(routes: Record<string, Route> = {}): Promise<HttpOrigin> {
+/** Starts an origin on `host` serving `routes`; unknown paths are 404. */
+export async function startHttpOrigin(
+  routes: Record<string, Route> = {},
+  host = '127.0.0.1',
+): Promise<HttpOrigin> {
   const table = new Map(Object.entries(routes));
   const requests: SeenRequest[] = [];
   const server = createServer((req, res) => {
@@ -47,11 +50,12 @@ export async function startHttpOrigin(routes: Record<string, Route> = {}): Promi
       res.writeHead(200, { 'content-length': body.byteLength }).end(body);
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
+  const hostInUrl = host.includes(':') ? `[${host}]` : host;
   let stopped: Promise<void> | undefined;
   return {
-    base: `http://127.0.0.1:${port}`,
+    base: `http://${hostInUrl}:${port}`,
     port,
     requests,
     hits: (path) => requests.filter((r) => r.path === path).length,

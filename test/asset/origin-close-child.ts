@@ -201,7 +201,8 @@ async function main(framing: Framing): Promise<ChildReport> {
   });
   const fetch = new FetchClient(t.server.address, credentials.createInsecure());
   const http = new HttpFetcher({
-    policy: new OutboundPolicy(config),
+    // Loopback origins, allowed as the protected-mode server above allows them.
+    policy: new OutboundPolicy({ ...config, allowLoopback: true }),
     connectTimeoutMs: 5000,
     maxRedirects: 0,
   });

@@ -10,6 +10,8 @@ const policy = (options: Partial<ConstructorParameters<typeof OutboundPolicy>[0]
     deniedHosts: [],
     deniedNetworks: [],
     blockMetadataAddresses: true,
+    allowPrivateNetworks: false,
+    allowedPrivateNetworks: [],
     ...options,
   });
 
@@ -37,11 +39,12 @@ describe('OutboundPolicy', () => {
     assert.ok(matchesHost('*', 'anything'));
   });
 
-  it('allows loopback and ordinary hosts by default, only over http and https', () => {
+  it('allows public addresses and ordinary hosts, only over http and https', () => {
     const p = policy();
-    p.checkUrl(new URL('http://127.0.0.1:8080/x'));
-    p.checkUrl(new URL('http://[::1]/x'));
     p.checkUrl(new URL('https://mirror.example.com/x'));
+    p.checkUrl(new URL('http://93.184.215.14/x'));
+    p.checkUrl(new URL('http://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/x'));
+    p.checkUrl(new URL('http://[::ffff:93.184.215.14]/x'));
     refused(() => p.checkUrl(new URL('file:///etc/passwd')), /scheme file: is not supported/);
   });
 
@@ -59,7 +62,19 @@ describe('OutboundPolicy', () => {
     ]) {
       refused(() => p.checkUrl(new URL(url)), /metadata/);
     }
-    policy({ blockMetadataAddresses: false }).checkUrl(new URL('http://169.254.169.254/'));
+    // Without the metadata rule they are still link-local, refused as private.
+    refused(
+      () => policy({ blockMetadataAddresses: false }).checkUrl(new URL('http://169.254.169.254/')),
+      /169\.254\.169\.254 is a link-local address/,
+    );
+    policy({ blockMetadataAddresses: false, allowPrivateNetworks: true }).checkUrl(
+      new URL('http://169.254.169.254/'),
+    );
+    // Allowing private networks does not open the metadata endpoints.
+    refused(
+      () => policy({ allowPrivateNetworks: true }).checkUrl(new URL('http://169.254.169.254/')),
+      /metadata/,
+    );
   });
 
   it('applies denied hosts before allowed hosts', () => {
@@ -70,10 +85,13 @@ describe('OutboundPolicy', () => {
   });
 
   it('checks every address a name resolves to at lookup time', async () => {
-    const open = await lookup(policy(), 'localhost');
+    const open = await lookup(policy({ allowLoopback: true }), 'localhost');
     assert.ok(Array.isArray(open) && open.length > 0);
     await assert.rejects(
-      lookup(policy({ deniedNetworks: ['127.0.0.0/8', '::1/128'] }), 'localhost'),
+      lookup(
+        policy({ allowLoopback: true, deniedNetworks: ['127.0.0.0/8', '::1/128'] }),
+        'localhost',
+      ),
       (err: unknown) => err instanceof OriginError && /localhost resolves to/.test(err.message),
     );
   });

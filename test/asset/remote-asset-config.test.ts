@@ -17,12 +17,13 @@ function problemsOf(text: string): string[] {
 }
 
 describe('remoteAsset configuration', () => {
-  it('defaults to enabled fetch and push, refusing metadata addresses, allowing any host', () => {
+  it('defaults to enabled fetch, refusing metadata and private addresses, allowing any host', () => {
     const { remoteAsset, storage } = parseConfigText('', 'empty.yaml');
     assert.equal(remoteAsset.enabled, true);
     assert.equal(remoteAsset.fetchEnabled, true);
-    assert.equal(remoteAsset.pushEnabled, true);
     assert.equal(remoteAsset.blockMetadataAddresses, true);
+    assert.equal(remoteAsset.allowPrivateNetworks, false);
+    assert.deepEqual(remoteAsset.allowedPrivateNetworks, []);
     assert.deepEqual(remoteAsset.allowedHosts, []);
     assert.equal(remoteAsset.proxy, undefined);
     assert.equal(remoteAsset.maxDownloadSize, 4 * 2 ** 30);
@@ -36,7 +37,8 @@ describe('remoteAsset configuration', () => {
     const { remoteAsset } = parseConfigText(
       [
         'remoteAsset:',
-        '  pushEnabled: "false"',
+        '  allowPrivateNetworks: "true"',
+        '  allowedPrivateNetworks: [127.0.0.0/8, "fd00::/8", 10.1.2.3/32]',
         '  allowedHosts: ["*.example.com", mirror.internal]',
         '  deniedNetworks: [10.0.0.0/8, "fd00::/8"]',
         '  proxy: http://proxy.internal:3128',
@@ -47,7 +49,12 @@ describe('remoteAsset configuration', () => {
       'test.yaml',
       { env: {} },
     );
-    assert.equal(remoteAsset.pushEnabled, false);
+    assert.equal(remoteAsset.allowPrivateNetworks, true);
+    assert.deepEqual(remoteAsset.allowedPrivateNetworks, [
+      '127.0.0.0/8',
+      'fd00::/8',
+      '10.1.2.3/32',
+    ]);
     assert.deepEqual(remoteAsset.allowedHosts, ['*.example.com', 'mirror.internal']);
     assert.deepEqual(remoteAsset.deniedNetworks, ['10.0.0.0/8', 'fd00::/8']);
     assert.equal(remoteAsset.proxy, 'http://proxy.internal:3128');
@@ -61,6 +68,7 @@ describe('remoteAsset configuration', () => {
       [
         'remoteAsset:',
         '  deniedNetworks: [10.0.0.0/33, example.com/8]',
+        '  allowedPrivateNetworks: [localhost]',
         '  proxy: socks5://proxy:1080',
         '  deniedHosts: ["exa mple.com"]',
         '  unknownField: 1',
@@ -69,9 +77,24 @@ describe('remoteAsset configuration', () => {
     const joined = problems.join('\n');
     assert.match(joined, /remoteAsset\.deniedNetworks\[0\]: expected a network in CIDR form/);
     assert.match(joined, /remoteAsset\.deniedNetworks\[1\]/);
+    assert.match(joined, /remoteAsset\.allowedPrivateNetworks\[0\]: expected a network in CIDR/);
     assert.match(joined, /remoteAsset\.proxy: expected http:\/\/host:port/);
     assert.match(joined, /remoteAsset\.deniedHosts\[0\]: expected a host name/);
     assert.match(joined, /remoteAsset: unknown key "unknownField"/);
+  });
+
+  it('rejects the removed pushEnabled, naming the asset:push permission that replaced it', () => {
+    const problems = problemsOf('remoteAsset:\n  pushEnabled: false\n  fetchEnabled: true\n');
+    assert.equal(problems.length, 1, problems.join('\n'));
+    assert.match(
+      problems[0] ?? '',
+      /^remoteAsset\.pushEnabled: removed: who may push is now the asset:push permission .*docs\/security\.md$/,
+    );
+    // Other unknown keys still read as unknown.
+    assert.match(
+      problemsOf('remoteAsset:\n  pushEnabld: false\n').join('\n'),
+      /unknown key "pushEnabld"/,
+    );
   });
 
   it('rejects a default timeout above the maximum', () => {

@@ -3,6 +3,8 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Metadata } from '@grpc/grpc-js';
 import {
+  type AuthenticationResult,
+  type Authenticator,
   createAuthenticator,
   describeAuthMode,
   isFailure,
@@ -18,26 +20,37 @@ function withAuthorization(...values: string[]): Metadata {
   return metadata;
 }
 
-function identity(
-  result: ReturnType<ReturnType<typeof createAuthenticator>['authenticate']>,
-): Identity {
+/** `authenticator`, whose answers for static tokens must be immediate (not promises). */
+function synchronous(authenticator: Authenticator) {
+  return {
+    authenticate(metadata: Metadata, peer: string): AuthenticationResult {
+      const result = authenticator.authenticate(metadata, peer);
+      assert.ok(!(result instanceof Promise), 'answered asynchronously');
+      return result;
+    },
+  };
+}
+
+function identity(result: AuthenticationResult): Identity {
   assert.ok(!isFailure(result), isFailure(result) ? result.failure : '');
   return result;
 }
 
 describe('static bearer tokens', () => {
-  const auth = createAuthenticator({
-    anonymous: ['cas:read'],
-    tokens: [
-      { principal: 'ci', token: 'ci-secret', permissions: ['cas:write'], instances: [''] },
-      {
-        principal: 'hashed',
-        sha256: createHash('sha256').update('hashed-secret').digest('hex'),
-        permissions: ['ac:write'],
-        instances: ['team-a'],
-      },
-    ],
-  });
+  const auth = synchronous(
+    createAuthenticator({
+      anonymous: ['cas:read'],
+      tokens: [
+        { principal: 'ci', token: 'ci-secret', permissions: ['cas:write'], instances: [''] },
+        {
+          principal: 'hashed',
+          sha256: createHash('sha256').update('hashed-secret').digest('hex'),
+          permissions: ['ac:write'],
+          instances: ['team-a'],
+        },
+      ],
+    }),
+  );
   const peer = '192.0.2.7:4000';
 
   it('a token declared by its sha256 digest authenticates with the token itself', () => {
@@ -88,7 +101,7 @@ describe('static bearer tokens', () => {
 });
 
 describe('protected mode (no auth section)', () => {
-  const auth = createAuthenticator(undefined);
+  const auth = synchronous(createAuthenticator(undefined));
 
   it('lets loopback callers do everything', () => {
     for (const peer of ['127.0.0.1:4000', '127.8.9.10:1', '::1:4000', '::ffff:127.0.0.1:4000']) {

@@ -1,17 +1,19 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Client, status } from '@grpc/grpc-js';
-import { createAuthenticator } from '../../src/auth/authenticator.ts';
+import { type Authenticator, openAuthenticator } from '../../src/auth/authenticator.ts';
 import { METHOD_RULES } from '../../src/auth/method-permissions.ts';
 import { PERMISSIONS, type Permission } from '../../src/auth/permissions.ts';
 import { defaultRemoteAssetConfig } from '../../src/config/asset-schema.ts';
-import type { AuthConfig } from '../../src/config/auth-schema.ts';
+import type { AuthConfig, JwtConfig } from '../../src/config/auth-schema.ts';
 import { MemoryBlobStore } from '../../src/storage/memory-blob-store.ts';
+import { silentLogger } from '../../src/util/logger.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
+import { AUDIENCE, ISSUER, jwksText, signingKey, signJwt } from './jwt-support.ts';
 import { callMethod, METHOD_CALLS, rawClient } from './method-calls.ts';
 
 const RIGHT = 'right-token-0123456789';
@@ -44,8 +46,20 @@ const INSTANCE = 'team-a/linux';
 
 const AUTH_CODES = new Set([status.UNAUTHENTICATED, status.PERMISSION_DENIED]);
 
+/** JWTs from the test issuer get every permission on every instance. */
+const jwtConfig = (jwksFile: string): JwtConfig => ({
+  issuer: ISSUER,
+  audience: AUDIENCE,
+  jwksFile,
+  jwksRefreshSeconds: 300,
+  clockSkewSeconds: 30,
+  principalClaim: 'sub',
+  permissions: [...PERMISSIONS],
+  instances: [''],
+});
+
 /** Starts a server with every service: execution, Remote Asset and the given authenticator. */
-async function startFullServer(auth: AuthConfig | undefined, dir: string): Promise<TestServer> {
+async function startFullServer(authenticator: Authenticator, dir: string): Promise<TestServer> {
   return startTestServer({
     scheduler: {},
     remoteAsset: {
@@ -53,7 +67,7 @@ async function startFullServer(auth: AuthConfig | undefined, dir: string): Promi
       associations: new MemoryBlobStore({ maxBytes: 1 << 20 }),
       tempDir: join(dir, 'downloads'),
     },
-    authenticator: createAuthenticator(auth),
+    authenticator,
   });
 }
 
@@ -61,14 +75,28 @@ describe('authorization of every method', () => {
   let dir: string;
   let t: TestServer;
   let client: Client;
+  let authenticator: Authenticator;
+  let expiredJwt: string;
+  let rightJwt: string;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kiln-auth-'));
-    t = await startFullServer(AUTH, dir);
+    const key = await signingKey('ES256', 'table');
+    const jwksFile = join(dir, 'jwks.json');
+    await writeFile(jwksFile, jwksText(key));
+    // An hour past its expiry: far beyond the clock skew.
+    expiredJwt = await signJwt(key, { sub: 'expired-everything', expiresIn: -3600 });
+    rightJwt = await signJwt(key, { sub: 'jwt-everything' });
+    authenticator = await openAuthenticator(
+      { ...AUTH, jwt: jwtConfig(jwksFile) },
+      { log: silentLogger(), mutualTls: false },
+    );
+    t = await startFullServer(authenticator, dir);
     client = rawClient(t.server.address);
   });
   after(async () => {
     client.close();
     await t.stop();
+    authenticator.close?.();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -94,6 +122,11 @@ describe('authorization of every method', () => {
         const out = await callMethod(client, path, instance, 'Bearer not-a-token');
         assert.equal(out.code, status.UNAUTHENTICATED, out.details);
       });
+      it('with an expired JWT: UNAUTHENTICATED saying it expired', async () => {
+        const out = await callMethod(client, path, instance, `Bearer ${expiredJwt}`);
+        assert.equal(out.code, status.UNAUTHENTICATED, out.details);
+        assert.match(out.details, /the JWT expired at /);
+      });
       it(`with a token lacking ${rule.permission}: PERMISSION_DENIED`, async () => {
         const out = await callMethod(client, path, instance, `Bearer ${lacking(rule.permission)}`);
         assert.equal(out.code, status.PERMISSION_DENIED, out.details);
@@ -106,6 +139,10 @@ describe('authorization of every method', () => {
       });
       it('with the right token: not an authorization error', async () => {
         const out = await callMethod(client, path, instance, `Bearer ${RIGHT}`);
+        assert.ok(!AUTH_CODES.has(out.code), `${status[out.code]}: ${out.details}`);
+      });
+      it('with a valid JWT granting everything: not an authorization error', async () => {
+        const out = await callMethod(client, path, instance, `Bearer ${rightJwt}`);
         assert.ok(!AUTH_CODES.has(out.code), `${status[out.code]}: ${out.details}`);
       });
     });

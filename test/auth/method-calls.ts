@@ -40,6 +40,11 @@ import {
   WaitOperationRequest,
 } from '../../src/gen/google/longrunning/operations.js';
 
+import {
+  GetProvenanceRequest,
+  PurgeRequest,
+} from '../../src/gen/kiln/admin/v1/action_cache_admin.js';
+
 const REAPI = '/build.bazel.remote.execution.v2';
 const EMPTY = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const digest = { hash: EMPTY, sizeBytes: 0 };
@@ -236,6 +241,22 @@ export const METHOD_CALLS: ReadonlyMap<string, MethodCall> = new Map<string, Met
     '/build.bazel.remote.asset.v1.Push/PushDirectory',
     unary((i) =>
       PushDirectoryRequest.encode(PushDirectoryRequest.fromPartial({ instanceName: i })).finish(),
+    ),
+  ],
+  [
+    '/kiln.admin.v1.ActionCacheAdmin/GetProvenance',
+    unary((i) =>
+      GetProvenanceRequest.encode(
+        GetProvenanceRequest.fromPartial({ instanceName: i, actionDigest: digest }),
+      ).finish(),
+    ),
+  ],
+  [
+    '/kiln.admin.v1.ActionCacheAdmin/Purge',
+    unary((i) =>
+      PurgeRequest.encode(
+        PurgeRequest.fromPartial({ instanceName: i, principal: 'nobody' }),
+      ).finish(),
     ),
   ],
 ]);

@@ -15,10 +15,11 @@ function problems(run: () => unknown): string[] {
 }
 
 describe('server.httpListen', () => {
-  it('defaults to auto, and ui.allowCancel to false', () => {
+  it('defaults to auto, with public /metrics and the ui.access default left to the mode', () => {
     const config = parseConfigText('', 'empty');
     assert.equal(config.server.httpListen, 'auto');
-    assert.equal(config.ui.allowCancel, false);
+    assert.equal(config.ui.access, undefined);
+    assert.equal(config.ui.metricsAccess, 'public');
   });
 
   it('accepts host:port, auto, off and empty in the file', () => {

@@ -21,6 +21,10 @@ const STATS: SchedulerStats = {
     },
   ],
   executing: 2,
+  byPrincipal: [
+    { principal: 'ci', queued: 2, executing: 1 },
+    { principal: 'dev', queued: 1, executing: 1 },
+  ],
   activeOperations: 6,
   completedOperations: 10,
   workers: 2,
@@ -141,8 +145,40 @@ describe('KilnMetrics', () => {
       }),
       4,
     );
+    assert.equal(
+      sampleValue(parsed, 'kiln_scheduler_queued_actions_by_principal', { principal: 'ci' }),
+      2,
+    );
+    assert.equal(
+      sampleValue(parsed, 'kiln_scheduler_executing_actions_by_principal', { principal: 'dev' }),
+      1,
+    );
     await metrics.text();
     assert.equal(calls, 2, 'a later scrape reads fresh stats');
+  });
+
+  it('labels the 50 busiest principals and sums the rest, so label values stay bounded', async () => {
+    const byPrincipal = Array.from({ length: 60 }, (_, i) => ({
+      principal: `user-${i}`,
+      queued: 100 - i,
+      executing: 1,
+    }));
+    const scheduler = { stats: async () => ({ ...STATS, byPrincipal }) };
+    const metrics = new KilnMetrics({ scheduler, processMetrics: false });
+    const parsed = parsePrometheusText(await metrics.text());
+    const queued = (principal: string) =>
+      sampleValue(parsed, 'kiln_scheduler_queued_actions_by_principal', { principal });
+    assert.equal(queued('user-0'), 100);
+    assert.equal(queued('user-49'), 51);
+    assert.equal(queued('user-50'), undefined);
+    // user-50 … user-59 queue 50 … 41.
+    assert.equal(queued('(others)'), 455);
+    assert.equal(
+      sampleValue(parsed, 'kiln_scheduler_executing_actions_by_principal', {
+        principal: '(others)',
+      }),
+      10,
+    );
   });
 
   it('exports store sizes, evictions and the eviction age', async () => {

@@ -145,6 +145,39 @@ describe('observing operations', { timeout: 10_000 }, () => {
     assert.equal(s.clock.pendingTimers, 2, 'the forgotten one no longer has a retention timer');
   });
 
+  it('keeps done responses within maxCompletedBytes, forgetting the oldest first', async () => {
+    const s = scenario({ maxCompletedBytes: 250_000 });
+    const names: string[] = [];
+    for (const n of ['a', 'b', 'c', 'd']) {
+      const a = testAction(n);
+      // 100 KB of inline stdout each: three would exceed the budget.
+      s.cache.results.set(`/${a.digest.key}`, result(0, n.repeat(100_000)));
+      names.push((await s.scheduler.submit(request(a))).name);
+      s.clock.advance(1000);
+    }
+
+    for (const name of names.slice(0, 2)) {
+      await assert.rejects(s.scheduler.getOperation(name), { code: Code.NOT_FOUND });
+    }
+    for (const name of names.slice(2)) {
+      assert.equal((await s.scheduler.getOperation(name)).done, true);
+    }
+    assert.equal((await s.scheduler.stats()).completedOperations, 2);
+  });
+
+  it('a done response larger than maxCompletedBytes is still kept until the next one', async () => {
+    const s = scenario({ maxCompletedBytes: 1000 });
+    const a = testAction('big');
+    s.cache.results.set(`/${a.digest.key}`, result(0, 'x'.repeat(5000)));
+    const big = await s.scheduler.submit(request(a));
+    assert.equal((await s.scheduler.getOperation(big.name)).done, true);
+    const b = testAction('small');
+    s.cache.results.set(`/${b.digest.key}`, result(0, 'y'));
+    const small = await s.scheduler.submit(request(b));
+    await assert.rejects(s.scheduler.getOperation(big.name), { code: Code.NOT_FOUND });
+    assert.equal((await s.scheduler.getOperation(small.name)).done, true);
+  });
+
   it('running operations do not count against maxCompletedOperations', async () => {
     const s = scenario({ maxCompletedOperations: 1 });
     const queued = await s.scheduler.submit(request(testAction('queued')));
@@ -300,6 +333,7 @@ describe('observing operations', { timeout: 10_000 }, () => {
         { platform: [{ name: 'OSFamily', value: 'macos' }], queued: 1, executing: 0 },
       ],
       executing: 1,
+      byPrincipal: [{ principal: '', queued: 3, executing: 1 }],
       activeOperations: 5,
       completedOperations: 0,
       workers: 2,

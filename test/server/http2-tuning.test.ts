@@ -16,10 +16,7 @@ const WINDOW = 8 * 1024 * 1024;
 describe('HTTP/2 flow-control tuning', () => {
   it('raises the stream and connection windows a client sees', async () => {
     const server = new Server();
-    server.addService(
-      CapabilitiesService,
-      createCapabilitiesService({ log: silentLogger(), actionCacheUpdateEnabled: true }),
-    );
+    server.addService(CapabilitiesService, createCapabilitiesService({ log: silentLogger() }));
     assert.equal(setInitialStreamWindow(server, WINDOW), true);
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) =>

@@ -187,24 +187,3 @@ describe('Push', () => {
     );
   });
 });
-
-describe('Push when remoteAsset.pushEnabled is false', () => {
-  let s: AssetServer;
-  before(async () => {
-    s = await startAssetServer({ pushEnabled: false });
-  });
-  after(() => s.stop());
-
-  it('refuses pushes with PERMISSION_DENIED', async () => {
-    const digest = await digestOf(SHA256, Buffer.from('x'));
-    await assert.rejects(
-      call(
-        s.push,
-        'pushBlob',
-        pushBlobRequest({ uris: ['https://a.invalid/x'], blobDigest: toDigestMessage(digest) }),
-      ),
-      (err: ServiceError) =>
-        err.code === status.PERMISSION_DENIED && /pushEnabled/.test(err.details),
-    );
-  });
-});

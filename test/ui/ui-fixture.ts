@@ -5,7 +5,10 @@
  */
 import { status as Code } from '@grpc/grpc-js';
 import fastify, { type FastifyInstance } from 'fastify';
+import { type Authenticator, createAuthenticator } from '../../src/auth/authenticator.ts';
 import { ActionCache } from '../../src/cache/action-cache.ts';
+import type { AuthConfig } from '../../src/config/auth-schema.ts';
+import type { UiConfig } from '../../src/config/ui-schema.ts';
 import { type Digest, digestOf, toDigestMessage } from '../../src/digest/digest.ts';
 import { SHA256 } from '../../src/digest/digest-function.ts';
 import {
@@ -14,6 +17,8 @@ import {
   Command,
   Directory,
 } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { metricsRoute } from '../../src/http/metrics-route.ts';
+import { WebAccess } from '../../src/http/web-access.ts';
 import { BuildTracker } from '../../src/observe/build-tracker.ts';
 import { KilnMetrics } from '../../src/observe/metrics.ts';
 import { RecentErrors } from '../../src/observe/recent-errors.ts';
@@ -24,7 +29,7 @@ import type { OperationState } from '../../src/scheduler/types.ts';
 import { type BlobStore, putBuffer } from '../../src/storage/blob-store.ts';
 import { MemoryBlobStore } from '../../src/storage/memory-blob-store.ts';
 import { VerifyingBlobStore } from '../../src/storage/verifying-blob-store.ts';
-import { registerUi } from '../../src/ui/register-ui.ts';
+import { registerUi, uiAccessRegistrar } from '../../src/ui/register-ui.ts';
 import type { UiDeps } from '../../src/ui/ui-deps.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 
@@ -42,7 +47,16 @@ export interface UiFixture {
 
 /** Options for {@link createUiFixture}. */
 export interface UiFixtureOptions {
-  readonly allowCancel?: boolean;
+  /** The `auth` section; absent: protected mode (inject's callers are loopback). */
+  readonly auth?: AuthConfig;
+  /** The authenticator of `auth`; by default `createAuthenticator(auth)`. */
+  readonly authenticator?: Authenticator;
+  /** `ui` settings over the defaults. */
+  readonly ui?: Partial<UiConfig>;
+  /** As under TLS: cookies get `Secure`. */
+  readonly secure?: boolean;
+  /** The access layer's clock (session expiry). */
+  readonly now?: () => number;
   /** Start without a scheduler, as with execution disabled. */
   readonly noScheduler?: boolean;
 }
@@ -56,6 +70,14 @@ export async function createUiFixture(options: UiFixtureOptions = {}): Promise<U
   const builds = new BuildTracker();
   const recentErrors = new RecentErrors();
   const metrics = new KilnMetrics({ stores: { cas }, processMetrics: false });
+  const access = new WebAccess({
+    auth: options.auth,
+    authenticator: options.authenticator ?? createAuthenticator(options.auth),
+    ui: { metricsAccess: 'public', sessionLifetimeMs: 3600_000, ...options.ui },
+    secure: options.secure ?? false,
+    log: silentLogger(),
+    ...(options.now === undefined ? {} : { now: options.now }),
+  });
   const deps: UiDeps = {
     scheduler: options.noScheduler ? undefined : scheduler,
     cas,
@@ -63,10 +85,13 @@ export async function createUiFixture(options: UiFixtureOptions = {}): Promise<U
     builds,
     recentErrors,
     metrics,
-    allowCancel: options.allowCancel ?? false,
+    access,
     log: silentLogger(),
   };
   const app = fastify();
+  // As createServer mounts them: the access layer first.
+  await uiAccessRegistrar(access)(app);
+  await metricsRoute(metrics)(app);
   await registerUi(app, deps);
   await app.ready();
   return {

@@ -6,6 +6,7 @@
 import type { VNode } from 'preact';
 import { DIGEST_FUNCTIONS } from '../../digest/digest-function.ts';
 import { type Child, html } from '../html.ts';
+import { AccountBox } from './account.ts';
 
 /** The sections of the header navigation. */
 export type Section = 'overview' | 'builds' | 'operations' | 'workers' | 'cas' | 'none';
@@ -73,6 +74,7 @@ export function layout(props: LayoutProps): VNode {
           )}
         </nav>
         ${lookupForm()}
+        <${AccountBox} />
       </header>
       <main>
         <h1>${props.title}</h1>

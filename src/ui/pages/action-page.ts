@@ -10,12 +10,15 @@ import { notFound } from '../../errors.ts';
 import type { ActionResult } from '../../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import {
   type ActionDetails,
+  type CachedEntry,
   type LogContent,
   loadActionDetails,
+  loadCachedEntry,
   loadLogs,
 } from '../action-data.ts';
 import { fullDigest } from '../components/digest-link.ts';
 import { layout } from '../components/layout.ts';
+import { provenanceView } from '../components/provenance-view.ts';
 import { resultView } from '../components/result-view.ts';
 import { digestFromParams } from '../digest-input.ts';
 import { html } from '../html.ts';
@@ -29,6 +32,8 @@ export interface ActionView {
   readonly instanceName: string;
   readonly details: ActionDetails;
   readonly result: ActionResult | undefined;
+  /** The action cache entry, complete or not, with who wrote it. */
+  readonly entry?: CachedEntry;
   readonly logs: { stdout: LogContent; stderr: LogContent } | undefined;
 }
 
@@ -43,8 +48,12 @@ export function actionPage(v: ActionView): VNode {
       ${
         v.result === undefined || v.logs === undefined
           ? html`<p class="muted">
-            The action cache holds no result for this action${v.instanceName === '' ? '' : ` in instance "${v.instanceName}"`}
-            (never run, failed, not cacheable, or its outputs were evicted).
+            ${
+              v.entry?.incomplete
+                ? 'The action cache holds an entry for this action, but some of its outputs were evicted from the CAS, so it is not served.'
+                : html`The action cache holds no result for this action${v.instanceName === '' ? '' : ` in instance "${v.instanceName}"`}
+            (never run, failed, not cacheable, or its outputs were evicted).`
+            }
           </p>`
           : resultView({
               result: v.result,
@@ -52,6 +61,12 @@ export function actionPage(v: ActionView): VNode {
               stdout: v.logs.stdout,
               stderr: v.logs.stderr,
             })
+      }
+      ${
+        v.entry === undefined
+          ? null
+          : html`<h2>Written by</h2>
+            ${provenanceView(v.entry.provenance)}`
       }
       ${inputsView(v.details)}
     </div>`,
@@ -69,17 +84,18 @@ export function registerActionPage(app: FastifyInstance, deps: UiDeps): void {
       const { fn, hash, size } = request.params;
       const digest = digestFromParams(fn, hash, size);
       const instanceName = queryString(request.query.instance) ?? '';
-      const [details, result] = await Promise.all([
+      const [details, entry] = await Promise.all([
         loadActionDetails(deps.cas, digest),
-        deps.actionCache.get(instanceName, digest),
+        loadCachedEntry(deps.actionCache, instanceName, digest),
       ]);
-      if (details.action === undefined && result === undefined) {
+      const result = entry?.result;
+      if (details.action === undefined && entry === undefined) {
         throw notFound(
           `action ${digest.fn.name}/${digest.hash}/${digest.size} is neither in the CAS nor in the action cache`,
         );
       }
       const logs = result === undefined ? undefined : await loadLogs(deps.cas, result, digest.fn);
-      return actionPage({ digest, instanceName, details, result, logs });
+      return actionPage({ digest, instanceName, details, result, entry, logs });
     }),
   );
 }

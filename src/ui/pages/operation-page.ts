@@ -1,11 +1,13 @@
 /**
  * `/operations/:id`: one operation with everything needed to understand it:
  * the Command, the input root, outputs, stdout/stderr and the stage
- * timeline. `POST /operations/:id/cancel` cancels it when the server allows.
+ * timeline. `POST /operations/:id/cancel` cancels it, for viewers with the
+ * `admin` permission on its instance.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { VNode } from 'preact';
 import { notFound } from '../../errors.ts';
+import { viewerAllows, viewerOf } from '../../http/web-access.ts';
 import type { Scheduler } from '../../scheduler/scheduler.ts';
 import type { OperationState } from '../../scheduler/types.ts';
 import {
@@ -14,6 +16,7 @@ import {
   loadActionDetails,
   loadLogs,
 } from '../action-data.ts';
+import { csrfField } from '../components/account.ts';
 import { codeName, outcomeBadge, platformText, stageBadge } from '../components/badges.ts';
 import { actionFields, commandView } from '../components/command-view.ts';
 import { fullDigest } from '../components/digest-link.ts';
@@ -21,6 +24,7 @@ import { directoryListing } from '../components/directory-listing.ts';
 import { layout } from '../components/layout.ts';
 import { resultView } from '../components/result-view.ts';
 import { formatDuration, formatTime } from '../format.ts';
+import { readForm } from '../forms.ts';
 import { html } from '../html.ts';
 import { pageHandler, permissionDenied } from '../respond.ts';
 import type { UiDeps } from '../ui-deps.ts';
@@ -31,7 +35,8 @@ export interface OperationView {
   readonly op: OperationState;
   readonly details: ActionDetails;
   readonly logs: { stdout: LogContent; stderr: LogContent } | undefined;
-  readonly allowCancel: boolean;
+  /** The CSRF token of the cancel form; undefined: the viewer may not cancel (no button). */
+  readonly cancelCsrf: string | undefined;
   readonly nowMs: number;
 }
 
@@ -81,8 +86,9 @@ function summary(v: OperationView): VNode {
 }
 
 function cancelForm(v: OperationView): VNode | null {
-  if (!v.allowCancel || v.op.done) return null;
+  if (v.cancelCsrf === undefined || v.op.done) return null;
   return html`<form class="cancel" method="post" action=${`${operationUrl(v.op.name)}/cancel`}>
+    ${csrfField(v.cancelCsrf)}
     <button type="submit" class="danger">Cancel this operation</button>
   </form>`;
 }
@@ -139,29 +145,6 @@ export function operationPage(v: OperationView): VNode {
   });
 }
 
-/**
- * Refuses cross-site form posts: a page elsewhere must not be able to make
- * an operator's browser cancel operations.
- */
-function checkSameOrigin(request: FastifyRequest): void {
-  const site = request.headers['sec-fetch-site'];
-  if (site !== undefined && site !== 'same-origin' && site !== 'none') {
-    throw permissionDenied('cross-site requests may not cancel operations');
-  }
-  const origin = request.headers.origin;
-  if (origin !== undefined && origin !== 'null') {
-    let host: string;
-    try {
-      host = new URL(origin).host;
-    } catch {
-      throw permissionDenied('the Origin header is malformed');
-    }
-    if (host !== request.headers.host) {
-      throw permissionDenied('cross-origin requests may not cancel operations');
-    }
-  }
-}
-
 /** Registers `/operations/:id` and its cancel action. */
 export function registerOperationPage(app: FastifyInstance, deps: UiDeps): void {
   const requireScheduler = (): Scheduler => {
@@ -172,31 +155,25 @@ export function registerOperationPage(app: FastifyInstance, deps: UiDeps): void 
   };
   app.get<{ Params: { id: string } }>(
     '/operations/:id',
-    pageHandler(deps.log, async (request) => {
+    pageHandler(deps.log, async (request, reply) => {
       const op = await requireScheduler().getOperation(operationNameOf(request.params.id));
       const result = op.response?.result;
       const [details, logs] = await Promise.all([
         loadActionDetails(deps.cas, op.actionDigest),
         result === undefined ? undefined : loadLogs(deps.cas, result, op.actionDigest.fn),
       ]);
-      return operationPage({ op, details, logs, allowCancel: deps.allowCancel, nowMs: Date.now() });
+      const mayCancel = !op.done && viewerAllows(viewerOf(request), 'admin', op.instanceName);
+      return operationPage({
+        op,
+        details,
+        logs,
+        cancelCsrf: mayCancel ? deps.access.csrfToken(request, reply) : undefined,
+        nowMs: Date.now(),
+      });
     }),
   );
-  // The cancel button is an HTML form: accept its (empty) urlencoded body,
-  // in a scope of its own so other routes' body parsing is untouched.
-  app.register(async (scope) => {
-    if (!scope.hasContentTypeParser(FORM_TYPE)) {
-      scope.addContentTypeParser(
-        FORM_TYPE,
-        { parseAs: 'string', bodyLimit: 4096 },
-        (_r, body, done) => done(null, body),
-      );
-    }
-    registerCancel(scope, deps, requireScheduler);
-  });
+  registerCancel(app, deps, requireScheduler);
 }
-
-const FORM_TYPE = 'application/x-www-form-urlencoded';
 
 function registerCancel(
   app: FastifyInstance,
@@ -206,15 +183,30 @@ function registerCancel(
   app.post<{ Params: { id: string } }>(
     '/operations/:id/cancel',
     pageHandler(deps.log, async (request, reply) => {
-      if (!deps.allowCancel) {
+      readForm(deps.access, request);
+      const name = operationNameOf(request.params.id);
+      const scheduler = requireScheduler();
+      const op = await scheduler.getOperation(name);
+      const viewer = viewerOf(request);
+      // Operation names carry no instance, but the operation knows its own.
+      if (!viewerAllows(viewer, 'admin', op.instanceName)) {
+        deps.log.warn(
+          { operation: name, principal: viewer.principal, instance: op.instanceName },
+          'web UI cancel refused: no admin permission',
+        );
+        const who =
+          viewer.kind === 'anonymous' || viewer.kind === 'outsider'
+            ? 'callers who are not signed in do'
+            : `principal ${JSON.stringify(viewer.principal)} does`;
         throw permissionDenied(
-          'cancelling from the web UI is disabled; set ui.allowCancel in the configuration to allow it',
+          `cancelling needs permission admin on instance ${JSON.stringify(op.instanceName)}, which ${who} not have`,
         );
       }
-      checkSameOrigin(request);
-      const name = operationNameOf(request.params.id);
-      await requireScheduler().cancelOperation(name);
-      deps.log.info({ operation: name }, 'operation cancelled from the web UI');
+      await scheduler.cancelOperation(name);
+      deps.log.info(
+        { operation: name, principal: viewer.principal },
+        'operation cancelled from the web UI',
+      );
       reply.redirect(operationUrl(name), 303);
       return undefined;
     }),
