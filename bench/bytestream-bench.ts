@@ -3,7 +3,7 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { ByteStreamClient } from '../src/gen/google/bytestream/bytestream.js';
-import { encodeWriteRequest } from '../src/services/bytestream-codec.ts';
+import { encodeWriteRequest } from '../src/rpc/bytestream-codec.ts';
 import type { Http2ByteStreamWriter } from './http2-writer.ts';
 import { type Sample, timed } from './measure.ts';
 import type { ServerProcess } from './server-process.ts';

@@ -11,7 +11,7 @@ import {
   ContentAddressableStorageService,
 } from '../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { ByteStreamClient } from '../src/gen/google/bytestream/bytestream.js';
-import { byteStreamServiceDefinition } from '../src/services/bytestream-codec.ts';
+import { byteStreamServiceDefinition } from '../src/rpc/bytestream-codec.ts';
 import { CLIENT_OPTIONS } from '../test/support/grpc-clients.ts';
 import { benchInterceptors } from './bench-token.ts';
 

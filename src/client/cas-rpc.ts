@@ -30,7 +30,7 @@ import {
   type ServerCapabilities,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { ByteStreamClient } from '../gen/google/bytestream/bytestream.js';
-import { byteStreamServiceDefinition } from '../services/bytestream-codec.ts';
+import { byteStreamServiceDefinition } from '../rpc/bytestream-codec.ts';
 import { readByteStream, writeByteStream } from './byte-stream-transfer.ts';
 import { CLIENT_CHANNEL_OPTIONS } from './channel-options.ts';
 import { ConcurrencyLimiter } from './concurrency-limiter.ts';

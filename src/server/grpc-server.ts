@@ -4,7 +4,6 @@
  */
 import { ServerCredentials } from '@grpc/grpc-js';
 import { createRemoteAsset, type RemoteAsset } from '../asset/remote-asset.ts';
-import { authInterceptor } from '../auth/auth-interceptor.ts';
 import { type Authenticator, createAuthenticator } from '../auth/authenticator.ts';
 import { ActionCache } from '../cache/action-cache.ts';
 import type { RemoteAssetConfig } from '../config/asset-schema.ts';
@@ -16,16 +15,20 @@ import {
 import { ActionCacheAdminService } from '../gen/kiln/admin/v1/action_cache_admin.js';
 import type { AuditLog } from '../observe/audit-log.ts';
 import type { ByteStreamStats } from '../observe/bytestream-metrics.ts';
+import { authInterceptor } from '../rpc/auth-interceptor.ts';
+import { byteStreamServiceDefinition } from '../rpc/bytestream-codec.ts';
+import { casServiceDefinition } from '../rpc/cas-codec.ts';
+import { installFrameHeadroom } from '../rpc/grpc-frame-headroom.ts';
+import { CheckedDecodingServer, requestBoundaryInterceptor } from '../rpc/request-boundary.ts';
+import { observingInterceptor, type RpcObserver } from '../rpc/rpc.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import { createActionCacheAdminService } from '../services/action-cache-admin-service.ts';
 import {
   type ActionCacheLookup,
   createActionCacheService,
 } from '../services/action-cache-service.ts';
-import { byteStreamServiceDefinition } from '../services/bytestream-codec.ts';
 import { createByteStreamService } from '../services/bytestream-service.ts';
 import { createCapabilitiesService } from '../services/capabilities-service.ts';
-import { casServiceDefinition } from '../services/cas-codec.ts';
 import { createCasService } from '../services/cas-service.ts';
 import {
   FLOW_CONTROL_WINDOW_BYTES,
@@ -39,10 +42,7 @@ import { grpcServerCredentials } from '../tls/grpc-server-credentials.ts';
 import type { ReloadingServerTls } from '../tls/reloading-server-tls.ts';
 import type { Logger } from '../util/logger.ts';
 import { addExecutionServices } from './execution-services.ts';
-import { installFrameHeadroom } from './grpc-frame-headroom.ts';
 import { setConnectionWindow, setInitialStreamWindow } from './http2-tuning.ts';
-import { CheckedDecodingServer, requestBoundaryInterceptor } from './request-boundary.ts';
-import { observingInterceptor, type RpcObserver } from './rpc.ts';
 
 /** Options for {@link startGrpcServer}. */
 export interface GrpcServerOptions {

@@ -18,7 +18,7 @@ import type {
   PurgeResponse,
 } from '../gen/kiln/admin/v1/action_cache_admin.js';
 import type { AuditLog } from '../observe/audit-log.ts';
-import { type RpcContext, unary } from '../server/rpc.ts';
+import { type RpcContext, unary } from '../rpc/rpc.ts';
 import type { Logger } from '../util/logger.ts';
 
 /** Options for {@link createActionCacheAdminService}. */

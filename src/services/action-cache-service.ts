@@ -14,7 +14,7 @@ import type {
   GetActionResultRequest,
   UpdateActionResultRequest,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { type RpcContext, unary } from '../server/rpc.ts';
+import { type RpcContext, unary } from '../rpc/rpc.ts';
 import { type BlobStore, readAll } from '../storage/blob-store.ts';
 import type { Logger } from '../util/logger.ts';
 import { MAX_INLINE_BYTES } from './limits.ts';

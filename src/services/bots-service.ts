@@ -21,9 +21,9 @@ import {
   type UpdateBotSessionRequest,
 } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
 import type { Worker } from '../gen/google/devtools/remoteworkers/v1test2/worker.js';
+import { type RpcContext, unary } from '../rpc/rpc.ts';
 import type { WorkerScheduler } from '../scheduler/scheduler.ts';
 import type { Lease, PlatformProperty } from '../scheduler/types.ts';
-import { type RpcContext, unary } from '../server/rpc.ts';
 import type { Logger } from '../util/logger.ts';
 
 /** Worker property carrying how many actions a bot runs at once; not a platform property. */

@@ -22,8 +22,8 @@ import type {
   WriteRequest,
   WriteResponse,
 } from '../gen/google/bytestream/bytestream.js';
-import { boundedSend } from '../server/bounded-send.ts';
-import { clientStreaming, type RpcContext, serverStreaming, unary } from '../server/rpc.ts';
+import { boundedSend } from '../rpc/bounded-send.ts';
+import { clientStreaming, type RpcContext, serverStreaming, unary } from '../rpc/rpc.ts';
 import { type BlobStore, hasBlob } from '../storage/blob-store.ts';
 import { ZstdDecompressingWriter } from '../storage/zstd-decompressing-writer.ts';
 import type { Logger } from '../util/logger.ts';

@@ -14,7 +14,7 @@ import {
   type ServerCapabilities,
   SymlinkAbsolutePathStrategy_Value,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { unary } from '../server/rpc.ts';
+import { unary } from '../rpc/rpc.ts';
 import type { Logger } from '../util/logger.ts';
 import { MAX_BATCH_TOTAL_SIZE_BYTES } from './limits.ts';
 

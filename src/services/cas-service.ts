@@ -18,7 +18,7 @@ import {
   type GetTreeResponse,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Status } from '../gen/google/rpc/status.js';
-import { type RpcContext, serverStreaming, unary } from '../server/rpc.ts';
+import { type RpcContext, serverStreaming, unary } from '../rpc/rpc.ts';
 import { type BlobStore, putBuffer, readAll } from '../storage/blob-store.ts';
 import { ByteBudget } from '../util/byte-budget.ts';
 import type { Logger } from '../util/logger.ts';

@@ -15,9 +15,9 @@ import type {
   WaitExecutionRequest,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Operation } from '../gen/google/longrunning/operations.js';
+import { type RpcContext, serverStreaming } from '../rpc/rpc.ts';
 import type { OperationScheduler } from '../scheduler/scheduler.ts';
 import type { OperationState } from '../scheduler/types.ts';
-import { type RpcContext, serverStreaming } from '../server/rpc.ts';
 import { type BlobStore, readAll } from '../storage/blob-store.ts';
 import type { Logger } from '../util/logger.ts';
 import { MAX_INLINE_BYTES } from './limits.ts';

@@ -17,7 +17,7 @@ import type {
   FetchServer,
 } from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
 import type { DigestFunction_Value } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { unary } from '../server/rpc.ts';
+import { unary } from '../rpc/rpc.ts';
 import type { Logger } from '../util/logger.ts';
 
 /** Options for {@link createFetchService}. */

@@ -19,12 +19,12 @@ import type {
   FindMissingBlobsRequest,
   FindMissingBlobsResponse,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import type { RpcContext } from '../server/rpc.ts';
+import { digestCountOf, digestSlicesOf, encodedSizeOf, releaseRequest } from '../rpc/cas-codec.ts';
+import { MissingDigestWriter } from '../rpc/missing-digest-writer.ts';
+import type { RpcContext } from '../rpc/rpc.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { ByteBudget, ReleaseBytes } from '../util/byte-budget.ts';
-import { digestCountOf, digestSlicesOf, encodedSizeOf, releaseRequest } from './cas-codec.ts';
 import { FIND_MISSING_UNBUDGETED_BYTES } from './limits.ts';
-import { MissingDigestWriter } from './missing-digest-writer.ts';
 
 /**
  * Digests validated and looked up at a time: a few hundred kilobytes of

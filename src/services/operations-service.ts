@@ -16,9 +16,9 @@ import type {
   WaitOperationRequest,
 } from '../gen/google/longrunning/operations.js';
 import type { Empty } from '../gen/google/protobuf/empty.js';
+import { type RpcContext, unary } from '../rpc/rpc.ts';
 import type { OperationScheduler } from '../scheduler/scheduler.ts';
 import type { OperationState } from '../scheduler/types.ts';
-import { type RpcContext, unary } from '../server/rpc.ts';
 import type { Logger } from '../util/logger.ts';
 import { MAX_TIMER_DELAY_MS, timerDelayMs } from '../util/timer-delay.ts';
 

@@ -11,7 +11,7 @@ import type {
   PushDirectoryResponse,
   PushServer,
 } from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
-import { unary } from '../server/rpc.ts';
+import { unary } from '../rpc/rpc.ts';
 import type { Logger } from '../util/logger.ts';
 
 /** Options for {@link createPushService}. */

@@ -25,7 +25,6 @@ import {
   status,
 } from '@grpc/grpc-js';
 import { pino } from 'pino';
-import { authInterceptor } from '../../src/auth/auth-interceptor.ts';
 import { type Authenticator, isFailure, openAuthenticator } from '../../src/auth/authenticator.ts';
 import { MAX_JWKS_BYTES } from '../../src/auth/jwks-source.ts';
 import { type AuthConfig, authSchema } from '../../src/config/auth-schema.ts';
@@ -38,6 +37,7 @@ import {
   ServerCapabilities,
 } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { WriteRequest, WriteResponse } from '../../src/gen/google/bytestream/bytestream.js';
+import { authInterceptor } from '../../src/rpc/auth-interceptor.ts';
 import { hasBlob } from '../../src/storage/blob-store.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 import { createTestCa, opensslMissing } from '../support/test-certificates.ts';

@@ -24,7 +24,7 @@ import {
   FindMissingBlobsRequest,
   FindMissingBlobsResponse,
 } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { casServiceDefinition } from '../../src/services/cas-codec.ts';
+import { casServiceDefinition } from '../../src/rpc/cas-codec.ts';
 import { createCasService } from '../../src/services/cas-service.ts';
 import { MemoryBlobStore } from '../../src/storage/memory-blob-store.ts';
 import { VerifyingBlobStore } from '../../src/storage/verifying-blob-store.ts';

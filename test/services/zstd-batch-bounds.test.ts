@@ -12,7 +12,7 @@ import {
   Compressor_Value,
   ContentAddressableStorageClient,
 } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { casServiceDefinition } from '../../src/services/cas-codec.ts';
+import { casServiceDefinition } from '../../src/rpc/cas-codec.ts';
 import { createCasService } from '../../src/services/cas-service.ts';
 import {
   MAX_BATCH_TOTAL_SIZE_BYTES,

@@ -7,9 +7,9 @@
  * arrive meanwhile are held, in order, until the verdict.
  */
 import { Metadata, ServerInterceptingCall, type ServerInterceptor, status } from '@grpc/grpc-js';
-import { type AuthenticationResult, type Authenticator, isFailure } from './authenticator.ts';
-import { METHOD_RULES, type MethodRule } from './method-permissions.ts';
-import { allows, type Identity } from './permissions.ts';
+import { type AuthenticationResult, type Authenticator, isFailure } from '../auth/authenticator.ts';
+import { METHOD_RULES, type MethodRule } from '../auth/method-permissions.ts';
+import { allows, type Identity } from '../auth/permissions.ts';
 
 /** The caller of each call, keyed by the metadata object grpc-js hands to the handler. */
 const identities = new WeakMap<Metadata, Identity>();

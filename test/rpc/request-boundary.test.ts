@@ -14,7 +14,7 @@ import type { ReadResponse } from '../../src/gen/google/bytestream/bytestream.js
 import {
   CheckedDecodingServer,
   requestBoundaryInterceptor,
-} from '../../src/server/request-boundary.ts';
+} from '../../src/rpc/request-boundary.ts';
 import { sha256Digest } from '../support/blobs.ts';
 import { CLIENT_OPTIONS, call } from '../support/grpc-clients.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';

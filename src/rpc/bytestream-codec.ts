@@ -12,12 +12,12 @@ import {
   type ReadResponse,
   WriteRequest,
 } from '../gen/google/bytestream/bytestream.js';
+import { CHUNK_HEADROOM, hasHeadroom } from '../storage/disk-chunk-reader.ts';
 import {
   frameHeadroomInstalled,
   GRPC_FRAME_HEADER_BYTES,
   markFramed,
-} from '../server/grpc-frame-headroom.ts';
-import { CHUNK_HEADROOM, hasHeadroom } from '../storage/disk-chunk-reader.ts';
+} from './grpc-frame-headroom.ts';
 
 /** `data` is field 10, length-delimited: tag (10 << 3) | 2. */
 const DATA_TAG = 82;

@@ -7,15 +7,12 @@ import { describe, it } from 'node:test';
 import { digestOf } from '../../src/digest/digest.ts';
 import { SHA256 } from '../../src/digest/digest-function.ts';
 import type { ReadResponse } from '../../src/gen/google/bytestream/bytestream.js';
+import { decodeReadResponse, encodeReadResponseFramed } from '../../src/rpc/bytestream-codec.ts';
 import {
   frameHeadroomInstalled,
   GRPC_FRAME_HEADER_BYTES,
   installFrameHeadroom,
-} from '../../src/server/grpc-frame-headroom.ts';
-import {
-  decodeReadResponse,
-  encodeReadResponseFramed,
-} from '../../src/services/bytestream-codec.ts';
+} from '../../src/rpc/grpc-frame-headroom.ts';
 import { putBuffer } from '../../src/storage/blob-store.ts';
 import { DiskBlobStore } from '../../src/storage/disk-blob-store.ts';
 import { startTestServer } from '../support/test-server.ts';

@@ -20,12 +20,12 @@ import {
   type ServiceError,
   status,
 } from '@grpc/grpc-js';
-import { identityOf } from '../auth/auth-interceptor.ts';
 import type { Identity } from '../auth/permissions.ts';
 import { cutStatusMessage, KilnError } from '../errors.ts';
 import { RequestMetadata } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { Status } from '../gen/google/rpc/status.js';
 import type { Logger } from '../util/logger.ts';
+import { identityOf } from './auth-interceptor.ts';
 
 const REQUEST_METADATA_KEY = 'build.bazel.remote.execution.v2.requestmetadata-bin';
 

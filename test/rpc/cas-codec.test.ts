@@ -14,8 +14,8 @@ import {
   decodeFindMissingBlobsRequest,
   encodeFindMissingBlobsResponse,
   LazyFindMissingBlobsRequest,
-} from '../../src/services/cas-codec.ts';
-import { MissingDigestWriter } from '../../src/services/missing-digest-writer.ts';
+} from '../../src/rpc/cas-codec.ts';
+import { MissingDigestWriter } from '../../src/rpc/missing-digest-writer.ts';
 
 const hex = (): string => randomBytes(32).toString('hex');
 

@@ -12,7 +12,7 @@ import {
   decodeWriteRequest,
   encodeReadResponse,
   encodeWriteRequest,
-} from '../../src/services/bytestream-codec.ts';
+} from '../../src/rpc/bytestream-codec.ts';
 import { putBuffer } from '../../src/storage/blob-store.ts';
 import { DiskBlobStore } from '../../src/storage/disk-blob-store.ts';
 

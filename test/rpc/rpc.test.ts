@@ -6,12 +6,7 @@ import { Metadata, type ServerUnaryCall, type ServiceError, status } from '@grpc
 import { pino } from 'pino';
 import { invalidArgument, KilnError } from '../../src/errors.ts';
 import { RequestMetadata } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
-import {
-  type RpcContext,
-  STATUS_DETAILS_LIMIT,
-  toServiceError,
-  unary,
-} from '../../src/server/rpc.ts';
+import { type RpcContext, STATUS_DETAILS_LIMIT, toServiceError, unary } from '../../src/rpc/rpc.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 
 /** The parts of a grpc-js unary call that `unary` uses. */
