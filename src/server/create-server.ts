@@ -102,6 +102,7 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
   if (options.processFailures !== undefined) {
     registerProcessFailureCounter(observed.metrics.registry, options.processFailures);
   }
+  const audit = new AuditLog({ log, registry: observed.metrics.registry });
   let grpc: RunningGrpcServer | undefined;
   let http: RunningHttpServer | undefined;
   let worker: RunningWorker | undefined;
@@ -118,7 +119,7 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
       rpcObserver: observed.observer,
       onActionCacheLookup: observed.observer.actionCacheLookup,
       authenticator,
-      audit: new AuditLog({ log, registry: observed.metrics.registry }),
+      audit,
       remoteAsset: {
         config: config.remoteAsset,
         associations: stores.assets,
@@ -168,6 +169,7 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
         metrics: observed.metrics,
         access,
         log,
+        audit,
       };
       http = await startHttpServer({
         listen: httpListen,

@@ -4,6 +4,7 @@
  */
 import type { ActionCache } from '../cache/action-cache.ts';
 import type { WebAccess } from '../http/web-access.ts';
+import type { AuditLog } from '../observe/audit-log.ts';
 import type { BuildTracker } from '../observe/build-tracker.ts';
 import type { KilnMetrics } from '../observe/metrics.ts';
 import type { RecentErrors } from '../observe/recent-errors.ts';
@@ -26,4 +27,6 @@ export interface UiDeps {
   /** Sign-in, sessions and CSRF tokens; its hook must be registered before the UI's routes. */
   readonly access: WebAccess;
   readonly log: Logger;
+  /** Where administrative actions (cancels) and refusals are audited; none in some tests. */
+  readonly audit?: Pick<AuditLog, 'admin' | 'denied'>;
 }

@@ -375,6 +375,14 @@ test('cancel needs admin on the operation instance, and a CSRF token even for ad
   );
   assert.equal(ok.statusCode, 303);
   assert.equal((await f.scheduler.getOperation('operations/1')).done, true);
+
+  // The audit log counts the cancel and the two refusals for want of admin.
+  const metrics = (await f.app.inject({ url: '/metrics' })).body;
+  assert.match(metrics, /^kiln_admin_actions_total\{action="web-ui\.cancel"\} 1$/m);
+  assert.match(
+    metrics,
+    /^kiln_auth_denials_total\{code="PERMISSION_DENIED",method="POST \/operations\/:id\/cancel"\} 2$/m,
+  );
 });
 
 test('signing out clears the session, and needs the CSRF token', async (t) => {

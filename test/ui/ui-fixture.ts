@@ -19,6 +19,7 @@ import {
 } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { metricsRoute } from '../../src/http/metrics-route.ts';
 import { WebAccess } from '../../src/http/web-access.ts';
+import { AuditLog } from '../../src/observe/audit-log.ts';
 import { BuildTracker } from '../../src/observe/build-tracker.ts';
 import { KilnMetrics } from '../../src/observe/metrics.ts';
 import { RecentErrors } from '../../src/observe/recent-errors.ts';
@@ -87,6 +88,7 @@ export async function createUiFixture(options: UiFixtureOptions = {}): Promise<U
     metrics,
     access,
     log: silentLogger(),
+    audit: new AuditLog({ log: silentLogger(), registry: metrics.registry }),
   };
   const app = fastify();
   // As createServer mounts them: the access layer first.

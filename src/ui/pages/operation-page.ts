@@ -190,23 +190,41 @@ function registerCancel(
       const viewer = viewerOf(request);
       // Operation names carry no instance, but the operation knows its own.
       if (!viewerAllows(viewer, 'admin', op.instanceName)) {
-        deps.log.warn(
-          { operation: name, principal: viewer.principal, instance: op.instanceName },
-          'web UI cancel refused: no admin permission',
-        );
         const who =
           viewer.kind === 'anonymous' || viewer.kind === 'outsider'
             ? 'callers who are not signed in do'
             : `principal ${JSON.stringify(viewer.principal)} does`;
-        throw permissionDenied(
-          `cancelling needs permission admin on instance ${JSON.stringify(op.instanceName)}, which ${who} not have`,
-        );
+        const details = `cancelling needs permission admin on instance ${JSON.stringify(op.instanceName)}, which ${who} not have`;
+        if (deps.audit !== undefined) {
+          deps.audit.denied({
+            method: 'POST /operations/:id/cancel',
+            code: 'PERMISSION_DENIED',
+            details,
+            principal: viewer.principal,
+            peer: request.ip,
+          });
+        } else {
+          deps.log.warn(
+            { operation: name, principal: viewer.principal, instance: op.instanceName },
+            'web UI cancel refused: no admin permission',
+          );
+        }
+        throw permissionDenied(details);
       }
       await scheduler.cancelOperation(name);
-      deps.log.info(
-        { operation: name, principal: viewer.principal },
-        'operation cancelled from the web UI',
-      );
+      if (deps.audit !== undefined) {
+        deps.audit.admin({
+          action: 'web-ui.cancel',
+          principal: viewer.principal,
+          peer: request.ip,
+          detail: { operation: name, instance: op.instanceName },
+        });
+      } else {
+        deps.log.info(
+          { operation: name, principal: viewer.principal },
+          'operation cancelled from the web UI',
+        );
+      }
       reply.redirect(operationUrl(name), 303);
       return undefined;
     }),
