@@ -6,9 +6,10 @@
  * servers keep the last good set.
  */
 import { X509Certificate } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { Logger } from '../util/logger.ts';
+import { filesState, PolledFiles } from '../util/polled-files.ts';
 
 /** The files, as configured (`server.tls`). */
 export interface ServerTlsFiles {
@@ -41,14 +42,15 @@ export class ReloadingServerTls {
   readonly files: ServerTlsFiles;
   readonly #log: Logger;
   readonly #listeners = new Set<TlsMaterialListener>();
-  readonly #timer: NodeJS.Timeout;
+  /**
+   * Reloads once the files have changed and then stayed unchanged for one
+   * interval, so that a rotation writing the certificate and the key one
+   * after the other is read as a whole, not as a mismatched pair. Polling,
+   * not fs.watch: rotation often replaces a file by rename or swaps a
+   * symlink (Kubernetes secrets, certbot), which a watch on the old inode misses.
+   */
+  readonly #polled: PolledFiles;
   #current: ServerTlsMaterial;
-  /** The files' state of the current material, and the last state seen. */
-  #loaded: string;
-  #seen: string;
-  /** A state whose reload failed: not retried (nor logged again) until the files change. */
-  #failed: string | undefined;
-  #checking = false;
 
   private constructor(
     options: ReloadingServerTlsOptions,
@@ -58,18 +60,23 @@ export class ReloadingServerTls {
     this.files = options.files;
     this.#log = options.log;
     this.#current = material;
-    this.#loaded = state;
-    this.#seen = state;
-    // Polling, not fs.watch: rotation often replaces a file by rename or swaps
-    // a symlink (Kubernetes secrets, certbot), which a watch on the old inode misses.
-    this.#timer = setInterval(() => void this.#check(), options.pollIntervalMs ?? 1000);
-    this.#timer.unref();
+    this.#polled = new PolledFiles({
+      paths: pathsOf(options.files),
+      intervalMs: options.pollIntervalMs ?? 1000,
+      loadedState: state,
+      reload: () => this.#reload(),
+      onError: (err) =>
+        this.#log.error(
+          { err: err.message, ...this.files },
+          'TLS files changed but are not usable; still serving the previous certificate',
+        ),
+    });
   }
 
   /** Reads and checks the files; rejects with a message naming the bad file. */
   static async open(options: ReloadingServerTlsOptions): Promise<ReloadingServerTls> {
     // The state before the contents: a change after it is then seen by the first check.
-    const state = await fileState(options.files).catch(() => 'unreadable');
+    const state = await filesState(pathsOf(options.files)).catch(() => 'unreadable');
     const material = await readMaterial(options.files);
     options.log.info(
       { ...certificateFields(material), ...options.files },
@@ -96,56 +103,25 @@ export class ReloadingServerTls {
 
   /** Stops watching the files. */
   close(): void {
-    clearInterval(this.#timer);
+    this.#polled.close();
     this.#listeners.clear();
   }
 
-  /**
-   * Reloads once the files have changed and then stayed unchanged for one
-   * interval, so that a rotation writing the certificate and the key one
-   * after the other is read as a whole, not as a mismatched pair.
-   */
-  async #check(): Promise<void> {
-    if (this.#checking) return;
-    this.#checking = true;
-    try {
-      const state = await fileState(this.files).catch((err: Error) => `unreadable ${err.message}`);
-      const stable = state === this.#seen;
-      this.#seen = state;
-      if (!stable || state === this.#loaded || state === this.#failed) return;
-      try {
-        const material = await readMaterial(this.files);
-        this.#current = material;
-        this.#loaded = state;
-        this.#failed = undefined;
-        this.#log.info(
-          { ...certificateFields(material), ...this.files },
-          'TLS certificate reloaded',
-        );
-        for (const listener of this.#listeners) listener(material);
-      } catch (err) {
-        this.#failed = state;
-        this.#log.error(
-          { err: (err as Error).message, ...this.files },
-          'TLS files changed but are not usable; still serving the previous certificate',
-        );
-      }
-    } finally {
-      this.#checking = false;
-    }
+  async #reload(): Promise<void> {
+    const material = await readMaterial(this.files);
+    this.#current = material;
+    this.#log.info({ ...certificateFields(material), ...this.files }, 'TLS certificate reloaded');
+    for (const listener of this.#listeners) listener(material);
   }
+}
+
+function pathsOf(files: ServerTlsFiles): string[] {
+  return [files.cert, files.key, files.clientCa].filter((p) => p !== undefined);
 }
 
 /** The options of a TLS server (gRPC or HTTPS) for `material`. */
 export function secureContextOptions(material: ServerTlsMaterial): SecureContextOptions {
   return { cert: material.cert, key: material.key, ca: material.clientCa };
-}
-
-/** Identity, size and time of each file (through symlinks), to notice replacements. */
-async function fileState(files: ServerTlsFiles): Promise<string> {
-  const paths = [files.cert, files.key, files.clientCa].filter((p) => p !== undefined);
-  const stats = await Promise.all(paths.map((p) => stat(p)));
-  return stats.map((s) => `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`).join(' ');
 }
 
 /** Reads the files and checks they make a usable set; the error names the culprit. */

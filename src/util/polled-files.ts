@@ -1,8 +1,8 @@
 /**
  * Notices when a set of files changes, by polling their identity, size and
  * times (through symlinks), and asks its owner to reload them once the
- * change has settled. The same approach as the TLS files
- * (src/tls/reloading-server-tls.ts), for files that are not certificates.
+ * change has settled: the TLS files (src/tls/reloading-server-tls.ts) and
+ * the tokens file (src/auth/tokens-file.ts).
  */
 import { stat } from 'node:fs/promises';
 
