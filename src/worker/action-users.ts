@@ -141,6 +141,9 @@ function claim(dir: string, uid: number): boolean {
       const fd = openSync(path, 'wx', 0o600);
       writeSync(fd, String(process.pid));
       closeSync(fd);
+      // The user starts with no process: after each action only the pids made
+      // since it started are looked at (see PidWindow in kill-user.mjs).
+      killUserSync(uid);
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;

@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { ActionCgroups } from './action-cgroups.mjs';
-import { killUserSync } from './kill-user.mjs';
+import { forkCount, killUserSync } from './kill-user.mjs';
 
 /** @import { LaunchedProcess, LaunchRequest, ProcessExit, ProcessLauncher } from './process-launcher.ts' */
 
@@ -124,6 +124,8 @@ export class DirectProcessLauncher {
         );
       }
       const oomBefore = user === undefined ? 0 : (cgroups?.oomKills(user.uid) ?? 0);
+      // Where the user's processes can be found afterwards (see kill-user.mjs).
+      const forksBefore = user === undefined || cgroups !== undefined ? undefined : forkCount();
       const child =
         user === undefined || cgroups === undefined
           ? start()
@@ -135,7 +137,11 @@ export class DirectProcessLauncher {
             resolve({ code, signal });
             return;
           }
-          const leftovers = this.#clearUser(user.uid, cgroups);
+          const window =
+            forksBefore === undefined || child.pid === undefined
+              ? undefined
+              : { firstPid: child.pid, forksBefore };
+          const leftovers = this.#clearUser(user.uid, cgroups, window);
           const memoryExceeded =
             cgroups !== undefined && cgroups.oomKills(user.uid) > oomBefore ? true : undefined;
           resolve({ code, signal, leftovers, ...(memoryExceeded ? { memoryExceeded } : {}) });
@@ -160,11 +166,14 @@ export class DirectProcessLauncher {
    * in one, reporting instead of throwing.
    * @param {number} uid
    * @param {ActionCgroups | undefined} cgroups
+   * @param {import('./kill-user.mjs').PidWindow | undefined} window
    * @returns {import('./process-launcher.ts').Leftovers}
    */
-  #clearUser(uid, cgroups) {
+  #clearUser(uid, cgroups, window) {
     try {
-      return { killed: cgroups === undefined ? killUserSync(uid) : cgroups.killAll(uid) };
+      return {
+        killed: cgroups === undefined ? killUserSync(uid, window) : cgroups.killAll(uid),
+      };
     } catch (err) {
       return { error: err instanceof Error ? err.message : String(err) };
     }

@@ -27,6 +27,95 @@ const MAX_ROUNDS = 1000;
 let rootOwned = new Map();
 
 /**
+ * The pids a process started at `firstPid` and its descendants can have:
+ * when the user had no process before it (the launcher kills them all after
+ * every action), every process of the user is one of them. Linux hands out
+ * pids in increasing order, wrapping at `pid_max`, so they lie between
+ * `firstPid` and the last pid handed out, in that cyclic order, unless the
+ * allocator went all the way round since. `forksBefore` is the machine's
+ * fork count (`processes` in /proc/stat) from before `firstPid` was made.
+ * @typedef {{ readonly firstPid: number, readonly forksBefore: number }} PidWindow
+ */
+
+/** Pids below this are never handed out again after boot (the kernel's RESERVED_PIDS). */
+const RESERVED_PIDS = 300;
+
+/** @type {number | undefined} */
+let pidMax;
+
+/** This process's own group, never killed (field 5 of /proc/self/stat). */
+const ownGroup = (() => {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'latin1');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+  } catch {
+    return process.pid;
+  }
+})();
+
+/** `/proc` entries looked at by {@link killUserSync} since the process started (for tests). */
+let looked = 0;
+
+/** How many `/proc` entries {@link killUserSync} has looked at so far. */
+export function entriesLooked() {
+  return looked;
+}
+
+/**
+ * The machine's fork count so far: take it before starting the process a
+ * {@link PidWindow} is for. Undefined when /proc cannot tell.
+ * @returns {number | undefined}
+ */
+export function forkCount() {
+  try {
+    const stat = readFileSync('/proc/stat', 'latin1');
+    const match = /^processes (\d+)$/m.exec(stat);
+    return match === null ? undefined : Number(match[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The cyclic pid range `[first, last]` that holds every pid handed out since
+ * the window opened, or undefined when that cannot be vouched for (the
+ * allocator may have gone round: every pid must then be looked at). Going
+ * round takes at least `pid_max - 300` allocations minus the pids in use,
+ * which it skips; so while forks since the window opened plus the threads
+ * alive (each holds a pid) stay below that, it has not.
+ * @param {PidWindow} window
+ * @returns {{ first: number, last: number } | undefined}
+ */
+export function pidRange(window) {
+  try {
+    pidMax ??= Number(readFileSync('/proc/sys/kernel/pid_max', 'latin1'));
+    const forks = forkCount();
+    // "running/threads lastpid" are the 4th and 5th fields of /proc/loadavg.
+    const fields = readFileSync('/proc/loadavg', 'latin1').trim().split(/\s+/);
+    const threads = Number(fields[3]?.split('/')[1]);
+    const last = Number(fields[4]);
+    if (forks === undefined || !Number.isSafeInteger(threads) || !Number.isSafeInteger(last)) {
+      return undefined;
+    }
+    if (forks - window.forksBefore + threads >= pidMax - RESERVED_PIDS) return undefined;
+    return { first: window.firstPid, last };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether `pid` is in the cyclic range.
+ * @param {number} pid
+ * @param {{ first: number, last: number }} range
+ */
+export function inPidRange(pid, range) {
+  return range.first <= range.last
+    ? pid >= range.first && pid <= range.last
+    : pid >= range.first || pid <= range.last;
+}
+
+/**
  * Sends SIGKILL to every live process whose real or effective user id is
  * `uid`, and looks again until a pass finds none: a process may fork between
  * the listing and its kill, but a killed one forks no more. Returns how many
@@ -35,71 +124,111 @@ let rootOwned = new Map();
  * `/proc/PID` is owned by the process's effective user, except for a process
  * that made itself non-dumpable (or runs a set-user-id program), whose entry
  * is root's: those are checked by the `Uid:` line of their status.
+ *
+ * With `window` (the user had no process before the action that opened it),
+ * only the pids handed out since are looked at, which on a machine with
+ * hundreds of processes saves most of the work; when the pid allocator may
+ * have wrapped round since, every pid is.
  * @param {number} uid
+ * @param {PidWindow} [window]
  * @returns {number}
  */
-export function killUserSync(uid) {
+export function killUserSync(uid, window) {
   if (!Number.isInteger(uid) || uid <= 0 || uid === process.getuid?.()) {
     throw new RangeError(`refusing to kill every process of user ${uid}`);
   }
-  let killed = 0;
+  // Pids signalled: a process killed in one pass may not be dead yet in the next.
+  const killed = new Set();
   for (let round = 0; round < MAX_ROUNDS; round++) {
     let found = 0;
     /** @type {typeof rootOwned} */
     const next = new Map();
-    for (const name of readdirSync('/proc')) {
+    const names = readdirSync('/proc');
+    // Read after the listing: every process listed was made before this.
+    const range = window === undefined ? undefined : pidRange(window);
+    for (const name of names) {
       const first = name.charCodeAt(0);
       if (first < 48 || first > 57) continue;
-      if (!runsAs(name, uid, next)) continue;
+      if (range !== undefined && !inPidRange(Number(name), range)) {
+        // Not looked at: keep what is known of it for a later full pass.
+        const known = rootOwned.get(name);
+        if (known !== undefined) next.set(name, known);
+        continue;
+      }
+      looked++;
+      const verdict = runsAs(name, uid, next);
+      // A listed process of the window that is gone before it could be read
+      // may have been one of the user's that forked and exited (a chain that
+      // outruns the pass): look again. Outside a window any process of the
+      // machine may just have ended, which proves nothing.
+      if (verdict === VANISHED && range !== undefined) found++;
+      if (verdict === VANISHED || verdict === false) continue;
       try {
         process.kill(Number(name), 'SIGKILL');
-        found++;
+        killed.add(name);
       } catch {
-        // Gone meanwhile.
+        // Gone meanwhile: maybe after forking, so this pass does not count as clean.
       }
+      // Its whole process group too, at once: a chain of processes that each
+      // fork and exit keeps one group, and is ended by this even when each
+      // member lives too briefly to be found and killed by pid. The group is
+      // the action's own: every session of the user's processes was made by
+      // one of them (the launcher starts actions in a session of their own).
+      if (verdict > 1 && verdict !== ownGroup) {
+        try {
+          process.kill(-verdict, 'SIGKILL');
+        } catch {
+          // The group is gone.
+        }
+      }
+      found++;
     }
     rootOwned = next;
-    if (found === 0) return killed;
-    killed += found;
+    if (found === 0) return killed.size;
   }
   throw new Error(`processes of user ${uid} kept appearing after ${MAX_ROUNDS} rounds of kills`);
 }
 
+/** What {@link runsAs} answers for a process that ended before it could be read. */
+const VANISHED = 'vanished';
+
 /**
- * True when the process `pid` is alive (not a zombie) and runs as `uid`;
- * records what it learnt of root-owned entries in `next`.
+ * The process group of the process `pid`, a number, when it is alive (not a
+ * zombie) and runs as `uid` (0 when its group cannot be told); false when
+ * it does not; {@link VANISHED} when it is gone. Records what it learnt of
+ * root-owned entries in `next`.
  * @param {string} pid
  * @param {number} uid
  * @param {typeof rootOwned} next
- * @returns {boolean}
+ * @returns {number | false | typeof VANISHED}
  */
 function runsAs(pid, uid, next) {
-  let info;
-  try {
-    info = statSync(`/proc/${pid}`);
-  } catch {
-    return false;
-  }
+  const info = statSync(`/proc/${pid}`, { throwIfNoEntry: false });
+  if (info === undefined) return VANISHED;
   if (info.uid !== uid && info.uid !== 0) return false;
   if (info.uid === 0) {
     const known = rootOwned.get(pid);
     if (known !== undefined && known.ino === info.ino) {
       next.set(pid, known);
-      return known.ruid === uid || known.euid === uid;
+      // Root-owned and known: only a non-dumpable process of the user; its
+      // group is read again below, with its status.
+      if (known.ruid !== uid && known.euid !== uid) return false;
     }
   }
   let status;
   try {
     status = readFileSync(`/proc/${pid}/status`, 'latin1');
   } catch {
-    return false;
+    return VANISHED;
   }
   if (/^State:\s+Z/m.test(status)) return false;
-  if (info.uid === uid) return true;
+  // The first value is the group in this process's PID namespace.
+  const group = Number(/^NSpgid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+  if (info.uid === uid) return group;
   const ids = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
   if (ids === null) return false;
   const ruid = Number(ids[1]);
   const euid = Number(ids[2]);
   next.set(pid, { ino: info.ino, ruid, euid });
-  return ruid === uid || euid === uid;
+  return ruid === uid || euid === uid ? group : false;
 }

@@ -1,0 +1,191 @@
+// The pid window of kill-user.mjs: after an action, only the pids handed
+// out since it started are looked at, unless the allocator may have gone
+// round, and a leftover in the window is found and killed.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import {
+  entriesLooked,
+  forkCount,
+  inPidRange,
+  killUserSync,
+  pidRange,
+} from '../../src/worker/kill-user.mjs';
+
+const isRoot = process.getuid?.() === 0;
+
+describe('the pid window', () => {
+  it('a cyclic range holds the pids between its ends, also across the wrap', () => {
+    assert.ok(inPidRange(500, { first: 400, last: 600 }));
+    assert.ok(!inPidRange(399, { first: 400, last: 600 }));
+    assert.ok(!inPidRange(601, { first: 400, last: 600 }));
+    // Wrapped: from 4,000,000 up to pid_max, then from 300 up to 1,000.
+    const wrapped = { first: 4_000_000, last: 1000 };
+    assert.ok(inPidRange(4_100_000, wrapped));
+    assert.ok(inPidRange(350, wrapped));
+    assert.ok(!inPidRange(2000, wrapped));
+  });
+
+  it('vouches for a range only while the allocator cannot have gone round', () => {
+    const forks = forkCount();
+    assert.ok(forks !== undefined && forks > 0);
+    const range = pidRange({ firstPid: process.pid, forksBefore: forks });
+    assert.ok(range !== undefined);
+    assert.equal(range.first, process.pid);
+    const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'latin1'));
+    // As many forks as there are pids: it may have wrapped, so every pid is looked at.
+    assert.equal(pidRange({ firstPid: process.pid, forksBefore: forks - pidMax }), undefined);
+  });
+
+  it('looks only at the pids made since the window opened, not at every process', () => {
+    const processes = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).length;
+    const forksBefore = forkCount() as number;
+    // A window opened by this test's own newest pid: little was made since.
+    const firstPid = Number(readFileSync('/proc/loadavg', 'latin1').trim().split(/\s+/)[4]);
+    let before = entriesLooked();
+    killUserSync(59_991);
+    const full = entriesLooked() - before;
+    before = entriesLooked();
+    killUserSync(59_991, { firstPid, forksBefore });
+    const windowed = entriesLooked() - before;
+    assert.ok(full >= processes / 2, `a full pass looked at ${full} of ${processes}`);
+    assert.ok(windowed < full, `the windowed pass looked at ${windowed}, the full one ${full}`);
+    assert.ok(windowed <= 5, `the windowed pass looked at ${windowed}`);
+  });
+
+  it('kills a setsid leftover of the user that was made inside the window', {
+    skip: !isRoot && !process.env.CI ? 'needs root to run a process as another user' : false,
+  }, async () => {
+    const uid = 59_990;
+    killUserSync(uid);
+    const forksBefore = forkCount() as number;
+    const child = spawn('sh', ['-c', 'setsid sleep 60 & echo $!'], {
+      uid,
+      gid: 65534,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const firstPid = child.pid as number;
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    await new Promise((resolve) => child.once('exit', resolve));
+    const leftover = Number(out.trim());
+    assert.ok(leftover > 0);
+    assert.ok(inPidRange(leftover, pidRange({ firstPid, forksBefore }) ?? { first: 0, last: 0 }));
+    assert.equal(killUserSync(uid, { firstPid, forksBefore }), 1);
+    // Dead: gone, or a zombie until its new parent reaps it.
+    const state = (() => {
+      try {
+        return /^State:\s+(\S)/m.exec(readFileSync(`/proc/${leftover}/status`, 'latin1'))?.[1];
+      } catch {
+        return 'gone';
+      }
+    })();
+    assert.ok(state === 'gone' || state === 'Z', `the leftover is in state ${state}`);
+  });
+
+  it('ends a chain of processes that each fork and exit, which outruns a single pass', {
+    skip: !isRoot && !process.env.CI ? 'needs root to run a process as another user' : false,
+  }, async () => {
+    const uid = 59_992;
+    killUserSync(uid);
+    const forksBefore = forkCount() as number;
+    const chain = await underSubreaper(
+      uid,
+      `setsid perl -e 'while (1) { exit if fork }' & sleep 0.2`,
+    );
+    try {
+      assert.ok(killUserSync(uid, { firstPid: chain.firstPid, forksBefore }) > 0);
+      // The subreaper exits once every process of the chain has ended and
+      // been reaped: a check no single look at /proc can make.
+      assert.equal(await chain.ended(5000), true, 'the chain still runs');
+    } finally {
+      await chain.stop();
+    }
+  });
+});
+
+/**
+ * Runs `command` as `uid` under a root perl process that is a child
+ * subreaper and reaps the orphans the command leaves as they end, even where
+ * the machine's init does not reap (zombies would otherwise use up the pids).
+ * Resolves when the command itself has exited; `ended` tells whether every
+ * process it left has ended (the subreaper then exits), `stop` ends them.
+ */
+async function underSubreaper(
+  uid: number,
+  command: string,
+): Promise<{
+  firstPid: number;
+  ended: (timeoutMs: number) => Promise<boolean>;
+  stop: () => Promise<void>;
+}> {
+  // prctl(PR_SET_CHILD_SUBREAPER, 1): syscall 157 on x86-64, 167 on arm64.
+  const prctl = process.arch === 'arm64' ? 167 : 157;
+  const script = [
+    '$| = 1;',
+    `syscall(${prctl}, 36, 1, 0, 0, 0) == 0 or die "prctl: $!";`,
+    'my $pid = fork // die "fork: $!";',
+    `if ($pid == 0) { POSIX::setgid(65534); POSIX::setuid(${uid}); exec "sh", "-c", $ARGV[0]; }`,
+    'print "$pid\\n"; waitpid($pid, 0); print "exited\\n";',
+    // Reap every orphan as it ends, until none is left.
+    '1 while waitpid(-1, 0) > 0;',
+  ].join(' ');
+  const wrapper = spawn('perl', ['-MPOSIX', '-e', script, command], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    wrapper.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('exited')) resolve();
+    });
+    wrapper.once('exit', (code) => reject(new Error(`the subreaper exited (${code}): ${out}`)));
+  });
+  return {
+    firstPid: Number(out.split('\n')[0]),
+    ended(timeoutMs) {
+      if (wrapper.exitCode !== null || wrapper.signalCode !== null) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(false), timeoutMs);
+        wrapper.once('exit', () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+    },
+    async stop() {
+      // A chain that survived: end it by its process groups until the subreaper,
+      // having reaped everything, exits.
+      for (let round = 0; round < 500 && wrapper.exitCode === null; round++) {
+        for (const pid of usersProcesses(uid)) {
+          try {
+            const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+            process.kill(-Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]), 'SIGKILL');
+          } catch {}
+        }
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      if (wrapper.exitCode === null) wrapper.kill('SIGKILL');
+    },
+  };
+}
+
+/** Live (not zombie) processes whose real or effective user is `uid`. */
+function usersProcesses(uid: number): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${pid}/status`, 'latin1');
+    } catch {
+      continue;
+    }
+    const ids = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
+    if (/^State:\s+Z/m.test(status) || ids === null) continue;
+    if (Number(ids[1]) === uid || Number(ids[2]) === uid) out.push(pid);
+  }
+  return out;
+}
