@@ -3,17 +3,20 @@
  * `kiln serve` child process on the default configuration (disk CAS behind an
  * existence cache). Prints a Markdown table and writes `.bench/results.json`.
  *
- * Options: `--runs N` (repetitions, default 5), `--cpu-prof` (write the
- * server's CPU profile to `.bench/profiles/`), `--only a,b` (a subset of
- * write, read, batch, find, machine, exec, overhead, shaped, bazel), `--channels N`
+ * Options (see options.ts, or `npm run bench -- --help`): `--runs N`
+ * (repetitions, default 5), `--cpu-prof` (write the server's CPU profile to
+ * `.bench/profiles/`), `--only a,b` (a subset of write, read, batch, find,
+ * machine, exec, overhead, shaped, bazel, reference, fleet), `--channels N`
  * (client connections, default 4), `--bazel-runs N` (cold Bazel builds of
- * each kind, default 3). `exec`, `overhead` and `bazel` measure remote
- * execution on their own servers (see exec-bench.ts and bazel-bench.ts).
+ * each kind, default 3), `--fleet-workers N` and friends (fleet-bench.ts).
+ * `exec`, `overhead`, `bazel` and `fleet` measure remote execution on their
+ * own servers (see exec-bench.ts, bazel-bench.ts and fleet-bench.ts). The
+ * reference rows (reference-bench.ts) run first, and every other row that
+ * has a reference is also printed as a ratio to it.
  * `BENCH_SERVER_NODE_FLAGS` passes extra Node flags to the server (e.g. `--trace-gc`) and
  * `BENCH_SERVER_OUTPUT=FILE` keeps the server's stdout and stderr in FILE.
  */
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { call } from '../test/support/grpc-clients.ts';
 import { bazelRows } from './bazel-bench.ts';
 import { bazelShapedRows } from './bazel-shaped-bench.ts';
@@ -21,9 +24,12 @@ import { BlobFactory, measureReads, measureWrites } from './bytestream-bench.ts'
 import { measureBatchUpdates, measureFindMissing } from './cas-bench.ts';
 import { openChannels } from './clients.ts';
 import { execRows } from './exec-bench.ts';
+import { fleetRows } from './fleet-bench.ts';
 import { Http2ByteStreamWriter } from './http2-writer.ts';
 import { measureFileWrites } from './machine-bench.ts';
 import { meanCpu, median, type Sample, settleFileSystem } from './measure.ts';
+import { HELP, parseBenchArgs, UsageError } from './options.ts';
+import { type References, referenceRows, withRatios } from './reference-bench.ts';
 import { type ResultRow, toMarkdown, writeJson } from './report.ts';
 import { startServerProcess } from './server-process.ts';
 
@@ -65,29 +71,75 @@ function rateRow(
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      runs: { type: 'string', default: '5' },
-      'cpu-prof': { type: 'boolean', default: false },
-      only: {
-        type: 'string',
-        default: 'write,read,batch,find,machine,exec,overhead,shaped,bazel',
-      },
-      channels: { type: 'string', default: '4' },
-      'bazel-runs': { type: 'string', default: '3' },
-    },
-  });
-  const runs = Number(values.runs);
-  const only = new Set(values.only.split(','));
+  const parsed = parseBenchArgs(process.argv.slice(2));
+  if (parsed === 'help') {
+    process.stdout.write(HELP);
+    return;
+  }
+  const { runs, only } = parsed;
+  const rows: ResultRow[] = [];
+  // The references first, before any Kiln server has run on the machine.
+  let references: References = {};
+  if ([...only].some((g) => g !== 'machine')) {
+    const measured = await referenceRows({
+      root: ROOT,
+      runs,
+      channels: parsed.channels,
+      findsInFlight: FINDS_IN_FLIGHT,
+    });
+    rows.push(...measured.rows);
+    references = measured.references;
+  }
+  if ((['write', 'read', 'batch', 'find', 'machine'] as const).some((g) => only.has(g))) {
+    await storageRows(parsed.cpuProf, runs, only, parsed.channels, rows);
+  }
+  // Remote execution, after the storage server has stopped; each starts its own servers.
+  const profileDir = parsed.cpuProf ? join(ROOT, '.bench/profiles') : undefined;
+  rows.push(...(await execRows({ only, runs: Math.min(runs, 3), cpuProfDir: profileDir })));
+  if (only.has('shaped')) {
+    await settleFileSystem();
+    rows.push(...(await bazelShapedRows({ runs: Math.min(runs, 3), cpuProfDir: profileDir })));
+  }
+  if (only.has('bazel')) {
+    await settleFileSystem();
+    rows.push(
+      ...(await bazelRows({
+        runs: parsed.bazelRuns,
+        localWorkers: 2,
+        cpuProfDir: profileDir,
+      })),
+    );
+  }
+  if (only.has('fleet')) {
+    rows.push(
+      ...(await fleetRows({
+        root: ROOT,
+        workers: parsed.fleetWorkers,
+        connections: parsed.fleetConnections,
+        processes: parsed.fleetProcesses,
+        burst: parsed.fleetBurst,
+      })),
+    );
+  }
+  await printRows(withRatios(rows, references), parsed.cpuProf);
+}
+
+/** The storage rows, measured on one `kiln serve` with the default configuration. */
+async function storageRows(
+  cpuProf: boolean,
+  runs: number,
+  only: ReadonlySet<string>,
+  channelCount: number,
+  rows: ResultRow[],
+): Promise<void> {
   const server = await startServerProcess({
     root: ROOT,
-    cpuProfDir: values['cpu-prof'] ? join(ROOT, '.bench/profiles') : undefined,
+    cpuProfDir: cpuProf ? join(ROOT, '.bench/profiles') : undefined,
     nodeFlags: process.env.BENCH_SERVER_NODE_FLAGS?.split(' ').filter(Boolean),
     outputFile: process.env.BENCH_SERVER_OUTPUT,
   });
-  const channels = openChannels(server.address, Number(values.channels));
+  const channels = openChannels(server.address, channelCount);
   const writer = new Http2ByteStreamWriter(server.address);
-  const rows: ResultRow[] = [];
   try {
     const caps = await call(channels.at(0).capabilities, 'getCapabilities', { instanceName: '' });
     const maxBatchBytes = caps.cacheCapabilities?.maxBatchTotalSizeBytes ?? 4 * 1024 * 1024;
@@ -238,23 +290,10 @@ async function main(): Promise<void> {
     writer.close();
     await server.stop();
   }
-  // Remote execution, after the storage server has stopped; each starts its own servers.
-  const profileDir = values['cpu-prof'] ? join(ROOT, '.bench/profiles') : undefined;
-  rows.push(...(await execRows({ only, runs: Math.min(runs, 3), cpuProfDir: profileDir })));
-  if (only.has('shaped')) {
-    await settleFileSystem();
-    rows.push(...(await bazelShapedRows({ runs: Math.min(runs, 3), cpuProfDir: profileDir })));
-  }
-  if (only.has('bazel')) {
-    await settleFileSystem();
-    rows.push(
-      ...(await bazelRows({
-        runs: Number(values['bazel-runs']),
-        localWorkers: 2,
-        cpuProfDir: profileDir,
-      })),
-    );
-  }
+}
+
+/** Prints the table (with a warning when other processes disturbed a row) and writes the JSON. */
+async function printRows(rows: readonly ResultRow[], cpuProf: boolean): Promise<void> {
   const busy = rows.filter((r) => (r.cpu?.other ?? 0) > OTHER_CPU_WARNING);
   const warning =
     busy.length === 0
@@ -271,11 +310,15 @@ async function main(): Promise<void> {
   const out = join(ROOT, '.bench/results.json');
   await writeJson(out, rows);
   process.stdout.write(`\nWrote ${out}\n`);
-  if (values['cpu-prof'])
-    process.stdout.write(`Server CPU profile in ${join(ROOT, '.bench/profiles')}\n`);
+  if (cpuProf) process.stdout.write(`Server CPU profile in ${join(ROOT, '.bench/profiles')}\n`);
 }
 
 main().catch((err: unknown) => {
+  if (err instanceof UsageError) {
+    process.stderr.write(`bench: ${err.message}\n\n${HELP}`);
+    process.exitCode = 2;
+    return;
+  }
   process.stderr.write(
     `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
   );

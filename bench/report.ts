@@ -24,6 +24,11 @@ export interface ResultRow {
   /** Mean CPU use in cores while the samples ran: server, client, and everything else. */
   readonly cpu?: { readonly server: number; readonly client: number; readonly other: number };
   readonly note?: string;
+  /**
+   * The median against a reference measured in the same run (see
+   * reference-bench.ts): `value` times the reference named `to`.
+   */
+  readonly ratio?: { readonly value: number; readonly to: string };
 }
 
 /** Whether the median meets the row's target; undefined when it has none. */
@@ -38,11 +43,19 @@ function formatNumber(value: number): string {
   return value.toFixed(2);
 }
 
+function formatRatio(ratio: ResultRow['ratio']): string {
+  if (ratio === undefined) return '';
+  const digits = ratio.value >= 100 ? 0 : ratio.value >= 10 ? 1 : ratio.value >= 0.1 ? 2 : 3;
+  return `${ratio.value.toFixed(digits)} ${ratio.to}`;
+}
+
 /** The results as a Markdown table. Targets are judged on the median. */
 export function toMarkdown(rows: readonly ResultRow[]): string {
+  const ratios = rows.some((r) => r.ratio !== undefined);
   const lines = [
-    '| Measurement | Best | Median | Unit | Target | Met | Server CPU | Client CPU | Other CPU |',
-    '|---|---:|---:|---|---|---|---:|---:|---:|',
+    '| Measurement | Best | Median | Unit | Target | Met | Server CPU | Client CPU | Other CPU |' +
+      (ratios ? ' × reference |' : ''),
+    `|---|---:|---:|---|---|---|---:|---:|---:|${ratios ? '---:|' : ''}`,
   ];
   for (const row of rows) {
     const met = targetMet(row);
@@ -51,7 +64,8 @@ export function toMarkdown(rows: readonly ResultRow[]): string {
     lines.push(
       `| ${row.name} | ${formatNumber(row.best)} | ${formatNumber(row.median)} | ${row.unit} | ` +
         `${target} | ${met === undefined ? '' : met ? 'yes' : '**no**'} | ` +
-        `${cpu(row.cpu?.server)} | ${cpu(row.cpu?.client)} | ${cpu(row.cpu?.other)} |`,
+        `${cpu(row.cpu?.server)} | ${cpu(row.cpu?.client)} | ${cpu(row.cpu?.other)} |` +
+        (ratios ? ` ${formatRatio(row.ratio)} |` : ''),
     );
   }
   const notes = rows.filter((r) => r.note).map((r) => `- ${r.name}: ${r.note}`);

@@ -18,7 +18,11 @@ export const WORKER_HELP = `Usage: kiln worker --scheduler grpc[s]://HOST:PORT [
 
 Runs actions for a Kiln scheduler. The worker dials the scheduler (it needs no
 open port of its own), downloads inputs into a local file cache, runs each
-command in a fresh build directory and uploads the outputs.
+command in a fresh build directory and uploads the outputs. When the scheduler
+goes away (a restart, a network fault) the worker keeps retrying, waiting a
+random time up to 100 ms, then up to 200 ms, 400 ms, … and at most 5 s between
+attempts, and opens a new session once it answers; it logs the outage once and
+the reconnection once.
 
 Options:
   --scheduler URL      scheduler address, grpc://HOST:PORT, or grpcs://HOST:PORT

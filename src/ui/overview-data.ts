@@ -9,6 +9,7 @@ import type { Scheduler } from '../scheduler/scheduler.ts';
 import type { OperationState, PlatformQueueStats, SchedulerStats } from '../scheduler/types.ts';
 import type { StoreStats } from '../storage/blob-store.ts';
 import type { UiDeps } from './ui-deps.ts';
+import { fleetByPlatform, type PlatformFleet } from './workers-data.ts';
 
 /** Builds and errors shown on the overview; the full lists have their own pages. */
 const RECENT_BUILDS = 10;
@@ -25,6 +26,8 @@ export interface OverviewData {
   /** Undefined when execution is disabled. */
   readonly scheduler: SchedulerStats | undefined;
   readonly queues: readonly QueueRow[];
+  /** Workers per platform with their utilisation; undefined when execution is disabled. */
+  readonly fleet: readonly PlatformFleet[] | undefined;
   readonly cache: { readonly hits: number; readonly misses: number };
   /** Undefined when the CAS backend keeps no statistics. */
   readonly cas: StoreStats | undefined;
@@ -51,12 +54,18 @@ export async function listExecuting(scheduler: Scheduler): Promise<OperationStat
 /** Reads every number the overview shows. */
 export async function gatherOverview(deps: UiDeps): Promise<OverviewData> {
   const { scheduler } = deps;
-  const [stats, cas] = await Promise.all([scheduler?.stats(), deps.metrics.casStats()]);
+  const [stats, cas, workers] = await Promise.all([
+    scheduler?.stats(),
+    deps.metrics.casStats(),
+    scheduler?.listWorkers(),
+  ]);
   const builds = deps.builds.list();
+  const nowMs = Date.now();
   return {
-    nowMs: Date.now(),
+    nowMs,
     scheduler: stats,
     queues: stats?.queuedByPlatform ?? [],
+    fleet: workers === undefined ? undefined : fleetByPlatform(workers, nowMs),
     cache: deps.metrics.cacheHitRate(),
     cas,
     buildCount: builds.length,

@@ -68,3 +68,17 @@ export function operationsUrl(filter: OperationsFilter = {}): string {
 export function buildUrl(invocationId: string): string {
   return `/builds/${encodeURIComponent(invocationId)}`;
 }
+
+/** Filters and page of the workers list (see workers-data.ts). */
+export interface WorkersLinkFilter {
+  readonly platform?: string;
+  readonly state?: string;
+  readonly name?: string;
+  readonly page?: string;
+}
+
+/** The workers list with filters; page 1 is left out of the link. */
+export function workersUrl(filter: WorkersLinkFilter = {}): string {
+  const page = filter.page === '1' ? undefined : filter.page;
+  return `/workers${query({ platform: filter.platform, state: filter.state, name: filter.name, page })}`;
+}

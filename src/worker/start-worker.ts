@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { ChannelCredentials, Interceptor } from '@grpc/grpc-js';
+import { type ChannelCredentials, credentials, type Interceptor } from '@grpc/grpc-js';
 import { CasClient } from '../client/cas-client.ts';
 import { SHA256 } from '../digest/digest-function.ts';
 import type { WorkerCounters } from '../observe/worker-metrics.ts';
@@ -18,7 +18,7 @@ import { formatSize } from '../util/format-size.ts';
 import type { Logger } from '../util/logger.ts';
 import { probeActionCgroups } from './action-cgroups.mjs';
 import { type ActionUsersPlan, parseActionUsers, resolveActionUsers } from './action-users.ts';
-import { InProcessBotsTransport } from './bots-transport.ts';
+import { GrpcBotsTransport, InProcessBotsTransport } from './bots-transport.ts';
 import { discardLeftovers } from './discard-leftovers.ts';
 import { FileCache } from './file-cache.ts';
 import { HelperProcessLauncher } from './helper-process-launcher.ts';
@@ -229,13 +229,19 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     await chmod(buildRoot, 0o711);
   }
   const { inProcess } = options;
+  // One connection carries the session, the file cache's downloads and the
+  // actions' CAS traffic, and reconnects on one schedule after a restart.
+  const grpc =
+    inProcess === undefined
+      ? new GrpcBotsTransport(
+          options.address,
+          options.credentials ?? credentials.createInsecure(),
+          options.interceptors,
+        )
+      : undefined;
   const cacheCas =
     inProcess === undefined
-      ? new CasClient({
-          address: options.address,
-          credentials: options.credentials,
-          interceptors: options.interceptors,
-        })
+      ? new CasClient({ channel: grpc?.channel, interceptors: options.interceptors })
       : new LocalCas({ store: inProcess.cas, digestFunction: SHA256 });
   const fileCache = await FileCache.open({
     directory: join(workDir, 'cache'),
@@ -251,6 +257,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     address: options.address,
     credentials: options.credentials,
     interceptors: options.interceptors,
+    grpc,
     inProcess:
       inProcess === undefined
         ? undefined

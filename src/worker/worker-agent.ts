@@ -42,6 +42,7 @@ import {
   DirectProcessLauncher,
   type ProcessLauncher,
 } from './process-launcher.ts';
+import { ReconnectBackoff, type ReconnectBackoffOptions } from './reconnect-backoff.ts';
 
 /**
  * Why a long poll is cut short (a lease finished, or the worker stops). Given
@@ -55,6 +56,12 @@ export interface WorkerAgentOptions {
   readonly address: string;
   /** Credentials for `address`; plaintext by default. */
   readonly credentials?: ChannelCredentials;
+  /**
+   * An already dialled gRPC transport to use instead of dialling `address`
+   * (so that other clients of the worker can share its channel); the agent
+   * closes it when it stops.
+   */
+  readonly grpc?: GrpcBotsTransport;
   /** Client interceptors around every gRPC call (e.g. one sending a bearer token). */
   readonly interceptors?: Interceptor[];
   /**
@@ -95,6 +102,11 @@ export interface WorkerAgentOptions {
   readonly bwrap?: string;
   /** Resource accounting: the GNU time binary; no usage is measured when absent. */
   readonly time?: string;
+  /**
+   * The waits between attempts to reach a lost scheduler (see
+   * reconnect-backoff.ts): 100 ms growing to 5 s, with full jitter, by default.
+   */
+  readonly reconnect?: ReconnectBackoffOptions;
 }
 
 interface LocalLease {
@@ -104,8 +116,6 @@ interface LocalLease {
   outcome: { result?: ActionResult; status: ExecuteOutcome['status'] } | undefined;
   cancelled: boolean;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A worker process's connection to a scheduler. */
 export class WorkerAgent {
@@ -124,6 +134,10 @@ export class WorkerAgent {
   #session: BotSession | undefined;
   #stopped = false;
   #wake: (() => void) | undefined;
+  /** Ends a wait between reconnection attempts (when the worker stops). */
+  #endPause: (() => void) | undefined;
+  /** Set when the agent itself cut the current long poll short. */
+  #interrupted = false;
   #loop: Promise<void> | undefined;
 
   constructor(options: WorkerAgentOptions) {
@@ -134,11 +148,13 @@ export class WorkerAgent {
       this.#bots = bots;
       this.#casFor = (_instanceName, fn) => casFor(fn);
     } else {
-      const grpc = new GrpcBotsTransport(
-        options.address,
-        options.credentials ?? credentials.createInsecure(),
-        options.interceptors,
-      );
+      const grpc =
+        options.grpc ??
+        new GrpcBotsTransport(
+          options.address,
+          options.credentials ?? credentials.createInsecure(),
+          options.interceptors,
+        );
       const channel = grpc.channel;
       const interceptors = options.interceptors;
       this.#bots = grpc;
@@ -186,36 +202,77 @@ export class WorkerAgent {
     this.#stopped = true;
     for (const lease of this.#leases.values()) lease.abort.abort();
     this.#wake?.();
+    this.#endPause?.();
     await this.#loop;
     await this.#buildDirectories.close();
     this.#bots.close();
   }
 
+  /**
+   * The session loop. When the scheduler cannot be reached (a restart, a
+   * network fault) it retries after jittered, growing waits, opening a new
+   * session when the old one is gone; it logs once when the connection is
+   * lost and once when it is back, not at every attempt.
+   */
   async #run(): Promise<void> {
     const log = this.#options.log;
-    let backoffMs = 100;
+    const backoff = new ReconnectBackoff(this.#options.reconnect);
+    let outage: { readonly sinceMs: number } | undefined;
+    const reachable = () => {
+      if (outage !== undefined) {
+        log.info(
+          { downMs: Date.now() - outage.sinceMs, attempts: backoff.attempts },
+          'scheduler reachable again',
+        );
+        outage = undefined;
+      }
+      backoff.reset();
+    };
     while (!this.#stopped) {
+      this.#interrupted = false;
       try {
-        if (this.#session === undefined) this.#session = await this.#createSession();
+        if (this.#session === undefined) {
+          this.#session = await this.#createSession();
+          reachable();
+        }
         await this.#update(this.#session);
-        backoffMs = 100;
+        reachable();
       } catch (err) {
         if (this.#stopped) break;
         const code = (err as ServiceError).code;
-        if (code === status.CANCELLED) continue; // woken to report a result
+        // Woken to report a result: not a failure.
+        if (code === status.CANCELLED && this.#interrupted) continue;
         if (code === status.NOT_FOUND) {
+          // The scheduler forgot the session (it restarted, or timed the worker out).
           log.warn({ session: this.#session?.name }, 'bot session lost; opening a new one');
           this.#session = undefined;
           for (const lease of this.#leases.values()) lease.abort.abort();
           this.#leases.clear();
-          continue;
+        } else {
+          if (outage === undefined) {
+            outage = { sinceMs: Date.now() };
+            log.warn(
+              { err: (err as Error).message },
+              'scheduler unreachable; retrying with jittered backoff until it answers',
+            );
+          }
+          if (code === status.UNAVAILABLE) this.#session = undefined;
         }
-        log.warn({ err: (err as Error).message, backoffMs }, 'scheduler unreachable; retrying');
-        await sleep(backoffMs);
-        backoffMs = Math.min(backoffMs * 2, 5000);
-        if (code === status.UNAVAILABLE) this.#session = undefined;
+        await this.#pause(backoff.next());
       }
     }
+  }
+
+  /** Waits `ms`, or less when the worker stops. */
+  #pause(ms: number): Promise<void> {
+    return new Promise<void>((done) => {
+      const timer = setTimeout(() => this.#endPause?.(), ms);
+      this.#endPause = () => {
+        clearTimeout(timer);
+        this.#endPause = undefined;
+        done();
+      };
+    });
   }
 
   #createSession(): Promise<BotSession> {
@@ -249,6 +306,10 @@ export class WorkerAgent {
     const reportedDone = new Set(reported.filter((l) => l.outcome).map((l) => l.id));
     const leases: Lease[] = reported.map((l) => this.#leaseMessage(l));
     const poll = new AbortController();
+    const interrupt = () => {
+      this.#interrupted = true;
+      poll.abort(POLL_INTERRUPTED);
+    };
     const pending = this.#bots.updateBotSession(
       { name: session.name, botSession: { ...session, leases }, updateMask: undefined },
       {
@@ -257,11 +318,11 @@ export class WorkerAgent {
       },
     );
     // A finished action interrupts the long poll so its result goes out at once.
-    this.#wake = () => poll.abort(POLL_INTERRUPTED);
+    this.#wake = interrupt;
     const finishedSince = [...this.#leases.values()].some(
       (l) => l.outcome !== undefined && !reportedDone.has(l.id),
     );
-    if (finishedSince || this.#stopped) poll.abort(POLL_INTERRUPTED);
+    if (finishedSince || this.#stopped) interrupt();
     const response = await pending;
     this.#wake = undefined;
     for (const id of reportedDone) this.#leases.delete(id);

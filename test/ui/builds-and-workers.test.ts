@@ -100,18 +100,18 @@ test('the workers page shows platforms, leases and what each worker runs', async
   await takeAll(f, 'idle-worker');
 
   let body = (await f.app.inject('/workers')).body;
-  const busy = /<tr data-worker="busy-worker">(.*?)<\/tr>/s.exec(body)?.[1] ?? '';
+  const busy = /<tr data-worker="busy-worker"[^>]*>(.*?)<\/tr>/s.exec(body)?.[1] ?? '';
   assert.match(busy, /<code>OSFamily=linux<\/code>/);
   assert.match(busy, /<td class="num">1 \/ 4<\/td>/);
   assert.ok(busy.includes(`href="/${op.name}"`));
-  const idle = /<tr data-worker="idle-worker">(.*?)<\/tr>/s.exec(body)?.[1] ?? '';
+  const idle = /<tr data-worker="idle-worker"[^>]*>(.*?)<\/tr>/s.exec(body)?.[1] ?? '';
   assert.match(idle, /<td class="num">0 \/ 4<\/td>/);
   assert.match(idle, />idle</);
   assert.match(idle, /<td class="num">0<\/td>/, 'no actions done yet');
 
   await complete(f, lease as string, { exitCode: 0 }, 'busy-worker');
   body = (await f.app.inject('/workers')).body;
-  const after = /<tr data-worker="busy-worker">(.*?)<\/tr>/s.exec(body)?.[1] ?? '';
+  const after = /<tr data-worker="busy-worker"[^>]*>(.*?)<\/tr>/s.exec(body)?.[1] ?? '';
   assert.match(after, />idle</);
   // Actions done: the one completed lease.
   assert.match(after, /<td class="num">1<\/td>/);

@@ -64,7 +64,7 @@ test('/api/overview returns the numbers and re-rendered sections for live update
   assert.equal(data.scheduler.queued, 1);
   assert.equal(data.buildCount, 1);
   assert.deepEqual(data.cache, { hits: 0, misses: 0 });
-  assert.deepEqual(Object.keys(data.html).sort(), ['builds', 'cards', 'errors', 'queues']);
+  assert.deepEqual(Object.keys(data.html).sort(), ['builds', 'cards', 'errors', 'fleet', 'queues']);
   assert.match(data.html.cards, /data-card="queued".*?>1</s);
   assert.match(data.html.builds, /build-1/);
   // The page embeds the same fragments the endpoint returns.

@@ -60,13 +60,15 @@ export interface UiFixtureOptions {
   readonly now?: () => number;
   /** Start without a scheduler, as with execution disabled. */
   readonly noScheduler?: boolean;
+  /** Where the scheduler's fake clock starts (epoch ms); now by default. */
+  readonly clockStartMs?: number;
 }
 
 /** Builds the objects and the app; the caller closes it. */
 export async function createUiFixture(options: UiFixtureOptions = {}): Promise<UiFixture> {
   const cas = new VerifyingBlobStore({ backend: new MemoryBlobStore({ maxBytes: 64 << 20 }) });
   const actionCache = new ActionCache({ store: new MemoryBlobStore({ maxBytes: 8 << 20 }), cas });
-  const clock = new FakeClock(Date.now());
+  const clock = new FakeClock(options.clockStartMs ?? Date.now());
   const scheduler = new InMemoryScheduler({ actionCache, clock, ids: new SequentialIds() });
   const builds = new BuildTracker();
   const recentErrors = new RecentErrors();

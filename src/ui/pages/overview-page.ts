@@ -19,6 +19,7 @@ import { html, renderFragment } from '../html.ts';
 import { gatherOverview, type OverviewData } from '../overview-data.ts';
 import { pageHandler, setSecurityHeaders } from '../respond.ts';
 import type { UiDeps } from '../ui-deps.ts';
+import { fleetTable } from './workers-page.ts';
 
 function card(label: string, value: string, detail: string, key: string): VNode {
   return html`<div class="card" data-card=${key}>
@@ -61,11 +62,18 @@ function queues(d: OverviewData): VNode {
   </table>`;
 }
 
+/** Workers per platform and how busy they are; each platform links to its workers. */
+function fleet(d: OverviewData): VNode {
+  if (d.fleet === undefined) return html`<p class="muted">Remote execution is disabled.</p>`;
+  return fleetTable(d.fleet);
+}
+
 /** The sections the page refreshes, each rendered on its own. */
 function sections(d: OverviewData): Record<string, VNode> {
   return {
     cards: cards(d),
     queues: queues(d),
+    fleet: fleet(d),
     builds: buildsTable(d.builds, d.nowMs),
     errors: errorsTable(d.errors, d.nowMs),
   };
@@ -81,6 +89,8 @@ export function overviewPage(d: OverviewData): VNode {
       <div data-live="cards">${s.cards}</div>
       <h2>Platform queues</h2>
       <div data-live="queues">${s.queues}</div>
+      <h2>Workers by platform <a class="more" href="/workers">all workers</a></h2>
+      <div data-live="fleet">${s.fleet}</div>
       <h2>Recent builds <a class="more" href="/builds">all builds</a></h2>
       <div data-live="builds">${s.builds}</div>
       <h2>Recent errors</h2>
@@ -107,6 +117,7 @@ export function registerOverviewPage(app: FastifyInstance, deps: UiDeps): void {
         nowMs: d.nowMs,
         scheduler: d.scheduler ?? null,
         queues: d.queues,
+        fleet: d.fleet ?? null,
         cache: d.cache,
         cas: d.cas ?? null,
         buildCount: d.buildCount,

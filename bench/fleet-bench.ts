@@ -1,0 +1,630 @@
+/**
+ * The fleet bench (`npm run bench -- --only fleet`): a `kiln serve` with no
+ * local workers, N simulated workers long-polling it over M connections from
+ * a few child processes (fleet-sim.ts), all on loopback. It measures what a
+ * large fleet costs the server and how fast work reaches it: registration
+ * time, idle CPU and memory, Execute→lease latency one at a time and in a
+ * burst, GetCapabilities latency during the burst, no-op actions per second,
+ * and how long the fleet takes to come back after kill -9 and a restart.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { credentials, Metadata } from '@grpc/grpc-js';
+import { CLIENT_CHANNEL_OPTIONS } from '../src/client/channel-options.ts';
+import { executeResponseOf } from '../src/execution/operation-message.ts';
+import {
+  CapabilitiesClient,
+  type Digest as DigestMessage,
+  ExecutionClient,
+} from '../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { Operation } from '../src/gen/google/longrunning/operations.js';
+import { call, connectClients } from '../test/support/grpc-clients.ts';
+import { benchAuthYaml, benchInterceptors } from './bench-token.ts';
+import { execute, NoopActions } from './exec-bench.ts';
+import type { FromSim, SimOptions, ToSim } from './fleet-sim.ts';
+import { percentile } from './fleet-stats.ts';
+import { sleep, timed } from './measure.ts';
+import { processStats } from './reference-bench.ts';
+import type { ResultRow } from './report.ts';
+import type { ServerProcess } from './server-process.ts';
+
+const MB = 1_000_000;
+/** Sessions per connection: well under the server's 1000 concurrent streams per connection. */
+const SESSIONS_PER_CONNECTION = 500;
+const MAX_PROCESSES = 4;
+const EXECUTE_CONNECTIONS = 4;
+const POLL_TIMEOUT_MS = 30_000;
+const SERIAL_ACTIONS = 50;
+const IDLE_SECONDS = 10;
+const THROUGHPUT_SECONDS = 5;
+const PROBE_INTERVAL_MS = 20;
+
+const TARGETS = {
+  idleCpuPercent: { op: '<=', value: 15 },
+  idleRssMB: { op: '<=', value: 1024 * 1.048576 },
+  serialP99Ms: { op: '<=', value: 20 },
+  burstP99Ms: { op: '<=', value: 200 },
+  capabilitiesP99Ms: { op: '<=', value: 50 },
+  actionsPerSecond: { op: '>=', value: 1000 },
+  listenSeconds: { op: '<=', value: 2 },
+  backSeconds: { op: '<=', value: 10 },
+} as const;
+
+/** Options of {@link fleetRows}. */
+export interface FleetOptions {
+  /** Repository root. */
+  readonly root: string;
+  /** Simulated workers. */
+  readonly workers: number;
+  /** Connections they share; one per {@link SESSIONS_PER_CONNECTION} workers by default. */
+  readonly connections?: number;
+  /** Simulator processes; up to {@link MAX_PROCESSES} by default. */
+  readonly processes?: number;
+  /** Executes sent at once in the burst. */
+  readonly burst: number;
+}
+
+/** How many connections and processes carry `workers` simulated workers. */
+export function fleetLayout(
+  workers: number,
+  connections?: number,
+  processes?: number,
+): { connections: number; processes: number } {
+  const c = connections ?? Math.max(1, Math.ceil(workers / SESSIONS_PER_CONNECTION));
+  const p = processes ?? Math.min(MAX_PROCESSES, c);
+  if (c < p) throw new Error(`--fleet-connections ${c} is fewer than the ${p} simulator processes`);
+  return { connections: c, processes: p };
+}
+
+/**
+ * The command that runs `command args` allowed `needed` file descriptors:
+ * itself when the soft limit (`ulimit -n`) suffices, else through `sh`
+ * raising the soft limit first (exec keeps the pid, which /proc readings
+ * need). Throws a clear error when even the hard limit is too low. (Node
+ * raises its own soft limit to the hard one at start, so the `sh` step
+ * matters only to a process that inherits a low limit from elsewhere.)
+ */
+export function withFileLimit(
+  command: string,
+  args: readonly string[],
+  needed: number,
+): [string, string[]] {
+  const limit = (flag: string): number => {
+    const text = execFileSync('sh', ['-c', `ulimit ${flag}`], { encoding: 'utf8' }).trim();
+    return text === 'unlimited' ? Number.POSITIVE_INFINITY : Number(text);
+  };
+  if (limit('-Sn') >= needed) return [command, [...args]];
+  const hard = limit('-Hn');
+  if (hard < needed) {
+    throw new Error(
+      `the fleet needs about ${needed} file descriptors per process but the hard limit ` +
+        `(ulimit -Hn) is ${hard}; raise it or use fewer --fleet-connections`,
+    );
+  }
+  return ['sh', ['-c', `ulimit -n ${needed} && exec "$@"`, 'sh', command, ...args]];
+}
+
+const epochMs = (): number => performance.timeOrigin + performance.now();
+
+/** A `kiln serve` that can be killed and restarted on the same port and data directory. */
+class FleetServer {
+  readonly #root: string;
+  readonly #dir: string;
+  #child: ChildProcess | undefined;
+  #address = '127.0.0.1:0';
+  #stats: ServerProcess | undefined;
+  readonly #fileLimit: number;
+
+  /** `fileLimit`: file descriptors the server must be allowed (see {@link withFileLimit}). */
+  constructor(root: string, dir: string, fileLimit: number) {
+    this.#root = root;
+    this.#dir = dir;
+    this.#fileLimit = fileLimit;
+  }
+
+  get address(): string {
+    return this.#address;
+  }
+
+  get stats(): ServerProcess {
+    if (this.#stats === undefined) throw new Error('the fleet server is not running');
+    return this.#stats;
+  }
+
+  /** Starts the server; resolves with the seconds until it listened. */
+  async start(): Promise<number> {
+    const started = performance.now();
+    const [command, args] = withFileLimit(
+      join(this.#root, 'node_modules/.bin/node'),
+      [
+        join(this.#root, 'bin/kiln.mjs'),
+        'serve',
+        ...['--listen', this.#address, '--data-dir', join(this.#dir, 'data')],
+        ...['--config', join(this.#dir, 'kiln.yaml')],
+      ],
+      this.#fileLimit,
+    );
+    const child = spawn(command, args, {
+      cwd: this.#root,
+      env: { ...process.env, KILN_LOG_LEVEL: process.env.KILN_LOG_LEVEL ?? 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.#child = child;
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (text: string) => {
+      stderr = (stderr + text).slice(-8192);
+    });
+    this.#address = await new Promise<string>((resolve, reject) => {
+      let stdout = '';
+      const timer = setTimeout(
+        () => reject(new Error(`kiln serve did not start\n${stderr}`)),
+        30_000,
+      );
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`kiln serve exited early (${signal ?? code})\n${stderr}`));
+      });
+      child.stdout?.setEncoding('utf8').on('data', (text: string) => {
+        // Keep only the tail: a long run must not grow this string.
+        stdout = (stdout + text).slice(-4096);
+        const match = /serving on grpc:\/\/(\S+)/.exec(stdout);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1] as string);
+        }
+      });
+    });
+    this.#stats = processStats(child.pid as number, this.#address, () => this.stop());
+    return (performance.now() - started) / 1000;
+  }
+
+  /** kill -9, waiting for the exit. */
+  async kill(): Promise<void> {
+    const child = this.#child;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.#child;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+interface SimChild {
+  readonly proc: ChildProcess;
+  readonly workers: number;
+  ready: boolean;
+  status: Extract<FromSim, { type: 'status' }> | undefined;
+}
+
+/** The simulator processes and what they last reported. */
+class Fleet {
+  readonly #children: SimChild[] = [];
+  /** When each action's lease reached a worker, by action hash (epoch ms). */
+  readonly leaseAt = new Map<string, number>();
+  readonly size: number;
+  #failure: Error | undefined;
+
+  constructor(
+    root: string,
+    address: string,
+    workers: number,
+    connections: number,
+    processes: number,
+  ) {
+    this.size = workers;
+    let first = 0;
+    for (let p = 0; p < processes; p++) {
+      const count = Math.floor(workers / processes) + (p < workers % processes ? 1 : 0);
+      const conns = Math.floor(connections / processes) + (p < connections % processes ? 1 : 0);
+      const options: SimOptions = {
+        address,
+        workers: count,
+        connections: conns,
+        firstIndex: first,
+        pollTimeoutMs: POLL_TIMEOUT_MS,
+      };
+      first += count;
+      const [command, args] = withFileLimit(
+        join(root, 'node_modules/.bin/node'),
+        [join(root, 'bench/fleet-sim.ts'), JSON.stringify(options)],
+        conns + 256,
+      );
+      const proc = spawn(command, args, {
+        cwd: root,
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      const child: SimChild = { proc, workers: count, ready: false, status: undefined };
+      proc.on('message', (message: FromSim) => {
+        if (message.type === 'ready') child.ready = true;
+        else if (message.type === 'error')
+          this.#failure ??= new Error(`simulator: ${message.message}`);
+        else {
+          child.status = message;
+          for (const [hash, at] of message.leases) this.leaseAt.set(hash, at);
+        }
+      });
+      proc.once('exit', (code, signal) => {
+        this.#failure ??= new Error(`a simulator process exited (${signal ?? code})`);
+      });
+      this.#children.push(child);
+    }
+  }
+
+  send(message: ToSim): void {
+    for (const c of this.#children) c.proc.send(message);
+  }
+
+  #sum(field: 'registered' | 'fresh' | 'completed'): number {
+    return this.#children.reduce((n, c) => n + (c.status?.[field] ?? 0), 0);
+  }
+
+  registered(): number {
+    return this.#sum('registered');
+  }
+
+  fresh(): number {
+    return this.#sum('fresh');
+  }
+
+  /** Failed calls so far, by gRPC code, as text. */
+  errors(): string {
+    const all: Record<string, number> = {};
+    for (const c of this.#children) {
+      for (const [code, n] of Object.entries(c.status?.errors ?? {}))
+        all[code] = (all[code] ?? 0) + n;
+    }
+    const text = Object.entries(all)
+      .map(([code, n]) => `code ${code}: ${n}`)
+      .join(', ');
+    return text === '' ? 'none' : text;
+  }
+
+  /** Polls `done` every 20 ms; throws after `timeoutMs` or when a simulator failed. */
+  async waitFor(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    const until = performance.now() + timeoutMs;
+    while (!done()) {
+      if (this.#failure !== undefined) throw this.#failure;
+      if (performance.now() > until) {
+        throw new Error(
+          `fleet: ${what} not reached within ${timeoutMs} ms ` +
+            `(${this.registered()} of ${this.size} workers registered, failed calls: ${this.errors()})`,
+        );
+      }
+      await sleep(20);
+    }
+  }
+
+  ready(): boolean {
+    return this.#children.every((c) => c.ready);
+  }
+
+  async stop(): Promise<void> {
+    this.#failure ??= new Error('stopped');
+    await Promise.all(
+      this.#children.map(async (c) => {
+        if (c.proc.exitCode !== null || c.proc.signalCode !== null) return;
+        const exited = new Promise((r) => c.proc.once('exit', r));
+        if (c.proc.connected) c.proc.send({ type: 'stop' } satisfies ToSim);
+        const timer = setTimeout(() => c.proc.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+}
+
+/** Checks that an Execute ended in a fresh success (the simulated worker's canned result). */
+function checkSuccess(op: Operation): void {
+  const response = executeResponseOf(op);
+  const code = response?.status?.code ?? 0;
+  if (response === undefined || code !== 0 || response.result?.exitCode !== 0) {
+    throw new Error(`fleet: an Execute failed: ${code} ${response?.status?.message ?? ''}`);
+  }
+  if (response.cachedResult) throw new Error('fleet: an action that must run came from the cache');
+}
+
+/**
+ * GetCapabilities every {@link PROBE_INTERVAL_MS} until stopped; `stop`
+ * resolves with the latencies in ms, or rejects with the first failure.
+ */
+function probeCapabilities(client: CapabilitiesClient): { stop: () => Promise<number[]> } {
+  const latencies: number[] = [];
+  let stopped = false;
+  const once = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      client.getCapabilities(
+        { instanceName: '' },
+        new Metadata(),
+        { deadline: Date.now() + 30_000 },
+        (err) =>
+          err ? reject(new Error(`fleet: GetCapabilities failed: ${err.message}`)) : resolve(),
+      );
+    });
+  const loop = (async () => {
+    while (!stopped) {
+      const start = performance.now();
+      await once();
+      latencies.push(performance.now() - start);
+      await sleep(PROBE_INTERVAL_MS);
+    }
+  })();
+  // Reported by stop(); until then the failure must not count as unhandled.
+  loop.catch(() => {});
+  return {
+    stop: async () => {
+      stopped = true;
+      await loop;
+      return latencies;
+    },
+  };
+}
+
+/** Lease latencies (ms) of actions started at `starts` (hash → epoch ms), once all leases are known. */
+async function leaseLatencies(fleet: Fleet, starts: Map<string, number>): Promise<number[]> {
+  await fleet.waitFor(
+    () => [...starts.keys()].every((h) => fleet.leaseAt.has(h)),
+    10_000,
+    'every lease reported by the simulators',
+  );
+  return [...starts].map(([hash, start]) => (fleet.leaseAt.get(hash) as number) - start);
+}
+
+/** `promise`, or an error naming `what` after `ms` milliseconds (the bench must end). */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`fleet: ${what} took over ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function row(name: string, unit: string, value: number, extra: Partial<ResultRow> = {}): ResultRow {
+  return { name, unit, best: value, median: value, samples: [value], ...extra };
+}
+
+/** Runs the fleet measurements and returns their rows. */
+export async function fleetRows(options: FleetOptions): Promise<ResultRow[]> {
+  const { root, workers, burst } = options;
+  const { connections, processes } = fleetLayout(workers, options.connections, options.processes);
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-fleet-bench-'));
+  await writeFile(join(dir, 'kiln.yaml'), `execution:\n  localWorkers: 0\n${benchAuthYaml()}`);
+  // The server's sockets: the fleet's connections, the bench's own, files and listeners.
+  const server = new FleetServer(root, dir, connections + 1024);
+  const rows: ResultRow[] = [];
+  const label = `Fleet ${workers.toLocaleString('en-US')}`;
+  let fleet: Fleet | undefined;
+  const creds = credentials.createInsecure();
+  const channelOptions = {
+    ...CLIENT_CHANNEL_OPTIONS,
+    'grpc.use_local_subchannel_pool': 1,
+    interceptors: benchInterceptors(),
+  };
+  const closers: (() => void)[] = [];
+  try {
+    await server.start();
+    const clients = connectClients(server.address, benchInterceptors());
+    closers.push(() => clients.close());
+    // Each connection carries at most 500 Executes at once, under the server's stream limit.
+    const executeConnections = Math.max(EXECUTE_CONNECTIONS, Math.ceil(burst / 500));
+    const executions = Array.from({ length: executeConnections }, () => {
+      const client = new ExecutionClient(server.address, creds, channelOptions);
+      closers.push(() => client.close());
+      return client;
+    });
+    const probe = new CapabilitiesClient(server.address, creds, channelOptions);
+    closers.push(() => probe.close());
+    await call(clients.capabilities, 'getCapabilities', { instanceName: '' });
+    await call(probe, 'getCapabilities', { instanceName: '' });
+    const rssBefore = await server.stats.rssBytes();
+
+    // Registration: every simulated worker opens a session, from connected channels.
+    fleet = new Fleet(root, server.address, workers, connections, processes);
+    const f = fleet;
+    await f.waitFor(() => f.ready(), 60_000, 'simulator processes connected');
+    const registration = await timed(server.stats, async () => {
+      f.send({ type: 'start' });
+      await f.waitFor(() => f.registered() === workers, 60_000 + workers * 5, 'registration');
+    });
+    rows.push(
+      row(`${label}: registration of all workers`, 's', registration.seconds, {
+        cpu: {
+          server: registration.serverCpu,
+          client: registration.clientCpu,
+          other: registration.otherCpu,
+        },
+        note: `${workers} simulated workers over ${connections} connection(s) from ${processes} process(es), all opening a session at once`,
+      }),
+    );
+
+    // Idle: every worker long-polling, nothing to do.
+    await sleep(2000);
+    const idle = await timed(server.stats, () => sleep(IDLE_SECONDS * 1000));
+    const rss = await server.stats.rssBytes();
+    rows.push(
+      row(`${label}: idle server CPU`, '% of a core', idle.serverCpu * 100, {
+        target: TARGETS.idleCpuPercent,
+        cpu: { server: idle.serverCpu, client: idle.clientCpu, other: idle.otherCpu },
+        note: `server CPU over ${IDLE_SECONDS} s with every worker long-polling; ${((idle.serverCpu * 100 * 1000) / workers).toFixed(2)}% per 1,000 workers`,
+      }),
+      row(`${label}: idle server RSS`, 'MB', rss / MB, { target: TARGETS.idleRssMB }),
+      row(`${label}: server memory per connected worker`, 'bytes', (rss - rssBefore) / workers, {
+        note: `(RSS with the fleet − RSS before it, ${Math.round(rssBefore / MB)} MB) / workers`,
+      }),
+    );
+
+    // Execute→lease, one action at a time.
+    const actions = new NoopActions(clients, `fleet-${Date.now()}`);
+    const warmUp = await actions.make(5);
+    await within(
+      (async () => {
+        for (const digest of warmUp)
+          checkSuccess(await execute(executions[0] as ExecutionClient, digest));
+      })(),
+      60_000,
+      'the first Executes',
+    );
+    const serial = new Map<string, number>();
+    const serialPool = await actions.make(SERIAL_ACTIONS);
+    const serialSample = await timed(server.stats, () =>
+      within(
+        (async () => {
+          for (const digest of serialPool) {
+            serial.set(digest.hash, epochMs());
+            checkSuccess(await execute(executions[0] as ExecutionClient, digest));
+          }
+        })(),
+        60_000 + SERIAL_ACTIONS * 2000,
+        `${SERIAL_ACTIONS} Executes one at a time`,
+      ),
+    );
+    const serialMs = await leaseLatencies(f, serial);
+    const serialCpu = {
+      server: serialSample.serverCpu,
+      client: serialSample.clientCpu,
+      other: serialSample.otherCpu,
+    };
+    rows.push(
+      row(`${label}: Execute→lease, one at a time, p50`, 'ms', percentile(serialMs, 0.5), {
+        cpu: serialCpu,
+        note: `Execute call to the lease's arrival at a simulated worker, ${SERIAL_ACTIONS} distinct no-op actions one after another`,
+      }),
+      row(`${label}: Execute→lease, one at a time, p99`, 'ms', percentile(serialMs, 0.99), {
+        target: TARGETS.serialP99Ms,
+      }),
+    );
+
+    // A burst of Executes at once, with GetCapabilities probing the server meanwhile.
+    const burstPool = await actions.make(burst);
+    const burstStarts = new Map<string, number>();
+    const prober = probeCapabilities(probe);
+    const burstSample = await timed(server.stats, async () => {
+      const all = Promise.all(
+        burstPool.map((digest: DigestMessage, i) => {
+          burstStarts.set(digest.hash, epochMs());
+          return execute(executions[i % executions.length] as ExecutionClient, digest).then(
+            checkSuccess,
+          );
+        }),
+      );
+      await within(all, 120_000, `a burst of ${burst} Executes`);
+    });
+    const probeMs = await prober.stop();
+    const burstMs = await leaseLatencies(f, burstStarts);
+    const burstCpu = {
+      server: burstSample.serverCpu,
+      client: burstSample.clientCpu,
+      other: burstSample.otherCpu,
+    };
+    rows.push(
+      row(`${label}: Execute→lease, burst of ${burst}, p50`, 'ms', percentile(burstMs, 0.5), {
+        cpu: burstCpu,
+        note: `${burst} Executes sent at once over ${executeConnections} connections; all done in ${burstSample.seconds.toFixed(2)} s`,
+      }),
+      row(`${label}: Execute→lease, burst of ${burst}, p99`, 'ms', percentile(burstMs, 0.99), {
+        target: TARGETS.burstP99Ms,
+      }),
+      row(`${label}: GetCapabilities during the burst, p99`, 'ms', percentile(probeMs, 0.99), {
+        target: TARGETS.capabilitiesP99Ms,
+        note: `${probeMs.length} calls, one every ${PROBE_INTERVAL_MS} ms on a connection of its own; p50 ${percentile(probeMs, 0.5).toFixed(2)} ms`,
+      }),
+    );
+
+    // Throughput: many Executes in flight, each completed by a simulated worker at once.
+    const inFlight = Math.min(workers, 500);
+    const drive = async (pool: DigestMessage[], seconds: number): Promise<number> => {
+      const until = performance.now() + seconds * 1000;
+      let next = 0;
+      let done = 0;
+      const all = Promise.all(
+        Array.from({ length: inFlight }, async (_, i) => {
+          while (performance.now() < until && next < pool.length) {
+            const digest = pool[next++] as DigestMessage;
+            checkSuccess(
+              await execute(executions[i % executions.length] as ExecutionClient, digest),
+            );
+            done++;
+          }
+        }),
+      );
+      await within(all, seconds * 1000 + 60_000, `${seconds} s of Executes, ${inFlight} in flight`);
+      return done;
+    };
+    const warm = await drive(await actions.make(2000), 1);
+    const pool = await actions.make(Math.ceil(Math.max(warm, 500) * THROUGHPUT_SECONDS * 2));
+    let completed = 0;
+    const throughput = await timed(server.stats, async () => {
+      completed = await drive(pool, THROUGHPUT_SECONDS);
+    });
+    rows.push(
+      row(
+        `${label}: no-op actions scheduled and completed`,
+        'actions/s',
+        completed / throughput.seconds,
+        {
+          target: TARGETS.actionsPerSecond,
+          cpu: {
+            server: throughput.serverCpu,
+            client: throughput.clientCpu,
+            other: throughput.otherCpu,
+          },
+          note: `${inFlight} Executes in flight for ${THROUGHPUT_SECONDS} s after a 1 s warm-up; ${completed} of ${pool.length} actions`,
+        },
+      ),
+    );
+
+    // kill -9 and restart on the same port and data directory; the fleet reconnects.
+    f.send({ type: 'mark' });
+    await f.waitFor(() => f.fresh() === 0, 5000, 'simulators acknowledging the restart mark');
+    const killedAt = performance.now();
+    await server.kill();
+    const listenSeconds = await server.start();
+    const reconnect = new CapabilitiesClient(server.address, creds, {
+      ...channelOptions,
+      'grpc.initial_reconnect_backoff_ms': 100,
+    });
+    closers.push(() => reconnect.close());
+    const duringReconnect = probeCapabilities(reconnect);
+    await f.waitFor(() => f.fresh() === workers, 120_000, 'every worker back after the restart');
+    const backSeconds = (performance.now() - killedAt) / 1000;
+    const reconnectMs = await duringReconnect.stop();
+    rows.push(
+      row(`${label}: listening after kill -9 and restart`, 's', listenSeconds, {
+        target: TARGETS.listenSeconds,
+        note: 'process start to the "serving" line, over the data directory of the run',
+      }),
+      row(`${label}: all workers back after kill -9 and restart`, 's', backSeconds, {
+        target: TARGETS.backSeconds,
+        note: `from the kill to every simulated worker holding a new session (jittered exponential backoff from 100 ms to 5 s); failed calls over the run: ${f.errors()}`,
+      }),
+      row(
+        `${label}: GetCapabilities during the reconnection, p99`,
+        'ms',
+        percentile(reconnectMs, 0.99),
+        {
+          note: `${reconnectMs.length} calls`,
+        },
+      ),
+    );
+  } finally {
+    for (const close of closers) close();
+    await fleet?.stop();
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
