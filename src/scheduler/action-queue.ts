@@ -4,6 +4,7 @@
  * then between the tool invocations (builds) of each principal.
  */
 import { Fifo } from './fifo.ts';
+import { Rotation } from './rotation.ts';
 
 /** Where an item sits in the queue. */
 export interface QueuePlacement {
@@ -16,14 +17,14 @@ export interface QueuePlacement {
 }
 
 /** Builds of one principal at one priority: invocation → FIFO, in rotation order. */
-type Builds<T> = Map<string, Fifo<T>>;
+type Builds<T> = Rotation<string, Fifo<T>>;
 
 /** One priority level. */
 interface Level<T> {
   /** Principals that may be served, in rotation order. */
-  readonly rotation: Map<string, Builds<T>>;
+  readonly rotation: Rotation<string, Builds<T>>;
   /** Principals on hold (see {@link ActionQueue.hold}); they keep their items but are skipped. */
-  readonly held: Map<string, Builds<T>>;
+  readonly held: Rotation<string, Builds<T>>;
 }
 
 /** What the queue knows about one principal with queued items. */
@@ -50,8 +51,9 @@ interface Placed {
  * and neither does one build of a principal starve its other builds. Within
  * one invocation items leave in FIFO order.
  *
- * Rotations are Maps, whose insertion order is the rotation: re-inserting a
- * key moves it to the back in O(1). A principal put on hold moves from its
+ * Rotations are {@link Rotation}s (insertion-ordered like a Map, with an O(1)
+ * first entry), whose order is the rotation: re-inserting a key moves it to
+ * the back in O(1). A principal put on hold moves from its
  * levels' rotations to their `held` maps, in O(levels it has items in), so
  * taking never looks at held principals' items at all.
  */
@@ -96,7 +98,7 @@ export class ActionQueue<T> {
     };
     let level = this.#levels.get(placed.priority);
     if (level === undefined) {
-      level = { rotation: new Map(), held: new Map() };
+      level = { rotation: new Rotation(), held: new Rotation() };
       this.#levels.set(placed.priority, level);
       this.#priorities.push(placed.priority);
       this.#priorities.sort((a, b) => a - b);
@@ -104,7 +106,7 @@ export class ActionQueue<T> {
     const group = this.#held.has(placed.principal) ? level.held : level.rotation;
     let builds = group.get(placed.principal);
     if (builds === undefined) {
-      builds = new Map();
+      builds = new Rotation();
       group.set(placed.principal, builds);
     }
     let fifo = builds.get(placed.invocationId);
@@ -155,6 +157,22 @@ export class ActionQueue<T> {
   }
 
   /**
+   * The item `take(() => true)` would return and its priority, without
+   * taking it. Looks at one FIFO; only priorities whose principals are all
+   * held are stepped over.
+   */
+  peek(): { readonly item: T; readonly priority: number } | undefined {
+    for (const priority of this.#priorities) {
+      const level = this.#levels.get(priority);
+      if (level === undefined) continue;
+      // Empty FIFOs and principals without builds are removed at once, so the first is the one.
+      const item = level.rotation.first()?.first()?.peek();
+      if (item !== undefined) return { item, priority };
+    }
+    return undefined;
+  }
+
+  /**
    * Stops offering `principal`'s items (it reached its limit of executing
    * actions) until {@link release}. Its items keep their order and still
    * count as queued; items it queues meanwhile wait with them.
@@ -198,7 +216,7 @@ export class ActionQueue<T> {
     }
   }
 
-  #groupOf(placed: Placed): Map<string, Builds<T>> {
+  #groupOf(placed: Placed): Rotation<string, Builds<T>> {
     const level = this.#levels.get(placed.priority);
     if (level === undefined) throw new Error('queue index is inconsistent');
     return this.#held.has(placed.principal) ? level.held : level.rotation;

@@ -6,23 +6,32 @@
 import { status as Code } from '@grpc/grpc-js';
 import type { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Logger } from '../util/logger.ts';
-import { ActionQueue, type QueuePlacement } from './action-queue.ts';
+import type { QueuePlacement } from './action-queue.ts';
 import type { Clock } from './clock.ts';
 import type { IdGenerator } from './ids.ts';
 import { LeasePolls } from './lease-polls.ts';
 import type { OperationRecord, OperationStore } from './operation-store.ts';
-import { describeUnschedulable, satisfies } from './platform.ts';
+import { describeUnschedulableOffers, meets, type Requirement, requirementOf } from './platform.ts';
+import { PlatformQueues } from './platform-queues.ts';
 import type { SchedulerPolicy } from './policy.ts';
 import { PrincipalQuotas } from './principal-limits.ts';
 import { failureResponse, formatSeconds } from './responses.ts';
 import { type LeaseRecord, leaseSnapshot, type Task } from './task.ts';
 import type { Lease } from './types.ts';
+import type { VisitCounter } from './visit-counter.ts';
 import { freeCapacity, type WorkerRecord, WorkerRegistry } from './worker-registry.ts';
 
 /** A task as submitted, before the dispatcher fills in its bookkeeping. */
 export type NewTask = Omit<
   Task,
-  'state' | 'operations' | 'lease' | 'attempts' | 'losses' | 'unschedulable' | 'queuedAtMs'
+  | 'state'
+  | 'operations'
+  | 'lease'
+  | 'attempts'
+  | 'losses'
+  | 'unschedulable'
+  | 'queuedAtMs'
+  | 'requirement'
 >;
 
 /** Options for {@link Dispatcher}. */
@@ -33,11 +42,21 @@ export interface DispatcherOptions {
   readonly policy: SchedulerPolicy;
   /** The operations the dispatcher moves between stages and completes. */
   readonly operations: OperationStore;
+  /** Fraction of a long-poll that may be cut off; see `LeasePollsOptions.jitter`. */
+  readonly pollJitter?: number;
+  /** Counts the records the dispatch indexes visit (for tests). */
+  readonly visits?: VisitCounter;
 }
 
 /**
  * Owns the queue, the unfinished tasks, the workers and their long-polls.
  * Every method is synchronous: state changes never interleave.
+ *
+ * Nothing here is proportional to the fleet or the queue per event: queued
+ * tasks, waiting polls and connected workers are each indexed by platform,
+ * and matching looks at distinct platforms, never at every worker or task.
+ * Only a change that can make some platform unschedulable (its last
+ * capable worker leaving) walks the tasks of that platform.
  */
 export class Dispatcher {
   /** Connected workers; their expiry comes back here as a loss of their leases. */
@@ -48,7 +67,10 @@ export class Dispatcher {
   readonly #policy: SchedulerPolicy;
   readonly #ops: OperationStore;
   readonly #polls: LeasePolls;
-  readonly #queue = new ActionQueue<Task>();
+  readonly #queue: PlatformQueues<Task>;
+  readonly #visits: VisitCounter;
+  /** Tasks with an unschedulable countdown running, by requirement key. */
+  readonly #countdowns = new Map<string, { requirement: Requirement; tasks: Set<Task> }>();
   /** Unfinished tasks. */
   readonly #tasks = new Set<Task>();
   /** Unfinished tasks that identical submissions may join, by dedup key. */
@@ -63,10 +85,17 @@ export class Dispatcher {
     this.#policy = options.policy;
     this.#ops = options.operations;
     this.#quotas = new PrincipalQuotas(this.#policy.principalLimits);
-    this.#polls = new LeasePolls(this.#clock);
+    this.#visits = options.visits ?? { visits: 0 };
+    this.#queue = new PlatformQueues(this.#visits);
+    this.#polls = new LeasePolls({
+      clock: this.#clock,
+      jitter: options.pollJitter,
+      visits: this.#visits,
+    });
     this.workers = new WorkerRegistry({
       clock: this.#clock,
       timeoutMs: this.#policy.workerTimeoutMs,
+      visits: this.#visits,
       onExpired: (worker) =>
         this.workerGone(worker, `no heartbeat for ${formatSeconds(this.#policy.workerTimeoutMs)}`),
     });
@@ -90,6 +119,7 @@ export class Dispatcher {
     const task: Task = {
       ...fields,
       queuedAtMs: this.#clock.now(),
+      requirement: requirementOf(fields.platform),
       state: 'QUEUED',
       operations: new Set(),
       lease: undefined,
@@ -109,7 +139,7 @@ export class Dispatcher {
     if (task.state === 'QUEUED' && op.priority < task.priority) {
       this.#queue.remove(task);
       task.priority = op.priority;
-      this.#queue.push(task, placementOf(task));
+      this.#queue.push(task, placementOf(task), task.requirement);
     }
   }
 
@@ -148,14 +178,21 @@ export class Dispatcher {
     if (unheld) this.serve();
   }
 
-  /** A worker connected or changed: stop countdowns it ends, and offer it work if it is polling. */
+  /**
+   * A worker connected or changed: stop the countdowns it ends (looking at
+   * each platform with countdowns once), and offer it work if it is polling.
+   */
   workerRegistered(worker: WorkerRecord): void {
-    for (const task of this.#queue.items()) {
-      if (task.unschedulable !== undefined && satisfies(worker.offered, task.platform)) {
-        task.unschedulable.cancel();
+    for (const [key, { requirement, tasks }] of this.#countdowns) {
+      this.#visits.visits++;
+      if (!meets(worker.offered, requirement)) continue;
+      this.#countdowns.delete(key);
+      for (const task of tasks) {
+        task.unschedulable?.cancel();
         task.unschedulable = undefined;
       }
     }
+    this.#polls.refresh(worker);
     this.serve();
   }
 
@@ -164,7 +201,7 @@ export class Dispatcher {
     const wanted = Math.min(maxLeases ?? Number.POSITIVE_INFINITY, freeCapacity(worker));
     const leases: Lease[] = [];
     while (leases.length < wanted) {
-      const task = this.#queue.take((t) => satisfies(worker.offered, t.platform));
+      const task = this.#queue.take(worker.offered);
       if (task === undefined) break;
       leases.push(leaseSnapshot(this.#lease(task, worker)));
     }
@@ -183,7 +220,12 @@ export class Dispatcher {
 
   /** Offers queued work to long-polling workers. */
   serve(): void {
-    if (this.#queue.size > 0) this.#polls.serve((worker, max) => this.assign(worker, max));
+    if (this.#queue.size > 0) {
+      this.#polls.serve(
+        (worker, max) => this.assign(worker, max),
+        (offered) => this.#queue.hasWorkFor(offered),
+      );
+    }
   }
 
   /**
@@ -194,6 +236,7 @@ export class Dispatcher {
   release(lease: LeaseRecord): Task | undefined {
     lease.worker.leases.delete(lease.id);
     lease.deadline?.cancel();
+    this.#polls.refresh(lease.worker);
     const { task } = lease;
     const live = lease.state !== 'CANCELLED' && task.lease === lease;
     if (live) {
@@ -205,9 +248,14 @@ export class Dispatcher {
     return live ? task : undefined;
   }
 
-  /** A worker left or went silent: its leases are lost, and actions only it could run wait for another. */
+  /**
+   * A worker left or went silent: its leases are lost, and actions only it
+   * could run wait for another. Only when it was the last worker offering
+   * its platform are queued tasks looked at, and then only those of the
+   * platforms no remaining worker satisfies.
+   */
   workerGone(worker: WorkerRecord, reason: string): void {
-    this.workers.remove(worker);
+    const lastOfItsPlatform = this.workers.remove(worker);
     this.#polls.wake(worker);
     const leases = [...worker.leases.values()];
     worker.leases.clear();
@@ -215,14 +263,18 @@ export class Dispatcher {
       lease.deadline?.cancel();
       if (lease.state !== 'CANCELLED') this.#lose(lease, reason);
     }
-    for (const task of [...this.#queue.items()]) this.#checkSchedulable(task);
+    if (!lastOfItsPlatform) return;
+    for (const requirement of [...this.#queue.requirements()]) {
+      this.#visits.visits++;
+      if (!meets(worker.offered, requirement) || this.workers.canRun(requirement)) continue;
+      for (const task of [...this.#queue.queuedFor(requirement)]) this.#checkSchedulable(task);
+    }
   }
 
   /** Completes every operation waiting for `task` with `response` and forgets the task. */
   finish(task: Task, response: ExecuteResponse, worker: string | undefined): void {
     task.state = 'FINISHED';
-    task.unschedulable?.cancel();
-    task.unschedulable = undefined;
+    this.#stopCountdown(task);
     this.#queue.remove(task);
     this.#tasks.delete(task);
     if (task.dedupKey !== undefined && this.#inFlight.get(task.dedupKey) === task) {
@@ -263,7 +315,7 @@ export class Dispatcher {
   close(): void {
     this.#polls.close();
     this.workers.close();
-    for (const task of this.#tasks) task.unschedulable?.cancel();
+    for (const task of this.#tasks) this.#stopCountdown(task);
     for (const worker of this.workers.values()) {
       for (const lease of worker.leases.values()) lease.deadline?.cancel();
     }
@@ -277,7 +329,7 @@ export class Dispatcher {
   /** Queues (or re-queues) a task, then gives it to a polling worker if one can run it. */
   #enqueue(task: Task, front: boolean): void {
     task.state = 'QUEUED';
-    this.#queue.push(task, placementOf(task), { front });
+    this.#queue.push(task, placementOf(task), task.requirement, { front });
     for (const op of task.operations) this.#ops.setStage(op, 'QUEUED', undefined);
     if (this.#checkSchedulable(task)) this.serve();
   }
@@ -287,25 +339,43 @@ export class Dispatcher {
    * false when the task failed at once (`unschedulableTimeoutMs` 0).
    */
   #checkSchedulable(task: Task): boolean {
-    if (this.workers.canRun(task.platform)) {
-      task.unschedulable?.cancel();
-      task.unschedulable = undefined;
+    if (this.workers.canRun(task.requirement)) {
+      this.#stopCountdown(task);
       return true;
     }
     if (this.#policy.unschedulableTimeoutMs === 0) {
       this.#failUnschedulable(task);
       return false;
     }
-    task.unschedulable ??= this.#clock.setTimer(this.#policy.unschedulableTimeoutMs, () => {
-      task.unschedulable = undefined;
-      if (task.state === 'QUEUED' && !this.workers.canRun(task.platform))
+    if (task.unschedulable !== undefined) return true;
+    task.unschedulable = this.#clock.setTimer(this.#policy.unschedulableTimeoutMs, () => {
+      this.#stopCountdown(task);
+      if (task.state === 'QUEUED' && !this.workers.canRun(task.requirement))
         this.#failUnschedulable(task);
     });
+    const { key } = task.requirement;
+    let entry = this.#countdowns.get(key);
+    if (entry === undefined) {
+      entry = { requirement: task.requirement, tasks: new Set() };
+      this.#countdowns.set(key, entry);
+    }
+    entry.tasks.add(task);
     return true;
   }
 
+  /** Calls off a task's unschedulable countdown, if any. */
+  #stopCountdown(task: Task): void {
+    if (task.unschedulable === undefined) return;
+    task.unschedulable.cancel();
+    task.unschedulable = undefined;
+    const entry = this.#countdowns.get(task.requirement.key);
+    if (entry === undefined) return;
+    entry.tasks.delete(task);
+    if (entry.tasks.size === 0) this.#countdowns.delete(task.requirement.key);
+  }
+
   #failUnschedulable(task: Task): void {
-    const message = describeUnschedulable(task.platform, this.workers.offers());
+    const message = describeUnschedulableOffers(task.platform, this.workers.offers());
     this.finish(task, failureResponse(Code.FAILED_PRECONDITION, message), undefined);
   }
 
@@ -328,8 +398,7 @@ export class Dispatcher {
     task.lease = lease;
     task.state = 'EXECUTING';
     if (this.#quotas.leaseStarted(task.principal)) this.#queue.hold(task.principal);
-    task.unschedulable?.cancel();
-    task.unschedulable = undefined;
+    this.#stopCountdown(task);
     for (const op of task.operations) this.#ops.setStage(op, 'EXECUTING', worker.name);
     return lease;
   }

@@ -20,6 +20,11 @@ export class Fifo<T> {
     return this.#items.length - this.#head;
   }
 
+  /** The first item, or undefined when empty. */
+  peek(): T | undefined {
+    return this.#items[this.#head];
+  }
+
   /** Adds `item` at the back. */
   push(item: T): void {
     this.#items.push(item);

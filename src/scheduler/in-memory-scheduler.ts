@@ -36,6 +36,7 @@ import type {
   WorkerRegistration,
   WorkerState,
 } from './types.ts';
+import type { VisitCounter } from './visit-counter.ts';
 import type { WorkerRecord } from './worker-registry.ts';
 
 /** Options for {@link InMemoryScheduler}. */
@@ -50,6 +51,14 @@ export interface InMemorySchedulerOptions {
   readonly log?: Logger;
   /** Timeouts, retries and retention; see {@link SchedulerPolicy} for each default. */
   readonly policy?: Partial<SchedulerPolicy>;
+  /**
+   * Up to this fraction of each long-poll of a second or more is cut off,
+   * spread over the polls, so a fleet that started together does not come
+   * back in bunches. Default 0.1; tests that check exact poll deadlines pass 0.
+   */
+  readonly pollJitter?: number;
+  /** Counts the records dispatch visits; tests use it to prove dispatch cost does not grow with the fleet. */
+  readonly visits?: VisitCounter;
 }
 
 /**
@@ -80,6 +89,8 @@ export class InMemoryScheduler implements Scheduler {
       log: this.#log,
       policy: this.#policy,
       operations: this.#ops,
+      pollJitter: options.pollJitter,
+      visits: options.visits,
     });
   }
 

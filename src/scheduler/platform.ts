@@ -52,6 +52,27 @@ export function offeredSet(props: readonly PlatformProperty[]): OfferedPlatform 
   return new Set(props.map(pair));
 }
 
+/**
+ * A normalized required platform prepared for matching: its key (one queue
+ * per distinct key) and its pairs in the form {@link OfferedPlatform} holds.
+ */
+export interface Requirement {
+  readonly key: string;
+  readonly pairs: readonly string[];
+}
+
+/** The {@link Requirement} of a normalized platform. */
+export function requirementOf(props: readonly PlatformProperty[]): Requirement {
+  const pairs = props.map(pair);
+  return { key: pairs.join('\u0001'), pairs };
+}
+
+/** True when `offered` holds every pair of `required`; allocates nothing. */
+export function meets(offered: OfferedPlatform, required: Requirement): boolean {
+  for (const p of required.pairs) if (!offered.has(p)) return false;
+  return true;
+}
+
 /** True when the worker offers every required pair. An empty requirement matches any worker. */
 export function satisfies(
   offered: OfferedPlatform,
@@ -84,22 +105,41 @@ export function describeUnschedulable(
   required: readonly PlatformProperty[],
   workers: readonly WorkerOffer[],
 ): string {
-  const head = `no connected worker can run this action: it requires platform ${formatPlatform(required)}`;
-  if (workers.length === 0) return `${head}; no workers are connected`;
-  const byOffer = new Map<string, string[]>();
+  const byOffer = new Map<string, PlatformOffer & { names: string[]; count: number }>();
   for (const w of workers) {
     const offer = formatPlatform(w.platform);
-    const names = byOffer.get(offer) ?? [];
-    names.push(w.name);
-    byOffer.set(offer, names);
+    let group = byOffer.get(offer);
+    if (group === undefined) {
+      group = { platform: w.platform, names: [], count: 0 };
+      byOffer.set(offer, group);
+    }
+    if (group.names.length < NAMES_PER_OFFER) group.names.push(w.name);
+    group.count++;
   }
-  const offers = [...byOffer].map(([offer, names]) => {
-    const shown = names.slice(0, NAMES_PER_OFFER).join(', ');
-    const more =
-      names.length > NAMES_PER_OFFER ? ` and ${names.length - NAMES_PER_OFFER} more` : '';
-    return `${offer} (${shown}${more})`;
+  return describeUnschedulableOffers(required, [...byOffer.values()]);
+}
+
+/** The workers offering one distinct platform: a few of their names and how many they are. */
+export interface PlatformOffer {
+  readonly platform: readonly PlatformProperty[];
+  /** Some of their names (the message shows up to three). */
+  readonly names: readonly string[];
+  readonly count: number;
+}
+
+/** {@link describeUnschedulable} from workers already grouped by platform (one entry per distinct platform). */
+export function describeUnschedulableOffers(
+  required: readonly PlatformProperty[],
+  offers: readonly PlatformOffer[],
+): string {
+  const head = `no connected worker can run this action: it requires platform ${formatPlatform(required)}`;
+  if (offers.length === 0) return `${head}; no workers are connected`;
+  const lines = offers.map(({ platform, names, count }) => {
+    const shown = names.slice(0, NAMES_PER_OFFER);
+    const more = count > shown.length ? ` and ${count - shown.length} more` : '';
+    return `${formatPlatform(platform)} (${shown.join(', ')}${more})`;
   });
-  return `${head}; connected workers offer: ${offers.join('; ')}`;
+  return `${head}; connected workers offer: ${lines.join('; ')}`;
 }
 
 function compare(a: string, b: string): number {

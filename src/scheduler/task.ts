@@ -7,7 +7,7 @@ import type { Digest } from '../digest/digest.ts';
 import type { Action, Command } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { TimerHandle } from './clock.ts';
 import type { OperationRecord } from './operation-store.ts';
-import type { PlatformProperty } from './platform.ts';
+import type { PlatformProperty, Requirement } from './platform.ts';
 import type { Lease, LeaseState } from './types.ts';
 import type { WorkerRecord } from './worker-registry.ts';
 
@@ -28,6 +28,8 @@ export interface Task {
   readonly action: Action;
   readonly command: Command;
   readonly platform: readonly PlatformProperty[];
+  /** `platform` prepared for matching; it picks the task's platform queue. */
+  readonly requirement: Requirement;
   readonly timeoutMs: number;
   /** The best priority of the operations that joined it while it was queued. */
   priority: number;

@@ -22,6 +22,7 @@ import type {
   OperationState,
   SubmitRequest,
 } from '../../src/scheduler/types.ts';
+import type { VisitCounter } from '../../src/scheduler/visit-counter.ts';
 
 /** An action cache in a Map that records every call. */
 export class RecordingActionCache implements ActionResultCache {
@@ -49,8 +50,19 @@ export interface Scenario {
   readonly scheduler: InMemoryScheduler;
 }
 
+/** What {@link scenario} can vary besides the policy. */
+export interface ScenarioOptions {
+  /** Long-poll jitter; default 0, so polls end exactly at their wait. */
+  readonly pollJitter?: number;
+  /** Receives the count of records dispatch visits. */
+  readonly visits?: VisitCounter;
+}
+
 /** A fresh scheduler on a FakeClock with ids `1`, `2`, … */
-export function scenario(policy: Partial<SchedulerPolicy> = {}): Scenario {
+export function scenario(
+  policy: Partial<SchedulerPolicy> = {},
+  options: ScenarioOptions = {},
+): Scenario {
   const clock = new FakeClock();
   const cache = new RecordingActionCache();
   const scheduler = new InMemoryScheduler({
@@ -58,6 +70,8 @@ export function scenario(policy: Partial<SchedulerPolicy> = {}): Scenario {
     clock,
     ids: new SequentialIds(),
     policy,
+    pollJitter: options.pollJitter ?? 0,
+    visits: options.visits,
   });
   return { clock, cache, scheduler };
 }
