@@ -132,6 +132,8 @@ class TreeBuilder {
             directIo: node.directIo,
             // Action cache values are ActionResults stored under action digests.
             contentAddressed: role === 'cas',
+            // Serve at once after a restart; lookups of blobs not indexed yet wait for the index.
+            indexInBackground: true,
           }),
         );
       case 'existenceCache': {

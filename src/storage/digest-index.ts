@@ -115,6 +115,18 @@ export class DigestIndex<V> {
     return true;
   }
 
+  /**
+   * Stores `value` for `digest` as the oldest entry unless it has one
+   * already; returns whether it was added. For entries older than all
+   * others, such as those found on disk while newer ones are being added.
+   */
+  addOldest(digest: Digest, value: V): boolean {
+    if (this.#find(digest) !== undefined) return false;
+    this.#insert(digest, value);
+    this.#moveToHead(this.#tail as Node<V>);
+    return true;
+  }
+
   /** Makes the entry of `digest` the newest; returns false when there is none. */
   touch(digest: Digest): boolean {
     const found = this.#find(digest);
@@ -199,6 +211,15 @@ export class DigestIndex<V> {
     if (node === this.#tail) return;
     this.#unlink(node);
     this.#append(node);
+  }
+
+  #moveToHead(node: Node<V>): void {
+    if (node === this.#head) return;
+    this.#unlink(node);
+    node.next = this.#head;
+    if (this.#head !== undefined) this.#head.prev = node;
+    else this.#tail = node;
+    this.#head = node;
   }
 
   #append(node: Node<V>): void {

@@ -22,13 +22,7 @@ import {
 } from './blob-store.ts';
 import { DigestIndex, uniqueDigests } from './digest-index.ts';
 import { readChunks } from './disk-chunk-reader.ts';
-import {
-  type BlobLocation,
-  digestOfKey,
-  locateBlob,
-  mergeFound,
-  scanBlobs,
-} from './disk-layout.ts';
+import { type BlobLocation, digestOfKey, locateBlob, scanBlobs } from './disk-layout.ts';
 import { PackLog, type PackSlot } from './pack-log.ts';
 import { SmallBlobWriter } from './small-blob-writer.ts';
 
@@ -78,6 +72,15 @@ export interface DiskBlobStoreOptions {
    * sixteenth of `maxBytes`, between 64 KiB and 64 MiB.
    */
   readonly packBytes?: number;
+  /**
+   * Build the index in the background instead of before open returns.
+   * Default false. Open then only empties `tmp/` and lists the packs, so a
+   * store of any size opens in milliseconds; meanwhile writes are taken,
+   * blobs already indexed (found so far, or written since open) are
+   * answered at once, and a lookup of one not indexed yet waits for the
+   * index to be complete, so that no answer is wrong. Eviction waits too.
+   */
+  readonly indexInBackground?: boolean;
 }
 
 /**
@@ -94,7 +97,8 @@ export const SMALL_BLOB_BYTES = 64 * 1024;
 export { DIRECT_MIN_BYTES } from './blob-file-uploads.ts';
 
 interface Entry {
-  readonly size: number;
+  /** Fixed, except when a file found at open gives way to a pack record (see `#buildIndex`). */
+  size: number;
   /** Where the blob is in a pack; undefined for a blob in a file of its own. */
   slot: PackSlot<Digest> | undefined;
   /** Last access in this process, or the file's mtime for blobs found at open. */
@@ -111,7 +115,8 @@ const PERSIST_ACCESS_MS = 60 * 60 * 1000;
 /**
  * Local disk {@link BlobStore}. The index (digest → size, in LRU order) lives in
  * memory and is rebuilt at open from the packs' records and the files' names,
- * sizes and mtimes, so `findMissing` never touches the disk. Reads refresh a
+ * sizes and mtimes (before open returns, or in the background with
+ * `indexInBackground`), so `findMissing` never touches the disk. Reads refresh a
  * file's mtime, or copy a pack record to the newest pack, at most once an
  * hour, so that recency survives a restart without a write per read (packs
  * are read in order at open, so a copy counts as recent).
@@ -134,6 +139,12 @@ export class DiskBlobStore implements BlobStore {
   #files: BlobFileUploads | undefined;
   /** The packs of small blobs; set at open. */
   #packs: PackLog<Digest> | undefined;
+  /** Settles once the index lists every blob on disk; rejects when building it failed. */
+  #indexed: Promise<void> = Promise.resolve();
+  /** The index is being built: a digest it lacks may still be on disk. */
+  #indexing = false;
+  /** Entries of blobs committed while the index is being built; undefined once it is over. */
+  #committedWhileIndexing: Set<Entry> | undefined = new Set();
   readonly #packBytes: number;
 
   private constructor(options: DiskBlobStoreOptions) {
@@ -155,12 +166,40 @@ export class DiskBlobStore implements BlobStore {
     }
     const store = new DiskBlobStore(options);
     try {
-      await store.#load(options.path);
+      await store.#prepare(options.path);
     } catch (err) {
       await store.#packs?.close();
       throw fromFsError(err, `disk store: opening ${options.path}`);
     }
+    store.#indexing = true;
+    store.#indexed = store.#buildIndex().catch((err: unknown) => {
+      // `#indexing` stays set: a lookup the index cannot answer fails with this error, rather
+      // than report a blob missing that may be on disk, and nothing is evicted.
+      store.#committedWhileIndexing = undefined;
+      throw fromFsError(err, `disk store: indexing ${options.path}`);
+    });
+    if (options.indexInBackground === true) {
+      // Waiting lookups get the error; nothing else may be left unhandled.
+      store.#indexed.catch(() => {});
+      return store;
+    }
+    try {
+      await store.#indexed;
+    } catch (err) {
+      await store.#packs?.close();
+      throw err;
+    }
     return store;
+  }
+
+  /** Whether the index is still being built, or building it failed (see `indexInBackground`). */
+  get indexing(): boolean {
+    return this.#indexing;
+  }
+
+  /** Settles once the index lists every blob found on disk at open. */
+  whenIndexed(): Promise<void> {
+    return this.#indexed;
   }
 
   /** Whether large blobs are written with O_DIRECT (enabled, and the filesystem takes it). */
@@ -173,6 +212,7 @@ export class DiskBlobStore implements BlobStore {
    * oldest entry is the next victim, so its last access is the store's reach.
    */
   async stats(): Promise<StoreStats> {
+    await this.#indexed.catch(() => {});
     return {
       bytes: this.#bytes,
       blobs: this.#index.size,
@@ -190,7 +230,12 @@ export class DiskBlobStore implements BlobStore {
    * a blob evicted meanwhile is still read whole.
    */
   async get(digest: Digest, range?: ReadRange): Promise<AsyncIterable<Uint8Array>> {
-    const entry = this.#index.get(digest);
+    let entry = this.#index.get(digest);
+    if (entry === undefined && this.#indexing) {
+      // Perhaps on disk and not indexed yet.
+      await this.#indexed;
+      entry = this.#index.get(digest);
+    }
     if (entry === undefined) {
       this.#locate(digest.key); // A malformed key is INVALID_ARGUMENT, not NOT_FOUND.
       throw notFound(`blob ${digest.key} not found`);
@@ -288,6 +333,17 @@ export class DiskBlobStore implements BlobStore {
   }
 
   async findMissing(digests: readonly Digest[]): Promise<Digest[]> {
+    let missing = this.#present(digests);
+    if (missing.length > 0 && this.#indexing) {
+      // Perhaps on disk and not indexed yet: ask again once the index is whole.
+      await this.#indexed;
+      missing = this.#present(missing);
+    }
+    return uniqueDigests(missing);
+  }
+
+  /** Touches the indexed ones of `digests` and returns the others. */
+  #present(digests: readonly Digest[]): Digest[] {
     const missing: Digest[] = [];
     for (const digest of digests) {
       const entry = this.#index.get(digest);
@@ -295,11 +351,12 @@ export class DiskBlobStore implements BlobStore {
       if (entry !== undefined) this.#touch(digest, entry, false);
       else missing.push(digest);
     }
-    return uniqueDigests(missing);
+    return missing;
   }
 
   /** Waits for pending writes, renames, unlinks and mtime updates. */
   async close(): Promise<void> {
+    await this.#indexed.catch(() => {});
     while (this.#pending.size > 0 || this.#background.size > 0) {
       await Promise.all([...this.#pending.values(), ...this.#background]);
     }
@@ -380,8 +437,10 @@ export class DiskBlobStore implements BlobStore {
     // Concurrent uploads of one key replace each other's identical copy: count it once.
     if (old !== undefined) this.#forget(digest, old);
     const now = this.#now();
-    this.#index.set(digest, { size, slot, accessMs: now, persistedMs: now });
+    const entry: Entry = { size, slot, accessMs: now, persistedMs: now };
+    this.#index.set(digest, entry);
     this.#bytes += size;
+    this.#committedWhileIndexing?.add(entry);
   }
 
   /**
@@ -389,6 +448,8 @@ export class DiskBlobStore implements BlobStore {
    * blobs whose pack has not given their space back yet, fits the budget.
    */
   async #evict(): Promise<void> {
+    // Until the index is built, the least recently used blobs are not known.
+    if (this.#indexing) return;
     if (this.#bytes + (this.#packs?.deadBytes ?? 0) <= this.#maxBytes) return;
     const unlinks: Promise<void>[] = [];
     for (const [digest, entry] of this.#index.entries()) {
@@ -432,37 +493,112 @@ export class DiskBlobStore implements BlobStore {
     void promise.finally(() => this.#background.delete(promise));
   }
 
-  async #load(path: string): Promise<void> {
+  /** What open does before it returns: enough to take writes and serve what they add. */
+  async #prepare(path: string): Promise<void> {
     await mkdir(this.#blobsDir, { recursive: true });
     this.#files = await BlobFileUploads.open({
       tmpDir: join(path, 'tmp'),
       fsync: this.#fsync,
       directIo: this.#directIo,
     });
-    const { blobs, dirs } = await scanBlobs({
-      blobsDir: this.#blobsDir,
-      contentAddressed: this.#contentAddressed,
-    });
-    this.#files.knowDirectories(dirs);
-    const { log, found } = await PackLog.open<Digest>({
+    this.#packs = await PackLog.create<Digest>({
       dir: join(path, 'packs'),
       packBytes: this.#packBytes,
       fsync: this.#fsync,
       parseKey: (key) => digestOfKey(key),
       moved: (from, to) => this.#moved(from, to),
     });
-    this.#packs = log;
-    const { known, outdated } = mergeFound(blobs, found, this.#contentAddressed, (slot) =>
-      log.release(slot),
-    );
-    for (const { digest, size, mtimeMs, slot } of known) {
-      this.#index.set(digest, { size, slot, accessMs: mtimeMs, persistedMs: mtimeMs });
-      this.#bytes += size;
+  }
+
+  /**
+   * Indexes the blob files and the records of the packs found at open,
+   * newest first, each inserted as the oldest entry so far, so that the index
+   * ends up in recency order however far it got. Blobs committed meanwhile
+   * are newer than anything found, and stay the newest. Of a key found
+   * twice the newer copy wins, except that a pack record beats a file (a
+   * file of a key that also has a record was left by an older version of
+   * Kiln, and is deleted); records whose length differs from their digest's
+   * size in a content-addressed store are dropped. The event loop is given
+   * back every {@link INDEX_BATCH} entries, so that requests are served
+   * meanwhile; a compaction that moves a record not indexed yet leaves it
+   * where it is (see `PackLog`), so that never loses a blob.
+   */
+  async #buildIndex(): Promise<void> {
+    const log = this.#packs as PackLog<Digest>;
+    const { blobs: files, dirs } = await scanBlobs({
+      blobsDir: this.#blobsDir,
+      contentAddressed: this.#contentAddressed,
+    });
+    (this.#files as BlobFileUploads).knowDirectories(dirs);
+    const records = await log.load();
+    files.sort((x, y) => x.mtimeMs - y.mtimeMs);
+    const outdated: Digest[] = [];
+    let f = files.length - 1;
+    let r = records.length - 1;
+    for (let n = 1; f >= 0 || r >= 0; n++) {
+      if (n % INDEX_BATCH === 0) await yieldToEventLoop();
+      const file = files[f];
+      const slot = records[r];
+      // Newest first; a record goes before a file of the same time, as it came later.
+      if (slot !== undefined && (file === undefined || slot.pack.mtimeMs >= file.mtimeMs)) {
+        r--;
+        this.#indexFoundRecord(slot, outdated);
+      } else if (file !== undefined) {
+        f--;
+        const entry: Entry = {
+          size: file.size,
+          slot: undefined,
+          accessMs: file.mtimeMs,
+          persistedMs: file.mtimeMs,
+        };
+        if (this.#index.addOldest(file.digest, entry)) {
+          this.#bytes += file.size;
+        } else if (this.#index.get(file.digest)?.slot !== undefined) {
+          outdated.push(file.digest);
+        }
+      }
     }
+    this.#indexing = false;
+    this.#committedWhileIndexing = undefined;
     await Promise.all(outdated.map((digest) => this.#unlinkUnlessFile(digest)));
-    // The budget may have shrunk since the last run.
+    // The budget may have shrunk since the last run, and commits meanwhile did not evict.
     await this.#evict();
   }
+
+  /** Indexes one pack record found at open (see {@link #buildIndex}). */
+  #indexFoundRecord(slot: PackSlot<Digest>, outdated: Digest[]): void {
+    const log = this.#packs as PackLog<Digest>;
+    const digest = slot.tag;
+    if (this.#contentAddressed && slot.size !== digest.size) {
+      log.release(slot);
+      return;
+    }
+    const mtimeMs = slot.pack.mtimeMs;
+    const entry: Entry = { size: slot.size, slot, accessMs: mtimeMs, persistedMs: mtimeMs };
+    if (this.#index.addOldest(digest, entry)) {
+      this.#bytes += slot.size;
+      return;
+    }
+    const newer = this.#index.get(digest) as Entry;
+    if (newer.slot !== undefined || this.#committedWhileIndexing?.has(newer) === true) {
+      // A newer record, or a copy committed meanwhile.
+      log.release(slot);
+      return;
+    }
+    // A file found at open, and an older record of the same key: the record wins, in the
+    // file's place.
+    outdated.push(digest);
+    this.#bytes += slot.size - newer.size;
+    newer.size = slot.size;
+    newer.slot = slot;
+  }
+}
+
+/** Entries indexed between two turns of the event loop while building the index. */
+const INDEX_BATCH = 20_000;
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 async function* empty(): AsyncIterable<Uint8Array> {}

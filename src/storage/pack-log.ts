@@ -41,6 +41,8 @@ import { HEADER_BYTES, recordHeader, records } from './pack-format.ts';
 const PACK_NAME = /^(\d{10})\.pack$/;
 /** A pack is compacted once this share of its data belongs to released records. */
 const COMPACT_DEAD_SHARE = 0.25;
+/** Records parsed at open between two turns of the event loop. */
+const LOAD_BATCH = 20_000;
 
 /** Where one record's data is. */
 export interface PackSlot<T> {
@@ -82,7 +84,7 @@ export interface Pack<T> {
   deleted: boolean;
 }
 
-/** Options of {@link PackLog.open}. */
+/** Options of {@link PackLog.create}. */
 export interface PackLogOptions<T> {
   /** Directory of the packs, created if absent; owned by the log. */
   readonly dir: string;
@@ -123,6 +125,8 @@ export class PackLog<T> {
   /** Data bytes of released records in packs not being compacted: space not yet given back. */
   #deadBytes = 0;
   #closed = false;
+  /** Packs found at create and not read yet (see {@link load}). */
+  #unread: number[] = [];
 
   private constructor(options: PackLogOptions<T>, nextId: number) {
     this.#options = options;
@@ -130,13 +134,11 @@ export class PackLog<T> {
   }
 
   /**
-   * Opens the packs in `options.dir` and returns the log with every intact
-   * record found, oldest first. Records of one key may repeat: the caller
-   * keeps the last and releases the others.
+   * Opens the log without reading the packs already in `options.dir`: it
+   * takes appends at once (into new packs, numbered after every existing
+   * one), and {@link load} reads the existing packs afterwards.
    */
-  static async open<T>(
-    options: PackLogOptions<T>,
-  ): Promise<{ log: PackLog<T>; found: PackSlot<T>[] }> {
+  static async create<T>(options: PackLogOptions<T>): Promise<PackLog<T>> {
     await mkdir(options.dir, { recursive: true });
     const ids: number[] = [];
     for (const name of await readdir(options.dir)) {
@@ -146,16 +148,29 @@ export class PackLog<T> {
     }
     ids.sort((a, b) => a - b);
     const log = new PackLog(options, (ids.at(-1) ?? 0) + 1);
+    log.#unread = ids;
+    return log;
+  }
+
+  /**
+   * Reads the packs that were there at {@link create} and returns every
+   * intact record, oldest first; once only. Records of one key may repeat:
+   * the caller keeps the last and releases the others.
+   */
+  async load(): Promise<PackSlot<T>[]> {
+    const ids = this.#unread;
+    this.#unread = [];
     const found: PackSlot<T>[] = [];
     for (const id of ids) {
-      const pack = await log.#load(id);
+      const pack = await this.#load(id);
       if (pack.live.size === 0) {
-        log.#delete(pack);
+        this.#delete(pack);
         continue;
       }
-      found.push(...pack.live);
+      // One by one: spreading a large pack's records overflows the stack.
+      for (const slot of pack.live) found.push(slot);
     }
-    return { log, found };
+    return found;
   }
 
   /** Data bytes of released records whose space is not given back yet. */
@@ -381,7 +396,10 @@ export class PackLog<T> {
     const pack = newPack<T>(id, path, openSync(path, 'r+'), true);
     this.#packs.set(id, pack);
     let intactEnd = 0;
+    let parsed = 0;
     for (const record of records(bytes)) {
+      // Requests are served between batches (nothing uses this pack before it is loaded).
+      if (++parsed % LOAD_BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
       const size = record.end - record.dataStart;
       const tag = this.#options.parseKey(record.key);
       const slot: PackSlot<T> = {

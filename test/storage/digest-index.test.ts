@@ -69,6 +69,24 @@ describe('DigestIndex', () => {
     assert.equal(index.get(a), 'first');
   });
 
+  it('adds an absent digest as the oldest entry, keeping a present one where it is', () => {
+    const index = new DigestIndex<number>();
+    const [a, b, c, d] = colliding(4);
+    if (a === undefined || b === undefined || c === undefined || d === undefined) {
+      throw new Error('no digests');
+    }
+    assert.equal(index.addOldest(a, 1), true);
+    index.set(b, 2);
+    assert.equal(index.addOldest(c, 3), true);
+    assert.equal(index.addOldest(b, 4), false);
+    assert.equal(index.addOldest(d, 5), true);
+    assert.deepEqual(values(index), [5, 3, 1, 2]);
+    assert.equal(index.oldestValue(), 5);
+    assert.equal(index.deleteOldest(), d);
+    index.touch(c);
+    assert.deepEqual(values(index), [1, 2, 3]);
+  });
+
   it('lets iteration delete the entry it just yielded, as eviction does', () => {
     const index = new DigestIndex<number>();
     const digests = colliding(4);
