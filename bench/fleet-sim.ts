@@ -22,8 +22,8 @@ import {
   LeaseState,
 } from '../src/gen/google/devtools/remoteworkers/v1test2/bots.js';
 import { ActionAssignment } from '../src/gen/kiln/worker/v1/lease.js';
+import { RECONNECT_CHANNEL_OPTIONS, ReconnectBackoff } from '../src/worker/reconnect-backoff.ts';
 import { benchInterceptors } from './bench-token.ts';
-import { jitteredBackoffMs } from './fleet-stats.ts';
 
 /** What the parent tells a simulator process to simulate. */
 export interface SimOptions {
@@ -118,6 +118,8 @@ async function main(): Promise<void> {
     () =>
       new BotsClient(options.address, creds, {
         ...CLIENT_CHANNEL_OPTIONS,
+        // Re-dialled on kiln worker's schedule after a restart.
+        ...RECONNECT_CHANNEL_OPTIONS,
         // One connection per client: grpc-js would otherwise share one.
         'grpc.use_local_subchannel_pool': 1,
         interceptors,
@@ -199,7 +201,8 @@ async function main(): Promise<void> {
 
   /** One worker's life: open a session, poll until stopped, reconnect on failure. */
   const run = async (w: SimWorker): Promise<void> => {
-    let attempt = 0;
+    // kiln worker's schedule: full jitter below a bound doubling from 100 ms to 5 s.
+    const backoff = new ReconnectBackoff();
     while (!stopped) {
       try {
         if (w.session === undefined) {
@@ -207,7 +210,7 @@ async function main(): Promise<void> {
           w.fresh = true;
         }
         await update(w, w.session);
-        attempt = 0;
+        backoff.reset();
       } catch (err) {
         if (stopped) break;
         const code = (err as ServiceError).code ?? -1;
@@ -218,7 +221,7 @@ async function main(): Promise<void> {
         w.session = undefined;
         w.reports.clear();
         if (code === status.NOT_FOUND) continue;
-        await sleep(jitteredBackoffMs(attempt++, Math.random()));
+        await sleep(backoff.next());
       }
     }
   };

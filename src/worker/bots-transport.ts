@@ -20,18 +20,7 @@ import {
   type UpdateBotSessionRequest,
 } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
 import type { BotsCore } from '../services/bots-service.ts';
-import { RECONNECT_BASE_MS, RECONNECT_CAP_MS } from './reconnect-backoff.ts';
-
-/**
- * grpc-js keeps its own schedule for re-dialling a lost connection (1 s
- * growing to 120 s by default), during which calls fail at once. A worker
- * must notice a restarted scheduler within its own backoff cap, so the
- * channel's schedule is held to the same bounds.
- */
-const RECONNECT_CHANNEL_OPTIONS = {
-  'grpc.initial_reconnect_backoff_ms': RECONNECT_BASE_MS,
-  'grpc.max_reconnect_backoff_ms': RECONNECT_CAP_MS,
-} as const;
+import { RECONNECT_CHANNEL_OPTIONS } from './reconnect-backoff.ts';
 
 /** Per-call options of a {@link BotsTransport}. */
 export interface BotsCallOptions {

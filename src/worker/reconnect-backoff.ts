@@ -21,6 +21,17 @@ export const RECONNECT_BASE_MS = 100;
 /** Default largest delay. */
 export const RECONNECT_CAP_MS = 5000;
 
+/**
+ * grpc-js keeps its own schedule for re-dialling a lost connection (1 s
+ * growing to 120 s by default), during which calls fail at once. A worker
+ * must notice a restarted scheduler within its own backoff cap, so its
+ * channel's schedule is held to the same bounds.
+ */
+export const RECONNECT_CHANNEL_OPTIONS = {
+  'grpc.initial_reconnect_backoff_ms': RECONNECT_BASE_MS,
+  'grpc.max_reconnect_backoff_ms': RECONNECT_CAP_MS,
+} as const;
+
 /** One outage's retry schedule: call {@link next} before each retry, {@link reset} once through. */
 export class ReconnectBackoff {
   readonly #baseMs: number;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { fleetLayout, withFileLimit } from '../../bench/fleet-bench.ts';
-import { BACKOFF_MAX_MS, jitteredBackoffMs, percentile } from '../../bench/fleet-stats.ts';
+import { percentile } from '../../bench/fleet-stats.ts';
 import { DEFAULT_GROUPS, GROUPS, HELP, parseBenchArgs, UsageError } from '../../bench/options.ts';
 import { ratioTo, referenceOf, withRatios } from '../../bench/reference-bench.ts';
 import { type ResultRow, toMarkdown } from '../../bench/report.ts';
@@ -128,17 +128,6 @@ describe('fleet bench computations', () => {
     assert.equal(percentile(values, 0.99), 99);
     assert.equal(percentile([7], 0.99), 7);
     assert.ok(Number.isNaN(percentile([], 0.5)));
-  });
-
-  it('backs off exponentially with jitter, up to the cap', () => {
-    assert.equal(jitteredBackoffMs(0, 0), 50);
-    assert.equal(jitteredBackoffMs(0, 0.5), 75);
-    assert.equal(jitteredBackoffMs(3, 0), 400);
-    assert.ok(jitteredBackoffMs(3, 0.99) > 790);
-    for (const attempt of [6, 10, 100, 10_000]) {
-      assert.equal(jitteredBackoffMs(attempt, 0), BACKOFF_MAX_MS / 2);
-      assert.ok(jitteredBackoffMs(attempt, 0.999) <= BACKOFF_MAX_MS);
-    }
   });
 
   it('spreads the fleet over connections under the stream limit and a few processes', () => {
