@@ -140,7 +140,7 @@ export const uiSchema = z
     metricsAccess: accessSchema
       .default('public')
       .describe(
-        'Who may read /metrics: public, or signedIn (a session or an Authorization: Bearer token from auth.tokens). In protected mode only loopback callers either way. Default: public.',
+        'Who may read /metrics: public, or signedIn (a session, or an Authorization: Bearer token Kiln accepts: a static token or a JWT). In protected mode only loopback callers either way. Default: public.',
       ),
     sessionKey: z
       .string()

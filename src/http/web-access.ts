@@ -261,7 +261,7 @@ export class WebAccess {
         ? {
             statusCode: 401,
             message:
-              'reading /metrics needs a bearer token from auth.tokens (ui.metricsAccess is signedIn)',
+              'reading /metrics needs a session or an authorization: Bearer token (a static token or a JWT) that Kiln accepts (ui.metricsAccess is signedIn)',
           }
         : undefined;
     }
