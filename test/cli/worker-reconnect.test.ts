@@ -8,25 +8,14 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { freePort } from '../support/free-port.ts';
 import { type KilnProcess, startKiln, startKilnWorker } from '../support/kiln-process.ts';
 import { kiln } from './kiln-cli.ts';
 
 /** A TCP port free on 127.0.0.1 right now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  assert.ok(address !== null && typeof address === 'object');
-  return address.port;
-}
-
 /** The JSON log lines with message `msg`. */
 function logLines(log: string, msg: string): Array<Record<string, unknown>> {
   return log

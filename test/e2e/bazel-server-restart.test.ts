@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { freePort } from '../support/free-port.ts';
 import { call, connectClients } from '../support/grpc-clients.ts';
 import { startKiln } from '../support/kiln-process.ts';
 import {
@@ -17,16 +17,6 @@ import {
   requireBazel,
   runBazel,
 } from './bazel-harness.ts';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 test('a Bazel build survives a kill -9 and restart of kiln serve with --remote_retries=10', {
   timeout: 10 * 60_000,

@@ -2,12 +2,12 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { type Exposition, parsePrometheusText } from '../observe/prometheus-text.ts';
+import { freePort } from '../support/free-port.ts';
 import { ROOT } from '../support/kiln-process.ts';
 import { runBazel } from './bazel-harness.ts';
 import { startKilnSession } from './kiln-session.ts';
@@ -40,15 +40,6 @@ function requireChromium(t: TestContext): boolean {
 }
 
 /** A port that was free a moment ago, for `--http-listen`. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
 async function launch(t: TestContext): Promise<BrowserContext> {
   const userDataDir = await mkdtemp(join(tmpdir(), 'kiln-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
