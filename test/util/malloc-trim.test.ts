@@ -12,11 +12,12 @@ const run = promisify(execFile);
  */
 const SCRIPT = `
 import { startMallocTrimmer } from './src/util/malloc-trim.ts';
-const kept = [];
-for (let i = 0; i < 50_000; i++) {
-  const b = Buffer.allocUnsafeSlow(4096).fill(i & 255);
-  if (i % 64 === 0) kept.push(b);
-}
+// All alive until every one is allocated, so that none is freed (and its
+// memory reused) while the heap grows: 200 MB of malloc heap, then holes.
+let all = [];
+for (let i = 0; i < 50_000; i++) all.push(Buffer.allocUnsafeSlow(4096).fill(i & 255));
+const kept = all.filter((_, i) => i % 64 === 0);
+all = undefined;
 // V8 frees the dropped Buffers' memory after a collection, on a thread of
 // its own: wait until it has (only the kept ones left), so that the trim
 // below is measured on memory that is really free.
