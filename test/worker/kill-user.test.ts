@@ -92,9 +92,13 @@ describe('the pid window', () => {
     const uid = 59_992;
     killUserSync(uid);
     const forksBefore = forkCount() as number;
+    // Each member lives ~0.2 ms, about as long as a pass over /proc, so a
+    // pass often finds a member gone; slow enough that the pid allocator
+    // (pid_max is often 32,768) does not wrap during the test, which would
+    // make the walk a full one.
     const chain = await underSubreaper(
       uid,
-      `setsid perl -e 'while (1) { exit if fork }' & sleep 0.2`,
+      `setsid perl -e 'while (1) { select(undef, undef, undef, 0.0002); exit if fork }' & sleep 0.1`,
     );
     try {
       assert.ok(killUserSync(uid, { firstPid: chain.firstPid, forksBefore }) > 0);
