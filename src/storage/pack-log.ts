@@ -44,7 +44,8 @@ const COMPACT_DEAD_SHARE = 0.25;
 /** Records parsed at open between two turns of the event loop. */
 const LOAD_BATCH = 20_000;
 
-/** Where one record's data is. */
+/** Where one record's data is. Not its key, which compaction reads back: a string per
+ * record cost more memory than the owner's index entry. */
 export interface PackSlot<T> {
   readonly pack: Pack<T>;
   /** Offset of the record's header in its pack. */
@@ -53,9 +54,14 @@ export interface PackSlot<T> {
   readonly size: number;
   /** Header, key and data. */
   readonly recordBytes: number;
-  readonly key: string;
-  /** The owner's handle on the record (the store's Digest). */
+  /** The owner's handle on the record. */
   readonly tag: T;
+}
+
+/** A record found at open, and its key. */
+export interface FoundRecord<T> {
+  readonly slot: PackSlot<T>;
+  readonly key: string;
 }
 
 /** One pack file. */
@@ -95,11 +101,11 @@ export interface PackLogOptions<T> {
   /** The tag of a record found at open, or undefined to drop a record with a key of no use. */
   readonly parseKey: (key: string) => T | undefined;
   /**
-   * Compaction copied a live record: returns whether the owner now uses
-   * `to` instead of `from` (false when it dropped the record meanwhile, and
-   * then `to` is released).
+   * Compaction copied a live record of `key`: returns whether the owner now
+   * uses `to` instead of `from` (false when it dropped the record meanwhile,
+   * and then `to` is released).
    */
-  readonly moved: (from: PackSlot<T>, to: PackSlot<T>) => boolean;
+  readonly moved: (from: PackSlot<T>, to: PackSlot<T>, key: string) => boolean;
 }
 
 /** Appends pending in one pack, written together. */
@@ -157,18 +163,13 @@ export class PackLog<T> {
    * intact record, oldest first; once only. Records of one key may repeat:
    * the caller keeps the last and releases the others.
    */
-  async load(): Promise<PackSlot<T>[]> {
+  async load(): Promise<FoundRecord<T>[]> {
     const ids = this.#unread;
     this.#unread = [];
-    const found: PackSlot<T>[] = [];
+    const found: FoundRecord<T>[] = [];
     for (const id of ids) {
-      const pack = await this.#load(id);
-      if (pack.live.size === 0) {
-        this.#delete(pack);
-        continue;
-      }
-      // One by one: spreading a large pack's records overflows the stack.
-      for (const slot of pack.live) found.push(slot);
+      const pack = await this.#load(id, found);
+      if (pack.live.size === 0) this.#delete(pack);
     }
     return found;
   }
@@ -199,7 +200,7 @@ export class PackLog<T> {
     pack.dataBytes += data.byteLength;
     pack.writing++;
     const header = recordHeader(keyBytes, data);
-    const slot: PackSlot<T> = { pack, offset, size: data.byteLength, recordBytes, key, tag };
+    const slot: PackSlot<T> = { pack, offset, size: data.byteLength, recordBytes, tag };
     let batch = this.#batches.at(-1);
     if (batch === undefined || batch.pack !== pack) {
       batch = { pack, position: offset, buffers: [], waiters: [] };
@@ -213,14 +214,26 @@ export class PackLog<T> {
 
   /** The data of a written record from `start` to `end`, read synchronously. */
   read(slot: PackSlot<T>, start: number, end: number): Buffer {
-    if (slot.pack.deleted) throw new Error(`record ${slot.key} was in a deleted pack`);
-    const length = end - start;
+    return this.#readAt(slot, slot.recordBytes - slot.size + start, end - start);
+  }
+
+  /** The record's key, read back from its pack. */
+  #readKey(slot: PackSlot<T>): string {
+    const keyLength = slot.recordBytes - slot.size - HEADER_BYTES;
+    return this.#readAt(slot, HEADER_BYTES, keyLength).toString('latin1');
+  }
+
+  /** `length` bytes from `from` bytes into the record of `slot`. */
+  #readAt(slot: PackSlot<T>, from: number, length: number): Buffer {
+    const { pack } = slot;
+    const where = `the record at ${slot.offset} of pack ${pack.path}`;
+    if (pack.deleted) throw new Error(`${where} was in a deleted pack`);
     const data = Buffer.allocUnsafe(length);
-    const position = slot.offset + slot.recordBytes - slot.size + start;
+    const position = slot.offset + from;
     let done = 0;
     while (done < length) {
-      const n = readSync(slot.pack.fd, data, done, length - done, position + done);
-      if (n === 0) throw new Error(`pack ${slot.pack.path} ends inside record ${slot.key}`);
+      const n = readSync(pack.fd, data, done, length - done, position + done);
+      if (n === 0) throw new Error(`pack ${pack.path} ends inside ${where}`);
       done += n;
     }
     return data;
@@ -294,13 +307,15 @@ export class PackLog<T> {
     for (const slot of [...pack.live]) {
       if (!pack.live.has(slot)) continue;
       let copy: PackSlot<T>;
+      let key: string;
       try {
-        copy = await this.append(slot.key, this.read(slot, 0, slot.size), slot.tag);
+        key = this.#readKey(slot);
+        copy = await this.append(key, this.read(slot, 0, slot.size), slot.tag);
       } catch {
         // The disk is full, say: the pack stays as it is, and a later release tries again.
         break;
       }
-      if (pack.live.has(slot) && this.#options.moved(slot, copy)) this.release(slot);
+      if (pack.live.has(slot) && this.#options.moved(slot, copy, key)) this.release(slot);
       else this.release(copy);
     }
     if (pack.live.size > 0) {
@@ -387,10 +402,10 @@ export class PackLog<T> {
   }
 
   /**
-   * Reads pack `id` through, indexing its intact records. Past a damaged
+   * Reads pack `id` through, adding its intact records to `found`. Past a damaged
    * record it looks for the next intact one; a damaged tail is cut off.
    */
-  async #load(id: number): Promise<Pack<T>> {
+  async #load(id: number, found: FoundRecord<T>[]): Promise<Pack<T>> {
     const path = this.#pathOf(id);
     const bytes = await readFile(path);
     const pack = newPack<T>(id, path, openSync(path, 'r+'), true);
@@ -407,7 +422,6 @@ export class PackLog<T> {
         offset: record.offset,
         size,
         recordBytes: record.end - record.offset,
-        key: record.key,
         tag: tag as T,
       };
       pack.dataBytes += size;
@@ -416,6 +430,7 @@ export class PackLog<T> {
         this.#deadBytes += size;
       } else {
         pack.live.add(slot);
+        found.push({ slot, key: record.key });
       }
       intactEnd = record.end;
     }
