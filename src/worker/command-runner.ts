@@ -293,11 +293,21 @@ export class CommandRunner implements ActionRunner {
   }
 }
 
-/** Signals every process in the group led by `pid`; a group that is gone is fine. */
+/**
+ * Signals every process in the group led by `pid`; a group that is gone is
+ * fine. That is the usual case after an exit, and `process.kill` reports it
+ * by throwing an error: capturing its stack trace was most of the call's
+ * cost (19 against 4 µs alone here, more under the server's deeper stacks),
+ * so none is captured.
+ */
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  const depth = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
   try {
     process.kill(-pid, signal);
   } catch {
     // ESRCH: the group has no members left (or never formed); nothing to kill.
+  } finally {
+    Error.stackTraceLimit = depth;
   }
 }
