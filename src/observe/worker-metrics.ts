@@ -11,6 +11,11 @@ export interface WorkerCounters {
   readonly cacheFilesDiscarded: number;
   /** Processes actions left running (in sessions of their own) that were killed after them. */
   readonly leftoverProcessesKilled: number;
+  /**
+   * Times an action user's processes could not be killed all at once by the
+   * kernel and `/proc` was walked instead (see kill-user.mjs).
+   */
+  readonly leftoverKillFallbacks: number;
 }
 
 /** Registers the worker's counters in `registry`, read from `read` at each scrape. */
@@ -36,5 +41,10 @@ export function registerWorkerCounters(registry: Registry, read: () => WorkerCou
     'kiln_worker_leftover_processes_killed_total',
     'Processes actions left running in sessions of their own, killed after the action ended (privilege separation).',
     (c) => c.leftoverProcessesKilled,
+  );
+  counter(
+    'kiln_worker_leftover_kill_fallbacks_total',
+    "Times an action user's processes could not be killed at once by the kernel and /proc was walked instead (privilege separation without cgroups).",
+    (c) => c.leftoverKillFallbacks,
   );
 }

@@ -18,7 +18,7 @@
  */
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { killUserSync } from './kill-user.mjs';
+import { endUserSync } from './kill-user.mjs';
 import type { ActionUser } from './process-launcher.ts';
 
 /** The first user id of the default range. */
@@ -143,7 +143,7 @@ function claim(dir: string, uid: number): boolean {
       closeSync(fd);
       // The user starts with no process: after each action only the pids made
       // since it started are looked at (see PidWindow in kill-user.mjs).
-      killUserSync(uid);
+      endUserSync(uid);
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -151,8 +151,8 @@ function claim(dir: string, uid: number): boolean {
     const holder = Number(readFileSync(path, 'utf8').trim());
     if (holder === process.pid || isAlive(holder)) return false;
     // Left by a worker that is gone: take it over, with whatever its actions left
-    // running (they are in no cgroup of this worker's, so /proc is walked).
-    killUserSync(uid);
+    // running (they are in no cgroup of this worker's).
+    endUserSync(uid);
     try {
       unlinkSync(path);
     } catch {
@@ -200,6 +200,7 @@ export class ActionUserPool {
   readonly #waiting: Array<(user: ActionUser) => void> = [];
   readonly #claims: string | undefined;
   #leftoversKilled = 0;
+  #killFallbacks = 0;
 
   /** `claims`: the directory where these users are claimed, released by {@link close}. */
   constructor(users: readonly ActionUser[], claims?: string) {
@@ -217,6 +218,16 @@ export class ActionUserPool {
   /** Counts processes killed after an action ended (see {@link leftoversKilled}). */
   countKilled(n: number): void {
     this.#leftoversKilled += n;
+  }
+
+  /** Times the kernel's kill of all of a user's processes could not be used (see kill-user.mjs). */
+  get killFallbacks(): number {
+    return this.#killFallbacks;
+  }
+
+  /** Counts one {@link killFallbacks}. */
+  countKillFallback(): void {
+    this.#killFallbacks++;
   }
 
   /** Gives the users back to the machine (other workers may claim them). */

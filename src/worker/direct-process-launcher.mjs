@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { ActionCgroups } from './action-cgroups.mjs';
-import { forkCount, killUserSync } from './kill-user.mjs';
+import { endUser, forkCount } from './kill-user.mjs';
 
 /** @import { LaunchedProcess, LaunchRequest, ProcessExit, ProcessLauncher } from './process-launcher.ts' */
 
@@ -141,10 +141,11 @@ export class DirectProcessLauncher {
             forksBefore === undefined || child.pid === undefined
               ? undefined
               : { firstPid: child.pid, forksBefore };
-          const leftovers = this.#clearUser(user.uid, cgroups, window);
-          const memoryExceeded =
-            cgroups !== undefined && cgroups.oomKills(user.uid) > oomBefore ? true : undefined;
-          resolve({ code, signal, leftovers, ...(memoryExceeded ? { memoryExceeded } : {}) });
+          void this.#clearUser(user, cgroups, window).then((leftovers) => {
+            const memoryExceeded =
+              cgroups !== undefined && cgroups.oomKills(user.uid) > oomBefore ? true : undefined;
+            resolve({ code, signal, leftovers, ...(memoryExceeded ? { memoryExceeded } : {}) });
+          });
         });
       });
       await new Promise((resolve, reject) => {
@@ -164,16 +165,15 @@ export class DirectProcessLauncher {
   /**
    * Kills what an action user left running, through its cgroup when it ran
    * in one, reporting instead of throwing.
-   * @param {number} uid
+   * @param {import('./process-launcher.ts').ActionUser} user
    * @param {ActionCgroups | undefined} cgroups
    * @param {import('./kill-user.mjs').PidWindow | undefined} window
-   * @returns {import('./process-launcher.ts').Leftovers}
+   * @returns {Promise<import('./process-launcher.ts').Leftovers>}
    */
-  #clearUser(uid, cgroups, window) {
+  async #clearUser(user, cgroups, window) {
     try {
-      return {
-        killed: cgroups === undefined ? killUserSync(uid, window) : cgroups.killAll(uid),
-      };
+      if (cgroups !== undefined) return { killed: cgroups.killAll(user.uid) };
+      return await endUser(user.uid, { gid: user.gid, window });
     } catch (err) {
       return { error: err instanceof Error ? err.message : String(err) };
     }
@@ -186,7 +186,7 @@ export class DirectProcessLauncher {
   async killUser(uid) {
     // Processes started outside the cgroups have the user's id too: both ways.
     const inCgroup = this.#cgroups?.killAll(uid) ?? 0;
-    return inCgroup + killUserSync(uid);
+    return inCgroup + (await endUser(uid)).killed;
   }
 
   /** @returns {Promise<void>} */

@@ -8,10 +8,24 @@
  * collected, so that nothing of it can still change the build directory,
  * and before the user runs another action.
  *
- * Plain JavaScript that imports only Node.js built-ins: the spawn helper runs
- * it (see `spawn-helper.mjs`).
+ * {@link endUserSync} has the kernel do the killing: a process that takes
+ * on the user's ids (user-killer.mjs) calls `kill(-1, SIGKILL)`, which signals
+ * every process that user may signal (all of the user's but the caller) in
+ * one pass under the kernel's task-list lock. A fork either finished before
+ * that pass (its child is signalled too) or fails afterwards (its parent has
+ * SIGKILL pending), so no chain of forks, `setsid`s or double forks can slip
+ * out, however fast it is; nor can a process of another user be hit through
+ * a reused pid. `/proc` is then only read to count the processes and to
+ * wait until the dying are dead. Walking `/proc` and killing what it finds
+ * ({@link killUserSync}) is the fallback when that process cannot be
+ * started (no free pid, say): a walk can be outrun by a chain that makes
+ * the pid allocator wrap round.
+ *
+ * Plain JavaScript that imports only Node.js built-ins and user-killer.mjs:
+ * the spawn helper runs it (see `spawn-helper.mjs`).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { killAsUser, killAsUserSync } from './user-killer.mjs';
 
 /** Rounds of look-and-kill before giving up on a process that keeps forking. */
 const MAX_ROUNDS = 1000;
@@ -119,7 +133,7 @@ export function inPidRange(pid, range) {
  * Sends SIGKILL to every live process whose real or effective user id is
  * `uid`, and looks again until a pass finds none: a process may fork between
  * the listing and its kill, but a killed one forks no more. Returns how many
- * processes were killed.
+ * processes were killed. The fallback of {@link endUserSync}.
  *
  * `/proc/PID` is owned by the process's effective user, except for a process
  * that made itself non-dumpable (or runs a set-user-id program), whose entry
@@ -134,35 +148,27 @@ export function inPidRange(pid, range) {
  * @returns {number}
  */
 export function killUserSync(uid, window) {
-  if (!Number.isInteger(uid) || uid <= 0 || uid === process.getuid?.()) {
-    throw new RangeError(`refusing to kill every process of user ${uid}`);
-  }
+  checkUser(uid);
+  return walkAndKill(uid, window).size;
+}
+
+/**
+ * {@link killUserSync}, answering the pids it signalled.
+ * @param {number} uid
+ * @param {PidWindow | undefined} window
+ * @returns {Set<string>}
+ */
+function walkAndKill(uid, window) {
   // Pids signalled: a process killed in one pass may not be dead yet in the next.
   const killed = new Set();
   for (let round = 0; round < MAX_ROUNDS; round++) {
-    let found = 0;
-    /** @type {typeof rootOwned} */
-    const next = new Map();
-    const names = readdirSync('/proc');
-    // Read after the listing: every process listed was made before this.
-    const range = window === undefined ? undefined : pidRange(window);
-    for (const name of names) {
-      const first = name.charCodeAt(0);
-      if (first < 48 || first > 57) continue;
-      if (range !== undefined && !inPidRange(Number(name), range)) {
-        // Not looked at: keep what is known of it for a later full pass.
-        const known = rootOwned.get(name);
-        if (known !== undefined) next.set(name, known);
-        continue;
-      }
-      looked++;
-      const verdict = runsAs(name, uid, next);
-      // A listed process of the window that is gone before it could be read
-      // may have been one of the user's that forked and exited (a chain that
-      // outruns the pass): look again. Outside a window any process of the
-      // machine may just have ended, which proves nothing.
-      if (verdict === VANISHED && range !== undefined) found++;
-      if (verdict === VANISHED || verdict === false) continue;
+    const { live, vanished, windowed } = pass(uid, window);
+    // A listed process of the window that is gone before it could be read
+    // may have been one of the user's that forked and exited (a chain that
+    // outruns the pass): look again. Outside a window any process of the
+    // machine may just have ended, which proves nothing.
+    const found = live.size + (windowed ? vanished : 0);
+    for (const [name, group] of live) {
       try {
         process.kill(Number(name), 'SIGKILL');
         killed.add(name);
@@ -174,19 +180,169 @@ export function killUserSync(uid, window) {
       // member lives too briefly to be found and killed by pid. The group is
       // the action's own: every session of the user's processes was made by
       // one of them (the launcher starts actions in a session of their own).
-      if (verdict > 1 && verdict !== ownGroup) {
+      if (group > 1 && group !== ownGroup) {
         try {
-          process.kill(-verdict, 'SIGKILL');
+          process.kill(-group, 'SIGKILL');
         } catch {
           // The group is gone.
         }
       }
-      found++;
     }
-    rootOwned = next;
-    if (found === 0) return killed.size;
+    if (found === 0) return killed;
   }
   throw new Error(`processes of user ${uid} kept appearing after ${MAX_ROUNDS} rounds of kills`);
+}
+
+/**
+ * One look through `/proc` (the window's pids only, while it can be vouched
+ * for): the live processes of `uid` with their process groups, and how many
+ * listed entries were gone before they could be read.
+ * @param {number} uid
+ * @param {PidWindow | undefined} window
+ * @returns {{ live: Map<string, number>, vanished: number, windowed: boolean }}
+ */
+function pass(uid, window) {
+  /** @type {Map<string, number>} */
+  const live = new Map();
+  let vanished = 0;
+  /** @type {typeof rootOwned} */
+  const next = new Map();
+  const names = readdirSync('/proc');
+  // Read after the listing: every process listed was made before this.
+  const range = window === undefined ? undefined : pidRange(window);
+  for (const name of names) {
+    const first = name.charCodeAt(0);
+    if (first < 48 || first > 57) continue;
+    if (range !== undefined && !inPidRange(Number(name), range)) {
+      // Not looked at: keep what is known of it for a later full pass.
+      const known = rootOwned.get(name);
+      if (known !== undefined) next.set(name, known);
+      continue;
+    }
+    looked++;
+    const verdict = runsAs(name, uid, next);
+    if (verdict === VANISHED) vanished++;
+    else if (verdict !== false) live.set(name, verdict);
+  }
+  rootOwned = next;
+  return { live, vanished, windowed: range !== undefined };
+}
+
+/** @param {number} uid */
+function checkUser(uid) {
+  if (!Number.isInteger(uid) || uid <= 0 || uid === process.getuid?.()) {
+    throw new RangeError(`refusing to kill every process of user ${uid}`);
+  }
+}
+
+/**
+ * What {@link endUserSync} did: how many processes of the user it found
+ * alive and killed, and, when the kernel's kill could not be used and
+ * `/proc` was walked instead, why.
+ * @typedef {{ readonly killed: number, readonly fallback?: string }} EndedUser
+ */
+
+/** Longest wait for the killed processes of a user to be dead. */
+const DEATH_WAIT_MS = 5000;
+
+/**
+ * Kills every process of `uid` with the kernel's kill of everything the
+ * user may signal, repeated once after a walk of `/proc` when it could not
+ * be made; waits until every process it found alive is dead. Throws when
+ * some are not, or when the fallback walk cannot end them.
+ *
+ * `window` (see {@link PidWindow}) narrows what is read of `/proc` to count
+ * and to wait; the kill itself needs no list of the user's processes.
+ * `gid` is the group the kill process runs as.
+ * @param {number} uid
+ * @param {{ readonly gid?: number, readonly window?: PidWindow }} [options]
+ * @returns {EndedUser}
+ */
+export function endUserSync(uid, options = {}) {
+  checkUser(uid);
+  const { gid = 65534, window } = options;
+  const steps = ending(uid, window);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  /** @type {string | undefined} */
+  let answer;
+  for (;;) {
+    const step = steps.next(answer);
+    if (step.done) return step.value;
+    answer = undefined;
+    if (step.value === 'kill') answer = killAsUserSync(uid, gid);
+    else Atomics.wait(pause, 0, 0, 1);
+  }
+}
+
+/**
+ * {@link endUserSync} that lets the caller's event loop run while the kill
+ * process runs and while the killed processes die (the spawn helper's way:
+ * other actions' launches and exits go on meanwhile).
+ * @param {number} uid
+ * @param {{ readonly gid?: number, readonly window?: PidWindow }} [options]
+ * @returns {Promise<EndedUser>}
+ */
+export async function endUser(uid, options = {}) {
+  checkUser(uid);
+  const { gid = 65534, window } = options;
+  const steps = ending(uid, window);
+  /** @type {string | undefined} */
+  let answer;
+  for (;;) {
+    const step = steps.next(answer);
+    if (step.done) return step.value;
+    answer = undefined;
+    if (step.value === 'kill') answer = await killAsUser(uid, gid);
+    else await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+/**
+ * The steps of {@link endUserSync} and {@link endUser}, which do what they
+ * yield: 'kill' (answer: undefined when the kill was made, or why not) and
+ * 'pause' (a millisecond). Returns what was done.
+ * @param {number} uid
+ * @param {PidWindow | undefined} window
+ * @returns {Generator<'kill' | 'pause', EndedUser, string | undefined>}
+ */
+function* ending(uid, window) {
+  // Counted before the kill: those it kills may be gone (reaped) right after.
+  const first = pass(uid, window);
+  if (first.windowed && first.live.size === 0 && first.vanished === 0) {
+    // The usual case, an action that left nothing running, proven without the
+    // kill (about 1 ms of a process start and a round trip): while the
+    // window holds, every process the user had when /proc was listed is in
+    // the listing (a process made during the listing gets a higher pid than
+    // any listed so far, so the listing reaches it), and every one listed
+    // was looked at: none was the user's, and none was gone before it could
+    // be read (it could have been the user's, and forked after the listing).
+    // Nothing else makes processes of the user: the launcher's is over.
+    return { killed: 0 };
+  }
+  const found = new Set(first.live.keys());
+  const fallback = yield 'kill';
+  if (fallback !== undefined) {
+    // No pid to start it with, or the user's processes killed it first: walking
+    // /proc kills what it can find (freeing pids), then the kill is tried again.
+    for (const pid of walkAndKill(uid, window)) found.add(pid);
+    if ((yield 'kill') !== undefined) return { killed: found.size, fallback };
+  }
+  // Nothing of the user can start any more: what is left is dying, and may be
+  // finishing a system call.
+  let dying = [...pass(uid, window).live.keys()];
+  for (const pid of dying) found.add(pid);
+  const until = Date.now() + DEATH_WAIT_MS;
+  while (dying.length > 0) {
+    if (Date.now() > until) {
+      throw new Error(`${dying.length} killed processes of user ${uid} did not end`);
+    }
+    yield 'pause';
+    dying = dying.filter((pid) => {
+      const verdict = runsAs(pid, uid, new Map());
+      return verdict !== false && verdict !== VANISHED;
+    });
+  }
+  return fallback === undefined ? { killed: found.size } : { killed: found.size, fallback };
 }
 
 /** What {@link runsAs} answers for a process that ended before it could be read. */

@@ -60,6 +60,13 @@ export class PrivilegeSeparatingRunner implements ActionRunner {
       const result = await inner.run({ ...request, user, cgroup: this.#options.cgroup });
       // The launcher killed the user's other processes before it reported the exit.
       const { leftovers } = result;
+      if (leftovers !== undefined && 'killed' in leftovers && leftovers.fallback !== undefined) {
+        users.countKillFallback();
+        log?.warn(
+          { uid: user.uid, why: leftovers.fallback },
+          "could not kill an action user's processes all at once; walked /proc for them instead",
+        );
+      }
       clean = await this.#reclaim(
         inputRoot,
         user.uid,

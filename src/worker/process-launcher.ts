@@ -71,8 +71,15 @@ export interface ProcessExit {
   readonly memoryExceeded?: boolean;
 }
 
-/** What was left of an action user's processes when its command exited. */
-export type Leftovers = { readonly killed: number } | { readonly error: string };
+/**
+ * What was left of an action user's processes when its command exited: how
+ * many were killed (with `fallback`, why the kernel's kill of all of them
+ * at once could not be used and `/proc` was walked instead), or why they
+ * could not be.
+ */
+export type Leftovers =
+  | { readonly killed: number; readonly fallback?: string }
+  | { readonly error: string };
 
 /** A started process. */
 export interface LaunchedProcess {

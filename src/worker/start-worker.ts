@@ -285,6 +285,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     counters: () => ({
       cacheFilesDiscarded: fileCache.stats.discarded,
       leftoverProcessesKilled: users.enabled ? users.pool.leftoversKilled : 0,
+      leftoverKillFallbacks: users.enabled ? users.pool.killFallbacks : 0,
     }),
     async stop() {
       await agent.stop();

@@ -12,6 +12,7 @@ import {
   killUserSync,
   pidRange,
 } from '../../src/worker/kill-user.mjs';
+import { underSubreaper } from './subreaper.ts';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -110,86 +111,3 @@ describe('the pid window', () => {
     }
   });
 });
-
-/**
- * Runs `command` as `uid` under a root perl process that is a child
- * subreaper and reaps the orphans the command leaves as they end, even where
- * the machine's init does not reap (zombies would otherwise use up the pids).
- * Resolves when the command itself has exited; `ended` tells whether every
- * process it left has ended (the subreaper then exits), `stop` ends them.
- */
-async function underSubreaper(
-  uid: number,
-  command: string,
-): Promise<{
-  firstPid: number;
-  ended: (timeoutMs: number) => Promise<boolean>;
-  stop: () => Promise<void>;
-}> {
-  // prctl(PR_SET_CHILD_SUBREAPER, 1): syscall 157 on x86-64, 167 on arm64.
-  const prctl = process.arch === 'arm64' ? 167 : 157;
-  const script = [
-    '$| = 1;',
-    `syscall(${prctl}, 36, 1, 0, 0, 0) == 0 or die "prctl: $!";`,
-    'my $pid = fork // die "fork: $!";',
-    `if ($pid == 0) { POSIX::setgid(65534); POSIX::setuid(${uid}); exec "sh", "-c", $ARGV[0]; }`,
-    'print "$pid\\n"; waitpid($pid, 0); print "exited\\n";',
-    // Reap every orphan as it ends, until none is left.
-    '1 while waitpid(-1, 0) > 0;',
-  ].join(' ');
-  const wrapper = spawn('perl', ['-MPOSIX', '-e', script, command], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    wrapper.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('exited')) resolve();
-    });
-    wrapper.once('exit', (code) => reject(new Error(`the subreaper exited (${code}): ${out}`)));
-  });
-  return {
-    firstPid: Number(out.split('\n')[0]),
-    ended(timeoutMs) {
-      if (wrapper.exitCode !== null || wrapper.signalCode !== null) return Promise.resolve(true);
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => resolve(false), timeoutMs);
-        wrapper.once('exit', () => {
-          clearTimeout(timer);
-          resolve(true);
-        });
-      });
-    },
-    async stop() {
-      // A chain that survived: end it by its process groups until the subreaper,
-      // having reaped everything, exits.
-      for (let round = 0; round < 500 && wrapper.exitCode === null; round++) {
-        for (const pid of usersProcesses(uid)) {
-          try {
-            const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-            process.kill(-Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]), 'SIGKILL');
-          } catch {}
-        }
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      if (wrapper.exitCode === null) wrapper.kill('SIGKILL');
-    },
-  };
-}
-
-/** Live (not zombie) processes whose real or effective user is `uid`. */
-function usersProcesses(uid: number): string[] {
-  const out: string[] = [];
-  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    let status: string;
-    try {
-      status = readFileSync(`/proc/${pid}/status`, 'latin1');
-    } catch {
-      continue;
-    }
-    const ids = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
-    if (/^State:\s+Z/m.test(status) || ids === null) continue;
-    if (Number(ids[1]) === uid || Number(ids[2]) === uid) out.push(pid);
-  }
-  return out;
-}
