@@ -12,6 +12,7 @@
  * the next launch starts a new helper.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { unavailable } from '../errors.ts';
 import type { Logger } from '../util/logger.ts';
@@ -56,12 +57,26 @@ interface Helper {
 
 const HELPER_PATH = fileURLToPath(new URL('./spawn-helper.mjs', import.meta.url));
 
+/** util-linux's `setpriv`, which starts the helper with no_new_privs set (see {@link #start}). */
+export const SETPRIV = '/usr/bin/setpriv';
+
+/** Whether `path` is an executable file. */
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Launches processes through a helper process; call {@link close} when done. */
 export class HelperProcessLauncher implements ProcessLauncher {
   readonly #options: HelperProcessLauncherOptions;
   #helper: Helper | undefined;
   #nextId = 1;
   #closed = false;
+  #warned = false;
 
   constructor(options: HelperProcessLauncherOptions = {}) {
     this.#options = options;
@@ -144,13 +159,35 @@ export class HelperProcessLauncher implements ProcessLauncher {
     clearTimeout(timer);
   }
 
+  /**
+   * Starts the helper with the kernel's no_new_privs flag set, through
+   * `setpriv`: every process it starts inherits the flag, for good, so no
+   * action gains ids or capabilities by running a set-user-id program. That
+   * closes a route between action users: an action could leave a
+   * set-user-id copy of a program of its user's in /tmp, and an action of
+   * another user run it to act as the first one, in that user's next
+   * action's build directory. Starting actions as their users is a setuid()
+   * in the helper's child, which the flag does not affect. Without `setpriv`
+   * (it is part of util-linux, on every Debian system) the helper starts
+   * without the flag, and says so.
+   */
   #start(): Helper {
     const env = { ...process.env };
     // The helper needs no options, and must not inherit profiling or debugging ones.
     delete env.NODE_OPTIONS;
+    const node = this.#options.execPath ?? process.execPath;
+    const noNewPrivs = executable(SETPRIV);
+    if (!noNewPrivs && !this.#warned) {
+      this.#warned = true;
+      this.#options.log?.warn(
+        { setpriv: SETPRIV },
+        'setpriv not found: actions may gain privileges through set-user-id programs (install util-linux)',
+      );
+    }
     const child = fork(HELPER_PATH, [], {
-      execPath: this.#options.execPath ?? process.execPath,
-      execArgv: [],
+      // fork() runs `execPath ...execArgv helper`; setpriv then executes node itself.
+      execPath: noNewPrivs ? SETPRIV : node,
+      execArgv: noNewPrivs ? ['--no-new-privs', node] : [],
       env,
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       serialization: 'json',

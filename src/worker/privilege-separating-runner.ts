@@ -18,7 +18,7 @@
  * the next command.
  */
 import { chownSync } from 'node:fs';
-import { fromFsError, internal } from '../errors.ts';
+import { fromFsError, internal, unavailable } from '../errors.ts';
 import type { Logger } from '../util/logger.ts';
 import type { ActionUserPool } from './action-users.ts';
 import type { ActionRunner, RunRequest, RunResult } from './command-runner.ts';
@@ -72,6 +72,13 @@ export class PrivilegeSeparatingRunner implements ActionRunner {
         user.uid,
         leftovers !== undefined && 'killed' in leftovers ? leftovers.killed : undefined,
       );
+      // Something of the action may still run and change its outputs, or the
+      // tree is still the user's: nothing of it is collected.
+      if (!clean) {
+        throw unavailable(
+          `the processes of action user ${user.uid} could not all be ended, or its input root not taken back; the action's outputs are not collected (see the worker's log)`,
+        );
+      }
       return result;
     } finally {
       if (!clean) clean = await this.#reclaim(inputRoot, user.uid, undefined);

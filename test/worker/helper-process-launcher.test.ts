@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { status } from '@grpc/grpc-js';
 import { CommandRunner } from '../../src/worker/command-runner.ts';
-import { HelperProcessLauncher } from '../../src/worker/helper-process-launcher.ts';
+import { HelperProcessLauncher, SETPRIV } from '../../src/worker/helper-process-launcher.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -68,6 +69,13 @@ describe('HelperProcessLauncher', () => {
     assert.equal(result.exitCode, 0);
     const parent = Number((await readFile(join(dir, 'parent'), 'utf8')).trim());
     assert.deepEqual(await helperPids(), [parent]);
+  });
+
+  it('starts every process with no_new_privs, so set-user-id programs grant nothing', async () => {
+    assert.ok(existsSync(SETPRIV), `${SETPRIV} (util-linux) is missing`);
+    const result = await run(['/bin/sh', '-c', 'grep NoNewPrivs /proc/self/status > nnp']);
+    assert.equal(result.exitCode, 0);
+    assert.match(await readFile(join(dir, 'nnp'), 'utf8'), /^NoNewPrivs:\s+1$/m);
   });
 
   it('loads no TypeScript in the helper (which would start the type stripper there)', async () => {

@@ -6,8 +6,9 @@
  * original bytes. Needs root, as privilege separation does.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -224,6 +225,32 @@ describe('privilege separation', { skip: !isRoot && !process.env.CI && 'needs ro
     assert.doesNotMatch(listing, /pwned/);
   });
 
+  it("keeps an action out of another's build directory through a set-user-id program a user left", async () => {
+    // Every action user leaves a set-user-id copy of touch in a directory
+    // all may write (as /tmp is): one action per user, the pool hands them
+    // out in turn.
+    const drop = join(dir, 'drop');
+    await mkdir(drop, { mode: 0o1777 });
+    await chmod(drop, 0o1777);
+    for (let i = 0; i < pool.users.length; i++) {
+      const planted = await run(
+        `cp /usr/bin/touch ${drop}/t-$(id -u) && chmod 4755 ${drop}/t-$(id -u)`,
+      );
+      assert.equal(planted.status.code, status.OK);
+    }
+    assert.equal(readdirSync(drop).length, pool.users.length);
+    const victim = run('sleep 1.5; ls', {}, []);
+    await new Promise((r) => setTimeout(r, 300));
+    // Another user runs each on every process's working directory: the one of
+    // the victim's user would take its ids, and with them the victim's input root.
+    const intruder = await run(
+      `for t in ${drop}/t-*; do for p in /proc/[0-9]*; do "$t" "$p/cwd/pwned" 2>/dev/null; done; done; exit 0`,
+    );
+    assert.equal(intruder.status.code, status.OK);
+    const listing = await stdout(await victim);
+    assert.doesNotMatch(listing, /pwned/);
+  });
+
   it('kills a leftover process that made itself non-dumpable', async () => {
     // prctl(PR_SET_DUMPABLE, 0) through perl's syscall: number 157 on x86-64, 167 on arm64.
     const prctl = process.arch === 'arm64' ? 167 : 157;
@@ -304,5 +331,28 @@ describe('privilege separation', { skip: !isRoot && !process.env.CI && 'needs ro
   it('kills what the action left running in a session of its own before it returns', async () => {
     const outcome = await run("setsid sh -c 'echo $$; exec sleep 60' & sleep 0.3");
     await assertLeftoverGone(outcome, 'the leftover process');
+  });
+
+  // Last: its user is retired, and the pool is one user short after it.
+  it('collects nothing of an action whose input root could not be taken back from its user', async () => {
+    const drop = await mkdtemp(join(dir, 'cwd-'));
+    await chmod(drop, 0o1777);
+    const pending = run(`pwd > ${drop}/cwd; sleep 1; echo made > out.txt`, {}, ['out.txt']);
+    let root = '';
+    for (let i = 0; i < 200 && root === ''; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      root = existsSync(join(drop, 'cwd')) ? readFileSync(join(drop, 'cwd'), 'utf8').trim() : '';
+    }
+    assert.notEqual(root, '', 'the action did not start');
+    // Root alone can make a directory immutable: handing it back (chown) then fails.
+    execFileSync('chattr', ['+i', root]);
+    try {
+      const outcome = await pending;
+      assert.equal(outcome.status.code, status.UNAVAILABLE);
+      assert.match(outcome.status.message, /outputs are not collected/);
+      assert.deepEqual(outcome.result.outputFiles, []);
+    } finally {
+      execFileSync('chattr', ['-i', root]);
+    }
   });
 });
