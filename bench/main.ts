@@ -31,6 +31,7 @@ import { meanCpu, median, type Sample, settleFileSystem } from './measure.ts';
 import { HELP, parseBenchArgs, UsageError } from './options.ts';
 import { type References, referenceRows, withRatios } from './reference-bench.ts';
 import { type ResultRow, toMarkdown, writeJson } from './report.ts';
+import { s3Rows } from './s3-bench.ts';
 import { startServerProcess } from './server-process.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -110,6 +111,7 @@ async function main(): Promise<void> {
       })),
     );
   }
+  if (only.has('s3')) rows.push(...(await s3Rows({ runs: Math.min(runs, 3) })));
   if (only.has('fleet')) {
     rows.push(
       ...(await fleetRows({

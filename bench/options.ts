@@ -18,6 +18,7 @@ export const GROUPS = [
   'bazel',
   'reference',
   'fleet',
+  's3',
 ] as const;
 export type Group = (typeof GROUPS)[number];
 /** What runs without `--only`: everything but the fleet, which runs on request. */
@@ -52,6 +53,7 @@ Options:
                            shaped, bazel    Bazel-shaped actions, real Bazel builds
                            reference        SHA-256, minimal grpc-js server, fork/exec
                            fleet            simulated worker fleet (not in the default)
+                           s3               the s3 store on the s3rver emulator
                          default: ${DEFAULT_GROUPS.join(',')}
   --runs N               repetitions of each measurement (default 5)
   --channels N           client connections for storage rows (default 4)

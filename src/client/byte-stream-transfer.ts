@@ -13,14 +13,17 @@ import type {
 import { fromGrpcError } from './grpc-error.ts';
 
 /**
- * Yields the blob behind `resourceName` chunk by chunk. The call is cancelled
- * when the consumer stops early; errors become KilnErrors with their gRPC code.
+ * Yields the blob behind `resourceName` chunk by chunk, from `readOffset` and
+ * at most `readLimit` bytes (0: to the end). The call is cancelled when the
+ * consumer stops early; errors become KilnErrors with their gRPC code.
  */
 export async function* readByteStream(
   client: ByteStreamClient,
   resourceName: string,
+  readOffset = 0,
+  readLimit = 0,
 ): AsyncGenerator<Buffer> {
-  const call = client.read({ resourceName, readOffset: 0, readLimit: 0 });
+  const call = client.read({ resourceName, readOffset, readLimit });
   let ended = false;
   try {
     for await (const response of call as AsyncIterable<{ data: Buffer }>) {

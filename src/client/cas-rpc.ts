@@ -146,11 +146,11 @@ export class CasRpc {
     }
   }
 
-  /** Yields a blob's bytes from ByteStream.Read. */
-  async *read(resourceName: string): AsyncGenerator<Buffer> {
+  /** Yields a blob's bytes from ByteStream.Read, optionally from an offset and up to a limit. */
+  async *read(resourceName: string, readOffset = 0, readLimit = 0): AsyncGenerator<Buffer> {
     const release = await this.#limiter.acquire();
     try {
-      yield* readByteStream(this.#byteStream, resourceName);
+      yield* readByteStream(this.#byteStream, resourceName, readOffset, readLimit);
     } finally {
       release();
     }

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { checkCompositeStores } from './composite-store-checks.ts';
 import { REMOVED_KEYS } from './removed-keys.ts';
 import {
   type KilnConfig,
@@ -216,6 +217,7 @@ export function checkStoreGraph(config: KilnConfig): string[] {
   if (problems.length > 0) return problems;
 
   problems.push(...findSharedDiskPaths(config));
+  problems.push(...checkCompositeStores(config));
 
   const casStores = reachableNames(config.storage.cas, stores);
   for (const name of reachableNames(config.storage.actionCache, stores)) {

@@ -16,7 +16,15 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { type RemoteAssetConfig, remoteAssetSchema } from './asset-schema.ts';
 import { type AuthConfig, authSchema } from './auth-schema.ts';
+import {
+  compositeStoreOptions,
+  type MirroredStoreConfig,
+  type ShardingStoreConfig,
+  type SizePartitionedStoreConfig,
+} from './composite-store-schema.ts';
 import { type ExecutionConfig, executionSchema } from './execution-schema.ts';
+import { type GrpcStoreConfig, grpcStoreOptions } from './grpc-store-schema.ts';
+import { type S3StoreConfig, s3StoreOptions } from './s3-store-schema.ts';
 import { type ServerTlsConfig, serverTlsSchema } from './tls-schema.ts';
 import { type UiConfig, uiSchema } from './ui-schema.ts';
 import { countSchema, durationSchema, flagSchema, sizeSchema } from './values.ts';
@@ -66,7 +74,12 @@ export type StoreConfig =
   | MemoryStoreConfig
   | DiskStoreConfig
   | ExistenceCacheStoreConfig
-  | ReadCachingStoreConfig;
+  | ReadCachingStoreConfig
+  | GrpcStoreConfig
+  | ShardingStoreConfig
+  | MirroredStoreConfig
+  | SizePartitionedStoreConfig
+  | S3StoreConfig;
 
 /** The names of the store kinds. */
 export type StoreKind = StoreConfig['kind'];
@@ -206,12 +219,19 @@ const readCachingOptions = z
   .strict()
   .describe('A fast store in front of a slow one; misses are copied into fast while being served.');
 
+const composite = compositeStoreOptions(() => storeRefSchema);
+
 /** Each kind's options, keyed by the kind's name; a node sets exactly one of them. */
 const storeNodeShape = {
   memory: memoryOptions.optional(),
   disk: diskOptions.optional(),
   existenceCache: existenceCacheOptions.optional(),
   readCaching: readCachingOptions.optional(),
+  grpc: grpcStoreOptions.optional(),
+  sharding: composite.sharding.optional(),
+  mirrored: composite.mirrored.optional(),
+  sizePartitioned: composite.sizePartitioned.optional(),
+  s3: s3StoreOptions.optional(),
 } satisfies Record<StoreKind, z.ZodType>;
 
 /** Every store kind, in documentation order. */
@@ -373,6 +393,8 @@ export function storeChildren(node: StoreConfig): StoreChild[] {
   switch (node.kind) {
     case 'memory':
     case 'disk':
+    case 'grpc':
+    case 's3':
       return [];
     case 'existenceCache':
       return [{ field: 'existenceCache.backend', ref: node.backend }];
@@ -380,6 +402,21 @@ export function storeChildren(node: StoreConfig): StoreChild[] {
       return [
         { field: 'readCaching.fast', ref: node.fast },
         { field: 'readCaching.slow', ref: node.slow },
+      ];
+    case 'sharding':
+      return Object.entries(node.shards).map(([key, shard]) => ({
+        field: `sharding.shards.${key}.backend`,
+        ref: shard.backend,
+      }));
+    case 'mirrored':
+      return [
+        { field: 'mirrored.a', ref: node.a },
+        { field: 'mirrored.b', ref: node.b },
+      ];
+    case 'sizePartitioned':
+      return [
+        { field: 'sizePartitioned.small', ref: node.small },
+        { field: 'sizePartitioned.large', ref: node.large },
       ];
     default:
       return assertNever(node);

@@ -15,10 +15,15 @@ import {
 import type { Digest } from '../digest/digest.ts';
 import { withContext } from '../errors.ts';
 import { type BlobStore, type ReadRange, statsOf } from './blob-store.ts';
+import { createS3Store } from './create-s3-store.ts';
 import { DiskBlobStore } from './disk-blob-store.ts';
 import { ExistenceCacheBlobStore } from './existence-cache-blob-store.ts';
+import { createGrpcStore } from './grpc-store.ts';
 import { MemoryBlobStore } from './memory-blob-store.ts';
+import { MirroredBlobStore } from './mirrored-blob-store.ts';
 import { ReadCachingBlobStore } from './read-caching-blob-store.ts';
+import { type Shard, ShardingBlobStore } from './sharding-blob-store.ts';
+import { SizePartitionedBlobStore } from './size-partitioned-blob-store.ts';
 import { VerifyingBlobStore } from './verifying-blob-store.ts';
 
 /** The stores a server needs, built from configuration. */
@@ -33,8 +38,11 @@ export interface Stores {
   close(): Promise<void>;
 }
 
-/** Which tree a store belongs to; disk stores check blob lengths only in the CAS. */
-type Role = 'cas' | 'actionCache' | 'assets';
+/**
+ * Which tree a store belongs to; disk stores check blob lengths only in the
+ * CAS, and grpc stores use the backend's CAS or its action cache.
+ */
+export type Role = 'cas' | 'actionCache' | 'assets';
 
 /**
  * Builds the CAS and action cache trees of `config.storage`. Named stores are
@@ -156,6 +164,34 @@ class TreeBuilder {
           () => new ReadCachingBlobStore({ fast, slow }),
         );
       }
+      case 'grpc':
+        return this.#construct(path, node.kind, [], () => createGrpcStore(node, role));
+      case 'sharding': {
+        const shards: Shard[] = [];
+        for (const [key, shard] of Object.entries(node.shards)) {
+          const store = await this.build(shard.backend, at(`sharding.shards.${key}.backend`), role);
+          shards.push({ key, weight: shard.weight, store });
+        }
+        const stores = shards.map((s) => s.store);
+        return this.#construct(path, node.kind, stores, () => new ShardingBlobStore({ shards }));
+      }
+      case 'mirrored': {
+        const a = await this.build(node.a, at('mirrored.a'), role);
+        const b = await this.build(node.b, at('mirrored.b'), role);
+        return this.#construct(path, node.kind, [a, b], () => new MirroredBlobStore({ a, b }));
+      }
+      case 'sizePartitioned': {
+        const small = await this.build(node.small, at('sizePartitioned.small'), role);
+        const large = await this.build(node.large, at('sizePartitioned.large'), role);
+        return this.#construct(
+          path,
+          node.kind,
+          [small, large],
+          () => new SizePartitionedBlobStore({ small, large, maxSmallBytes: node.maxSmallSize }),
+        );
+      }
+      case 's3':
+        return this.#construct(path, node.kind, [], () => createS3Store(node, role === 'cas'));
       default:
         return assertNever(node);
     }

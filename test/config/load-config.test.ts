@@ -4,7 +4,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig, parseConfigText } from '../../src/config/load-config.ts';
-import { configJsonSchema, type KilnConfig } from '../../src/config/schema.ts';
+import { configJsonSchema, type KilnConfig, STORE_KINDS } from '../../src/config/schema.ts';
 import { parseDuration, parseSize } from '../../src/config/values.ts';
 
 const GiB = 2 ** 30;
@@ -211,7 +211,7 @@ storage:
     );
     assert.deepEqual(problems, [
       'storage.cas.readCaching.fast.memory.maxSize: invalid size "x" (expected positive bytes, or a number with a unit: B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)',
-      'storage.cas.readCaching.slow: expected a store name or a store definition (an object with one key: memory, disk, existenceCache, readCaching), got number 5',
+      `storage.cas.readCaching.slow: expected a store name or a store definition (an object with one key: ${STORE_KINDS.join(', ')}), got number 5`,
     ]);
   });
 
@@ -362,12 +362,8 @@ describe('configJsonSchema', () => {
     assert.equal(schema.additionalProperties, false);
     const store = schema.$defs.StoreDefinition;
     assert.ok(store, 'StoreDefinition is defined');
-    assert.deepEqual(Object.keys(store.properties), [
-      'memory',
-      'disk',
-      'existenceCache',
-      'readCaching',
-    ]);
+    assert.deepEqual(Object.keys(store.properties), STORE_KINDS);
+    assert.deepEqual(STORE_KINDS.slice(0, 4), ['memory', 'disk', 'existenceCache', 'readCaching']);
     const text = JSON.stringify(schema);
     assert.ok(!text.includes('__schema'), 'no generated names left');
     // Every property in the schema carries a description.

@@ -1,0 +1,133 @@
+/**
+ * Eviction with a bucket lifecycle rule (objects expire a fixed time after
+ * their last write): blobs that builds still use are rewritten in place when
+ * older than half that time, so they never expire while in use, and the
+ * existence index never vouches for a blob past that half.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { putBuffer, readAll } from '../../src/storage/blob-store.ts';
+import type { S3BlobStore } from '../../src/storage/s3-blob-store.ts';
+import { type S3FaultProxy, startS3FaultProxy } from '../support/s3-fault-proxy.ts';
+import { type S3Server, startS3Server } from '../support/s3-server.ts';
+import { randomBlob } from './blob-store-contract.ts';
+import { openS3Store } from './s3-fixture.ts';
+
+const DAY = 24 * 60 * 60 * 1000;
+let server: S3Server;
+let proxy: S3FaultProxy;
+before(async () => {
+  server = await startS3Server();
+  proxy = await startS3FaultProxy(server.endpoint);
+});
+after(async () => {
+  assert.deepEqual(proxy.violations, []);
+  await proxy.stop();
+  await server.stop();
+});
+
+/** Waits until the store's background touches are done (close waits for them). */
+async function settle(store: S3BlobStore, touches: number): Promise<void> {
+  for (let i = 0; i < 200 && store.counters.touches < touches; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('S3BlobStore with a lifecycle rule', () => {
+  it('rewrites a blob found present after half its expiry, once, keeping its bytes', async () => {
+    let now = Date.now();
+    const store = await openS3Store(server, proxy.endpoint, {
+      expireAfterMs: 30 * DAY,
+      knownTtlMs: 365 * DAY,
+      clock: () => now,
+    });
+    try {
+      const { digest, data } = await randomBlob(1000);
+      await putBuffer(store, digest, data);
+      proxy.resetCounts();
+      // Within half the expiry the index answers.
+      now += 14 * DAY;
+      assert.deepEqual(await store.findMissing([digest]), []);
+      assert.equal(proxy.total(), 0);
+      // Past it, the index no longer vouches: S3 is asked, and the old blob is rewritten.
+      now += 2 * DAY;
+      assert.deepEqual(await store.findMissing([digest]), []);
+      await settle(store, 1);
+      assert.equal(proxy.counts.HEAD, 1);
+      assert.equal(proxy.counts.COPY, 1);
+      assert.equal(store.counters.touches, 1);
+      proxy.resetCounts();
+      assert.deepEqual(await store.findMissing([digest]), []);
+      assert.deepEqual(await readAll(store, digest), data);
+      assert.equal(proxy.counts.COPY, 0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('rewrites an old action cache entry when it is read', async () => {
+    let now = Date.now();
+    const store = await openS3Store(server, proxy.endpoint, {
+      expireAfterMs: 30 * DAY,
+      contentAddressed: false,
+      clock: () => now,
+    });
+    try {
+      const { digest, data } = await randomBlob(200);
+      await putBuffer(store, digest, data);
+      proxy.resetCounts();
+      assert.deepEqual(await readAll(store, digest), data);
+      assert.equal(proxy.counts.COPY, 0, 'a fresh entry was rewritten');
+      now += 20 * DAY;
+      assert.deepEqual(await readAll(store, digest), data);
+      await settle(store, 1);
+      assert.equal(proxy.counts.COPY, 1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('the start-up listing neither remembers nor rewrites blobs past half their expiry', async () => {
+    let now = Date.now();
+    const options = {
+      prefix: `listed-${now}/`,
+      expireAfterMs: 30 * DAY,
+      clock: () => now,
+    };
+    const writer = await openS3Store(server, proxy.endpoint, options);
+    const fresh = await randomBlob(100);
+    try {
+      await putBuffer(writer, fresh.digest, fresh.data);
+    } finally {
+      await writer.close();
+    }
+    now += 20 * DAY;
+    proxy.resetCounts();
+    const reader = await openS3Store(server, proxy.endpoint, { ...options, warmUp: true });
+    try {
+      await reader.warmedUp;
+      assert.equal(reader.counters.listed, 0);
+      assert.equal(proxy.counts.COPY, 0);
+      assert.equal(proxy.total(), 1, JSON.stringify(proxy.counts));
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it('without a lifecycle rule nothing is ever rewritten', async () => {
+    let now = Date.now();
+    const store = await openS3Store(server, proxy.endpoint, { clock: () => now, knownTtlMs: DAY });
+    try {
+      const { digest, data } = await randomBlob(100);
+      await putBuffer(store, digest, data);
+      now += 400 * DAY;
+      proxy.resetCounts();
+      assert.deepEqual(await store.findMissing([digest]), []);
+      assert.deepEqual(await readAll(store, digest), data);
+      assert.equal(proxy.counts.HEAD, 1);
+      assert.equal(proxy.counts.COPY, 0);
+    } finally {
+      await store.close();
+    }
+  });
+});
