@@ -151,3 +151,31 @@ export function resolveRange(
   }
   return { start: offset, end: limit === 0 ? length : Math.min(length, offset + limit) };
 }
+
+/**
+ * The bytes of `first` (a read of `digest` over `range`), and when it fails
+ * part-way (a disk error, an eviction racing the read, a store going down),
+ * the rest from `second`, starting at the first byte not yet delivered: a
+ * reader of two stores that hold the same blobs never sees the switch.
+ */
+export async function* readContinuingFrom(
+  first: AsyncIterable<Uint8Array>,
+  second: BlobStore,
+  digest: Digest,
+  range: ReadRange | undefined,
+): AsyncIterable<Uint8Array> {
+  let delivered = 0;
+  try {
+    for await (const chunk of first) {
+      delivered += chunk.byteLength;
+      yield chunk;
+    }
+    return;
+  } catch {
+    // Continue from the second store below.
+  }
+  const offset = (range?.offset ?? 0) + delivered;
+  const limit = range?.limit ?? 0;
+  if (limit !== 0 && delivered >= limit) return;
+  yield* await second.get(digest, { offset, limit: limit === 0 ? 0 : limit - delivered });
+}

@@ -8,7 +8,12 @@
 import { status } from '@grpc/grpc-js';
 import type { Digest } from '../digest/digest.ts';
 import { hasCode, KilnError, unavailable, withContext } from '../errors.ts';
-import type { BlobStore, BlobWriter, ReadRange } from './blob-store.ts';
+import {
+  type BlobStore,
+  type BlobWriter,
+  type ReadRange,
+  readContinuingFrom,
+} from './blob-store.ts';
 import { closeEvery, missingInOrder } from './store-fan-out.ts';
 
 /** Options of {@link MirroredBlobStore}. Both stores are closed by its `close`. */
@@ -63,7 +68,7 @@ export class MirroredBlobStore implements BlobStore {
   async get(digest: Digest, range?: ReadRange): Promise<AsyncIterable<Uint8Array>> {
     let errorA: unknown;
     try {
-      return this.#resumeFromB(digest, range, await this.#a.get(digest, range));
+      return readContinuingFrom(await this.#a.get(digest, range), this.#b, digest, range);
     } catch (err) {
       if (hasCode(err, status.OUT_OF_RANGE) || hasCode(err, status.INVALID_ARGUMENT)) throw err;
       errorA = err;
@@ -135,28 +140,6 @@ export class MirroredBlobStore implements BlobStore {
   async close(): Promise<void> {
     await this.idle();
     await closeEvery([this.#a, this.#b]);
-  }
-
-  /** Streams from `a`; if `a` fails part-way, continues from `b` at the first byte not delivered. */
-  async *#resumeFromB(
-    digest: Digest,
-    range: ReadRange | undefined,
-    fromA: AsyncIterable<Uint8Array>,
-  ): AsyncIterable<Uint8Array> {
-    let delivered = 0;
-    try {
-      for await (const chunk of fromA) {
-        delivered += chunk.byteLength;
-        yield chunk;
-      }
-      return;
-    } catch {
-      // Continue from b below.
-    }
-    const offset = (range?.offset ?? 0) + delivered;
-    const limit = range?.limit ?? 0;
-    if (limit !== 0 && delivered >= limit) return;
-    yield* await this.#b.get(digest, { offset, limit: limit === 0 ? 0 : limit - delivered });
   }
 
   async #repairAll(repairs: ReadonlyArray<{ digest: Digest; to: Side }>): Promise<void> {

@@ -10,6 +10,7 @@ import {
   type BlobStore,
   type BlobWriter,
   type ReadRange,
+  readContinuingFrom,
   type StoreStats,
   statsOf,
 } from './blob-store.ts';
@@ -53,7 +54,7 @@ export class ReadCachingBlobStore implements BlobStore {
       if (hasCode(err, status.OUT_OF_RANGE)) throw err;
       return this.#readSlow(digest, range);
     }
-    return this.#resumeFromSlow(digest, range, fromFast);
+    return readContinuingFrom(fromFast, this.#slow, digest, range);
   }
 
   async put(digest: Digest): Promise<BlobWriter> {
@@ -93,31 +94,6 @@ export class ReadCachingBlobStore implements BlobStore {
       return stream;
     }
     return teeInto(stream, writer);
-  }
-
-  /**
-   * Streams from fast; if fast fails part-way (a disk error, an eviction
-   * racing the read), continues from slow at the first byte not yet delivered.
-   */
-  async *#resumeFromSlow(
-    digest: Digest,
-    range: ReadRange | undefined,
-    fromFast: AsyncIterable<Uint8Array>,
-  ): AsyncIterable<Uint8Array> {
-    let delivered = 0;
-    try {
-      for await (const chunk of fromFast) {
-        delivered += chunk.byteLength;
-        yield chunk;
-      }
-      return;
-    } catch {
-      // Fall through to slow below.
-    }
-    const offset = (range?.offset ?? 0) + delivered;
-    const limit = range?.limit ?? 0;
-    if (limit !== 0 && delivered >= limit) return;
-    yield* await this.#slow.get(digest, { offset, limit: limit === 0 ? 0 : limit - delivered });
   }
 }
 
