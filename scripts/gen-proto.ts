@@ -86,6 +86,7 @@ try {
     'google/rpc/code.proto',
     'google/devtools/remoteworkers/v1test2/bots.proto',
     'google/devtools/remoteworkers/v1test2/command.proto',
+    'grpc/health/v1/health.proto',
   ];
   const bufArgs = ['generate', '--template', 'buf.gen.yaml'];
   for (const t of targets) bufArgs.push('--path', t);

@@ -2,7 +2,8 @@
  * The one table of what every RPC needs: a permission, on the instance name
  * read from its (first) request message. The authorization interceptor
  * refuses a method that is not listed here, and a test fails for every
- * method the server registers without an entry.
+ * method the server registers without an entry. The few methods anyone may
+ * call are listed apart, in {@link PUBLIC_METHODS}.
  */
 import type { Permission } from './permissions.ts';
 
@@ -168,4 +169,15 @@ export const METHOD_RULES: ReadonlyMap<string, MethodRule> = new Map<string, Met
     { permission: 'ac:read', instanceOf: instanceName },
   ],
   ['/kiln.admin.v1.ActionCacheAdmin/Purge', { permission: 'admin', instanceOf: instanceName }],
+]);
+
+/**
+ * Methods answered without authentication, even when `auth` is configured
+ * or in protected mode: gRPC health checking, since load balancers and
+ * container probes send no credentials. They say only whether the server
+ * (or a named service) is serving, nothing about data or callers.
+ */
+export const PUBLIC_METHODS: ReadonlySet<string> = new Set([
+  '/grpc.health.v1.Health/Check',
+  '/grpc.health.v1.Health/Watch',
 ]);

@@ -7,6 +7,7 @@ import { actionCommand } from './action-command.ts';
 import { capabilitiesCommand } from './capabilities-command.ts';
 import { casCommand } from './cas-command.ts';
 import { executeCommand } from './execute-command.ts';
+import { healthCommand } from './health-command.ts';
 import { opsCommand } from './ops-command.ts';
 import { runCommandLine } from './run-command.ts';
 import { serveCommand } from './serve-command.ts';
@@ -26,6 +27,7 @@ Client commands (any REAPI server; --server, default $KILN_SERVER or 127.0.0.1:8
   ops            list, get, wait for and cancel operations
   ac             show an action's cached result and who wrote it; purge entries by writer
   capabilities   show what the server supports
+  health         check that a server is serving (exit 0 only when it is)
 
 Run "kiln <command> --help" for a command's options.
 `;
@@ -40,6 +42,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   ops: opsCommand,
   ac: acCommand,
   capabilities: capabilitiesCommand,
+  health: healthCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

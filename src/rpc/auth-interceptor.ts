@@ -8,7 +8,7 @@
  */
 import { Metadata, ServerInterceptingCall, type ServerInterceptor, status } from '@grpc/grpc-js';
 import { type AuthenticationResult, type Authenticator, isFailure } from '../auth/authenticator.ts';
-import { METHOD_RULES, type MethodRule } from '../auth/method-permissions.ts';
+import { METHOD_RULES, type MethodRule, PUBLIC_METHODS } from '../auth/method-permissions.ts';
 import { allows, type Identity } from '../auth/permissions.ts';
 
 /** The caller of each call, keyed by the metadata object grpc-js hands to the handler. */
@@ -81,6 +81,8 @@ export function authInterceptor(
 ): ServerInterceptor {
   return (descriptor, call) => {
     const path = descriptor.path;
+    // Health checks: neither authenticated nor audited (a balancer calls every few seconds).
+    if (PUBLIC_METHODS.has(path)) return new ServerInterceptingCall(call);
     const rule = METHOD_RULES.get(path);
     let identity: Identity | undefined;
     let decided = false;

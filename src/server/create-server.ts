@@ -14,6 +14,7 @@ import { metricsRoute } from '../http/metrics-route.ts';
 import { WebAccess } from '../http/web-access.ts';
 import { AuditLog } from '../observe/audit-log.ts';
 import { registerByteStreamMetrics } from '../observe/bytestream-metrics.ts';
+import { registerHealthMetrics } from '../observe/health-metrics.ts';
 import { createObservability } from '../observe/observability.ts';
 import { registerProcessFailureCounter } from '../observe/process-failure-metrics.ts';
 import { registerWorkerCounters } from '../observe/worker-metrics.ts';
@@ -128,6 +129,7 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
     });
     const served = grpc;
     registerByteStreamMetrics(observed.metrics.registry, () => served.byteStreamStats());
+    registerHealthMetrics(observed.metrics.registry, () => served.healthStats());
     if (scheduler !== undefined && exec.localWorkers > 0) {
       worker = await startWorker({
         address: loopbackAddress(grpc.address, grpc.port),
@@ -211,6 +213,9 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
     stores,
     worker,
     async close() {
+      // First, so that load balancers watching health stop routing here
+      // while the worker and the scheduler stop.
+      running.drain();
       await worker?.stop();
       await scheduler?.close();
       await http?.close();

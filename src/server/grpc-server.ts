@@ -12,9 +12,11 @@ import {
   ActionCacheService,
   CapabilitiesService,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { HealthCheckResponse_ServingStatus, HealthService } from '../gen/grpc/health/v1/health.js';
 import { ActionCacheAdminService } from '../gen/kiln/admin/v1/action_cache_admin.js';
 import type { AuditLog } from '../observe/audit-log.ts';
 import type { ByteStreamStats } from '../observe/bytestream-metrics.ts';
+import type { HealthStats } from '../observe/health-metrics.ts';
 import { authInterceptor } from '../rpc/auth-interceptor.ts';
 import { byteStreamServiceDefinition } from '../rpc/bytestream-codec.ts';
 import { casServiceDefinition } from '../rpc/cas-codec.ts';
@@ -30,6 +32,11 @@ import {
 import { createByteStreamService } from '../services/bytestream-service.ts';
 import { createCapabilitiesService } from '../services/capabilities-service.ts';
 import { createCasService } from '../services/cas-service.ts';
+import {
+  createHealthService,
+  HealthStatus,
+  type HealthStatusOptions,
+} from '../services/health-service.ts';
 import {
   FLOW_CONTROL_WINDOW_BYTES,
   MAX_RECEIVE_MESSAGE_BYTES,
@@ -89,6 +96,8 @@ export interface GrpcServerOptions {
   readonly authenticator?: Authenticator;
   /** The audit log of refused calls and administrative actions; none when absent. */
   readonly audit?: AuditLog;
+  /** Bounds on health Watch streams; the defaults of health-service.ts when absent. */
+  readonly health?: HealthStatusOptions;
 }
 
 /** What the Remote Asset services need besides the CAS and the logger. */
@@ -117,7 +126,15 @@ export interface RunningGrpcServer {
   readonly methodPaths: readonly string[];
   /** The ByteStream service's uploads and Read streams, for metrics. */
   byteStreamStats(): ByteStreamStats;
-  /** Stops accepting calls, waits briefly for running ones, then closes. */
+  /** The health status and Watch streams, for metrics. */
+  healthStats(): HealthStats;
+  /**
+   * Turns the health status NOT_SERVING and tells every health Watch stream,
+   * so that load balancers stop routing here; calls are still served until
+   * {@link close}. Idempotent; `close` does it too.
+   */
+  drain(): void;
+  /** Drains, stops accepting calls, waits briefly for running ones, then closes. */
   close(): Promise<void>;
 }
 
@@ -141,6 +158,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     options.actionCache ?? new ActionCache({ store: options.actionCacheStore, cas });
 
   const authenticator = options.authenticator ?? createAuthenticator(undefined);
+  const health = new HealthStatus(options.health);
   const server = new CheckedDecodingServer({
     'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_SEND_MESSAGE_BYTES,
@@ -202,6 +220,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     server.addService(PushService, remoteAsset.push);
   }
 
+  server.addService(HealthService, createHealthService({ log, health }));
+  // Every service registered: "" and each of their names answer SERVING once bound.
+  const serviceNames = server.methodPaths.map((path) => path.slice(1, path.lastIndexOf('/')));
+
   if (!installFrameHeadroom()) {
     log.warn('could not hook grpc-js response framing; ByteStream.Read will copy every chunk');
   }
@@ -223,6 +245,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     log.warn('could not raise HTTP/2 flow-control windows; throughput will be lower');
   }
   const address = `${host}:${port}`;
+  health.serve(serviceNames);
   return {
     address,
     port,
@@ -233,7 +256,16 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       readStreams: readStreams.open,
       refusedReadStreams: readStreams.refused,
     }),
+    healthStats: () => ({
+      serving: health.statusOf('') === HealthCheckResponse_ServingStatus.SERVING,
+      watchStreams: health.watches,
+      refusedWatchStreams: health.refusedWatches,
+    }),
+    drain: () => health.drain(),
     async close() {
+      health.drain();
+      // Watch streams never end by themselves: ended here, the shutdown need not wait for them.
+      health.endWatches();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown();
