@@ -17,10 +17,15 @@
  */
 import { Metadata, status } from '@grpc/grpc-js';
 import { type Digest, toDigestMessage } from '../digest/digest.ts';
-import { failedPrecondition, notFound, resourceExhausted } from '../errors.ts';
+import { notFound, resourceExhausted } from '../errors.ts';
 import { ActionResult } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type BlobStore, type BlobWriter, type ReadRange, resolveRange } from './blob-store.ts';
-import { backendError, digestFunctionOf, type GrpcBackend } from './grpc-backend.ts';
+import {
+  BufferingWriter,
+  backendError,
+  digestFunctionOf,
+  type GrpcBackend,
+} from './grpc-backend.ts';
 import { missingInOrder } from './store-fan-out.ts';
 
 /** The Any type URL of a value stored through the action cache. */
@@ -55,7 +60,15 @@ export class GrpcActionCacheBlobStore implements BlobStore {
   }
 
   async put(key: Digest): Promise<BlobWriter> {
-    return new ValueWriter(key, (value) => this.#update(key, value));
+    return new BufferingWriter(
+      key,
+      MAX_VALUE_BYTES,
+      () =>
+        resourceExhausted(
+          `entry ${key.key} exceeds ${MAX_VALUE_BYTES} bytes, the most a grpc store keeps in an action cache entry`,
+        ),
+      (value) => this.#update(key, value),
+    );
   }
 
   async findMissing(keys: readonly Digest[]): Promise<Digest[]> {
@@ -135,55 +148,6 @@ export class GrpcActionCacheBlobStore implements BlobStore {
     } catch (err) {
       throw backendError(this.#backend, err, `UpdateActionResult ${key.key}`);
     }
-  }
-}
-
-/** Collects a value and stores it with one UpdateActionResult at commit. */
-class ValueWriter implements BlobWriter {
-  readonly #key: Digest;
-  readonly #send: (value: Buffer) => Promise<void>;
-  #chunks: Uint8Array[] = [];
-  #written = 0;
-  #state: 'open' | 'committed' | 'aborted' = 'open';
-
-  constructor(key: Digest, send: (value: Buffer) => Promise<void>) {
-    this.#key = key;
-    this.#send = send;
-  }
-
-  get written(): number {
-    return this.#written;
-  }
-
-  async write(chunk: Uint8Array): Promise<void> {
-    if (this.#state !== 'open')
-      throw failedPrecondition(`upload of ${this.#key.key} is ${this.#state}`);
-    if (this.#written + chunk.byteLength > MAX_VALUE_BYTES) {
-      throw resourceExhausted(
-        `entry ${this.#key.key} exceeds ${MAX_VALUE_BYTES} bytes, the most a grpc store keeps in an action cache entry`,
-      );
-    }
-    this.#chunks.push(Buffer.from(chunk));
-    this.#written += chunk.byteLength;
-  }
-
-  async commit(): Promise<void> {
-    if (this.#state !== 'open')
-      throw failedPrecondition(`upload of ${this.#key.key} is ${this.#state}`);
-    const value = Buffer.concat(this.#chunks);
-    this.#chunks = [];
-    this.#state = 'committed';
-    try {
-      await this.#send(value);
-    } catch (err) {
-      this.#state = 'aborted';
-      throw err;
-    }
-  }
-
-  async abort(): Promise<void> {
-    if (this.#state === 'open') this.#state = 'aborted';
-    this.#chunks = [];
   }
 }
 

@@ -13,11 +13,12 @@ import { CLIENT_CHANNEL_OPTIONS } from '../client/channel-options.ts';
 import { fromGrpcError } from '../client/grpc-error.ts';
 import { parseGrpcEndpoint } from '../config/grpc-store-schema.ts';
 import type { Digest } from '../digest/digest.ts';
-import { KilnError, withContext } from '../errors.ts';
+import { failedPrecondition, KilnError, withContext } from '../errors.ts';
 import {
   ActionCacheClient,
   type DigestFunction_Value,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { BlobWriter } from './blob-store.ts';
 
 /** Where and how to reach a backend; see the `grpc` store's configuration. */
 export interface GrpcBackendOptions {
@@ -146,4 +147,65 @@ export function digestFunctionOf(digest: Digest): DigestFunction_Value {
 /** A stream of one chunk. */
 export async function* singleChunk(chunk: Uint8Array): AsyncIterable<Uint8Array> {
   yield chunk;
+}
+
+/**
+ * Collects what is written in memory and hands it whole to `send` at
+ * commit: for values the backend takes in one message (a small blob in
+ * BatchUpdateBlobs, an action cache entry). Writing past `limit` bytes
+ * fails with `tooLarge()`; nothing is sent before commit, so an aborted or
+ * failed upload leaves nothing behind.
+ */
+export class BufferingWriter implements BlobWriter {
+  readonly #key: Digest;
+  readonly #limit: number;
+  readonly #tooLarge: () => KilnError;
+  readonly #send: (value: Buffer) => Promise<void>;
+  #chunks: Uint8Array[] = [];
+  #written = 0;
+  #state: 'open' | 'committed' | 'aborted' = 'open';
+
+  constructor(
+    key: Digest,
+    limit: number,
+    tooLarge: () => KilnError,
+    send: (value: Buffer) => Promise<void>,
+  ) {
+    this.#key = key;
+    this.#limit = limit;
+    this.#tooLarge = tooLarge;
+    this.#send = send;
+  }
+
+  get written(): number {
+    return this.#written;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.#state !== 'open')
+      throw failedPrecondition(`upload of ${this.#key.key} is ${this.#state}`);
+    if (this.#written + chunk.byteLength > this.#limit) throw this.#tooLarge();
+    // Copied: the caller may reuse its buffer once write resolves.
+    this.#chunks.push(Buffer.from(chunk));
+    this.#written += chunk.byteLength;
+  }
+
+  async commit(): Promise<void> {
+    if (this.#state !== 'open')
+      throw failedPrecondition(`upload of ${this.#key.key} is ${this.#state}`);
+    const value = Buffer.concat(this.#chunks);
+    this.#chunks = [];
+    this.#state = 'committed';
+    try {
+      await this.#send(value);
+    } catch (err) {
+      this.#state = 'aborted';
+      throw err;
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.#state === 'open') this.#state = 'aborted';
+    this.#chunks = [];
+  }
 }

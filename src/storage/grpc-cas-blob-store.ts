@@ -14,7 +14,13 @@ import { formatReadResourceName, formatWriteResourceName } from '../digest/resou
 import { failedPrecondition, KilnError, notFound } from '../errors.ts';
 import { type BlobStore, type BlobWriter, type ReadRange, resolveRange } from './blob-store.ts';
 import { ChunkQueue } from './chunk-queue.ts';
-import { backendError, digestFunctionOf, type GrpcBackend, singleChunk } from './grpc-backend.ts';
+import {
+  BufferingWriter,
+  backendError,
+  digestFunctionOf,
+  type GrpcBackend,
+  singleChunk,
+} from './grpc-backend.ts';
 import { missingInOrder } from './store-fan-out.ts';
 
 /** Batch limit when the backend states none (0) or does not answer GetCapabilities. */
@@ -66,7 +72,13 @@ export class GrpcCasBlobStore implements BlobStore {
 
   async put(digest: Digest): Promise<BlobWriter> {
     if (fitsBatch(digest, await this.#maxBatchBytes())) {
-      return new BatchWriter(digest, (data) => this.#batchUpdate(digest, data));
+      return new BufferingWriter(
+        digest,
+        digest.size,
+        () =>
+          failedPrecondition(`upload of ${digest.key} exceeds its size of ${digest.size} bytes`),
+        (data) => this.#batchUpdate(digest, data),
+      );
     }
     return new StreamWriter(digest, (chunks) =>
       this.#backend.rpc
@@ -224,56 +236,6 @@ export class GrpcCasBlobStore implements BlobStore {
         },
       );
     return this.#maxBatch;
-  }
-}
-
-/** Collects a small blob and sends it in one BatchUpdateBlobs at commit. */
-class BatchWriter implements BlobWriter {
-  readonly #digest: Digest;
-  readonly #send: (data: Buffer) => Promise<void>;
-  #chunks: Uint8Array[] = [];
-  #written = 0;
-  #state: 'open' | 'committed' | 'aborted' = 'open';
-
-  constructor(digest: Digest, send: (data: Buffer) => Promise<void>) {
-    this.#digest = digest;
-    this.#send = send;
-  }
-
-  get written(): number {
-    return this.#written;
-  }
-
-  async write(chunk: Uint8Array): Promise<void> {
-    if (this.#state !== 'open')
-      throw failedPrecondition(`upload of ${this.#digest.key} is ${this.#state}`);
-    if (this.#written + chunk.byteLength > this.#digest.size) {
-      throw failedPrecondition(
-        `upload of ${this.#digest.key} exceeds its size of ${this.#digest.size} bytes`,
-      );
-    }
-    // Copied: the caller may reuse its buffer once write resolves.
-    this.#chunks.push(Buffer.from(chunk));
-    this.#written += chunk.byteLength;
-  }
-
-  async commit(): Promise<void> {
-    if (this.#state !== 'open')
-      throw failedPrecondition(`upload of ${this.#digest.key} is ${this.#state}`);
-    const data = Buffer.concat(this.#chunks);
-    this.#chunks = [];
-    this.#state = 'committed';
-    try {
-      await this.#send(data);
-    } catch (err) {
-      this.#state = 'aborted';
-      throw err;
-    }
-  }
-
-  async abort(): Promise<void> {
-    if (this.#state === 'open') this.#state = 'aborted';
-    this.#chunks = [];
   }
 }
 
