@@ -18,8 +18,8 @@ const HEALTH_HELP = `Usage: kiln health [SERVICE] [options]
 
 Asks the server whether it is serving (the gRPC health checking protocol)
 and prints SERVING or NOT_SERVING. Exits 0 only when SERVING: 1 when the
-server is not serving (it is shutting down), does not serve SERVICE, or
-cannot be reached. No token is needed.
+server is not serving (still loading its disk index, or shutting down),
+does not serve SERVICE, or cannot be reached. No token is needed.
 
 SERVICE is a fully qualified gRPC service name such as
 build.bazel.remote.execution.v2.Execution; without it, the whole server.

@@ -21,6 +21,7 @@ import type { HttpAccess, UiConfig } from '../config/ui-schema.ts';
 import type { Logger } from '../util/logger.ts';
 import type { RouteRegistrar } from './http-server.ts';
 import { OidcSignIn } from './oidc-sign-in.ts';
+import { PROBE_PATHS } from './probe-routes.ts';
 import {
   CookieSigner,
   csrfTokenOf,
@@ -180,6 +181,8 @@ export class WebAccess {
         (_request, body, done) => done(null, new URLSearchParams(body as string)),
       );
       app.addHook('onRequest', async (request, reply) => {
+        // Probes answer anyone: no credentials to check, nothing to reveal.
+        if (PROBE_PATHS.has(request.routeOptions.url ?? '')) return;
         const viewer = await this.#resolve(request);
         viewers.set(request, {
           viewer,

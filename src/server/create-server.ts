@@ -11,6 +11,7 @@ import { ConfigError } from '../config/load-config.ts';
 import type { KilnConfig } from '../config/schema.ts';
 import { type RunningHttpServer, resolveHttpListen, startHttpServer } from '../http/http-server.ts';
 import { metricsRoute } from '../http/metrics-route.ts';
+import { probeRoutes } from '../http/probe-routes.ts';
 import { WebAccess } from '../http/web-access.ts';
 import { AuditLog } from '../observe/audit-log.ts';
 import { registerByteStreamMetrics } from '../observe/bytestream-metrics.ts';
@@ -117,6 +118,8 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
       scheduler,
       workerTimeoutMs: exec.workerTimeoutMs,
       log,
+      // Not ready (health checks, /readyz) until every disk store has its index.
+      ready: stores.whenIndexed(),
       rpcObserver: observed.observer,
       onActionCacheLookup: observed.observer.actionCacheLookup,
       authenticator,
@@ -178,6 +181,7 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
         // The access layer first: it guards /metrics and every page.
         routes: [
           uiAccessRegistrar(access),
+          probeRoutes(() => served.phase()),
           metricsRoute(observed.metrics),
           (app) => registerUi(app, deps),
         ],
@@ -218,9 +222,11 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
       running.drain();
       await worker?.stop();
       await scheduler?.close();
-      await http?.close();
       await running.close();
       await stores.close();
+      // Last: /readyz answers "shutting down" (and /healthz ok) for as long
+      // as the shutdown takes, rather than refusing connections.
+      await http?.close();
       writers.close();
       authenticator.close?.();
       tls?.close();

@@ -36,6 +36,7 @@ import {
   createHealthService,
   HealthStatus,
   type HealthStatusOptions,
+  type ServingPhase,
 } from '../services/health-service.ts';
 import {
   FLOW_CONTROL_WINDOW_BYTES,
@@ -98,6 +99,12 @@ export interface GrpcServerOptions {
   readonly audit?: AuditLog;
   /** Bounds on health Watch streams; the defaults of health-service.ts when absent. */
   readonly health?: HealthStatusOptions;
+  /**
+   * Health checks answer NOT_SERVING until this settles (a server whose disk
+   * stores are still loading their index is not ready), and for good if it
+   * rejects; SERVING as soon as the port is bound when absent.
+   */
+  readonly ready?: Promise<void>;
 }
 
 /** What the Remote Asset services need besides the CAS and the logger. */
@@ -128,6 +135,8 @@ export interface RunningGrpcServer {
   byteStreamStats(): ByteStreamStats;
   /** The health status and Watch streams, for metrics. */
   healthStats(): HealthStats;
+  /** Where the server is in its life: what `/readyz` and health checks tell. */
+  phase(): ServingPhase;
   /**
    * Turns the health status NOT_SERVING and tells every health Watch stream,
    * so that load balancers stop routing here; calls are still served until
@@ -245,7 +254,14 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     log.warn('could not raise HTTP/2 flow-control windows; throughput will be lower');
   }
   const address = `${host}:${port}`;
-  health.serve(serviceNames);
+  if (options.ready === undefined) health.serve(serviceNames);
+  else {
+    options.ready.then(
+      () => health.serve(serviceNames),
+      (err: unknown) =>
+        log.error({ err }, 'not ready, and will not be: health checks stay NOT_SERVING'),
+    );
+  }
   return {
     address,
     port,
@@ -261,6 +277,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       watchStreams: health.watches,
       refusedWatchStreams: health.refusedWatches,
     }),
+    phase: () => health.phase,
     drain: () => health.drain(),
     async close() {
       health.drain();

@@ -1,9 +1,11 @@
 /**
  * grpc.health.v1.Health: whether this process, or one service it registers,
  * is serving, for load balancers and container probes. The status is
- * SERVING from the moment the port is bound until shutdown begins, then
+ * SERVING once the port is bound and the server is ready (for `kiln serve`,
+ * once every disk store has loaded its index) until shutdown begins, then
  * NOT_SERVING (told to every Watch stream at once), so that a balancer stops
- * sending new calls before the listener closes.
+ * sending new calls before the listener closes. The HTTP `/readyz` reads the
+ * same status.
  *
  * A storage backend that is down (a `grpc` or `s3` store) does not turn the
  * status NOT_SERVING: every process in a cluster shares that backend, so all
@@ -40,6 +42,14 @@ export interface HealthStatusOptions {
    */
   readonly maxWatchesPerConnection?: number;
 }
+
+/**
+ * Where a server is in its life, as health checks and `/readyz` tell it:
+ * `starting` until it serves (the port bound and, for `kiln serve`, every
+ * disk store indexed), then `serving`, then `draining` for good once
+ * shutdown begins.
+ */
+export type ServingPhase = 'starting' | 'serving' | 'draining';
 
 const SHUTTING_DOWN = 'Kiln is shutting down; watch the health of another server';
 
@@ -94,6 +104,12 @@ export class HealthStatus {
       this.#forget(call);
       call.emit('error', { code: status.UNAVAILABLE, details: SHUTTING_DOWN });
     }
+  }
+
+  /** Where the server is in its life; SERVING in health checks only while `serving`. */
+  get phase(): ServingPhase {
+    if (this.#draining) return 'draining';
+    return this.#serving ? 'serving' : 'starting';
   }
 
   /** The status of `service` ("" for the whole server). */

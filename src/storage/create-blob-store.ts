@@ -34,6 +34,12 @@ export interface Stores {
   readonly actionCache: BlobStore;
   /** Remote Asset associations, keyed by a digest of the request (not content-addressed). */
   readonly assets: BlobStore;
+  /**
+   * Settles when every disk store of the trees has built its index (disk
+   * stores index in the background, see disk-blob-store.ts); rejects with
+   * the first store's indexing error. Readiness waits for it.
+   */
+  whenIndexed(): Promise<void>;
   /** Closes every store that was built, each once. */
   close(): Promise<void>;
 }
@@ -66,10 +72,14 @@ export async function createStores(config: KilnConfig): Promise<Stores> {
     const assets = await builder.build(config.storage.assets, 'storage.assets', 'assets');
     const cas = new VerifyingBlobStore({ backend: casTop });
     let closing: Promise<void> | undefined;
+    const indexed = builder.whenIndexed();
+    // Whoever asks gets the error; nothing else may be left unhandled.
+    indexed.catch(() => {});
     return {
       cas,
       actionCache,
       assets,
+      whenIndexed: () => indexed,
       close: () => {
         closing ??= closeAll([cas, actionCache, assets]);
         return closing;
@@ -92,6 +102,8 @@ class TreeBuilder {
   readonly #named = new Map<string, SharedStore>();
   /** Built stores that no parent owns yet: what to close if construction fails. */
   readonly #orphans = new Set<BlobStore>();
+  /** Every disk store built, for {@link whenIndexed}. */
+  readonly #disks: DiskBlobStore[] = [];
 
   constructor(config: KilnConfig) {
     this.#config = config;
@@ -114,6 +126,11 @@ class TreeBuilder {
     return this.#own(shareHandle(shared, await shared.store));
   }
 
+  /** Settles when every disk store built so far has its index. */
+  async whenIndexed(): Promise<void> {
+    await Promise.all(this.#disks.map((disk) => disk.whenIndexed()));
+  }
+
   /** Closes everything built so far that no parent owns. */
   async abandon(): Promise<void> {
     await closeAll([...this.#orphans]).catch(() => {});
@@ -132,8 +149,8 @@ class TreeBuilder {
           () => new MemoryBlobStore({ maxBytes: node.maxSize }),
         );
       case 'disk':
-        return this.#construct(path, node.kind, [], () =>
-          DiskBlobStore.open({
+        return this.#construct(path, node.kind, [], async () => {
+          const disk = await DiskBlobStore.open({
             path: resolveStorePath(this.#config, node.path),
             maxBytes: node.maxSize,
             fsync: node.fsync,
@@ -142,8 +159,10 @@ class TreeBuilder {
             contentAddressed: role === 'cas',
             // Serve at once after a restart; lookups of blobs not indexed yet wait for the index.
             indexInBackground: true,
-          }),
-        );
+          });
+          this.#disks.push(disk);
+          return disk;
+        });
       case 'existenceCache': {
         const backend = await this.build(node.backend, at('existenceCache.backend'), role);
         return this.#construct(
