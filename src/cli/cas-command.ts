@@ -16,7 +16,7 @@ import {
 import { downloadFiles, materializeTree } from '../client/tree-downloader.ts';
 import { uploadPath } from '../client/upload-path.ts';
 import { formatDigest, isEmptyDigest } from '../digest/digest.ts';
-import { fromFsError, invalidArgument } from '../errors.ts';
+import { fromFsError, invalidArgument, KilnError } from '../errors.ts';
 import {
   Action,
   ActionResult,
@@ -204,8 +204,8 @@ async function upload(ctx: CommandContext): Promise<number> {
     const what =
       result.kind === 'file'
         ? `a file of ${formatSize(result.bytes)}`
-        : `${plural(result.files, 'file')} (${formatSize(result.bytes)}) in ` +
-          plural(result.directories, 'distinct directory', 'distinct directories');
+        : `${plural(result.files, 'file')} (${formatSize(result.bytes)}) and ` +
+          plural(result.directories, 'directory', 'directories');
     out.note(
       `uploaded ${what}: ${plural(result.uploadedBlobs, 'missing blob')} (${formatSize(result.uploadedBytes)}) sent`,
     );
@@ -338,7 +338,17 @@ async function loadTree(ctx: CommandContext, wholeTree: boolean): Promise<Fetche
   const digest = parseDigestArg(ctx.args.positional(0), ctx.settings.digestFunction);
   const conn = await ctx.connect();
   if (ctx.args.flag('tree')) return fetchTreeMessage(conn.cas, digest);
-  if (wholeTree) return fetchTree(conn.cas, digest);
+  if (wholeTree) {
+    return fetchTree(conn.cas, digest).catch((err: unknown) => {
+      // The server names the blob in its internal form (`sha256/HASH_SIZE`).
+      if (err instanceof KilnError && / is not a Directory message/.test(err.message)) {
+        throw invalidArgument(
+          `blob ${formatDigest(digest)} is not a Directory (a file? see "kiln cas cat")`,
+        );
+      }
+      throw err;
+    });
+  }
   const bytes = await conn.cas.readBlob(digest);
   // Directories from other clients need not be canonical; but bytes that decode to no entry
   // at all (only unknown fields) are a file, not a Directory.

@@ -36,11 +36,16 @@ export function describeError(err: unknown, address?: string): string {
         const cause = /Last error: (?:Error: )?(.*?)\.?(?:\s*Resolution note:.*)?$/s.exec(
           error.message,
         );
-        const why = cause?.[1] ?? error.message;
+        // grpc-js appends the time of the failure in parentheses.
+        const why = (cause?.[1] ?? error.message).replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)$/, '');
         // A refused handshake means the server runs, but the TLS options do not fit it.
-        message = /SSL|TLS|certificate/i.test(why)
-          ? `cannot reach ${where} over TLS (see --tls-ca, --tls-cert and --tls-key): ${why}`
-          : `cannot reach ${where} (is it running? see --server): ${why}`;
+        message = /wrong version number|packet length too long|http request/i.test(why)
+          ? `${where} answered in plaintext, not TLS: drop grpcs:// and the --tls-* options, or enable TLS on the server`
+          : /^Protocol error$/i.test(why)
+            ? `${where} does not speak gRPC (HTTP/2 "Protocol error"): is it the HTTP port of the web UI? Kiln's gRPC port is server.listen (default 8980), the HTTP port usually the one after it`
+            : /SSL|TLS|certificate/i.test(why)
+              ? `cannot reach ${where} over TLS (see --tls-ca, --tls-cert and --tls-key): ${why}`
+              : `cannot reach ${where} (is it running? see --server): ${why}`;
         break;
       }
       case status.PERMISSION_DENIED:

@@ -6,6 +6,7 @@
  * exit code.
  */
 import { type ParseArgsOptionDescriptor, parseArgs } from 'node:util';
+import { closestName } from '../util/closest-name.ts';
 import { describeError, exitCodeOf, UsageError } from './cli-errors.ts';
 import { Output } from './cli-output.ts';
 import { type ClientSettings, Connection, resolveSettings } from './connection.ts';
@@ -120,12 +121,7 @@ export async function runCommand(
     const split = args.indexOf('--');
     const own = split < 0 || !spec.argv ? [...args] : args.slice(0, split);
     const argv = split < 0 || !spec.argv ? [] : args.slice(split + 1);
-    const { values, positionals } = parseArgs({
-      args: own,
-      options: { ...GLOBAL_OPTIONS, ...spec.options },
-      allowPositionals: true,
-      strict: true,
-    });
+    const { values, positionals } = parseCommandLine(own, spec, split >= 0);
     if (values.help === true) {
       process.stdout.write(`${spec.help.trimEnd()}\n\n${GLOBAL_HELP}`);
       return 0;
@@ -163,6 +159,27 @@ export async function runCommand(
   }
 }
 
+/** parseArgs, with its errors for unknown options said in one line of Kiln's words. */
+function parseCommandLine(args: string[], spec: CommandSpec, hasSeparator: boolean) {
+  try {
+    return parseArgs({
+      args,
+      options: { ...GLOBAL_OPTIONS, ...spec.options },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (err) {
+    const unknown = /^Unknown option '([^']*)'/.exec((err as Error).message)?.[1];
+    if (unknown === undefined) throw err;
+    // `kiln run sh -c …` without `--`: the command's own options look like Kiln's.
+    throw new UsageError(
+      spec.argv && !hasSeparator
+        ? `unknown option "${unknown}"; put the command to run after "--", e.g. kiln ${spec.name} [options] -- sh -c 'echo hi'`
+        : `unknown option "${unknown}"`,
+    );
+  }
+}
+
 function checkPositionals(spec: CommandSpec, parsed: ParsedArgs): void {
   const names = spec.positionals ?? [];
   const required = names.filter((n) => !n.endsWith('?'));
@@ -191,17 +208,53 @@ export interface CommandGroup {
   readonly commands: Readonly<Record<string, (args: string[]) => Promise<number>>>;
 }
 
+/**
+ * Moves global options typed before a (sub)command name after it, so that
+ * `kiln --server X ops list` means `kiln ops list --server X`. Options go
+ * before a `--`, which starts the command line to run. Returns the command
+ * name (undefined when there is none) and the arguments for it.
+ */
+export function hoistGlobalOptions(args: readonly string[]): {
+  name: string | undefined;
+  rest: string[];
+} {
+  const leading: string[] = [];
+  let i = 0;
+  while (i < args.length) {
+    const arg = args[i] as string;
+    const option = /^--([^=]+)(=.*)?$/.exec(arg);
+    const spec = option === null ? undefined : GLOBAL_OPTIONS[option[1] as string];
+    if (spec === undefined || option === null || option[1] === 'help') break;
+    leading.push(arg);
+    i++;
+    if (spec.type === 'string' && option[2] === undefined && i < args.length) {
+      leading.push(args[i] as string);
+      i++;
+    }
+  }
+  const name = args[i];
+  const rest = args.slice(i + 1);
+  if (leading.length > 0) {
+    const split = rest.indexOf('--');
+    if (split < 0) rest.push(...leading);
+    else rest.splice(split, 0, ...leading);
+  }
+  return { name, rest };
+}
+
 /** Dispatches `args` to the group's subcommand. */
 export async function runGroup(group: CommandGroup, args: readonly string[]): Promise<number> {
-  const [name, ...rest] = args;
+  const { name, rest } = hoistGlobalOptions(args);
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(group.help);
     return name === undefined ? 2 : 0;
   }
   const command = group.commands[name];
   if (command === undefined) {
+    const near = closestName(name, Object.keys(group.commands));
+    const hint = near === undefined ? '' : `; did you mean "${group.name} ${near}"?`;
     process.stderr.write(
-      `kiln: unknown command "${group.name} ${name}" (see "kiln ${group.name} --help")\n`,
+      `kiln: unknown command "${group.name} ${name}"${hint} (see "kiln ${group.name} --help")\n`,
     );
     return 2;
   }

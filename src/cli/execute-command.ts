@@ -7,6 +7,7 @@ import { status } from '@grpc/grpc-js';
 import { type ExecutionOutcome, executeAction } from '../client/execute-action.ts';
 import type { Digest } from '../digest/digest.ts';
 import { KilnError } from '../errors.ts';
+import { type BlobKind, decodeBlob } from '../ui/blob-kind.ts';
 import { formatDuration } from './cli-output.ts';
 import { type CommandContext, runCommand } from './cli-runner.ts';
 import type { Connection } from './connection.ts';
@@ -93,6 +94,37 @@ export function failureOf(
   return s === undefined || s.code === status.OK ? undefined : { code: s.code, message: s.message };
 }
 
+/** What to do with a blob of each kind instead of executing it. */
+const INSTEAD: Readonly<Record<Exclude<BlobKind, 'action'>, string>> = {
+  directory:
+    'a Directory (an input root?): make an action with "kiln action create" or use "kiln run"',
+  tree: 'a Tree: look at it with "kiln cas cat --as Tree"',
+  command: 'a Command: "kiln action create" makes the Action that names it',
+  file: 'a plain file: look at it with "kiln cas cat"',
+};
+
+/**
+ * When Execute rejected `digest` as malformed, an error saying what the blob
+ * is instead (a Directory, a Command, a file), or undefined when it is an
+ * Action after all, or cannot be read: then the server's error stands.
+ */
+async function notAnAction(
+  conn: Connection,
+  digest: Digest,
+  err: unknown,
+): Promise<KilnError | undefined> {
+  const code = err instanceof KilnError ? err.code : undefined;
+  if (code !== status.INVALID_ARGUMENT && code !== status.FAILED_PRECONDITION) return undefined;
+  if (digest.size > 4 * 1024 * 1024) return undefined;
+  const data = await conn.cas.readBlob(digest).catch(() => undefined);
+  const kind = data === undefined ? undefined : decodeBlob(digest, data)?.kind;
+  if (kind === undefined || kind === 'action') return undefined;
+  return new KilnError(
+    status.INVALID_ARGUMENT,
+    `blob ${digest.hash}/${digest.size} is not an Action; it looks like ${INSTEAD[kind]}`,
+  );
+}
+
 /** Runs `kiln execute` with the arguments after `execute`. */
 export function executeCommand(args: string[]): Promise<number> {
   return runCommand(
@@ -113,6 +145,8 @@ export function executeCommand(args: string[]): Promise<number> {
       const run = await executeWithStages(ctx, conn, actionDigest, {
         skipCacheLookup: ctx.args.flag('skip-cache'),
         quiet: ctx.args.flag('quiet'),
+      }).catch(async (err: unknown) => {
+        throw (await notAnAction(conn, actionDigest, err)) ?? err;
       });
       const failure = failureOf(run);
       const result = run.response.result;

@@ -5,6 +5,7 @@
 import { status } from '@grpc/grpc-js';
 import { outcomeOf, stageOf } from '../client/execute-action.ts';
 import { makeDigest } from '../digest/digest.ts';
+import { KilnError } from '../errors.ts';
 import { executeMetadataOf } from '../execution/operation-message.ts';
 import {
   ListOperationsRequest,
@@ -24,6 +25,9 @@ The server's operations (one per Execute call).
 Commands:
   list          list operations (--filter to narrow them)
   get NAME      show an operation, and its result when it is done
+
+NAME is the operation name (operations/ID), its ID alone, or the address
+of its page in the web UI.
   wait NAME     wait until an operation is done, then show it
   cancel NAME   cancel an operation
 
@@ -32,13 +36,13 @@ Run "kiln ops <command> --help" for a command's options.
 
 const LIST_HELP = `Usage: kiln ops list [options]
 
-Lists operations: name, stage and action digest.
+Lists operations, newest first (like the web UI): name, stage and action digest.
 
 Options:
   --filter EXPR   key=value terms joined by AND; keys on Kiln: stage (QUEUED,
                   EXECUTING, COMPLETED), done, instance_name, invocation_id,
                   correlated_invocations_id
-  --limit N       at most N operations (default 100)
+  --limit N       the N newest operations (default 100)
 
 Examples:
   kiln ops list
@@ -116,22 +120,25 @@ async function list(ctx: CommandContext): Promise<number> {
     throw new UsageError(`--limit "${limitText}" must be a positive integer`);
   }
   const conn = await ctx.connect();
-  const operations: Operation[] = [];
+  // ListOperations pages go oldest first, and the newest are wanted: read
+  // every page, keeping the last `limit` operations.
+  let operations: Operation[] = [];
   let pageToken = '';
   do {
     const request = ListOperationsRequest.fromPartial({
       name: '',
       filter: ctx.args.string('filter') ?? '',
-      pageSize: Math.min(limit - operations.length, 1000),
+      pageSize: 1000,
       pageToken,
     });
     const page: ListOperationsResponse = await conn.unary('ListOperations', (md, opts, cb) =>
       conn.operations.listOperations(request, md, opts, cb),
     );
     operations.push(...page.operations);
+    if (operations.length > limit) operations = operations.slice(-limit);
     pageToken = page.nextPageToken;
-  } while (pageToken !== '' && operations.length < limit);
-  const rows = operations.slice(0, limit).map(summaryOf);
+  } while (pageToken !== '');
+  const rows = operations.reverse().map(summaryOf);
   ctx.out.result({ operations: rows }, () =>
     rows.length === 0
       ? 'no operations'
@@ -183,9 +190,20 @@ async function show(ctx: CommandContext, conn: Connection, op: Operation): Promi
   return 0;
 }
 
+/**
+ * The operation name NAME stands for: as is when it has a `/`, prefixed
+ * with `operations/` when it is a bare ID (as in the web UI's addresses),
+ * or taken from a pasted web UI address.
+ */
+export function operationName(text: string): string {
+  const page = /^https?:\/\/[^/]+\/operations\/([^/?#]+)/.exec(text.trim());
+  if (page !== null) return `operations/${decodeURIComponent(page[1] as string)}`;
+  return text.includes('/') ? text : `operations/${text}`;
+}
+
 async function get(ctx: CommandContext): Promise<number> {
   const conn = await ctx.connect();
-  const name = ctx.args.positional(0);
+  const name = operationName(ctx.args.positional(0));
   const op: Operation = await conn.unary('GetOperation', (md, opts, cb) =>
     conn.operations.getOperation({ name }, md, opts, cb),
   );
@@ -194,7 +212,7 @@ async function get(ctx: CommandContext): Promise<number> {
 
 async function wait(ctx: CommandContext): Promise<number> {
   const conn = await ctx.connect();
-  const name = ctx.args.positional(0);
+  const name = operationName(ctx.args.positional(0));
   for (;;) {
     // Each call waits up to a minute on the server; the deadline leaves it room.
     const op: Operation = await conn.unary(
@@ -209,7 +227,17 @@ async function wait(ctx: CommandContext): Promise<number> {
 
 async function cancel(ctx: CommandContext): Promise<number> {
   const conn = await ctx.connect();
-  const name = ctx.args.positional(0);
+  const name = operationName(ctx.args.positional(0));
+  // Cancelling a finished operation succeeds and does nothing: say so instead.
+  const op: Operation = await conn.unary('GetOperation', (md, opts, cb) =>
+    conn.operations.getOperation({ name }, md, opts, cb),
+  );
+  if (op.done) {
+    throw new KilnError(
+      status.FAILED_PRECONDITION,
+      `operation ${name} had already finished; nothing to cancel (see "kiln ops get ${name}")`,
+    );
+  }
   await conn.unary('CancelOperation', (md, opts, cb) =>
     conn.operations.cancelOperation({ name }, md, opts, cb),
   );

@@ -9,9 +9,11 @@ import { resolve } from 'node:path';
 import type { Digest } from '../digest/digest.ts';
 import type { DigestFunction } from '../digest/digest-function.ts';
 import { fromFsError, invalidArgument } from '../errors.ts';
-import { collectDirectory } from './collect-directory.ts';
+import { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { type CollectedDirectory, collectDirectory } from './collect-directory.ts';
 import { ConcurrencyLimiter } from './concurrency-limiter.ts';
 import { digestFile } from './digest-file.ts';
+import { childDigest } from './fetch-directory-tree.ts';
 import { type BlobSink, uploadMissing } from './upload-missing.ts';
 
 /** Options for {@link uploadPath}. */
@@ -37,7 +39,10 @@ export interface UploadedPath {
   readonly kind: 'file' | 'directory';
   /** Files under the path (one per path; 1 for a file). */
   readonly files: number;
-  /** Distinct Directory messages, the root included (0 for a file). */
+  /**
+   * Directories under the path, one per path and the root not counted (0
+   * for a file): what `kiln cas tree` and a download count for the tree.
+   */
   readonly directories: number;
   /** Content bytes of all files. */
   readonly bytes: number;
@@ -102,9 +107,27 @@ export async function uploadPath(options: UploadPathOptions): Promise<UploadedPa
     digest: tree.rootDigest,
     kind: 'directory',
     files: tree.files.length,
-    directories: tree.directories.size,
+    directories: directoriesBelowRoot(tree.rootDigest, tree.directories),
     bytes: tree.files.reduce((sum, f) => sum + f.digest.size, 0),
     uploadedBlobs: uploaded.blobs,
     uploadedBytes: uploaded.bytes,
   };
+}
+
+/** Directory paths below the root of a collected tree, each distinct Directory decoded once. */
+function directoriesBelowRoot(root: Digest, encoded: CollectedDirectory['directories']): number {
+  const below = new Map<string, number>();
+  const count = (key: string): number => {
+    const known = below.get(key);
+    if (known !== undefined) return known;
+    const data = encoded.get(key)?.data;
+    const children = data === undefined ? [] : Directory.decode(data).directories;
+    let n = 0;
+    for (const child of children) {
+      n += 1 + count(childDigest(root, child.name, child.digest).key);
+    }
+    below.set(key, n);
+    return n;
+  };
+  return count(root.key);
 }

@@ -7,7 +7,9 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { closestName } from '../util/closest-name.ts';
 import { checkCompositeStores } from './composite-store-checks.ts';
+import { knownKeysAt } from './known-keys.ts';
 import { REMOVED_KEYS } from './removed-keys.ts';
 import {
   type KilnConfig,
@@ -98,7 +100,14 @@ export function parseConfigText(
   if (problems.length > 0) throw new ConfigError(sourceName, problems);
 
   const result = kilnConfigSchema.safeParse(expanded, { reportInput: true });
-  if (!result.success) throw new ConfigError(sourceName, formatIssues(result.error.issues, []));
+  if (!result.success) {
+    // Unknown store names are found on the parsed configuration, which does
+    // not exist here: look for them in the raw one so they are reported now too.
+    throw new ConfigError(sourceName, [
+      ...formatIssues(result.error.issues, []),
+      ...unknownRawStoreNames(expanded),
+    ]);
+  }
 
   const config = applyOverrides(result.data, options.overrides ?? {}, problems);
   problems.push(...checkServerTls(config.server.tls));
@@ -231,9 +240,62 @@ export function checkStoreGraph(config: KilnConfig): string[] {
   return problems;
 }
 
+/** The fields of each store kind that hold a store reference (`*`: any key). */
+const REFERENCE_FIELDS: Readonly<Record<string, readonly (readonly string[])[]>> = {
+  existenceCache: [['backend']],
+  readCaching: [['fast'], ['slow']],
+  sharding: [['shards', '*', 'backend']],
+  mirrored: [['a'], ['b']],
+  sizePartitioned: [['small'], ['large']],
+};
+
+/**
+ * {@link checkStoreGraph}'s unknown-name check on a configuration the schema
+ * rejected: follows only what has the expected shape, leaving the rest to
+ * the schema's own messages.
+ */
+function unknownRawStoreNames(raw: unknown): string[] {
+  const isRecord = (v: unknown): v is Record<string, unknown> =>
+    v !== null && typeof v === 'object' && !Array.isArray(v);
+  const storage = isRecord(raw) ? raw.storage : undefined;
+  if (!isRecord(storage)) return [];
+  const stores = isRecord(storage.stores) ? storage.stores : {};
+  const names = Object.keys(stores);
+  const problems: string[] = [];
+  const visitRef = (ref: unknown, path: string): void => {
+    if (typeof ref === 'string') {
+      if (!Object.hasOwn(stores, ref)) problems.push(unknownStore(path, ref, names));
+    } else {
+      visitNode(ref, path);
+    }
+  };
+  const visitNode = (node: unknown, path: string): void => {
+    if (!isRecord(node)) return;
+    for (const [kind, body] of Object.entries(node)) {
+      for (const fields of REFERENCE_FIELDS[kind] ?? []) {
+        const follow = (value: unknown, rest: readonly string[], at: string): void => {
+          const [field, ...more] = rest;
+          if (field === undefined) visitRef(value, at);
+          else if (!isRecord(value)) return;
+          else if (field !== '*') follow(value[field], more, `${at}.${field}`);
+          else for (const [key, v] of Object.entries(value)) follow(v, more, `${at}.${key}`);
+        };
+        follow(body, fields, `${path}.${kind}`);
+      }
+    }
+  };
+  for (const [name, node] of Object.entries(stores)) visitNode(node, `storage.stores.${name}`);
+  for (const role of ['cas', 'actionCache']) {
+    if (storage[role] !== undefined) visitRef(storage[role], `storage.${role}`);
+  }
+  return problems;
+}
+
 function unknownStore(path: string, name: string, names: readonly string[]): string {
   const known = names.length > 0 ? names.map((n) => `"${n}"`).join(', ') : 'none';
-  return `${path}: unknown store "${name}" (defined in storage.stores: ${known})`;
+  const near = closestName(name, names);
+  const hint = near === undefined ? '' : `; did you mean "${near}"?`;
+  return `${path}: unknown store "${name}" (defined in storage.stores: ${known}${hint})`;
 }
 
 /** Named references only: an inline node cannot refer back to its ancestors except by name. */
@@ -326,7 +388,11 @@ function formatIssues(issues: readonly z.core.$ZodIssue[], base: readonly Proper
         return issue.keys.map((key) => {
           const full = formatPath([...path, key]);
           const removed = REMOVED_KEYS.get(full);
-          return removed === undefined ? `${at}: unknown key "${key}"` : `${full}: ${removed}`;
+          if (removed !== undefined) return `${full}: ${removed}`;
+          const near = closestName(key, knownKeysAt(kilnConfigSchema, path));
+          return near === undefined
+            ? `${at}: unknown key "${key}"`
+            : `${at}: unknown key "${key}" (did you mean "${near}"?)`;
         });
       case 'invalid_union': {
         // A store reference is a name or a definition: report the problems of
@@ -343,9 +409,10 @@ function formatIssues(issues: readonly z.core.$ZodIssue[], base: readonly Proper
         return [`${at}: ${issue.message}, got ${typeName(issue.input)}`];
       }
       case 'invalid_type':
-        return issue.input === undefined
-          ? [`${at}: required field is missing`]
-          : [`${at}: expected ${issue.expected}, got ${typeName(issue.input)}`];
+        if (issue.input === undefined) return [`${at}: required field is missing`];
+        // A schema's own message (e.g. "expected host:port") says more than the type.
+        if (!issue.message.startsWith('Invalid input')) return [`${at}: ${issue.message}`];
+        return [`${at}: expected ${issue.expected}, got ${typeName(issue.input)}`];
       case 'invalid_key':
         return [`${at}: invalid name: ${issue.issues.map((i) => i.message).join('; ')}`];
       default:

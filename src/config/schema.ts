@@ -124,13 +124,20 @@ function isHostPort(value: string): boolean {
   return m !== null && Number(m[2]) <= 65535;
 }
 
-const listenSchema = z.string().refine(isHostPort, {
+/** The message for a listen address that is not a string (`listen: 8980`). */
+function hostPortWanted(issue: { input?: unknown }): string | undefined {
+  if (issue.input === undefined) return undefined;
+  const port = typeof issue.input === 'number' ? issue.input : 8980;
+  return `expected host:port, e.g. 127.0.0.1:${port} or "[::]:${port}", got ${typeof issue.input} ${JSON.stringify(issue.input)}`;
+}
+
+const listenSchema = z.string({ error: hostPortWanted }).refine(isHostPort, {
   error: (issue) =>
     `invalid address ${JSON.stringify(issue.input)} (expected host:port, e.g. 127.0.0.1:8980 or [::]:8980)`,
 });
 
 const httpListenSchema = z
-  .string()
+  .string({ error: hostPortWanted })
   .refine((value) => value === 'auto' || value === 'off' || value === '' || isHostPort(value), {
     error: (issue) =>
       `invalid address ${JSON.stringify(issue.input)} (expected host:port, e.g. 127.0.0.1:8981, "auto" or "off")`,

@@ -75,7 +75,7 @@ function positive(
 export const sizeSchema = positive(
   parseSize,
   'size',
-  'positive bytes, or a number with a unit: B, KB, MB, GB, TB, KiB, MiB, GiB, TiB',
+  'positive bytes, or a number with a unit: B, KB, MB, GB, TB, PB, KiB, MiB, GiB, TiB, PiB',
 );
 export const durationSchema = positive(
   parseDuration,

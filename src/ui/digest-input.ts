@@ -58,25 +58,12 @@ const FIELD_FUNCTION = /hash_?function_?name["']?\s*[:=]\s*["']?([A-Za-z0-9-]+)/
 export function parseDigestText(text: string, fnName?: string): Digest {
   const input = text.trim();
   if (input === '') throw invalidArgument('enter a digest, for example HASH/SIZE');
-  let hash: string | undefined;
-  let size: string | undefined;
-  let named: string | undefined;
-  const field = FIELD_FORM.exec(input);
-  if (field !== null) {
-    [, hash, size] = field;
-    named = FIELD_FUNCTION.exec(input)?.[1];
-  } else {
-    const path = input.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '');
-    const match = PATH_FORM.exec(path);
-    if (match !== null) [, named, hash, size] = match;
+  const parts = splitDigestText(input);
+  if (parts === undefined) {
+    throw invalidArgument(`"${truncate(input)}" is not a digest; expected ${DIGEST_FORMS}`);
   }
-  if (hash === undefined || size === undefined) {
-    throw invalidArgument(
-      `"${truncate(input)}" is not a digest; expected HASH/SIZE (as Bazel prints it), ` +
-        'HASH-SIZE, FUNCTION/HASH/SIZE or a ByteStream resource name',
-    );
-  }
-  hash = hash.toLowerCase();
+  const { named, size } = parts;
+  const hash = parts.hash.toLowerCase();
   const explicit = fnName === undefined || fnName === '' ? undefined : digestFunctionParam(fnName);
   const fromText = named === undefined ? undefined : digestFunctionByNameOrUndefined(named);
   if (explicit !== undefined && fromText !== undefined && explicit !== fromText) {
@@ -88,7 +75,36 @@ export function parseDigestText(text: string, fnName?: string): Digest {
   return makeDigest(fn, hash, Number(size), 'digest');
 }
 
-function digestFunctionByNameOrUndefined(name: string): DigestFunction | undefined {
+/** The forms {@link splitDigestText} accepts, for messages. */
+export const DIGEST_FORMS =
+  'HASH/SIZE (as Bazel prints it), HASH-SIZE, FUNCTION/HASH/SIZE or a ByteStream resource name';
+
+/**
+ * The parts of a digest in any form {@link parseDigestText} accepts, not yet
+ * validated: the function name when the text carries one, the hash as
+ * written and the size in decimal. Undefined when `text` has no digest form.
+ * The command line shares this, so it takes what the UI takes.
+ */
+export function splitDigestText(
+  text: string,
+): { named: string | undefined; hash: string; size: string } | undefined {
+  const input = text.trim();
+  const field = FIELD_FORM.exec(input);
+  if (field !== null) {
+    const [, hash, size] = field;
+    if (hash === undefined || size === undefined) return undefined;
+    return { named: FIELD_FUNCTION.exec(input)?.[1], hash, size };
+  }
+  const path = input.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '');
+  const match = PATH_FORM.exec(path);
+  if (match === null) return undefined;
+  const [, named, hash, size] = match;
+  if (hash === undefined || size === undefined) return undefined;
+  return { named, hash, size };
+}
+
+/** A digest function by a name as written (`SHA-256`, `sha256`), or undefined. */
+export function digestFunctionByNameOrUndefined(name: string): DigestFunction | undefined {
   return digestFunctionByName(name.toLowerCase().replace(/-/g, ''));
 }
 

@@ -155,7 +155,7 @@ describe('kiln client options and errors', () => {
       [['capabilities', '--tls-cert', 'c.pem'], /--tls-cert and --tls-key go together/],
       [['cas', 'upload'], /missing PATH/],
       [['cas', 'frobnicate'], /unknown command "cas frobnicate"/],
-      [['cas', 'ls', 'x', '--bogus'], /Unknown option '--bogus'/],
+      [['cas', 'ls', 'x', '--bogus'], /unknown option "--bogus"/],
       [['run', 'echo', 'hi'], /unexpected argument "echo"; put the command to run after "--"/],
       [
         ['action', 'create', '--env', 'NOVALUE', '--', 'true'],

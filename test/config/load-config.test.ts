@@ -45,6 +45,7 @@ const ZERO_CONFIG: KilnConfig = {
     sandbox: 'auto',
     actionMemoryLimit: 0,
     principalLimits: { principals: {} },
+    scheduler: 'memory',
   },
   ui: { metricsAccess: 'public', sessionLifetimeMs: 12 * 3_600_000 },
   remoteAsset: {
@@ -154,9 +155,15 @@ storage:
     x: { dsik: { path: x } }
     y: { disk: { path: y, size: 1 } }
 `);
-    assert.ok(problems.includes('(top level): unknown key "serve"'), problems.join('\n'));
+    assert.ok(
+      problems.includes('(top level): unknown key "serve" (did you mean "server"?)'),
+      problems.join('\n'),
+    );
     assert.ok(problems.includes('server: unknown key "port"'), problems.join('\n'));
-    assert.ok(problems.includes('storage.stores.x: unknown key "dsik"'), problems.join('\n'));
+    assert.ok(
+      problems.includes('storage.stores.x: unknown key "dsik" (did you mean "disk"?)'),
+      problems.join('\n'),
+    );
     assert.ok(problems.includes('storage.stores.y.disk: unknown key "size"'), problems.join('\n'));
   });
 
@@ -210,7 +217,7 @@ storage:
       'storage:\n  cas: { readCaching: { fast: { memory: { maxSize: x } }, slow: 5 } }\n',
     );
     assert.deepEqual(problems, [
-      'storage.cas.readCaching.fast.memory.maxSize: invalid size "x" (expected positive bytes, or a number with a unit: B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)',
+      'storage.cas.readCaching.fast.memory.maxSize: invalid size "x" (expected positive bytes, or a number with a unit: B, KB, MB, GB, TB, PB, KiB, MiB, GiB, TiB, PiB)',
       `storage.cas.readCaching.slow: expected a store name or a store definition (an object with one key: ${STORE_KINDS.join(', ')}), got number 5`,
     ]);
   });
