@@ -1,7 +1,7 @@
 /**
  * Counters of the in-process worker's guards, read at scrape time: cached
- * input files found changed in place (same-user mode) and processes that
- * actions left running and privilege separation killed.
+ * input files found changed in place (same-user mode), and processes and
+ * shared temporary files that actions left and privilege separation removed.
  */
 import { Counter, type Registry } from 'prom-client';
 
@@ -16,6 +16,8 @@ export interface WorkerCounters {
    * kernel and `/proc` was walked instead (see kill-user.mjs).
    */
   readonly leftoverKillFallbacks: number;
+  /** Entries action users left at the top of /tmp, /var/tmp and /dev/shm, removed after them. */
+  readonly leftoverTempEntriesRemoved: number;
 }
 
 /** Registers the worker's counters in `registry`, read from `read` at each scrape. */
@@ -46,5 +48,10 @@ export function registerWorkerCounters(registry: Registry, read: () => WorkerCou
     'kiln_worker_leftover_kill_fallbacks_total',
     "Times an action user's processes could not be killed at once by the kernel and /proc was walked instead (privilege separation without cgroups).",
     (c) => c.leftoverKillFallbacks,
+  );
+  counter(
+    'kiln_worker_leftover_temp_entries_removed_total',
+    'Entries actions left at the top of /tmp, /var/tmp and /dev/shm, removed after the action ended (privilege separation).',
+    (c) => c.leftoverTempEntriesRemoved,
   );
 }

@@ -203,6 +203,7 @@ export class ActionExecutor {
           timeoutMs,
           signal: request.signal,
           inputRoot: dir.inputRoot,
+          tmpDir: dir.tmpDir,
           sandbox: wantsSandbox(requiredPlatform(action, command)),
         })
         .finally(() => releaseSlot?.());

@@ -201,6 +201,7 @@ export class ActionUserPool {
   readonly #claims: string | undefined;
   #leftoversKilled = 0;
   #killFallbacks = 0;
+  #tempRemoved = 0;
 
   /** `claims`: the directory where these users are claimed, released by {@link close}. */
   constructor(users: readonly ActionUser[], claims?: string) {
@@ -218,6 +219,16 @@ export class ActionUserPool {
   /** Counts processes killed after an action ended (see {@link leftoversKilled}). */
   countKilled(n: number): void {
     this.#leftoversKilled += n;
+  }
+
+  /** Entries action users left at the top of the shared temporary directories, removed after them. */
+  get tempEntriesRemoved(): number {
+    return this.#tempRemoved;
+  }
+
+  /** Counts entries removed from the shared temporary directories (see {@link tempEntriesRemoved}). */
+  countTempRemoved(n: number): void {
+    this.#tempRemoved += n;
   }
 
   /** Times the kernel's kill of all of a user's processes could not be used (see kill-user.mjs). */

@@ -8,12 +8,13 @@
  * A returned directory is emptied in the background, so that an action's
  * result goes out without waiting for its build directory to be cleaned; it
  * is handed out again only once empty. It is reused only when its input
- * root is still a directory with the mode it was created with, and
- * everything in it could be deleted; otherwise it is deleted as a one-off
+ * root is still a directory with the mode it was created with, its
+ * temporary directory still the worker's with mode 0o700, and everything in
+ * both could be deleted; otherwise it is deleted as a one-off
  * build directory would be.
  */
 import { randomBytes } from 'node:crypto';
-import { lstatSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../util/logger.ts';
@@ -100,6 +101,7 @@ export class BuildDirectoryPool {
   #sweepTimer: NodeJS.Timeout | undefined;
   #sweeping: Promise<void> | undefined;
   #closed = false;
+  readonly #uid = process.getuid?.() ?? 0;
 
   constructor(options: BuildDirectoryPoolOptions) {
     this.#buildRoot = options.buildRoot;
@@ -198,12 +200,36 @@ export class BuildDirectoryPool {
   async #clean(pooled: Pooled): Promise<void> {
     const keep = !this.#closed && this.#idle.length + this.#cleaning.size < this.#maxIdle;
     // Closed while emptying: nobody will take it any more.
-    if (keep && (await this.#renewed(pooled)) && !this.#closed) {
+    if (
+      keep &&
+      (await this.#tmpEmptied(pooled)) &&
+      (await this.#renewed(pooled)) &&
+      !this.#closed
+    ) {
       this.#idle.push(pooled);
     } else if (!(await pooled.directory.remove())) {
       this.#log?.warn({ path: pooled.directory.path }, 'build directory not removed');
     }
     this.#scheduleSweep();
+  }
+
+  /**
+   * Empties the action's temporary directory, which is usually empty
+   * already (one `readdir`). False when it cannot be reused: no longer a
+   * directory of the worker's with mode 0o700 (privilege separation gives it
+   * back so; an action that changed it otherwise gets a new one).
+   */
+  async #tmpEmptied({ directory }: Pooled): Promise<boolean> {
+    try {
+      const info = lstatSync(directory.tmpDir);
+      if (!info.isDirectory() || (info.mode & 0o7777) !== 0o700 || info.uid !== this.#uid) {
+        return false;
+      }
+      if (readdirSync(directory.tmpDir).length > 0) await this.#empty(directory.tmpDir);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /**

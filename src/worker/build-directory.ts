@@ -1,7 +1,9 @@
 /**
  * The per-action scratch directory: a fresh directory under the worker's
  * build root holding the input root and, beside it (so the action cannot see
- * or clobber them), the stdout and stderr files.
+ * or clobber them), the stdout and stderr files and the action's private
+ * temporary directory (TMPDIR), which neither the input tree nor the
+ * outputs include.
  */
 import { chmod, mkdir, mkdtemp, readdir, rm, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -24,6 +26,11 @@ export interface BuildDirectory {
   readonly skeleton?: readonly string[];
   readonly stdoutPath: string;
   readonly stderrPath: string;
+  /**
+   * The action's private temporary directory (`path/tmp`, mode 0o700): empty
+   * whenever the directory is handed out.
+   */
+  readonly tmpDir: string;
   /** Deletes everything, even what the action made read-only; false when something stayed. Never rejects. */
   remove(): Promise<boolean>;
 }
@@ -44,43 +51,52 @@ export async function createBuildDirectory(buildRoot: string): Promise<BuildDire
     // here; stdout and stderr, beside it, are written through descriptors.
     await chmod(path, 0o711);
     await mkdir(join(path, 'root'), { mode: 0o700 });
+    await mkdir(join(path, 'tmp'), { mode: 0o700 });
   } catch (err) {
     throw fromFsError(err, `creating a build directory under ${buildRoot}`);
   }
   const inputRoot = join(path, 'root');
   const stdoutPath = join(path, 'stdout');
   const stderrPath = join(path, 'stderr');
+  const tmpDir = join(path, 'tmp');
   return {
     path,
     inputRoot,
     stdoutPath,
     stderrPath,
+    tmpDir,
     // `usage` is resource accounting's report, when that step runs.
     remove: () =>
-      removeBuildDirectory(path, inputRoot, [stdoutPath, stderrPath, join(path, 'usage')]),
+      removeBuildDirectory(
+        path,
+        [inputRoot, tmpDir],
+        [stdoutPath, stderrPath, join(path, 'usage')],
+      ),
   };
 }
 
 /**
  * Deletes a build directory. Its own entries are known, so they go with one
  * call each (a recursive `rm` would first look at every one of them); only
- * the input root's contents need a walk. Anything unexpected falls back to
- * {@link removeTree}.
+ * the contents of the input root and the temporary directory need a walk.
+ * Anything unexpected falls back to {@link removeTree}.
  */
 async function removeBuildDirectory(
   path: string,
-  inputRoot: string,
+  directories: readonly string[],
   files: readonly string[],
 ): Promise<boolean> {
   try {
     await Promise.all([
       ...files.map((f) => unlink(f).catch(ignoreMissing)),
-      rmdir(inputRoot).catch((err: unknown) => {
-        if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY') {
-          return rm(inputRoot, { recursive: true, force: true });
-        }
-        return ignoreMissing(err);
-      }),
+      ...directories.map((d) =>
+        rmdir(d).catch((err: unknown) => {
+          if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY') {
+            return rm(d, { recursive: true, force: true });
+          }
+          return ignoreMissing(err);
+        }),
+      ),
     ]);
     await rmdir(path);
     return true;

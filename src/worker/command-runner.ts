@@ -2,7 +2,10 @@
  * Runs an action's command as a real process.
  *
  * - The environment is exactly `Command.environment_variables`: nothing of
- *   the worker's own environment is inherited. An unqualified `arguments[0]`
+ *   the worker's own environment is inherited, but for `TMPDIR`, which
+ *   names the action's private temporary directory when the request has
+ *   one and the Command does not set it (as Bazel's local execution does
+ *   on Linux). An unqualified `arguments[0]`
  *   is looked up in that environment's PATH (the worker's PATH when the
  *   Command sets none, which is how Node.js resolves it); a relative path
  *   with a `/` is relative to the working directory.
@@ -83,6 +86,13 @@ export interface RunRequest {
   readonly cgroup?: ActionCgroupRequest;
   /** The action asked for the namespace sandbox (see `sandboxing-runner.ts`). */
   readonly sandbox?: boolean;
+  /**
+   * The action's private temporary directory, beside the input root (see
+   * BuildDirectory.tmpDir): `TMPDIR` names it unless the environment sets
+   * `TMPDIR`; privilege separation hands it to the action's user, the
+   * sandbox lets the command write it.
+   */
+  readonly tmpDir?: string;
   /**
    * Files outside the input root that the command itself writes by path (a
    * step's report, such as resource accounting's): the sandbox lets it
@@ -170,6 +180,7 @@ export class CommandRunner implements ActionRunner {
       }
       env[name] = value;
     }
+    if (request.tmpDir !== undefined && env.TMPDIR === undefined) env.TMPDIR = request.tmpDir;
     if (request.arguments.some((a) => a.includes('\0'))) {
       throw invalidArgument('command arguments must not contain NUL characters');
     }

@@ -12,8 +12,12 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { ActionCgroups } from './action-cgroups.mjs';
 import { endUser, forkCount } from './kill-user.mjs';
+import { SharedTempSweeper } from './shared-temp.mjs';
 
 /** @import { LaunchedProcess, LaunchRequest, ProcessExit, ProcessLauncher } from './process-launcher.ts' */
+
+/** The group a removal runs as when the user's own is not known (Debian's nogroup). */
+const NOGROUP = 65534;
 
 /** Why a process could not be started. */
 export class LaunchError extends Error {
@@ -79,6 +83,9 @@ export class DirectProcessLauncher {
    * @type {ActionCgroups | null | undefined}
    */
   #cgroups;
+
+  /** Removes what action users leave in /tmp and the like (see shared-temp.mjs). */
+  #sharedTemp = new SharedTempSweeper();
 
   /** @returns {ActionCgroups | undefined} */
   #actionCgroups() {
@@ -164,7 +171,8 @@ export class DirectProcessLauncher {
 
   /**
    * Kills what an action user left running, through its cgroup when it ran
-   * in one, reporting instead of throwing.
+   * in one, then removes what it left in the shared temporary directories
+   * (nothing of it can make more by then), reporting instead of throwing.
    * @param {import('./process-launcher.ts').ActionUser} user
    * @param {ActionCgroups | undefined} cgroups
    * @param {import('./kill-user.mjs').PidWindow | undefined} window
@@ -172,21 +180,29 @@ export class DirectProcessLauncher {
    */
   async #clearUser(user, cgroups, window) {
     try {
-      if (cgroups !== undefined) return { killed: cgroups.killAll(user.uid) };
-      return await endUser(user.uid, { gid: user.gid, window });
+      const ended =
+        cgroups !== undefined
+          ? { killed: cgroups.killAll(user.uid) }
+          : await endUser(user.uid, { gid: user.gid, window });
+      const tempRemoved = await this.#sharedTemp.sweep(user.uid, user.gid);
+      return tempRemoved === 0 ? ended : { ...ended, tempRemoved };
     } catch (err) {
       return { error: err instanceof Error ? err.message : String(err) };
     }
   }
 
   /**
+   * Also removes what the user left in the shared temporary directories,
+   * once its processes are dead; rejects when either fails.
    * @param {number} uid
    * @returns {Promise<number>}
    */
   async killUser(uid) {
     // Processes started outside the cgroups have the user's id too: both ways.
     const inCgroup = this.#cgroups?.killAll(uid) ?? 0;
-    return inCgroup + (await endUser(uid)).killed;
+    const killed = inCgroup + (await endUser(uid)).killed;
+    await this.#sharedTemp.sweep(uid, NOGROUP);
+    return killed;
   }
 
   /** @returns {Promise<void>} */

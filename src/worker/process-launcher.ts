@@ -34,7 +34,8 @@ export interface LaunchRequest {
   /**
    * Run the process as this user and group (the launcher must be root);
    * supplementary groups are dropped. When it exits, every other process of
-   * the user is killed before the exit is reported ({@link ProcessExit.leftovers}):
+   * the user is killed, and what it owns at the top of /tmp, /var/tmp and
+   * /dev/shm removed, before the exit is reported ({@link ProcessExit.leftovers}):
    * the user belongs to this one command. The launcher's own user otherwise.
    */
   readonly user?: ActionUser;
@@ -78,7 +79,12 @@ export interface ProcessExit {
  * could not be.
  */
 export type Leftovers =
-  | { readonly killed: number; readonly fallback?: string }
+  | {
+      readonly killed: number;
+      readonly fallback?: string;
+      /** Entries of the user removed from the shared temporary directories (see shared-temp.mjs); absent for none. */
+      readonly tempRemoved?: number;
+    }
   | { readonly error: string };
 
 /** A started process. */
@@ -106,8 +112,10 @@ export interface ProcessLauncher {
   emptyDirectory?(path: string, keep?: KeepDirectories): Promise<string[]>;
   /**
    * Kills every process whose real user id is `uid` (those an action left
-   * behind in sessions of their own), repeating until none is found, and
-   * resolves with how many were killed. Needs root; `uid` must not be the
+   * behind in sessions of their own), repeating until none is found, then
+   * removes what the user owns at the top of the shared temporary
+   * directories (see shared-temp.mjs), and resolves with how many processes
+   * were killed. Needs root; `uid` must not be the
    * launcher's own.
    */
   killUser(uid: number): Promise<number>;

@@ -9,7 +9,8 @@
  * - a PID namespace: when the command ends, every process it started ends
  *   with it, daemons and `setsid` included;
  * - the host's file system read-only, a private `/tmp`, a minimal `/dev`,
- *   its own `/proc`, and write access to its input root only.
+ *   its own `/proc`, and write access to its input root and its private
+ *   temporary directory (TMPDIR, beside the input root) only.
  *
  * A worker advertises the property only when a trial run of bubblewrap
  * works ({@link probeSandbox}), so an action that asks for the sandbox
@@ -54,7 +55,11 @@ export class SandboxingRunner implements ActionRunner {
     if (request.sandbox !== true) return this.#inner.run(request);
     const { inputRoot } = request;
     if (inputRoot === undefined) throw invalidArgument('the sandbox needs the input root');
-    const writable = [inputRoot, ...(request.writableFiles ?? [])];
+    const writable = [
+      inputRoot,
+      ...(request.tmpDir === undefined ? [] : [request.tmpDir]),
+      ...(request.writableFiles ?? []),
+    ];
     return this.#inner.run({
       ...request,
       sandbox: false,

@@ -286,6 +286,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       cacheFilesDiscarded: fileCache.stats.discarded,
       leftoverProcessesKilled: users.enabled ? users.pool.leftoversKilled : 0,
       leftoverKillFallbacks: users.enabled ? users.pool.killFallbacks : 0,
+      leftoverTempEntriesRemoved: users.enabled ? users.pool.tempEntriesRemoved : 0,
     }),
     async stop() {
       await agent.stop();
