@@ -39,7 +39,23 @@ export interface ExecutionConfig {
   readonly actionMemoryLimit: number;
   /** Most queued and executing actions per principal; empty for no limits. */
   readonly principalLimits: PrincipalLimits;
+  /** Where the scheduler keeps its state: this process's memory, or PostgreSQL. */
+  readonly scheduler: SchedulerBackendConfig;
 }
+
+/** `execution.scheduler`: `memory`, or a PostgreSQL database shared by several processes. */
+export type SchedulerBackendConfig =
+  | 'memory'
+  | {
+      readonly postgres: {
+        /** `postgresql://user[:password]@host[:port]/database[?…]`. */
+        readonly url: string;
+        /** Most pooled connections per process (one more listens). */
+        readonly poolSize: number;
+        /** Schema holding the scheduler's tables. */
+        readonly schema: string;
+      };
+    };
 
 const nonNegativeCount = z
   .union([z.number().int().min(0), z.string().regex(/^\s*\d+\s*$/)], {
@@ -80,6 +96,52 @@ const principalLimitsSchema = z
       ),
   })
   .strict();
+
+const postgresSchedulerSchema = z
+  .object({
+    url: z
+      .string()
+      .regex(/^postgres(ql)?:\/\/\S+$/, {
+        error: 'expected a postgresql://user@host:port/database URL',
+      })
+      .describe(
+        'The PostgreSQL database, postgresql://user[:password]@host[:port]/database; write a password as an environment variable reference to keep it out of the file.',
+      ),
+    poolSize: countSchema
+      .default(10)
+      .describe(
+        'Most pooled connections of each process (one more listens for notifications). Default: 10.',
+      ),
+    schema: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,40}$/, {
+        error: 'expected a lower-case SQL identifier (letters, digits, _) of at most 41 characters',
+      })
+      .default('kiln')
+      .describe('Schema of the scheduler tables, created when missing. Default: kiln.'),
+  })
+  .strict();
+
+const schedulerBackendSchema = z
+  .union(
+    [
+      z.literal('memory'),
+      z
+        .object({
+          postgres: postgresSchedulerSchema.describe(
+            'Keep the scheduler state in this PostgreSQL database, shared by every Kiln process configured with it.',
+          ),
+        })
+        .strict(),
+    ],
+    {
+      error: 'expected memory or { postgres: { url: … } }',
+    },
+  )
+  .default('memory')
+  .describe(
+    'Where the scheduler keeps operations, the queue and workers: memory (this process only, lost on restart), or { postgres: { url } } (shared by every process on that database, kept across restarts). Default: memory.',
+  );
 
 /** Schema of the `execution` section. */
 export const executionSchema = z
@@ -156,6 +218,7 @@ export const executionSchema = z
       .describe(
         'Per-principal quotas on queued and executing actions (workers are shared round-robin between principals regardless). Default: none.',
       ),
+    scheduler: schedulerBackendSchema,
   })
   .strict()
   .transform(
@@ -175,6 +238,7 @@ export const executionSchema = z
       sandbox: e.sandbox,
       actionMemoryLimit: e.actionMemoryLimit,
       principalLimits: e.principalLimits,
+      scheduler: e.scheduler,
     }),
   )
   .describe('Remote execution: the scheduler and the in-process worker.');

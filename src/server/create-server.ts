@@ -19,7 +19,7 @@ import { registerHealthMetrics } from '../observe/health-metrics.ts';
 import { createObservability } from '../observe/observability.ts';
 import { registerProcessFailureCounter } from '../observe/process-failure-metrics.ts';
 import { registerWorkerCounters } from '../observe/worker-metrics.ts';
-import { InMemoryScheduler } from '../scheduler/in-memory-scheduler.ts';
+import type { Scheduler } from '../scheduler/scheduler.ts';
 import { createBotsCore } from '../services/bots-service.ts';
 import { createStores, type Stores } from '../storage/create-blob-store.ts';
 import { ReloadingServerTls } from '../tls/reloading-server-tls.ts';
@@ -30,6 +30,7 @@ import type { ProcessFailureCounts } from '../util/process-failures.ts';
 import { detectPlatform, parsePlatformProperties } from '../worker/platform-detect.ts';
 import { type RunningWorker, startWorker } from '../worker/start-worker.ts';
 import { type RunningGrpcServer, startGrpcServer } from './grpc-server.ts';
+import { openScheduler } from './open-scheduler.ts';
 
 /** A running Kiln. */
 export interface KilnServer {
@@ -80,20 +81,16 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
     throw err;
   }
   const actionCache = new ActionCache({ store: stores.actionCache, cas: stores.cas, writers });
-  const innerScheduler = exec.enabled
-    ? new InMemoryScheduler({
-        actionCache,
-        log,
-        policy: {
-          defaultTimeoutMs: exec.defaultTimeoutMs,
-          maxTimeoutMs: exec.maxTimeoutMs,
-          workerTimeoutMs: exec.workerTimeoutMs,
-          unschedulableTimeoutMs: exec.unschedulableTimeoutMs,
-          maxRetries: exec.maxRetries,
-          principalLimits: exec.principalLimits,
-        },
-      })
-    : undefined;
+  let innerScheduler: Scheduler | undefined;
+  try {
+    innerScheduler = exec.enabled ? await openScheduler(exec, actionCache, log) : undefined;
+  } catch (err) {
+    await stores.close();
+    writers.close();
+    authenticator.close?.();
+    tls?.close();
+    throw err;
+  }
   const observed = createObservability({
     cas: stores.cas,
     actionCacheStore: stores.actionCache,

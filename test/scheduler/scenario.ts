@@ -16,6 +16,7 @@ import { FakeClock } from '../../src/scheduler/clock.ts';
 import { SequentialIds } from '../../src/scheduler/ids.ts';
 import { InMemoryScheduler } from '../../src/scheduler/in-memory-scheduler.ts';
 import type { SchedulerPolicy } from '../../src/scheduler/policy.ts';
+import type { Scheduler } from '../../src/scheduler/scheduler.ts';
 import type {
   ActionResultCache,
   LeaseCompletion,
@@ -44,10 +45,10 @@ export class RecordingActionCache implements ActionResultCache {
 }
 
 /** A scheduler, its clock and its cache. */
-export interface Scenario {
+export interface Scenario<S extends Scheduler = InMemoryScheduler> {
   readonly clock: FakeClock;
   readonly cache: RecordingActionCache;
-  readonly scheduler: InMemoryScheduler;
+  readonly scheduler: S;
 }
 
 /** What {@link scenario} can vary besides the policy. */
@@ -144,7 +145,7 @@ export function ok(r: ActionResult = result()): LeaseCompletion {
 
 /** Registers a worker whose name is its id. */
 export async function worker(
-  s: Scenario,
+  s: Scenario<Scheduler>,
   id: string,
   platform: readonly [string, string][] = [],
   capacity = 1,

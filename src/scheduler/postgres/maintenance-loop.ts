@@ -1,0 +1,102 @@
+/**
+ * When the timed work of maintenance.ts runs: a timer armed for the next
+ * due time (one indexed query tells it), or `intervalMs` at the latest,
+ * since other processes may add earlier deadlines. Rounds never overlap.
+ */
+import type { Pool } from 'pg';
+import type { Logger } from '../../util/logger.ts';
+import type { Clock, TimerHandle } from '../clock.ts';
+import type { ExecutionContext } from './executions.ts';
+import { nextDue, runDue } from './maintenance.ts';
+
+/** Pause before looking again at work a round left due. */
+const OVERDUE_RETRY_MS = 100;
+
+/** Options of {@link MaintenanceLoop}. */
+export interface MaintenanceLoopOptions {
+  readonly pool: Pool;
+  readonly ctx: ExecutionContext;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly intervalMs: number;
+  readonly closed: () => boolean;
+}
+
+/** The maintenance timer and the chain its rounds run on. */
+export class MaintenanceLoop {
+  readonly #pool: Pool;
+  readonly #ctx: ExecutionContext;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #intervalMs: number;
+  readonly #closed: () => boolean;
+  #chain: Promise<void> = Promise.resolve();
+  #timer: TimerHandle | undefined;
+
+  constructor(options: MaintenanceLoopOptions) {
+    this.#pool = options.pool;
+    this.#ctx = options.ctx;
+    this.#clock = options.clock;
+    this.#log = options.log;
+    this.#intervalMs = options.intervalMs;
+    this.#closed = options.closed;
+  }
+
+  /** Arms the first round. */
+  start(): void {
+    this.schedule(this.#intervalMs);
+  }
+
+  /** Does what was due at `now` after the rounds already started (tests on a fake clock). */
+  catchUp(now: number): Promise<void> {
+    this.#chain = this.#chain.then(async () => {
+      await this.runDueAt(now);
+    });
+    return this.#chain;
+  }
+
+  /** Stops the timer and waits for a round in progress. */
+  async close(): Promise<void> {
+    this.#timer?.cancel();
+    await this.#chain.catch(() => {});
+  }
+
+  /** Arms the maintenance timer: at the next due time, or `intervalMs` at the latest. */
+  schedule(ms: number): void {
+    if (this.#closed()) return;
+    this.#timer = this.#clock.setTimer(ms, () => {
+      this.#timer = undefined;
+      // The round does what was due when the timer fired, however late it runs.
+      const at = this.#clock.now();
+      this.#chain = this.#chain.then(() => this.#maintain(at));
+    });
+  }
+
+  async #maintain(now: number): Promise<void> {
+    let next = this.#intervalMs;
+    const due = await this.runDueAt(now);
+    if (due !== undefined) {
+      const wait = due - this.#clock.now();
+      // Still due after a round (a row another process holds, a failing
+      // query): look again a little later, not in a tight loop.
+      next = Math.min(next, wait > 0 ? wait : OVERDUE_RETRY_MS);
+    }
+    this.schedule(next);
+  }
+
+  /** Does what is due at `now`; returns when the next thing falls due. */
+  async runDueAt(now: number): Promise<number | undefined> {
+    if (this.#closed()) return undefined;
+    try {
+      let due = await nextDue(this.#pool, this.#ctx.policy.completedRetentionMs);
+      if (due !== undefined && due <= now) {
+        await runDue(this.#pool, this.#ctx, now);
+        due = await nextDue(this.#pool, this.#ctx.policy.completedRetentionMs);
+      }
+      return due;
+    } catch (err) {
+      if (!this.#closed()) this.#log.warn({ err }, 'scheduler maintenance failed; retrying');
+      return undefined;
+    }
+  }
+}

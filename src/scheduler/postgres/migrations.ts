@@ -1,0 +1,164 @@
+/**
+ * The PostgreSQL scheduler's schema, as numbered migrations. Every process
+ * applies the missing ones at start, one process at a time: they run under a
+ * transaction-scoped advisory lock, so processes starting together wait for
+ * each other and then find the schema already current.
+ */
+import type { PoolClient } from 'pg';
+
+/** One schema change; `version` numbers are dense and never reused. */
+interface Migration {
+  readonly version: number;
+  readonly sql: string;
+}
+
+/**
+ * The migrations in order. Times are clock milliseconds written by Kiln
+ * (never the database's `now()`), so every process and the tests' fake clock
+ * agree on deadlines.
+ */
+const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    sql: `
+CREATE TABLE workers (
+  id text PRIMARY KEY,
+  seq bigserial NOT NULL,
+  name text NOT NULL,
+  platform jsonb NOT NULL,
+  offered text[] NOT NULL,
+  capacity integer NOT NULL,
+  principal text NOT NULL,
+  registered_at_ms bigint NOT NULL,
+  last_seen_ms bigint NOT NULL,
+  expires_ms bigint NOT NULL,
+  actions_done bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX workers_expiry ON workers (expires_ms);
+
+CREATE SEQUENCE queue_order;
+CREATE SEQUENCE fair_turn;
+
+CREATE TABLE executions (
+  id text PRIMARY KEY,
+  dedup_key text UNIQUE,
+  state text NOT NULL,
+  instance_name text NOT NULL,
+  digest_fn text NOT NULL,
+  digest_hash text NOT NULL,
+  digest_size bigint NOT NULL,
+  action bytea NOT NULL,
+  command bytea NOT NULL,
+  do_not_cache boolean NOT NULL,
+  platform jsonb NOT NULL,
+  required text[] NOT NULL,
+  priority integer NOT NULL,
+  principal text NOT NULL,
+  client_address text,
+  tool_invocation_id text NOT NULL,
+  correlated_invocations_id text NOT NULL,
+  timeout_ms bigint NOT NULL,
+  queued_at_ms bigint NOT NULL,
+  queue_order bigint NOT NULL,
+  attempts integer NOT NULL DEFAULT 0,
+  losses integer NOT NULL DEFAULT 0,
+  lease_id text,
+  worker_name text,
+  unschedulable_at_ms bigint
+);
+-- The claim walks the queue build by build: (priority, principal, build) groups, each in queue order.
+CREATE INDEX executions_queue ON executions (priority, principal, tool_invocation_id, queue_order)
+  WHERE state = 'QUEUED';
+CREATE INDEX executions_unschedulable ON executions (unschedulable_at_ms)
+  WHERE unschedulable_at_ms IS NOT NULL;
+
+CREATE TABLE leases (
+  id text PRIMARY KEY,
+  worker_id text NOT NULL,
+  execution_id text,
+  state text NOT NULL,
+  attempt integer NOT NULL,
+  deadline_ms bigint NOT NULL
+);
+CREATE INDEX leases_worker ON leases (worker_id);
+CREATE INDEX leases_deadline ON leases (deadline_ms) WHERE state <> 'CANCELLED';
+
+CREATE TABLE operations (
+  seq bigserial PRIMARY KEY,
+  name text NOT NULL UNIQUE,
+  execution_id text,
+  instance_name text NOT NULL,
+  digest_fn text NOT NULL,
+  digest_hash text NOT NULL,
+  digest_size bigint NOT NULL,
+  platform jsonb NOT NULL,
+  priority integer NOT NULL,
+  tool_invocation_id text NOT NULL,
+  correlated_invocations_id text NOT NULL,
+  stage text NOT NULL,
+  worker text,
+  response bytea,
+  created_at_ms bigint NOT NULL,
+  completed_at_ms bigint,
+  -- Bumped by every change; watchers apply a notification only when it is newer than what they have.
+  version integer NOT NULL DEFAULT 0
+);
+CREATE INDEX operations_execution ON operations (execution_id) WHERE execution_id IS NOT NULL;
+CREATE INDEX operations_completed ON operations (completed_at_ms) WHERE completed_at_ms IS NOT NULL;
+
+-- Round-robin turns: the claim order prefers the principal, then the build,
+-- served longest ago.
+CREATE TABLE fair_turns (
+  key text PRIMARY KEY,
+  served bigint NOT NULL
+);
+`,
+  },
+];
+
+/** The newest schema version this build knows. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** A fixed advisory lock key ("kiln" + 1), the same in every process. */
+const MIGRATION_LOCK = 0x6b696c6e01;
+
+/**
+ * Brings `schema` up to {@link SCHEMA_VERSION}; returns the versions it
+ * applied (empty when another process already had). Refuses a database
+ * that a newer Kiln migrated further than this one knows.
+ */
+export async function migrate(client: PoolClient, schema: string): Promise<number[]> {
+  const applied: number[] = [];
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${schema}.schema_migrations (
+         version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    const { rows } = await client.query<{ v: number | null }>(
+      `SELECT max(version) AS v FROM ${schema}.schema_migrations`,
+    );
+    const current = rows[0]?.v ?? 0;
+    if (current > SCHEMA_VERSION) {
+      throw new Error(
+        `the scheduler schema "${schema}" is at version ${current}, newer than this Kiln knows (${SCHEMA_VERSION}): upgrade Kiln`,
+      );
+    }
+    await client.query(`SET LOCAL search_path TO ${schema}`);
+    for (const m of MIGRATIONS) {
+      if (m.version <= current) continue;
+      await client.query(m.sql);
+      await client.query(`INSERT INTO ${schema}.schema_migrations (version) VALUES ($1)`, [
+        m.version,
+      ]);
+      applied.push(m.version);
+    }
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
+  return applied;
+}

@@ -1,0 +1,510 @@
+/**
+ * The durable scheduler: operations, executions, the queue, leases and
+ * workers live in PostgreSQL tables, so several Kiln processes share them and
+ * a restarted process resumes. Each process keeps only what waits on it
+ * (long-polls, watchers) and one LISTEN connection; see events.ts.
+ * Behaviour follows the in-memory scheduler; the differences are listed in
+ * the configuration documentation.
+ */
+import { status as Code } from '@grpc/grpc-js';
+import type { Client, Pool } from 'pg';
+import { invalidArgument, unavailable } from '../../errors.ts';
+import {
+  Action,
+  type ActionResult,
+  Command,
+} from '../../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { type Logger, silentLogger } from '../../util/logger.ts';
+import { type Clock, systemClock } from '../clock.ts';
+import { type IdGenerator, randomIds } from '../ids.ts';
+import { normalizePlatform, requiredPlatform } from '../platform.ts';
+import { resolvePolicy, type SchedulerPolicy } from '../policy.ts';
+import { PrincipalQuotas } from '../principal-limits.ts';
+import { cachedResponse, effectiveTimeoutMs, executedResponse } from '../responses.ts';
+import type { Scheduler } from '../scheduler.ts';
+import type {
+  ActionResultCache,
+  HeartbeatResult,
+  Lease,
+  LeaseCompletion,
+  LeaseProgress,
+  ListOperationsQuery,
+  OperationPage,
+  OperationState,
+  SchedulerStats,
+  SubmitRequest,
+  TakeOptions,
+  TakeResult,
+  WatchOptions,
+  WorkerRegistration,
+  WorkerState,
+} from '../types.ts';
+import { claim } from './claim.ts';
+import { connections, redact } from './connect.ts';
+import { type Channels, channelsOf, Listener } from './events.ts';
+import type { ExecutionContext } from './executions.ts';
+import { removeWorker } from './maintenance.ts';
+import { MaintenanceLoop } from './maintenance-loop.ts';
+import { migrate } from './migrations.ts';
+import * as operationWrites from './operation-writes.ts';
+import {
+  insertCachedOperation,
+  queueOperation,
+  readOperation,
+  requireOperation,
+} from './operation-writes.ts';
+import { listOperations, schedulerStats } from './queries.ts';
+import { digestColumns, type OperationRow, operationOfRow, platformPairs } from './rows.ts';
+import { type Poll, Waiters } from './waiters.ts';
+import { Wakeups } from './wakeups.ts';
+import * as workerWrites from './worker-writes.ts';
+import {
+  noLease,
+  releaseLease,
+  storeResult,
+  touchAndFindLease,
+  touchWorker,
+  upsertWorker,
+  type WorkerInfo,
+  withSchedulerMetadata,
+} from './worker-writes.ts';
+
+/** Options for {@link PostgresScheduler.open}. */
+export interface PostgresSchedulerOptions {
+  /** `postgresql://user@host:port/database`. */
+  readonly url: string;
+  /** Schema holding the tables; created when missing. Default `kiln`. */
+  readonly schema?: string;
+  /** Most pooled connections (the listening one not counted). Default 10. */
+  readonly poolSize?: number;
+  readonly actionCache: ActionResultCache;
+  readonly clock?: Clock;
+  /** Operation names; default random UUIDs (unique across processes). */
+  readonly ids?: IdGenerator;
+  readonly log?: Logger;
+  readonly policy?: Partial<SchedulerPolicy>;
+  /** Longest gap between two looks for due work (expired leases and workers). Default 1 s. */
+  readonly maintenanceIntervalMs?: number;
+  /**
+   * Make every call first do whatever timed work was due at the moment of
+   * the call (one more query each): tests on a fake clock then see a lease
+   * expire right after `advance`, as with the in-memory scheduler's timers.
+   * Default false.
+   */
+  readonly awaitMaintenance?: boolean;
+}
+
+/** A {@link Scheduler} whose state is in PostgreSQL; open one with {@link PostgresScheduler.open}. */
+export class PostgresScheduler implements Scheduler {
+  readonly #pool: Pool;
+  readonly #listener: Listener;
+  readonly #cache: ActionResultCache;
+  readonly #clock: Clock;
+  readonly #ids: IdGenerator;
+  readonly #log: Logger;
+  readonly #policy: SchedulerPolicy;
+  readonly #quotas: PrincipalQuotas;
+  readonly #channels: Channels;
+  readonly #ctx: ExecutionContext;
+  readonly #waiters: Waiters;
+  readonly #awaitMaintenance: boolean;
+  readonly #maintenance: MaintenanceLoop;
+  readonly #wakeups: Wakeups;
+  #closed = false;
+
+  private constructor(
+    pool: Pool,
+    connect: () => Promise<Client>,
+    options: PostgresSchedulerOptions,
+    schema: string,
+  ) {
+    this.#pool = pool;
+    this.#cache = options.actionCache;
+    this.#clock = options.clock ?? systemClock;
+    this.#ids = options.ids ?? randomIds;
+    this.#log = options.log ?? silentLogger();
+    this.#policy = resolvePolicy(options.policy);
+    this.#quotas = new PrincipalQuotas(this.#policy.principalLimits);
+    this.#channels = channelsOf(schema);
+    this.#ctx = { channels: this.#channels, policy: this.#policy, log: this.#log };
+    this.#waiters = new Waiters(this.#clock);
+    this.#awaitMaintenance = options.awaitMaintenance ?? false;
+    const shared = {
+      pool,
+      ctx: this.#ctx,
+      clock: this.#clock,
+      log: this.#log,
+      closed: () => this.#closed,
+    };
+    this.#maintenance = new MaintenanceLoop({
+      ...shared,
+      intervalMs: options.maintenanceIntervalMs ?? 1_000,
+    });
+    this.#wakeups = new Wakeups({ ...shared, waiters: this.#waiters });
+    const wakeups = this.#wakeups;
+    this.#listener = new Listener({
+      connect,
+      channels: this.#channels,
+      log: this.#log,
+      handlers: {
+        work: (required) => wakeups.onWork(required),
+        operations: (events) => wakeups.onOperations(events),
+        workerCancelled: (id) => this.#waiters.wakeWorker(id),
+        resync: () => {
+          wakeups.onWork([]);
+          void wakeups.refreshWatchers([...this.#waiters.watchers.keys()]);
+        },
+      },
+    });
+  }
+
+  /**
+   * Connects, applies missing schema migrations (one process at a time) and
+   * starts listening. Rejects with UNAVAILABLE when PostgreSQL cannot be reached.
+   */
+  static async open(options: PostgresSchedulerOptions): Promise<PostgresScheduler> {
+    const schema = options.schema ?? 'kiln';
+    const log = options.log ?? silentLogger();
+    const { pool, connect } = await connections({
+      url: options.url,
+      schema,
+      poolSize: options.poolSize ?? 10,
+      log,
+    });
+    let scheduler: PostgresScheduler | undefined;
+    const closeListener = async (): Promise<void> => {
+      if (scheduler !== undefined) await scheduler.#listener.close();
+    };
+    try {
+      const client = await pool.connect();
+      try {
+        await migrate(client, schema);
+      } finally {
+        client.release();
+      }
+      scheduler = new PostgresScheduler(pool, connect, options, schema);
+      await scheduler.#listener.start();
+    } catch (err) {
+      await closeListener();
+      await pool.end().catch(() => {});
+      throw unavailable(
+        `cannot open the PostgreSQL scheduler at ${redact(options.url)}: ${(err as Error).message}`,
+        err,
+      );
+    }
+    scheduler.#maintenance.start();
+    return scheduler;
+  }
+
+  async submit(request: SubmitRequest): Promise<OperationState> {
+    await this.#enter();
+    const { instanceName, actionDigest, action, command } = request;
+    if (request.digestFunction !== actionDigest.fn) {
+      throw invalidArgument(
+        `digest_function ${request.digestFunction.name} does not match the action digest's ${actionDigest.fn.name}`,
+      );
+    }
+    if (!Number.isSafeInteger(request.priority)) {
+      throw invalidArgument(`execution_policy.priority ${request.priority} must be an integer`);
+    }
+    const timeoutMs = effectiveTimeoutMs(action.timeout, this.#policy);
+    const platform = requiredPlatform(action, command);
+    const name = `operations/${this.#ids.next()}`;
+    const now = this.#clock.now();
+    const columns = [
+      name,
+      instanceName,
+      ...digestColumns(actionDigest),
+      JSON.stringify(platform),
+      request.priority,
+      request.toolInvocationId,
+      request.correlatedInvocationsId,
+      now,
+    ];
+    if (!request.skipCacheLookup && !action.doNotCache) {
+      const hit = await this.#lookUp(request);
+      if (hit !== undefined) {
+        const worker = hit.executionMetadata?.worker || undefined;
+        return insertCachedOperation(this.#pool, columns, worker, cachedResponse(hit));
+      }
+    }
+    return queueOperation(this.#pool, this.#ctx, this.#quotas, columns, {
+      id: this.#ids.next(),
+      // PostgreSQL text cannot hold the NUL of the in-memory dedup key.
+      dedupKey: action.doNotCache ? null : JSON.stringify([instanceName, actionDigest.key]),
+      action: Buffer.from(Action.encode(action).finish()),
+      command: Buffer.from(Command.encode(command).finish()),
+      doNotCache: action.doNotCache,
+      required: platformPairs(platform),
+      principal: request.principal ?? '',
+      clientAddress: request.clientAddress,
+      timeoutMs,
+      priority: request.priority,
+      nowMs: now,
+    });
+  }
+
+  async getOperation(name: string): Promise<OperationState> {
+    await this.#enter();
+    return readOperation(this.#pool, name);
+  }
+
+  async listOperations(query: ListOperationsQuery): Promise<OperationPage> {
+    await this.#enter();
+    return listOperations(this.#pool, this.#policy, query);
+  }
+
+  async *watchOperation(
+    name: string,
+    options: WatchOptions = {},
+  ): AsyncGenerator<OperationState, void, undefined> {
+    if (this.#closed) throw unavailable('the scheduler is shut down');
+    // Subscribed before reading, so a change between the two is not missed;
+    // the read is sent at once, so the first state is the one at the call.
+    const watcher = this.#waiters.watch(name);
+    const read = this.#pool.query<OperationRow>('SELECT * FROM operations WHERE name = $1', [name]);
+    try {
+      const { rows } = await read;
+      const row = requireOperation(rows[0], name);
+      this.#waiters.start(name, watcher, operationOfRow(row), row.version);
+      const { coalesceMs } = options;
+      yield* watcher.channel.iterate(
+        options.signal,
+        coalesceMs === undefined ? undefined : { ms: coalesceMs, clock: this.#clock },
+      );
+    } finally {
+      this.#waiters.unwatch(name, watcher);
+    }
+  }
+
+  async cancelOperation(name: string): Promise<OperationState> {
+    await this.#enter();
+    return operationWrites.cancelOperation(this.#pool, this.#ctx, name, this.#clock.now());
+  }
+
+  async deleteOperation(name: string): Promise<void> {
+    await this.#enter();
+    await operationWrites.deleteOperation(this.#pool, this.#ctx, name);
+  }
+
+  async registerWorker(registration: WorkerRegistration): Promise<WorkerState> {
+    await this.#enter();
+    if (registration.id === '') throw invalidArgument('worker id must not be empty');
+    if (!Number.isSafeInteger(registration.capacity) || registration.capacity < 1) {
+      throw invalidArgument(
+        `worker ${registration.id}: capacity ${registration.capacity} must be a positive integer`,
+      );
+    }
+    const platform = normalizePlatform(registration.platform);
+    const now = this.#clock.now();
+    return upsertWorker(this.#pool, {
+      id: registration.id,
+      name: registration.name,
+      platform,
+      offered: platformPairs(platform),
+      capacity: registration.capacity,
+      principal: registration.principal ?? '',
+      nowMs: now,
+      expiresMs: now + this.#policy.workerTimeoutMs,
+    });
+  }
+
+  async unregisterWorker(workerId: string): Promise<void> {
+    await this.#enter();
+    await removeWorker(
+      this.#pool,
+      this.#ctx,
+      workerId,
+      'the worker unregistered',
+      this.#clock.now(),
+    );
+  }
+
+  async heartbeat(workerId: string): Promise<HeartbeatResult> {
+    await this.#enter();
+    const w = await this.#touch(workerId, 0);
+    return { cancelledLeaseIds: w.cancelled ?? [] };
+  }
+
+  takeWork(workerId: string, options: TakeOptions = {}): Promise<TakeResult> {
+    const { maxLeases, waitMs = 0 } = options;
+    if (maxLeases !== undefined && (!Number.isSafeInteger(maxLeases) || maxLeases < 0)) {
+      return Promise.reject(
+        invalidArgument(`maxLeases ${maxLeases} must be a non-negative integer`),
+      );
+    }
+    // The poll gets in line, and its deadline starts, before anything is awaited.
+    const waiting =
+      waitMs > 0 && maxLeases !== 0 && !this.#closed
+        ? this.#waiters.addPoll(workerId, waitMs, options.signal)
+        : undefined;
+    const taken = this.#takeWork(workerId, maxLeases, waitMs, waiting, this.#clock.now()).catch(
+      (err: unknown) => {
+        // A poll cut short by close() ends empty, as in memory.
+        if (this.#closed && waiting !== undefined) return { leases: [], cancelledLeaseIds: [] };
+        throw err;
+      },
+    );
+    return taken.finally(() => {
+      if (waiting !== undefined) this.#waiters.settle(waiting.poll, []);
+    });
+  }
+
+  async #takeWork(
+    workerId: string,
+    maxLeases: number | undefined,
+    waitMs: number,
+    waiting: { poll: Poll; done: Promise<Lease[]> } | undefined,
+    calledAtMs: number,
+  ): Promise<TakeResult> {
+    await this.#enter(calledAtMs);
+    // A worker inside a long-poll is present until the poll ends.
+    const w = await this.#touch(workerId, waitMs, calledAtMs);
+    const cancelled = w.cancelled ?? [];
+    if (maxLeases === 0) return { leases: [], cancelledLeaseIds: cancelled };
+    const heard = this.#wakeups.workHeard;
+    const first = await this.#claimFor(workerId, w, maxLeases);
+    if (waiting === undefined || first.leases.length > 0 || cancelled.length > 0) {
+      return { leases: first.leases, cancelledLeaseIds: cancelled };
+    }
+    const { poll, done } = waiting;
+    poll.worker = {
+      workerName: w.name,
+      offered: w.offered,
+      offeredSet: new Set(w.offered),
+      capacity: w.capacity,
+      maxLeases,
+    };
+    // Work queued while the first claim ran may have been announced before the poll could take it.
+    if (this.#wakeups.workHeard !== heard) this.#wakeups.serve([poll]);
+    const leases = await done;
+    // Leases handed to the poll: the worker was present, and cancellations wait for its next call.
+    if (this.#closed || leases.length > 0) return { leases, cancelledLeaseIds: [] };
+    // The end of a long-poll is a sign of life, and the moment to report cancellations.
+    const after = await this.#touch(workerId, 0).catch(() => undefined);
+    return { leases, cancelledLeaseIds: after?.cancelled ?? [] };
+  }
+
+  async updateLease(
+    workerId: string,
+    leaseId: string,
+    progress: LeaseProgress,
+  ): Promise<HeartbeatResult> {
+    await this.#enter();
+    const w = await this.#touch(workerId, 0);
+    const { rowCount } = await this.#pool.query(
+      `UPDATE leases SET state = CASE WHEN state = 'CANCELLED' THEN state ELSE $3 END
+       WHERE id = $2 AND worker_id = $1`,
+      [workerId, leaseId, progress.state],
+    );
+    if (rowCount === 0) throw noLease(w.name, leaseId);
+    return { cancelledLeaseIds: w.cancelled ?? [] };
+  }
+
+  async completeLease(
+    workerId: string,
+    leaseId: string,
+    completion: LeaseCompletion,
+  ): Promise<void> {
+    await this.#enter();
+    const now = this.#clock.now();
+    const { worker: w, lease } = await touchAndFindLease(
+      this.#pool,
+      workerId,
+      leaseId,
+      now,
+      now + this.#policy.workerTimeoutMs,
+    );
+    if (lease === undefined) throw noLease(w.name, leaseId);
+    if (completion.status.code === Code.OK && completion.result === undefined) {
+      throw invalidArgument(
+        `lease ${leaseId}: a completion with status OK must carry an ActionResult`,
+      );
+    }
+    const result =
+      completion.result &&
+      withSchedulerMetadata(completion.result, w.name, Number(lease.queued_at_ms ?? 0));
+    if (lease.live && result !== undefined && completion.status.code === Code.OK) {
+      await storeResult(this.#cache, this.#log, lease, result, {
+        id: workerId,
+        name: w.name,
+        principal: w.principal,
+      });
+    }
+    const response = executedResponse(result, completion.status, completion.message ?? '');
+    const held = await releaseLease(
+      this.#pool,
+      this.#ctx,
+      { workerId, workerName: w.name, leaseId, nowMs: this.#clock.now() },
+      response,
+    );
+    if (!held) throw noLease(w.name, leaseId);
+    // Its capacity grew: a poll of its own that found no room may now take work.
+    this.#wakeups.serve([...this.#waiters.polls].filter((p) => p.workerId === workerId));
+  }
+
+  async listWorkers(): Promise<readonly WorkerState[]> {
+    await this.#enter();
+    return workerWrites.listWorkers(this.#pool);
+  }
+
+  async stats(): Promise<SchedulerStats> {
+    await this.#enter();
+    return schedulerStats(this.#pool);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#waiters.close();
+    await this.#maintenance.close();
+    await this.#wakeups.idle();
+    await this.#listener.close();
+    await this.#pool.end().catch(() => {});
+  }
+
+  /**
+   * Checks that the scheduler is open. With `awaitMaintenance` (tests on a
+   * fake clock) it first does whatever was due at `now`, the time of the
+   * call, as the in-memory scheduler's timers would have.
+   */
+  async #enter(now = this.#clock.now()): Promise<void> {
+    if (this.#closed) throw unavailable('the scheduler is shut down');
+    if (!this.#awaitMaintenance) return;
+    await this.#maintenance.catchUp(now);
+    if (this.#closed) throw unavailable('the scheduler is shut down');
+  }
+
+  /**
+   * Records a sign of life (present for `extraMs` more, for a long-poll) and
+   * returns the worker with its cancelled leases; NOT_FOUND when it is gone.
+   */
+  #touch(workerId: string, extraMs: number, now = this.#clock.now()): Promise<WorkerInfo> {
+    return touchWorker(this.#pool, workerId, now, now + extraMs + this.#policy.workerTimeoutMs);
+  }
+
+  #claimFor(workerId: string, w: WorkerInfo, maxLeases: number | undefined) {
+    return claim(this.#pool, {
+      workerId,
+      workerName: w.name,
+      offered: w.offered,
+      capacity: w.capacity,
+      maxLeases,
+      nowMs: this.#clock.now(),
+      leaseGraceMs: this.#policy.leaseGraceMs,
+      opsChannel: this.#channels.ops,
+    });
+  }
+
+  async #lookUp(request: SubmitRequest): Promise<ActionResult | undefined> {
+    try {
+      return await this.#cache.get(request.instanceName, request.actionDigest);
+    } catch (err) {
+      this.#log.warn(
+        { err, actionDigest: request.actionDigest.key, toolInvocationId: request.toolInvocationId },
+        'action cache lookup failed; executing the action',
+      );
+      return undefined;
+    }
+  }
+}

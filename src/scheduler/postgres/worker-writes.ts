@@ -1,0 +1,240 @@
+/**
+ * The worker side of the PostgreSQL scheduler in SQL: registration, signs
+ * of life, and releasing a completed lease.
+ */
+import type { Pool } from 'pg';
+import { type KilnError, notFound } from '../../errors.ts';
+import {
+  type ActionResult,
+  ExecutedActionMetadata,
+  type ExecuteResponse,
+} from '../../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { Logger } from '../../util/logger.ts';
+import type { PlatformProperty } from '../platform.ts';
+import { timestampOf } from '../responses.ts';
+import type { ActionResultCache, WorkerState } from '../types.ts';
+import { type ExecutionContext, finishExecution } from './executions.ts';
+import { inTransaction } from './maintenance.ts';
+import { digestOfRow, type WorkerRow, workerOfRow } from './rows.ts';
+
+/** A worker as read by a sign of life. */
+export interface WorkerInfo {
+  readonly name: string;
+  readonly offered: string[];
+  readonly capacity: number;
+  readonly principal: string;
+  /** Its cancelled leases it has not acknowledged; null when none. */
+  readonly cancelled: string[] | null;
+}
+
+/** NOT_FOUND for a lease the worker does not hold. */
+export function noLease(workerName: string, leaseId: string): KilnError {
+  return notFound(
+    `worker ${workerName} holds no lease "${leaseId}" (lost, reassigned or already completed)`,
+  );
+}
+
+/** A lease about to be completed, with what the action cache entry needs. */
+export interface LeaseToComplete {
+  /** Its execution still belongs to it: the result counts. */
+  readonly live: boolean;
+  readonly execution_id: string | null;
+  readonly instance_name: string | null;
+  readonly digest_fn: string;
+  readonly digest_hash: string;
+  readonly digest_size: string;
+  readonly do_not_cache: boolean | null;
+  readonly principal: string | null;
+  readonly client_address: string | null;
+  readonly tool_invocation_id: string | null;
+  readonly queued_at_ms: string | null;
+}
+
+/** Adds or refreshes a worker; queued actions it can run stop counting down to failure. */
+export async function upsertWorker(
+  pool: Pool,
+  w: {
+    id: string;
+    name: string;
+    platform: readonly PlatformProperty[];
+    offered: readonly string[];
+    capacity: number;
+    principal: string;
+    nowMs: number;
+    expiresMs: number;
+  },
+): Promise<WorkerState> {
+  const { rows } = await pool.query<WorkerRow>(
+    `WITH w AS (
+       INSERT INTO workers (id, name, platform, offered, capacity, principal,
+         registered_at_ms, last_seen_ms, expires_ms)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)
+       ON CONFLICT (id) DO UPDATE SET name = excluded.name, platform = excluded.platform,
+         offered = excluded.offered, capacity = excluded.capacity, principal = excluded.principal,
+         last_seen_ms = excluded.last_seen_ms, expires_ms = excluded.expires_ms
+       RETURNING *),
+     c AS (UPDATE executions SET unschedulable_at_ms = NULL
+           WHERE unschedulable_at_ms IS NOT NULL AND required <@ $4::text[])
+     SELECT w.*, (SELECT array_agg(id) FROM leases WHERE worker_id = w.id) AS lease_ids FROM w`,
+    [
+      w.id,
+      w.name,
+      JSON.stringify(w.platform),
+      w.offered,
+      w.capacity,
+      w.principal,
+      w.nowMs,
+      w.expiresMs,
+    ],
+  );
+  return workerOfRow(rows[0] as WorkerRow);
+}
+
+/**
+ * Records a sign of life: the worker is present until `expiresMs` (or
+ * longer, if an earlier long-poll said so). NOT_FOUND when it is gone.
+ */
+export async function touchWorker(
+  pool: Pool,
+  workerId: string,
+  nowMs: number,
+  expiresMs: number,
+): Promise<WorkerInfo> {
+  const { rows } = await pool.query<WorkerInfo>(
+    `UPDATE workers SET last_seen_ms = $2, expires_ms = greatest(expires_ms, $3) WHERE id = $1
+     RETURNING name, offered, capacity, principal,
+       (SELECT array_agg(id ORDER BY id) FROM leases
+        WHERE worker_id = $1 AND state = 'CANCELLED') AS cancelled`,
+    [workerId, nowMs, expiresMs],
+  );
+  const w = rows[0];
+  if (w === undefined) {
+    throw notFound(
+      `worker "${workerId}" is not registered (it may have timed out); register it again`,
+    );
+  }
+  return w;
+}
+
+/**
+ * A sign of life of `workerId` (NOT_FOUND when it is gone) and its lease
+ * `leaseId`, undefined when it holds no such lease; one query.
+ */
+export async function touchAndFindLease(
+  pool: Pool,
+  workerId: string,
+  leaseId: string,
+  nowMs: number,
+  expiresMs: number,
+): Promise<{ worker: { name: string; principal: string }; lease: LeaseToComplete | undefined }> {
+  const { rows } = await pool.query<
+    LeaseToComplete & { worker_name: string; worker_principal: string; held: boolean }
+  >(
+    `WITH w AS (UPDATE workers SET last_seen_ms = $3, expires_ms = greatest(expires_ms, $4)
+                WHERE id = $1 RETURNING name, principal)
+     SELECT w.name AS worker_name, w.principal AS worker_principal, l.id IS NOT NULL AS held,
+       l.state <> 'CANCELLED' AND e.lease_id IS NOT DISTINCT FROM l.id AS live, l.execution_id,
+       e.instance_name, e.digest_fn, e.digest_hash, e.digest_size, e.do_not_cache, e.principal,
+       e.client_address, e.tool_invocation_id, e.queued_at_ms
+     FROM w LEFT JOIN leases l ON l.id = $2 AND l.worker_id = $1
+       LEFT JOIN executions e ON e.id = l.execution_id`,
+    [workerId, leaseId, nowMs, expiresMs],
+  );
+  const row = rows[0];
+  if (row === undefined) {
+    throw notFound(
+      `worker "${workerId}" is not registered (it may have timed out); register it again`,
+    );
+  }
+  return {
+    worker: { name: row.worker_name, principal: row.worker_principal },
+    lease: row.held ? row : undefined,
+  };
+}
+
+/**
+ * Releases a lease and, when it was live, completes every operation of its
+ * execution with `response`. Returns false when the worker no longer held it.
+ */
+export async function releaseLease(
+  pool: Pool,
+  ctx: ExecutionContext,
+  r: { workerId: string; workerName: string; leaseId: string; nowMs: number },
+  response: ExecuteResponse,
+): Promise<boolean> {
+  return inTransaction(pool, async (c) => {
+    const released = await c.query<{ execution_id: string | null; state: string }>(
+      'DELETE FROM leases WHERE id = $1 AND worker_id = $2 RETURNING execution_id, state',
+      [r.leaseId, r.workerId],
+    );
+    const gone = released.rows[0];
+    if (gone === undefined) return false;
+    if (gone.state === 'CANCELLED' || gone.execution_id === null) return true;
+    const exec = await c.query(
+      'SELECT 1 FROM executions WHERE id = $1 AND lease_id = $2 FOR UPDATE',
+      [gone.execution_id, r.leaseId],
+    );
+    if (exec.rowCount === 0) return true;
+    await c.query('UPDATE workers SET actions_done = actions_done + 1 WHERE id = $1', [r.workerId]);
+    await finishExecution(c, ctx, gone.execution_id, response, r.workerName, r.nowMs);
+    return true;
+  });
+}
+
+/** Connected workers in registration order. */
+export async function listWorkers(pool: Pool): Promise<WorkerState[]> {
+  const { rows } = await pool.query<WorkerRow>(
+    `SELECT w.*, (SELECT array_agg(id) FROM leases WHERE worker_id = w.id) AS lease_ids
+     FROM workers w ORDER BY seq`,
+  );
+  return rows.map(workerOfRow);
+}
+
+/**
+ * Puts a successful result (exit code 0, cacheable action) in the action
+ * cache, before the operations complete, so a client that reads the cache
+ * right after sees it. A failing cache is logged: the operations still get
+ * the result.
+ */
+export async function storeResult(
+  cache: ActionResultCache,
+  log: Logger,
+  lease: LeaseToComplete,
+  result: ActionResult,
+  worker: { id: string; name: string; principal: string },
+): Promise<void> {
+  if (result.exitCode !== 0 || lease.do_not_cache !== false) return;
+  try {
+    await cache.put(lease.instance_name ?? '', digestOfRow(lease), result, {
+      source: 'execution',
+      principal: lease.principal ?? '',
+      worker: worker.name,
+      workerSession: worker.id,
+      workerPrincipal: worker.principal,
+      toolInvocationId: lease.tool_invocation_id ?? '',
+      clientAddress: lease.client_address ?? undefined,
+    });
+  } catch (err) {
+    log.warn(
+      { err, actionDigest: lease.digest_hash, instanceName: lease.instance_name },
+      'storing an action result failed; the operations still get it',
+    );
+  }
+}
+
+/** Adds what only the scheduler knows: the worker's name (unless it set one) and the queued time. */
+export function withSchedulerMetadata(
+  result: ActionResult,
+  workerName: string,
+  queuedAtMs: number,
+): ActionResult {
+  const metadata = result.executionMetadata ?? ExecutedActionMetadata.create();
+  return {
+    ...result,
+    executionMetadata: {
+      ...metadata,
+      worker: metadata.worker === '' ? workerName : metadata.worker,
+      queuedTimestamp: timestampOf(queuedAtMs),
+    },
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * Two `kiln serve` processes sharing one PostgreSQL scheduler. Each keeps
+ * its own storage (its own data directory); the test uploads the action's
+ * blobs to both, as a shared store would make them visible. Process A runs
+ * the only worker, process B none: an Execute sent to B is run by A's worker,
+ * and the operation is followed through A (WaitExecution, GetOperation)
+ * while B's own Execute stream also ends with the result.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, it } from 'node:test';
+import { status } from '@grpc/grpc-js';
+import type { DigestMessage } from '../../src/digest/digest.ts';
+import { executeResponseOf } from '../../src/execution/operation-message.ts';
+import type { Operation } from '../../src/gen/google/longrunning/operations.js';
+import { uploadAction } from '../support/actions.ts';
+import { call, connectClients, type KilnClients } from '../support/grpc-clients.ts';
+import { type KilnProcess, startKiln } from '../support/kiln-process.ts';
+import { type PostgresServer, startPostgres } from '../support/postgres-server.ts';
+
+let dir: string;
+let pg: PostgresServer;
+const kilns: KilnProcess[] = [];
+const clients: KilnClients[] = [];
+
+async function startNode(name: string, localWorkers: number): Promise<KilnProcess> {
+  const config = {
+    server: { httpListen: 'off', dataDir: join(dir, name) },
+    execution: { localWorkers, scheduler: { postgres: { url: pg.url, poolSize: 4 } } },
+  };
+  const file = join(dir, `${name}.json`);
+  await writeFile(file, JSON.stringify(config));
+  return startKiln(['--config', file, '--listen', '127.0.0.1:0']);
+}
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'kiln-pg-e2e-'));
+  pg = await startPostgres();
+  // Started together: both apply the schema migrations at once.
+  const [a, b] = await Promise.all([startNode('a', 1), startNode('b', 0)]);
+  for (const kiln of [a, b] as KilnProcess[]) {
+    kilns.push(kiln);
+    clients.push(connectClients(kiln.address));
+  }
+});
+
+after(async () => {
+  for (const c of clients) c.close();
+  await Promise.all(kilns.map((k) => k.stop()));
+  await pg?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Runs Execute and collects every Operation until the stream ends. */
+function execute(c: KilnClients, actionDigest: DigestMessage, onFirst: (op: Operation) => void) {
+  return new Promise<Operation[]>((resolve, reject) => {
+    const ops: Operation[] = [];
+    const stream = c.execution.execute({
+      instanceName: '',
+      skipCacheLookup: true,
+      actionDigest,
+      executionPolicy: undefined,
+      resultsCachePolicy: undefined,
+      digestFunction: 0,
+      inlineStdout: false,
+      inlineStderr: false,
+      inlineOutputFiles: [],
+    });
+    stream.on('data', (op: Operation) => {
+      ops.push(op);
+      if (ops.length === 1) onFirst(op);
+    });
+    stream.on('error', reject);
+    stream.on('end', () => resolve(ops));
+  });
+}
+
+it('Execute on one process; WaitExecution and GetOperation on the other', {
+  timeout: 90_000,
+}, async () => {
+  const [onA, onB] = clients as [KilnClients, KilnClients];
+  const spec = { args: ['sh', '-c', 'echo ran-by-a'], salt: String(Date.now()) };
+  const digest = await uploadAction(onA, spec);
+  assert.deepEqual(await uploadAction(onB, spec), digest);
+
+  let named: (name: string) => void = () => {};
+  const name = new Promise<string>((resolve) => {
+    named = resolve;
+  });
+  const viaB = execute(onB, digest, (op) => named(op.name));
+
+  const waited = await new Promise<Operation[]>((resolve, reject) => {
+    void name.then((n) => {
+      const ops: Operation[] = [];
+      const stream = onA.execution.waitExecution({ name: n });
+      stream.on('data', (op: Operation) => ops.push(op));
+      stream.on('error', reject);
+      stream.on('end', () => resolve(ops));
+    });
+  });
+  const last = waited.at(-1) as Operation;
+  assert.equal(last.done, true);
+  const response = executeResponseOf(last);
+  assert.equal(response?.status?.code ?? status.OK, status.OK, response?.status?.message);
+  assert.equal(response?.result?.exitCode, 0);
+
+  const got = await call(onA.operations, 'getOperation', { name: await name });
+  assert.equal(got.done, true);
+  // The worker wrote its stdout to A's storage.
+  const stdoutDigest = response?.result?.stdoutDigest as DigestMessage;
+  const read = await call(onA.cas, 'batchReadBlobs', {
+    instanceName: '',
+    digests: [stdoutDigest],
+    acceptableCompressors: [],
+    digestFunction: 0,
+  });
+  assert.equal(Buffer.from(read.responses[0]?.data ?? []).toString(), 'ran-by-a\n');
+  // B's own Execute stream was told too, through the database's notification.
+  const fromB = executeResponseOf((await viaB).at(-1) as Operation);
+  assert.deepEqual(fromB?.result?.stdoutDigest, stdoutDigest);
+  assert.equal(
+    fromB?.result?.executionMetadata?.worker,
+    response?.result?.executionMetadata?.worker,
+  );
+});
