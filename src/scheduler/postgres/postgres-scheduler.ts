@@ -4,7 +4,7 @@
  * a restarted process resumes. Each process keeps only what waits on it
  * (long-polls, watchers) and one LISTEN connection; see events.ts.
  * Behaviour follows the in-memory scheduler; the differences are listed in
- * the configuration documentation.
+ * docs/remote-execution.md ("The PostgreSQL scheduler").
  */
 import { status as Code } from '@grpc/grpc-js';
 import type { Client, Pool } from 'pg';
