@@ -8,6 +8,7 @@
  * and how long the fleet takes to come back after kill -9 and a restart.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,6 +65,12 @@ export interface FleetOptions {
   readonly processes?: number;
   /** Executes sent at once in the burst. */
   readonly burst: number;
+  /**
+   * Where the server writes its CPU profile (`--cpu-prof`). Node writes it
+   * only on a clean exit, so the first server is then stopped with SIGTERM
+   * instead of kill -9, and the restart rows measure a graceful stop.
+   */
+  readonly cpuProfDir?: string;
 }
 
 /** How many connections and processes carry `workers` simulated workers. */
@@ -116,12 +123,19 @@ class FleetServer {
   #address = '127.0.0.1:0';
   #stats: ServerProcess | undefined;
   readonly #fileLimit: number;
+  readonly #nodeFlags: string[];
 
   /** `fileLimit`: file descriptors the server must be allowed (see {@link withFileLimit}). */
-  constructor(root: string, dir: string, fileLimit: number) {
+  constructor(root: string, dir: string, fileLimit: number, nodeFlags: string[] = []) {
     this.#root = root;
     this.#dir = dir;
     this.#fileLimit = fileLimit;
+    this.#nodeFlags = nodeFlags;
+  }
+
+  /** Whether the server writes a CPU profile (and must therefore exit cleanly). */
+  get profiled(): boolean {
+    return this.#nodeFlags.some((f) => f.startsWith('--cpu-prof'));
   }
 
   get address(): string {
@@ -139,6 +153,7 @@ class FleetServer {
     const [command, args] = withFileLimit(
       join(this.#root, 'node_modules/.bin/node'),
       [
+        ...this.#nodeFlags,
         join(this.#root, 'bin/kiln.mjs'),
         'serve',
         ...['--listen', this.#address, '--data-dir', join(this.#dir, 'data')],
@@ -152,6 +167,14 @@ class FleetServer {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.#child = child;
+    // BENCH_SERVER_OUTPUT (see main.ts): every server's output, appended, e.g. for --trace-gc.
+    const keep = process.env.BENCH_SERVER_OUTPUT;
+    if (keep !== undefined && keep !== '') {
+      const out = createWriteStream(keep, { flags: 'a' });
+      child.stdout?.pipe(out, { end: false });
+      child.stderr?.pipe(out, { end: false });
+      child.once('exit', () => out.end());
+    }
     let stderr = '';
     child.stderr?.setEncoding('utf8').on('data', (text: string) => {
       stderr = (stderr + text).slice(-8192);
@@ -404,7 +427,13 @@ export async function fleetRows(options: FleetOptions): Promise<ResultRow[]> {
   const dir = await mkdtemp(join(tmpdir(), 'kiln-fleet-bench-'));
   await writeFile(join(dir, 'kiln.yaml'), `execution:\n  localWorkers: 0\n${benchAuthYaml()}`);
   // The server's sockets: the fleet's connections, the bench's own, files and listeners.
-  const server = new FleetServer(root, dir, connections + 1024);
+  const nodeFlags = [
+    ...(process.env.BENCH_SERVER_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+    ...(options.cpuProfDir === undefined
+      ? []
+      : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`]),
+  ];
+  const server = new FleetServer(root, dir, connections + 1024, nodeFlags);
   const rows: ResultRow[] = [];
   const label = `Fleet ${workers.toLocaleString('en-US')}`;
   let fleet: Fleet | undefined;
@@ -591,7 +620,8 @@ export async function fleetRows(options: FleetOptions): Promise<ResultRow[]> {
     f.send({ type: 'mark' });
     await f.waitFor(() => f.fresh() === 0, 5000, 'simulators acknowledging the restart mark');
     const killedAt = performance.now();
-    await server.kill();
+    if (server.profiled) await server.stop();
+    else await server.kill();
     const listenSeconds = await server.start();
     const reconnect = new CapabilitiesClient(server.address, creds, {
       ...channelOptions,
@@ -620,6 +650,12 @@ export async function fleetRows(options: FleetOptions): Promise<ResultRow[]> {
         },
       ),
     );
+  } catch (err) {
+    // What the simulated workers saw is the first clue to a phase that failed.
+    const calls = fleet === undefined ? 'none' : fleet.errors();
+    throw new Error(`${(err as Error).message} (failed calls of the simulated workers: ${calls})`, {
+      cause: err,
+    });
   } finally {
     for (const close of closers) close();
     await fleet?.stop();

@@ -215,12 +215,15 @@ async function main(): Promise<void> {
         if (stopped) break;
         const code = (err as ServiceError).code ?? -1;
         errors[code] = (errors[code] ?? 0) + 1;
-        if (code === status.DEADLINE_EXCEEDED && w.session !== undefined) continue;
-        // Any other failure: the session may be gone (NOT_FOUND: forgotten;
-        // UNAVAILABLE: the server went away), so open a new one.
-        w.session = undefined;
-        w.reports.clear();
-        if (code === status.NOT_FOUND) continue;
+        // As kiln worker (worker-agent.ts): only a forgotten session
+        // (NOT_FOUND) or a server gone away (UNAVAILABLE) means opening a new
+        // one. After any other failure (a deadline, an overloaded server) the
+        // session and the results still to report are kept: dropping them
+        // would strand the session's leases until the server times it out.
+        if (code === status.NOT_FOUND || code === status.UNAVAILABLE) {
+          w.session = undefined;
+          w.reports.clear();
+        }
         await sleep(backoff.next());
       }
     }

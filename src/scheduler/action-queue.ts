@@ -5,6 +5,7 @@
  */
 import { Fifo } from './fifo.ts';
 import { Rotation } from './rotation.ts';
+import type { VisitCounter } from './visit-counter.ts';
 
 /** Where an item sits in the queue. */
 export interface QueuePlacement {
@@ -64,6 +65,12 @@ export class ActionQueue<T> {
   readonly #placements = new Map<T, Placed>();
   readonly #principals = new Map<string, PrincipalEntry>();
   readonly #held = new Set<string>();
+  readonly #visits: VisitCounter | undefined;
+
+  /** `visits` counts the queued items that taking and removing look at (for tests). */
+  constructor(visits?: VisitCounter) {
+    this.#visits = visits;
+  }
 
   /** Number of queued items. */
   get size(): number {
@@ -111,7 +118,7 @@ export class ActionQueue<T> {
     }
     let fifo = builds.get(placed.invocationId);
     if (fifo === undefined) {
-      fifo = new Fifo();
+      fifo = new Fifo(this.#visits);
       builds.set(placed.invocationId, fifo);
     }
     if (options.front === true) fifo.unshift(item);

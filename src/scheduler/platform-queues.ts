@@ -64,7 +64,7 @@ export class PlatformQueues<T> {
     if (this.#queueOf.has(item)) throw new Error('item is already queued');
     let entry = this.#queues.get(requirement.key);
     if (entry === undefined) {
-      entry = { requirement, queue: new ActionQueue() };
+      entry = { requirement, queue: new ActionQueue(this.#visits) };
       for (const principal of this.#held) entry.queue.hold(principal);
       this.#queues.set(requirement.key, entry);
     }

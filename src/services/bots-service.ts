@@ -46,7 +46,10 @@ export interface BotsServiceOptions {
   readonly workerTimeoutMs?: number;
   /**
    * How often a CreateBotSession first forgets the sessions whose worker the
-   * scheduler dropped (silent too long); 10 s by default, 0 for every call.
+   * scheduler dropped (silent too long); `workerTimeoutMs` by default, 0 for
+   * every call. A sweep looks at every session, so with a fleet of tens of
+   * thousands it must not run more often than workers can expire: a
+   * reconnecting fleet would otherwise pay for it again and again.
    */
   readonly sessionSweepMs?: number;
   /** Milliseconds clock for the sweep; `Date.now` by default. */
@@ -146,7 +149,7 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
   const { log, scheduler } = options;
   const longPollMs = options.longPollMs ?? 20_000;
   const workerTimeoutMs = options.workerTimeoutMs ?? 60_000;
-  const sessionSweepMs = options.sessionSweepMs ?? 10_000;
+  const sessionSweepMs = options.sessionSweepMs ?? workerTimeoutMs;
   const now = options.now ?? Date.now;
   const sessions = new Map<string, SessionState>();
   let lastSweepMs = Number.NEGATIVE_INFINITY;
@@ -271,10 +274,9 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
     const onCallAbort = (): void => poll.abort(CALL_ENDED);
     if (ctx.signal.aborted) poll.abort(CALL_ENDED);
     else ctx.signal.addEventListener('abort', onCallAbort, { once: true });
-    await applyLeaseReports(req.name, session, reported);
+    if (reported.length > 0) await applyLeaseReports(req.name, session, reported);
     // Leases the bot has not seen yet go out at once, without waiting for more.
-    const reportedIds = new Set(reported.map((l) => l.id));
-    const unseen = [...session.leases.keys()].some((id) => !reportedIds.has(id));
+    const unseen = hasUnseen(session.leases, reported);
     const waitMs = unseen ? 0 : Math.max(0, Math.min(longPollMs, deadlineLeft(ctx) - 2000));
     let taken: Awaited<ReturnType<WorkerScheduler['takeWork']>>;
     try {
@@ -291,18 +293,18 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
       if (session.poll === poll) session.poll = undefined;
     }
     for (const lease of taken.leases) session.leases.set(lease.id, lease);
-    const cancelled = new Set(taken.cancelledLeaseIds);
-    const active = new Set(reported.filter((l) => l.state === LeaseState.ACTIVE).map((l) => l.id));
-    const leases: LeaseMessage[] = [...session.leases.values()].map((lease) => {
-      const state = cancelled.has(lease.id)
+    // An idle bot's reply (most replies) holds no lease: nothing to look up.
+    const leases: LeaseMessage[] = [];
+    for (const lease of session.leases.values()) {
+      const state = taken.cancelledLeaseIds.includes(lease.id)
         ? LeaseState.CANCELLED
-        : active.has(lease.id)
+        : reported.some((l) => l.id === lease.id && l.state === LeaseState.ACTIVE)
           ? LeaseState.ACTIVE
           : LeaseState.PENDING;
       // A lease the bot will start carries the Action and Command, which the
       // worker then need not read back from the CAS.
       const inline = state === LeaseState.PENDING;
-      return {
+      leases.push({
         id: lease.id,
         payload: packAssignment({
           instanceName: lease.instanceName,
@@ -318,8 +320,8 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
         expireTime: undefined,
         assignment: '',
         inlineAssignment: undefined,
-      };
-    });
+      });
+    }
     return {
       name: req.name,
       botId: session.botId,
@@ -329,6 +331,12 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
       expireTime: expireTime(),
       version: bot?.version ?? '',
     };
+  }
+
+  /** Whether the session holds a lease the bot did not report (it has not seen it yet). */
+  function hasUnseen(held: Map<string, Lease>, reported: readonly LeaseMessage[]): boolean {
+    for (const id of held.keys()) if (!reported.some((l) => l.id === id)) return true;
+    return false;
   }
 
   function deadlineLeft(ctx: PollContext): number {

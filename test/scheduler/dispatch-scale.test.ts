@@ -203,6 +203,32 @@ describe('dispatch cost independent of fleet and queue size', { timeout: 120_000
     assertSameWork(t, small, large, 'leave and join');
   });
 
+  it('cancelling a queued action visits as many records behind 20,000 queued actions of its build as behind 100', async (t) => {
+    const measure = async (queued: number): Promise<Work> => {
+      const f = await fleet(3, 0);
+      const names: string[] = [];
+      for (let i = 0; i < queued; i++) {
+        const op = await f.s.scheduler.submit(
+          request(testAction(`one-build-${i}`, { platform: MAC }), {
+            skipCacheLookup: true,
+            toolInvocationId: 'one-build',
+          }),
+        );
+        names.push(op.name);
+      }
+      // From the middle and the back of the build's queue: an array search would reach them last.
+      const victims = [...names.slice(queued / 2, queued / 2 + 25), ...names.slice(-25)];
+      const most = await maxWork(f.visits, victims.length, async (i) => {
+        const op = await f.s.scheduler.cancelOperation(victims[i] as string);
+        assert.equal(op.done, true);
+      });
+      assert.equal((await f.s.scheduler.stats()).queued, queued - victims.length);
+      await closeFleet(f);
+      return most;
+    };
+    assertSameWork(t, await measure(100), await measure(20_000), 'cancellation of a queued action');
+  });
+
   it('queueing an action checks that a worker can run it without going through the 50,000 connected workers', async (t) => {
     const f = await fleet(50_000, 0);
     const SPECIAL: [string, string][] = [['pool', 'special']];

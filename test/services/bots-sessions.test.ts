@@ -5,6 +5,7 @@ import {
   BotSession,
   type CreateBotSessionRequest,
 } from '../../src/gen/google/devtools/remoteworkers/v1test2/bots.js';
+import type { WorkerScheduler } from '../../src/scheduler/scheduler.ts';
 import { createBotsCore } from '../../src/services/bots-service.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 import { scenario } from '../scheduler/scenario.ts';
@@ -38,6 +39,42 @@ describe('bot sessions', { timeout: 10_000 }, () => {
       (await s.scheduler.listWorkers()).map((w) => w.id),
       [fresh.name],
     );
+  });
+
+  it('a fleet reconnecting within the worker timeout has the sessions swept once, not every few seconds', async () => {
+    const s = scenario({ workerTimeoutMs: 60_000 });
+    // The real scheduler, with its full listings (a sweep's cost: every worker) counted.
+    let listings = 0;
+    const inner = s.scheduler;
+    const counted: WorkerScheduler = {
+      registerWorker: (registration) => inner.registerWorker(registration),
+      unregisterWorker: (id) => inner.unregisterWorker(id),
+      heartbeat: (id) => inner.heartbeat(id),
+      takeWork: (id, options) => inner.takeWork(id, options),
+      updateLease: (id, lease, progress) => inner.updateLease(id, lease, progress),
+      completeLease: (id, lease, completion) => inner.completeLease(id, lease, completion),
+      listWorkers: () => {
+        listings++;
+        return inner.listWorkers();
+      },
+    };
+    const core = createBotsCore({
+      log: silentLogger(),
+      scheduler: counted,
+      workerTimeoutMs: 60_000,
+      now: () => s.clock.now(),
+    });
+    // 2,000 bots over 40 s, as after a restart: one sweep, by the first of them.
+    for (let i = 0; i < 2_000; i++) {
+      await core.createBotSession(createRequest(`bot-${i}`));
+      s.clock.advance(20);
+    }
+    assert.equal(listings, 1);
+    assert.equal(core.sessionCount(), 2_000);
+    // A worker timeout later, the next session sweeps again.
+    s.clock.advance(20_001);
+    await core.createBotSession(createRequest('late'));
+    assert.equal(listings, 2);
   });
 
   it('sessions of live workers are kept', async () => {
