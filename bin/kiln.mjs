@@ -8,7 +8,8 @@
 // itself (execve: same pid, no wrapper left running) with one that has them.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import { enableCompileCache } from 'node:module';
+// A namespace import: an older Node (which this file re-runs under Node 24) lacks enableCompileCache.
+import * as nodeModule from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,7 +113,7 @@ function useCompileCache() {
   try {
     const dir = join(e.XDG_CACHE_HOME || join(homedir(), '.cache'), 'kiln', 'node-compile-cache');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    enableCompileCache(dir);
+    nodeModule.enableCompileCache?.(dir);
   } catch {
     // No writable home (a locked-down container): start without the cache.
   }
