@@ -43,9 +43,11 @@ export function describeError(err: unknown, address?: string): string {
           ? `${where} answered in plaintext, not TLS: drop grpcs:// and the --tls-* options, or enable TLS on the server`
           : /^Protocol error$/i.test(why)
             ? `${where} does not speak gRPC (HTTP/2 "Protocol error"): is it the HTTP port of the web UI? Kiln's gRPC port is server.listen (default 8980), the HTTP port usually the one after it`
-            : /SSL|TLS|certificate/i.test(why)
-              ? `cannot reach ${where} over TLS (see --tls-ca, --tls-cert and --tls-key): ${why}`
-              : `cannot reach ${where} (is it running? see --server): ${why}`;
+            : /shutting down/.test(why)
+              ? `${where} is shutting down (UNAVAILABLE): ${why}`
+              : /SSL|TLS|certificate/i.test(why)
+                ? `cannot reach ${where} over TLS (see --tls-ca, --tls-cert and --tls-key): ${why}`
+                : `cannot reach ${where} (is it running? see --server): ${why}`;
         break;
       }
       case status.PERMISSION_DENIED:

@@ -1,13 +1,14 @@
 /**
- * `kiln serve`: runs the Kiln services in this process until SIGINT/SIGTERM.
+ * `kiln serve`: runs the Kiln services in this process until SIGTERM (a
+ * graceful drain, see `KilnServer.drain`) or SIGINT (at once).
  */
 import { parseArgs } from 'node:util';
 import { describeAuthMode } from '../auth/authenticator.ts';
 import { loadConfig } from '../config/load-config.ts';
-import { createServer } from '../server/create-server.ts';
+import { createServer, type DrainOutcome } from '../server/create-server.ts';
 import { parseListenAddress } from '../server/grpc-server.ts';
 import { ignoreBrokenPipe } from '../util/ignore-broken-pipe.ts';
-import { createLogger } from '../util/logger.ts';
+import { createLogger, type Logger, parseLogFormat } from '../util/logger.ts';
 import { startMallocTrimmer } from '../util/malloc-trim.ts';
 import { installProcessFailureHandlers } from '../util/process-failures.ts';
 
@@ -32,7 +33,15 @@ Options:
   --tls-client-ca FILE mutual TLS: refuse clients without a certificate signed
                        by a CA in this PEM file
   --log-level LEVEL    trace, debug, info, warn, error (default info, or KILN_LOG_LEVEL)
+  --log-format FORMAT  json or pretty (default: pretty when stderr is a terminal,
+                       JSON otherwise)
   -h, --help           show this help
+
+SIGTERM drains: health checks and /readyz turn NOT_SERVING, new Execute calls
+get UNAVAILABLE (clients retry elsewhere), workers take no new actions, and
+running actions finish (up to server.drainTimeout, 60s by default) while the
+storage services keep serving; then Kiln exits. A second SIGTERM, or SIGINT
+(Ctrl-C), stops at once, cancelling running actions.
 
 Examples:
   kiln serve
@@ -58,6 +67,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       'tls-key': { type: 'string' },
       'tls-client-ca': { type: 'string' },
       'log-level': { type: 'string' },
+      'log-format': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -66,6 +76,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.stdout.write(SERVE_HELP);
     return 0;
   }
+  const logFormat = parseLogFormat(values['log-format']);
   const config = await loadConfig({
     file: values.config,
     overrides: {
@@ -79,7 +90,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   });
   ignoreBrokenPipe(process.stdout);
   ignoreBrokenPipe(process.stderr);
-  const log = createLogger({ level: values['log-level'] });
+  const log = createLogger({ level: values['log-level'], format: logFormat });
   const failures = installProcessFailureHandlers({ log, component: 'serve' });
   const server = await createServer({ config, log, processFailures: failures.counts });
   // Freed memory back to the system after bursts (see malloc-trim.ts).
@@ -94,16 +105,33 @@ export async function serveCommand(args: string[]): Promise<number> {
         : `Web UI and metrics on ${http}://${server.httpAddress}/\n`) +
       `${describeAuthMode(config.auth, parseListenAddress(config.server.listen).host)}\n`,
   );
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      log.info({ signal }, 'shutting down');
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
   });
+  if (signal === 'SIGTERM') {
+    const timeoutMs = config.server.drainTimeoutMs;
+    log.info({ signal, timeoutMs }, 'draining: finishing running actions, taking no new ones');
+    // Another SIGTERM (or a SIGINT) during the drain stops at once.
+    const again = new AbortController();
+    const stopNow = (): void => again.abort();
+    process.once('SIGINT', stopNow);
+    process.once('SIGTERM', stopNow);
+    const outcome = await server.drain({ timeoutMs, signal: again.signal });
+    logDrainOutcome(log, outcome, timeoutMs);
+  } else {
+    log.info({ signal }, 'shutting down');
+  }
   trimmer?.stop();
   await server.close();
   log.flush();
   return 0;
+}
+
+/** Says how the drain ended. */
+function logDrainOutcome(log: Logger, outcome: DrainOutcome, timeoutMs: number): void {
+  if (outcome === 'drained') log.info('drained: no action runs; shutting down');
+  else if (outcome === 'deadline') {
+    log.warn({ timeoutMs }, 'drain deadline passed; cancelling the actions still running');
+  } else log.warn('second signal: shutting down at once, cancelling running actions');
 }

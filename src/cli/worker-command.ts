@@ -1,18 +1,18 @@
 /**
  * `kiln worker`: joins a scheduler over the Remote Worker API and runs
- * actions until SIGINT/SIGTERM.
+ * actions until SIGTERM (finishing the running ones first) or SIGINT.
  */
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bearerTokenInterceptor, readBearerToken } from '../client/bearer-token.ts';
 import { channelCredentials } from '../client/channel-credentials.ts';
-import { parseSize } from '../config/values.ts';
-import { createLogger } from '../util/logger.ts';
+import { parseDuration, parseSize } from '../config/values.ts';
+import { createLogger, type Logger, parseLogFormat } from '../util/logger.ts';
 import { installProcessFailureHandlers } from '../util/process-failures.ts';
 import { parseActionUsers } from '../worker/action-users.ts';
 import { detectPlatform, parsePlatformProperties } from '../worker/platform-detect.ts';
-import { startWorker } from '../worker/start-worker.ts';
+import { type RunningWorker, startWorker } from '../worker/start-worker.ts';
 
 export const WORKER_HELP = `Usage: kiln worker --scheduler grpc[s]://HOST:PORT [options]
 
@@ -52,7 +52,14 @@ Options:
                        4GiB (default: none); needs privilege separation and a
                        cgroup memory controller. An action over it is killed
                        and fails with RESOURCE_EXHAUSTED
+  --drain-timeout DURATION
+                       on SIGTERM, how long running actions may take to finish,
+                       e.g. 10m (default 60s); the worker takes no new actions
+                       meanwhile, reports the results, then exits. A second
+                       SIGTERM, or SIGINT, stops at once, cancelling them
   --log-level LEVEL    trace, debug, info, warn, error (default info)
+  --log-format FORMAT  json or pretty (default: pretty when stderr is a terminal,
+                       JSON otherwise)
   -h, --help           show this help
 
 Examples:
@@ -90,7 +97,9 @@ export async function workerCommand(args: string[]): Promise<number> {
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       'token-file': { type: 'string' },
+      'drain-timeout': { type: 'string' },
       'log-level': { type: 'string' },
+      'log-format': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -99,6 +108,7 @@ export async function workerCommand(args: string[]): Promise<number> {
     process.stdout.write(WORKER_HELP);
     return 0;
   }
+  const logFormat = parseLogFormat(values['log-format']);
   if (values.scheduler === undefined) throw new Error('--scheduler grpc://HOST:PORT is required');
   const scheduler = schedulerAddress(values.scheduler);
   const { address } = scheduler;
@@ -131,9 +141,13 @@ export async function workerCommand(args: string[]): Promise<number> {
   if (actionMemoryLimitBytes === undefined || actionMemoryLimitBytes < 0) {
     throw new Error(`--action-memory-limit "${memoryLimit}" is not a size like 4GiB`);
   }
+  const drainTimeoutMs = parseDuration(values['drain-timeout'] ?? '60s');
+  if (drainTimeoutMs === undefined || drainTimeoutMs < 0) {
+    throw new Error(`--drain-timeout "${values['drain-timeout']}" is not a duration like 60s`);
+  }
   const actionUsers = values['action-users'] ?? 'auto';
   parseActionUsers(actionUsers);
-  const log = createLogger({ level: values['log-level'] });
+  const log = createLogger({ level: values['log-level'], format: logFormat });
   // The worker serves no /metrics; its failures are in its logs and its exit status.
   installProcessFailureHandlers({ log, component: 'worker' });
   const worker = await startWorker({
@@ -154,11 +168,37 @@ export async function workerCommand(args: string[]): Promise<number> {
   process.stdout.write(
     `Kiln worker ${worker.name} is working for ${tls ? 'grpcs' : 'grpc'}://${address}\n`,
   );
-  await new Promise<void>((done) => {
-    process.once('SIGINT', () => done());
-    process.once('SIGTERM', () => done());
+  const signal = await new Promise<NodeJS.Signals>((done) => {
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
   });
+  if (signal === 'SIGTERM') await drain(worker, drainTimeoutMs, log);
   await worker.stop();
   log.flush();
   return 0;
+}
+
+/**
+ * Lets the running actions finish and their results go out, taking no new
+ * ones, until `timeoutMs` passes or another SIGTERM (or a SIGINT) arrives;
+ * the caller's `stop` then cancels whatever still runs.
+ */
+async function drain(worker: RunningWorker, timeoutMs: number, log: Logger): Promise<void> {
+  log.info({ timeoutMs }, 'draining: finishing running actions, taking no new ones');
+  let timer: NodeJS.Timeout | undefined;
+  let stopNow: (() => void) | undefined;
+  const cut = new Promise<string>((done) => {
+    timer = setTimeout(() => done('drain deadline passed'), timeoutMs);
+    stopNow = () => done('second signal');
+    process.once('SIGINT', stopNow);
+    process.once('SIGTERM', stopNow);
+  });
+  const ended = await Promise.race([worker.drain().then(() => undefined), cut]);
+  clearTimeout(timer);
+  if (stopNow !== undefined) {
+    process.removeListener('SIGINT', stopNow);
+    process.removeListener('SIGTERM', stopNow);
+  }
+  if (ended === undefined) log.info('drained: every result reported; leaving');
+  else log.warn({ reason: ended }, 'shutting down at once, cancelling running actions');
 }

@@ -98,6 +98,8 @@ export interface KilnConfig {
     readonly dataDir: string;
     /** TLS and mutual TLS of the gRPC and HTTP servers; off without `cert`. */
     readonly tls: ServerTlsConfig;
+    /** How long a SIGTERM waits for running actions before it cancels them (`drainTimeout`). */
+    readonly drainTimeoutMs: number;
   };
   readonly storage: {
     /** Named stores, referenced by name from `cas`, `actionCache` and each other. */
@@ -311,8 +313,14 @@ const serverSchema = z
         'Base directory for relative store paths, resolved against the working directory. Default: ./kiln-data.',
       ),
     tls: serverTlsSchema.prefault({}),
+    drainTimeout: durationSchema
+      .default(60_000)
+      .describe(
+        'On SIGTERM, how long running actions may take to finish before they are cancelled and the process exits. Default: 60s.',
+      ),
   })
   .strict()
+  .transform(({ drainTimeout, ...rest }) => ({ ...rest, drainTimeoutMs: drainTimeout }))
   .describe('The server process.');
 
 const storageSchema = z

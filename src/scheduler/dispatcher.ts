@@ -425,6 +425,7 @@ export class Dispatcher {
     this.#log.warn(
       {
         actionDigest: task.actionDigest.key,
+        invocation: task.toolInvocationId,
         worker: lease.worker.name,
         losses: task.losses,
         reason,

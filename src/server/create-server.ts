@@ -18,6 +18,7 @@ import { registerByteStreamMetrics } from '../observe/bytestream-metrics.ts';
 import { registerHealthMetrics } from '../observe/health-metrics.ts';
 import { createObservability } from '../observe/observability.ts';
 import { registerProcessFailureCounter } from '../observe/process-failure-metrics.ts';
+import { StoreNodeMetrics } from '../observe/store-node-metrics.ts';
 import { registerWorkerCounters } from '../observe/worker-metrics.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import { createBotsCore } from '../services/bots-service.ts';
@@ -43,9 +44,32 @@ export interface KilnServer {
   readonly stores: Stores;
   /** The in-process worker, when one runs. */
   readonly worker: RunningWorker | undefined;
+  /**
+   * Begins a graceful shutdown: health checks and `/readyz` turn NOT_SERVING
+   * first, then Execute answers UNAVAILABLE and no worker (local or remote)
+   * gets new leases, while the storage services keep serving. Resolves once
+   * no action runs and every result has gone out to its Execute and
+   * WaitExecution streams (`drained`), at the deadline, or when `signal`
+   * aborts; {@link close} then ends the rest.
+   */
+  drain(options: DrainOptions): Promise<DrainOutcome>;
   /** Stops serving and closes the stores. */
   close(): Promise<void>;
 }
+
+/** Options for {@link KilnServer.drain}. */
+export interface DrainOptions {
+  /** How long running actions may take to finish. */
+  readonly timeoutMs: number;
+  /** Ends the drain at once (a second SIGTERM). */
+  readonly signal?: AbortSignal;
+}
+
+/** How a drain ended. */
+export type DrainOutcome = 'drained' | 'deadline' | 'interrupted';
+
+/** How often a drain looks whether actions still run. */
+const DRAIN_CHECK_MS = 100;
 
 /** Options for {@link createServer}. */
 export interface CreateServerOptions {
@@ -66,7 +90,10 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
   // Read first: a bad TLS file is a start-up error before anything else is opened.
   const tls = await openTls(config.server.tls, log);
   const authenticator = await openAuth(config, tls, log);
-  const stores = await createStores(config).catch((err: unknown) => {
+  // Every node of the store graph metered by kind and name (kiln_store_*).
+  const storeNodes = new StoreNodeMetrics();
+  const wrapNode = storeNodes.wrap.bind(storeNodes);
+  const stores = await createStores(config, { wrapNode }).catch((err: unknown) => {
     authenticator.close?.();
     tls?.close();
     throw err;
@@ -101,6 +128,7 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
   if (options.processFailures !== undefined) {
     registerProcessFailureCounter(observed.metrics.registry, options.processFailures);
   }
+  storeNodes.register(observed.metrics.registry);
   const audit = new AuditLog({ log, registry: observed.metrics.registry });
   let grpc: RunningGrpcServer | undefined;
   let http: RunningHttpServer | undefined;
@@ -136,7 +164,12 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
         // The local workers call the scheduler and the CAS directly, not over gRPC.
         // Over the metered CAS, so that their traffic counts like a remote worker's.
         inProcess: {
-          bots: createBotsCore({ log, scheduler, workerTimeoutMs: exec.workerTimeoutMs }),
+          bots: createBotsCore({
+            log,
+            scheduler,
+            workerTimeoutMs: exec.workerTimeoutMs,
+            draining: () => served.phase() === 'draining',
+          }),
           cas,
         },
         workDir: resolve(config.server.dataDir, exec.workDir),
@@ -213,6 +246,21 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
     tls: tls !== undefined,
     stores,
     worker,
+    async drain({ timeoutMs, signal }) {
+      running.drain();
+      // The local worker finishes its actions and takes no more; its
+      // promise needs no waiting: the scheduler's count below covers it.
+      void worker?.drain();
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        if (signal?.aborted) return 'interrupted';
+        const busy = scheduler === undefined ? 0 : (await scheduler.stats()).executing;
+        if (busy === 0 && running.runningExecutionStreams() === 0) return 'drained';
+        const left = deadline - Date.now();
+        if (left <= 0) return 'deadline';
+        await pause(Math.min(DRAIN_CHECK_MS, left), signal);
+      }
+    },
     async close() {
       // First, so that load balancers watching health stop routing here
       // while the worker and the scheduler stop.
@@ -229,6 +277,19 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
       tls?.close();
     },
   };
+}
+
+/** Waits `ms`, or until `signal` aborts. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((done) => {
+    const end = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', end);
+      done();
+    };
+    const timer = setTimeout(end, ms);
+    signal?.addEventListener('abort', end, { once: true });
+  });
 }
 
 /** The TLS files of `server.tls`, read and watched; undefined when TLS is off. */

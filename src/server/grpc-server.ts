@@ -32,6 +32,7 @@ import {
 import { createByteStreamService } from '../services/bytestream-service.ts';
 import { createCapabilitiesService } from '../services/capabilities-service.ts';
 import { createCasService } from '../services/cas-service.ts';
+import { ExecutionStreams } from '../services/execution-service.ts';
 import {
   createHealthService,
   HealthStatus,
@@ -143,6 +144,8 @@ export interface RunningGrpcServer {
    * {@link close}. Idempotent; `close` does it too.
    */
   drain(): void;
+  /** Execute and WaitExecution streams following a running action (what a drain waits for). */
+  runningExecutionStreams(): number;
   /** Drains, stops accepting calls, waits briefly for running ones, then closes. */
   close(): Promise<void>;
 }
@@ -168,6 +171,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
 
   const authenticator = options.authenticator ?? createAuthenticator(undefined);
   const health = new HealthStatus(options.health);
+  const executionStreams = new ExecutionStreams();
+  const draining = (): boolean => health.phase === 'draining';
   const server = new CheckedDecodingServer({
     'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_SEND_MESSAGE_BYTES,
@@ -198,6 +203,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       cas,
       scheduler: options.scheduler,
       workerTimeoutMs: options.workerTimeoutMs,
+      draining,
+      streams: executionStreams,
     });
   server.addService(casServiceDefinition, createCasService({ log, cas }));
   server.addService(
@@ -279,6 +286,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     }),
     phase: () => health.phase,
     drain: () => health.drain(),
+    runningExecutionStreams: () => executionStreams.running,
     async close() {
       health.drain();
       // Watch streams never end by themselves: ended here, the shutdown need not wait for them.

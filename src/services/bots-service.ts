@@ -14,6 +14,7 @@ import { hasCode, invalidArgument, notFound, permissionDenied, quote } from '../
 import { packAssignment, unpackExecuteResponse } from '../execution/lease-payload.ts';
 import {
   type BotSession,
+  BotStatus,
   type BotsServer,
   type CreateBotSessionRequest,
   type Lease as LeaseMessage,
@@ -54,6 +55,8 @@ export interface BotsServiceOptions {
   readonly sessionSweepMs?: number;
   /** Milliseconds clock for the sweep; `Date.now` by default. */
   readonly now?: () => number;
+  /** True once the server drains: no bot gets new leases (see {@link takeNoWork}). */
+  readonly draining?: () => boolean;
 }
 
 interface SessionState {
@@ -280,7 +283,11 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
     const waitMs = unseen ? 0 : Math.max(0, Math.min(longPollMs, deadlineLeft(ctx) - 2000));
     let taken: Awaited<ReturnType<WorkerScheduler['takeWork']>>;
     try {
-      taken = await scheduler.takeWork(req.name, { waitMs, signal: poll.signal });
+      // A bot that is leaving, or any bot of a draining server, takes no new work.
+      const leaving = bot?.status === BotStatus.BOT_TERMINATING || options.draining?.() === true;
+      taken = leaving
+        ? await takeNoWork(scheduler, req.name, waitMs, poll.signal)
+        : await scheduler.takeWork(req.name, { waitMs, signal: poll.signal });
     } catch (err) {
       // The scheduler dropped this worker (silent too long): its leases are
       // gone, and the bot must open a new session.
@@ -344,4 +351,30 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
   }
 
   return { createBotSession, updateBotSession, sessionCount: () => sessions.size };
+}
+
+/** How long the poll of a bot that takes no new work waits before it answers. */
+const LEAVING_POLL_MS = 2000;
+
+/**
+ * The poll of a bot that finishes its actions and takes no new ones: waits
+ * a little (the bot cuts the call short when it has a result to report),
+ * then hands out only the cancellations of the leases it holds.
+ */
+async function takeNoWork(
+  scheduler: WorkerScheduler,
+  workerId: string,
+  waitMs: number,
+  signal: AbortSignal,
+): ReturnType<WorkerScheduler['takeWork']> {
+  await new Promise<void>((done) => {
+    const end = (): void => {
+      clearTimeout(timer);
+      done();
+    };
+    const timer = setTimeout(end, Math.min(waitMs, LEAVING_POLL_MS));
+    if (signal.aborted) end();
+    else signal.addEventListener('abort', end, { once: true });
+  });
+  return scheduler.takeWork(workerId, { maxLeases: 0 });
 }

@@ -131,8 +131,9 @@ export function createCasService(options: CasServiceOptions): ContentAddressable
     i: number,
     fnValue: number,
     declared: { bytes: number },
-    signal: AbortSignal,
+    ctx: RpcContext,
   ): Promise<BatchUpdateBlobsResponse_Response> {
+    const { signal } = ctx;
     try {
       const digest = parseDigest(r.digest, fnValue, `requests[${i}].digest`);
       if (r.compressor === Compressor_Value.ZSTD) {
@@ -151,7 +152,10 @@ export function createCasService(options: CasServiceOptions): ContentAddressable
       return { digest: r.digest, status: OK };
     } catch (err) {
       if (!(err instanceof KilnError) && !signal.aborted)
-        log.error({ err }, 'BatchUpdateBlobs: storing a blob failed');
+        ctx.log.error(
+          { err, digest: `${r.digest?.hash}/${r.digest?.sizeBytes}` },
+          'BatchUpdateBlobs: storing a blob failed',
+        );
       return { digest: r.digest, status: statusOf(err) };
     }
   }
@@ -168,7 +172,7 @@ export function createCasService(options: CasServiceOptions): ContentAddressable
     }
     const declared = { bytes: 0 };
     const responses = await Promise.all(
-      req.requests.map((r, i) => updateOne(r, i, req.digestFunction, declared, ctx.signal)),
+      req.requests.map((r, i) => updateOne(r, i, req.digestFunction, declared, ctx)),
     );
     return { responses };
   }

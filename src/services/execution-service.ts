@@ -6,6 +6,7 @@
 import { parseDigest } from '../digest/digest.ts';
 import { resolveDigestFunction } from '../digest/digest-function.ts';
 import { validateInstanceName } from '../digest/instance-name.ts';
+import { unavailable } from '../errors.ts';
 import { loadAction } from '../execution/load-action.ts';
 import { toOperation } from '../execution/operation-message.ts';
 import type {
@@ -27,7 +28,37 @@ export interface ExecutionServiceOptions {
   readonly log: Logger;
   readonly cas: BlobStore;
   readonly scheduler: OperationScheduler;
+  /**
+   * True once the server drains (SIGTERM): Execute then answers UNAVAILABLE,
+   * and a stream the scheduler ends before its operation is done ends with
+   * UNAVAILABLE, so that the client retries on another server.
+   */
+  readonly draining?: () => boolean;
+  /** Counts the streams following a running action, for the drain to wait on. */
+  readonly streams?: ExecutionStreams;
 }
+
+/**
+ * How many Execute and WaitExecution streams follow an action that a worker
+ * runs, or are delivering its result: what a draining server waits for
+ * before it ends the streams still waiting in the queue.
+ */
+export class ExecutionStreams {
+  #running = 0;
+
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Counts a stream in (true) or out (false). */
+  add(delta: 1 | -1): void {
+    this.#running += delta;
+  }
+}
+
+/** The message of Execute refused while the server drains. */
+export const DRAINING_MESSAGE =
+  'this Kiln server is shutting down and takes no new actions; retry on another server';
 
 /**
  * How long a stage update (QUEUED, EXECUTING) of an Execute or WaitExecution
@@ -47,6 +78,8 @@ interface InlineRequest {
 /** Creates the Execution service implementation. */
 export function createExecutionService(options: ExecutionServiceOptions): ExecutionServer {
   const { log, cas, scheduler } = options;
+  const draining = options.draining ?? (() => false);
+  const streams = options.streams ?? new ExecutionStreams();
 
   /** Inlines stdout/stderr into a final response when the Execute request asked for it. */
   async function withInlining(
@@ -86,10 +119,25 @@ export function createExecutionService(options: ExecutionServiceOptions): Execut
     inline: InlineRequest,
   ): Promise<void> {
     const watch = { signal: ctx.signal, coalesceMs: STAGE_UPDATE_COALESCE_MS };
-    for await (const state of scheduler.watchOperation(name, watch)) {
-      const response = state.done ? await withInlining(state, inline) : undefined;
-      await send(toOperation(state, response));
-      if (state.done) return;
+    let counted = false;
+    try {
+      for await (const state of scheduler.watchOperation(name, watch)) {
+        if (!counted && state.stage !== 'QUEUED') {
+          counted = true;
+          streams.add(1);
+        }
+        const response = state.done ? await withInlining(state, inline) : undefined;
+        await send(toOperation(state, response));
+        if (state.done) return;
+      }
+    } finally {
+      if (counted) streams.add(-1);
+    }
+    // The scheduler ended the watch before the operation was done: it is shutting down.
+    if (draining() && !ctx.signal.aborted) {
+      throw unavailable(
+        `this Kiln server is shutting down before ${name} finished; call WaitExecution on another server`,
+      );
     }
   }
 
@@ -99,6 +147,7 @@ export function createExecutionService(options: ExecutionServiceOptions): Execut
     ctx: RpcContext,
     call: { getPeer(): string },
   ): Promise<void> {
+    if (draining()) throw unavailable(DRAINING_MESSAGE);
     validateInstanceName(req.instanceName);
     const actionDigest = parseDigest(req.actionDigest, req.digestFunction, 'action_digest');
     const digestFunction =

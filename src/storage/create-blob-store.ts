@@ -50,6 +50,16 @@ export interface Stores {
  */
 export type Role = 'cas' | 'actionCache' | 'assets';
 
+/** Options for {@link createStores}. */
+export interface CreateStoresOptions {
+  /**
+   * Called with every node once it is built, with the node's kind and its
+   * name (a named store's name, or the config path of an anonymous node);
+   * what it returns takes the node's place in the tree. Metrics use it.
+   */
+  readonly wrapNode?: (store: BlobStore, node: { store: string; kind: string }) => BlobStore;
+}
+
 /**
  * Builds the CAS and action cache trees of `config.storage`. Named stores are
  * built once, however often they are referenced, and only when referenced.
@@ -57,11 +67,14 @@ export type Role = 'cas' | 'actionCache' | 'assets';
  * errors carry the config path of the failing node; whatever was built before
  * the failure is closed again.
  */
-export async function createStores(config: KilnConfig): Promise<Stores> {
+export async function createStores(
+  config: KilnConfig,
+  options: CreateStoresOptions = {},
+): Promise<Stores> {
   const problems = checkStoreGraph(config);
   if (problems.length === 0) problems.push(...checkAssetStore(config));
   if (problems.length > 0) throw new ConfigError('storage configuration', problems);
-  const builder = new TreeBuilder(config);
+  const builder = new TreeBuilder(config, options.wrapNode);
   try {
     const casTop = await builder.build(config.storage.cas, 'storage.cas', 'cas');
     const actionCache = await builder.build(
@@ -91,6 +104,9 @@ export async function createStores(config: KilnConfig): Promise<Stores> {
   }
 }
 
+/** Where named stores sit in the configuration. */
+const NAMED_PREFIX = 'storage.stores.';
+
 /** A named store and how many parents still hold it. */
 interface SharedStore {
   readonly store: Promise<BlobStore>;
@@ -105,8 +121,11 @@ class TreeBuilder {
   /** Every disk store built, for {@link whenIndexed}. */
   readonly #disks: DiskBlobStore[] = [];
 
-  constructor(config: KilnConfig) {
+  readonly #wrapNode: CreateStoresOptions['wrapNode'];
+
+  constructor(config: KilnConfig, wrapNode?: CreateStoresOptions['wrapNode']) {
     this.#config = config;
+    this.#wrapNode = wrapNode;
   }
 
   /** Builds (or, for a name, shares) the store `ref` refers to. The caller owns the result. */
@@ -230,6 +249,10 @@ class TreeBuilder {
       throw withContext(err, `${path}.${kind}`);
     }
     for (const child of children) this.#orphans.delete(child);
+    if (this.#wrapNode !== undefined) {
+      const named = path.startsWith(NAMED_PREFIX) ? path.slice(NAMED_PREFIX.length) : undefined;
+      store = this.#wrapNode(store, { store: named ?? path, kind });
+    }
     return this.#own(store);
   }
 

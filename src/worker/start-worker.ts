@@ -73,6 +73,11 @@ export interface RunningWorker {
   readonly name: string;
   /** The running totals of its guards (for /metrics). */
   counters(): WorkerCounters;
+  /**
+   * Takes no new actions, and resolves once the running ones have finished
+   * and their results are reported; {@link stop} then closes the worker.
+   */
+  drain(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -288,6 +293,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       leftoverKillFallbacks: users.enabled ? users.pool.killFallbacks : 0,
       leftoverTempEntriesRemoved: users.enabled ? users.pool.tempEntriesRemoved : 0,
     }),
+    drain: () => agent.drain(),
     async stop() {
       await agent.stop();
       await launcher.close();

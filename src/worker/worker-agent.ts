@@ -23,6 +23,7 @@ import {
 import type { ActionResult } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import {
   type BotSession,
+  BotStatus,
   type Lease,
   LeaseState,
 } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
@@ -133,6 +134,8 @@ export class WorkerAgent {
   readonly #leases = new Map<string, LocalLease>();
   #session: BotSession | undefined;
   #stopped = false;
+  /** Set by {@link drain}: the loop ends once every lease is finished and reported. */
+  #draining = false;
   #wake: (() => void) | undefined;
   /** Ends a wait between reconnection attempts (when the worker stops). */
   #endPause: (() => void) | undefined;
@@ -197,6 +200,19 @@ export class WorkerAgent {
     this.#loop ??= this.#run();
   }
 
+  /**
+   * Takes no new leases (the session tells the scheduler the bot is
+   * terminating), lets the running actions finish and reports their
+   * results; resolves once nothing is left to report, or the worker stops.
+   */
+  drain(): Promise<void> {
+    this.#draining = true;
+    // The poll in flight ends, so that the next one says the bot is leaving.
+    this.#wake?.();
+    this.#endPause?.();
+    return this.#loop ?? Promise.resolve();
+  }
+
   /** Stops taking work, cancels running actions and closes the connection. */
   async stop(): Promise<void> {
     this.#stopped = true;
@@ -228,7 +244,7 @@ export class WorkerAgent {
       }
       backoff.reset();
     };
-    while (!this.#stopped) {
+    while (!this.#stopped && !(this.#draining && this.#leases.size === 0)) {
       this.#interrupted = false;
       try {
         if (this.#session === undefined) {
@@ -238,7 +254,7 @@ export class WorkerAgent {
         await this.#update(this.#session);
         reachable();
       } catch (err) {
-        if (this.#stopped) break;
+        if (this.#stopped || (this.#draining && this.#leases.size === 0)) break;
         const code = (err as ServiceError).code;
         // Woken to report a result: not a failure.
         if (code === status.CANCELLED && this.#interrupted) continue;
@@ -311,7 +327,15 @@ export class WorkerAgent {
       poll.abort(POLL_INTERRUPTED);
     };
     const pending = this.#bots.updateBotSession(
-      { name: session.name, botSession: { ...session, leases }, updateMask: undefined },
+      {
+        name: session.name,
+        botSession: {
+          ...session,
+          status: this.#draining ? BotStatus.BOT_TERMINATING : session.status,
+          leases,
+        },
+        updateMask: undefined,
+      },
       {
         deadlineMs: Date.now() + (this.#options.pollTimeoutMs ?? 30_000),
         signal: poll.signal,
@@ -425,7 +449,12 @@ export class WorkerAgent {
         (outcome) => {
           local.outcome = outcome;
           this.#options.log.debug(
-            { lease: lease.id, code: outcome.status.code, exitCode: outcome.result.exitCode },
+            {
+              lease: lease.id,
+              action: assignment.actionDigest.key,
+              code: outcome.status.code,
+              exitCode: outcome.result.exitCode,
+            },
             'lease finished',
           );
         },

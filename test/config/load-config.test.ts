@@ -22,7 +22,13 @@ function problemsOf(text: string, env: Record<string, string> = {}): string[] {
 }
 
 const ZERO_CONFIG: KilnConfig = {
-  server: { listen: '127.0.0.1:8980', httpListen: 'auto', dataDir: './kiln-data', tls: {} },
+  server: {
+    listen: '127.0.0.1:8980',
+    httpListen: 'auto',
+    dataDir: './kiln-data',
+    tls: {},
+    drainTimeoutMs: 60_000,
+  },
   storage: {
     stores: {},
     cas: { kind: 'disk', path: 'cas', maxSize: 10 * GiB, fsync: false, directIo: true },
@@ -94,6 +100,7 @@ describe('loadConfig', () => {
         httpListen: '[::]:9090',
         dataDir: dir,
         tls: {},
+        drainTimeoutMs: 60_000,
       });
     } finally {
       await rm(dir, { recursive: true, force: true });
