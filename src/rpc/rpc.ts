@@ -96,8 +96,12 @@ export function toServiceError(err: unknown, log: Logger, method: string): Parti
         );
       }
     }
-    if (err.code === status.INTERNAL || err.code === status.UNAVAILABLE) {
+    if (err.code === status.INTERNAL) {
       log.error({ err, method }, 'rpc failed');
+    } else if (err.code === status.UNAVAILABLE) {
+      // Operational (a backend down, a server draining), not a fault in Kiln:
+      // one line, no stack, so that a busy drain does not flood the log.
+      log.warn({ code: 'UNAVAILABLE', msg: message, method }, 'rpc unavailable');
     } else {
       log.debug({ code: status[err.code], msg: message, method }, 'rpc rejected');
     }
