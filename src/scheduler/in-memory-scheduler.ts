@@ -4,19 +4,21 @@
  */
 import { status as Code } from '@grpc/grpc-js';
 import { invalidArgument, notFound, unavailable } from '../errors.ts';
-import {
-  type ActionResult,
-  ExecutedActionMetadata,
-} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { ActionResult } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { detachBytes } from '../util/detach-bytes.ts';
 import { type Logger, silentLogger } from '../util/logger.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { type IdGenerator, randomIds } from './ids.ts';
 import { OperationStore } from './operation-store.ts';
-import { platformKey, requiredPlatform } from './platform.ts';
+import { platformKey } from './platform.ts';
 import { resolvePolicy, type SchedulerPolicy } from './policy.ts';
-import { cachedResponse, effectiveTimeoutMs, executedResponse, timestampOf } from './responses.ts';
+import {
+  cachedResponse,
+  checkSubmit,
+  executedResponse,
+  withSchedulerMetadata,
+} from './responses.ts';
 import type { Scheduler } from './scheduler.ts';
 import { dedupKey, type LeaseRecord } from './task.ts';
 import type {
@@ -97,16 +99,7 @@ export class InMemoryScheduler implements Scheduler {
   async submit(request: SubmitRequest): Promise<OperationState> {
     this.#checkOpen();
     const { instanceName, actionDigest, action, command } = request;
-    if (request.digestFunction !== actionDigest.fn) {
-      throw invalidArgument(
-        `digest_function ${request.digestFunction.name} does not match the action digest's ${actionDigest.fn.name}`,
-      );
-    }
-    if (!Number.isSafeInteger(request.priority)) {
-      throw invalidArgument(`execution_policy.priority ${request.priority} must be an integer`);
-    }
-    const timeoutMs = effectiveTimeoutMs(action.timeout, this.#policy);
-    const platform = requiredPlatform(action, command);
+    const { timeoutMs, platform } = checkSubmit(request, this.#policy);
     const fields = {
       instanceName,
       actionDigest,
@@ -389,21 +382,4 @@ function cancelledLeaseIds(worker: WorkerRecord): string[] {
   const ids: string[] = [];
   for (const lease of worker.leases.values()) if (lease.state === 'CANCELLED') ids.push(lease.id);
   return ids;
-}
-
-/** Adds what only the scheduler knows: the worker's name (unless it set one) and the queued time. */
-function withSchedulerMetadata(
-  result: ActionResult,
-  workerName: string,
-  queuedAtMs: number,
-): ActionResult {
-  const metadata = result.executionMetadata ?? ExecutedActionMetadata.create();
-  return {
-    ...result,
-    executionMetadata: {
-      ...metadata,
-      worker: metadata.worker === '' ? workerName : metadata.worker,
-      queuedTimestamp: timestampOf(queuedAtMs),
-    },
-  };
 }

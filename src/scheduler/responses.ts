@@ -4,14 +4,17 @@
  */
 import { status as Code } from '@grpc/grpc-js';
 import { invalidArgument } from '../errors.ts';
-import type {
-  ActionResult,
-  ExecuteResponse,
+import {
+  type ActionResult,
+  ExecutedActionMetadata,
+  type ExecuteResponse,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Duration } from '../gen/google/protobuf/duration.js';
 import type { Timestamp } from '../gen/google/protobuf/timestamp.js';
 import type { Status } from '../gen/google/rpc/status.js';
+import { type PlatformProperty, requiredPlatform } from './platform.ts';
 import type { SchedulerPolicy } from './policy.ts';
+import type { SubmitRequest } from './types.ts';
 
 /** A `google.rpc.Status` without details. */
 export function rpcStatus(code: Code, message = ''): Status {
@@ -73,4 +76,45 @@ export function effectiveTimeoutMs(timeout: Duration | undefined, policy: Schedu
 /** `90s`, `1.5s`: durations as users write them. */
 export function formatSeconds(ms: number): string {
   return `${ms / 1000}s`;
+}
+
+/** Adds what only the scheduler knows: the worker's name (unless it set one) and the queued time. */
+export function withSchedulerMetadata(
+  result: ActionResult,
+  workerName: string,
+  queuedAtMs: number,
+): ActionResult {
+  const metadata = result.executionMetadata ?? ExecutedActionMetadata.create();
+  return {
+    ...result,
+    executionMetadata: {
+      ...metadata,
+      worker: metadata.worker === '' ? workerName : metadata.worker,
+      queuedTimestamp: timestampOf(queuedAtMs),
+    },
+  };
+}
+
+/**
+ * Checks what a submission asks for that every scheduler refuses alike
+ * (INVALID_ARGUMENT), and returns the action's timeout and the platform it
+ * requires.
+ */
+export function checkSubmit(
+  request: SubmitRequest,
+  policy: SchedulerPolicy,
+): { timeoutMs: number; platform: PlatformProperty[] } {
+  const { actionDigest, action, command } = request;
+  if (request.digestFunction !== actionDigest.fn) {
+    throw invalidArgument(
+      `digest_function ${request.digestFunction.name} does not match the action digest's ${actionDigest.fn.name}`,
+    );
+  }
+  if (!Number.isSafeInteger(request.priority)) {
+    throw invalidArgument(`execution_policy.priority ${request.priority} must be an integer`);
+  }
+  return {
+    timeoutMs: effectiveTimeoutMs(action.timeout, policy),
+    platform: requiredPlatform(action, command),
+  };
 }

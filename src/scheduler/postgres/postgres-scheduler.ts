@@ -17,10 +17,15 @@ import {
 import { type Logger, silentLogger } from '../../util/logger.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { type IdGenerator, randomIds } from '../ids.ts';
-import { normalizePlatform, requiredPlatform } from '../platform.ts';
+import { normalizePlatform } from '../platform.ts';
 import { resolvePolicy, type SchedulerPolicy } from '../policy.ts';
 import { PrincipalQuotas } from '../principal-limits.ts';
-import { cachedResponse, effectiveTimeoutMs, executedResponse } from '../responses.ts';
+import {
+  cachedResponse,
+  checkSubmit,
+  executedResponse,
+  withSchedulerMetadata,
+} from '../responses.ts';
 import type { Scheduler } from '../scheduler.ts';
 import type {
   ActionResultCache,
@@ -66,7 +71,6 @@ import {
   touchWorker,
   upsertWorker,
   type WorkerInfo,
-  withSchedulerMetadata,
 } from './worker-writes.ts';
 
 /** Options for {@link PostgresScheduler.open}. */
@@ -199,16 +203,7 @@ export class PostgresScheduler implements Scheduler {
   async submit(request: SubmitRequest): Promise<OperationState> {
     await this.#enter();
     const { instanceName, actionDigest, action, command } = request;
-    if (request.digestFunction !== actionDigest.fn) {
-      throw invalidArgument(
-        `digest_function ${request.digestFunction.name} does not match the action digest's ${actionDigest.fn.name}`,
-      );
-    }
-    if (!Number.isSafeInteger(request.priority)) {
-      throw invalidArgument(`execution_policy.priority ${request.priority} must be an integer`);
-    }
-    const timeoutMs = effectiveTimeoutMs(action.timeout, this.#policy);
-    const platform = requiredPlatform(action, command);
+    const { timeoutMs, platform } = checkSubmit(request, this.#policy);
     const name = `operations/${this.#ids.next()}`;
     const now = this.#clock.now();
     const columns = [

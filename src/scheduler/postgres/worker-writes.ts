@@ -4,14 +4,12 @@
  */
 import type { Pool } from 'pg';
 import { type KilnError, notFound } from '../../errors.ts';
-import {
-  type ActionResult,
-  ExecutedActionMetadata,
-  type ExecuteResponse,
+import type {
+  ActionResult,
+  ExecuteResponse,
 } from '../../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Logger } from '../../util/logger.ts';
 import type { PlatformProperty } from '../platform.ts';
-import { timestampOf } from '../responses.ts';
 import type { ActionResultCache, WorkerState } from '../types.ts';
 import { type ExecutionContext, finishExecution } from './executions.ts';
 import { inTransaction } from './maintenance.ts';
@@ -220,21 +218,4 @@ export async function storeResult(
       'storing an action result failed; the operations still get it',
     );
   }
-}
-
-/** Adds what only the scheduler knows: the worker's name (unless it set one) and the queued time. */
-export function withSchedulerMetadata(
-  result: ActionResult,
-  workerName: string,
-  queuedAtMs: number,
-): ActionResult {
-  const metadata = result.executionMetadata ?? ExecutedActionMetadata.create();
-  return {
-    ...result,
-    executionMetadata: {
-      ...metadata,
-      worker: metadata.worker === '' ? workerName : metadata.worker,
-      queuedTimestamp: timestampOf(queuedAtMs),
-    },
-  };
 }
