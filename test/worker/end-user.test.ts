@@ -141,7 +141,7 @@ describe('ending every process of an action user', needsRoot, () => {
   });
 
   it('proves an action that left nothing running without a kill, and still ends one that did', async () => {
-    const uid = 59_992;
+    const uid = 59_989; // Its own: test files run side by side, and each ends every process of its users.
     endUserSync(uid);
     // Nothing left: one look at the window's pids tells, with no kill made. Another
     // process of the window that ends between the listing and the look (a
