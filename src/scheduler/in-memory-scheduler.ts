@@ -4,7 +4,6 @@
  */
 import { status as Code } from '@grpc/grpc-js';
 import { invalidArgument, notFound, unavailable } from '../errors.ts';
-import type { ActionResult } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { detachBytes } from '../util/detach-bytes.ts';
 import { type Logger, silentLogger } from '../util/logger.ts';
 import { type Clock, systemClock } from './clock.ts';
@@ -15,6 +14,7 @@ import { platformKey } from './platform.ts';
 import { resolvePolicy, type SchedulerPolicy } from './policy.ts';
 import {
   cachedResponse,
+  cachedResultOf,
   checkSubmit,
   executedResponse,
   withSchedulerMetadata,
@@ -110,7 +110,7 @@ export class InMemoryScheduler implements Scheduler {
     };
 
     if (!request.skipCacheLookup && !action.doNotCache) {
-      const hit = await this.#lookUp(request);
+      const hit = await cachedResultOf(this.#cache, this.#log, request);
       this.#checkOpen();
       if (hit !== undefined) {
         const op = this.#ops.create({
@@ -351,19 +351,6 @@ export class InMemoryScheduler implements Scheduler {
 
   #checkOpen(): void {
     if (this.#closed) throw unavailable('the scheduler is shut down');
-  }
-
-  async #lookUp(request: SubmitRequest): Promise<ActionResult | undefined> {
-    try {
-      return await this.#cache.get(request.instanceName, request.actionDigest);
-    } catch (err) {
-      // A broken cache must not stop execution; the action simply runs.
-      this.#log.warn(
-        { err, actionDigest: request.actionDigest.key, toolInvocationId: request.toolInvocationId },
-        'action cache lookup failed; executing the action',
-      );
-      return undefined;
-    }
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * Builders for the protobuf values the scheduler produces: statuses,
- * ExecuteResponses and timestamps, and the conversion of an action's timeout.
+ * ExecuteResponses and timestamps, and the conversion of an action's timeout;
+ * and the steps of a submission every scheduler takes alike.
  */
 import { status as Code } from '@grpc/grpc-js';
 import { invalidArgument } from '../errors.ts';
@@ -12,9 +13,10 @@ import {
 import type { Duration } from '../gen/google/protobuf/duration.js';
 import type { Timestamp } from '../gen/google/protobuf/timestamp.js';
 import type { Status } from '../gen/google/rpc/status.js';
+import type { Logger } from '../util/logger.ts';
 import { type PlatformProperty, requiredPlatform } from './platform.ts';
 import type { SchedulerPolicy } from './policy.ts';
-import type { SubmitRequest } from './types.ts';
+import type { ActionResultCache, SubmitRequest } from './types.ts';
 
 /** A `google.rpc.Status` without details. */
 export function rpcStatus(code: Code, message = ''): Status {
@@ -117,4 +119,25 @@ export function checkSubmit(
     timeoutMs: effectiveTimeoutMs(action.timeout, policy),
     platform: requiredPlatform(action, command),
   };
+}
+
+/**
+ * The cached result of a submitted action, or undefined on a miss. A cache
+ * that fails is logged and treated as a miss: a broken cache must not stop
+ * execution, the action simply runs.
+ */
+export async function cachedResultOf(
+  cache: ActionResultCache,
+  log: Logger,
+  request: SubmitRequest,
+): Promise<ActionResult | undefined> {
+  try {
+    return await cache.get(request.instanceName, request.actionDigest);
+  } catch (err) {
+    log.warn(
+      { err, actionDigest: request.actionDigest.key, toolInvocationId: request.toolInvocationId },
+      'action cache lookup failed; executing the action',
+    );
+    return undefined;
+  }
 }

@@ -9,11 +9,7 @@
 import { status as Code } from '@grpc/grpc-js';
 import type { Client, Pool } from 'pg';
 import { invalidArgument, unavailable } from '../../errors.ts';
-import {
-  Action,
-  type ActionResult,
-  Command,
-} from '../../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { Action, Command } from '../../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type Logger, silentLogger } from '../../util/logger.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { type IdGenerator, randomIds } from '../ids.ts';
@@ -22,6 +18,7 @@ import { resolvePolicy, type SchedulerPolicy } from '../policy.ts';
 import { PrincipalQuotas } from '../principal-limits.ts';
 import {
   cachedResponse,
+  cachedResultOf,
   checkSubmit,
   executedResponse,
   withSchedulerMetadata,
@@ -217,7 +214,7 @@ export class PostgresScheduler implements Scheduler {
       now,
     ];
     if (!request.skipCacheLookup && !action.doNotCache) {
-      const hit = await this.#lookUp(request);
+      const hit = await cachedResultOf(this.#cache, this.#log, request);
       if (hit !== undefined) {
         const worker = hit.executionMetadata?.worker || undefined;
         return insertCachedOperation(this.#pool, columns, worker, cachedResponse(hit));
@@ -489,17 +486,5 @@ export class PostgresScheduler implements Scheduler {
       leaseGraceMs: this.#policy.leaseGraceMs,
       opsChannel: this.#channels.ops,
     });
-  }
-
-  async #lookUp(request: SubmitRequest): Promise<ActionResult | undefined> {
-    try {
-      return await this.#cache.get(request.instanceName, request.actionDigest);
-    } catch (err) {
-      this.#log.warn(
-        { err, actionDigest: request.actionDigest.key, toolInvocationId: request.toolInvocationId },
-        'action cache lookup failed; executing the action',
-      );
-      return undefined;
-    }
   }
 }
