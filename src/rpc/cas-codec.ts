@@ -8,62 +8,26 @@
  * they decode to the same values and encode to the same bytes.
  */
 import { BinaryReader } from '@bufbuild/protobuf/wire';
-import { invalidArgument, type KilnError } from '../errors.ts';
+import type { Digest as ValidDigest } from '../digest/digest.ts';
+import { invalidArgument, KilnError } from '../errors.ts';
 import {
   ContentAddressableStorageService,
-  Digest,
   type Digest as DigestMessage,
   FindMissingBlobsRequest,
   FindMissingBlobsResponse,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { decodeDigest, readValidatedDigests, type ValidatingReader } from './digest-entries.ts';
+import { frameHeadroomInstalled, markFramed } from './grpc-frame-headroom.ts';
 import {
   EncodedFindMissingBlobsResponse,
   varintSize,
   writeVarint,
 } from './missing-digest-writer.ts';
 
+export type { ValidatingReader } from './digest-entries.ts';
+
 /** Largest number whose varint is at most 7 bytes, well inside the safe range. */
 const FAST_VARINT_MAX = 2 ** 49 - 1;
-
-/**
- * Decodes one Digest from `bytes[start, end)`. Hashes of ASCII characters and
- * sizes of at most 7 varint bytes are read directly; anything else (UTF-8,
- * negative or huge sizes, unknown fields) goes to the generated decoder.
- */
-function decodeDigest(bytes: Buffer, start: number, end: number): DigestMessage {
-  let hash = '';
-  let sizeBytes = 0;
-  let pos = start;
-  while (pos < end) {
-    const tag = bytes[pos] as number;
-    if (tag === 10) {
-      const length = bytes[pos + 1] as number;
-      const from = pos + 2;
-      if (length >= 0x80 || from + length > end || !isAscii(bytes, from, from + length)) break;
-      hash = bytes.toString('latin1', from, from + length);
-      pos = from + length;
-    } else if (tag === 16) {
-      let value = 0;
-      let p = pos + 1;
-      let byte = 0x80;
-      for (let shift = 1; byte >= 0x80 && p < end && p - pos <= 7; shift *= 128) {
-        byte = bytes[p++] as number;
-        value += (byte & 0x7f) * shift;
-      }
-      if (byte >= 0x80) break;
-      sizeBytes = value;
-      pos = p;
-    } else {
-      break;
-    }
-  }
-  return pos === end ? { hash, sizeBytes } : Digest.decode(bytes.subarray(start, end));
-}
-
-function isAscii(bytes: Buffer, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if ((bytes[i] as number) >= 0x80) return false;
-  return true;
-}
 
 /** Decodes a FindMissingBlobsRequest like the generated decoder, faster. */
 export function decodeFindMissingBlobsRequest(bytes: Buffer): FindMissingBlobsRequest {
@@ -140,7 +104,10 @@ function plainDigestSize(d: DigestMessage): number {
  * goes to the generated encoder whole.
  */
 export function encodeFindMissingBlobsResponse(message: FindMissingBlobsResponse): Buffer {
-  if (message instanceof EncodedFindMissingBlobsResponse) return message.bytes;
+  if (message instanceof EncodedFindMissingBlobsResponse) {
+    const { framed } = message;
+    return framed !== undefined && frameHeadroomInstalled() ? markFramed(framed) : message.bytes;
+  }
   const digests = message.missingBlobDigests;
   let total = 0;
   for (const d of digests) {
@@ -245,6 +212,21 @@ export class LazyFindMissingBlobsRequest implements FindMissingBlobsRequest {
       const slice: DigestMessage[] = [];
       pos = this.#readDigests(pos, length, slice);
       if (slice.length > 0) yield slice;
+    }
+  }
+
+  /**
+   * Reads up to `max` digests from encoded offset `from` (0 at first) into
+   * `into`, validated: see {@link readValidatedDigests}. Returns where to go
+   * on from; the byte length of the request once there is nothing more.
+   */
+  readValidated(from: number, max: number, reader: ValidatingReader, into: ValidDigest[]): number {
+    const bytes = this.#readable();
+    try {
+      return readValidatedDigests(bytes, from, max, reader, into);
+    } catch (err) {
+      // The reader's own verdict on a digest stands; anything else is undecodable bytes.
+      throw err instanceof KilnError ? err : undecodable(err);
     }
   }
 

@@ -13,13 +13,15 @@
  * and BLAKE3 share a width), each a chained hash table over its own rows;
  * an entry's id is its row number times 8 plus its table's number, so that
  * the recency list runs across tables. Lookups take a request's `Digest`
- * and compare its hex hash with the stored bytes in place, without
- * allocating; the bucket is 32 bits of the hash, uniformly distributed for
- * content hashes, taken at an offset drawn at random per table.
+ * and compare its hex hash (or a packed digest's bytes, see
+ * packed-digest.ts) with the stored bytes in place, without allocating;
+ * the bucket is 32 bits of the hash, uniformly distributed for content
+ * hashes, taken at an offset drawn at random per table.
  */
 import { randomInt } from 'node:crypto';
 import { type Digest, makeDigest } from '../digest/digest.ts';
 import { DIGEST_FUNCTIONS, type DigestFunction } from '../digest/digest-function.ts';
+import { PackedDigest } from '../digest/packed-digest.ts';
 
 /** No entry: what {@link CompactDigestIndex.find} and the links return at an end. */
 export const NONE = -1;
@@ -106,6 +108,30 @@ class Table {
         p++;
       }
       if (i === hash.length && sizes[row] === size) return row;
+      row = chain[row] as number;
+    }
+    return NONE;
+  }
+
+  /** The row of the packed hash at `table[offset]` (this table's width) with `size`, or NONE. */
+  findPacked(table: Uint8Array, offset: number, size: number): number {
+    const { hashes, sizes, chain, width } = this;
+    const b = offset + this.#bucketByte;
+    const n =
+      ((table[b] as number) << 24) |
+      ((table[b + 1] as number) << 16) |
+      ((table[b + 2] as number) << 8) |
+      (table[b + 3] as number);
+    let row = this.buckets[n & (this.buckets.length - 1)] as number;
+    while (row !== NONE) {
+      let p = row * width;
+      let i = offset;
+      const end = offset + width;
+      while (i < end && hashes[p] === table[i]) {
+        i++;
+        p++;
+      }
+      if (i === end && sizes[row] === size) return row;
       row = chain[row] as number;
     }
     return NONE;
@@ -235,7 +261,10 @@ export class CompactDigestIndex<R> {
     const tableNo = TABLE_OF_VALUE[digest.fn.value] as number;
     const table = this.#tables[tableNo];
     if (table === undefined) return NONE;
-    const row = table.find(digest.hash, digest.size);
+    const row =
+      digest instanceof PackedDigest
+        ? table.findPacked(digest.table, digest.offset, digest.size)
+        : table.find(digest.hash, digest.size);
     return row === NONE ? NONE : (row << TABLE_BITS) | tableNo;
   }
 
