@@ -40,6 +40,8 @@ export interface S3StoreConfig {
   readonly warmUp: boolean;
   /** The bucket's lifecycle expiry in milliseconds; 0 when objects never expire. */
   readonly expireAfter: number;
+  /** Milliseconds between publications of (and reads of) the processes' write logs; 0: off. */
+  readonly writeLogInterval: number;
 }
 
 /** The options of an `s3` store node. */
@@ -111,7 +113,7 @@ export const s3StoreOptions = z
     existenceMaxEntries: countSchema
       .prefault(1_000_000)
       .describe(
-        'Most blobs remembered as present (about 250 bytes each); the least recently confirmed are forgotten first. Default: 1000000.',
+        'Most blobs remembered as present (80 to 160 bytes each); the least recently confirmed are forgotten first. Default: 1000000.',
       ),
     headConcurrency: countSchema
       .prefault(32)
@@ -129,6 +131,13 @@ export const s3StoreOptions = z
       .transform(Number)
       .describe(
         "The bucket's lifecycle rule: objects expire this long after their last write, e.g. 30d as 720h. Blobs found or read when older than half of it are rewritten in place to restart their clock, and are remembered as present no longer than that half. Default: 0 (objects never expire).",
+      ),
+    writeLogInterval: z
+      .union([z.literal(0), z.literal('0'), durationSchema])
+      .prefault('2s')
+      .transform(Number)
+      .describe(
+        'CAS only: how often this process publishes the blobs it uploaded (one small object under <prefix>_writes/), and the shortest time between two reads of what the other processes sharing the store published, so that blobs another process wrote cost no HEAD. 0 turns it off (for a single process). Default: 2s.',
       ),
   })
   .strict()

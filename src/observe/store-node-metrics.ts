@@ -20,6 +20,11 @@ import {
   type StoreStats,
   statsOf,
 } from '../storage/blob-store.ts';
+import {
+  type NamedS3Meter,
+  registerS3RequestMetrics,
+  s3RequestMeterOf,
+} from '../storage/s3-request-metrics.ts';
 
 /** What identifies a node in the metrics. */
 export interface StoreNodeLabels {
@@ -79,6 +84,8 @@ class NodeMeter {
 /** The per-node metrics of a server; create one, wrap the nodes, then {@link register}. */
 export class StoreNodeMetrics {
   readonly #nodes = new Map<string, NodeMeter>();
+  /** The s3 nodes' own request counts (kiln_s3_*). */
+  readonly #s3: NamedS3Meter[] = [];
 
   /** Wraps one node; the same labels given twice share their series. */
   wrap(store: BlobStore, labels: StoreNodeLabels): BlobStore {
@@ -88,6 +95,8 @@ export class StoreNodeMetrics {
       meter = new NodeMeter({ store: labels.store, kind: labels.kind });
       this.#nodes.set(key, meter);
     }
+    const s3 = s3RequestMeterOf(store);
+    if (s3 !== undefined) this.#s3.push({ store: labels.store, meter: s3 });
     return new MeteredStoreNode(store, meter);
   }
 
@@ -146,6 +155,7 @@ export class StoreNodeMetrics {
       },
     });
     registry.registerMetric(latencyHistogram(nodes) as unknown as Metric);
+    registerS3RequestMetrics(registry, () => this.#s3);
   }
 }
 
@@ -241,6 +251,10 @@ export class MeteredStoreNode implements BlobStore {
       },
       abort: () => writer.abort(),
     };
+  }
+
+  noteUsed(digests: readonly Digest[]): void {
+    this.#backend.noteUsed?.(digests);
   }
 
   async findMissing(digests: readonly Digest[]): Promise<Digest[]> {

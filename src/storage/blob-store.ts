@@ -50,6 +50,14 @@ export interface BlobStore {
    * deduplicate themselves).
    */
   findMissing(digests: readonly Digest[]): Promise<Digest[]>;
+  /**
+   * Tells the store that these blobs were just used although it was not asked
+   * for them (a faster tier in front of it served them), so that a store that
+   * expires what goes unused (s3 with a lifecycle rule) keeps them. Returns at
+   * once and never throws; decorators pass it on to the stores holding the
+   * blobs. Absent when a store has nothing to do with it.
+   */
+  noteUsed?(digests: readonly Digest[]): void;
   /** Releases resources (timers, file handles). */
   close(): Promise<void>;
   /**

@@ -33,5 +33,6 @@ export function createS3Store(
     headConcurrency: node.headConcurrency,
     warmUp: node.warmUp,
     expireAfterMs: node.expireAfter,
+    writeLogIntervalMs: node.writeLogInterval,
   });
 }

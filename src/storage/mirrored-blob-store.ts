@@ -97,6 +97,12 @@ export class MirroredBlobStore implements BlobStore {
     return new MirrorWriter(digest, a.value, b.value);
   }
 
+  /** Both sides hold the blobs, so both hear of their use. */
+  noteUsed(digests: readonly Digest[]): void {
+    this.#a.noteUsed?.(digests);
+    this.#b.noteUsed?.(digests);
+  }
+
   /**
    * Missing only when missing on both sides. A blob on one side only is
    * copied to the other before the answer, so that after a "present" both

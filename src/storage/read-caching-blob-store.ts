@@ -2,6 +2,10 @@
  * A fast store (local memory or disk) in front of a slow one (a shared or
  * larger store), Buildbarn's ReadCachingBlobAccess: the slow store is the
  * source of truth and the fast one is a cache that fills itself on reads.
+ *
+ * What the fast tier serves, the slow one never sees; it hears of it through
+ * {@link BlobStore.noteUsed}, so a slow store that expires unused blobs (s3
+ * with a lifecycle rule) keeps those the fast tier is serving.
  */
 import { status } from '@grpc/grpc-js';
 import type { Digest } from '../digest/digest.ts';
@@ -54,6 +58,7 @@ export class ReadCachingBlobStore implements BlobStore {
       if (hasCode(err, status.OUT_OF_RANGE)) throw err;
       return this.#readSlow(digest, range);
     }
+    this.#slow.noteUsed?.([digest]);
     return readContinuingFrom(fromFast, this.#slow, digest, range);
   }
 
@@ -75,7 +80,16 @@ export class ReadCachingBlobStore implements BlobStore {
     } catch {
       notInFast = digests;
     }
+    if (this.#slow.noteUsed !== undefined && notInFast.length < digests.length) {
+      const served = notInFast.length === 0 ? digests : without(digests, notInFast);
+      if (served.length > 0) this.#slow.noteUsed(served);
+    }
     return notInFast.length === 0 ? [] : this.#slow.findMissing(notInFast);
+  }
+
+  /** Passed on to the slow store, which holds every blob. */
+  noteUsed(digests: readonly Digest[]): void {
+    this.#slow.noteUsed?.(digests);
   }
 
   /** Closes both stores. */
@@ -95,6 +109,18 @@ export class ReadCachingBlobStore implements BlobStore {
     }
     return teeInto(stream, writer);
   }
+}
+
+/**
+ * `digests` less those in `removed`, told apart by identity: local stores
+ * answer with the very objects they were asked about, and a set of objects
+ * needs no hex string of a packed digest. Empty when `removed` holds other
+ * objects (then nothing is known to be present).
+ */
+function without(digests: readonly Digest[], removed: readonly Digest[]): Digest[] {
+  const gone = new Set(removed);
+  const kept = digests.filter((d) => !gone.has(d));
+  return kept.length + gone.size > digests.length ? [] : kept;
 }
 
 /**

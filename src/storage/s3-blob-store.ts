@@ -13,15 +13,24 @@
  * number at a time. With `expireAfterMs` (the bucket's lifecycle rule) a blob
  * that is found or read when older than half that age is copied onto itself,
  * which restarts its lifecycle clock: what builds use stays, the rest expires.
+ * A tier in front that serves a blob itself reports the use
+ * ({@link S3BlobStore.noteUsed}), so hot blobs get the same treatment.
+ *
+ * With a write log ({@link S3WriteLog}), the processes sharing the store tell
+ * each other what they wrote, so a blob another process uploaded costs no
+ * HEAD either.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { status } from '@grpc/grpc-js';
 import type { Digest } from '../digest/digest.ts';
-import { hasCode, internal, invalidArgument, notFound, outOfRange } from '../errors.ts';
+import { hasCode, invalidArgument, notFound, outOfRange } from '../errors.ts';
 import { type BlobStore, type BlobWriter, type ReadRange, resolveRange } from './blob-store.ts';
-import { DigestIndex, uniqueDigests } from './digest-index.ts';
-import { S3BlobWriter } from './s3-blob-writer.ts';
+import { uniqueDigests } from './digest-index.ts';
+import { discardingWriter, S3BlobWriter } from './s3-blob-writer.ts';
+import { S3ExistenceIndex } from './s3-existence-index.ts';
 import { parseBlobKey } from './s3-keys.ts';
+import { emptyStream, S3ObjectReader, type S3Response } from './s3-object-reader.ts';
+import { S3RequestMeter } from './s3-request-metrics.ts';
 import {
   createS3Client,
   loadS3Sdk,
@@ -29,6 +38,7 @@ import {
   S3Requests,
   type S3Sdk,
 } from './s3-requests.ts';
+import { S3WriteLog } from './s3-write-log.ts';
 
 /** Options of {@link S3BlobStore.open}. */
 export interface S3BlobStoreOptions extends S3ConnectionOptions {
@@ -55,25 +65,18 @@ export interface S3BlobStoreOptions extends S3ConnectionOptions {
   readonly warmUp?: boolean;
   /** The bucket's lifecycle expiry (ms after an object's last write); 0 when objects never expire. */
   readonly expireAfterMs: number;
+  /**
+   * How often the blobs this process wrote are published to the other
+   * processes sharing the store, and the shortest time between two reads of
+   * what they published ({@link S3WriteLog}); 0 or undefined: no write log.
+   * Only for content-addressed stores.
+   */
+  readonly writeLogIntervalMs?: number;
   /** Milliseconds since the epoch; `Date.now` by default. */
   readonly clock?: () => number;
 }
 
 const MIN_PART_SIZE = 5 * 1024 * 1024;
-
-/** A response body as the SDK returns it in Node. */
-type Body = AsyncIterable<Uint8Array> & { destroy(): void };
-
-/** One GET's answer: the body and where its bytes sit in the blob. */
-interface Response {
-  readonly body: Body;
-  /** Position in the blob of the body's first byte. */
-  readonly start: number;
-  /** Length of the whole blob. */
-  readonly total: number;
-  readonly etag: string | undefined;
-  readonly lastModified: Date | undefined;
-}
 
 /** Counters for tests and metrics. */
 export interface S3StoreCounters {
@@ -85,6 +88,10 @@ export interface S3StoreCounters {
   resumes: number;
   /** Objects remembered from the start-up listing. */
   listed: number;
+  /** Blobs remembered from other processes' write logs. */
+  learnt: number;
+  /** Blobs a tier in front served that S3 was asked about to learn their age ({@link S3BlobStore.noteUsed}). */
+  ageChecks: number;
 }
 
 /** A BlobStore backed by an S3 bucket; build it with {@link S3BlobStore.open}. */
@@ -92,13 +99,30 @@ export class S3BlobStore implements BlobStore {
   readonly #sdk: S3Sdk;
   readonly #client: S3Client;
   readonly #requests: S3Requests;
+  readonly #reader: S3ObjectReader;
   readonly #o: S3BlobStoreOptions;
   readonly #clock: () => number;
-  /** Digest → until when it is known to be present. */
-  readonly #known = new DigestIndex<number>();
+  /**
+   * What the bucket holds: until when each blob is vouched for, and until
+   * half its lifecycle expiry (infinite without a rule). Entries stay past
+   * the first while the second is still of use.
+   */
+  readonly #known: S3ExistenceIndex;
   /** Touches under way, by object key, so a blob is copied once however often it is asked about. */
   readonly #touching = new Map<string, Promise<void>>();
-  readonly counters: S3StoreCounters = { knownHits: 0, touches: 0, resumes: 0, listed: 0 };
+  /** HEADs under way for {@link noteUsed}, by object key. */
+  readonly #checking = new Map<string, Promise<void>>();
+  readonly #log: S3WriteLog | undefined;
+  /** Requests sent, by operation and outcome, for `/metrics`. */
+  readonly requestMeter = new S3RequestMeter();
+  readonly counters: S3StoreCounters = {
+    knownHits: 0,
+    touches: 0,
+    resumes: 0,
+    listed: 0,
+    learnt: 0,
+    ageChecks: 0,
+  };
   /**
    * Settles when the start-up listing is over (at once without `warmUp`).
    * Never rejects: a failed listing only leaves more to ask S3 about.
@@ -110,8 +134,36 @@ export class S3BlobStore implements BlobStore {
     this.#sdk = sdk;
     this.#o = options;
     this.#clock = options.clock ?? Date.now;
+    this.#known = new S3ExistenceIndex(options.knownMaxEntries);
     this.#client = createS3Client(sdk, options);
+    this.requestMeter.attach(this.#client);
     this.#requests = new S3Requests(this.#client, options);
+    this.#reader = new S3ObjectReader({
+      sdk,
+      client: this.#client,
+      requests: this.#requests,
+      bucket: options.bucket,
+      onResume: () => {
+        this.counters.resumes++;
+      },
+    });
+    const interval = options.writeLogIntervalMs ?? 0;
+    this.#log =
+      options.contentAddressed && interval > 0
+        ? new S3WriteLog({
+            sdk,
+            client: this.#client,
+            requests: this.#requests,
+            bucket: options.bucket,
+            prefix: options.prefix,
+            intervalMs: interval,
+            clock: this.#clock,
+            onPeerBlob: (digest, writtenAt) => {
+              if (this.#isKnown(digest)) return;
+              if (this.#remember(digest, writtenAt, undefined, false)) this.counters.learnt++;
+            },
+          })
+        : undefined;
     this.warmedUp = options.warmUp === true ? this.#warmUp().catch(() => {}) : Promise.resolve();
   }
 
@@ -132,10 +184,10 @@ export class S3BlobStore implements BlobStore {
     const offset = range?.offset ?? 0;
     const limit = range?.limit ?? 0;
     const key = this.#keyOf(digest);
-    let first: Response;
+    let first: S3Response;
     try {
       first = await this.#requests.run(`GetObject ${digest.key}`, () =>
-        this.#getObject(key, offset, limit === 0 ? undefined : offset + limit, undefined),
+        this.#reader.getObject(key, offset, limit === 0 ? undefined : offset + limit, undefined),
       );
     } catch (err) {
       if (hasCode(err, status.NOT_FOUND)) {
@@ -156,7 +208,7 @@ export class S3BlobStore implements BlobStore {
         `read offset ${offset} is outside blob ${digest.key} of ${first.total} bytes`,
       );
     }
-    return this.#stream(digest, key, first, offset, end);
+    return this.#reader.stream(digest, key, first, offset, end);
   }
 
   async put(digest: Digest): Promise<BlobWriter> {
@@ -168,17 +220,22 @@ export class S3BlobStore implements BlobStore {
       key: this.#keyOf(digest),
       partSize: this.#o.partSize,
       partsInFlight: this.#o.partsInFlight,
-      onCommitted: () => this.#remember(digest, new Date(this.#clock())),
+      onCommitted: () => {
+        this.#remember(digest, new Date(this.#clock()));
+        this.#log?.record(digest);
+      },
     });
   }
 
   async findMissing(digests: readonly Digest[]): Promise<Digest[]> {
-    const unknown: Digest[] = [];
-    for (const digest of uniqueDigests([...digests])) {
-      if (this.#isKnown(digest)) this.counters.knownHits++;
-      else unknown.push(digest);
-    }
+    let unknown = this.#unknownOf(digests);
     if (unknown.length === 0) return [];
+    if (this.#log !== undefined) {
+      // Other processes may have written them: one LIST (at most one per interval) before any HEAD.
+      await this.#log.refresh();
+      unknown = this.#unknownOf(unknown);
+      if (unknown.length === 0) return [];
+    }
     const present = new Array<boolean>(unknown.length);
     let next = 0;
     const worker = async (): Promise<void> => {
@@ -192,9 +249,36 @@ export class S3BlobStore implements BlobStore {
     return unknown.filter((_, i) => !present[i]);
   }
 
+  /**
+   * Tells the store that a tier in front of it served these blobs, so that
+   * their S3 objects do not expire while in use: an object known to be older
+   * than half the lifecycle expiry is touched, and one whose age is not known
+   * is asked about once (a HEAD, which touches it when old). Blobs known to be
+   * younger cost nothing, so a hot blob costs at most one COPY per half
+   * expiry. Returns at once; the requests run in the background.
+   */
+  noteUsed(digests: readonly Digest[]): void {
+    if (this.#o.expireAfterMs <= 0 || this.#closed) return;
+    const now = this.#clock();
+    for (const digest of digests) {
+      const safeUntil = this.#known.safeUntilOf(digest);
+      if (safeUntil !== undefined && safeUntil > now) continue;
+      // A content-addressed object can be copied without knowing its ETag: every version holds the same bytes.
+      if (safeUntil !== undefined && this.#o.contentAddressed) this.#touch(digest, undefined);
+      else this.#checkAge(digest);
+    }
+  }
+
+  /** Publishes the blobs written since the last write log segment now (tests, benchmarks). */
+  async flushWriteLog(): Promise<void> {
+    await this.#log?.flush();
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     await this.warmedUp;
+    await this.#log?.close();
+    await Promise.allSettled(this.#checking.values());
     await Promise.allSettled(this.#touching.values());
     this.#known.clear();
     this.#client.destroy();
@@ -229,12 +313,22 @@ export class S3BlobStore implements BlobStore {
     return `${this.#o.prefix}${digest.key}`;
   }
 
+  /**
+   * The digests (each once) that the index does not vouch for. Repeats are
+   * removed from those only: a known digest asked twice is answered twice
+   * the same way, and most calls ask about known digests only.
+   */
+  #unknownOf(digests: readonly Digest[]): Digest[] {
+    const unknown: Digest[] = [];
+    const now = this.#clock();
+    const known = this.#known;
+    for (const digest of digests) if (!known.isKnown(digest, now)) unknown.push(digest);
+    this.counters.knownHits += digests.length - unknown.length;
+    return unknown.length < 2 ? unknown : uniqueDigests(unknown);
+  }
+
   #isKnown(digest: Digest): boolean {
-    const until = this.#known.get(digest);
-    if (until === undefined) return false;
-    if (until > this.#clock()) return true;
-    this.#known.delete(digest);
-    return false;
+    return this.#known.isKnown(digest, this.#clock());
   }
 
   /**
@@ -251,17 +345,17 @@ export class S3BlobStore implements BlobStore {
   ): boolean {
     const now = this.#clock();
     let until = now + this.#o.knownTtlMs;
+    let safeUntil = Number.POSITIVE_INFINITY;
     if (this.#o.expireAfterMs > 0) {
       const modified = lastModified?.getTime() ?? now;
-      const safeUntil = modified + this.#o.expireAfterMs / 2;
+      safeUntil = modified + this.#o.expireAfterMs / 2;
       if (safeUntil <= now) {
         if (touchIfOld) this.#touch(digest, etag);
         return false;
       }
       until = Math.min(until, safeUntil);
     }
-    this.#known.set(digest, until);
-    while (this.#known.size > this.#o.knownMaxEntries) this.#known.deleteOldest();
+    this.#known.set(digest, until, safeUntil);
     return true;
   }
 
@@ -292,10 +386,36 @@ export class S3BlobStore implements BlobStore {
           this.counters.touches++;
           this.#remember(digest, new Date(this.#clock()));
         },
-        () => {},
+        () => this.#holdOff(digest),
       )
       .finally(() => this.#touching.delete(key));
     this.#touching.set(key, done);
+  }
+
+  /** A HEAD in the background to learn a served blob's age ({@link noteUsed}). */
+  #checkAge(digest: Digest): void {
+    const key = this.#keyOf(digest);
+    if (this.#checking.has(key) || this.#touching.has(key)) return;
+    this.counters.ageChecks++;
+    const done = this.#exists(digest)
+      .then(
+        (present) => {
+          if (!present) this.#holdOff(digest);
+        },
+        () => this.#holdOff(digest),
+      )
+      .finally(() => this.#checking.delete(key));
+    this.#checking.set(key, done);
+  }
+
+  /**
+   * After a failed touch or age check, asks no more for a while: the entry
+   * vouches for nothing (FindMissingBlobs asks S3 again), but
+   * {@link noteUsed} leaves the blob alone for `knownTtlMs`.
+   */
+  #holdOff(digest: Digest): void {
+    if (this.#closed) return;
+    this.#known.set(digest, 0, this.#clock() + this.#o.knownTtlMs);
   }
 
   async #exists(digest: Digest): Promise<boolean> {
@@ -307,8 +427,9 @@ export class S3BlobStore implements BlobStore {
       this.#remember(digest, head.LastModified, head.ETag);
       return true;
     } catch (err) {
-      if (hasCode(err, status.NOT_FOUND)) return false;
-      throw err;
+      if (!hasCode(err, status.NOT_FOUND)) throw err;
+      this.#known.delete(digest);
+      return false;
     }
   }
 
@@ -318,119 +439,4 @@ export class S3BlobStore implements BlobStore {
     );
     return head.ContentLength ?? 0;
   }
-
-  /** One GET of bytes `[start, end)` (to the blob's end when `end` is undefined). */
-  async #getObject(
-    key: string,
-    start: number,
-    end: number | undefined,
-    etag: string | undefined,
-  ): Promise<Response> {
-    const wanted = start > 0 || end !== undefined;
-    const out = await this.#client.send(
-      new this.#sdk.GetObjectCommand({
-        Bucket: this.#o.bucket,
-        Key: key,
-        ...(wanted ? { Range: `bytes=${start}-${end === undefined ? '' : end - 1}` } : {}),
-        ...(etag === undefined ? {} : { IfMatch: etag }),
-      }),
-    );
-    const body = out.Body as unknown as Body | undefined;
-    if (body === undefined) throw internal(`GetObject ${key}: the server sent no body`);
-    const match = /^bytes (\d+)-\d+\/(\d+)$/.exec(out.ContentRange ?? '');
-    if (match !== null) {
-      return {
-        body,
-        start: Number(match[1]),
-        total: Number(match[2]),
-        etag: out.ETag,
-        lastModified: out.LastModified,
-      };
-    }
-    // No Content-Range: the whole object (a server may ignore the Range header).
-    return {
-      body,
-      start: 0,
-      total: out.ContentLength ?? 0,
-      etag: out.ETag,
-      lastModified: out.LastModified,
-    };
-  }
-
-  /**
-   * Streams bytes `[offset, end)`, resuming after a broken body; bytes before
-   * `offset` (from a server that ignored the range) are skipped.
-   */
-  async *#stream(
-    digest: Digest,
-    key: string,
-    first: Response,
-    offset: number,
-    end: number,
-  ): AsyncIterable<Uint8Array> {
-    let response = first;
-    let pos = offset;
-    let failures = 0;
-    while (true) {
-      const body = response.body;
-      let at = response.start;
-      try {
-        for await (const chunk of body) {
-          const chunkEnd = at + chunk.byteLength;
-          if (chunkEnd > pos) {
-            const from = Math.max(0, pos - at);
-            const to = Math.min(chunk.byteLength, end - at);
-            if (to > from) {
-              yield from === 0 && to === chunk.byteLength ? chunk : chunk.subarray(from, to);
-              pos = at + to;
-            }
-          }
-          at = chunkEnd;
-          if (pos >= end) return;
-        }
-        if (pos >= end) return;
-        throw new Error(`the body ended after ${pos - offset} of ${end - offset} bytes`);
-      } catch (err) {
-        failures++;
-        if (failures >= this.#requests.maxAttempts) {
-          throw this.#requests.toKilnError(
-            Object.assign(new Error((err as Error).message), { code: 'EBODY' }),
-            `GetObject ${digest.key}`,
-            failures,
-          );
-        }
-        await this.#requests.backoff(failures);
-        this.counters.resumes++;
-        response = await this.#requests.run(`GetObject ${digest.key} from byte ${pos}`, () =>
-          this.#getObject(key, pos, end, first.etag),
-        );
-      } finally {
-        body.destroy();
-      }
-    }
-  }
-}
-
-async function* emptyStream(): AsyncIterable<Uint8Array> {}
-
-/** A writer for a blob the store already holds: it takes the bytes and stores nothing. */
-function discardingWriter(): BlobWriter {
-  let written = 0;
-  let state: 'open' | 'committed' | 'aborted' = 'open';
-  return {
-    write: async (chunk) => {
-      if (state !== 'open') throw invalidArgument(`write to a ${state} upload`);
-      written += chunk.byteLength;
-    },
-    commit: async () => {
-      if (state !== 'open') throw invalidArgument(`commit of a ${state} upload`);
-      state = 'committed';
-    },
-    abort: async () => {
-      if (state === 'open') state = 'aborted';
-    },
-    get written() {
-      return written;
-    },
-  };
 }

@@ -7,7 +7,7 @@
  * fails or is aborted leaves nothing readable; an aborted multipart upload is
  * also aborted on the server, so its parts stop costing storage.
  */
-import { failedPrecondition } from '../errors.ts';
+import { failedPrecondition, invalidArgument } from '../errors.ts';
 import type { BlobWriter } from './blob-store.ts';
 import type { S3Requests, S3Sdk } from './s3-requests.ts';
 
@@ -204,4 +204,26 @@ export class S3BlobWriter implements BlobWriter {
       ),
     );
   }
+}
+
+/** A writer for a blob the store already holds: it takes the bytes and stores nothing. */
+export function discardingWriter(): BlobWriter {
+  let written = 0;
+  let state: 'open' | 'committed' | 'aborted' = 'open';
+  return {
+    write: async (chunk) => {
+      if (state !== 'open') throw invalidArgument(`write to a ${state} upload`);
+      written += chunk.byteLength;
+    },
+    commit: async () => {
+      if (state !== 'open') throw invalidArgument(`commit of a ${state} upload`);
+      state = 'committed';
+    },
+    abort: async () => {
+      if (state === 'open') state = 'aborted';
+    },
+    get written() {
+      return written;
+    },
+  };
 }

@@ -86,6 +86,10 @@ export class ShardingBlobStore implements BlobStore {
     return missingInOrder(digests, answers.flat());
   }
 
+  noteUsed(digests: readonly Digest[]): void {
+    for (const d of digests) this.#place(d).store.noteUsed?.([d]);
+  }
+
   /** Closes every shard. */
   close(): Promise<void> {
     return closeEvery(this.#shards.map((s) => s.store));

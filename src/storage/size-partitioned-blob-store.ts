@@ -51,6 +51,14 @@ export class SizePartitionedBlobStore implements BlobStore {
     return missingInOrder(digests, answers.flat());
   }
 
+  noteUsed(digests: readonly Digest[]): void {
+    const small = digests.filter((d) => d.size <= this.#maxSmallBytes);
+    if (small.length > 0) this.#small.noteUsed?.(small);
+    if (small.length < digests.length) {
+      this.#large.noteUsed?.(digests.filter((d) => d.size > this.#maxSmallBytes));
+    }
+  }
+
   /** Closes both stores. */
   close(): Promise<void> {
     return closeEvery([this.#small, this.#large]);

@@ -51,7 +51,18 @@ describe('s3 store configuration', () => {
       headConcurrency: 32,
       warmUp: true,
       expireAfter: 720 * 3_600_000,
+      writeLogInterval: 2_000,
     });
+  });
+
+  it('turns the write log off with writeLogInterval 0', () => {
+    const config = parseConfigText(
+      ['storage:', '  cas:', '    s3:', '      bucket: builds', '      writeLogInterval: 0'].join(
+        '\n',
+      ),
+      'test.yaml',
+    );
+    assert.equal((config.storage.cas as { writeLogInterval: number }).writeLogInterval, 0);
   });
 
   it('rejects half a key pair, a part below 5MiB and an endpoint that is not a URL', () => {

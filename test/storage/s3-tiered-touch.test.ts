@@ -1,0 +1,177 @@
+/**
+ * A local tier in front of an s3 store with a lifecycle rule: blobs the
+ * local tier serves (reads and FindMissingBlobs) still restart their S3
+ * lifecycle clock once they are older than half the expiry, so a blob hot on
+ * one node never expires from the bucket the other nodes read; and the
+ * touch costs S3 at most one COPY per half expiry however hot the blob is.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { putBuffer, readAll } from '../../src/storage/blob-store.ts';
+import { MemoryBlobStore } from '../../src/storage/memory-blob-store.ts';
+import { ReadCachingBlobStore } from '../../src/storage/read-caching-blob-store.ts';
+import type { S3BlobStore } from '../../src/storage/s3-blob-store.ts';
+import { ShardingBlobStore } from '../../src/storage/sharding-blob-store.ts';
+import { type S3FaultProxy, startS3FaultProxy } from '../support/s3-fault-proxy.ts';
+import { type S3Server, startS3Server } from '../support/s3-server.ts';
+import { randomBlob } from './blob-store-contract.ts';
+import { openS3Store } from './s3-fixture.ts';
+
+const DAY = 24 * 60 * 60 * 1000;
+let server: S3Server;
+let proxy: S3FaultProxy;
+before(async () => {
+  server = await startS3Server();
+  proxy = await startS3FaultProxy(server.endpoint);
+});
+after(async () => {
+  assert.deepEqual(proxy.violations, []);
+  await proxy.stop();
+  await server.stop();
+});
+
+/** Waits until the store's background requests (touches, age checks) reach `touches`. */
+async function settle(store: S3BlobStore, touches: number): Promise<void> {
+  for (let i = 0; i < 500 && store.counters.touches < touches; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  // And for any request still under way to show in the proxy's counts.
+  await new Promise((resolve) => setTimeout(resolve, 30));
+}
+
+async function tiered(overrides: { expireAfterMs: number; contentAddressed?: boolean }) {
+  const clock = { now: Date.now() };
+  const s3 = await openS3Store(server, proxy.endpoint, { ...overrides, clock: () => clock.now });
+  const fast = new MemoryBlobStore({ maxBytes: 1024 * 1024 });
+  return { s3, fast, store: new ReadCachingBlobStore({ fast, slow: s3 }), clock };
+}
+
+describe('s3 behind a local tier, with a lifecycle rule', () => {
+  it('touches an old blob the local tier serves, once per half expiry however often it is read', async () => {
+    const { s3, store, clock } = await tiered({ expireAfterMs: 30 * DAY });
+    try {
+      const { digest, data } = await randomBlob(500);
+      await putBuffer(store, digest, data);
+      proxy.resetCounts();
+      // Young: served locally, S3 hears nothing.
+      assert.deepEqual(await readAll(store, digest), data);
+      assert.deepEqual(await store.findMissing([digest]), []);
+      assert.equal(proxy.total(), 0);
+      // Past half the expiry: still served locally, but the S3 object is rewritten in place.
+      clock.now += 16 * DAY;
+      for (let i = 0; i < 20; i++) assert.deepEqual(await readAll(store, digest), data);
+      await settle(s3, 1);
+      assert.deepEqual(proxy.counts, { ...zero(), COPY: 1 });
+      // Its clock restarted: nothing more for another half expiry.
+      proxy.resetCounts();
+      clock.now += 10 * DAY;
+      assert.deepEqual(await store.findMissing([digest]), []);
+      assert.deepEqual(await readAll(store, digest), data);
+      assert.equal(proxy.total(), 0);
+      // FindMissingBlobs answered by the local tier counts as a use too.
+      clock.now += 6 * DAY;
+      assert.deepEqual(await store.findMissing([digest]), []);
+      await settle(s3, 2);
+      assert.deepEqual(proxy.counts, { ...zero(), COPY: 1 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a FindMissingBlobs answered partly by the local tier touches only what that tier had', async () => {
+    const { s3, store, clock } = await tiered({ expireAfterMs: 30 * DAY });
+    try {
+      const hot = await randomBlob(400);
+      const absent = await randomBlob(40);
+      await putBuffer(store, hot.digest, hot.data);
+      clock.now += 16 * DAY;
+      proxy.resetCounts();
+      const missing = await store.findMissing([absent.digest, hot.digest, absent.digest]);
+      assert.deepEqual(
+        missing.map((d) => d.key),
+        [absent.digest.key],
+      );
+      await settle(s3, 1);
+      // The absent blob is asked about (HEAD), the hot one renewed (COPY); nothing else.
+      assert.deepEqual(proxy.counts, { ...zero(), HEAD: 1, COPY: 1 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('asks S3 once for the age of a served blob it knows nothing about', async () => {
+    const prefix = `age-${Date.now()}/`;
+    // Another process uploaded the blob.
+    const { digest, data } = await randomBlob(700);
+    const writer = await openS3Store(server, proxy.endpoint, { prefix });
+    try {
+      await putBuffer(writer, digest, data);
+    } finally {
+      await writer.close();
+    }
+    // Sixteen days later, this node's local tier holds it; its s3 store never saw it.
+    const clock = { now: Date.now() + 16 * DAY };
+    const s3 = await openS3Store(server, proxy.endpoint, {
+      prefix,
+      expireAfterMs: 30 * DAY,
+      clock: () => clock.now,
+    });
+    const fast = new MemoryBlobStore({ maxBytes: 1024 * 1024 });
+    await putBuffer(fast, digest, data);
+    const store = new ReadCachingBlobStore({ fast, slow: s3 });
+    try {
+      proxy.resetCounts();
+      for (let i = 0; i < 5; i++) assert.deepEqual(await readAll(store, digest), data);
+      await settle(s3, 1);
+      // One HEAD to learn it is old, one COPY to renew it; no GET: the bytes came from the local tier.
+      assert.deepEqual(proxy.counts, { ...zero(), HEAD: 1, COPY: 1 });
+      assert.equal(s3.counters.ageChecks, 1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('reaches an s3 shard through a sharding store', async () => {
+    const { s3, fast, clock } = await tiered({ expireAfterMs: 30 * DAY });
+    const other = new MemoryBlobStore({ maxBytes: 1024 * 1024 });
+    const sharded = new ShardingBlobStore({
+      shards: [
+        { key: 's3', weight: 1, store: s3 },
+        { key: 'memory', weight: 1, store: other },
+      ],
+    });
+    const store = new ReadCachingBlobStore({ fast, slow: sharded });
+    try {
+      let blob = await randomBlob(90);
+      while (sharded.shardOf(blob.digest) !== 's3') blob = await randomBlob(90);
+      await putBuffer(store, blob.digest, blob.data);
+      clock.now += 20 * DAY;
+      proxy.resetCounts();
+      assert.deepEqual(await readAll(store, blob.digest), blob.data);
+      await settle(s3, 1);
+      assert.deepEqual(proxy.counts, { ...zero(), COPY: 1 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('without a lifecycle rule a served blob costs S3 nothing', async () => {
+    const { store, clock } = await tiered({ expireAfterMs: 0 });
+    try {
+      const { digest, data } = await randomBlob(50);
+      await putBuffer(store, digest, data);
+      clock.now += 400 * DAY;
+      proxy.resetCounts();
+      assert.deepEqual(await readAll(store, digest), data);
+      assert.deepEqual(await store.findMissing([digest]), []);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      assert.equal(proxy.total(), 0);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+function zero() {
+  return { GET: 0, HEAD: 0, PUT: 0, LIST: 0, POST: 0, DELETE: 0, COPY: 0, OTHER: 0 };
+}

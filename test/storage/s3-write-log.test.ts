@@ -1,0 +1,174 @@
+/**
+ * Several processes sharing one s3 store tell each other what they wrote
+ * (the write log), so FindMissingBlobs of blobs another process uploaded
+ * costs one LIST and one GET per published segment instead of a HEAD per
+ * blob; and the log never makes a blob look present that is not readable.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { putBuffer, readAll } from '../../src/storage/blob-store.ts';
+import { type S3FaultProxy, startS3FaultProxy } from '../support/s3-fault-proxy.ts';
+import { type S3Server, startS3Server } from '../support/s3-server.ts';
+import { randomBlob, runBlobStoreContract } from './blob-store-contract.ts';
+import { openS3Store } from './s3-fixture.ts';
+
+let server: S3Server;
+let proxy: S3FaultProxy;
+before(async () => {
+  server = await startS3Server();
+  proxy = await startS3FaultProxy(server.endpoint);
+});
+after(async () => {
+  assert.deepEqual(proxy.violations, []);
+  await proxy.stop();
+  await server.stop();
+});
+
+runBlobStoreContract('S3BlobStore with a write log', async () => ({
+  store: await openS3Store(server, proxy.endpoint, { writeLogIntervalMs: 50 }),
+  cleanup: async () => {},
+}));
+
+/** More than the write log interval of {@link pair}'s stores. */
+const INTERVAL = 61_000;
+
+/** Two processes' stores on one prefix, both with a write log, on a clock the test moves. */
+async function pair(extra: { expireAfterMs?: number } = {}) {
+  const clock = { now: Date.now() };
+  const options = {
+    prefix: `log-${Math.random().toString(36).slice(2)}/`,
+    // Long enough that no segment goes out on its own: the tests publish with flushWriteLog.
+    writeLogIntervalMs: 60_000,
+    clock: () => clock.now,
+    ...extra,
+  };
+  const a = await openS3Store(server, proxy.endpoint, options);
+  const b = await openS3Store(server, proxy.endpoint, options);
+  return { a, b, clock };
+}
+
+describe('S3BlobStore write log', () => {
+  it('FindMissingBlobs of blobs another process wrote costs one LIST and one GET, no HEAD', async () => {
+    const { a, b, clock } = await pair();
+    try {
+      const written = await Promise.all(Array.from({ length: 40 }, (_, i) => randomBlob(60 + i)));
+      const absent = await Promise.all([1, 2, 3].map((n) => randomBlob(n * 7)));
+      for (const { digest, data } of written) await putBuffer(a, digest, data);
+      clock.now += INTERVAL;
+      await a.flushWriteLog();
+      proxy.resetCounts();
+      const all = [...written, ...absent].map((x) => x.digest);
+      const missing = await b.findMissing(all);
+      assert.deepEqual(missing.map((d) => d.key).sort(), absent.map((x) => x.digest.key).sort());
+      // Without the log: 43 HEADs. With it: the absent ones only, after one listing and one segment.
+      assert.deepEqual(
+        { HEAD: proxy.counts.HEAD, LIST: proxy.counts.LIST, GET: proxy.counts.GET },
+        { HEAD: 3, LIST: 1, GET: 1 },
+      );
+      assert.equal(proxy.total(), 5, JSON.stringify(proxy.counts));
+      assert.equal(b.counters.learnt, written.length);
+      // What the log vouched for is readable.
+      for (const { digest, data } of written.slice(0, 3)) {
+        assert.deepEqual(await readAll(b, digest), data);
+      }
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('reads the log at most once per interval, and skips its own segments', async () => {
+    const { a, b, clock } = await pair();
+    try {
+      const mine = await randomBlob(100);
+      await putBuffer(a, mine.digest, mine.data);
+      await a.flushWriteLog();
+      const [first, second] = await Promise.all([1, 2].map((n) => randomBlob(n * 11)));
+      if (first === undefined || second === undefined) throw new Error('two blobs');
+      clock.now += INTERVAL;
+      proxy.resetCounts();
+      // Its own segment is listed but not fetched: a LIST and a HEAD, no GET.
+      assert.equal((await a.findMissing([first.digest])).length, 1);
+      assert.deepEqual([proxy.counts.LIST, proxy.counts.GET, proxy.counts.HEAD], [1, 0, 1]);
+      proxy.resetCounts();
+      // Within the interval: no second listing.
+      assert.equal((await a.findMissing([second.digest])).length, 1);
+      assert.deepEqual([proxy.counts.LIST, proxy.counts.HEAD], [0, 1]);
+      // The same segment, once the interval passed, is not fetched again by b either.
+      clock.now += INTERVAL;
+      proxy.resetCounts();
+      assert.deepEqual(await b.findMissing([mine.digest]), []);
+      clock.now += INTERVAL;
+      assert.equal((await b.findMissing([first.digest])).length, 1);
+      assert.deepEqual([proxy.counts.LIST, proxy.counts.GET], [2, 1]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('names a blob only once its upload committed', async () => {
+    const { a, b, clock } = await pair();
+    try {
+      const { digest, data } = await randomBlob(300);
+      const other = await randomBlob(30);
+      const writer = await a.put(digest);
+      await writer.write(data);
+      await putBuffer(a, other.digest, other.data);
+      await a.flushWriteLog();
+      clock.now += INTERVAL;
+      // The segment names the committed blob, not the one still being written.
+      assert.deepEqual(
+        (await b.findMissing([digest, other.digest])).map((d) => d.key),
+        [digest.key],
+      );
+      assert.equal(b.counters.learnt, 1);
+      await writer.commit();
+      await a.flushWriteLog();
+      clock.now += INTERVAL;
+      proxy.resetCounts();
+      assert.deepEqual(await b.findMissing([digest]), []);
+      assert.equal(proxy.counts.HEAD, 0);
+      assert.deepEqual(await readAll(b, digest), data);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('does not vouch for a peer blob past half the lifecycle expiry', async () => {
+    const DAY = 24 * 60 * 60 * 1000;
+    const { a, b, clock } = await pair({ expireAfterMs: 2 * DAY });
+    try {
+      const { digest, data } = await randomBlob(80);
+      await putBuffer(a, digest, data);
+      await a.flushWriteLog();
+      clock.now += INTERVAL;
+      assert.deepEqual(await b.findMissing([digest]), []);
+      // A day later the log's word is spent: b asks S3 (and touches the old object).
+      clock.now += DAY;
+      proxy.resetCounts();
+      assert.deepEqual(await b.findMissing([digest]), []);
+      assert.equal(proxy.counts.HEAD, 1);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('without a write log each blob another process wrote costs a HEAD', async () => {
+    const options = { prefix: `nolog-${Date.now()}/` };
+    const a = await openS3Store(server, proxy.endpoint, options);
+    const b = await openS3Store(server, proxy.endpoint, options);
+    try {
+      const written = await Promise.all(Array.from({ length: 10 }, (_, i) => randomBlob(20 + i)));
+      for (const { digest, data } of written) await putBuffer(a, digest, data);
+      proxy.resetCounts();
+      assert.deepEqual(await b.findMissing(written.map((x) => x.digest)), []);
+      assert.deepEqual([proxy.counts.HEAD, proxy.total()], [10, 10]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
