@@ -126,16 +126,27 @@ async function processTimes(
 }
 
 /**
- * CPU seconds of a server and its live children (the worker's spawn helper)
- * including the children they reaped (the actions' processes); with
- * `reaped`, only the latter.
+ * CPU seconds of a server and its live descendants (the worker's spawn
+ * helper and the perls it forks and kills from) including the children
+ * they reaped (the actions' processes); with `reaped`, only the latter.
  */
 async function treeCpuSeconds(pid: number, which: 'all' | 'reaped' = 'all'): Promise<number> {
-  let ticks = (await processTimes(pid, which)).ticks;
+  const processes = new Map<number, { ticks: number; ppid: number }>();
   for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === pid) continue;
-    const child = await processTimes(Number(entry), which).catch(() => undefined);
-    if (child?.ppid === pid) ticks += child.ticks;
+    if (!/^\d+$/.test(entry)) continue;
+    const times = await processTimes(Number(entry), which).catch(() => undefined);
+    if (times !== undefined) processes.set(Number(entry), times);
+  }
+  const inTree = new Set([pid]);
+  let ticks = processes.get(pid)?.ticks ?? (await processTimes(pid, which)).ticks;
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [other, times] of processes) {
+      if (inTree.has(other) || !inTree.has(times.ppid)) continue;
+      inTree.add(other);
+      ticks += times.ticks;
+      grew = true;
+    }
   }
   return ticks / CLOCK_TICKS_PER_SECOND;
 }

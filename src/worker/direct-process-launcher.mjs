@@ -11,7 +11,8 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { ActionCgroups } from './action-cgroups.mjs';
-import { endUser, forkCount } from './kill-user.mjs';
+import { endUser, windowForkCount } from './kill-user.mjs';
+import { ProcessForker } from './process-forker.mjs';
 import { SharedTempSweeper } from './shared-temp.mjs';
 
 /** @import { LaunchedProcess, LaunchRequest, ProcessExit, ProcessLauncher } from './process-launcher.ts' */
@@ -72,11 +73,43 @@ function openOutput(path, stage) {
   }
 }
 
+/** The process forker ended while it ran a process, whose exit is then unknown. */
+export class ForkerLostError extends Error {
+  /** @param {string} message */
+  constructor(message) {
+    super(message);
+    this.name = 'ForkerLostError';
+  }
+}
+
 /**
- * Spawns from the calling process.
+ * Options of {@link DirectProcessLauncher}.
+ * @typedef {{
+ *   readonly forker?: boolean,
+ * }} DirectProcessLauncherOptions
+ */
+
+/**
+ * Spawns from the calling process, or with `forker` (the spawn helper's
+ * way) from a long-lived perl that it starts (see process-forker.mjs),
+ * except where a process must start in a cgroup, which Node.js's spawn
+ * does here (see action-cgroups.mjs). Without the perl, Node.js's spawn
+ * does it all.
  * @implements {ProcessLauncher}
  */
 export class DirectProcessLauncher {
+  /** @type {ProcessForker | undefined} */
+  #forker;
+
+  /** @param {DirectProcessLauncherOptions} [options] */
+  constructor(options = {}) {
+    if (options.forker === true && ProcessForker.available()) this.#forker = new ProcessForker();
+  }
+
+  /** How many forker perls were started (for tests); undefined without the forker. */
+  get forkersStarted() {
+    return this.#forker?.started;
+  }
   /**
    * The action users' cgroups, opened on the first launch that asks for them;
    * null when they cannot be had (then /proc is walked to kill leftovers).
@@ -98,6 +131,19 @@ export class DirectProcessLauncher {
    * @returns {Promise<LaunchedProcess>}
    */
   async launch(request) {
+    if (this.#forker !== undefined) {
+      const { user, cgroup } = request;
+      if (user === undefined || cgroup === undefined || this.#actionCgroups() === undefined) {
+        if (cgroup !== undefined && cgroup.memoryLimitBytes > 0) {
+          throw new LaunchError(
+            'spawn',
+            'no memory cgroup to enforce the memory limit in',
+            undefined,
+          );
+        }
+        return this.#launchForked(this.#forker, request);
+      }
+    }
     // Opened synchronously: creating two files takes microseconds, less than
     // the round trips through the thread pool that would start the process later.
     const stdout = openOutput(request.stdoutPath, 'stdout');
@@ -132,7 +178,8 @@ export class DirectProcessLauncher {
       }
       const oomBefore = user === undefined ? 0 : (cgroups?.oomKills(user.uid) ?? 0);
       // Where the user's processes can be found afterwards (see kill-user.mjs).
-      const forksBefore = user === undefined || cgroups !== undefined ? undefined : forkCount();
+      const forksBefore =
+        user === undefined || cgroups !== undefined ? undefined : windowForkCount();
       const child =
         user === undefined || cgroups === undefined
           ? start()
@@ -167,6 +214,40 @@ export class DirectProcessLauncher {
       closeSync(stdout);
       closeSync(stderr);
     }
+  }
+
+  /**
+   * {@link launch} through the forker: no cgroup to start in.
+   * @param {ProcessForker} forker
+   * @param {LaunchRequest} request
+   * @returns {Promise<LaunchedProcess>}
+   */
+  async #launchForked(forker, request) {
+    const { user } = request;
+    // Where the user's processes can be found afterwards (see kill-user.mjs).
+    const forksBefore = user === undefined ? undefined : windowForkCount();
+    /** @type {{ pid: number, exit: Promise<ProcessExit> }} */
+    let launched;
+    try {
+      launched = await forker.launch(request);
+    } catch (err) {
+      if (err instanceof Error) throw new ForkerLostError(err.message);
+      const failure = /** @type {import('./process-forker.mjs').ForkFailure} */ (err);
+      throw new LaunchError(failure.stage, failure.message, failure.errno);
+    }
+    const { pid } = launched;
+    const exit = launched.exit.then(
+      async ({ code, signal }) => {
+        if (user === undefined) return { code, signal };
+        const window = forksBefore === undefined ? undefined : { firstPid: pid, forksBefore };
+        const leftovers = await this.#clearUser(user, undefined, window);
+        return { code, signal, leftovers };
+      },
+      (/** @type {Error} */ err) => {
+        throw new ForkerLostError(err.message);
+      },
+    );
+    return { pid, exit };
   }
 
   /**
@@ -207,6 +288,7 @@ export class DirectProcessLauncher {
 
   /** @returns {Promise<void>} */
   async close() {
+    this.#forker?.close();
     this.#cgroups?.close();
   }
 }

@@ -75,6 +75,14 @@ export function entriesLooked() {
   return looked;
 }
 
+/** Listings of `/proc` made so far (for tests: a small window is looked at without one). */
+let listings = 0;
+
+/** How many times `/proc` was listed to find a user's processes. */
+export function procListings() {
+  return listings;
+}
+
 /**
  * The machine's fork count so far: take it before starting the process a
  * {@link PidWindow} is for. Undefined when /proc cannot tell.
@@ -84,10 +92,36 @@ export function forkCount() {
   try {
     const stat = readFileSync('/proc/stat', 'latin1');
     const match = /^processes (\d+)$/m.exec(stat);
-    return match === null ? undefined : Number(match[1]);
+    if (match === null) return undefined;
+    lastCount = { forks: Number(match[1]), at: performance.now() };
+    return lastCount.forks;
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The last fork count read, and when.
+ * @type {{ forks: number, at: number } | undefined}
+ */
+let lastCount;
+
+/** How old a fork count {@link windowForkCount} takes instead of reading /proc/stat. */
+const WINDOW_COUNT_AGE_MS = 1000;
+
+/**
+ * The fork count to open a {@link PidWindow} with: the last one read when it
+ * is recent (a look after the previous action read it), else a fresh one.
+ * /proc/stat is dear to read (the kernel sums every interrupt counter for
+ * it), and an older, smaller count is always safe here: the window then
+ * only seems to have seen more forks, and is given up a little sooner.
+ * @returns {number | undefined}
+ */
+export function windowForkCount() {
+  if (lastCount !== undefined && performance.now() - lastCount.at < WINDOW_COUNT_AGE_MS) {
+    return lastCount.forks;
+  }
+  return forkCount();
 }
 
 /**
@@ -202,11 +236,14 @@ function walkAndKill(uid, window) {
  * @returns {{ live: Map<string, number>, vanished: number, windowed: boolean }}
  */
 function pass(uid, window) {
+  const probed = window === undefined ? undefined : probe(uid, window);
+  if (probed !== undefined) return probed;
   /** @type {Map<string, number>} */
   const live = new Map();
   let vanished = 0;
   /** @type {typeof rootOwned} */
   const next = new Map();
+  listings++;
   const names = readdirSync('/proc');
   // Read after the listing: every process listed was made before this.
   const range = window === undefined ? undefined : pidRange(window);
@@ -226,6 +263,57 @@ function pass(uid, window) {
   }
   rootOwned = next;
   return { live, vanished, windowed: range !== undefined };
+}
+
+/** Most pids {@link probe} looks at before it leaves the pass to a listing of /proc. */
+const PROBE_MAX = 256;
+
+/**
+ * {@link pass} without listing `/proc`, which on a machine of a few hundred
+ * processes was the largest cost of the spawn helper's work after an
+ * action: each pid of the window is looked at by name (a pid with no
+ * process costs a failed lookup), from the first to the last one handed out,
+ * read from `/proc/loadavg`; then the last pid is read again, and the pids
+ * handed out meanwhile are looked at, until none was. Every process of the
+ * user alive at that final read is found: its pid was handed out before the
+ * read of the round that looked at it (pids grow, and the window vouches
+ * that they did not go round), so it existed then, and a process alive at
+ * the end was alive in between. None can appear afterwards either: only a
+ * live process of the user makes another (the launcher's is over). Gone
+ * pids prove nothing here, so `vanished` is 0. Undefined (list `/proc`
+ * instead) when the window cannot be vouched for, or holds more than
+ * {@link PROBE_MAX} pids: long actions, a busy machine, or a chain of forks
+ * that keeps handing out pids.
+ * @param {number} uid
+ * @param {PidWindow} window
+ * @returns {{ live: Map<string, number>, vanished: number, windowed: boolean } | undefined}
+ */
+function probe(uid, window) {
+  /** @type {Map<string, number>} */
+  const live = new Map();
+  let range = pidRange(window);
+  let from = window.firstPid;
+  let budget = PROBE_MAX;
+  while (range !== undefined) {
+    const { last } = range;
+    const count =
+      from <= last ? last - from + 1 : (pidMax ?? 0) - from + (last - RESERVED_PIDS + 1);
+    if (count > budget) return undefined;
+    budget -= count;
+    for (let i = 0, pid = from; i < count; i++, pid++) {
+      if (pid >= (pidMax ?? Number.POSITIVE_INFINITY)) pid = RESERVED_PIDS;
+      looked++;
+      const name = String(pid);
+      const verdict = runsAs(name, uid, rootOwned);
+      if (verdict === VANISHED) rootOwned.delete(name);
+      else if (verdict !== false) live.set(name, verdict);
+    }
+    const again = pidRange(window);
+    if (again?.last === last) return { live, vanished: 0, windowed: true };
+    from = last + 1 >= (pidMax ?? Number.POSITIVE_INFINITY) ? RESERVED_PIDS : last + 1;
+    range = again;
+  }
+  return undefined;
 }
 
 /** @param {number} uid */

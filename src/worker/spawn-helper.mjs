@@ -6,7 +6,9 @@
  * IPC channel and sends it {@link SpawnHelperRequest}s; it answers each with
  * the pid or the launch error, and later with the exit.
  *
- * It stays small, because the cost of each fork grows with the size of the
+ * It forks the actions' processes from a long-lived perl of its own
+ * (process-forker.mjs), a seventh of its size, and otherwise from itself. It
+ * stays small, because the cost of each fork grows with the size of the
  * process that forks: it imports only Node.js built-ins,
  * `direct-process-launcher.mjs` and `keep-directories.mjs`, all plain
  * JavaScript. A TypeScript module anywhere in its imports would make Node.js
@@ -14,10 +16,14 @@
  * and 0.3 ms of CPU to each spawn (measured with 2,000 spawns of
  * /bin/true). The types are JSDoc, checked by `npm run typecheck`, and only
  * imported from .ts modules (`@import`, a comment to Node.js).
+ *
+ * When the perl ends while it runs actions, whose exits can then not be
+ * reported, the helper exits: the worker fails those actions with
+ * UNAVAILABLE and starts a new helper, as for a helper that died.
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { DirectProcessLauncher, LaunchError } from './direct-process-launcher.mjs';
+import { DirectProcessLauncher, ForkerLostError, LaunchError } from './direct-process-launcher.mjs';
 import { emptyKeepingDirectoriesSync } from './keep-directories.mjs';
 
 /** @import { LaunchRequest } from './process-launcher.ts' */
@@ -80,7 +86,12 @@ import { emptyKeepingDirectoriesSync } from './keep-directories.mjs';
 export function runSpawnHelper() {
   const send = process.send?.bind(process);
   if (send === undefined) throw new Error('the spawn helper must be started with an IPC channel');
-  const launcher = new DirectProcessLauncher();
+  const launcher = new DirectProcessLauncher({ forker: true });
+  /** @param {unknown} err */
+  const lostForker = (err) => {
+    process.stderr.write(`kiln spawn helper: ${err instanceof Error ? err.message : err}\n`);
+    process.exit(70);
+  };
   /** @param {SpawnHelperReply} message */
   const reply = (message) => {
     // The worker may be gone (it stopped while a reply was due): nothing to tell then.
@@ -102,9 +113,10 @@ export function runSpawnHelper() {
     launcher.launch(request).then(
       (launched) => {
         reply({ id: request.id, pid: launched.pid });
-        void launched.exit.then((exit) => reply({ id: request.id, exit }));
+        void launched.exit.then((exit) => reply({ id: request.id, exit }), lostForker);
       },
       (/** @type {unknown} */ err) => {
+        if (err instanceof ForkerLostError) lostForker(err);
         const error = err instanceof LaunchError ? err : LaunchError.of('spawn', err);
         reply({
           id: request.id,

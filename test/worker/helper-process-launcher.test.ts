@@ -64,11 +64,15 @@ describe('HelperProcessLauncher', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('starts processes from a helper process, not from this one', async () => {
+  it("starts processes from the helper's perl forker, not from this process", async () => {
     const result = await run(['/bin/sh', '-c', 'echo $PPID > parent']);
     assert.equal(result.exitCode, 0);
     const parent = Number((await readFile(join(dir, 'parent'), 'utf8')).trim());
-    assert.deepEqual(await helperPids(), [parent]);
+    // The helper's own Node.js process does not fork actions: a perl of its does (process-forker.mjs).
+    assert.match(await readFile(`/proc/${parent}/cmdline`, 'latin1'), /^\/usr\/bin\/perl\0/);
+    const stat = await readFile(`/proc/${parent}/stat`, 'utf8');
+    const grandparent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    assert.deepEqual(await helperPids(), [grandparent]);
   });
 
   it('starts every process with no_new_privs, so set-user-id programs grant nothing', async () => {
@@ -157,6 +161,20 @@ describe('HelperProcessLauncher', () => {
     const helpers = await helperPids();
     assert.equal(helpers.length, 1);
     assert.notEqual(helpers[0], helper);
+  });
+
+  it('fails a running action with UNAVAILABLE when the forker perl dies, and runs the next', async () => {
+    const running = run(['/bin/sh', '-c', 'echo $PPID > forker; exec sleep 60']);
+    const forkerFile = join(dir, 'forker');
+    assert.ok(
+      await waitFor(async () => (await readFile(forkerFile, 'utf8').catch(() => '')) !== ''),
+    );
+    const perl = Number((await readFile(forkerFile, 'utf8')).trim());
+    assert.match(await readFile(`/proc/${perl}/cmdline`, 'latin1'), /^\/usr\/bin\/perl\0/);
+    process.kill(perl, 'SIGKILL');
+    // The exit of the action can no longer be known: the helper gives up, as if it had died.
+    await assert.rejects(running, { code: status.UNAVAILABLE });
+    assert.equal((await run(['/bin/true'])).exitCode, 0);
   });
 
   it('fails a launch with UNAVAILABLE when the helper cannot start', async () => {

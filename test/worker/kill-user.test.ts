@@ -11,6 +11,7 @@ import {
   inPidRange,
   killUserSync,
   pidRange,
+  procListings,
 } from '../../src/worker/kill-user.mjs';
 import { underSubreaper } from './subreaper.ts';
 
@@ -53,6 +54,20 @@ describe('the pid window', () => {
     assert.ok(full >= processes / 2, `a full pass looked at ${full} of ${processes}`);
     assert.ok(windowed < full, `the windowed pass looked at ${windowed}, the full one ${full}`);
     assert.ok(windowed <= 5, `the windowed pass looked at ${windowed}`);
+  });
+
+  it('looks at a small window pid by pid, without listing /proc; at a large one by a listing', () => {
+    const forksBefore = forkCount() as number;
+    const newest = Number(readFileSync('/proc/loadavg', 'latin1').trim().split(/\s+/)[4]);
+    let before = procListings();
+    killUserSync(59_991, { firstPid: newest, forksBefore });
+    assert.equal(procListings(), before, 'a window of a few pids was looked at by a listing');
+    // A window opened 2,000 pids ago (pids above 300 wrap round at pid_max) holds too many to look at one by one.
+    const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'latin1'));
+    const firstPid = newest - 2000 >= 300 ? newest - 2000 : pidMax - 2300 + newest;
+    before = procListings();
+    killUserSync(59_991, { firstPid, forksBefore });
+    assert.ok(procListings() > before, 'a window of 2,000 pids was looked at pid by pid');
   });
 
   it('kills a setsid leftover of the user that was made inside the window', {
