@@ -13,6 +13,7 @@ import type {
   ListOperationsQuery,
   OperationPage,
   OperationState,
+  RegisteredWorker,
   SchedulerStats,
   SubmitRequest,
   TakeOptions,
@@ -193,6 +194,10 @@ export class ObservedScheduler implements Scheduler {
 
   listWorkers(): Promise<readonly WorkerState[]> {
     return this.#inner.listWorkers();
+  }
+
+  findWorker(workerId: string): Promise<RegisteredWorker | undefined> {
+    return this.#inner.findWorker(workerId);
   }
 
   stats(): Promise<SchedulerStats> {

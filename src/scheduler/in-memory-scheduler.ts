@@ -20,7 +20,7 @@ import {
   withSchedulerMetadata,
 } from './responses.ts';
 import type { Scheduler } from './scheduler.ts';
-import { dedupKey, type LeaseRecord } from './task.ts';
+import { dedupKey, type LeaseRecord, leaseSnapshot } from './task.ts';
 import type {
   ActionResultCache,
   HeartbeatResult,
@@ -30,6 +30,7 @@ import type {
   OperationPage,
   OperationState,
   PlatformQueueStats,
+  RegisteredWorker,
   SchedulerStats,
   SubmitRequest,
   TakeOptions,
@@ -292,6 +293,16 @@ export class InMemoryScheduler implements Scheduler {
     this.#checkOpen();
     const { workers } = this.#dispatcher;
     return [...workers.values()].map((w) => workers.snapshot(w));
+  }
+
+  async findWorker(workerId: string): Promise<RegisteredWorker | undefined> {
+    this.#checkOpen();
+    const worker = this.#dispatcher.workers.find(workerId);
+    if (worker === undefined) return undefined;
+    const leases = [...worker.leases.values()]
+      .filter((l) => l.state !== 'CANCELLED')
+      .map((l) => leaseSnapshot(l));
+    return { id: worker.id, name: worker.name, principal: worker.principal, leases };
   }
 
   async stats(): Promise<SchedulerStats> {

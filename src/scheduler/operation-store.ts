@@ -44,7 +44,6 @@ export interface OperationRecord extends Omit<NewOperation, 'stage' | 'worker'> 
   responseBytes: number;
   completedAtMs: number | undefined;
   readonly watchers: Set<UpdateChannel<OperationState>>;
-  expiry: TimerHandle | undefined;
 }
 
 /** Options for {@link OperationStore}. */
@@ -62,6 +61,10 @@ export interface OperationStoreOptions {
  * `maxCompletedBytes` (the one completed longest ago first).
  * A done record keeps its response with its own copy of the `bytes` fields
  * (see detach-bytes.ts), never a view that pins a larger buffer.
+ *
+ * Every done record is kept for the same time, so they expire in completion
+ * order: one timer, armed for the oldest, serves them all (ten thousand
+ * retained operations held ten thousand timers and their closures before).
  */
 export class OperationStore {
   readonly #clock: Clock;
@@ -71,6 +74,8 @@ export class OperationStore {
   readonly #completed = new Set<OperationRecord>();
   /** Sum of `responseBytes` over {@link #completed}. */
   #completedBytes = 0;
+  /** Forgets the oldest done records when their retention ends; armed while any is kept. */
+  #retention: TimerHandle | undefined;
   #seq = 0;
 
   constructor(options: OperationStoreOptions) {
@@ -88,7 +93,6 @@ export class OperationStore {
       responseBytes: 0,
       completedAtMs: undefined,
       watchers: new Set(),
-      expiry: undefined,
     };
     this.#records.set(record.name, record);
     return record;
@@ -126,9 +130,6 @@ export class OperationStore {
     this.#publish(record);
     for (const w of record.watchers) w.end();
     record.watchers.clear();
-    record.expiry = this.#clock.setTimer(this.#policy.completedRetentionMs, () => {
-      this.#forget(record);
-    });
     this.#completed.add(record);
     this.#completedBytes += record.responseBytes;
     for (const oldest of this.#completed) {
@@ -139,14 +140,28 @@ export class OperationStore {
         break;
       // The operation just completed stays, however large: its watchers were just told.
       if (oldest === record) break;
-      oldest.expiry?.cancel();
       this.#forget(oldest);
     }
+    this.#retention ??= this.#armRetention();
+  }
+
+  /** The retention timer, for the oldest done record (there is one). */
+  #armRetention(): TimerHandle {
+    const oldest = this.#completed.values().next().value as OperationRecord;
+    const dueMs = (oldest.completedAtMs as number) + this.#policy.completedRetentionMs;
+    return this.#clock.setTimer(dueMs - this.#clock.now(), () => {
+      this.#retention = undefined;
+      const now = this.#clock.now();
+      for (const done of this.#completed) {
+        if ((done.completedAtMs as number) + this.#policy.completedRetentionMs > now) break;
+        this.#forget(done);
+      }
+      if (this.#completed.size > 0) this.#retention = this.#armRetention();
+    });
   }
 
   /** Forgets an operation; its watchers end with NOT_FOUND. */
   delete(record: OperationRecord): void {
-    record.expiry?.cancel();
     this.#forget(record);
     for (const w of record.watchers) w.end(notFound(`operation "${record.name}" was deleted`));
     record.watchers.clear();
@@ -228,8 +243,9 @@ export class OperationStore {
 
   /** Stops retention timers and ends every watcher. */
   close(): void {
+    this.#retention?.cancel();
+    this.#retention = undefined;
     for (const record of this.#records.values()) {
-      record.expiry?.cancel();
       for (const w of record.watchers) w.end();
       record.watchers.clear();
     }
@@ -239,6 +255,10 @@ export class OperationStore {
   #forget(record: OperationRecord): void {
     if (this.#records.get(record.name) === record) this.#records.delete(record.name);
     if (this.#completed.delete(record)) this.#completedBytes -= record.responseBytes;
+    if (this.#completed.size === 0) {
+      this.#retention?.cancel();
+      this.#retention = undefined;
+    }
   }
 
   #publish(record: OperationRecord): void {

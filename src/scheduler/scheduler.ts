@@ -12,6 +12,7 @@ import type {
   ListOperationsQuery,
   OperationPage,
   OperationState,
+  RegisteredWorker,
   SchedulerStats,
   SubmitRequest,
   TakeOptions,
@@ -125,6 +126,14 @@ export interface WorkerScheduler {
 
   /** Connected workers, in registration order. */
   listWorkers(): Promise<readonly WorkerState[]>;
+
+  /**
+   * A registered worker and the live leases it holds; undefined when it is
+   * not registered (never was, or was dropped). Not a sign of life. A
+   * frontend that did not create the worker's session (another process did,
+   * or replies went through another process) continues the session from it.
+   */
+  findWorker(workerId: string): Promise<RegisteredWorker | undefined>;
 }
 
 /** The whole scheduler: both sides, plus counters and shutdown. */

@@ -178,6 +178,8 @@ export interface Lease {
   readonly priority: number;
   readonly toolInvocationId: string;
   readonly correlatedInvocationsId: string;
+  /** W3C `traceparent` for the worker's spans, set by the tracing decorator (src/observe) when on. */
+  readonly traceparent?: string;
 }
 
 /** Options for {@link WorkerScheduler.takeWork}. */
@@ -198,6 +200,20 @@ export interface TakeResult {
   readonly leases: readonly Lease[];
   /** Leases the worker holds that it must stop; see {@link HeartbeatResult}. */
   readonly cancelledLeaseIds: readonly string[];
+}
+
+/**
+ * A registered worker as {@link WorkerScheduler.findWorker} returns it: what
+ * a frontend needs to continue the worker's bot session.
+ */
+export interface RegisteredWorker {
+  readonly id: string;
+  /** Its name: the bot id of its session. */
+  readonly name: string;
+  /** The principal it registered as; '' when none. */
+  readonly principal: string;
+  /** The leases whose actions it must still run (cancelled ones left out), with their actions. */
+  readonly leases: readonly Lease[];
 }
 
 /** The scheduler's answer to a heartbeat. */

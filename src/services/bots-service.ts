@@ -26,6 +26,13 @@ import { type RpcContext, unary } from '../rpc/rpc.ts';
 import type { WorkerScheduler } from '../scheduler/scheduler.ts';
 import type { Lease, PlatformProperty } from '../scheduler/types.ts';
 import type { Logger } from '../util/logger.ts';
+import {
+  cancelledLease,
+  finishedLeaseIds,
+  hasUnseen,
+  heldLeases,
+  outOfStep,
+} from './bot-session-sync.ts';
 
 /** Worker property carrying how many actions a bot runs at once; not a platform property. */
 export const CAPACITY_PROPERTY = 'kiln.capacity';
@@ -208,14 +215,23 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
 
   /**
    * Applies what the bot says about its leases. A finished lease is released
-   * at once, but its completion (the action cache write, then the waiting
-   * operations) is not awaited: the bot's reply, which carries its next
-   * lease, need not wait for that disk write.
+   * at once, and its completion (the action cache write, then the waiting
+   * operations) goes on while the call claims the bot's next work: it is
+   * added to `completions`, which the reply waits for. The bot forgets a
+   * result once its call is answered, so a completion the scheduler could
+   * not record (UNAVAILABLE: its database restarting) must fail the call,
+   * and the bot then reports the result again.
    */
-  async function applyLeaseReports(name: string, session: SessionState, leases: LeaseMessage[]) {
+  async function applyLeaseReports(
+    name: string,
+    session: SessionState,
+    leases: LeaseMessage[],
+    completions: Promise<void>[],
+  ) {
     for (const lease of leases) {
-      if (!session.leases.has(lease.id)) continue;
       if (lease.state === LeaseState.ACTIVE) {
+        // Not held (after reconciling): left out of the reply, so the bot stops it.
+        if (!session.leases.has(lease.id)) continue;
         try {
           await scheduler.updateLease(name, lease.id, { state: 'RUNNING' });
         } catch (err) {
@@ -228,7 +244,7 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
         const response = unpackExecuteResponse(lease.result);
         const reported = lease.status ?? response?.status;
         session.leases.delete(lease.id);
-        scheduler
+        const completing = scheduler
           .completeLease(name, lease.id, {
             result: response?.result,
             status:
@@ -239,12 +255,16 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
             message: response?.message,
           })
           .catch((err: unknown) => {
-            // NOT_FOUND: lost or already finished. Anything else (a malformed
-            // report) leaves the lease to its deadline, which retries the action.
-            if (!hasCode(err, status.NOT_FOUND)) {
-              log.warn({ err, session: name, lease: lease.id }, 'lease completion rejected');
-            }
+            // NOT_FOUND: lost or already finished. UNAVAILABLE: the call fails
+            // and the bot reports it again. Anything else (a malformed report)
+            // leaves the lease to its deadline, which retries the action.
+            if (hasCode(err, status.NOT_FOUND)) return;
+            if (hasCode(err, status.UNAVAILABLE)) throw err;
+            log.warn({ err, session: name, lease: lease.id }, 'lease completion rejected');
           });
+        // Handled here too: a call that fails before its reply never awaits it.
+        completing.catch(() => {});
+        completions.push(completing);
       }
     }
   }
@@ -253,12 +273,12 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
     req: UpdateBotSessionRequest,
     ctx: PollContext,
   ): Promise<BotSession> {
-    const session = sessions.get(req.name);
-    if (session === undefined) {
-      throw notFound(
-        `bot session ${req.name} is unknown (expired or server restarted); create a new one`,
-      );
-    }
+    const bot = req.botSession;
+    const reported = bot?.leases ?? [];
+    const finished = finishedLeaseIds(reported);
+    let session = sessions.get(req.name);
+    const resumed = session === undefined;
+    if (session === undefined) session = await resumeSession(req.name, reported, finished);
     const caller = ctx.identity?.principal;
     if (session.principal !== undefined && caller !== session.principal) {
       throw permissionDenied(
@@ -266,8 +286,12 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
           `only it may update the session, not ${quote(caller ?? 'anonymous')}`,
       );
     }
-    const bot = req.botSession;
-    const reported = bot?.leases ?? [];
+    if (bot !== undefined && bot.botId !== '' && bot.botId !== session.botId) {
+      throw invalidArgument(
+        `bot session ${req.name} belongs to bot ${quote(session.botId)}, not ${quote(bot.botId)}; ` +
+          'each bot must create its own session',
+      );
+    }
     // One long poll per bot: a bot that calls again (to report a finished
     // action) has abandoned its previous call, which must not take leases
     // that only its dead reply would carry.
@@ -277,7 +301,13 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
     const onCallAbort = (): void => poll.abort(CALL_ENDED);
     if (ctx.signal.aborted) poll.abort(CALL_ENDED);
     else ctx.signal.addEventListener('abort', onCallAbort, { once: true });
-    if (reported.length > 0) await applyLeaseReports(req.name, session, reported);
+    // Leases the bot and this process disagree about were handed out or
+    // finished through another process: the scheduler's view settles them.
+    if (!resumed && outOfStep(session.leases, reported)) {
+      await reconcile(req.name, session, reported, finished);
+    }
+    const completions: Promise<void>[] = [];
+    if (reported.length > 0) await applyLeaseReports(req.name, session, reported, completions);
     // Leases the bot has not seen yet go out at once, without waiting for more.
     const unseen = hasUnseen(session.leases, reported);
     const waitMs = unseen ? 0 : Math.max(0, Math.min(longPollMs, deadlineLeft(ctx) - 2000));
@@ -300,6 +330,10 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
       if (session.poll === poll) session.poll = undefined;
     }
     for (const lease of taken.leases) session.leases.set(lease.id, lease);
+    // Results the bot reported are recorded before it is told (it then
+    // forgets them); should this fail, the leases just taken are re-sent on
+    // its next call, as after any lost reply.
+    await Promise.all(completions);
     // An idle bot's reply (most replies) holds no lease: nothing to look up.
     const leases: LeaseMessage[] = [];
     for (const lease of session.leases.values()) {
@@ -319,6 +353,8 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
           timeoutMs: lease.timeoutMs,
           action: inline ? lease.action : undefined,
           command: inline ? lease.command : undefined,
+          toolInvocationId: lease.toolInvocationId,
+          traceparent: lease.traceparent,
         }),
         result: undefined,
         state,
@@ -328,6 +364,9 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
         assignment: '',
         inlineAssignment: undefined,
       });
+    }
+    for (const id of taken.cancelledLeaseIds) {
+      if (!session.leases.has(id) && !finished.has(id)) leases.push(cancelledLease(id));
     }
     return {
       name: req.name,
@@ -340,10 +379,49 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
     };
   }
 
-  /** Whether the session holds a lease the bot did not report (it has not seen it yet). */
-  function hasUnseen(held: Map<string, Lease>, reported: readonly LeaseMessage[]): boolean {
-    for (const id of held.keys()) if (!reported.some((l) => l.id === id)) return true;
-    return false;
+  /**
+   * Continues a session this process did not create (another process did,
+   * or this one before a restart) from the scheduler's record of its worker:
+   * the same bot id, owner and leases. NOT_FOUND once the worker is gone.
+   */
+  async function resumeSession(
+    name: string,
+    reported: readonly LeaseMessage[],
+    finished: ReadonlySet<string>,
+  ): Promise<SessionState> {
+    const found = await scheduler.findWorker(name);
+    if (found === undefined) {
+      throw notFound(
+        `bot session ${name} is unknown (expired or server restarted); create a new one`,
+      );
+    }
+    const leases = heldLeases(found, reported, finished);
+    const session: SessionState = {
+      botId: found.name,
+      leases,
+      poll: undefined,
+      principal: found.principal === '' ? undefined : found.principal,
+    };
+    // A concurrent call may have resumed it first; one state per session.
+    const current = sessions.get(name);
+    if (current !== undefined) return current;
+    sessions.set(name, session);
+    log.info({ session: name, bot: found.name, leases: leases.size }, 'bot session resumed');
+    return session;
+  }
+
+  /** Replaces the session's leases with those the scheduler says its worker holds. */
+  async function reconcile(
+    name: string,
+    session: SessionState,
+    reported: readonly LeaseMessage[],
+    finished: ReadonlySet<string>,
+  ) {
+    const found = await scheduler.findWorker(name);
+    // A worker already gone: the poll below answers NOT_FOUND.
+    if (found === undefined) return;
+    session.leases.clear();
+    for (const [id, lease] of heldLeases(found, reported, finished)) session.leases.set(id, lease);
   }
 
   function deadlineLeft(ctx: PollContext): number {

@@ -27,9 +27,11 @@ import {
   type Lease,
   LeaseState,
 } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
+import type { WorkerActionSpans } from '../observe/worker-spans.ts';
 import type { PlatformProperty } from '../scheduler/types.ts';
 import { CAPACITY_PROPERTY } from '../services/bots-service.ts';
 import type { Logger } from '../util/logger.ts';
+import { RecentSet } from '../util/recent-set.ts';
 import { ActionExecutor, type ExecuteOutcome } from './action-executor.ts';
 import type { ActionUserPool } from './action-users.ts';
 import { type BotsTransport, GrpcBotsTransport } from './bots-transport.ts';
@@ -108,6 +110,8 @@ export interface WorkerAgentOptions {
    * reconnect-backoff.ts): 100 ms growing to 5 s, with full jitter, by default.
    */
   readonly reconnect?: ReconnectBackoffOptions;
+  /** Told each finished action, for its trace (src/observe/worker-spans.ts); none when tracing is off. */
+  readonly spans?: WorkerActionSpans;
 }
 
 interface LocalLease {
@@ -132,6 +136,12 @@ export class WorkerAgent {
   readonly #runSlots: ConcurrencyLimiter;
   readonly #executors = new Map<string, ActionExecutor>();
   readonly #leases = new Map<string, LocalLease>();
+  /**
+   * Leases this worker finished and reported, most recent last: a reply
+   * that offers one again (its completion was still under way in another
+   * server process) must not start it twice.
+   */
+  readonly #finished = new RecentSet<string>(1024);
   #session: BotSession | undefined;
   #stopped = false;
   /** Set by {@link drain}: the loop ends once every lease is finished and reported. */
@@ -264,6 +274,9 @@ export class WorkerAgent {
           this.#session = undefined;
           for (const lease of this.#leases.values()) lease.abort.abort();
           this.#leases.clear();
+          // Kept through an outage and then refused (the server restarted
+          // without shared state): the new session is the fix, at once.
+          if (outage !== undefined) continue;
         } else {
           if (outage === undefined) {
             outage = { sinceMs: Date.now() };
@@ -272,7 +285,9 @@ export class WorkerAgent {
               'scheduler unreachable; retrying with jittered backoff until it answers',
             );
           }
-          if (code === status.UNAVAILABLE) this.#session = undefined;
+          // The session is kept: another server process sharing the
+          // scheduler's state (or this one, back) continues it with the
+          // leases running here; one that does not know it says NOT_FOUND.
         }
         await this.#pause(backoff.next());
       }
@@ -349,7 +364,10 @@ export class WorkerAgent {
     if (finishedSince || this.#stopped) interrupt();
     const response = await pending;
     this.#wake = undefined;
-    for (const id of reportedDone) this.#leases.delete(id);
+    for (const id of reportedDone) {
+      this.#leases.delete(id);
+      this.#finished.add(id);
+    }
     const known = new Set<string>();
     for (const lease of response.leases) {
       known.add(lease.id);
@@ -361,7 +379,11 @@ export class WorkerAgent {
         } else {
           this.#leases.set(lease.id, this.#acknowledgement(lease));
         }
-      } else if (local === undefined && lease.state === LeaseState.PENDING) {
+      } else if (
+        local === undefined &&
+        lease.state === LeaseState.PENDING &&
+        !this.#finished.has(lease.id)
+      ) {
         this.#begin(lease);
       }
     }
@@ -432,10 +454,13 @@ export class WorkerAgent {
       cancelled: false,
     };
     this.#leases.set(lease.id, local);
-    this.#options.log.debug(
-      { lease: lease.id, action: assignment.actionDigest.key },
-      'lease started',
-    );
+    // Every line about the action names its build and its digest.
+    const log = this.#options.log.child({
+      invocation: assignment.toolInvocationId ?? '',
+      actionDigest: `${assignment.actionDigest.hash}/${assignment.actionDigest.size}`,
+    });
+    log.debug({ lease: lease.id }, 'lease started');
+    const startedAtMs = Date.now();
     const executor = this.#executorFor(assignment.instanceName, assignment.actionDigest.fn);
     void executor
       .execute({
@@ -444,21 +469,18 @@ export class WorkerAgent {
         command: assignment.command,
         timeoutMs: assignment.timeoutMs,
         signal: local.abort.signal,
+        log,
       })
       .then(
         (outcome) => {
           local.outcome = outcome;
-          this.#options.log.debug(
-            {
-              lease: lease.id,
-              action: assignment.actionDigest.key,
-              code: outcome.status.code,
-              exitCode: outcome.result.exitCode,
-            },
+          log.debug(
+            { lease: lease.id, code: outcome.status.code, exitCode: outcome.result.exitCode },
             'lease finished',
           );
         },
         (err: unknown) => {
+          log.error({ err, lease: lease.id }, 'worker failure');
           local.outcome = {
             status: {
               code: status.INTERNAL,
@@ -468,7 +490,20 @@ export class WorkerAgent {
           };
         },
       )
-      .finally(() => this.#wake?.());
+      .finally(() => {
+        const outcome = local.outcome;
+        if (this.#options.spans !== undefined && outcome !== undefined) {
+          this.#options.spans.actionFinished({
+            leaseId: lease.id,
+            assignment,
+            result: outcome.result,
+            status: outcome.status,
+            startedAtMs,
+            finishedAtMs: Date.now(),
+          });
+        }
+        this.#wake?.();
+      });
   }
 
   #executorFor(instanceName: string, fn: DigestFunction): ActionExecutor {

@@ -73,6 +73,20 @@ describe('npm run bench command line', () => {
   });
 });
 
+describe('npm run bench --fleet-scheduler', () => {
+  it('runs the fleet on memory by default, on PostgreSQL when asked, and rejects others', () => {
+    const defaults = parseBenchArgs([]);
+    assert.ok(defaults !== 'help' && defaults.fleetScheduler === 'memory');
+    assert.equal(defaults.only.has('postgres'), false);
+    const pg = parseBenchArgs(['--only', 'fleet,postgres', '--fleet-scheduler', 'postgres']);
+    assert.ok(pg !== 'help' && pg.fleetScheduler === 'postgres' && pg.only.has('postgres'));
+    assert.throws(
+      () => parseBenchArgs(['--fleet-scheduler', 'redis']),
+      /--fleet-scheduler must be memory or postgres, not "redis"/,
+    );
+  });
+});
+
 describe('reference ratios', () => {
   const references = { sha256: 500, unary: 2000, stream: 1000, spawn: 250 };
 

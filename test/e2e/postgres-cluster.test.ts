@@ -4,7 +4,9 @@
  * blobs to both, as a shared store would make them visible. Process A runs
  * the only worker, process B none: an Execute sent to B is run by A's worker,
  * and the operation is followed through A (WaitExecution, GetOperation)
- * while B's own Execute stream also ends with the result.
+ * while B's own Execute stream also ends with the result. ListOperations
+ * pages through the operations of both, each page asked of the other
+ * process with the token the previous one gave.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -124,4 +126,38 @@ it('Execute on one process; WaitExecution and GetOperation on the other', {
     fromB?.result?.executionMetadata?.worker,
     response?.result?.executionMetadata?.worker,
   );
+});
+
+it('ListOperations pages through both processes with page tokens from either', {
+  timeout: 90_000,
+}, async () => {
+  const [onA, onB] = clients as [KilnClients, KilnClients];
+  const spec = { args: ['sh', '-c', 'echo listed'], salt: `list-${Date.now()}` };
+  const digest = await uploadAction(onA, spec);
+  await uploadAction(onB, spec);
+  const names: string[] = [];
+  for (const c of [onA, onB, onA, onB]) {
+    const ops = await execute(c, digest, () => {});
+    names.push((ops[0] as Operation).name);
+  }
+
+  // Two at a time, each page from the other process than the one before.
+  const listed: string[] = [];
+  let pageToken = '';
+  for (let page = 0; ; page++) {
+    const via = page % 2 === 0 ? onB : onA;
+    const got = await call(via.operations, 'listOperations', {
+      name: '',
+      filter: '',
+      pageSize: 2,
+      pageToken,
+      returnPartialSuccess: false,
+    });
+    listed.push(...got.operations.map((o) => o.name));
+    pageToken = got.nextPageToken;
+    if (pageToken === '') break;
+  }
+  assert.equal(new Set(listed).size, listed.length, 'no operation twice');
+  // Oldest first: this test's four come last, in the order they were created.
+  assert.deepEqual(listed.slice(-4), names);
 });

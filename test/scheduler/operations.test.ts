@@ -19,12 +19,10 @@ import { forEachScheduler, type SchedulerKind } from './scheduler-kinds.ts';
 const ownTimers = (kind: SchedulerKind): number => (kind === 'postgres' ? 1 : 0);
 
 forEachScheduler((kind, scenario) => {
-  // Coalescing driven by setImmediate-level timing, and the caps on done
-  // operations kept in memory, are the in-memory scheduler's own: PostgreSQL
-  // watchers hear changes after a notification round trip, and done
-  // operations there are bounded by completedRetentionMs alone.
-  // Registered only for the in-memory scheduler (not skipped for the other:
-  // they do not apply to it).
+  // Coalescing driven by setImmediate-level timing is the in-memory
+  // scheduler's own: PostgreSQL watchers hear changes after a notification
+  // round trip. Registered only for the in-memory scheduler (not skipped for
+  // the other: it does not apply to it).
   const memoryOnly = (name: string, fn: () => Promise<void>): void => {
     if (kind === 'memory') it(name, fn);
   };
@@ -152,67 +150,60 @@ forEachScheduler((kind, scenario) => {
       assert.equal(s.clock.pendingTimers, ownTimers(kind));
     });
 
-    memoryOnly(
-      'keeps at most maxCompletedOperations done operations, forgetting the oldest first',
-      async () => {
-        const s = await scenario({ maxCompletedOperations: 2 });
-        const names: string[] = [];
-        for (const n of ['a', 'b', 'c']) {
-          const a = testAction(n);
-          s.cache.results.set(`/${a.digest.key}`, result());
-          names.push((await s.scheduler.submit(request(a))).name);
-          s.clock.advance(1000);
-        }
+    it('keeps at most maxCompletedOperations done operations, forgetting the oldest first', async () => {
+      const s = await scenario({ maxCompletedOperations: 2 });
+      const names: string[] = [];
+      for (const n of ['a', 'b', 'c']) {
+        const a = testAction(n);
+        s.cache.results.set(`/${a.digest.key}`, result());
+        names.push((await s.scheduler.submit(request(a))).name);
+        s.clock.advance(1000);
+      }
 
-        await assert.rejects(s.scheduler.getOperation(names[0] ?? ''), { code: Code.NOT_FOUND });
-        for (const name of names.slice(1)) {
-          assert.equal((await s.scheduler.getOperation(name)).done, true);
-          // A late WaitExecution on a kept operation still gets its result.
-          assert.deepEqual(await collect(s.scheduler.watchOperation(name)), ['COMPLETED']);
-        }
-        assert.equal((await s.scheduler.stats()).completedOperations, 2);
-        assert.equal(s.clock.pendingTimers, 2, 'the forgotten one no longer has a retention timer');
-      },
-    );
+      await assert.rejects(s.scheduler.getOperation(names[0] ?? ''), { code: Code.NOT_FOUND });
+      for (const name of names.slice(1)) {
+        assert.equal((await s.scheduler.getOperation(name)).done, true);
+        // A late WaitExecution on a kept operation still gets its result.
+        assert.deepEqual(await collect(s.scheduler.watchOperation(name)), ['COMPLETED']);
+      }
+      assert.equal((await s.scheduler.stats()).completedOperations, 2);
+      if (kind === 'memory') {
+        assert.equal(s.clock.pendingTimers, 1, 'one retention timer serves the kept ones');
+      }
+    });
 
-    memoryOnly(
-      'keeps done responses within maxCompletedBytes, forgetting the oldest first',
-      async () => {
-        const s = await scenario({ maxCompletedBytes: 250_000 });
-        const names: string[] = [];
-        for (const n of ['a', 'b', 'c', 'd']) {
-          const a = testAction(n);
-          // 100 KB of inline stdout each: three would exceed the budget.
-          s.cache.results.set(`/${a.digest.key}`, result(0, n.repeat(100_000)));
-          names.push((await s.scheduler.submit(request(a))).name);
-          s.clock.advance(1000);
-        }
+    it('keeps done responses within maxCompletedBytes, forgetting the oldest first', async () => {
+      const s = await scenario({ maxCompletedBytes: 250_000 });
+      const names: string[] = [];
+      for (const n of ['a', 'b', 'c', 'd']) {
+        const a = testAction(n);
+        // 100 KB of inline stdout each: three would exceed the budget.
+        s.cache.results.set(`/${a.digest.key}`, result(0, n.repeat(100_000)));
+        names.push((await s.scheduler.submit(request(a))).name);
+        s.clock.advance(1000);
+      }
 
-        for (const name of names.slice(0, 2)) {
-          await assert.rejects(s.scheduler.getOperation(name), { code: Code.NOT_FOUND });
-        }
-        for (const name of names.slice(2)) {
-          assert.equal((await s.scheduler.getOperation(name)).done, true);
-        }
-        assert.equal((await s.scheduler.stats()).completedOperations, 2);
-      },
-    );
+      for (const name of names.slice(0, 2)) {
+        await assert.rejects(s.scheduler.getOperation(name), { code: Code.NOT_FOUND });
+      }
+      for (const name of names.slice(2)) {
+        assert.equal((await s.scheduler.getOperation(name)).done, true);
+      }
+      assert.equal((await s.scheduler.stats()).completedOperations, 2);
+    });
 
-    memoryOnly(
-      'a done response larger than maxCompletedBytes is still kept until the next one',
-      async () => {
-        const s = await scenario({ maxCompletedBytes: 1000 });
-        const a = testAction('big');
-        s.cache.results.set(`/${a.digest.key}`, result(0, 'x'.repeat(5000)));
-        const big = await s.scheduler.submit(request(a));
-        assert.equal((await s.scheduler.getOperation(big.name)).done, true);
-        const b = testAction('small');
-        s.cache.results.set(`/${b.digest.key}`, result(0, 'y'));
-        const small = await s.scheduler.submit(request(b));
-        await assert.rejects(s.scheduler.getOperation(big.name), { code: Code.NOT_FOUND });
-        assert.equal((await s.scheduler.getOperation(small.name)).done, true);
-      },
-    );
+    it('a done response larger than maxCompletedBytes is still kept until the next one', async () => {
+      const s = await scenario({ maxCompletedBytes: 1000 });
+      const a = testAction('big');
+      s.cache.results.set(`/${a.digest.key}`, result(0, 'x'.repeat(5000)));
+      const big = await s.scheduler.submit(request(a));
+      assert.equal((await s.scheduler.getOperation(big.name)).done, true);
+      const b = testAction('small');
+      s.cache.results.set(`/${b.digest.key}`, result(0, 'y'));
+      const small = await s.scheduler.submit(request(b));
+      await assert.rejects(s.scheduler.getOperation(big.name), { code: Code.NOT_FOUND });
+      assert.equal((await s.scheduler.getOperation(small.name)).done, true);
+    });
 
     it('running operations do not count against maxCompletedOperations', async () => {
       const s = await scenario({ maxCompletedOperations: 1 });

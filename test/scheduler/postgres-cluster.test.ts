@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { status as Code } from '@grpc/grpc-js';
 import type { KilnError } from '../../src/errors.ts';
 import type { SchedulerPolicy } from '../../src/scheduler/policy.ts';
+import { SCHEMA_VERSION } from '../../src/scheduler/postgres/migrations.ts';
 import { PostgresScheduler } from '../../src/scheduler/postgres/postgres-scheduler.ts';
 import { type PostgresServer, startPostgres } from '../support/postgres-server.ts';
 import { ok, RecordingActionCache, request, result, testAction } from './scenario.ts';
@@ -129,7 +130,7 @@ describe('PostgreSQL scheduler across processes', { skip: !available, timeout: 6
       );
       assert.deepEqual(
         rows.map((r) => r.version),
-        [1],
+        Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1),
       );
     } finally {
       await client.end();

@@ -5,7 +5,6 @@ import { KilnError } from '../../src/errors.ts';
 import { ActionQueue } from '../../src/scheduler/action-queue.ts';
 import type { SchedulerPolicy } from '../../src/scheduler/policy.ts';
 import { resolvePolicy } from '../../src/scheduler/policy.ts';
-import type { Lease } from '../../src/scheduler/types.ts';
 import { ok, request, result, type Scenario, scenario, testAction, worker } from './scenario.ts';
 
 interface Spec {
@@ -42,9 +41,6 @@ async function drain(s: Scenario, names: Map<string, string>): Promise<string[]>
     await s.scheduler.completeLease('w1', lease.id, ok());
   }
 }
-
-const named = (names: Map<string, string>, leases: readonly Lease[]): string[] =>
-  leases.map((l) => names.get(l.actionDigest.key) ?? '?');
 
 const many = (principal: string, count: number, invocation = ''): Spec[] =>
   Array.from({ length: count }, (_, i) => ({
@@ -197,63 +193,7 @@ describe('per-principal quotas', { timeout: 10_000 }, () => {
     );
   });
 
-  it("over maxExecuting, the principal's actions wait while others' are dispatched", async () => {
-    const s = withLimits({ principals: { a: { maxExecuting: 2 } } });
-    await worker(s, 'w1', [], 10);
-    const names = await submitAll(s, [...many('a', 5), ...many('b', 2)]);
-
-    const first = await s.scheduler.takeWork('w1');
-
-    assert.deepEqual(named(names, first.leases), ['a-1', 'b-1', 'a-2', 'b-2']);
-    assert.equal((await s.scheduler.takeWork('w1')).leases.length, 0, 'a is held at 2 running');
-    const stats = await s.scheduler.stats();
-    assert.deepEqual(
-      stats.byPrincipal.find((p) => p.principal === 'a'),
-      { principal: 'a', queued: 3, executing: 2 },
-    );
-
-    // One of a's actions ends: exactly one more of a's may start.
-    await s.scheduler.completeLease('w1', first.leases[0]?.id ?? '', ok());
-    assert.deepEqual(named(names, (await s.scheduler.takeWork('w1')).leases), ['a-3']);
-  });
-
-  it("a waiting worker gets a held principal's action as soon as one of its running actions ends", async () => {
-    const s = withLimits({ principals: { a: { maxExecuting: 1 } } });
-    await worker(s, 'w1');
-    await worker(s, 'w2');
-    const names = await submitAll(s, many('a', 2));
-    const running = (await s.scheduler.takeWork('w1')).leases[0];
-    assert.ok(running);
-
-    const poll = s.scheduler.takeWork('w2', { waitMs: 60_000 });
-    await new Promise((resolve) => setImmediate(resolve));
-    await s.scheduler.completeLease('w1', running.id, ok());
-
-    assert.deepEqual(named(names, (await poll).leases), ['a-2']);
-  });
-
-  it('a lost or cancelled lease gives its place back', async () => {
-    const s = withLimits({ principals: { a: { maxExecuting: 1 } } });
-    await worker(s, 'w1');
-    await worker(s, 'w2');
-    const names = await submitAll(s, many('a', 2));
-    assert.deepEqual(named(names, (await s.scheduler.takeWork('w1')).leases), ['a-1']);
-
-    // w1 leaves: a-1 is queued again (first in line) and may run on w2.
-    await s.scheduler.unregisterWorker('w1');
-    const retried = (await s.scheduler.takeWork('w2')).leases;
-    assert.deepEqual(named(names, retried), ['a-1']);
-
-    // Cancelling it frees a's one place for a-2.
-    const op = (await s.scheduler.listOperations({})).operations.find(
-      (o) => names.get(o.actionDigest.key) === 'a-1',
-    );
-    await s.scheduler.cancelOperation(op?.name ?? '');
-    await s.scheduler.completeLease('w2', retried[0]?.id ?? '', ok());
-    assert.deepEqual(named(names, (await s.scheduler.takeWork('w2')).leases), ['a-2']);
-    const stats = await s.scheduler.stats();
-    assert.deepEqual(stats.byPrincipal, [{ principal: 'a', queued: 0, executing: 1 }]);
-  });
+  // maxExecuting's scenarios run against both schedulers in max-executing.test.ts.
 
   it('rejects limits that are not positive integers, naming the field', () => {
     assert.throws(

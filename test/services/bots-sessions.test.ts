@@ -57,6 +57,7 @@ describe('bot sessions', { timeout: 10_000 }, () => {
         listings++;
         return inner.listWorkers();
       },
+      findWorker: (id) => inner.findWorker(id),
     };
     const core = createBotsCore({
       log: silentLogger(),

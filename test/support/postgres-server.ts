@@ -29,8 +29,15 @@ export interface PostgresServer {
   readonly port: number;
   /** Directory of the unix socket (`.s.PGSQL.PORT`). */
   readonly socketDir: string;
-  /** The server's process id. */
+  /** The server's process id (a new one after {@link restart}). */
   readonly pid: number;
+  /**
+   * Fast shutdown, then the server starts again on the same data and port,
+   * as an operator's restart would; resolves once it accepts connections.
+   * `whileDown`, when given, runs (and is awaited) after the shutdown and
+   * before the start, so a test can act while the database is unreachable.
+   */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
   /** Fast shutdown (SIGINT), then waits for exit; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -105,56 +112,71 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
   if (initCode !== 0) throw new Error(`initdb failed (exit ${initCode}):\n${initOutput}`);
 
   const port = await freePort();
-  const server = run('postgres', [
-    '-D',
-    data,
-    '-p',
-    String(port),
-    '-k',
-    dir,
-    '-c',
-    'listen_addresses=127.0.0.1',
-    // Throwaway data: durability only costs time.
-    '-c',
-    'fsync=off',
-    '-c',
-    'synchronous_commit=off',
-    '-c',
-    'full_page_writes=off',
-  ]);
-  let log = '';
-  const exited = once(server, 'exit');
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      server.kill('SIGKILL');
-      reject(new Error(`PostgreSQL did not accept connections in time:\n${log}`));
-    }, options.timeoutMs ?? 60_000);
-    server.stderr?.on('data', (d: Buffer) => {
-      log += d.toString();
-      if (log.includes('database system is ready to accept connections')) {
+  const launch = async (): Promise<ChildProcess> => {
+    const server = run('postgres', [
+      '-D',
+      data,
+      '-p',
+      String(port),
+      '-k',
+      dir,
+      '-c',
+      'listen_addresses=127.0.0.1',
+      // Throwaway data: durability only costs time.
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
+    ]);
+    let log = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        server.kill('SIGKILL');
+        reject(new Error(`PostgreSQL did not accept connections in time:\n${log}`));
+      }, options.timeoutMs ?? 60_000);
+      server.stderr?.on('data', (d: Buffer) => {
+        log += d.toString();
+        if (log.includes('database system is ready to accept connections')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      server.on('exit', (code) => {
         clearTimeout(timer);
-        resolve();
-      }
+        reject(new Error(`PostgreSQL exited with ${code} before accepting connections:\n${log}`));
+      });
     });
-    server.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`PostgreSQL exited with ${code} before accepting connections:\n${log}`));
-    });
-  });
+    return server;
+  };
+  /** Fast shutdown (SIGINT: connections are cut, data kept), then waits for exit. */
+  const shutdown = async (server: ChildProcess): Promise<void> => {
+    if (server.exitCode !== null || server.signalCode !== null) return;
+    const exited = once(server, 'exit');
+    server.kill('SIGINT');
+    const timer = setTimeout(() => server.kill('SIGKILL'), 20_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  let server = await launch();
   let stopping: Promise<void> | undefined;
   return {
     url: `postgresql://${POSTGRES_USER}@127.0.0.1:${port}/postgres`,
     port,
     socketDir: dir,
-    pid: server.pid ?? -1,
+    get pid() {
+      return server.pid ?? -1;
+    },
+    async restart(whileDown) {
+      if (stopping !== undefined) throw new Error('PostgreSQL was stopped');
+      await shutdown(server);
+      await whileDown?.();
+      server = await launch();
+    },
     stop: () => {
       stopping ??= (async () => {
-        if (server.exitCode === null && server.signalCode === null) {
-          server.kill('SIGINT');
-          const timer = setTimeout(() => server.kill('SIGKILL'), 20_000);
-          await exited;
-          clearTimeout(timer);
-        }
+        await shutdown(server);
         if (owned) await rm(base, { recursive: true, force: true });
       })();
       return stopping;

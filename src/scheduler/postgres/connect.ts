@@ -86,6 +86,16 @@ export function fromPgError(err: unknown): unknown {
 
 const wrappedClients = new WeakSet<PoolClient>();
 
+/** A `{ text, values, name }` config, not a submittable Query object. */
+function isQueryConfig(arg: unknown): boolean {
+  return (
+    typeof arg === 'object' &&
+    arg !== null &&
+    typeof (arg as { text?: unknown }).text === 'string' &&
+    typeof (arg as { submit?: unknown }).submit !== 'function'
+  );
+}
+
 /** The pool, its queries (and those of the connections it lends) failing with KilnErrors. */
 function guarded(pool: Pool): Pool {
   const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
@@ -110,8 +120,9 @@ function guarded(pool: Pool): Pool {
         wrappedClients.add(client);
         const clientQuery = client.query.bind(client) as (...a: unknown[]) => Promise<unknown>;
         (client as unknown as { query: (...a: unknown[]) => unknown }).query = (...a) =>
-          // Callback and Query-object forms (the pool's own) are left as they are.
-          typeof a.at(-1) === 'function' || typeof a[0] !== 'string'
+          // Callback and Query-object forms (the pool's own) are left as they are;
+          // text and query configs (named statements) fail with KilnErrors.
+          typeof a.at(-1) === 'function' || !(typeof a[0] === 'string' || isQueryConfig(a[0]))
             ? clientQuery(...a)
             : clientQuery(...a).catch((err: unknown) => {
                 throw fromPgError(err);

@@ -34,15 +34,16 @@ export async function finishExecution(
   worker: string | undefined,
   nowMs: number,
 ): Promise<void> {
-  await c.query(
-    `WITH e AS (DELETE FROM executions WHERE id = $1 RETURNING id),
+  await c.query({
+    name: 'kiln_finish_execution',
+    text: `WITH e AS (DELETE FROM executions WHERE id = $1 RETURNING id),
           o AS (UPDATE operations SET stage = 'COMPLETED', execution_id = NULL, response = $2,
                   worker = coalesce($3, worker), completed_at_ms = $4, version = version + 1
                 FROM e WHERE operations.execution_id = e.id
                 RETURNING name, stage, worker, version)
      SELECT count(pg_notify($5, ${OP_EVENT_SQL})) FROM o`,
-    [executionId, encodeResponse(response), worker ?? null, nowMs, ctx.channels.ops],
-  );
+    values: [executionId, encodeResponse(response), worker ?? null, nowMs, ctx.channels.ops],
+  });
 }
 
 /** Sets the stage of an execution's waiting operations and tells their watchers. */

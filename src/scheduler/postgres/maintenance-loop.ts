@@ -2,12 +2,14 @@
  * When the timed work of maintenance.ts runs: a timer armed for the next
  * due time (one indexed query tells it), or `intervalMs` at the latest,
  * since other processes may add earlier deadlines. Rounds never overlap.
+ * A round after operations completed also applies the caps on done
+ * operations (see `pruneCompleted`), for every process's operations.
  */
 import type { Pool } from 'pg';
 import type { Logger } from '../../util/logger.ts';
 import type { Clock, TimerHandle } from '../clock.ts';
 import type { ExecutionContext } from './executions.ts';
-import { nextDue, runDue } from './maintenance.ts';
+import { nextDue, pruneCompleted, runDue } from './maintenance.ts';
 
 /** Pause before looking again at work a round left due. */
 const OVERDUE_RETRY_MS = 100;
@@ -32,6 +34,8 @@ export class MaintenanceLoop {
   readonly #closed: () => boolean;
   #chain: Promise<void> = Promise.resolve();
   #timer: TimerHandle | undefined;
+  /** Operations completed since the last look at the caps on done operations. */
+  #completed = false;
 
   constructor(options: MaintenanceLoopOptions) {
     this.#pool = options.pool;
@@ -53,6 +57,11 @@ export class MaintenanceLoop {
       await this.runDueAt(now);
     });
     return this.#chain;
+  }
+
+  /** Operations completed: the next round applies the caps on done operations. */
+  noteCompleted(): void {
+    this.#completed = true;
   }
 
   /** Stops the timer and waits for a round in progress. */
@@ -91,7 +100,13 @@ export class MaintenanceLoop {
       let due = await nextDue(this.#pool, this.#ctx.policy.completedRetentionMs);
       if (due !== undefined && due <= now) {
         await runDue(this.#pool, this.#ctx, now);
+        // Lost or unrunnable actions may have completed operations.
+        this.#completed = true;
         due = await nextDue(this.#pool, this.#ctx.policy.completedRetentionMs);
+      }
+      if (this.#completed) {
+        this.#completed = false;
+        await pruneCompleted(this.#pool, this.#ctx.policy);
       }
       return due;
     } catch (err) {

@@ -6,6 +6,7 @@
  * round costs a single cheap query and never scans the tables.
  */
 import type { Pool, PoolClient } from 'pg';
+import type { SchedulerPolicy } from '../policy.ts';
 import { formatSeconds } from '../responses.ts';
 import {
   type ExecutionContext,
@@ -53,6 +54,25 @@ export async function runDue(pool: Pool, ctx: ExecutionContext, nowMs: number): 
   await pool.query('DELETE FROM operations WHERE completed_at_ms <= $1', [
     nowMs - ctx.policy.completedRetentionMs,
   ]);
+}
+
+/**
+ * Forgets done operations beyond the caps of the in-memory scheduler: more
+ * than `maxCompletedOperations`, or responses (their stored size) beyond
+ * `maxCompletedBytes`, the one completed longest ago first. The one
+ * completed last stays, however large. Returns how many went.
+ */
+export async function pruneCompleted(pool: Pool, policy: SchedulerPolicy): Promise<number> {
+  const { rowCount } = await pool.query(
+    `WITH kept AS (
+       SELECT seq, row_number() OVER w AS n, sum(coalesce(octet_length(response), 0)) OVER w AS bytes
+       FROM operations WHERE completed_at_ms IS NOT NULL
+       WINDOW w AS (ORDER BY completed_at_ms DESC, seq DESC))
+     DELETE FROM operations o USING kept
+     WHERE o.seq = kept.seq AND kept.n > 1 AND (kept.n > $1 OR kept.bytes > $2)`,
+    [policy.maxCompletedOperations, policy.maxCompletedBytes],
+  );
+  return rowCount ?? 0;
 }
 
 /** Leases past timeout plus grace: cancelled (the worker is told) and their actions retried. */

@@ -114,6 +114,63 @@ CREATE TABLE fair_turns (
 );
 `,
   },
+  {
+    version: 2,
+    sql: `
+-- maxExecuting: a claim counts the running actions of each limited principal.
+CREATE INDEX executions_executing ON executions (principal) WHERE state = 'EXECUTING';
+
+-- ListOperations pages in list_seq order. A listing numbers the operations
+-- committed since the previous one (under a lock, in seq order), so an
+-- operation whose Execute committed after a later one's is numbered after
+-- it, not behind a page token already handed out.
+ALTER TABLE operations ADD COLUMN list_seq bigint;
+CREATE SEQUENCE list_order;
+CREATE UNIQUE INDEX operations_listed ON operations (list_seq) WHERE list_seq IS NOT NULL;
+CREATE INDEX operations_unlisted ON operations (seq) WHERE list_seq IS NULL;
+`,
+  },
+  {
+    version: 3,
+    sql: `
+-- Completing a lease in one round trip (worker-writes.ts, releaseLease):
+-- the lease goes and its execution, while the lease still owns it, is
+-- locked; then a new statement, whose snapshot sees every operation that
+-- joined the execution before the lock, completes them, notifies their
+-- watchers and counts the action for the worker. False: no such lease.
+CREATE FUNCTION release_lease(p_lease text, p_worker text, p_response bytea,
+  p_worker_name text, p_now bigint, p_channel text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_execution text;
+  v_live boolean;
+  v_notified bigint;
+BEGIN
+  WITH l AS (DELETE FROM leases WHERE id = p_lease AND worker_id = p_worker
+             RETURNING execution_id, state)
+  SELECT l.execution_id, x.id IS NOT NULL INTO v_execution, v_live
+  FROM l LEFT JOIN LATERAL (
+    SELECT e.id FROM executions e
+    WHERE e.id = l.execution_id AND e.lease_id = p_lease AND l.state <> 'CANCELLED'
+    FOR UPDATE) x ON true;
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  IF v_live THEN
+    WITH e AS (DELETE FROM executions WHERE id = v_execution RETURNING id),
+      w AS (UPDATE workers SET actions_done = actions_done + 1 WHERE id = p_worker),
+      o AS (UPDATE operations SET stage = 'COMPLETED', execution_id = NULL,
+              response = p_response, worker = coalesce(p_worker_name, worker),
+              completed_at_ms = p_now, version = version + 1
+            FROM e WHERE operations.execution_id = e.id
+            RETURNING name, stage, worker, version)
+    SELECT count(pg_notify(p_channel, json_build_array(name, stage, worker, version)::text))
+      INTO v_notified FROM o;
+  END IF;
+  RETURN true;
+END $$;
+`,
+  },
 ];
 
 /** The newest schema version this build knows. */

@@ -33,6 +33,7 @@ import type {
   ListOperationsQuery,
   OperationPage,
   OperationState,
+  RegisteredWorker,
   SchedulerStats,
   SubmitRequest,
   TakeOptions,
@@ -41,7 +42,7 @@ import type {
   WorkerRegistration,
   WorkerState,
 } from '../types.ts';
-import { claim } from './claim.ts';
+import { announceFreedPlace, claim, type ExecutingLimits, executingLimits } from './claim.ts';
 import { connections, redact } from './connect.ts';
 import { type Channels, channelsOf, Listener } from './events.ts';
 import type { ExecutionContext } from './executions.ts';
@@ -68,6 +69,7 @@ import {
   touchWorker,
   upsertWorker,
   type WorkerInfo,
+  workerNotRegistered,
 } from './worker-writes.ts';
 
 /** Options for {@link PostgresScheduler.open}. */
@@ -105,6 +107,8 @@ export class PostgresScheduler implements Scheduler {
   readonly #log: Logger;
   readonly #policy: SchedulerPolicy;
   readonly #quotas: PrincipalQuotas;
+  /** The principals' `maxExecuting`; undefined when none has one. */
+  readonly #limits: ExecutingLimits | undefined;
   readonly #channels: Channels;
   readonly #ctx: ExecutionContext;
   readonly #waiters: Waiters;
@@ -126,6 +130,7 @@ export class PostgresScheduler implements Scheduler {
     this.#log = options.log ?? silentLogger();
     this.#policy = resolvePolicy(options.policy);
     this.#quotas = new PrincipalQuotas(this.#policy.principalLimits);
+    this.#limits = executingLimits(this.#policy.principalLimits);
     this.#channels = channelsOf(schema);
     this.#ctx = { channels: this.#channels, policy: this.#policy, log: this.#log };
     this.#waiters = new Waiters(this.#clock);
@@ -216,6 +221,7 @@ export class PostgresScheduler implements Scheduler {
     if (!request.skipCacheLookup && !action.doNotCache) {
       const hit = await cachedResultOf(this.#cache, this.#log, request);
       if (hit !== undefined) {
+        this.#maintenance.noteCompleted();
         const worker = hit.executionMetadata?.worker || undefined;
         return insertCachedOperation(this.#pool, columns, worker, cachedResponse(hit));
       }
@@ -271,7 +277,11 @@ export class PostgresScheduler implements Scheduler {
 
   async cancelOperation(name: string): Promise<OperationState> {
     await this.#enter();
-    return operationWrites.cancelOperation(this.#pool, this.#ctx, name, this.#clock.now());
+    const now = this.#clock.now();
+    const state = await operationWrites.cancelOperation(this.#pool, this.#ctx, name, now);
+    this.#maintenance.noteCompleted();
+    if (this.#limits !== undefined) await announceFreedPlace(this.#pool, this.#ctx, null);
+    return state;
   }
 
   async deleteOperation(name: string): Promise<void> {
@@ -351,11 +361,17 @@ export class PostgresScheduler implements Scheduler {
   ): Promise<TakeResult> {
     await this.#enter(calledAtMs);
     // A worker inside a long-poll is present until the poll ends.
-    const w = await this.#touch(workerId, waitMs, calledAtMs);
-    const cancelled = w.cancelled ?? [];
-    if (maxLeases === 0) return { leases: [], cancelledLeaseIds: cancelled };
+    const untilMs = calledAtMs + waitMs + this.#policy.workerTimeoutMs;
+    if (maxLeases === 0) {
+      const w = await this.#touch(workerId, waitMs, calledAtMs);
+      return { leases: [], cancelledLeaseIds: w.cancelled ?? [] };
+    }
     const heard = this.#wakeups.workHeard;
-    const first = await this.#claimFor(workerId, w, maxLeases);
+    // The sign of life and the first claim in one statement.
+    const first = await this.#claimFor(workerId, maxLeases, untilMs);
+    const w = first.worker;
+    if (w === undefined) throw workerNotRegistered(workerId);
+    const cancelled = w.cancelled ?? [];
     if (waiting === undefined || first.leases.length > 0 || cancelled.length > 0) {
       return { leases: first.leases, cancelledLeaseIds: cancelled };
     }
@@ -431,6 +447,10 @@ export class PostgresScheduler implements Scheduler {
       response,
     );
     if (!held) throw noLease(w.name, leaseId);
+    this.#maintenance.noteCompleted();
+    if (lease.live && this.#limits !== undefined) {
+      await announceFreedPlace(this.#pool, this.#ctx, lease.principal);
+    }
     // Its capacity grew: a poll of its own that found no room may now take work.
     this.#wakeups.serve([...this.#waiters.polls].filter((p) => p.workerId === workerId));
   }
@@ -438,6 +458,11 @@ export class PostgresScheduler implements Scheduler {
   async listWorkers(): Promise<readonly WorkerState[]> {
     await this.#enter();
     return workerWrites.listWorkers(this.#pool);
+  }
+
+  async findWorker(workerId: string): Promise<RegisteredWorker | undefined> {
+    await this.#enter();
+    return workerWrites.findWorker(this.#pool, workerId);
   }
 
   async stats(): Promise<SchedulerStats> {
@@ -475,16 +500,15 @@ export class PostgresScheduler implements Scheduler {
     return touchWorker(this.#pool, workerId, now, now + extraMs + this.#policy.workerTimeoutMs);
   }
 
-  #claimFor(workerId: string, w: WorkerInfo, maxLeases: number | undefined) {
+  #claimFor(workerId: string, maxLeases: number | undefined, touchUntilMs: number) {
     return claim(this.#pool, {
       workerId,
-      workerName: w.name,
-      offered: w.offered,
-      capacity: w.capacity,
+      touchUntilMs,
       maxLeases,
       nowMs: this.#clock.now(),
       leaseGraceMs: this.#policy.leaseGraceMs,
       opsChannel: this.#channels.ops,
+      limits: this.#limits,
     });
   }
 }

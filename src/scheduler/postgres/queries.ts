@@ -1,15 +1,45 @@
 /**
- * Read-only queries of the PostgreSQL scheduler: operation listing with
- * paging, and the counters of `stats()`.
+ * Queries of the PostgreSQL scheduler that only read (the numbering of new
+ * operations aside): operation listing with paging, and the counters of
+ * `stats()`.
  */
 import type { Pool } from 'pg';
 import { invalidArgument, quote } from '../../errors.ts';
 import type { PlatformProperty } from '../platform.ts';
 import type { SchedulerPolicy } from '../policy.ts';
 import type { ListOperationsQuery, OperationPage, SchedulerStats } from '../types.ts';
+import { inTransaction } from './maintenance.ts';
 import { type OperationRow, operationOfRow } from './rows.ts';
 
-/** One page of operations; the page token is the last sequence number returned. */
+/** Serializes the numbering of new operations in one schema across processes. */
+const LISTING_LOCK = 'SELECT pg_advisory_xact_lock(1802071151, hashtext(current_schema()))';
+
+/**
+ * Gives the operations committed since the last listing their place in the
+ * listing order (`list_seq`), after every place given before. The order
+ * of `seq` alone is not enough across processes: an Execute that took its
+ * `seq` first may commit after another's, which a page token past the
+ * latter would then skip for good. Operations locked at the moment (a
+ * claim updating them) are numbered by a later listing.
+ */
+async function numberNewOperations(pool: Pool): Promise<void> {
+  const pending = await pool.query('SELECT 1 FROM operations WHERE list_seq IS NULL LIMIT 1');
+  if (pending.rowCount === 0) return;
+  await inTransaction(pool, async (c) => {
+    await c.query(LISTING_LOCK);
+    await c.query(
+      `WITH u AS (SELECT seq FROM operations WHERE list_seq IS NULL ORDER BY seq
+                  FOR UPDATE SKIP LOCKED),
+            n AS (SELECT seq, nextval('list_order') AS l FROM (SELECT seq FROM u ORDER BY seq) s)
+       UPDATE operations o SET list_seq = n.l FROM n WHERE o.seq = n.seq`,
+    );
+  });
+}
+
+/**
+ * One page of operations in listing order; the page token is the last
+ * `list_seq` returned, so a token from one process works on any other.
+ */
 export async function listOperations(
   pool: Pool,
   policy: SchedulerPolicy,
@@ -28,13 +58,14 @@ export async function listOperations(
     throw invalidArgument(`page_token ${quote(token)} is not valid`);
   }
   const newest = query.newestFirst === true;
-  const where: string[] = [];
+  await numberNewOperations(pool);
+  const where: string[] = ['list_seq IS NOT NULL'];
   const params: unknown[] = [];
   const add = (sql: string, value: unknown): void => {
     params.push(value);
     where.push(sql.replace('?', `$${params.length}`));
   };
-  if (token !== '') add(newest ? 'seq < ?' : 'seq > ?', token);
+  if (token !== '') add(newest ? 'list_seq < ?' : 'list_seq > ?', token);
   if (query.stage !== undefined) add('stage = ?', query.stage);
   if (query.done !== undefined)
     where.push(query.done ? "stage = 'COMPLETED'" : "stage <> 'COMPLETED'");
@@ -44,16 +75,16 @@ export async function listOperations(
     add('correlated_invocations_id = ?', query.correlatedInvocationsId);
   }
   params.push(pageSize + 1);
-  const { rows } = await pool.query<OperationRow>(
-    `SELECT * FROM operations ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-     ORDER BY seq ${newest ? 'DESC' : 'ASC'} LIMIT $${params.length}`,
+  const { rows } = await pool.query<OperationRow & { list_seq: string }>(
+    `SELECT * FROM operations WHERE ${where.join(' AND ')}
+     ORDER BY list_seq ${newest ? 'DESC' : 'ASC'} LIMIT $${params.length}`,
     params,
   );
   const more = rows.length > pageSize;
   const page = more ? rows.slice(0, pageSize) : rows;
   return {
     operations: page.map(operationOfRow),
-    nextPageToken: more ? String(page[page.length - 1]?.seq ?? '') : '',
+    nextPageToken: more ? String(page[page.length - 1]?.list_seq ?? '') : '',
   };
 }
 

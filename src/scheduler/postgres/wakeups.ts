@@ -2,18 +2,41 @@
  * What wakes this process's waiters: a queued action is claimed for the
  * longest-waiting poll that can run it, and operation changes are handed
  * to watchers (stage changes straight from the notification, completions
- * after reading the response). Claims for polls run one at a time per
- * process, so a burst of notifications does not become a burst of queries.
+ * after reading the response). Claims for polls run in passes, one pass at
+ * a time per process, and the polls offered work while a pass runs are
+ * served together by the next one, so a burst of notifications does not
+ * become a burst of queries: a pass claims for about as many polls as
+ * actions were announced, and ends once a claim finds nothing for a kind of
+ * worker.
  */
 import type { Pool } from 'pg';
 import type { Logger } from '../../util/logger.ts';
 import type { Clock } from '../clock.ts';
-import { claim } from './claim.ts';
+import { claim, type ExecutingLimits, executingLimits } from './claim.ts';
 import type { OperationEvent } from './events.ts';
 import { type ExecutionContext, returnLeases } from './executions.ts';
 import { inTransaction } from './maintenance.ts';
 import { type OperationRow, operationOfRow } from './rows.ts';
-import type { Poll, Waiters } from './waiters.ts';
+import type { Poll, PollWorker, Waiters } from './waiters.ts';
+
+/** Most claims a pass runs at once (each holds a pooled connection meanwhile). */
+const MAX_PARALLEL_CLAIMS = 4;
+
+/** Each waiting worker's offers as one string, computed once per poll. */
+const kinds = new WeakMap<PollWorker, string>();
+
+/** The kind of a waiting worker: workers with the same offers can run the same work. */
+function kindOf(worker: PollWorker): string {
+  let kind = kinds.get(worker);
+  if (kind === undefined) {
+    kind = worker.offered.join('\u001e');
+    kinds.set(worker, kind);
+  }
+  return kind;
+}
+
+/** Pause before reading watched operations again after a failed read. */
+const REREAD_RETRY_MS = 1_000;
 
 /** Options of {@link Wakeups}. */
 export interface WakeupsOptions {
@@ -33,9 +56,16 @@ export class Wakeups {
   readonly #log: Logger;
   readonly #waiters: Waiters;
   readonly #closed: () => boolean;
+  readonly #limits: ExecutingLimits | undefined;
   /** Counts work notifications, so a poll can tell whether it missed one while claiming. */
   #workHeard = 0;
   #claims: Promise<void> = Promise.resolve();
+  /** The polls of the next pass, while it waits for the one running. */
+  #next: Set<Poll> | undefined;
+  /** Work notifications since the last pass started. */
+  #announced = 0;
+  /** The work announced while a pass waits, by kind (its required pairs). */
+  readonly #nextWork = new Map<string, readonly string[]>();
 
   constructor(options: WakeupsOptions) {
     this.#pool = options.pool;
@@ -44,6 +74,7 @@ export class Wakeups {
     this.#log = options.log;
     this.#waiters = options.waiters;
     this.#closed = options.closed;
+    this.#limits = executingLimits(options.ctx.policy.principalLimits);
   }
 
   /** How many work notifications arrived so far. */
@@ -59,49 +90,96 @@ export class Wakeups {
   /** Work requiring `required` was queued somewhere: offer it to matching polls. */
   onWork(required: readonly string[]): void {
     this.#workHeard++;
+    this.#announced++;
+    // A pass is waiting: it looks for the polls when it starts, once per kind of work.
+    if (this.#next !== undefined) {
+      this.#nextWork.set(required.join('\u001e'), required);
+      return;
+    }
     this.serve([...this.#waiters.pollsFor(required)]);
   }
 
   /**
-   * Offers queued work to waiting polls, longest-waiting first, one claim at
-   * a time in this process; stops at the first poll whose worker had room
-   * but got nothing (the work is gone).
+   * Offers queued work to waiting polls, longest-waiting first. Polls
+   * offered work before the waiting pass starts join it. A pass claims for
+   * as many polls at once as actions were announced since the last pass
+   * (at most {@link MAX_PARALLEL_CLAIMS}), then for one at a time: on a busy
+   * database the claims' round trips overlap instead of adding up. Once a
+   * poll whose worker had room gets nothing, the work its kind of worker
+   * (the same platform) can run is gone: the pass skips the other polls of
+   * that kind.
    */
   serve(polls: Poll[]): void {
     if (polls.length === 0) return;
+    if (this.#next !== undefined) {
+      for (const poll of polls) this.#next.add(poll);
+      return;
+    }
+    const batch = new Set(polls);
+    this.#next = batch;
     this.#claims = this.#claims.then(async () => {
-      for (const poll of polls) {
-        const { worker } = poll;
-        if (poll.settled || worker === undefined || this.#closed()) continue;
-        try {
-          const out = await claim(this.#pool, {
-            workerId: poll.workerId,
-            workerName: worker.workerName,
-            offered: worker.offered,
-            capacity: worker.capacity,
-            maxLeases: worker.maxLeases,
-            nowMs: this.#clock.now(),
-            leaseGraceMs: this.#ctx.policy.leaseGraceMs,
-            opsChannel: this.#ctx.channels.ops,
-          });
-          if (out.leases.length > 0) {
-            // A poll that ended meanwhile cannot take them: they go back to the queue.
-            if (!this.#waiters.settle(poll, out.leases)) {
-              const ids = out.leases.map((l) => l.id);
-              await inTransaction(this.#pool, (c) => returnLeases(c, this.#ctx, ids));
-            }
-            continue;
-          }
-          if (out.room > 0) return;
-        } catch (err) {
-          this.#log.warn(
-            { err, worker: worker.workerName },
-            'claiming work for a waiting worker failed',
-          );
-          return;
+      if (this.#next === batch) this.#next = undefined;
+      for (const required of this.#nextWork.values()) {
+        for (const poll of this.#waiters.pollsFor(required)) batch.add(poll);
+      }
+      this.#nextWork.clear();
+      let owed = this.#announced;
+      this.#announced = 0;
+      const exhausted = new Set<string>();
+      // Thousands of polls may wait: walked once, by index.
+      const waiting = [...batch];
+      let next = 0;
+      while (next < waiting.length && !this.#closed()) {
+        const wave: { poll: Poll; worker: PollWorker; kind: string }[] = [];
+        const width = Math.min(MAX_PARALLEL_CLAIMS, Math.max(1, owed));
+        while (wave.length < width && next < waiting.length) {
+          const poll = waiting[next++] as Poll;
+          const { worker } = poll;
+          if (poll.settled || worker === undefined) continue;
+          const kind = kindOf(worker);
+          if (!exhausted.has(kind)) wave.push({ poll, worker, kind });
+        }
+        const outcomes = await Promise.all(wave.map((w) => this.#claimFor(w.poll, w.worker)));
+        for (const [i, out] of outcomes.entries()) {
+          const { kind } = wave[i] as { kind: string };
+          if (out === undefined) return;
+          if (out.leases > 0) owed = Math.max(0, owed - out.leases);
+          else if (out.room > 0) exhausted.add(kind);
         }
       }
     });
+  }
+
+  /** Claims for one waiting poll; how many leases it got, undefined when the claim failed. */
+  async #claimFor(
+    poll: Poll,
+    worker: PollWorker,
+  ): Promise<{ leases: number; room: number } | undefined> {
+    try {
+      const out = await claim(this.#pool, {
+        workerId: poll.workerId,
+        workerName: worker.workerName,
+        offered: worker.offered,
+        capacity: worker.capacity,
+        maxLeases: worker.maxLeases,
+        nowMs: this.#clock.now(),
+        leaseGraceMs: this.#ctx.policy.leaseGraceMs,
+        opsChannel: this.#ctx.channels.ops,
+        limits: this.#limits,
+      });
+      // A poll that ended meanwhile cannot take them: they go back to the queue.
+      if (out.leases.length > 0 && !this.#waiters.settle(poll, out.leases)) {
+        const ids = out.leases.map((l) => l.id);
+        await inTransaction(this.#pool, (c) => returnLeases(c, this.#ctx, ids));
+      }
+      return { leases: out.leases.length, room: out.room };
+    } catch (err) {
+      this.#log.warn(
+        { err, worker: worker.workerName },
+        'claiming work for a waiting worker failed',
+      );
+      return undefined;
+    }
   }
 
   /**
@@ -146,7 +224,12 @@ export class Wakeups {
         });
       }
     } catch (err) {
-      if (!this.#closed()) this.#log.warn({ err }, 'reading watched operations failed');
+      if (this.#closed()) return;
+      this.#log.warn({ err }, 'reading watched operations failed; retrying');
+      // The change that asked for this read is not announced again: read
+      // again later, until it works or nobody here watches them any more.
+      const timer = setTimeout(() => void this.refreshWatchers(watched), REREAD_RETRY_MS);
+      timer.unref();
     }
   }
 }

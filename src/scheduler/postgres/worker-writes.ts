@@ -10,10 +10,16 @@ import type {
 } from '../../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Logger } from '../../util/logger.ts';
 import type { PlatformProperty } from '../platform.ts';
-import type { ActionResultCache, WorkerState } from '../types.ts';
-import { type ExecutionContext, finishExecution } from './executions.ts';
-import { inTransaction } from './maintenance.ts';
-import { digestOfRow, type WorkerRow, workerOfRow } from './rows.ts';
+import type { ActionResultCache, RegisteredWorker, WorkerState } from '../types.ts';
+import type { ExecutionContext } from './executions.ts';
+import {
+  digestOfRow,
+  encodeResponse,
+  type LeaseRow,
+  leaseOfRow,
+  type WorkerRow,
+  workerOfRow,
+} from './rows.ts';
 
 /** A worker as read by a sign of life. */
 export interface WorkerInfo {
@@ -29,6 +35,13 @@ export interface WorkerInfo {
 export function noLease(workerName: string, leaseId: string): KilnError {
   return notFound(
     `worker ${workerName} holds no lease "${leaseId}" (lost, reassigned or already completed)`,
+  );
+}
+
+/** NOT_FOUND for a worker that is not (or no longer) registered. */
+export function workerNotRegistered(workerId: string): KilnError {
+  return notFound(
+    `worker "${workerId}" is not registered (it may have timed out); register it again`,
   );
 }
 
@@ -98,18 +111,17 @@ export async function touchWorker(
   nowMs: number,
   expiresMs: number,
 ): Promise<WorkerInfo> {
-  const { rows } = await pool.query<WorkerInfo>(
-    `UPDATE workers SET last_seen_ms = $2, expires_ms = greatest(expires_ms, $3) WHERE id = $1
+  const { rows } = await pool.query<WorkerInfo>({
+    name: 'kiln_touch_worker',
+    text: `UPDATE workers SET last_seen_ms = $2, expires_ms = greatest(expires_ms, $3) WHERE id = $1
      RETURNING name, offered, capacity, principal,
        (SELECT array_agg(id ORDER BY id) FROM leases
         WHERE worker_id = $1 AND state = 'CANCELLED') AS cancelled`,
-    [workerId, nowMs, expiresMs],
-  );
+    values: [workerId, nowMs, expiresMs],
+  });
   const w = rows[0];
   if (w === undefined) {
-    throw notFound(
-      `worker "${workerId}" is not registered (it may have timed out); register it again`,
-    );
+    throw workerNotRegistered(workerId);
   }
   return w;
 }
@@ -127,8 +139,9 @@ export async function touchAndFindLease(
 ): Promise<{ worker: { name: string; principal: string }; lease: LeaseToComplete | undefined }> {
   const { rows } = await pool.query<
     LeaseToComplete & { worker_name: string; worker_principal: string; held: boolean }
-  >(
-    `WITH w AS (UPDATE workers SET last_seen_ms = $3, expires_ms = greatest(expires_ms, $4)
+  >({
+    name: 'kiln_touch_and_find_lease',
+    text: `WITH w AS (UPDATE workers SET last_seen_ms = $3, expires_ms = greatest(expires_ms, $4)
                 WHERE id = $1 RETURNING name, principal)
      SELECT w.name AS worker_name, w.principal AS worker_principal, l.id IS NOT NULL AS held,
        l.state <> 'CANCELLED' AND e.lease_id IS NOT DISTINCT FROM l.id AS live, l.execution_id,
@@ -136,13 +149,11 @@ export async function touchAndFindLease(
        e.client_address, e.tool_invocation_id, e.queued_at_ms
      FROM w LEFT JOIN leases l ON l.id = $2 AND l.worker_id = $1
        LEFT JOIN executions e ON e.id = l.execution_id`,
-    [workerId, leaseId, nowMs, expiresMs],
-  );
+    values: [workerId, leaseId, nowMs, expiresMs],
+  });
   const row = rows[0];
   if (row === undefined) {
-    throw notFound(
-      `worker "${workerId}" is not registered (it may have timed out); register it again`,
-    );
+    throw workerNotRegistered(workerId);
   }
   return {
     worker: { name: row.worker_name, principal: row.worker_principal },
@@ -160,23 +171,49 @@ export async function releaseLease(
   r: { workerId: string; workerName: string; leaseId: string; nowMs: number },
   response: ExecuteResponse,
 ): Promise<boolean> {
-  return inTransaction(pool, async (c) => {
-    const released = await c.query<{ execution_id: string | null; state: string }>(
-      'DELETE FROM leases WHERE id = $1 AND worker_id = $2 RETURNING execution_id, state',
-      [r.leaseId, r.workerId],
-    );
-    const gone = released.rows[0];
-    if (gone === undefined) return false;
-    if (gone.state === 'CANCELLED' || gone.execution_id === null) return true;
-    const exec = await c.query(
-      'SELECT 1 FROM executions WHERE id = $1 AND lease_id = $2 FOR UPDATE',
-      [gone.execution_id, r.leaseId],
-    );
-    if (exec.rowCount === 0) return true;
-    await c.query('UPDATE workers SET actions_done = actions_done + 1 WHERE id = $1', [r.workerId]);
-    await finishExecution(c, ctx, gone.execution_id, response, r.workerName, r.nowMs);
-    return true;
+  // One round trip: the function (migration 3) locks, then completes in a new statement.
+  const { rows } = await pool.query<{ held: boolean }>({
+    name: 'kiln_release_lease',
+    text: 'SELECT release_lease($1, $2, $3, $4, $5, $6) AS held',
+    values: [
+      r.leaseId,
+      r.workerId,
+      encodeResponse(response),
+      r.workerName,
+      r.nowMs,
+      ctx.channels.ops,
+    ],
   });
+  return rows[0]?.held === true;
+}
+
+/**
+ * A registered worker, whichever process it last called, with its live
+ * leases (those its execution still belongs to); undefined when it is gone.
+ */
+export async function findWorker(
+  pool: Pool,
+  workerId: string,
+): Promise<RegisteredWorker | undefined> {
+  const { rows } = await pool.query<
+    { worker_name: string; worker_principal: string } & Partial<LeaseRow>
+  >(
+    `SELECT w.name AS worker_name, w.principal AS worker_principal, l.id AS lease_id,
+       l.state AS lease_state, l.attempt, l.deadline_ms, e.instance_name, e.digest_fn,
+       e.digest_hash, e.digest_size, e.action, e.command, e.timeout_ms, e.priority,
+       e.tool_invocation_id, e.correlated_invocations_id
+     FROM workers w
+       LEFT JOIN leases l ON l.worker_id = w.id AND l.state <> 'CANCELLED'
+       LEFT JOIN executions e ON e.id = l.execution_id AND e.lease_id = l.id
+     WHERE w.id = $1 ORDER BY l.id`,
+    [workerId],
+  );
+  const first = rows[0];
+  if (first === undefined) return undefined;
+  const leases = rows
+    .filter((r) => r.lease_id != null && r.action != null)
+    .map((r) => leaseOfRow(r as LeaseRow, workerId));
+  return { id: workerId, name: first.worker_name, principal: first.worker_principal, leases };
 }
 
 /** Connected workers in registration order. */
