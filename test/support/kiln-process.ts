@@ -60,7 +60,9 @@ export async function startKiln(
     stderr: () => stderr,
     stdout: () => stdout,
     async stop() {
-      if (child.exitCode !== null) return child.exitCode;
+      // A process ended by a signal has a null exitCode but a signalCode:
+      // either means it is gone and no 'exit' event is still to come.
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill('SIGTERM');
       const [code] = (await once(child, 'exit')) as [number | null];
       return code;
