@@ -16,6 +16,8 @@ import { execute, NoopActions } from './exec-bench.ts';
 import { Fleet, FleetServer } from './fleet-processes.ts';
 import { percentile } from './fleet-stats.ts';
 import { sleep, timed } from './measure.ts';
+import { postgresSchedulerYaml } from './postgres-bench.ts';
+import { startBenchPostgres } from './postgres-db.ts';
 import type { ResultRow } from './report.ts';
 
 const MB = 1_000_000;
@@ -58,6 +60,8 @@ export interface FleetOptions {
    * instead of kill -9, and the restart rows measure a graceful stop.
    */
   readonly cpuProfDir?: string;
+  /** The server's scheduler; `postgres` runs one on a throwaway PostgreSQL. Default memory. */
+  readonly scheduler?: 'memory' | 'postgres';
 }
 
 /** How many connections and processes carry `workers` simulated workers. */
@@ -149,8 +153,13 @@ function row(name: string, unit: string, value: number, extra: Partial<ResultRow
 export async function fleetRows(options: FleetOptions): Promise<ResultRow[]> {
   const { root, workers, burst } = options;
   const { connections, processes } = fleetLayout(workers, options.connections, options.processes);
+  const db = options.scheduler === 'postgres' ? await startBenchPostgres() : undefined;
   const dir = await mkdtemp(join(tmpdir(), 'kiln-fleet-bench-'));
-  await writeFile(join(dir, 'kiln.yaml'), `execution:\n  localWorkers: 0\n${benchAuthYaml()}`);
+  const schedulerYaml = db === undefined ? '' : postgresSchedulerYaml(db.url);
+  await writeFile(
+    join(dir, 'kiln.yaml'),
+    `execution:\n  localWorkers: 0\n${schedulerYaml}${benchAuthYaml()}`,
+  );
   // The server's sockets: the fleet's connections, the bench's own, files and listeners.
   const nodeFlags = [
     ...(process.env.BENCH_SERVER_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
@@ -160,7 +169,7 @@ export async function fleetRows(options: FleetOptions): Promise<ResultRow[]> {
   ];
   const server = new FleetServer(root, dir, connections + 1024, nodeFlags);
   const rows: ResultRow[] = [];
-  const label = `Fleet ${workers.toLocaleString('en-US')}`;
+  const label = `Fleet ${workers.toLocaleString('en-US')}${db === undefined ? '' : ' (PostgreSQL)'}`;
   let fleet: Fleet | undefined;
   const creds = credentials.createInsecure();
   const channelOptions = {
@@ -287,7 +296,7 @@ export async function fleetRows(options: FleetOptions): Promise<ResultRow[]> {
     rows.push(
       row(`${label}: Execute→lease, burst of ${burst}, p50`, 'ms', percentile(burstMs, 0.5), {
         cpu: burstCpu,
-        note: `${burst} Executes sent at once over ${executeConnections} connections; all done in ${burstSample.seconds.toFixed(2)} s`,
+        note: `${burst} Executes sent at once over ${executeConnections} connections; all done in ${burstSample.seconds.toFixed(2)} s; server ${((burstSample.serverCpu * burstSample.seconds * 1000) / burst).toFixed(2)} ms of CPU per action`,
       }),
       row(`${label}: Execute→lease, burst of ${burst}, p99`, 'ms', percentile(burstMs, 0.99), {
         target: TARGETS.burstP99Ms,
@@ -321,9 +330,14 @@ export async function fleetRows(options: FleetOptions): Promise<ResultRow[]> {
     const warm = await drive(await actions.make(2000), 1);
     const pool = await actions.make(Math.ceil(Math.max(warm, 500) * THROUGHPUT_SECONDS * 2));
     let completed = 0;
+    const simBefore = await f.cpuSeconds();
     const throughput = await timed(server.stats, async () => {
       completed = await drive(pool, THROUGHPUT_SECONDS);
     });
+    const simCores = ((await f.cpuSeconds()) - simBefore) / throughput.seconds;
+    // CPU per action tells what the server can do apart from what this
+    // machine's other processes (the simulators, the bench, other users) left it.
+    const serverMsPerAction = (throughput.serverCpu * throughput.seconds * 1000) / completed;
     rows.push(
       row(
         `${label}: no-op actions scheduled and completed`,
@@ -336,9 +350,16 @@ export async function fleetRows(options: FleetOptions): Promise<ResultRow[]> {
             client: throughput.clientCpu,
             other: throughput.otherCpu,
           },
-          note: `${inFlight} Executes in flight for ${THROUGHPUT_SECONDS} s after a 1 s warm-up; ${completed} of ${pool.length} actions`,
+          note:
+            `${inFlight} Executes in flight for ${THROUGHPUT_SECONDS} s after a 1 s warm-up; ${completed} of ${pool.length} actions; ` +
+            `server ${serverMsPerAction.toFixed(2)} ms of CPU per action (at most ${Math.floor(1000 / serverMsPerAction)}/s on one core), ` +
+            `simulators ${simCores.toFixed(2)} cores, bench client ${throughput.clientCpu.toFixed(2)} cores, ` +
+            `everything else ${Math.max(0, throughput.otherCpu - simCores).toFixed(2)} cores`,
         },
       ),
+      row(`${label}: server CPU per no-op action`, 'ms', serverMsPerAction, {
+        note: "server CPU seconds over the throughput run / actions completed (Execute, lease, completion, result write and the worker's next poll)",
+      }),
     );
 
     // kill -9 and restart on the same port and data directory; the fleet reconnects.
@@ -385,6 +406,7 @@ export async function fleetRows(options: FleetOptions): Promise<ResultRow[]> {
     for (const close of closers) close();
     await fleet?.stop();
     await server.stop();
+    await db?.stop();
     await rm(dir, { recursive: true, force: true });
   }
   return rows;

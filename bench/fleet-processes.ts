@@ -5,11 +5,15 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FromSim, SimOptions, ToSim } from './fleet-sim.ts';
 import { sleep } from './measure.ts';
 import { processStats } from './reference-bench.ts';
 import type { ServerProcess } from './server-process.ts';
+
+/** Linux reports CPU times in /proc/<pid>/stat in clock ticks of 1/100 s. */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 /** How long a simulated worker's UpdateBotSession may wait (its deadline). */
 const POLL_TIMEOUT_MS = 30_000;
@@ -257,6 +261,22 @@ export class Fleet {
 
   ready(): boolean {
     return this.#children.every((c) => c.ready);
+  }
+
+  /** CPU seconds the simulator processes have used so far (from /proc). */
+  async cpuSeconds(): Promise<number> {
+    const each = await Promise.all(
+      this.#children.map(async (c) => {
+        try {
+          const stat = await readFile(`/proc/${c.proc.pid}/stat`, 'utf8');
+          const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+          return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+        } catch {
+          return 0; // exited
+        }
+      }),
+    );
+    return each.reduce((a, b) => a + b, 0);
   }
 
   async stop(): Promise<void> {

@@ -11,7 +11,7 @@
  *
  * Run by fleet-bench.ts as `node bench/fleet-sim.ts '<SimOptions as JSON>'`.
  */
-import { credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import { connectivityState, credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { CLIENT_CHANNEL_OPTIONS } from '../src/client/channel-options.ts';
 import { packExecuteResponse } from '../src/execution/lease-payload.ts';
 import type { ActionResult } from '../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
@@ -95,6 +95,16 @@ interface SimWorker {
   /** Leases to report on the next call, by id. */
   readonly reports: Map<string, Lease>;
   fresh: boolean;
+}
+
+/** What a call on a channel in TRANSIENT_FAILURE fails with (see `run`). */
+const DOWN = Object.assign(new Error('the channel is waiting to reconnect'), {
+  code: status.UNAVAILABLE,
+});
+
+/** Whether calls on the client's channel fail at once (it is waiting to re-dial). */
+function channelDown(client: BotsClient): boolean {
+  return client.getChannel().getConnectivityState(false) === connectivityState.TRANSIENT_FAILURE;
 }
 
 function send(message: FromSim): void {
@@ -203,26 +213,40 @@ async function main(): Promise<void> {
   const run = async (w: SimWorker): Promise<void> => {
     // kiln worker's schedule: full jitter below a bound doubling from 100 ms to 5 s.
     const backoff = new ReconnectBackoff();
+    let outage = false;
     while (!stopped) {
       try {
+        // A call on a channel waiting to re-dial fails at once with
+        // UNAVAILABLE; that failure is counted without the call, whose cost
+        // (tens of thousands of them while the server restarts) would take
+        // the machine's CPU from the server under test. Same schedule.
+        if (channelDown(w.client)) throw DOWN;
         if (w.session === undefined) {
           w.session = await create(w);
           w.fresh = true;
         }
         await update(w, w.session);
         backoff.reset();
+        outage = false;
       } catch (err) {
         if (stopped) break;
         const code = (err as ServiceError).code ?? -1;
         errors[code] = (errors[code] ?? 0) + 1;
         // As kiln worker (worker-agent.ts): only a forgotten session
-        // (NOT_FOUND) or a server gone away (UNAVAILABLE) means opening a new
-        // one. After any other failure (a deadline, an overloaded server) the
-        // session and the results still to report are kept: dropping them
-        // would strand the session's leases until the server times it out.
-        if (code === status.NOT_FOUND || code === status.UNAVAILABLE) {
+        // (NOT_FOUND) means opening a new one, at once when it follows an
+        // outage (a restarted server without shared state). After any other
+        // failure (the server gone away, a deadline, an overload) the session
+        // and the results still to report are kept, for a server that shares
+        // the scheduler's state (or this one, back) to continue.
+        if (code === status.NOT_FOUND) {
           w.session = undefined;
           w.reports.clear();
+          if (outage) {
+            outage = false;
+            continue;
+          }
+        } else {
+          outage = true;
         }
         await sleep(backoff.next());
       }

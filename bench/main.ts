@@ -6,7 +6,7 @@
  * Options (see options.ts, or `npm run bench -- --help`): `--runs N`
  * (repetitions, default 5), `--cpu-prof` (write the server's CPU profile to
  * `.bench/profiles/`), `--only a,b` (a subset of write, read, batch, find,
- * machine, exec, overhead, shaped, bazel, reference, fleet), `--channels N`
+ * machine, exec, overhead, shaped, bazel, reference, fleet, s3, tracing, startup, postgres), `--channels N`
  * (client connections, default 4), `--bazel-runs N` (cold Bazel builds of
  * each kind, default 3), `--fleet-workers N` and friends (fleet-bench.ts).
  * `exec`, `overhead`, `bazel` and `fleet` measure remote execution on their
@@ -29,10 +29,13 @@ import { Http2ByteStreamWriter } from './http2-writer.ts';
 import { measureFileWrites } from './machine-bench.ts';
 import { meanCpu, median, type Sample, settleFileSystem } from './measure.ts';
 import { HELP, parseBenchArgs, UsageError } from './options.ts';
+import { postgresRows } from './postgres-bench.ts';
 import { type References, referenceRows, withRatios } from './reference-bench.ts';
 import { type ResultRow, toMarkdown, writeJson } from './report.ts';
 import { s3Rows } from './s3-bench.ts';
 import { startServerProcess } from './server-process.ts';
+import { startupRows } from './startup-bench.ts';
+import { tracingRows } from './tracing-bench.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MB = 1_000_000;
@@ -112,6 +115,11 @@ async function main(): Promise<void> {
     );
   }
   if (only.has('s3')) rows.push(...(await s3Rows({ runs: Math.min(runs, 3) })));
+  if (only.has('tracing')) rows.push(...(await tracingRows({ root: ROOT, runs })));
+  if (only.has('startup'))
+    rows.push(...(await startupRows({ root: ROOT, runs: Math.min(runs, 3) })));
+  if (only.has('postgres'))
+    rows.push(...(await postgresRows({ root: ROOT, runs: Math.min(runs, 3) })));
   if (only.has('fleet')) {
     rows.push(
       ...(await fleetRows({
@@ -121,6 +129,7 @@ async function main(): Promise<void> {
         processes: parsed.fleetProcesses,
         burst: parsed.fleetBurst,
         cpuProfDir: profileDir,
+        scheduler: parsed.fleetScheduler,
       })),
     );
   }

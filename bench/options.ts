@@ -19,10 +19,18 @@ export const GROUPS = [
   'reference',
   'fleet',
   's3',
+  'tracing',
+  'startup',
+  'postgres',
 ] as const;
 export type Group = (typeof GROUPS)[number];
-/** What runs without `--only`: everything but the fleet, which runs on request. */
-export const DEFAULT_GROUPS: readonly Group[] = GROUPS.filter((g) => g !== 'fleet');
+/** What runs without `--only`: everything but the fleet, start-up and PostgreSQL, which run on request. */
+export const DEFAULT_GROUPS: readonly Group[] = GROUPS.filter(
+  (g) => g !== 'fleet' && g !== 'startup' && g !== 'postgres',
+);
+
+/** The schedulers the fleet bench can run against. */
+export const FLEET_SCHEDULERS = ['memory', 'postgres'] as const;
 
 /** The parsed options. */
 export interface BenchOptions {
@@ -35,6 +43,8 @@ export interface BenchOptions {
   readonly fleetConnections?: number;
   readonly fleetProcesses?: number;
   readonly fleetBurst: number;
+  /** The fleet bench's scheduler; `postgres` starts a throwaway PostgreSQL for it. */
+  readonly fleetScheduler: (typeof FLEET_SCHEDULERS)[number];
 }
 
 export const HELP = `Usage: npm run bench -- [options]
@@ -54,6 +64,12 @@ Options:
                            reference        SHA-256, minimal grpc-js server, fork/exec
                            fleet            simulated worker fleet (not in the default)
                            s3               the s3 store on the s3rver emulator
+                           tracing          server CPU per RPC, tracing off and on
+                           startup          listening after a kill, with 1,000,000
+                                            blobs in the disk CAS (not in the default)
+                           postgres         two processes on a PostgreSQL scheduler:
+                                            actions/s, Execute→lease, statements per
+                                            action, restart (not in the default)
                          default: ${DEFAULT_GROUPS.join(',')}
   --runs N               repetitions of each measurement (default 5)
   --channels N           client connections for storage rows (default 4)
@@ -63,6 +79,8 @@ Options:
   --fleet-connections M  connections they share (default one per 500 workers)
   --fleet-processes P    simulator processes (default up to 4)
   --fleet-burst N        Executes sent at once in the burst (default 1000)
+  --fleet-scheduler S    the fleet server's scheduler: memory (default) or
+                         postgres (a throwaway PostgreSQL started by the bench)
   -h, --help             print this help
 
 Environment: BENCH_TOKEN (run with token authentication), BENCH_SERVER_NODE_FLAGS,
@@ -98,6 +116,7 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
         'fleet-connections': { type: 'string' },
         'fleet-processes': { type: 'string' },
         'fleet-burst': { type: 'string' },
+        'fleet-scheduler': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -116,6 +135,12 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
     );
   }
   if (only.length === 0) throw new UsageError('--only names no group');
+  const fleetScheduler = str('fleet-scheduler') ?? 'memory';
+  if (!(FLEET_SCHEDULERS as readonly string[]).includes(fleetScheduler)) {
+    throw new UsageError(
+      `--fleet-scheduler must be ${FLEET_SCHEDULERS.join(' or ')}, not "${fleetScheduler}"`,
+    );
+  }
   return {
     runs: count('runs', str('runs'), 1) ?? 5,
     cpuProf: values['cpu-prof'] === true,
@@ -126,5 +151,6 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | 'help' {
     fleetConnections: count('fleet-connections', str('fleet-connections'), 1),
     fleetProcesses: count('fleet-processes', str('fleet-processes'), 1),
     fleetBurst: count('fleet-burst', str('fleet-burst'), 1) ?? 1000,
+    fleetScheduler: fleetScheduler as BenchOptions['fleetScheduler'],
   };
 }

@@ -30,6 +30,8 @@ export interface ServerProcessOptions {
   readonly outputFile?: string;
   /** Milliseconds to wait for the "serving" line. */
   readonly startTimeoutMs?: number;
+  /** Configuration file text (YAML) to serve with, beside the bench token's; none by default. */
+  readonly configYaml?: string;
 }
 
 /** A running server child. */
@@ -56,8 +58,9 @@ export interface ServerProcess {
 export async function startServerProcess(options: ServerProcessOptions): Promise<ServerProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), 'kiln-bench-'));
   const configArgs: string[] = [];
-  if (benchAuthYaml() !== '') {
-    await writeFile(join(dataDir, 'kiln.yaml'), benchAuthYaml());
+  const yaml = benchAuthYaml() + (options.configYaml ?? '');
+  if (yaml !== '') {
+    await writeFile(join(dataDir, 'kiln.yaml'), yaml);
     configArgs.push('--config', join(dataDir, 'kiln.yaml'));
   }
   const nodeFlags = [...(options.nodeFlags ?? [])];

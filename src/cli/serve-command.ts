@@ -2,6 +2,7 @@
  * `kiln serve`: runs the Kiln services in this process until SIGTERM (a
  * graceful drain, see `KilnServer.drain`) or SIGINT (at once).
  */
+import { flushCompileCache } from 'node:module';
 import { parseArgs } from 'node:util';
 import { describeAuthMode } from '../auth/authenticator.ts';
 import { loadConfig } from '../config/load-config.ts';
@@ -93,8 +94,6 @@ export async function serveCommand(args: string[]): Promise<number> {
   const log = createLogger({ level: values['log-level'], format: logFormat });
   const failures = installProcessFailureHandlers({ log, component: 'serve' });
   const server = await createServer({ config, log, processFailures: failures.counts });
-  // Freed memory back to the system after bursts (see malloc-trim.ts).
-  const trimmer = await startMallocTrimmer({ log });
   const [grpc, http] = server.tls ? ['grpcs', 'https'] : ['grpc', 'http'];
   const mutual = config.server.tls.clientCa === undefined ? '' : ', client certificates required';
   // One write, so that whoever reads the "serving" line has the HTTP address too.
@@ -105,6 +104,12 @@ export async function serveCommand(args: string[]): Promise<number> {
         : `Web UI and metrics on ${http}://${server.httpAddress}/\n`) +
       `${describeAuthMode(config.auth, parseListenAddress(config.server.listen).host)}\n`,
   );
+  // Node writes the compile cache (see bin/kiln.mjs) only at a clean exit; a
+  // server that is killed, or crashes, would leave the next start compiling
+  // every module again (0.4 s more CPU before it listens, measured on 2 cores).
+  flushCompileCache();
+  // After the line, which it need not delay: freed memory back to the system after bursts.
+  const trimmer = await startMallocTrimmer({ log });
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

@@ -41,8 +41,11 @@ export class BlobFileUploads {
   #tmpCount = 0;
   /** Shard directories known to exist, to skip a mkdir per commit. */
   readonly #dirs = new Set<string>();
-  /** Staging buffers for O_DIRECT uploads; undefined when disabled or unsupported. */
-  #direct: AlignedBufferPool | undefined;
+  /**
+   * Staging buffers for O_DIRECT uploads; undefined when disabled or
+   * unsupported, `unprobed` until the first upload large enough asks.
+   */
+  #direct: AlignedBufferPool | undefined | 'unprobed';
   readonly #openFiles: OpenUploadFiles;
 
   private constructor(tmpDir: string, fsync: boolean, openFiles: OpenUploadFiles) {
@@ -53,8 +56,10 @@ export class BlobFileUploads {
 
   /**
    * Empties `tmpDir` (what is there belongs to uploads of a previous process
-   * that never committed) and, with `directIo`, checks whether the file
-   * system takes O_DIRECT.
+   * that never committed). Whether the file system takes O_DIRECT (with
+   * `directIo`) is found out by the first upload that would use it, not here:
+   * the probe is a synchronous write to the device, and a restarted server
+   * should listen without waiting for one per store.
    */
   static async open(options: {
     readonly tmpDir: string;
@@ -72,13 +77,22 @@ export class BlobFileUploads {
       idleCloseMs: options.idleCloseMs,
     });
     const uploads = new BlobFileUploads(options.tmpDir, options.fsync, openFiles);
-    if (options.directIo) uploads.#direct = AlignedBufferPool.open({ dir: options.tmpDir });
+    if (options.directIo) uploads.#direct = 'unprobed';
     return uploads;
   }
 
-  /** Whether large blobs are written with O_DIRECT (enabled, and the file system takes it). */
+  /**
+   * Whether large blobs are written with O_DIRECT (enabled, and the file
+   * system takes it); asking probes the file system when no upload has yet.
+   */
   get directIo(): boolean {
-    return this.#direct !== undefined;
+    return this.#pool() !== undefined;
+  }
+
+  /** The staging buffer pool, probing the file system on first use. */
+  #pool(): AlignedBufferPool | undefined {
+    if (this.#direct === 'unprobed') this.#direct = AlignedBufferPool.open({ dir: this.#tmpDir });
+    return this.#direct;
   }
 
   /** Records shard directories found to exist. */
@@ -99,7 +113,7 @@ export class BlobFileUploads {
     const { digest } = upload;
     const tmp = join(this.#tmpDir, `${this.#tmpPrefix}-${(this.#tmpCount++).toString(36)}`);
     const buffers = upload.expectedSize === undefined ? undefined : this.#directBuffers(digest);
-    const pool = this.#direct;
+    const pool = buffers === undefined ? undefined : this.#pool();
     return DiskBlobWriter.create({
       direct: buffers === undefined || pool === undefined ? undefined : { pool, buffers },
       key: digest.key,
@@ -143,8 +157,9 @@ export class BlobFileUploads {
    * buffer pool says no.
    */
   #directBuffers(digest: Digest): [Buffer, Buffer] | undefined {
-    const pool = this.#direct;
-    if (pool === undefined || digest.size < DIRECT_MIN_BYTES) return undefined;
+    if (this.#direct === undefined || digest.size < DIRECT_MIN_BYTES) return undefined;
+    const pool = this.#pool();
+    if (pool === undefined) return undefined;
     const first = pool.acquire();
     if (first === undefined) return undefined;
     const second = pool.acquire();

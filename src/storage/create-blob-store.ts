@@ -58,6 +58,8 @@ export interface CreateStoresOptions {
    * what it returns takes the node's place in the tree. Metrics use it.
    */
   readonly wrapNode?: (store: BlobStore, node: { store: string; kind: string }) => BlobStore;
+  /** Disk stores start building their index once this settles (see `DiskBlobStoreOptions`). */
+  readonly indexAfter?: Promise<unknown>;
 }
 
 /**
@@ -74,7 +76,7 @@ export async function createStores(
   const problems = checkStoreGraph(config);
   if (problems.length === 0) problems.push(...checkAssetStore(config));
   if (problems.length > 0) throw new ConfigError('storage configuration', problems);
-  const builder = new TreeBuilder(config, options.wrapNode);
+  const builder = new TreeBuilder(config, options.wrapNode, options.indexAfter);
   try {
     const casTop = await builder.build(config.storage.cas, 'storage.cas', 'cas');
     const actionCache = await builder.build(
@@ -122,10 +124,16 @@ class TreeBuilder {
   readonly #disks: DiskBlobStore[] = [];
 
   readonly #wrapNode: CreateStoresOptions['wrapNode'];
+  readonly #indexAfter: Promise<unknown> | undefined;
 
-  constructor(config: KilnConfig, wrapNode?: CreateStoresOptions['wrapNode']) {
+  constructor(
+    config: KilnConfig,
+    wrapNode?: CreateStoresOptions['wrapNode'],
+    indexAfter?: Promise<unknown>,
+  ) {
     this.#config = config;
     this.#wrapNode = wrapNode;
+    this.#indexAfter = indexAfter;
   }
 
   /** Builds (or, for a name, shares) the store `ref` refers to. The caller owns the result. */
@@ -178,6 +186,7 @@ class TreeBuilder {
             contentAddressed: role === 'cas',
             // Serve at once after a restart; lookups of blobs not indexed yet wait for the index.
             indexInBackground: true,
+            indexAfter: this.#indexAfter,
           });
           this.#disks.push(disk);
           return disk;
@@ -337,6 +346,7 @@ function shareHandle(shared: SharedStore, store: BlobStore): BlobStore {
     get: (digest: Digest, range?: ReadRange) => store.get(digest, range),
     put: (digest: Digest) => store.put(digest),
     findMissing: (digests: readonly Digest[]) => store.findMissing(digests),
+    noteUsed: (digests: readonly Digest[]) => store.noteUsed?.(digests),
     stats: statsOf(store),
     close: async () => {
       if (released) return;

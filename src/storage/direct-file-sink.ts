@@ -27,6 +27,17 @@ const PROBE_STEP = 16;
 /** Staging buffers kept for reuse; beyond this, uploads fall back to buffered writes. */
 const DEFAULT_MAX_BUFFERS = 32;
 
+let probeFiles = 0;
+
+/**
+ * Probe files this process has opened to find out whether (and at which
+ * alignment) a file system takes O_DIRECT, one per staging buffer allocated:
+ * how tests tell that no probe runs where none should (such as at start-up).
+ */
+export function directIoProbeCount(): number {
+  return probeFiles;
+}
+
 /** Options of {@link AlignedBufferPool.open}. */
 export interface AlignedBufferPoolOptions {
   /** A directory on the filesystem the files will be written to (probe files go here). */
@@ -89,6 +100,7 @@ function alignedBuffer(dir: string): Buffer | undefined {
   const raw = Buffer.allocUnsafeSlow(DIRECT_CHUNK_BYTES + MAX_ALIGNMENT);
   raw.fill(0, 0, 2 * MAX_ALIGNMENT);
   const probe = join(dir, `.direct-io-probe-${process.pid}`);
+  probeFiles++;
   let fd: number;
   try {
     fd = openSync(probe, constants.O_WRONLY | constants.O_CREAT | constants.O_DIRECT, 0o600);

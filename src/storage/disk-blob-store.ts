@@ -83,6 +83,9 @@ export class DiskBlobStore implements BlobStore {
   #indexed: Promise<void> = Promise.resolve();
   /** The index is being built: a digest it lacks may still be on disk. */
   #indexing = false;
+  /** Whether building the index began (see `indexAfter`). */
+  #buildStarted = false;
+  #closed = false;
   /** Stamps of entries committed while the index is being built; undefined once it is over. */
   #committedWhileIndexing: Set<number> | undefined = new Set();
   readonly #packBytes: number;
@@ -113,12 +116,21 @@ export class DiskBlobStore implements BlobStore {
       throw fromFsError(err, `disk store: opening ${options.path}`);
     }
     store.#indexing = true;
-    store.#indexed = store.#buildIndex().catch((err: unknown) => {
-      // `#indexing` stays set: a lookup the index cannot answer fails with this error, rather
-      // than report a blob missing that may be on disk, and nothing is evicted.
-      store.#committedWhileIndexing = undefined;
-      throw fromFsError(err, `disk store: indexing ${options.path}`);
-    });
+    const after = options.indexInBackground === true ? options.indexAfter : undefined;
+    const build = (): Promise<void> => {
+      // Closed before its turn came: nothing to build for.
+      if (store.#closed) return Promise.resolve();
+      store.#buildStarted = true;
+      return store.#buildIndex();
+    };
+    store.#indexed = (after === undefined ? build() : after.then(build, build)).catch(
+      (err: unknown) => {
+        // `#indexing` stays set: a lookup the index cannot answer fails with this error, rather
+        // than report a blob missing that may be on disk, and nothing is evicted.
+        store.#committedWhileIndexing = undefined;
+        throw fromFsError(err, `disk store: indexing ${options.path}`);
+      },
+    );
     if (options.indexInBackground === true) {
       // Waiting lookups get the error; nothing else may be left unhandled.
       store.#indexed.catch(() => {});
@@ -309,7 +321,9 @@ export class DiskBlobStore implements BlobStore {
 
   /** Waits for pending writes, renames, unlinks and mtime updates. */
   async close(): Promise<void> {
-    await this.#indexed.catch(() => {});
+    this.#closed = true;
+    // A build still waiting for `indexAfter` will not start.
+    if (this.#buildStarted) await this.#indexed.catch(() => {});
     while (this.#serial.busy || this.#background.size > 0) {
       await Promise.all([this.#serial.settled(), ...this.#background]);
     }

@@ -58,4 +58,11 @@ export interface DiskBlobStoreOptions {
    * index to be complete, so that no answer is wrong. Eviction waits too.
    */
   readonly indexInBackground?: boolean;
+  /**
+   * With `indexInBackground`: start building the index only once this
+   * settles. `kiln serve` passes one that settles when its gRPC port is
+   * bound: reading the packs of a large store (a second per million blobs)
+   * would otherwise run between the steps of its start-up and delay it.
+   */
+  readonly indexAfter?: Promise<unknown>;
 }
