@@ -2,12 +2,14 @@
  * `kiln worker`: joins a scheduler over the Remote Worker API and runs
  * actions until SIGTERM (finishing the running ones first) or SIGINT.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bearerTokenInterceptor, readBearerToken } from '../client/bearer-token.ts';
 import { channelCredentials } from '../client/channel-credentials.ts';
 import { parseDuration, parseSize } from '../config/values.ts';
+import { startTracing, type Tracing } from '../observe/tracing.ts';
+import { workerSpans } from '../observe/worker-spans.ts';
 import { createLogger, type Logger, parseLogFormat } from '../util/logger.ts';
 import { installProcessFailureHandlers } from '../util/process-failures.ts';
 import { parseActionUsers } from '../worker/action-users.ts';
@@ -57,6 +59,12 @@ Options:
                        e.g. 10m (default 60s); the worker takes no new actions
                        meanwhile, reports the results, then exits. A second
                        SIGTERM, or SIGINT, stops at once, cancelling them
+  --trace-endpoint URL send OpenTelemetry spans of each action (input staging,
+                       execution, output upload) over OTLP/HTTP to this
+                       collector, e.g. http://127.0.0.1:4318; they continue the
+                       scheduler's trace of the action (default: no tracing)
+  --trace-service-name NAME
+                       service.name of those spans (default kiln-worker)
   --log-level LEVEL    trace, debug, info, warn, error (default info)
   --log-format FORMAT  json or pretty (default: pretty when stderr is a terminal,
                        JSON otherwise)
@@ -98,6 +106,8 @@ export async function workerCommand(args: string[]): Promise<number> {
       'tls-key': { type: 'string' },
       'token-file': { type: 'string' },
       'drain-timeout': { type: 'string' },
+      'trace-endpoint': { type: 'string' },
+      'trace-service-name': { type: 'string' },
       'log-level': { type: 'string' },
       'log-format': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -147,9 +157,24 @@ export async function workerCommand(args: string[]): Promise<number> {
   }
   const actionUsers = values['action-users'] ?? 'auto';
   parseActionUsers(actionUsers);
+  const traceEndpoint = values['trace-endpoint'];
+  if (traceEndpoint !== undefined && !/^https?:\/\/[^/]/.test(traceEndpoint)) {
+    throw new Error(
+      `--trace-endpoint "${traceEndpoint}" must be an http:// or https:// URL, e.g. http://127.0.0.1:4318`,
+    );
+  }
   const log = createLogger({ level: values['log-level'], format: logFormat });
   // The worker serves no /metrics; its failures are in its logs and its exit status.
   installProcessFailureHandlers({ log, component: 'worker' });
+  const tracing: Tracing | undefined =
+    traceEndpoint === undefined
+      ? undefined
+      : await startTracing({
+          endpoint: traceEndpoint,
+          serviceName: values['trace-service-name'] ?? 'kiln-worker',
+          sampleRatio: 1,
+          log,
+        });
   const worker = await startWorker({
     address,
     credentials,
@@ -164,6 +189,7 @@ export async function workerCommand(args: string[]): Promise<number> {
     actionUsers,
     sandbox,
     actionMemoryLimitBytes,
+    spans: tracing && workerSpans(tracing, values.name ?? `${hostname()}-${process.pid}`),
   });
   process.stdout.write(
     `Kiln worker ${worker.name} is working for ${tls ? 'grpcs' : 'grpc'}://${address}\n`,
@@ -174,6 +200,7 @@ export async function workerCommand(args: string[]): Promise<number> {
   });
   if (signal === 'SIGTERM') await drain(worker, drainTimeoutMs, log);
   await worker.stop();
+  await tracing?.shutdown();
   log.flush();
   return 0;
 }

@@ -24,6 +24,7 @@ import {
 } from './composite-store-schema.ts';
 import { type ExecutionConfig, executionSchema } from './execution-schema.ts';
 import { type GrpcStoreConfig, grpcStoreOptions } from './grpc-store-schema.ts';
+import { type ObservabilityConfig, observabilitySchema } from './observability-schema.ts';
 import { type S3StoreConfig, s3StoreOptions } from './s3-store-schema.ts';
 import { type ServerTlsConfig, serverTlsSchema } from './tls-schema.ts';
 import { type UiConfig, uiSchema } from './ui-schema.ts';
@@ -119,6 +120,8 @@ export interface KilnConfig {
   readonly auth?: AuthConfig;
   /** The web UI. */
   readonly ui: UiConfig;
+  /** OpenTelemetry tracing. */
+  readonly observability: ObservabilityConfig;
 }
 
 function isHostPort(value: string): boolean {
@@ -362,6 +365,7 @@ export const kilnConfigSchema: z.ZodType<KilnConfig, unknown> = z
     remoteAsset: remoteAssetSchema.prefault({}),
     auth: authSchema.optional(),
     ui: uiSchema.prefault({}),
+    observability: observabilitySchema.prefault({}),
   })
   .strict()
   .describe(

@@ -36,6 +36,10 @@ export interface Assignment {
   readonly action?: Action;
   /** The Action's Command, when the payload carries it. */
   readonly command?: Command;
+  /** `RequestMetadata.tool_invocation_id` of the Execute that queued the action; may be empty. */
+  readonly toolInvocationId?: string;
+  /** W3C `traceparent` of the scheduler's span the worker's spans continue; absent when not traced. */
+  readonly traceparent?: string;
 }
 
 /** What each `Any` packed here holds, unencoded. */
@@ -70,6 +74,8 @@ export function packAssignment(a: Assignment): Any {
       timeout: { seconds, nanos: (a.timeoutMs - seconds * 1000) * 1e6 },
       action: a.action,
       command: a.command,
+      toolInvocationId: a.toolInvocationId ?? '',
+      traceparent: a.traceparent ?? '',
     }).finish();
   });
 }
@@ -91,6 +97,8 @@ export function unpackAssignment(payload: Any | undefined): Assignment {
     timeoutMs: timeout.seconds * 1000 + Math.floor(timeout.nanos / 1e6),
     action: a.action,
     command: a.command,
+    toolInvocationId: a.toolInvocationId,
+    traceparent: a.traceparent === '' ? undefined : a.traceparent,
   };
 }
 

@@ -13,6 +13,8 @@ import { KilnObserver } from './kiln-observer.ts';
 import { KilnMetrics } from './metrics.ts';
 import { ObservedScheduler } from './observed-scheduler.ts';
 import { RecentErrors } from './recent-errors.ts';
+import { TracedScheduler } from './traced-scheduler.ts';
+import type { Tracing } from './tracing.ts';
 
 /** Options for {@link createObservability}. */
 export interface ObservabilityOptions {
@@ -26,6 +28,8 @@ export interface ObservabilityOptions {
   readonly processMetrics?: boolean;
   /** For the rare failures of background bookkeeping. */
   readonly log?: Logger;
+  /** When tracing is on: the scheduler also traces each action (traced-scheduler.ts). */
+  readonly tracing?: Tracing;
 }
 
 /** The observed stores and scheduler to serve with, and where their numbers go. */
@@ -62,7 +66,10 @@ export function createObservability(options: ObservabilityOptions): Observabilit
     onRead: observer.bytesRead,
     onWrite: observer.bytesWritten,
   });
-  const scheduler =
+  const observed =
     options.scheduler && new ObservedScheduler({ scheduler: options.scheduler, observer });
+  const { tracing } = options;
+  const scheduler =
+    observed && tracing ? new TracedScheduler({ scheduler: observed, tracing }) : observed;
   return { metrics, builds, recentErrors, observer, cas, scheduler };
 }

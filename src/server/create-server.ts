@@ -19,7 +19,9 @@ import { registerHealthMetrics } from '../observe/health-metrics.ts';
 import { createObservability } from '../observe/observability.ts';
 import { registerProcessFailureCounter } from '../observe/process-failure-metrics.ts';
 import { StoreNodeMetrics } from '../observe/store-node-metrics.ts';
+import { startTracing, type Tracing } from '../observe/tracing.ts';
 import { registerWorkerCounters } from '../observe/worker-metrics.ts';
+import { workerSpans } from '../observe/worker-spans.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import { createBotsCore } from '../services/bots-service.ts';
 import { createStores, type Stores } from '../storage/create-blob-store.ts';
@@ -30,7 +32,11 @@ import type { Logger } from '../util/logger.ts';
 import type { ProcessFailureCounts } from '../util/process-failures.ts';
 import { detectPlatform, parsePlatformProperties } from '../worker/platform-detect.ts';
 import { type RunningWorker, startWorker } from '../worker/start-worker.ts';
-import { type RunningGrpcServer, startGrpcServer } from './grpc-server.ts';
+import {
+  type PreparedGrpcServer,
+  prepareGrpcServer,
+  type RunningGrpcServer,
+} from './grpc-server.ts';
 import { openScheduler } from './open-scheduler.ts';
 
 /** A running Kiln. */
@@ -93,11 +99,19 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
   // Every node of the store graph metered by kind and name (kiln_store_*).
   const storeNodes = new StoreNodeMetrics();
   const wrapNode = storeNodes.wrap.bind(storeNodes);
-  const stores = await createStores(config, { wrapNode }).catch((err: unknown) => {
-    authenticator.close?.();
-    tls?.close();
-    throw err;
+  // Disk stores read their index once the gRPC port is bound, not between the
+  // steps below: a million blobs would delay listening by seconds.
+  let listening = (): void => {};
+  const bound = new Promise<void>((resolve) => {
+    listening = resolve;
   });
+  const stores = await createStores(config, { wrapNode, indexAfter: bound }).catch(
+    (err: unknown) => {
+      authenticator.close?.();
+      tls?.close();
+      throw err;
+    },
+  );
   let writers: WriterIndex;
   try {
     writers = openWriterIndex(config.server.dataDir, log);
@@ -109,9 +123,12 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
   }
   const actionCache = new ActionCache({ store: stores.actionCache, cas: stores.cas, writers });
   let innerScheduler: Scheduler | undefined;
+  let tracing: Tracing | undefined;
   try {
     innerScheduler = exec.enabled ? await openScheduler(exec, actionCache, log) : undefined;
+    tracing = await openTracing(config.observability.tracing, log);
   } catch (err) {
+    await innerScheduler?.close();
     await stores.close();
     writers.close();
     authenticator.close?.();
@@ -123,6 +140,7 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
     actionCacheStore: stores.actionCache,
     scheduler: innerScheduler,
     log,
+    tracing,
   });
   const { cas, scheduler } = observed;
   if (options.processFailures !== undefined) {
@@ -133,8 +151,9 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
   let grpc: RunningGrpcServer | undefined;
   let http: RunningHttpServer | undefined;
   let worker: RunningWorker | undefined;
+  let prepared: PreparedGrpcServer | undefined;
   try {
-    grpc = await startGrpcServer({
+    prepared = await prepareGrpcServer({
       listen: config.server.listen,
       tls,
       cas,
@@ -146,6 +165,7 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
       // Not ready (health checks, /readyz) until every disk store has its index.
       ready: stores.whenIndexed(),
       rpcObserver: observed.observer,
+      tracing,
       onActionCacheLookup: observed.observer.actionCacheLookup,
       authenticator,
       audit,
@@ -155,6 +175,45 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
         tempDir: resolve(config.server.dataDir, config.remoteAsset.tempDir),
       },
     });
+    const unbound = prepared;
+    // The HTTP server first: once the gRPC port is bound, reconnecting workers
+    // compete with every later step, and the port is what they wait for.
+    const httpListen = resolveHttpListen(config.server);
+    if (httpListen !== undefined) {
+      const access = new WebAccess({
+        auth: config.auth,
+        authenticator,
+        ui: config.ui,
+        secure: tls !== undefined,
+        log,
+      });
+      const deps: UiDeps = {
+        scheduler,
+        cas,
+        actionCache,
+        builds: observed.builds,
+        recentErrors: observed.recentErrors,
+        metrics: observed.metrics,
+        access,
+        log,
+        audit,
+      };
+      http = await startHttpServer({
+        listen: httpListen,
+        // The access layer first: it guards /metrics and every page.
+        routes: [
+          uiAccessRegistrar(access),
+          probeRoutes(() => (grpc ?? unbound).phase()),
+          metricsRoute(observed.metrics),
+          (app) => registerUi(app, deps),
+        ],
+        log,
+        tls,
+      });
+    }
+    grpc = await prepared.bind();
+    prepared = undefined;
+    listening();
     const served = grpc;
     registerByteStreamMetrics(observed.metrics.registry, () => served.byteStreamStats());
     registerHealthMetrics(observed.metrics.registry, () => served.healthStats());
@@ -182,48 +241,18 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
         actionUsers: exec.actionUsers,
         sandbox: exec.sandbox,
         actionMemoryLimitBytes: exec.actionMemoryLimit,
+        spans: tracing && workerSpans(tracing, 'local'),
       });
       const local = worker;
       registerWorkerCounters(observed.metrics.registry, () => local.counters());
-    }
-    const httpListen = resolveHttpListen(config.server);
-    if (httpListen !== undefined) {
-      const access = new WebAccess({
-        auth: config.auth,
-        authenticator,
-        ui: config.ui,
-        secure: tls !== undefined,
-        log,
-      });
-      const deps: UiDeps = {
-        scheduler,
-        cas,
-        actionCache,
-        builds: observed.builds,
-        recentErrors: observed.recentErrors,
-        metrics: observed.metrics,
-        access,
-        log,
-        audit,
-      };
-      http = await startHttpServer({
-        listen: httpListen,
-        // The access layer first: it guards /metrics and every page.
-        routes: [
-          uiAccessRegistrar(access),
-          probeRoutes(() => served.phase()),
-          metricsRoute(observed.metrics),
-          (app) => registerUi(app, deps),
-        ],
-        log,
-        tls,
-      });
     }
   } catch (err) {
     await worker?.stop();
     await http?.close();
     await grpc?.close();
+    await prepared?.abandon();
     await scheduler?.close();
+    await tracing?.shutdown();
     await stores.close();
     writers.close();
     authenticator.close?.();
@@ -268,6 +297,8 @@ export async function createServer(options: CreateServerOptions): Promise<KilnSe
       await worker?.stop();
       await scheduler?.close();
       await running.close();
+      // After the scheduler, which ends the spans of actions still open.
+      await tracing?.shutdown();
       await stores.close();
       // Last: /readyz answers "shutting down" (and /healthz ok) for as long
       // as the shutdown takes, rather than refusing connections.
@@ -290,6 +321,17 @@ function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
     const timer = setTimeout(end, ms);
     signal?.addEventListener('abort', end, { once: true });
   });
+}
+
+/** Tracing as `observability.tracing` asks; undefined (the SDK not loaded) without an endpoint. */
+async function openTracing(
+  config: KilnConfig['observability']['tracing'],
+  log: Logger,
+): Promise<Tracing | undefined> {
+  if (config.endpoint === undefined) return undefined;
+  const tracing = await startTracing({ ...config, endpoint: config.endpoint, log });
+  log.info({ endpoint: config.endpoint, sampleRatio: config.sampleRatio }, 'tracing on');
+  return tracing;
 }
 
 /** The TLS files of `server.tls`, read and watched; undefined when TLS is off. */

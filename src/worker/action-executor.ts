@@ -93,6 +93,8 @@ export interface ExecuteRequest {
   readonly timeoutMs: number;
   /** Aborting kills the command's process tree and ends the execution as CANCELLED. */
   readonly signal?: AbortSignal;
+  /** For lines about this action (with its invocation id and digest bound); the executor's own otherwise. */
+  readonly log?: Logger;
 }
 
 /** A status as `ExecuteResponse.status` carries it (details already encoded as Any). */
@@ -163,6 +165,11 @@ export class ActionExecutor {
       outputUploadCompletedTimestamp: undefined,
       auxiliaryMetadata: [],
     };
+    const log =
+      request.log ??
+      this.#log?.child({
+        actionDigest: `${request.actionDigest.hash}/${request.actionDigest.size}`,
+      });
     let result = emptyResult();
     let outcomeStatus: ExecutionStatus = OK;
     let removeBuildDirectory: (() => Promise<boolean>) | undefined;
@@ -217,6 +224,7 @@ export class ActionExecutor {
         linked,
         run,
         stderrPath: dir.stderrPath,
+        log,
       };
       for (const step of this.#steps) await step.afterRun?.(ran, metadata);
       if (run.cancelled) {
@@ -247,10 +255,10 @@ export class ActionExecutor {
         }
       }
     } catch (err) {
-      outcomeStatus = this.#statusOf(err, request.actionDigest);
+      outcomeStatus = this.#statusOf(err, log);
     } finally {
       if (removeBuildDirectory !== undefined && !(await removeBuildDirectory())) {
-        this.#log?.warn({ actionDigest: request.actionDigest.key }, 'build directory not removed');
+        log?.warn('build directory not removed');
       }
     }
     metadata.workerCompletedTimestamp = now();
@@ -279,7 +287,7 @@ export class ActionExecutor {
     return makeDigest(this.#cas.digestFunction, message.hash, message.sizeBytes, what);
   }
 
-  #statusOf(err: unknown, actionDigest: Digest): ExecutionStatus {
+  #statusOf(err: unknown, log: Logger | undefined): ExecutionStatus {
     let error: KilnError;
     if (err instanceof MissingBlobsError) {
       error = missingBlobsFailure(err.missing, 'inputs of the action are missing from the CAS');
@@ -292,7 +300,7 @@ export class ActionExecutor {
       );
     }
     if (error.code === status.INTERNAL) {
-      this.#log?.error({ err, actionDigest: actionDigest.key }, 'execution failed');
+      log?.error({ err }, 'execution failed');
     }
     return { code: error.code, message: error.message, details: error.details };
   }

@@ -43,6 +43,8 @@ export interface RanAction {
   readonly run: RunResult;
   /** The command's stderr file, before it is uploaded. */
   readonly stderrPath: string;
+  /** For lines about this action: its invocation id and digest are bound. */
+  readonly log?: Logger;
 }
 
 /** One step around the command; both hooks are optional. */
@@ -93,15 +95,16 @@ export const resourceUsageStep: ExecutionStep = {
  */
 export function inputIntegrityStep(fileCache: FileCache, log?: Logger): ExecutionStep {
   return {
-    async afterRun({ linked, inputRoot, actionDigest }) {
+    async afterRun({ linked, inputRoot, actionDigest, log: actionLog }) {
       const changed = await fileCache.verifyUnchanged(linked);
       if (changed.length === 0) return;
       const described = changed.map(
         (c) =>
           `${c.paths.map((p) => `"${relative(inputRoot, p)}"`).join(', ')} (digest ${c.digest.hash}/${c.digest.size}: ${c.change})`,
       );
-      log?.warn(
-        { actionDigest: actionDigest.key, changed: described },
+      const line = actionLog === undefined ? { actionDigest: actionDigest.key } : {};
+      (actionLog ?? log)?.warn(
+        { ...line, changed: described },
         'the action changed input files in place; its result is discarded',
       );
       const shown = described.slice(0, 5).join('; ');

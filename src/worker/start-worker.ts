@@ -11,6 +11,7 @@ import { type ChannelCredentials, credentials, type Interceptor } from '@grpc/gr
 import { CasClient } from '../client/cas-client.ts';
 import { SHA256 } from '../digest/digest-function.ts';
 import type { WorkerCounters } from '../observe/worker-metrics.ts';
+import type { WorkerActionSpans } from '../observe/worker-spans.ts';
 import type { PlatformProperty } from '../scheduler/types.ts';
 import type { BotsCore } from '../services/bots-service.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
@@ -66,6 +67,8 @@ export interface StartWorkerOptions {
    * absent for none. Needs privilege separation and a cgroup memory controller.
    */
   readonly actionMemoryLimitBytes?: number;
+  /** Told each finished action, for its trace; none when tracing is off. */
+  readonly spans?: WorkerActionSpans;
 }
 
 /** A running worker. */
@@ -283,6 +286,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     buildRoot,
     launcher,
     log: log.child({ worker: options.name ?? 'local' }),
+    spans: options.spans,
   });
   agent.start();
   return {

@@ -73,6 +73,7 @@ const ZERO_CONFIG: KilnConfig = {
     maxArchiveSize: 8 * GiB,
     tempDir: 'tmp/assets',
   },
+  observability: { tracing: { serviceName: 'kiln', sampleRatio: 1 } },
 };
 
 describe('loadConfig', () => {

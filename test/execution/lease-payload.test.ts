@@ -40,6 +40,17 @@ describe('lease payloads', () => {
     assert.deepEqual(unpacked.command?.outputPaths, ['out']);
   });
 
+  it('carries the invocation id and the trace context across the wire; none stays none', () => {
+    const traceparent = `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01`;
+    const traced = { ...assignment, toolInvocationId: 'build-7', traceparent };
+    const unpacked = unpackAssignment(Any.decode(Any.encode(packAssignment(traced)).finish()));
+    assert.equal(unpacked.toolInvocationId, 'build-7');
+    assert.equal(unpacked.traceparent, traceparent);
+    const plain = unpackAssignment(Any.decode(Any.encode(packAssignment(assignment)).finish()));
+    assert.equal(plain.toolInvocationId, '');
+    assert.equal(plain.traceparent, undefined);
+  });
+
   it('does the same for an ExecuteResponse', () => {
     const response = ExecuteResponse.fromPartial({ cachedResult: false, message: 'ran' });
     const any = packExecuteResponse(response);

@@ -20,7 +20,10 @@ test('the overview shows queued and executing actions per platform, workers and 
   // One action was leased before the others arrived; the worker's capacity of 4 took only that one.
   assert.match(body, /data-card="queued".*?<div class="card-value">2<\/div>/s);
   assert.match(body, /data-card="executing".*?<div class="card-value">1<\/div>/s);
-  assert.match(body, /data-card="workers".*?<div class="card-value">1<\/div>.*?capacity 4/s);
+  assert.match(
+    body,
+    /data-card="workers".*?<div class="card-value">1<\/div>.*?capacity 4 \(command slots \+ prefetch\)/s,
+  );
   assert.match(body, /<td>OSFamily=linux<\/td><td class="num">2<\/td><td class="num">1<\/td>/);
   assert.match(body, /href="\/builds\/build-2"/);
   assert.match(body, /data-poll="\/api\/overview"/);

@@ -77,6 +77,11 @@ test('the workers page counts the fleet per platform: busy, idle, lost, utilisat
   const res = await f.app.inject('/workers');
   assert.equal(res.statusCode, 200);
   assert.match(res.body, /250 connected\./);
+  // Capacity is explained where it is shown: command slots plus prefetch.
+  assert.match(
+    res.body,
+    /<th class="num" title="Actions a worker takes at once: its command slots[^"]*prefetch/,
+  );
   // workers, busy, idle, lost, utilisation, leases / capacity
   assert.deepEqual(fleetRow(res.body, 'OSFamily=linux, pool=large'), [
     '150',

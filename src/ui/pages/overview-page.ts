@@ -37,7 +37,7 @@ function cards(d: OverviewData): VNode {
   return html`<div class="cards">
     ${card('Queued', s ? formatCount(s.queued) : '—', s ? 'actions waiting for a worker' : 'execution disabled', 'queued')}
     ${card('Executing', s ? formatCount(s.executing) : '—', s ? `${plural(s.activeOperations, 'active operation')}` : 'execution disabled', 'executing')}
-    ${card('Workers', s ? formatCount(s.workers) : '—', s ? `capacity ${formatCount(s.workerCapacity)}` : 'execution disabled', 'workers')}
+    ${card('Workers', s ? formatCount(s.workers) : '—', s ? `capacity ${formatCount(s.workerCapacity)} (command slots + prefetch)` : 'execution disabled', 'workers')}
     ${card('Action cache hit rate', formatPercent(d.cache.hits, lookups), `${plural(d.cache.hits, 'hit')}, ${plural(d.cache.misses, 'miss', 'misses')}`, 'hit-rate')}
     ${card('CAS size', cas ? formatBytes(cas.bytes) : '—', cas ? `${plural(cas.blobs, 'blob')}, budget ${formatBytes(cas.maxBytes)}` : 'not reported by this store', 'cas-size')}
     ${card('CAS reach', reach === undefined ? '—' : formatDuration(reach), cas ? `oldest blob last used ${formatAge(d.nowMs, cas.oldestAccessMs)}; ${plural(cas.evictions, 'eviction')} (${formatBytes(cas.evictedBytes)})` : 'not reported by this store', 'cas-reach')}

@@ -25,6 +25,13 @@ import {
   type WorkersView,
 } from '../workers-data.ts';
 
+/**
+ * What a worker's capacity counts: `kiln worker --concurrency` (the local
+ * worker's `localWorkers`) plus `--prefetch` (`localPrefetch`).
+ */
+const CAPACITY_MEANS =
+  'Actions a worker takes at once: its command slots (one command each) plus its prefetch (actions whose inputs are staged and outputs uploaded while other commands run)';
+
 /** Workers per platform, each platform a link to the list filtered by it. */
 export function fleetTable(platforms: readonly PlatformFleet[], filter: WorkersFilter = {}): VNode {
   if (platforms.length === 0) return html`<p class="muted">No worker is connected.</p>`;
@@ -33,7 +40,7 @@ export function fleetTable(platforms: readonly PlatformFleet[], filter: WorkersF
       <tr>
         <th>Platform</th><th class="num">Workers</th><th class="num">Busy</th>
         <th class="num">Idle</th><th class="num">Lost</th><th class="num">Utilisation</th>
-        <th class="num">Leases / capacity</th>
+        <th class="num" title=${CAPACITY_MEANS}>Leases / capacity</th>
       </tr>
     </thead>
     <tbody>
@@ -157,7 +164,7 @@ export function workersPage(
           : html`<table class="data workers">
             <thead>
               <tr>
-                <th>Name</th><th>Platform</th><th>State</th><th class="num">Leases</th><th>Running</th>
+                <th>Name</th><th>Platform</th><th>State</th><th class="num" title=${CAPACITY_MEANS}>Leases / capacity</th><th>Running</th>
                 <th class="num">Actions done</th><th>Connected</th><th>Last seen</th>
               </tr>
             </thead>

@@ -20,6 +20,17 @@ export interface ActionAssignment {
     action: Action | undefined;
     /** The Action's Command, for the same reason. */
     command: Command | undefined;
+    /**
+     * RequestMetadata.tool_invocation_id of the Execute call that queued the
+     * action (the first one, when several shared it); empty when unknown. The
+     * worker puts it on its log lines about the action.
+     */
+    toolInvocationId: string;
+    /**
+     * A W3C trace context ("traceparent" header value) when the scheduler
+     * traces the action: the worker's spans for it continue that trace.
+     */
+    traceparent: string;
 }
 export declare const ActionAssignment: MessageFns<ActionAssignment>;
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;

@@ -17,6 +17,8 @@ function createBaseActionAssignment() {
         timeout: undefined,
         action: undefined,
         command: undefined,
+        toolInvocationId: "",
+        traceparent: "",
     };
 }
 export const ActionAssignment = {
@@ -38,6 +40,12 @@ export const ActionAssignment = {
         }
         if (message.command !== undefined) {
             Command.encode(message.command, writer.uint32(50).fork()).join();
+        }
+        if (message.toolInvocationId !== "") {
+            writer.uint32(58).string(message.toolInvocationId);
+        }
+        if (message.traceparent !== "") {
+            writer.uint32(66).string(message.traceparent);
         }
         return writer;
     },
@@ -96,6 +104,20 @@ export const ActionAssignment = {
                         message.command = Command.decode(reader, reader.uint32());
                         continue;
                     }
+                    case 7: {
+                        if (tag !== 58) {
+                            break;
+                        }
+                        message.toolInvocationId = reader.string();
+                        continue;
+                    }
+                    case 8: {
+                        if (tag !== 66) {
+                            break;
+                        }
+                        message.traceparent = reader.string();
+                        continue;
+                    }
                 }
                 if ((tag & 7) === 4 || tag === 0) {
                     break;
@@ -128,6 +150,12 @@ export const ActionAssignment = {
             timeout: isSet(object.timeout) ? Duration.fromJSON(object.timeout) : undefined,
             action: isSet(object.action) ? Action.fromJSON(object.action) : undefined,
             command: isSet(object.command) ? Command.fromJSON(object.command) : undefined,
+            toolInvocationId: isSet(object.toolInvocationId)
+                ? globalThis.String(object.toolInvocationId)
+                : isSet(object.tool_invocation_id)
+                    ? globalThis.String(object.tool_invocation_id)
+                    : "",
+            traceparent: isSet(object.traceparent) ? globalThis.String(object.traceparent) : "",
         };
     },
     toJSON(message) {
@@ -150,6 +178,12 @@ export const ActionAssignment = {
         if (message.command !== undefined) {
             obj.command = Command.toJSON(message.command);
         }
+        if (message.toolInvocationId !== "") {
+            obj.toolInvocationId = message.toolInvocationId;
+        }
+        if (message.traceparent !== "") {
+            obj.traceparent = message.traceparent;
+        }
         return obj;
     },
     create(base) {
@@ -171,6 +205,8 @@ export const ActionAssignment = {
         message.command = (object.command !== undefined && object.command !== null)
             ? Command.fromPartial(object.command)
             : undefined;
+        message.toolInvocationId = object.toolInvocationId ?? "";
+        message.traceparent = object.traceparent ?? "";
         return message;
     },
 };
