@@ -5,7 +5,7 @@
  * minus the command's own run time).
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { executeResponseOf } from '../src/execution/operation-message.ts';
@@ -24,12 +24,10 @@ import { uploadBlobs } from '../test/support/actions.ts';
 import { call, connectClients, type KilnClients } from '../test/support/grpc-clients.ts';
 import { startKiln } from '../test/support/kiln-process.ts';
 import { benchAuthYaml, benchInterceptors } from './bench-token.ts';
-import { meanCpu, median, type Sample, timed } from './measure.ts';
+import { meanCpu, median, type Sample, timed, treeCpuSeconds } from './measure.ts';
 import type { ResultRow } from './report.ts';
 import type { ServerProcess } from './server-process.ts';
 
-/** Linux reports CPU times in /proc/<pid>/stat in clock ticks of 1/100 s. */
-const CLOCK_TICKS_PER_SECOND = 100;
 /** Actions per BatchUpdateBlobs request when filling the pool (~150 bytes each). */
 const UPLOAD_BATCH = 2000;
 
@@ -108,47 +106,6 @@ export async function startExecServer(options: ExecServerOptions): Promise<Serve
       else await rm(dataDir, { recursive: true, force: true });
     },
   };
-}
-
-/**
- * utime and stime plus cutime and cstime of a process (or only the latter,
- * `reaped`: its exited children's), and its parent pid.
- */
-async function processTimes(
-  pid: number,
-  which: 'all' | 'reaped',
-): Promise<{ ticks: number; ppid: number }> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const indices = which === 'all' ? [11, 12, 13, 14] : [13, 14];
-  const ticks = indices.reduce((sum, i) => sum + Number(fields[i]), 0);
-  return { ticks, ppid: Number(fields[1]) };
-}
-
-/**
- * CPU seconds of a server and its live descendants (the worker's spawn
- * helper and the perls it forks and kills from) including the children
- * they reaped (the actions' processes); with `reaped`, only the latter.
- */
-async function treeCpuSeconds(pid: number, which: 'all' | 'reaped' = 'all'): Promise<number> {
-  const processes = new Map<number, { ticks: number; ppid: number }>();
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const times = await processTimes(Number(entry), which).catch(() => undefined);
-    if (times !== undefined) processes.set(Number(entry), times);
-  }
-  const inTree = new Set([pid]);
-  let ticks = processes.get(pid)?.ticks ?? (await processTimes(pid, which)).ticks;
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [other, times] of processes) {
-      if (inTree.has(other) || !inTree.has(times.ppid)) continue;
-      inTree.add(other);
-      ticks += times.ticks;
-      grew = true;
-    }
-  }
-  return ticks / CLOCK_TICKS_PER_SECOND;
 }
 
 /** Makes distinct no-op Actions (`/bin/true`, empty input root) and uploads them. */

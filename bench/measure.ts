@@ -5,7 +5,7 @@
  * is to be trusted (this machine is shared).
  */
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { ServerProcess } from './server-process.ts';
 
@@ -99,4 +99,48 @@ export function sleep(ms: number): Promise<void> {
 export async function settleFileSystem(): Promise<void> {
   await promisify(execFile)('sync');
   await sleep(6000);
+}
+
+/**
+ * utime and stime plus cutime and cstime of a process (or only the latter,
+ * `reaped`: its exited children's), and its parent pid.
+ */
+async function processTimes(
+  pid: number,
+  which: 'all' | 'reaped',
+): Promise<{ ticks: number; ppid: number }> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const indices = which === 'all' ? [11, 12, 13, 14] : [13, 14];
+  const ticks = indices.reduce((sum, i) => sum + Number(fields[i]), 0);
+  return { ticks, ppid: Number(fields[1]) };
+}
+
+/**
+ * CPU seconds of `pid` and its live descendants, each with the time of the
+ * children it reaped (a server's exited action processes, PostgreSQL's
+ * exited backends); with `reaped`, only the latter.
+ */
+export async function treeCpuSeconds(
+  pid: number,
+  which: 'all' | 'reaped' = 'all',
+): Promise<number> {
+  const processes = new Map<number, { ticks: number; ppid: number }>();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const times = await processTimes(Number(entry), which).catch(() => undefined);
+    if (times !== undefined) processes.set(Number(entry), times);
+  }
+  const inTree = new Set([pid]);
+  let ticks = processes.get(pid)?.ticks ?? (await processTimes(pid, which)).ticks;
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [other, times] of processes) {
+      if (inTree.has(other) || !inTree.has(times.ppid)) continue;
+      inTree.add(other);
+      ticks += times.ticks;
+      grew = true;
+    }
+  }
+  return ticks / CLOCK_TICKS_PER_SECOND;
 }

@@ -5,12 +5,9 @@
  * one round trip of a Kiln process) its work cost, and with the CPU time of
  * the server and its backends read from /proc.
  */
-import { readdir, readFile } from 'node:fs/promises';
 import type { Client } from 'pg';
 import { type PostgresServer, startPostgres } from '../test/support/postgres-server.ts';
-
-/** Linux reports CPU times in /proc/<pid>/stat in clock ticks of 1/100 s. */
-const CLOCK_TICKS_PER_SECOND = 100;
+import { treeCpuSeconds } from './measure.ts';
 
 /** A statement, how often it ran and the server's time on it. */
 export interface StatementCount {
@@ -117,35 +114,4 @@ export async function startBenchPostgres(): Promise<BenchPostgres> {
 export function shortStatement(query: string, length = 60): string {
   const text = query.replace(/\s+/g, ' ').trim();
   return text.length <= length ? text : `${text.slice(0, length - 1)}…`;
-}
-
-/**
- * CPU seconds of `pid` and its live descendants, each with the time of the
- * children it reaped (PostgreSQL's exited backends count in the postmaster's).
- */
-export async function treeCpuSeconds(pid: number): Promise<number> {
-  const processes = new Map<number, { ticks: number; ppid: number }>();
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
-      processes.set(Number(entry), { ticks, ppid: Number(fields[1]) });
-    } catch {
-      // Exited while the directory was read.
-    }
-  }
-  const inTree = new Set([pid]);
-  let ticks = processes.get(pid)?.ticks ?? 0;
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [other, times] of processes) {
-      if (inTree.has(other) || !inTree.has(times.ppid)) continue;
-      inTree.add(other);
-      ticks += times.ticks;
-      grew = true;
-    }
-  }
-  return ticks / CLOCK_TICKS_PER_SECOND;
 }

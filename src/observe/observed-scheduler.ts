@@ -4,23 +4,15 @@
  * completes with how long it queued. Being a decorator, it works the same
  * over any scheduler implementation.
  */
+import { actionKey, DelegatingScheduler } from '../scheduler/delegating-scheduler.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import type {
-  HeartbeatResult,
   Lease,
   LeaseCompletion,
-  LeaseProgress,
-  ListOperationsQuery,
-  OperationPage,
   OperationState,
-  RegisteredWorker,
-  SchedulerStats,
   SubmitRequest,
   TakeOptions,
   TakeResult,
-  WatchOptions,
-  WorkerRegistration,
-  WorkerState,
 } from '../scheduler/types.ts';
 
 /** A lease a worker completed, with the scheduler-side times the worker does not report. */
@@ -82,8 +74,7 @@ interface TrackedLease {
 }
 
 /** Forwards every call to `scheduler`, reporting to `observer` on the way. */
-export class ObservedScheduler implements Scheduler {
-  readonly #inner: Scheduler;
+export class ObservedScheduler extends DelegatingScheduler {
   readonly #observer: ExecutionObserver;
   readonly #now: () => number;
   readonly #maxTracked: number;
@@ -93,14 +84,14 @@ export class ObservedScheduler implements Scheduler {
   #lastPruneMs = Number.NEGATIVE_INFINITY;
 
   constructor(options: ObservedSchedulerOptions) {
-    this.#inner = options.scheduler;
+    super(options.scheduler);
     this.#observer = options.observer;
     this.#now = options.now ?? Date.now;
     this.#maxTracked = options.maxTracked ?? 10_000;
   }
 
-  async submit(request: SubmitRequest): Promise<OperationState> {
-    const state = await this.#inner.submit(request);
+  override async submit(request: SubmitRequest): Promise<OperationState> {
+    const state = await this.inner.submit(request);
     if (!request.skipCacheLookup && !request.action.doNotCache) {
       const hit = state.done && state.response?.cachedResult === true;
       this.#observer.executeLookup(request, hit);
@@ -111,7 +102,7 @@ export class ObservedScheduler implements Scheduler {
       // An earlier entry whose operation is over belongs to an execution that
       // ended without a completion (cancelled, unschedulable, lost): this
       // submission queued a new one. Otherwise it joined the earlier one.
-      if (earlier === undefined || !(await this.#waiting(earlier.operation))) {
+      if (earlier === undefined || !(await this.operationWaiting(earlier.operation))) {
         const queued = { atMs: this.#now(), operation: state.name };
         bounded(this.#queued, key, queued, this.#maxTracked);
       }
@@ -120,8 +111,8 @@ export class ObservedScheduler implements Scheduler {
     return state;
   }
 
-  async takeWork(workerId: string, options?: TakeOptions): Promise<TakeResult> {
-    const result = await this.#inner.takeWork(workerId, options);
+  override async takeWork(workerId: string, options?: TakeOptions): Promise<TakeResult> {
+    const result = await this.inner.takeWork(workerId, options);
     const now = this.#now();
     this.#pruneLostLeases(now);
     for (const lease of result.leases) {
@@ -132,12 +123,12 @@ export class ObservedScheduler implements Scheduler {
     return result;
   }
 
-  async completeLease(
+  override async completeLease(
     workerId: string,
     leaseId: string,
     completion: LeaseCompletion,
   ): Promise<void> {
-    await this.#inner.completeLease(workerId, leaseId, completion);
+    await this.inner.completeLease(workerId, leaseId, completion);
     const tracked = this.#leases.get(leaseId);
     if (tracked === undefined) return;
     this.#leases.delete(leaseId);
@@ -150,58 +141,6 @@ export class ObservedScheduler implements Scheduler {
       leasedAtMs,
       completedAtMs: this.#now(),
     });
-  }
-
-  getOperation(name: string): Promise<OperationState> {
-    return this.#inner.getOperation(name);
-  }
-
-  listOperations(query: ListOperationsQuery): Promise<OperationPage> {
-    return this.#inner.listOperations(query);
-  }
-
-  watchOperation(name: string, options?: WatchOptions): AsyncIterable<OperationState> {
-    return this.#inner.watchOperation(name, options);
-  }
-
-  cancelOperation(name: string): Promise<OperationState> {
-    return this.#inner.cancelOperation(name);
-  }
-
-  deleteOperation(name: string): Promise<void> {
-    return this.#inner.deleteOperation(name);
-  }
-
-  registerWorker(registration: WorkerRegistration): Promise<WorkerState> {
-    return this.#inner.registerWorker(registration);
-  }
-
-  unregisterWorker(workerId: string): Promise<void> {
-    return this.#inner.unregisterWorker(workerId);
-  }
-
-  heartbeat(workerId: string): Promise<HeartbeatResult> {
-    return this.#inner.heartbeat(workerId);
-  }
-
-  updateLease(
-    workerId: string,
-    leaseId: string,
-    progress: LeaseProgress,
-  ): Promise<HeartbeatResult> {
-    return this.#inner.updateLease(workerId, leaseId, progress);
-  }
-
-  listWorkers(): Promise<readonly WorkerState[]> {
-    return this.#inner.listWorkers();
-  }
-
-  findWorker(workerId: string): Promise<RegisteredWorker | undefined> {
-    return this.#inner.findWorker(workerId);
-  }
-
-  stats(): Promise<SchedulerStats> {
-    return this.#inner.stats();
   }
 
   /** Queued actions and leases remembered (for tests). */
@@ -223,23 +162,11 @@ export class ObservedScheduler implements Scheduler {
     }
   }
 
-  async #waiting(operation: string): Promise<boolean> {
-    try {
-      return !(await this.#inner.getOperation(operation)).done;
-    } catch {
-      return false; // Deleted or expired: over.
-    }
-  }
-
-  close(): Promise<void> {
+  override close(): Promise<void> {
     this.#queued.clear();
     this.#leases.clear();
-    return this.#inner.close();
+    return this.inner.close();
   }
-}
-
-function actionKey(instanceName: string, digestKey: string): string {
-  return `${instanceName}\u0000${digestKey}`;
 }
 
 /** Sets `key`, first forgetting the oldest entry when the map is full. */

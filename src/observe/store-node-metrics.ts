@@ -10,7 +10,7 @@
  * label children bound once per node; nothing is done per digest.
  */
 import { status } from '@grpc/grpc-js';
-import { Counter, type Metric, type Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import type { Digest } from '../digest/digest.ts';
 import { KilnError } from '../errors.ts';
 import {
@@ -25,6 +25,7 @@ import {
   registerS3RequestMetrics,
   s3RequestMeterOf,
 } from '../storage/s3-request-metrics.ts';
+import { Latency, type LatencySeries, latencyHistogram } from '../util/latency-histogram.ts';
 
 /** What identifies a node in the metrics. */
 export interface StoreNodeLabels {
@@ -40,26 +41,6 @@ const OPERATIONS: readonly Operation[] = ['get', 'put', 'findMissing'];
 /** Seconds: from in-memory lookups (tens of microseconds) to slow remote tiers. */
 const BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5];
 
-/**
- * One operation's latency, kept as plain numbers: prom-client's own
- * histograms and counters hash their labels on every update, which cost more
- * than a memory store's whole read.
- */
-class Latency {
-  /** Per bucket of BUCKETS, not cumulative; the last slot is +Inf. */
-  readonly counts = new Array<number>(BUCKETS.length + 1).fill(0);
-  sum = 0;
-  count = 0;
-
-  observe(seconds: number): void {
-    let i = 0;
-    while (i < BUCKETS.length && seconds > (BUCKETS[i] as number)) i++;
-    this.counts[i] = (this.counts[i] as number) + 1;
-    this.sum += seconds;
-    this.count++;
-  }
-}
-
 /** One node's counts, updated in place by its {@link MeteredStoreNode}. */
 class NodeMeter {
   readonly labels: StoreNodeLabels;
@@ -71,9 +52,9 @@ class NodeMeter {
   writtenBytes = 0;
   readonly errors: Record<Operation, number> = { get: 0, put: 0, findMissing: 0 };
   readonly seconds: Record<Operation, Latency> = {
-    get: new Latency(),
-    put: new Latency(),
-    findMissing: new Latency(),
+    get: new Latency(BUCKETS),
+    put: new Latency(BUCKETS),
+    findMissing: new Latency(BUCKETS),
   };
 
   constructor(labels: StoreNodeLabels) {
@@ -154,44 +135,23 @@ export class StoreNodeMetrics {
         }
       },
     });
-    registry.registerMetric(latencyHistogram(nodes) as unknown as Metric);
+    registry.registerMetric(
+      latencyHistogram(LATENCY_NAME, LATENCY_HELP, () => latencySeries(nodes())),
+    );
     registerS3RequestMetrics(registry, () => this.#s3);
   }
 }
 
 const LATENCY_NAME = 'kiln_store_operation_seconds';
+const LATENCY_HELP =
+  'Latency of each store node: get until the blob is open, put from commit to committed, findMissing whole';
 
-/**
- * `kiln_store_operation_seconds` as a prom-client metric object that reads
- * the nodes' {@link Latency} counts at each scrape.
- */
-function latencyHistogram(nodes: () => Iterable<NodeMeter>) {
-  const help =
-    'Latency of each store node: get until the blob is open, put from commit to committed, findMissing whole';
-  const get = async () => {
-    const values: { metricName: string; labels: Record<string, string | number>; value: number }[] =
-      [];
-    for (const n of nodes()) {
-      for (const operation of OPERATIONS) {
-        const latency = n.seconds[operation];
-        const labels = { ...n.labels, operation };
-        let cumulative = 0;
-        for (const [i, count] of latency.counts.entries()) {
-          cumulative += count;
-          const le = i < BUCKETS.length ? (BUCKETS[i] as number) : '+Inf';
-          values.push({
-            metricName: `${LATENCY_NAME}_bucket`,
-            labels: { ...labels, le },
-            value: cumulative,
-          });
-        }
-        values.push({ metricName: `${LATENCY_NAME}_sum`, labels, value: latency.sum });
-        values.push({ metricName: `${LATENCY_NAME}_count`, labels, value: latency.count });
-      }
+function* latencySeries(nodes: Iterable<NodeMeter>): Iterable<LatencySeries> {
+  for (const n of nodes) {
+    for (const operation of OPERATIONS) {
+      yield { labels: { ...n.labels, operation }, latency: n.seconds[operation] };
     }
-    return { name: LATENCY_NAME, help, type: 'histogram', values, aggregator: 'sum' };
-  };
-  return { name: LATENCY_NAME, help, type: 'histogram', aggregator: 'sum', get, reset() {} };
+  }
 }
 
 const since = (start: number): number => (performance.now() - start) / 1000;

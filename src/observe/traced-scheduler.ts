@@ -13,23 +13,15 @@
  * its own span, with the trace of the action it joined.
  */
 import type * as Api from '@opentelemetry/api';
+import { actionKey, DelegatingScheduler } from '../scheduler/delegating-scheduler.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import type {
-  HeartbeatResult,
   Lease,
   LeaseCompletion,
-  LeaseProgress,
-  ListOperationsQuery,
-  OperationPage,
   OperationState,
-  RegisteredWorker,
-  SchedulerStats,
   SubmitRequest,
   TakeOptions,
   TakeResult,
-  WatchOptions,
-  WorkerRegistration,
-  WorkerState,
 } from '../scheduler/types.ts';
 import type { Tracing } from './tracing.ts';
 import { ATTR } from './tracing-interceptor.ts';
@@ -65,8 +57,7 @@ const LEASE_DEADLINE_SLACK_MS = 60_000;
 const SWEEP_EVERY_MS = 1000;
 
 /** Forwards every call to `scheduler`, tracing actions on the way. */
-export class TracedScheduler implements Scheduler {
-  readonly #inner: Scheduler;
+export class TracedScheduler extends DelegatingScheduler {
   readonly #tracing: Tracing;
   readonly #maxTracked: number;
   readonly #now: () => number;
@@ -75,15 +66,15 @@ export class TracedScheduler implements Scheduler {
   #lastSweepMs = Number.NEGATIVE_INFINITY;
 
   constructor(options: TracedSchedulerOptions) {
-    this.#inner = options.scheduler;
+    super(options.scheduler);
     this.#tracing = options.tracing;
     this.#maxTracked = options.maxTracked ?? 10_000;
     this.#now = options.now ?? Date.now;
   }
 
-  async submit(request: SubmitRequest): Promise<OperationState> {
+  override async submit(request: SubmitRequest): Promise<OperationState> {
     const parent = this.#tracing.active();
-    const state = await this.#inner.submit(request);
+    const state = await this.inner.submit(request);
     const { api, tracer } = this.#tracing;
     const rpcSpan = api.trace.getSpan(parent);
     if (state.done) {
@@ -92,7 +83,7 @@ export class TracedScheduler implements Scheduler {
     }
     const key = actionKey(request.instanceName, request.actionDigest.key);
     const earlier = this.#actions.get(key);
-    if (earlier !== undefined && (await this.#waiting(earlier.operation))) {
+    if (earlier !== undefined && (await this.operationWaiting(earlier.operation))) {
       const joined = earlier.span.spanContext();
       rpcSpan?.addEvent('joined an execution in flight', {
         'kiln.joined_trace_id': joined.traceId,
@@ -124,20 +115,20 @@ export class TracedScheduler implements Scheduler {
     return state;
   }
 
-  async takeWork(workerId: string, options?: TakeOptions): Promise<TakeResult> {
-    const result = await this.#inner.takeWork(workerId, options);
+  override async takeWork(workerId: string, options?: TakeOptions): Promise<TakeResult> {
+    const result = await this.inner.takeWork(workerId, options);
     if (result.leases.length === 0) return result;
     this.#endLostLeases();
     const leases = result.leases.map((lease) => this.#traceLease(lease));
     return { ...result, leases };
   }
 
-  async completeLease(
+  override async completeLease(
     workerId: string,
     leaseId: string,
     completion: LeaseCompletion,
   ): Promise<void> {
-    await this.#inner.completeLease(workerId, leaseId, completion);
+    await this.inner.completeLease(workerId, leaseId, completion);
     const traced = this.#leases.get(leaseId);
     if (traced === undefined) return;
     this.#leases.delete(leaseId);
@@ -206,77 +197,13 @@ export class TracedScheduler implements Scheduler {
     }
   }
 
-  async #waiting(operation: string): Promise<boolean> {
-    try {
-      return !(await this.#inner.getOperation(operation)).done;
-    } catch {
-      return false; // Deleted or expired: over.
-    }
-  }
-
-  getOperation(name: string): Promise<OperationState> {
-    return this.#inner.getOperation(name);
-  }
-
-  listOperations(query: ListOperationsQuery): Promise<OperationPage> {
-    return this.#inner.listOperations(query);
-  }
-
-  watchOperation(name: string, options?: WatchOptions): AsyncIterable<OperationState> {
-    return this.#inner.watchOperation(name, options);
-  }
-
-  cancelOperation(name: string): Promise<OperationState> {
-    return this.#inner.cancelOperation(name);
-  }
-
-  deleteOperation(name: string): Promise<void> {
-    return this.#inner.deleteOperation(name);
-  }
-
-  registerWorker(registration: WorkerRegistration): Promise<WorkerState> {
-    return this.#inner.registerWorker(registration);
-  }
-
-  unregisterWorker(workerId: string): Promise<void> {
-    return this.#inner.unregisterWorker(workerId);
-  }
-
-  heartbeat(workerId: string): Promise<HeartbeatResult> {
-    return this.#inner.heartbeat(workerId);
-  }
-
-  updateLease(
-    workerId: string,
-    leaseId: string,
-    progress: LeaseProgress,
-  ): Promise<HeartbeatResult> {
-    return this.#inner.updateLease(workerId, leaseId, progress);
-  }
-
-  listWorkers(): Promise<readonly WorkerState[]> {
-    return this.#inner.listWorkers();
-  }
-
-  findWorker(workerId: string): Promise<RegisteredWorker | undefined> {
-    return this.#inner.findWorker(workerId);
-  }
-
-  stats(): Promise<SchedulerStats> {
-    return this.#inner.stats();
-  }
-
   /** Ends every open span (so that the exporter still sends them), then closes the scheduler. */
-  close(): Promise<void> {
+  override close(): Promise<void> {
     for (const traced of this.#leases.values()) traced.span.end();
     this.#leases.clear();
     for (const key of [...this.#actions.keys()]) endAction(this.#actions, key, 'server stopped');
-    return this.#inner.close();
+    return this.inner.close();
   }
-}
-
-function actionKey(instanceName: string, digestKey: string): string {
-  return `${instanceName}\u0000${digestKey}`;
 }
 
 /** Ends an action's spans that will see no result, saying why, and forgets it. */

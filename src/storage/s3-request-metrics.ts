@@ -8,7 +8,8 @@
  * Prometheus series at each scrape, labelled with the store's name.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { Counter, type Metric, type Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
+import { Latency, latencyHistogram } from '../util/latency-histogram.ts';
 import type { BlobStore } from './blob-store.ts';
 
 /** The `operation` label: one per S3 API call Kiln makes. */
@@ -53,21 +54,6 @@ const OPERATIONS: Record<string, S3RequestOperation> = {
 
 /** Seconds until response headers: loopback emulators answer in a millisecond, S3 in tens. */
 const BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-
-/** One operation's latency as plain numbers (per bucket, not cumulative; the last is +Inf). */
-class Latency {
-  readonly counts = new Array<number>(BUCKETS.length + 1).fill(0);
-  sum = 0;
-  count = 0;
-
-  observe(seconds: number): void {
-    let i = 0;
-    while (i < BUCKETS.length && seconds > (BUCKETS[i] as number)) i++;
-    this.counts[i] = (this.counts[i] as number) + 1;
-    this.sum += seconds;
-    this.count++;
-  }
-}
 
 /** The parts of the SDK's HTTP request and response this module reads. */
 interface HttpMessage {
@@ -140,7 +126,7 @@ export class S3RequestMeter {
     this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
     let latency = this.seconds.get(operation);
     if (latency === undefined) {
-      latency = new Latency();
+      latency = new Latency(BUCKETS);
       this.seconds.set(operation, latency);
     }
     latency.observe((performance.now() - start) / 1000);
@@ -200,35 +186,13 @@ export function registerS3RequestMetrics(
     },
   });
   const help = 'Time from sending an S3 request to its response headers, by store and operation';
-  const get = async () => {
-    const values: { metricName: string; labels: Record<string, string | number>; value: number }[] =
-      [];
-    for (const { store, meter } of meters()) {
-      for (const [operation, latency] of meter.seconds) {
-        const labels = { store, operation };
-        let cumulative = 0;
-        for (const [i, count] of latency.counts.entries()) {
-          cumulative += count;
-          const le = i < BUCKETS.length ? (BUCKETS[i] as number) : '+Inf';
-          values.push({
-            metricName: `${LATENCY_NAME}_bucket`,
-            labels: { ...labels, le },
-            value: cumulative,
-          });
+  registry.registerMetric(
+    latencyHistogram(LATENCY_NAME, help, function* () {
+      for (const { store, meter } of meters()) {
+        for (const [operation, latency] of meter.seconds) {
+          yield { labels: { store, operation }, latency };
         }
-        values.push({ metricName: `${LATENCY_NAME}_sum`, labels, value: latency.sum });
-        values.push({ metricName: `${LATENCY_NAME}_count`, labels, value: latency.count });
       }
-    }
-    return { name: LATENCY_NAME, help, type: 'histogram', values, aggregator: 'sum' };
-  };
-  const histogram = {
-    name: LATENCY_NAME,
-    help,
-    type: 'histogram',
-    aggregator: 'sum',
-    get,
-    reset() {},
-  };
-  registry.registerMetric(histogram as unknown as Metric);
+    }),
+  );
 }

@@ -2,7 +2,7 @@
 // SIGKILL in the middle of a build does not fail it: its actions are retried
 // on the other worker.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { executeResponseOf } from '../../src/execution/operation-message.ts';
 import { call, connectClients } from '../support/grpc-clients.ts';
-import { KILN_BIN, type KilnProcess, NODE24, startKiln } from '../support/kiln-process.ts';
+import { type KilnProcess, startKiln, startKilnWorker } from '../support/kiln-process.ts';
 import {
   type BazelWorkspace,
   createBazelWorkspace,
@@ -24,36 +24,20 @@ async function startWorkerProcess(
   name: string,
   dir: string,
 ): Promise<ChildProcess> {
-  const child = spawn(
-    NODE24,
-    [
-      KILN_BIN,
-      'worker',
-      '--scheduler',
-      `grpc://${address}`,
-      '--concurrency',
-      '2',
-      // Leases staged ahead are lost with the worker too, and must be retried like running ones.
-      '--prefetch',
-      '1',
-      '--name',
-      name,
-      '--work-dir',
-      join(dir, name),
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on('data', () => undefined);
-  for (let i = 0; i < 200 && !out.includes('is working for'); i++) {
-    if (child.exitCode !== null) throw new Error(`worker ${name} exited early`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.match(out, /is working for/);
-  return child;
+  const worker = await startKilnWorker([
+    '--scheduler',
+    `grpc://${address}`,
+    '--concurrency',
+    '2',
+    // Leases staged ahead are lost with the worker too, and must be retried like running ones.
+    '--prefetch',
+    '1',
+    '--name',
+    name,
+    '--work-dir',
+    join(dir, name),
+  ]);
+  return worker.child;
 }
 
 test('a build survives a worker killed with SIGKILL', { timeout: 10 * 60_000 }, async (t) => {

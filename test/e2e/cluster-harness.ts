@@ -6,14 +6,14 @@
  * can kill a process, restart it on its port, restart PostgreSQL, and read
  * the scheduler's tables and the workers' logs.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from 'pg';
 import { freePort } from '../support/free-port.ts';
 import { type Balancer, startHaproxy } from '../support/haproxy.ts';
-import { KILN_BIN, type KilnProcess, NODE24, startKiln } from '../support/kiln-process.ts';
+import { type KilnProcess, startKiln, startKilnWorker } from '../support/kiln-process.ts';
 import { type PostgresServer, startPostgres } from '../support/postgres-server.ts';
 import { type S3Server, startS3Server } from '../support/s3-server.ts';
 
@@ -100,11 +100,8 @@ CREATE TRIGGER kiln_test_log_lease AFTER INSERT ON kiln.leases
 
 /** Starts `kiln worker` against `address` and waits until it works. */
 async function startWorker(address: string, name: string, dir: string): Promise<ClusterWorker> {
-  const child = spawn(
-    NODE24,
+  const worker = await startKilnWorker(
     [
-      KILN_BIN,
-      'worker',
       '--scheduler',
       `grpc://${address}`,
       '--concurrency',
@@ -119,24 +116,11 @@ async function startWorker(address: string, name: string, dir: string): Promise<
       '--log-format',
       'json',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    {},
+    // Started, then connected: its bot session exists on the process its connection reached.
+    (out, log) => out.includes('is working for') && log.includes('"worker connected"'),
   );
-  let out = '';
-  let log = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    log += d.toString();
-  });
-  const deadline = Date.now() + 20_000;
-  // Started, then connected: its bot session exists on the process its connection reached.
-  while (!out.includes('is working for') || !log.includes('"worker connected"')) {
-    if (child.exitCode !== null) throw new Error(`worker ${name} exited early:\n${log}`);
-    if (Date.now() > deadline) throw new Error(`worker ${name} did not start:\n${log}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { name, child, log: () => log };
+  return { name, child: worker.child, log: worker.stderr };
 }
 
 /** Starts the cluster in `dir` (PostgreSQL, the bucket, two processes, HAProxy, two workers). */

@@ -17,7 +17,7 @@ import { status } from '@grpc/grpc-js';
 import type { DigestMessage } from '../../src/digest/digest.ts';
 import { executeResponseOf } from '../../src/execution/operation-message.ts';
 import type { Operation } from '../../src/gen/google/longrunning/operations.js';
-import { uploadAction } from '../support/actions.ts';
+import { executeAll, uploadAction } from '../support/actions.ts';
 import { call, connectClients, type KilnClients } from '../support/grpc-clients.ts';
 import { type KilnProcess, startKiln } from '../support/kiln-process.ts';
 import { type PostgresServer, startPostgres } from '../support/postgres-server.ts';
@@ -55,30 +55,6 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Runs Execute and collects every Operation until the stream ends. */
-function execute(c: KilnClients, actionDigest: DigestMessage, onFirst: (op: Operation) => void) {
-  return new Promise<Operation[]>((resolve, reject) => {
-    const ops: Operation[] = [];
-    const stream = c.execution.execute({
-      instanceName: '',
-      skipCacheLookup: true,
-      actionDigest,
-      executionPolicy: undefined,
-      resultsCachePolicy: undefined,
-      digestFunction: 0,
-      inlineStdout: false,
-      inlineStderr: false,
-      inlineOutputFiles: [],
-    });
-    stream.on('data', (op: Operation) => {
-      ops.push(op);
-      if (ops.length === 1) onFirst(op);
-    });
-    stream.on('error', reject);
-    stream.on('end', () => resolve(ops));
-  });
-}
-
 it('Execute on one process; WaitExecution and GetOperation on the other', {
   timeout: 90_000,
 }, async () => {
@@ -91,7 +67,7 @@ it('Execute on one process; WaitExecution and GetOperation on the other', {
   const name = new Promise<string>((resolve) => {
     named = resolve;
   });
-  const viaB = execute(onB, digest, (op) => named(op.name));
+  const viaB = executeAll(onB, digest, { onFirst: (op) => named(op.name) });
 
   const waited = await new Promise<Operation[]>((resolve, reject) => {
     void name.then((n) => {
@@ -137,7 +113,7 @@ it('ListOperations pages through both processes with page tokens from either', {
   await uploadAction(onB, spec);
   const names: string[] = [];
   for (const c of [onA, onB, onA, onB]) {
-    const ops = await execute(c, digest, () => {});
+    const ops = await executeAll(c, digest);
     names.push((ops[0] as Operation).name);
   }
 

@@ -16,10 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
-import type { DigestMessage } from '../../src/digest/digest.ts';
 import { executeResponseOf } from '../../src/execution/operation-message.ts';
 import type { Operation } from '../../src/gen/google/longrunning/operations.js';
-import { uploadAction } from '../support/actions.ts';
+import { executeAll, uploadAction } from '../support/actions.ts';
 import { freePort } from '../support/free-port.ts';
 import { connectClients, type KilnClients } from '../support/grpc-clients.ts';
 import { type KilnProcess, startKiln, startKilnWorker } from '../support/kiln-process.ts';
@@ -71,27 +70,6 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Runs Execute and resolves with every Operation until the stream ends. */
-function execute(c: KilnClients, actionDigest: DigestMessage): Promise<Operation[]> {
-  return new Promise<Operation[]>((resolve, reject) => {
-    const ops: Operation[] = [];
-    const stream = c.execution.execute({
-      instanceName: '',
-      skipCacheLookup: true,
-      actionDigest,
-      executionPolicy: undefined,
-      resultsCachePolicy: undefined,
-      digestFunction: 0,
-      inlineStdout: false,
-      inlineStderr: false,
-      inlineOutputFiles: [],
-    });
-    stream.on('data', (op: Operation) => ops.push(op));
-    stream.on('error', reject);
-    stream.on('end', () => resolve(ops));
-  });
-}
-
 it('the worker of a killed process finishes its action through the next one', {
   timeout: 120_000,
 }, async () => {
@@ -118,7 +96,7 @@ it('the worker of a killed process finishes its action through the next one', {
   };
   const digest = await uploadAction(onA, spec);
   assert.deepEqual(await uploadAction(onB, spec), digest);
-  const viaB = execute(onB, digest);
+  const viaB = executeAll(onB, digest);
 
   // Once the action runs, A dies without a word to anyone.
   const running = async () => (await readFile(runs, 'utf8').catch(() => '')).length > 0;

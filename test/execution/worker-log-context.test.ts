@@ -18,7 +18,7 @@ import {
 import type { Operation } from '../../src/gen/google/longrunning/operations.js';
 import { detectPlatform } from '../../src/worker/platform-detect.ts';
 import { type RunningWorker, startWorker } from '../../src/worker/start-worker.ts';
-import { uploadAction } from '../support/actions.ts';
+import { executeAll, uploadAction } from '../support/actions.ts';
 import type { KilnClients } from '../support/grpc-clients.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 
@@ -34,26 +34,7 @@ function execute(clients: KilnClients, actionDigest: DigestMessage): Promise<Ope
       ).finish(),
     ),
   );
-  return new Promise((resolve, reject) => {
-    const ops: Operation[] = [];
-    const stream = clients.execution.execute(
-      {
-        instanceName: '',
-        skipCacheLookup: true,
-        actionDigest,
-        executionPolicy: undefined,
-        resultsCachePolicy: undefined,
-        digestFunction: 0,
-        inlineStdout: false,
-        inlineStderr: false,
-        inlineOutputFiles: [],
-      },
-      metadata,
-    );
-    stream.on('data', (op: Operation) => ops.push(op));
-    stream.on('error', reject);
-    stream.on('end', () => resolve(ops));
-  });
+  return executeAll(clients, actionDigest, { metadata });
 }
 
 describe('worker log lines about an action', () => {

@@ -10,7 +10,7 @@ import type { Operation } from '../../src/gen/google/longrunning/operations.js';
 import { createServer } from '../../src/server/create-server.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 import { parsePrometheusText, sampleValue } from '../observe/prometheus-text.ts';
-import { uploadAction } from '../support/actions.ts';
+import { executeAll, uploadAction } from '../support/actions.ts';
 import { connectClients } from '../support/grpc-clients.ts';
 
 describe('createServer with HTTP', () => {
@@ -72,23 +72,7 @@ execution:
       const written = (e: Awaited<ReturnType<typeof scrape>>) =>
         sampleValue(e, 'kiln_cas_written_bytes_total') ?? 0;
       const before = await scrape();
-      const ops = await new Promise<Operation[]>((resolve, reject) => {
-        const got: Operation[] = [];
-        const stream = clients.execution.execute({
-          instanceName: '',
-          skipCacheLookup: true,
-          actionDigest,
-          executionPolicy: undefined,
-          resultsCachePolicy: undefined,
-          digestFunction: 0,
-          inlineStdout: false,
-          inlineStderr: false,
-          inlineOutputFiles: [],
-        });
-        stream.on('data', (op: Operation) => got.push(op));
-        stream.on('error', reject);
-        stream.on('end', () => resolve(got));
-      });
+      const ops = await executeAll(clients, actionDigest);
       assert.equal(executeResponseOf(ops.at(-1) as Operation)?.result?.exitCode, 0);
       const parsed = await scrape();
       assert.equal(sampleValue(parsed, 'kiln_executions_total', { result: 'success' }), 1);

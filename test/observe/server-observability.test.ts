@@ -19,7 +19,7 @@ import type { Operation } from '../../src/gen/google/longrunning/operations.js';
 import { silentLogger } from '../../src/util/logger.ts';
 import { detectPlatform } from '../../src/worker/platform-detect.ts';
 import { type RunningWorker, startWorker } from '../../src/worker/start-worker.ts';
-import { uploadAction } from '../support/actions.ts';
+import { executeAll, uploadAction } from '../support/actions.ts';
 import { randomBlob, sha256Digest } from '../support/blobs.ts';
 import { call } from '../support/grpc-clients.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
@@ -263,25 +263,9 @@ describe('observability of a running Kiln', () => {
   }
 
   function execute(actionDigest: DigestMessage): Promise<Operation[]> {
-    return new Promise((resolve, reject) => {
-      const ops: Operation[] = [];
-      const stream = t.clients.execution.execute(
-        {
-          instanceName: '',
-          skipCacheLookup: false,
-          actionDigest,
-          executionPolicy: undefined,
-          resultsCachePolicy: undefined,
-          digestFunction: 0,
-          inlineStdout: false,
-          inlineStderr: false,
-          inlineOutputFiles: [],
-        },
-        bazelMetadata(actionDigest.hash),
-      );
-      stream.on('data', (op: Operation) => ops.push(op));
-      stream.on('error', reject);
-      stream.on('end', () => resolve(ops));
+    return executeAll(t.clients, actionDigest, {
+      skipCacheLookup: false,
+      metadata: bazelMetadata(actionDigest.hash),
     });
   }
 });

@@ -4,7 +4,7 @@
  * that bounds them, and that a build tool's requests never wait for it.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -31,7 +31,7 @@ import { VerifyingBlobStore } from '../../src/storage/verifying-blob-store.ts';
 import { ByteBudget } from '../../src/util/byte-budget.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 import { uploadBlobs } from '../support/actions.ts';
-import { randomBlob } from '../support/blobs.ts';
+import { mixedDigests, randomBlob, randomDigest } from '../support/blobs.ts';
 import { CLIENT_OPTIONS, call } from '../support/grpc-clients.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 
@@ -89,11 +89,6 @@ function encodeRequest(blobDigests: DigestMessage[]): Buffer {
   );
 }
 
-const randomDigest = (): DigestMessage => ({
-  hash: randomBytes(32).toString('hex'),
-  sizeBytes: 1 + randomBytes(3).readUIntBE(0, 3),
-});
-
 /**
  * Peak growth of the process's memory while `run` runs, sampled every few
  * milliseconds, and the longest the event loop was held meanwhile.
@@ -144,18 +139,7 @@ describe('FindMissingBlobs of 400,000 digests', () => {
     const present = await uploadBlobs(t.clients, blobs);
     // A quarter present (each stored blob asked about a hundred times), the rest missing, and
     // the first missing ones asked about again at the end, slices after their first mention.
-    const digests: DigestMessage[] = [];
-    const missing: DigestMessage[] = [];
-    for (let i = 0; i < DIGESTS - 1000; i++) {
-      if (i % 4 === 0) {
-        digests.push(present[(i / 4) % present.length] as DigestMessage);
-      } else {
-        const digest = randomDigest();
-        digests.push(digest);
-        missing.push(digest);
-      }
-    }
-    digests.push(...missing.slice(0, 1000));
+    const { digests, missing } = mixedDigests(present, DIGESTS);
     request = encodeRequest(digests);
     expected = Buffer.from(
       FindMissingBlobsResponse.encode({ missingBlobDigests: missing }).finish(),

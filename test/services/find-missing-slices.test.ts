@@ -34,6 +34,7 @@ import { DiskBlobStore } from '../../src/storage/disk-blob-store.ts';
 import { VerifyingBlobStore } from '../../src/storage/verifying-blob-store.ts';
 import { ByteBudget } from '../../src/util/byte-budget.ts';
 import { silentLogger } from '../../src/util/logger.ts';
+import { mixedDigests, randomDigest } from '../support/blobs.ts';
 
 /** One findMissing call the CAS received. */
 interface Lookup {
@@ -93,20 +94,6 @@ function encode(blobDigests: DigestMessage[]): LazyFindMissingBlobsRequest {
   );
 }
 
-/** Random bytes drawn a megabyte at a time: a call of randomBytes per digest is slow. */
-let pool = Buffer.alloc(0);
-let used = 0;
-function randomDigest(): DigestMessage {
-  if (used + 36 > pool.length) {
-    pool = randomBytes(1 << 20);
-    used = 0;
-  }
-  const hash = pool.toString('hex', used, used + 32);
-  const sizeBytes = 1 + pool.readUIntBE(used + 32, 3);
-  used += 36;
-  return { hash, sizeBytes };
-}
-
 describe('FindMissingBlobs of 400,000 digests against a disk store', () => {
   const DIGESTS = 400_000;
   let dir: string;
@@ -143,18 +130,7 @@ describe('FindMissingBlobs of 400,000 digests against a disk store', () => {
   it('looks each digest up once, packed, in slices of a bounded length, and answers like the generated encoder', async () => {
     // A quarter present (each stored blob asked about 500 times), the rest missing, and the
     // first missing ones asked about again at the end, many slices after their first mention.
-    const digests: DigestMessage[] = [];
-    const missing: DigestMessage[] = [];
-    for (let i = 0; i < DIGESTS - 1000; i++) {
-      if (i % 4 === 0) {
-        digests.push(present[(i / 4) % present.length] as DigestMessage);
-      } else {
-        const digest = randomDigest();
-        digests.push(digest);
-        missing.push(digest);
-      }
-    }
-    digests.push(...missing.slice(0, 1000));
+    const { digests, missing } = mixedDigests(present, DIGESTS);
     cas.lookups.length = 0;
     const reply = await handler()(encode(digests), context());
 

@@ -1,31 +1,18 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { putBuffer, readAll } from '../../src/storage/blob-store.ts';
-import { type S3FaultProxy, startS3FaultProxy } from '../support/s3-fault-proxy.ts';
-import { type S3Server, startS3Server } from '../support/s3-server.ts';
 import { randomBlob, runBlobStoreContract } from './blob-store-contract.ts';
-import { openS3Store } from './s3-fixture.ts';
+import { proxiedS3 } from './s3-fixture.ts';
 
-let server: S3Server;
-let proxy: S3FaultProxy;
-before(async () => {
-  server = await startS3Server();
-  proxy = await startS3FaultProxy(server.endpoint);
-});
-after(async () => {
-  // Every request of every test above went through the proxy's checks.
-  assert.deepEqual(proxy.violations, []);
-  await proxy.stop();
-  await server.stop();
-});
+const emulator = proxiedS3();
 
 runBlobStoreContract('S3BlobStore', async () => ({
-  store: await openS3Store(server, proxy.endpoint),
+  store: await emulator.open(),
   cleanup: async () => {},
 }));
 
 runBlobStoreContract('S3BlobStore (action cache: not content-addressed)', async () => ({
-  store: await openS3Store(server, proxy.endpoint, { contentAddressed: false }),
+  store: await emulator.open({ contentAddressed: false }),
   cleanup: async () => {},
 }));
 
@@ -33,14 +20,14 @@ const MiB = 1024 * 1024;
 
 describe('S3BlobStore requests', () => {
   it('FindMissingBlobs of blobs this process wrote sends no request to S3', async () => {
-    const store = await openS3Store(server, proxy.endpoint);
+    const store = await emulator.open();
     try {
       const blobs = await Promise.all(Array.from({ length: 50 }, (_, i) => randomBlob(100 + i)));
       for (const { digest, data } of blobs) await putBuffer(store, digest, data);
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       const missing = await store.findMissing(blobs.map((b) => b.digest));
       assert.deepEqual(missing, []);
-      assert.equal(proxy.total(), 0, JSON.stringify(proxy.counts));
+      assert.equal(emulator.proxy.total(), 0, JSON.stringify(emulator.proxy.counts));
     } finally {
       await store.close();
     }
@@ -49,23 +36,23 @@ describe('S3BlobStore requests', () => {
   it('asks S3 once per unknown digest, then never again while it is known', async () => {
     // Two stores (two Kiln processes) sharing one bucket prefix.
     const options = { prefix: `shared-${Date.now()}/` };
-    const a = await openS3Store(server, proxy.endpoint, options);
-    const b = await openS3Store(server, proxy.endpoint, options);
+    const a = await emulator.open(options);
+    const b = await emulator.open(options);
     try {
       const present = await Promise.all([1, 2, 3].map((n) => randomBlob(n * 10)));
       const absent = await Promise.all([4, 5].map((n) => randomBlob(n * 10)));
       for (const { digest, data } of present) await putBuffer(a, digest, data);
       const all = [...present, ...absent].map((x) => x.digest);
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       const first = await b.findMissing([...all, ...all]);
       assert.deepEqual(first.map((d) => d.key).sort(), absent.map((x) => x.digest.key).sort());
-      assert.deepEqual(proxy.counts.HEAD, 5);
-      assert.equal(proxy.total(), 5);
-      proxy.resetCounts();
+      assert.deepEqual(emulator.proxy.counts.HEAD, 5);
+      assert.equal(emulator.proxy.total(), 5);
+      emulator.proxy.resetCounts();
       const second = await b.findMissing(all);
       assert.equal(second.length, 2);
       // Absent blobs are asked about again (they may have been uploaded since); present ones not.
-      assert.equal(proxy.total(), 2, JSON.stringify(proxy.counts));
+      assert.equal(emulator.proxy.total(), 2, JSON.stringify(emulator.proxy.counts));
     } finally {
       await a.close();
       await b.close();
@@ -74,34 +61,34 @@ describe('S3BlobStore requests', () => {
 
   it('learns what the bucket holds from one listing at start', async () => {
     const options = { prefix: `listed-${Date.now()}/` };
-    const writer = await openS3Store(server, proxy.endpoint, options);
+    const writer = await emulator.open(options);
     const blobs = await Promise.all(Array.from({ length: 30 }, (_, i) => randomBlob(50 + i)));
     try {
       for (const { digest, data } of blobs) await putBuffer(writer, digest, data);
     } finally {
       await writer.close();
     }
-    proxy.resetCounts();
-    const reader = await openS3Store(server, proxy.endpoint, { ...options, warmUp: true });
+    emulator.proxy.resetCounts();
+    const reader = await emulator.open({ ...options, warmUp: true });
     try {
       await reader.warmedUp;
       assert.equal(reader.counters.listed, blobs.length);
       assert.deepEqual(await reader.findMissing(blobs.map((b) => b.digest)), []);
-      assert.equal(proxy.counts.LIST, 1);
-      assert.equal(proxy.total(), 1, JSON.stringify(proxy.counts));
+      assert.equal(emulator.proxy.counts.LIST, 1);
+      assert.equal(emulator.proxy.total(), 1, JSON.stringify(emulator.proxy.counts));
     } finally {
       await reader.close();
     }
   });
 
   it('uploads a blob the store knows it holds no second time', async () => {
-    const store = await openS3Store(server, proxy.endpoint);
+    const store = await emulator.open();
     try {
       const { digest, data } = await randomBlob(1000);
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       await putBuffer(store, digest, data);
       await putBuffer(store, digest, data);
-      assert.equal(proxy.counts.PUT, 1);
+      assert.equal(emulator.proxy.counts.PUT, 1);
       assert.deepEqual(await readAll(store, digest), data);
     } finally {
       await store.close();
@@ -109,14 +96,14 @@ describe('S3BlobStore requests', () => {
   });
 
   it('sends a blob of exactly one part size as one PutObject', async () => {
-    const store = await openS3Store(server, proxy.endpoint);
+    const store = await emulator.open();
     try {
       const { digest, data } = await randomBlob(5 * MiB);
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       const writer = await store.put(digest);
       for (let i = 0; i < data.length; i += MiB) await writer.write(data.subarray(i, i + MiB));
       await writer.commit();
-      assert.deepEqual([proxy.counts.PUT, proxy.counts.POST], [1, 0]);
+      assert.deepEqual([emulator.proxy.counts.PUT, emulator.proxy.counts.POST], [1, 0]);
       assert.deepEqual(await readAll(store, digest), data);
     } finally {
       await store.close();
@@ -124,25 +111,25 @@ describe('S3BlobStore requests', () => {
   });
 
   it('sends a large blob as a multipart upload of part-sized requests, and a ranged GET for a range', async () => {
-    const store = await openS3Store(server, proxy.endpoint);
+    const store = await emulator.open();
     try {
       const { digest, data } = await randomBlob(12 * MiB + 5);
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       const writer = await store.put(digest);
       for (let i = 0; i < data.length; i += MiB) await writer.write(data.subarray(i, i + MiB));
       // Nothing is visible before commit, although parts went out.
       assert.equal((await store.findMissing([digest])).length, 1);
       await writer.commit();
       // Create, three parts (5 + 5 + 2 MiB), complete.
-      assert.equal(proxy.counts.POST, 2, JSON.stringify(proxy.counts));
-      assert.equal(proxy.counts.PUT, 3, JSON.stringify(proxy.counts));
-      proxy.resetCounts();
+      assert.equal(emulator.proxy.counts.POST, 2, JSON.stringify(emulator.proxy.counts));
+      assert.equal(emulator.proxy.counts.PUT, 3, JSON.stringify(emulator.proxy.counts));
+      emulator.proxy.resetCounts();
       const chunks: Buffer[] = [];
       for await (const c of await store.get(digest, { offset: 7 * MiB, limit: 10 })) {
         chunks.push(Buffer.from(c));
       }
       assert.deepEqual(Buffer.concat(chunks), data.subarray(7 * MiB, 7 * MiB + 10));
-      assert.equal(proxy.counts.GET, 1);
+      assert.equal(emulator.proxy.counts.GET, 1);
       assert.deepEqual(await readAll(store, digest), data);
     } finally {
       await store.close();

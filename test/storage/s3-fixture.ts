@@ -1,10 +1,14 @@
 /**
  * An S3BlobStore against the emulator, optionally through the fault proxy,
- * with short timeouts and backoff so fault tests finish quickly.
+ * with short timeouts and backoff so fault tests finish quickly; and the
+ * emulator and proxy a test file shares ({@link proxiedS3}).
  */
+import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { after, before } from 'node:test';
 import { S3BlobStore, type S3BlobStoreOptions } from '../../src/storage/s3-blob-store.ts';
-import type { S3Server } from '../support/s3-server.ts';
+import { type S3FaultProxy, startS3FaultProxy } from '../support/s3-fault-proxy.ts';
+import { type S3Server, startS3Server } from '../support/s3-server.ts';
 
 /** Options for a store in `server`'s bucket under a fresh prefix, talking to `endpoint`. */
 export function s3Options(
@@ -43,4 +47,47 @@ export function openS3Store(
   overrides?: Partial<S3BlobStoreOptions>,
 ): Promise<S3BlobStore> {
   return S3BlobStore.open(s3Options(server, endpoint, overrides));
+}
+
+/** An emulator behind the fault proxy, shared by one test file's tests. */
+export interface ProxiedS3 {
+  readonly server: S3Server;
+  readonly proxy: S3FaultProxy;
+  /** Opens a store ({@link s3Options}) in the emulator's bucket that talks through the proxy. */
+  open(overrides?: Partial<S3BlobStoreOptions>): Promise<S3BlobStore>;
+}
+
+/**
+ * Starts an emulator and the fault proxy in front of it before the file's
+ * tests, and after them checks that no request broke the proxy's rules and
+ * stops both. Call at the top level of a test file.
+ */
+export function proxiedS3(): ProxiedS3 {
+  let server: S3Server | undefined;
+  let proxy: S3FaultProxy | undefined;
+  before(async () => {
+    server = await startS3Server();
+    proxy = await startS3FaultProxy(server.endpoint);
+  });
+  after(async () => {
+    // Every request of every test went through the proxy's checks.
+    if (proxy !== undefined) assert.deepEqual(proxy.violations, []);
+    await proxy?.stop();
+    await server?.stop();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the S3 emulator starts in a before hook');
+    return value;
+  };
+  return {
+    get server() {
+      return started(server);
+    },
+    get proxy() {
+      return started(proxy);
+    },
+    open(overrides) {
+      return openS3Store(started(server), started(proxy).endpoint, overrides);
+    },
+  };
 }

@@ -5,26 +5,14 @@
  * existence index never vouches for a blob past that half.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { putBuffer, readAll } from '../../src/storage/blob-store.ts';
 import type { S3BlobStore } from '../../src/storage/s3-blob-store.ts';
-import { type S3FaultProxy, startS3FaultProxy } from '../support/s3-fault-proxy.ts';
-import { type S3Server, startS3Server } from '../support/s3-server.ts';
 import { randomBlob } from './blob-store-contract.ts';
-import { openS3Store } from './s3-fixture.ts';
+import { proxiedS3 } from './s3-fixture.ts';
 
 const DAY = 24 * 60 * 60 * 1000;
-let server: S3Server;
-let proxy: S3FaultProxy;
-before(async () => {
-  server = await startS3Server();
-  proxy = await startS3FaultProxy(server.endpoint);
-});
-after(async () => {
-  assert.deepEqual(proxy.violations, []);
-  await proxy.stop();
-  await server.stop();
-});
+const emulator = proxiedS3();
 
 /** Waits until the store's background touches are done (close waits for them). */
 async function settle(store: S3BlobStore, touches: number): Promise<void> {
@@ -36,7 +24,7 @@ async function settle(store: S3BlobStore, touches: number): Promise<void> {
 describe('S3BlobStore with a lifecycle rule', () => {
   it('rewrites a blob found present after half its expiry, once, keeping its bytes', async () => {
     let now = Date.now();
-    const store = await openS3Store(server, proxy.endpoint, {
+    const store = await emulator.open({
       expireAfterMs: 30 * DAY,
       knownTtlMs: 365 * DAY,
       clock: () => now,
@@ -44,22 +32,22 @@ describe('S3BlobStore with a lifecycle rule', () => {
     try {
       const { digest, data } = await randomBlob(1000);
       await putBuffer(store, digest, data);
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       // Within half the expiry the index answers.
       now += 14 * DAY;
       assert.deepEqual(await store.findMissing([digest]), []);
-      assert.equal(proxy.total(), 0);
+      assert.equal(emulator.proxy.total(), 0);
       // Past it, the index no longer vouches: S3 is asked, and the old blob is rewritten.
       now += 2 * DAY;
       assert.deepEqual(await store.findMissing([digest]), []);
       await settle(store, 1);
-      assert.equal(proxy.counts.HEAD, 1);
-      assert.equal(proxy.counts.COPY, 1);
+      assert.equal(emulator.proxy.counts.HEAD, 1);
+      assert.equal(emulator.proxy.counts.COPY, 1);
       assert.equal(store.counters.touches, 1);
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       assert.deepEqual(await store.findMissing([digest]), []);
       assert.deepEqual(await readAll(store, digest), data);
-      assert.equal(proxy.counts.COPY, 0);
+      assert.equal(emulator.proxy.counts.COPY, 0);
     } finally {
       await store.close();
     }
@@ -67,7 +55,7 @@ describe('S3BlobStore with a lifecycle rule', () => {
 
   it('rewrites an old action cache entry when it is read', async () => {
     let now = Date.now();
-    const store = await openS3Store(server, proxy.endpoint, {
+    const store = await emulator.open({
       expireAfterMs: 30 * DAY,
       contentAddressed: false,
       clock: () => now,
@@ -75,13 +63,13 @@ describe('S3BlobStore with a lifecycle rule', () => {
     try {
       const { digest, data } = await randomBlob(200);
       await putBuffer(store, digest, data);
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       assert.deepEqual(await readAll(store, digest), data);
-      assert.equal(proxy.counts.COPY, 0, 'a fresh entry was rewritten');
+      assert.equal(emulator.proxy.counts.COPY, 0, 'a fresh entry was rewritten');
       now += 20 * DAY;
       assert.deepEqual(await readAll(store, digest), data);
       await settle(store, 1);
-      assert.equal(proxy.counts.COPY, 1);
+      assert.equal(emulator.proxy.counts.COPY, 1);
     } finally {
       await store.close();
     }
@@ -94,7 +82,7 @@ describe('S3BlobStore with a lifecycle rule', () => {
       expireAfterMs: 30 * DAY,
       clock: () => now,
     };
-    const writer = await openS3Store(server, proxy.endpoint, options);
+    const writer = await emulator.open(options);
     const fresh = await randomBlob(100);
     try {
       await putBuffer(writer, fresh.digest, fresh.data);
@@ -102,13 +90,13 @@ describe('S3BlobStore with a lifecycle rule', () => {
       await writer.close();
     }
     now += 20 * DAY;
-    proxy.resetCounts();
-    const reader = await openS3Store(server, proxy.endpoint, { ...options, warmUp: true });
+    emulator.proxy.resetCounts();
+    const reader = await emulator.open({ ...options, warmUp: true });
     try {
       await reader.warmedUp;
       assert.equal(reader.counters.listed, 0);
-      assert.equal(proxy.counts.COPY, 0);
-      assert.equal(proxy.total(), 1, JSON.stringify(proxy.counts));
+      assert.equal(emulator.proxy.counts.COPY, 0);
+      assert.equal(emulator.proxy.total(), 1, JSON.stringify(emulator.proxy.counts));
     } finally {
       await reader.close();
     }
@@ -116,16 +104,16 @@ describe('S3BlobStore with a lifecycle rule', () => {
 
   it('without a lifecycle rule nothing is ever rewritten', async () => {
     let now = Date.now();
-    const store = await openS3Store(server, proxy.endpoint, { clock: () => now, knownTtlMs: DAY });
+    const store = await emulator.open({ clock: () => now, knownTtlMs: DAY });
     try {
       const { digest, data } = await randomBlob(100);
       await putBuffer(store, digest, data);
       now += 400 * DAY;
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       assert.deepEqual(await store.findMissing([digest]), []);
       assert.deepEqual(await readAll(store, digest), data);
-      assert.equal(proxy.counts.HEAD, 1);
-      assert.equal(proxy.counts.COPY, 0);
+      assert.equal(emulator.proxy.counts.HEAD, 1);
+      assert.equal(emulator.proxy.counts.COPY, 0);
     } finally {
       await store.close();
     }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { parseConfigText } from '../../src/config/load-config.ts';
 import { Compressor_Value } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { createServer } from '../../src/server/create-server.ts';
@@ -17,34 +17,22 @@ import { silentLogger } from '../../src/util/logger.ts';
 import { parsePrometheusText, sampleValue } from '../observe/prometheus-text.ts';
 import { randomBlob as randomBytesBlob, sha256Digest } from '../support/blobs.ts';
 import { call, connectClients } from '../support/grpc-clients.ts';
-import { type S3FaultProxy, startS3FaultProxy } from '../support/s3-fault-proxy.ts';
-import { type S3Server, startS3Server } from '../support/s3-server.ts';
 import { randomBlob } from './blob-store-contract.ts';
-import { openS3Store } from './s3-fixture.ts';
+import { proxiedS3 } from './s3-fixture.ts';
 
 const MiB = 1024 * 1024;
-let server: S3Server;
-let proxy: S3FaultProxy;
-before(async () => {
-  server = await startS3Server();
-  proxy = await startS3FaultProxy(server.endpoint);
-});
-after(async () => {
-  assert.deepEqual(proxy.violations, []);
-  await proxy.stop();
-  await server.stop();
-});
+const emulator = proxiedS3();
 
 describe('S3 request metrics', () => {
   it('count every request by operation and outcome, as the server received them', async () => {
     const DAY = 24 * 60 * 60 * 1000;
     let now = Date.now();
-    const store = await openS3Store(server, proxy.endpoint, {
+    const store = await emulator.open({
       expireAfterMs: 2 * DAY,
       clock: () => now,
     });
     try {
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       const small = await randomBlob(1000);
       const large = await randomBlob(11 * MiB);
       const absent = await randomBlob(10);
@@ -53,7 +41,7 @@ describe('S3 request metrics', () => {
       assert.deepEqual(await readAll(store, large.digest), large.data);
       assert.equal((await store.findMissing([absent.digest])).length, 1);
       // Two throttled HEADs, then success; a day and a half later a read touches the blob.
-      proxy.failNext(2, { kind: 'status', status: 503, code: 'SlowDown' }, 'HEAD');
+      emulator.proxy.failNext(2, { kind: 'status', status: 503, code: 'SlowDown' }, 'HEAD');
       assert.equal((await store.findMissing([(await randomBlob(20)).digest])).length, 1);
       now += 1.5 * DAY;
       assert.deepEqual(await readAll(store, small.digest), small.data);
@@ -85,9 +73,9 @@ describe('S3 request metrics', () => {
       );
       // The same numbers, request for request, as the server side saw them.
       const counted = [...m.requests.values()].reduce((a, b) => a + b, 0);
-      assert.equal(counted, proxy.total());
-      assert.equal(m.count('put', 'ok') + m.count('upload_part', 'ok'), proxy.counts.PUT);
-      assert.equal(m.count('copy', 'ok'), proxy.counts.COPY);
+      assert.equal(counted, emulator.proxy.total());
+      assert.equal(m.count('put', 'ok') + m.count('upload_part', 'ok'), emulator.proxy.counts.PUT);
+      assert.equal(m.count('copy', 'ok'), emulator.proxy.counts.COPY);
       // Body bytes: both blobs went up once and came down once.
       assert.ok(m.sentBytes >= small.data.length + large.data.length, String(m.sentBytes));
       assert.ok(m.sentBytes < small.data.length + large.data.length + 64 * 1024);
@@ -112,11 +100,11 @@ storage:
   stores:
     shared:
       s3:
-        endpoint: ${proxy.endpoint}
-        bucket: ${server.bucket}
+        endpoint: ${emulator.proxy.endpoint}
+        bucket: ${emulator.server.bucket}
         prefix: metrics-${Date.now()}/
-        accessKeyId: ${server.accessKeyId}
-        secretAccessKey: ${server.secretAccessKey}
+        accessKeyId: ${emulator.server.accessKeyId}
+        secretAccessKey: ${emulator.server.secretAccessKey}
         forcePathStyle: true
         warmUp: false
         writeLogInterval: 0
@@ -128,7 +116,7 @@ storage:
     const kiln = await createServer({ config, log: silentLogger() });
     const clients = connectClients(kiln.grpcAddress);
     try {
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       const blobs = [randomBytesBlob(3000), randomBytesBlob(400)];
       await call(clients.cas, 'batchUpdateBlobs', {
         instanceName: '',
@@ -152,7 +140,7 @@ storage:
         sampleValue(metrics, 'kiln_s3_requests_total', { store: 'shared', operation, outcome });
       assert.equal(requests('put', 'ok'), 2);
       assert.equal(requests('head', 'not_found'), 1);
-      assert.equal(proxy.total(), 3, JSON.stringify(proxy.counts));
+      assert.equal(emulator.proxy.total(), 3, JSON.stringify(emulator.proxy.counts));
       const sent = sampleValue(metrics, 'kiln_s3_bytes_total', {
         store: 'shared',
         direction: 'sent',

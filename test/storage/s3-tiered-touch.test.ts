@@ -6,29 +6,17 @@
  * touch costs S3 at most one COPY per half expiry however hot the blob is.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { putBuffer, readAll } from '../../src/storage/blob-store.ts';
 import { MemoryBlobStore } from '../../src/storage/memory-blob-store.ts';
 import { ReadCachingBlobStore } from '../../src/storage/read-caching-blob-store.ts';
 import type { S3BlobStore } from '../../src/storage/s3-blob-store.ts';
 import { ShardingBlobStore } from '../../src/storage/sharding-blob-store.ts';
-import { type S3FaultProxy, startS3FaultProxy } from '../support/s3-fault-proxy.ts';
-import { type S3Server, startS3Server } from '../support/s3-server.ts';
 import { randomBlob } from './blob-store-contract.ts';
-import { openS3Store } from './s3-fixture.ts';
+import { proxiedS3 } from './s3-fixture.ts';
 
 const DAY = 24 * 60 * 60 * 1000;
-let server: S3Server;
-let proxy: S3FaultProxy;
-before(async () => {
-  server = await startS3Server();
-  proxy = await startS3FaultProxy(server.endpoint);
-});
-after(async () => {
-  assert.deepEqual(proxy.violations, []);
-  await proxy.stop();
-  await server.stop();
-});
+const emulator = proxiedS3();
 
 /** Waits until the store's background requests (touches, age checks) reach `touches`. */
 async function settle(store: S3BlobStore, touches: number): Promise<void> {
@@ -41,7 +29,7 @@ async function settle(store: S3BlobStore, touches: number): Promise<void> {
 
 async function tiered(overrides: { expireAfterMs: number; contentAddressed?: boolean }) {
   const clock = { now: Date.now() };
-  const s3 = await openS3Store(server, proxy.endpoint, { ...overrides, clock: () => clock.now });
+  const s3 = await emulator.open({ ...overrides, clock: () => clock.now });
   const fast = new MemoryBlobStore({ maxBytes: 1024 * 1024 });
   return { s3, fast, store: new ReadCachingBlobStore({ fast, slow: s3 }), clock };
 }
@@ -52,27 +40,27 @@ describe('s3 behind a local tier, with a lifecycle rule', () => {
     try {
       const { digest, data } = await randomBlob(500);
       await putBuffer(store, digest, data);
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       // Young: served locally, S3 hears nothing.
       assert.deepEqual(await readAll(store, digest), data);
       assert.deepEqual(await store.findMissing([digest]), []);
-      assert.equal(proxy.total(), 0);
+      assert.equal(emulator.proxy.total(), 0);
       // Past half the expiry: still served locally, but the S3 object is rewritten in place.
       clock.now += 16 * DAY;
       for (let i = 0; i < 20; i++) assert.deepEqual(await readAll(store, digest), data);
       await settle(s3, 1);
-      assert.deepEqual(proxy.counts, { ...zero(), COPY: 1 });
+      assert.deepEqual(emulator.proxy.counts, { ...zero(), COPY: 1 });
       // Its clock restarted: nothing more for another half expiry.
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       clock.now += 10 * DAY;
       assert.deepEqual(await store.findMissing([digest]), []);
       assert.deepEqual(await readAll(store, digest), data);
-      assert.equal(proxy.total(), 0);
+      assert.equal(emulator.proxy.total(), 0);
       // FindMissingBlobs answered by the local tier counts as a use too.
       clock.now += 6 * DAY;
       assert.deepEqual(await store.findMissing([digest]), []);
       await settle(s3, 2);
-      assert.deepEqual(proxy.counts, { ...zero(), COPY: 1 });
+      assert.deepEqual(emulator.proxy.counts, { ...zero(), COPY: 1 });
     } finally {
       await store.close();
     }
@@ -85,7 +73,7 @@ describe('s3 behind a local tier, with a lifecycle rule', () => {
       const absent = await randomBlob(40);
       await putBuffer(store, hot.digest, hot.data);
       clock.now += 16 * DAY;
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       const missing = await store.findMissing([absent.digest, hot.digest, absent.digest]);
       assert.deepEqual(
         missing.map((d) => d.key),
@@ -93,7 +81,7 @@ describe('s3 behind a local tier, with a lifecycle rule', () => {
       );
       await settle(s3, 1);
       // The absent blob is asked about (HEAD), the hot one renewed (COPY); nothing else.
-      assert.deepEqual(proxy.counts, { ...zero(), HEAD: 1, COPY: 1 });
+      assert.deepEqual(emulator.proxy.counts, { ...zero(), HEAD: 1, COPY: 1 });
     } finally {
       await store.close();
     }
@@ -103,7 +91,7 @@ describe('s3 behind a local tier, with a lifecycle rule', () => {
     const prefix = `age-${Date.now()}/`;
     // Another process uploaded the blob.
     const { digest, data } = await randomBlob(700);
-    const writer = await openS3Store(server, proxy.endpoint, { prefix });
+    const writer = await emulator.open({ prefix });
     try {
       await putBuffer(writer, digest, data);
     } finally {
@@ -111,7 +99,7 @@ describe('s3 behind a local tier, with a lifecycle rule', () => {
     }
     // Sixteen days later, this node's local tier holds it; its s3 store never saw it.
     const clock = { now: Date.now() + 16 * DAY };
-    const s3 = await openS3Store(server, proxy.endpoint, {
+    const s3 = await emulator.open({
       prefix,
       expireAfterMs: 30 * DAY,
       clock: () => clock.now,
@@ -120,11 +108,11 @@ describe('s3 behind a local tier, with a lifecycle rule', () => {
     await putBuffer(fast, digest, data);
     const store = new ReadCachingBlobStore({ fast, slow: s3 });
     try {
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       for (let i = 0; i < 5; i++) assert.deepEqual(await readAll(store, digest), data);
       await settle(s3, 1);
       // One HEAD to learn it is old, one COPY to renew it; no GET: the bytes came from the local tier.
-      assert.deepEqual(proxy.counts, { ...zero(), HEAD: 1, COPY: 1 });
+      assert.deepEqual(emulator.proxy.counts, { ...zero(), HEAD: 1, COPY: 1 });
       assert.equal(s3.counters.ageChecks, 1);
     } finally {
       await store.close();
@@ -146,10 +134,10 @@ describe('s3 behind a local tier, with a lifecycle rule', () => {
       while (sharded.shardOf(blob.digest) !== 's3') blob = await randomBlob(90);
       await putBuffer(store, blob.digest, blob.data);
       clock.now += 20 * DAY;
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       assert.deepEqual(await readAll(store, blob.digest), blob.data);
       await settle(s3, 1);
-      assert.deepEqual(proxy.counts, { ...zero(), COPY: 1 });
+      assert.deepEqual(emulator.proxy.counts, { ...zero(), COPY: 1 });
     } finally {
       await store.close();
     }
@@ -161,11 +149,11 @@ describe('s3 behind a local tier, with a lifecycle rule', () => {
       const { digest, data } = await randomBlob(50);
       await putBuffer(store, digest, data);
       clock.now += 400 * DAY;
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       assert.deepEqual(await readAll(store, digest), data);
       assert.deepEqual(await store.findMissing([digest]), []);
       await new Promise((resolve) => setTimeout(resolve, 30));
-      assert.equal(proxy.total(), 0);
+      assert.equal(emulator.proxy.total(), 0);
     } finally {
       await store.close();
     }

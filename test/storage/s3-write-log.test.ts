@@ -5,27 +5,15 @@
  * blob; and the log never makes a blob look present that is not readable.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { putBuffer, readAll } from '../../src/storage/blob-store.ts';
-import { type S3FaultProxy, startS3FaultProxy } from '../support/s3-fault-proxy.ts';
-import { type S3Server, startS3Server } from '../support/s3-server.ts';
 import { randomBlob, runBlobStoreContract } from './blob-store-contract.ts';
-import { openS3Store } from './s3-fixture.ts';
+import { proxiedS3 } from './s3-fixture.ts';
 
-let server: S3Server;
-let proxy: S3FaultProxy;
-before(async () => {
-  server = await startS3Server();
-  proxy = await startS3FaultProxy(server.endpoint);
-});
-after(async () => {
-  assert.deepEqual(proxy.violations, []);
-  await proxy.stop();
-  await server.stop();
-});
+const emulator = proxiedS3();
 
 runBlobStoreContract('S3BlobStore with a write log', async () => ({
-  store: await openS3Store(server, proxy.endpoint, { writeLogIntervalMs: 50 }),
+  store: await emulator.open({ writeLogIntervalMs: 50 }),
   cleanup: async () => {},
 }));
 
@@ -42,8 +30,8 @@ async function pair(extra: { expireAfterMs?: number } = {}) {
     clock: () => clock.now,
     ...extra,
   };
-  const a = await openS3Store(server, proxy.endpoint, options);
-  const b = await openS3Store(server, proxy.endpoint, options);
+  const a = await emulator.open(options);
+  const b = await emulator.open(options);
   return { a, b, clock };
 }
 
@@ -56,16 +44,20 @@ describe('S3BlobStore write log', () => {
       for (const { digest, data } of written) await putBuffer(a, digest, data);
       clock.now += INTERVAL;
       await a.flushWriteLog();
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       const all = [...written, ...absent].map((x) => x.digest);
       const missing = await b.findMissing(all);
       assert.deepEqual(missing.map((d) => d.key).sort(), absent.map((x) => x.digest.key).sort());
       // Without the log: 43 HEADs. With it: the absent ones only, after one listing and one segment.
       assert.deepEqual(
-        { HEAD: proxy.counts.HEAD, LIST: proxy.counts.LIST, GET: proxy.counts.GET },
+        {
+          HEAD: emulator.proxy.counts.HEAD,
+          LIST: emulator.proxy.counts.LIST,
+          GET: emulator.proxy.counts.GET,
+        },
         { HEAD: 3, LIST: 1, GET: 1 },
       );
-      assert.equal(proxy.total(), 5, JSON.stringify(proxy.counts));
+      assert.equal(emulator.proxy.total(), 5, JSON.stringify(emulator.proxy.counts));
       assert.equal(b.counters.learnt, written.length);
       // What the log vouched for is readable.
       for (const { digest, data } of written.slice(0, 3)) {
@@ -86,21 +78,24 @@ describe('S3BlobStore write log', () => {
       const [first, second] = await Promise.all([1, 2].map((n) => randomBlob(n * 11)));
       if (first === undefined || second === undefined) throw new Error('two blobs');
       clock.now += INTERVAL;
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       // Its own segment is listed but not fetched: a LIST and a HEAD, no GET.
       assert.equal((await a.findMissing([first.digest])).length, 1);
-      assert.deepEqual([proxy.counts.LIST, proxy.counts.GET, proxy.counts.HEAD], [1, 0, 1]);
-      proxy.resetCounts();
+      assert.deepEqual(
+        [emulator.proxy.counts.LIST, emulator.proxy.counts.GET, emulator.proxy.counts.HEAD],
+        [1, 0, 1],
+      );
+      emulator.proxy.resetCounts();
       // Within the interval: no second listing.
       assert.equal((await a.findMissing([second.digest])).length, 1);
-      assert.deepEqual([proxy.counts.LIST, proxy.counts.HEAD], [0, 1]);
+      assert.deepEqual([emulator.proxy.counts.LIST, emulator.proxy.counts.HEAD], [0, 1]);
       // The same segment, once the interval passed, is not fetched again by b either.
       clock.now += INTERVAL;
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       assert.deepEqual(await b.findMissing([mine.digest]), []);
       clock.now += INTERVAL;
       assert.equal((await b.findMissing([first.digest])).length, 1);
-      assert.deepEqual([proxy.counts.LIST, proxy.counts.GET], [2, 1]);
+      assert.deepEqual([emulator.proxy.counts.LIST, emulator.proxy.counts.GET], [2, 1]);
     } finally {
       await a.close();
       await b.close();
@@ -126,9 +121,9 @@ describe('S3BlobStore write log', () => {
       await writer.commit();
       await a.flushWriteLog();
       clock.now += INTERVAL;
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       assert.deepEqual(await b.findMissing([digest]), []);
-      assert.equal(proxy.counts.HEAD, 0);
+      assert.equal(emulator.proxy.counts.HEAD, 0);
       assert.deepEqual(await readAll(b, digest), data);
     } finally {
       await a.close();
@@ -147,9 +142,9 @@ describe('S3BlobStore write log', () => {
       assert.deepEqual(await b.findMissing([digest]), []);
       // A day later the log's word is spent: b asks S3 (and touches the old object).
       clock.now += DAY;
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       assert.deepEqual(await b.findMissing([digest]), []);
-      assert.equal(proxy.counts.HEAD, 1);
+      assert.equal(emulator.proxy.counts.HEAD, 1);
     } finally {
       await a.close();
       await b.close();
@@ -158,14 +153,14 @@ describe('S3BlobStore write log', () => {
 
   it('without a write log each blob another process wrote costs a HEAD', async () => {
     const options = { prefix: `nolog-${Date.now()}/` };
-    const a = await openS3Store(server, proxy.endpoint, options);
-    const b = await openS3Store(server, proxy.endpoint, options);
+    const a = await emulator.open(options);
+    const b = await emulator.open(options);
     try {
       const written = await Promise.all(Array.from({ length: 10 }, (_, i) => randomBlob(20 + i)));
       for (const { digest, data } of written) await putBuffer(a, digest, data);
-      proxy.resetCounts();
+      emulator.proxy.resetCounts();
       assert.deepEqual(await b.findMissing(written.map((x) => x.digest)), []);
-      assert.deepEqual([proxy.counts.HEAD, proxy.total()], [10, 10]);
+      assert.deepEqual([emulator.proxy.counts.HEAD, emulator.proxy.total()], [10, 10]);
     } finally {
       await a.close();
       await b.close();

@@ -1,4 +1,5 @@
-/** Builds and uploads Actions and Commands for execution tests. */
+/** Builds and uploads Actions and Commands for execution tests, and runs them. */
+import { Metadata } from '@grpc/grpc-js';
 import {
   Action,
   Command,
@@ -6,6 +7,7 @@ import {
   type Digest as DigestMessage,
   Directory,
 } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { Operation } from '../../src/gen/google/longrunning/operations.js';
 import { sha256Digest } from './blobs.ts';
 import { call, type KilnClients } from './grpc-clients.ts';
 
@@ -116,4 +118,45 @@ async function uploadFileTree(
     });
   };
   return build(top);
+}
+
+/** Options for {@link executeAll}. */
+export interface ExecuteAllOptions {
+  /** Default true: the action runs even when its result is cached. */
+  readonly skipCacheLookup?: boolean;
+  /** Sent with the call (RequestMetadata, say). */
+  readonly metadata?: Metadata;
+  /** Called with the first Operation, while the execution goes on. */
+  readonly onFirst?: (op: Operation) => void;
+}
+
+/** Runs Execute and resolves with every Operation the stream sent, once it ends. */
+export function executeAll(
+  clients: KilnClients,
+  actionDigest: DigestMessage,
+  options: ExecuteAllOptions = {},
+): Promise<Operation[]> {
+  return new Promise<Operation[]>((resolve, reject) => {
+    const ops: Operation[] = [];
+    const stream = clients.execution.execute(
+      {
+        instanceName: '',
+        skipCacheLookup: options.skipCacheLookup ?? true,
+        actionDigest,
+        executionPolicy: undefined,
+        resultsCachePolicy: undefined,
+        digestFunction: 0,
+        inlineStdout: false,
+        inlineStderr: false,
+        inlineOutputFiles: [],
+      },
+      options.metadata ?? new Metadata(),
+    );
+    stream.on('data', (op: Operation) => {
+      ops.push(op);
+      if (ops.length === 1) options.onFirst?.(op);
+    });
+    stream.on('error', reject);
+    stream.on('end', () => resolve(ops));
+  });
 }

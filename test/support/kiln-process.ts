@@ -73,14 +73,20 @@ export async function startKiln(
 /** A `kiln worker` started by {@link startKilnWorker}. */
 export interface KilnWorkerProcess {
   readonly child: ChildProcess;
-  /** What it printed up to its "is working for" line. */
+  /** What it printed until it was ready. */
   readonly stdout: string;
+  /** Everything it logged (stderr) so far. */
+  stderr(): string;
 }
 
-/** Starts `kiln worker ARGS` (with `env` added) and waits for its "is working for" line. */
+/** Whether a worker that printed `stdout` and logged `stderr` is ready: by default, working. */
+export type WorkerReady = (stdout: string, stderr: string) => boolean;
+
+/** Starts `kiln worker ARGS` (with `env` added) and waits until it is `ready`. */
 export async function startKilnWorker(
   args: string[],
   env: NodeJS.ProcessEnv = {},
+  ready: WorkerReady = (stdout) => stdout.includes('is working for'),
 ): Promise<KilnWorkerProcess> {
   const child = spawn(NODE24, [KILN_BIN, 'worker', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -88,22 +94,27 @@ export async function startKilnWorker(
   });
   let stdout = '';
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`worker did not start:\n${stderr}`)), 20_000);
+    let started = false;
+    const check = () => {
+      if (started || !ready(stdout, stderr)) return;
+      started = true;
+      clearTimeout(timer);
+      resolve();
+    };
     child.stdout?.on('data', (d: Buffer) => {
       stdout += d.toString();
-      if (stdout.includes('is working for')) {
-        clearTimeout(timer);
-        resolve();
-      }
+      check();
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      check();
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`worker exited with ${code}:\n${stderr}`));
     });
   });
-  return { child, stdout };
+  return { child, stdout, stderr: () => stderr };
 }
