@@ -1,23 +1,16 @@
 /**
- * The edge every call crosses, for every service: requests that cannot be
- * decoded are answered INVALID_ARGUMENT (grpc-js would answer INTERNAL, as if
- * the server were at fault), and no status message leaves the server longer
- * than {@link STATUS_MESSAGE_LIMIT} characters.
+ * Request decoding that cannot fail the server: every service's requests
+ * decode through {@link withCheckedDecoding}, which turns a decoder's throw
+ * into an {@link UndecodableRequest}, and the edge interceptor
+ * (edge-interceptor.ts) answers it INVALID_ARGUMENT (grpc-js would answer
+ * INTERNAL, as if the server were at fault).
  */
-import {
-  Metadata,
-  Server,
-  ServerInterceptingCall,
-  type ServerInterceptor,
-  type ServiceDefinition,
-  status,
-  type UntypedServiceImplementation,
-} from '@grpc/grpc-js';
-import { cutStatusMessage, STATUS_MESSAGE_LIMIT } from '../errors.ts';
+import { Server, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { cutStatusMessage } from '../errors.ts';
 
 /**
  * What a request deserializer wrapped by {@link withCheckedDecoding} returns
- * instead of throwing; {@link requestBoundaryInterceptor} answers it.
+ * instead of throwing; the edge interceptor answers it.
  */
 export class UndecodableRequest {
   /** The INVALID_ARGUMENT message for the client. */
@@ -120,45 +113,6 @@ function readVarint(bytes: Uint8Array, at: number): { value: bigint; next: numbe
     if (byte < 0x80) return { value, next: pos + 1 };
   }
   return undefined;
-}
-
-/**
- * A grpc-js server interceptor that answers an {@link UndecodableRequest}
- * with INVALID_ARGUMENT (the handler never sees it) and cuts every status
- * message the handlers send to {@link STATUS_MESSAGE_LIMIT} characters.
- * List it after any interceptor that should see the statuses it sends.
- */
-export function requestBoundaryInterceptor(): ServerInterceptor {
-  return (_descriptor, call) => {
-    let rejected = false;
-    const intercepting: ServerInterceptingCall = new ServerInterceptingCall(call, {
-      start: (next) =>
-        next({
-          onReceiveMessage: (message, nextMessage) => {
-            if (rejected) return;
-            if (message instanceof UndecodableRequest) {
-              rejected = true;
-              intercepting.sendStatus({
-                code: status.INVALID_ARGUMENT,
-                details: message.reason,
-                metadata: new Metadata(),
-              });
-              return;
-            }
-            nextMessage(message);
-          },
-          onReceiveHalfClose: (nextHalfClose) => {
-            if (!rejected) nextHalfClose();
-          },
-        }),
-      sendStatus: (sent, next) => {
-        const details = sent.details;
-        if (details === undefined || details.length <= STATUS_MESSAGE_LIMIT) next(sent);
-        else next({ ...sent, details: cutStatusMessage(details) });
-      },
-    });
-    return intercepting;
-  };
 }
 
 /**

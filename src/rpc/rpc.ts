@@ -2,8 +2,9 @@
  * Glue between async service code and grpc-js handlers: every handler is
  * wrapped so that thrown errors become gRPC statuses (KilnError codes kept,
  * anything else INTERNAL and logged), and the request's REAPI
- * RequestMetadata is attached to log lines. {@link observingInterceptor}
- * reports every call's outcome to metrics, whichever service handled it.
+ * RequestMetadata is attached to log lines. The edge interceptor
+ * (edge-interceptor.ts) reports every call's outcome to an {@link RpcObserver},
+ * whichever service handled it.
  */
 import {
   type handleBidiStreamingCall,
@@ -12,8 +13,6 @@ import {
   type handleUnaryCall,
   Metadata,
   type ServerDuplexStream,
-  ServerInterceptingCall,
-  type ServerInterceptor,
   type ServerReadableStream,
   type ServerUnaryCall,
   type ServerWritableStream,
@@ -25,7 +24,7 @@ import { cutStatusMessage, KilnError } from '../errors.ts';
 import { RequestMetadata } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { Status } from '../gen/google/rpc/status.js';
 import type { Logger } from '../util/logger.ts';
-import { identityOf } from './auth-interceptor.ts';
+import { identityOf } from './call-auth.ts';
 
 const REQUEST_METADATA_KEY = 'build.bazel.remote.execution.v2.requestmetadata-bin';
 
@@ -116,7 +115,7 @@ export function toServiceError(err: unknown, log: Logger, method: string): Parti
 interface ContextCall {
   metadata: Metadata;
   cancelled: boolean;
-  once(event: 'cancelled', fn: () => void): unknown;
+  on(event: 'cancelled', fn: () => void): unknown;
   getDeadline(): Date | number;
 }
 
@@ -141,8 +140,19 @@ class LazyContext implements RpcContext {
     this.#call = call;
   }
 
-  /** An arrow function, so that it keeps working when taken off the context. */
-  readonly cancelled = (): boolean => this.#call.cancelled;
+  #cancelled: (() => boolean) | undefined;
+
+  /**
+   * A function that keeps working when taken off the context, made on first
+   * use: most calls never ask, and a long poll would hold it while it waits.
+   */
+  get cancelled(): () => boolean {
+    if (this.#cancelled === undefined) {
+      const call = this.#call;
+      this.#cancelled = () => call.cancelled;
+    }
+    return this.#cancelled;
+  }
 
   get log(): Logger {
     if (this.#log === undefined) {
@@ -167,9 +177,11 @@ class LazyContext implements RpcContext {
     if (this.#abort === undefined) {
       const abort = new AbortController();
       this.#abort = abort;
-      // A call cancelled before anyone asked for the signal has already emitted 'cancelled'.
+      // A call cancelled before anyone asked for the signal has already
+      // emitted 'cancelled'. `on`, not `once`: grpc-js emits it once per
+      // call, and `once` would add a wrapper and its state to every waiting call.
       if (this.#call.cancelled) abort.abort(CALL_CANCELLED);
-      else this.#call.once('cancelled', () => abort.abort(CALL_CANCELLED));
+      else this.#call.on('cancelled', () => abort.abort(CALL_CANCELLED));
     }
     return this.#abort.signal;
   }
@@ -187,7 +199,8 @@ function contextFor(base: Logger, method: string, call: ContextCall): RpcContext
   return new LazyContext(base, method, call);
 }
 
-function deadlineOf(deadline: Date | number): number | undefined {
+/** A grpc-js deadline in epoch milliseconds, or undefined when the call has none. */
+export function deadlineOf(deadline: Date | number): number | undefined {
   const ms = deadline instanceof Date ? deadline.getTime() : deadline;
   return Number.isFinite(ms) ? ms : undefined;
 }
@@ -315,7 +328,8 @@ export interface RpcObserver {
 /** `/pkg.Service/Method` → short service and method names, cached per path. */
 const methodNames = new Map<string, { service: string; method: string }>();
 
-function namesOf(path: string): { service: string; method: string } {
+/** The short service and method names of a method path (the same object for every call). */
+export function namesOf(path: string): { service: string; method: string } {
   let names = methodNames.get(path);
   if (names === undefined) {
     const slash = path.lastIndexOf('/');
@@ -327,47 +341,4 @@ function namesOf(path: string): { service: string; method: string } {
     methodNames.set(path, names);
   }
   return names;
-}
-
-/**
- * A grpc-js server interceptor that reports each call's outcome once: when
- * its status is sent, or when the client cancels (or its deadline passes)
- * first. An interceptor rather than code in the handler wrappers above, so
- * that every service is measured, including ones that do not use them, and
- * the code is the one really sent.
- */
-export function observingInterceptor(observer: RpcObserver): ServerInterceptor {
-  return (descriptor, call) => {
-    const { service, method } = namesOf(descriptor.path);
-    const startMs = performance.now();
-    let metadata: Metadata | undefined;
-    let reported = false;
-    const report = (code: status, message: string): void => {
-      if (reported) return;
-      reported = true;
-      const durationMs = performance.now() - startMs;
-      observer.rpcFinished({ service, method, code, message, durationMs, metadata });
-    };
-    return new ServerInterceptingCall(call, {
-      start: (next) =>
-        next({
-          onReceiveMetadata: (received, nextMetadata) => {
-            metadata = received;
-            nextMetadata(received);
-          },
-          onCancel: () => {
-            const deadline = deadlineOf(call.getDeadline());
-            if (deadline !== undefined && deadline <= Date.now()) {
-              report(status.DEADLINE_EXCEEDED, 'deadline exceeded');
-            } else {
-              report(status.CANCELLED, 'cancelled by the client');
-            }
-          },
-        }),
-      sendStatus: (sent, next) => {
-        report(sent.code, sent.details ?? '');
-        next(sent);
-      },
-    });
-  };
 }

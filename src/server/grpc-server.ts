@@ -17,12 +17,12 @@ import { ActionCacheAdminService } from '../gen/kiln/admin/v1/action_cache_admin
 import type { AuditLog } from '../observe/audit-log.ts';
 import type { ByteStreamStats } from '../observe/bytestream-metrics.ts';
 import type { HealthStats } from '../observe/health-metrics.ts';
-import { authInterceptor } from '../rpc/auth-interceptor.ts';
+import type { Tracing } from '../observe/tracing.ts';
 import { byteStreamServiceDefinition } from '../rpc/bytestream-codec.ts';
 import { casServiceDefinition } from '../rpc/cas-codec.ts';
 import { installFrameHeadroom } from '../rpc/grpc-frame-headroom.ts';
-import { CheckedDecodingServer, requestBoundaryInterceptor } from '../rpc/request-boundary.ts';
-import { observingInterceptor, type RpcObserver } from '../rpc/rpc.ts';
+import { CheckedDecodingServer } from '../rpc/request-boundary.ts';
+import type { RpcObserver } from '../rpc/rpc.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import { createActionCacheAdminService } from '../services/action-cache-admin-service.ts';
 import {
@@ -50,6 +50,7 @@ import type { BlobStore } from '../storage/blob-store.ts';
 import { grpcServerCredentials } from '../tls/grpc-server-credentials.ts';
 import type { ReloadingServerTls } from '../tls/reloading-server-tls.ts';
 import type { Logger } from '../util/logger.ts';
+import { callInterceptors } from './call-interceptors.ts';
 import { addExecutionServices } from './execution-services.ts';
 import { setConnectionWindow, setInitialStreamWindow } from './http2-tuning.ts';
 
@@ -89,6 +90,8 @@ export interface GrpcServerOptions {
   readonly remoteAsset?: GrpcRemoteAssetOptions;
   /** Told the outcome of every call to every service (metrics, recent errors). */
   readonly rpcObserver?: RpcObserver;
+  /** When set, every call gets a span (tracing-interceptor.ts); no per-call cost without it. */
+  readonly tracing?: Tracing;
   /** Told every GetActionResult hit and miss (metrics, build tracking). */
   readonly onActionCacheLookup?: (lookup: ActionCacheLookup) => void;
   /**
@@ -160,10 +163,30 @@ export function parseListenAddress(listen: string): { host: string; port: number
   return { host: match[1] as string, port };
 }
 
+/** A gRPC server with every service registered, not yet bound (see {@link prepareGrpcServer}). */
+export interface PreparedGrpcServer {
+  /** Where the server is in its life; `starting` until bound and ready. */
+  phase(): ServingPhase;
+  /** Binds the port and starts serving. Call once. */
+  bind(): Promise<RunningGrpcServer>;
+  /** Releases what preparing opened, for a server that will not be bound. */
+  abandon(): Promise<void>;
+}
+
 /** Starts the gRPC server. */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
+  return (await prepareGrpcServer(options)).bind();
+}
+
+/**
+ * Builds the gRPC server and registers its services without binding the
+ * port, so that a caller can finish the rest of its start-up first: once
+ * bound, a fleet of reconnecting workers competes with every later step.
+ */
+export async function prepareGrpcServer(options: GrpcServerOptions): Promise<PreparedGrpcServer> {
   const { log, cas } = options;
-  const { host } = parseListenAddress(options.listen);
+  // A malformed address fails before anything is built.
+  parseListenAddress(options.listen);
   const uploads = new UploadRegistry({ idleTimeoutMs: options.uploadIdleTimeoutMs });
   const readStreams = new ReadStreams(options.maxReadStreams ?? DEFAULT_MAX_READ_STREAMS);
   const actionCache =
@@ -182,13 +205,14 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     // Kiln serves no channelz service; its bookkeeping (per-call counters and
     // timestamps, a reference per call) was a few percent of a remote build's CPU.
     'grpc.enable_channelz': 0,
-    // The boundary interceptor is last, outermost, so the observer sees the
-    // statuses it sends; authentication sits between, so the observer sees denials too.
-    interceptors: [
-      ...(options.rpcObserver ? [observingInterceptor(options.rpcObserver)] : []),
-      authInterceptor(authenticator, options.audit),
-      requestBoundaryInterceptor(),
-    ],
+    // One edge interceptor (authentication, request boundary, observer), and
+    // tracing only when it is on: see call-interceptors.ts.
+    interceptors: callInterceptors({
+      authenticator,
+      audit: options.audit,
+      rpcObserver: options.rpcObserver,
+      tracing: options.tracing,
+    }),
   });
   server.addService(
     CapabilitiesService,
@@ -244,6 +268,46 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     log.warn('could not hook grpc-js response framing; ByteStream.Read will copy every chunk');
   }
   const tunedStreams = setInitialStreamWindow(server, FLOW_CONTROL_WINDOW_BYTES);
+  return {
+    phase: () => health.phase,
+    abandon: async () => {
+      await uploads.close();
+      await remoteAsset?.close();
+    },
+    bind: () =>
+      bindPrepared({
+        options,
+        server,
+        health,
+        serviceNames,
+        tunedStreams,
+        remoteAsset,
+        uploads,
+        readStreams,
+        executionStreams,
+      }),
+  };
+}
+
+/** What {@link prepareGrpcServer} built, for {@link bindPrepared}. */
+interface PreparedParts {
+  readonly options: GrpcServerOptions;
+  readonly server: CheckedDecodingServer;
+  readonly health: HealthStatus;
+  readonly serviceNames: string[];
+  readonly tunedStreams: boolean;
+  readonly remoteAsset: RemoteAsset | undefined;
+  readonly uploads: UploadRegistry;
+  readonly readStreams: ReadStreams;
+  readonly executionStreams: ExecutionStreams;
+}
+
+/** Binds a prepared server's port and returns it running. */
+async function bindPrepared(parts: PreparedParts): Promise<RunningGrpcServer> {
+  const { options, server, health, serviceNames, tunedStreams, remoteAsset } = parts;
+  const { uploads, readStreams, executionStreams } = parts;
+  const { log } = options;
+  const { host } = parseListenAddress(options.listen);
   const port = await new Promise<number>((resolve, reject) => {
     const creds =
       options.tls === undefined

@@ -37,7 +37,7 @@ import {
   ServerCapabilities,
 } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { WriteRequest, WriteResponse } from '../../src/gen/google/bytestream/bytestream.js';
-import { authInterceptor } from '../../src/rpc/auth-interceptor.ts';
+import { edgeInterceptor } from '../../src/rpc/edge-interceptor.ts';
 import { hasBlob } from '../../src/storage/blob-store.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 import { createTestCa, opensslMissing } from '../support/test-certificates.ts';
@@ -306,7 +306,7 @@ describe('JWT key set from an HTTPS URL', { skip: !process.env.CI && missing }, 
       provider.body = jwksText(first);
       provider.delayMs = 300;
       const auth = await authenticator({ instances: ['team-a'] });
-      grpc = new Server({ interceptors: [authInterceptor(auth), readAhead] });
+      grpc = new Server({ interceptors: [edgeInterceptor({ authenticator: auth }), readAhead] });
       const service: CapabilitiesServer = {
         getCapabilities: (call, callback) => {
           handled.push(call.request.instanceName);

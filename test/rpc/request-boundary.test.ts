@@ -11,10 +11,8 @@ import {
 } from '@grpc/grpc-js';
 import { cutStatusMessage, quote } from '../../src/errors.ts';
 import type { ReadResponse } from '../../src/gen/google/bytestream/bytestream.js';
-import {
-  CheckedDecodingServer,
-  requestBoundaryInterceptor,
-} from '../../src/rpc/request-boundary.ts';
+import { edgeInterceptor } from '../../src/rpc/edge-interceptor.ts';
+import { CheckedDecodingServer } from '../../src/rpc/request-boundary.ts';
 import { sha256Digest } from '../support/blobs.ts';
 import { CLIENT_OPTIONS, call } from '../support/grpc-clients.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
@@ -261,9 +259,9 @@ describe('64-bit fields beyond 2^53', () => {
   });
 });
 
-describe('requestBoundaryInterceptor', () => {
+describe('the edge interceptor without authentication', () => {
   it('cuts a status message that a handler sends unquoted, so no service can send one too long', async () => {
-    const server = new CheckedDecodingServer({ interceptors: [requestBoundaryInterceptor()] });
+    const server = new CheckedDecodingServer({ interceptors: [edgeInterceptor({})] });
     const path = '/test.Echo/Fail';
     server.addService(
       {
