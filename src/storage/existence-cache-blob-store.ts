@@ -116,6 +116,11 @@ export class ExistenceCacheBlobStore implements BlobStore {
     return missing;
   }
 
+  /** The backend holds the blobs, so it is the one to hear they were used. */
+  noteUsed(digests: readonly Digest[]): void {
+    this.#backend.noteUsed?.(digests);
+  }
+
   /** Forgets every remembered digest and closes the backend. */
   async close(): Promise<void> {
     this.#present.clear();

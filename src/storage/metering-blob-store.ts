@@ -61,6 +61,10 @@ export class MeteringBlobStore implements BlobStore {
     return this.#backend.findMissing(digests);
   }
 
+  noteUsed(digests: readonly Digest[]): void {
+    this.#backend.noteUsed?.(digests);
+  }
+
   close(): Promise<void> {
     return this.#backend.close();
   }

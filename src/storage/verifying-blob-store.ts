@@ -78,6 +78,11 @@ export class VerifyingBlobStore implements BlobStore {
     return stored.length === 0 ? Promise.resolve([]) : this.#backend.findMissing(stored);
   }
 
+  noteUsed(digests: readonly Digest[]): void {
+    const stored = digests.filter((d) => !isEmptyDigest(d));
+    if (stored.length > 0) this.#backend.noteUsed?.(stored);
+  }
+
   close(): Promise<void> {
     return this.#backend.close();
   }

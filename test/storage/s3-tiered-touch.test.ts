@@ -7,11 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { putBuffer, readAll } from '../../src/storage/blob-store.ts';
+import { type BlobStore, putBuffer, readAll } from '../../src/storage/blob-store.ts';
+import { ExistenceCacheBlobStore } from '../../src/storage/existence-cache-blob-store.ts';
 import { MemoryBlobStore } from '../../src/storage/memory-blob-store.ts';
+import { MeteringBlobStore } from '../../src/storage/metering-blob-store.ts';
 import { ReadCachingBlobStore } from '../../src/storage/read-caching-blob-store.ts';
 import type { S3BlobStore } from '../../src/storage/s3-blob-store.ts';
 import { ShardingBlobStore } from '../../src/storage/sharding-blob-store.ts';
+import { VerifyingBlobStore } from '../../src/storage/verifying-blob-store.ts';
 import { randomBlob } from './blob-store-contract.ts';
 import { proxiedS3 } from './s3-fixture.ts';
 
@@ -142,6 +145,37 @@ describe('s3 behind a local tier, with a lifecycle rule', () => {
       await store.close();
     }
   });
+
+  // Every decorator that can sit between the local tier and s3 must pass the use on.
+  const decorators: Record<string, (backend: BlobStore) => BlobStore> = {
+    'existence cache': (backend) =>
+      new ExistenceCacheBlobStore({ backend, ttlMs: 60_000, maxEntries: 100 }),
+    'verifying store': (backend) => new VerifyingBlobStore({ backend }),
+    'metering store': (backend) =>
+      new MeteringBlobStore({ backend, onRead: () => {}, onWrite: () => {} }),
+  };
+  for (const [name, decorate] of Object.entries(decorators)) {
+    it(`reaches s3 through the ${name}`, async () => {
+      const clock = { now: Date.now() };
+      const s3 = await emulator.open({ expireAfterMs: 30 * DAY, clock: () => clock.now });
+      const fast = new MemoryBlobStore({ maxBytes: 1024 * 1024 });
+      const store = new ReadCachingBlobStore({ fast, slow: decorate(s3) });
+      try {
+        const { digest, data } = await randomBlob(120);
+        await putBuffer(store, digest, data);
+        clock.now += 20 * DAY;
+        emulator.proxy.resetCounts();
+        // Served by the local tier, yet the old S3 object is renewed, once.
+        for (let i = 0; i < 3; i++) assert.deepEqual(await readAll(store, digest), data);
+        assert.deepEqual(await store.findMissing([digest]), []);
+        await settle(s3, 1);
+        assert.deepEqual(emulator.proxy.counts, { ...zero(), COPY: 1 });
+        assert.equal(s3.counters.touches, 1);
+      } finally {
+        await store.close();
+      }
+    });
+  }
 
   it('without a lifecycle rule a served blob costs S3 nothing', async () => {
     const { store, clock } = await tiered({ expireAfterMs: 0 });
