@@ -8,10 +8,7 @@ import { type Authenticator, createAuthenticator } from '../auth/authenticator.t
 import { ActionCache } from '../cache/action-cache.ts';
 import type { RemoteAssetConfig } from '../config/asset-schema.ts';
 import { FetchService, PushService } from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
-import {
-  ActionCacheService,
-  CapabilitiesService,
-} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { ActionCacheService } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { HealthCheckResponse_ServingStatus, HealthService } from '../gen/grpc/health/v1/health.js';
 import { ActionCacheAdminService } from '../gen/kiln/admin/v1/action_cache_admin.js';
 import type { AuditLog } from '../observe/audit-log.ts';
@@ -19,6 +16,7 @@ import type { ByteStreamStats } from '../observe/bytestream-metrics.ts';
 import type { HealthStats } from '../observe/health-metrics.ts';
 import type { Tracing } from '../observe/tracing.ts';
 import { byteStreamServiceDefinition } from '../rpc/bytestream-codec.ts';
+import { capabilitiesServiceDefinition } from '../rpc/capabilities-codec.ts';
 import { casServiceDefinition } from '../rpc/cas-codec.ts';
 import { installFrameHeadroom } from '../rpc/grpc-frame-headroom.ts';
 import { CheckedDecodingServer } from '../rpc/request-boundary.ts';
@@ -215,7 +213,7 @@ export async function prepareGrpcServer(options: GrpcServerOptions): Promise<Pre
     }),
   });
   server.addService(
-    CapabilitiesService,
+    capabilitiesServiceDefinition,
     createCapabilitiesService({
       log,
       executionEnabled: options.scheduler !== undefined,

@@ -14,6 +14,7 @@ import {
   type ServerCapabilities,
   SymlinkAbsolutePathStrategy_Value,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { encodeOnce } from '../rpc/capabilities-codec.ts';
 import { unary } from '../rpc/rpc.ts';
 import type { Logger } from '../util/logger.ts';
 import { MAX_BATCH_TOTAL_SIZE_BYTES } from './limits.ts';
@@ -69,10 +70,12 @@ export function serverCapabilities(
 /**
  * Creates the Capabilities service implementation. `update_enabled` is told
  * per caller: true only for callers with `ac:write` on the request's instance.
+ * Those are the only two answers, each encoded once when first sent (see
+ * capabilities-codec.ts, whose service definition must be the one registered).
  */
 export function createCapabilitiesService(options: CapabilitiesServiceOptions): CapabilitiesServer {
-  const caps = serverCapabilities(options, true);
-  const readOnly = serverCapabilities(options, false);
+  const caps = encodeOnce(serverCapabilities(options, true));
+  const readOnly = encodeOnce(serverCapabilities(options, false));
   return {
     getCapabilities: unary(
       options.log,
