@@ -6,23 +6,15 @@
  * is written to a temporary file and renamed into place only when complete,
  * so a blob is either absent or whole, whatever moment the process dies.
  */
-import { readFileSync } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, unlink, utimes } from 'node:fs/promises';
+import { mkdir, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../digest/digest.ts';
-import { fromFsError, invalidArgument, type KilnError, notFound } from '../errors.ts';
+import { fromFsError, invalidArgument } from '../errors.ts';
 import { BlobFileUploads } from './blob-file-uploads.ts';
-import {
-  type BlobStore,
-  type BlobWriter,
-  type ReadRange,
-  resolveRange,
-  type StoreStats,
-} from './blob-store.ts';
+import type { BlobStore, BlobWriter, ReadRange, StoreStats } from './blob-store.ts';
 import { CompactDigestIndex, NONE } from './compact-digest-index.ts';
 import { uniqueDigests } from './digest-index.ts';
-import { readChunks } from './disk-chunk-reader.ts';
+import { type BlobReadSource, readBlob, SMALL_BLOB_BYTES } from './disk-blob-reads.ts';
 import { loadDiskIndex } from './disk-index-loader.ts';
 import { type BlobLocation, digestOfKey, locateBlob } from './disk-layout.ts';
 import type { DiskBlobStoreOptions } from './disk-store-options.ts';
@@ -30,20 +22,10 @@ import { KeyedQueue } from './keyed-queue.ts';
 import { PackLog, type PackSlot } from './pack-log.ts';
 import { SmallBlobWriter } from './small-blob-writer.ts';
 
-export type { DiskBlobStoreOptions } from './disk-store-options.ts';
-
-/**
- * Blobs up to this size go to packs (see pack-log.ts), buffered in memory
- * until commit, and are read with one synchronous positioned read. Remote
- * builds are mostly such blobs (Actions, Commands, Directories, small
- * outputs); for them a file's asynchronous open, read and close, each a trip
- * through the libuv thread pool and back, cost more CPU than the reads
- * themselves, and creating the file cost more still. Files of this size
- * left by an older version of Kiln are still read, with one synchronous call.
- */
-export const SMALL_BLOB_BYTES = 64 * 1024;
-
 export { DIRECT_MIN_BYTES } from './blob-file-uploads.ts';
+
+export { SMALL_BLOB_BYTES } from './disk-blob-reads.ts';
+export type { DiskBlobStoreOptions } from './disk-store-options.ts';
 
 /** A pack slot; the store needs no tag, as a record's key names its digest. */
 type Slot = PackSlot<true>;
@@ -89,6 +71,8 @@ export class DiskBlobStore implements BlobStore {
   /** Stamps of entries committed while the index is being built; undefined once it is over. */
   #committedWhileIndexing: Set<number> | undefined = new Set();
   readonly #packBytes: number;
+  /** What the read path (disk-blob-reads.ts) sees of the store. */
+  readonly #reads: BlobReadSource;
 
   private constructor(options: DiskBlobStoreOptions) {
     this.#blobsDir = join(options.path, 'blobs');
@@ -101,6 +85,18 @@ export class DiskBlobStore implements BlobStore {
     this.#packBytes =
       options.packBytes ??
       Math.min(64 * 1024 * 1024, Math.max(64 * 1024, Math.floor(options.maxBytes / 16)));
+    this.#reads = {
+      index: this.#index,
+      packs: () => this.#packs as PackLog<true>,
+      indexing: () => this.#indexing,
+      indexed: () => this.#indexed,
+      locate: (key) => this.#locate(key),
+      touch: (digest, stamp) => this.#touch(digest, stamp, true),
+      forgetStale: (digest, stamp) => {
+        const id = this.#current(digest, stamp);
+        if (id !== NONE) this.#forget(id);
+      },
+    };
   }
 
   /** Opens (creating if needed) the store at `options.path`, cleaning up after any crash. */
@@ -177,96 +173,9 @@ export class DiskBlobStore implements BlobStore {
     };
   }
 
-  /**
-   * Streams the blob in chunks of up to 1 MiB, each with `CHUNK_HEADROOM` free
-   * bytes in front (see `hasHeadroom` in disk-chunk-reader.ts). The stream holds the file
-   * open until it ends or is abandoned (leaving a `for await` loop ends it), so
-   * a blob evicted meanwhile is still read whole.
-   */
-  async get(digest: Digest, range?: ReadRange): Promise<AsyncIterable<Uint8Array>> {
-    let id = this.#index.find(digest);
-    if (id === NONE && this.#indexing) {
-      // Perhaps on disk and not indexed yet.
-      await this.#indexed;
-      id = this.#index.find(digest);
-    }
-    if (id === NONE) {
-      this.#locate(digest.key); // A malformed key is INVALID_ARGUMENT, not NOT_FOUND.
-      throw notFound(`blob ${digest.key} not found`);
-    }
-    const length = this.#index.lengthOf(id);
-    const slot = this.#index.refOf(id);
-    // Names this entry across the awaits below, where another copy may replace it.
-    const stamp = this.#index.stamp(id);
-    const { start, end } = resolveRange(length, range, digest.key);
-    if (slot !== undefined) return this.#getPacked(digest, stamp, slot, start, end);
-    const { file } = this.#locate(digest.key); // Only valid keys are indexed.
-    if (length <= SMALL_BLOB_BYTES) return this.#getSmall(digest, stamp, file, start, end);
-    let handle: FileHandle;
-    try {
-      handle = await open(file, 'r');
-    } catch (err) {
-      throw this.#openFailure(digest, stamp, err);
-    }
-    this.#touch(digest, stamp, true);
-    if (start === end) {
-      await handle.close();
-      return empty();
-    }
-    return readChunks(handle, start, end);
-  }
-
-  /** Reads a packed blob with one synchronous positioned read. */
-  #getPacked(
-    digest: Digest,
-    stamp: number,
-    slot: Slot,
-    start: number,
-    end: number,
-  ): AsyncIterable<Uint8Array> {
-    if (start === end) {
-      this.#touch(digest, stamp, true);
-      return empty();
-    }
-    let data: Buffer;
-    try {
-      data = (this.#packs as PackLog<true>).read(slot, start, end);
-    } catch (err) {
-      throw fromFsError(err, `disk store: reading blob ${digest.key}`);
-    }
-    this.#touch(digest, stamp, true);
-    return once(data);
-  }
-
-  /**
-   * Reads a small blob file with one synchronous call (see {@link SMALL_BLOB_BYTES}).
-   */
-  #getSmall(
-    digest: Digest,
-    stamp: number,
-    file: string,
-    start: number,
-    end: number,
-  ): AsyncIterable<Uint8Array> {
-    let data: Buffer;
-    try {
-      data = readFileSync(file);
-    } catch (err) {
-      throw this.#openFailure(digest, stamp, err);
-    }
-    this.#touch(digest, stamp, true);
-    return start === end ? empty() : once(data.subarray(start, end));
-  }
-
-  /** The error for a blob file that could not be opened; a vanished file is NOT_FOUND. */
-  #openFailure(digest: Digest, stamp: number, err: unknown): KilnError {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      return fromFsError(err, `disk store: reading blob ${digest.key}`);
-    }
-    // Deleted behind our back; forget it unless a newer copy was committed meanwhile.
-    const id = this.#current(digest, stamp);
-    if (id !== NONE) this.#forget(id);
-    return notFound(`blob ${digest.key} not found`);
+  /** See `readBlob` in disk-blob-reads.ts. */
+  get(digest: Digest, range?: ReadRange): Promise<AsyncIterable<Uint8Array>> {
+    return readBlob(this.#reads, digest, range);
   }
 
   async put(digest: Digest): Promise<BlobWriter> {
@@ -498,10 +407,4 @@ export class DiskBlobStore implements BlobStore {
     // The budget may have shrunk since the last run, and commits meanwhile did not evict.
     await this.#evict();
   }
-}
-
-async function* empty(): AsyncIterable<Uint8Array> {}
-
-async function* once(chunk: Uint8Array): AsyncIterable<Uint8Array> {
-  yield chunk;
 }

@@ -5,122 +5,37 @@
  * scheduler restarts or forgets the session.
  */
 import { hostname } from 'node:os';
-import {
-  type ChannelCredentials,
-  credentials,
-  type Interceptor,
-  type ServiceError,
-  status,
-} from '@grpc/grpc-js';
+import { credentials, type ServiceError, status } from '@grpc/grpc-js';
 import { CasClient } from '../client/cas-client.ts';
 import { ConcurrencyLimiter } from '../client/concurrency-limiter.ts';
 import type { DigestFunction } from '../digest/digest-function.ts';
-import {
-  type Assignment,
-  packExecuteResponse,
-  unpackAssignment,
-} from '../execution/lease-payload.ts';
-import type { ActionResult } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { type Assignment, unpackAssignment } from '../execution/lease-payload.ts';
 import {
   type BotSession,
   BotStatus,
   type Lease,
   LeaseState,
 } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
-import type { WorkerActionSpans } from '../observe/worker-spans.ts';
-import type { PlatformProperty } from '../scheduler/types.ts';
 import { CAPACITY_PROPERTY } from '../services/bots-service.ts';
-import type { Logger } from '../util/logger.ts';
 import { RecentSet } from '../util/recent-set.ts';
-import { ActionExecutor, type ExecuteOutcome } from './action-executor.ts';
-import type { ActionUserPool } from './action-users.ts';
+import { ActionExecutor } from './action-executor.ts';
 import { type BotsTransport, GrpcBotsTransport } from './bots-transport.ts';
 import { BuildDirectoryPool } from './build-directory-pool.ts';
 import type { ActionRunner } from './command-runner.ts';
 import { composeRunner } from './compose-runner.ts';
-import type { FileCache } from './file-cache.ts';
 import type { WorkerCas } from './local-cas.ts';
-import {
-  type ActionCgroupRequest,
-  DirectProcessLauncher,
-  type ProcessLauncher,
-} from './process-launcher.ts';
-import { ReconnectBackoff, type ReconnectBackoffOptions } from './reconnect-backoff.ts';
+import { DirectProcessLauncher } from './process-launcher.ts';
+import { ReconnectBackoff } from './reconnect-backoff.ts';
+import type { WorkerAgentOptions } from './worker-agent-options.ts';
+import { acknowledgement, type LocalLease, leaseMessage } from './worker-leases.ts';
+
+export type { WorkerAgentOptions } from './worker-agent-options.ts';
 
 /**
  * Why a long poll is cut short (a lease finished, or the worker stops). Given
  * to `abort()`, it spares the DOMException that a reasonless abort creates.
  */
 const POLL_INTERRUPTED = new Error('the worker has leases to report');
-
-/** Options for {@link WorkerAgent}. */
-export interface WorkerAgentOptions {
-  /** Scheduler (and CAS) address, `host:port`; unused when `inProcess` is set. */
-  readonly address: string;
-  /** Credentials for `address`; plaintext by default. */
-  readonly credentials?: ChannelCredentials;
-  /**
-   * An already dialled gRPC transport to use instead of dialling `address`
-   * (so that other clients of the worker can share its channel); the agent
-   * closes it when it stops.
-   */
-  readonly grpc?: GrpcBotsTransport;
-  /** Client interceptors around every gRPC call (e.g. one sending a bearer token). */
-  readonly interceptors?: Interceptor[];
-  /**
-   * Reach the scheduler and the CAS by direct calls instead of gRPC: the
-   * worker inside `kiln serve`.
-   */
-  readonly inProcess?: {
-    readonly bots: BotsTransport;
-    /** The CAS for actions of one digest function. */
-    readonly casFor: (fn: DigestFunction) => WorkerCas;
-  };
-  /** Bot id shown in ExecutedActionMetadata.worker; host name and pid by default. */
-  readonly name?: string;
-  /** Commands run at once. */
-  readonly capacity: number;
-  /**
-   * Leases taken beyond `capacity`: their inputs are staged and their
-   * outputs uploaded while other actions' commands run, so that the
-   * commands' slots do not sit idle during those phases. 0 by default.
-   */
-  readonly prefetch?: number;
-  /** Platform properties this worker offers. */
-  readonly platform: readonly PlatformProperty[];
-  /** The local file cache shared by all actions. */
-  readonly fileCache: FileCache;
-  /** Where build directories are created; same file system as the file cache. */
-  readonly buildRoot: string;
-  readonly log: Logger;
-  /** Starts the actions' processes; spawning from this process by default. */
-  readonly launcher?: ProcessLauncher;
-  /** Longest UpdateBotSession call (the server long-polls within it); 30 s by default. */
-  readonly pollTimeoutMs?: number;
-  /** Privilege separation: the users actions run as (see action-users.ts); the worker's own user when absent. */
-  readonly actionUsers?: ActionUserPool;
-  /** With `actionUsers`: run each command in its user's cgroup, under this memory limit (see action-cgroups.mjs). */
-  readonly actionCgroup?: ActionCgroupRequest;
-  /** The namespace sandbox, for actions that ask for it: the bubblewrap binary. */
-  readonly bwrap?: string;
-  /** Resource accounting: the GNU time binary; no usage is measured when absent. */
-  readonly time?: string;
-  /**
-   * The waits between attempts to reach a lost scheduler (see
-   * reconnect-backoff.ts): 100 ms growing to 5 s, with full jitter, by default.
-   */
-  readonly reconnect?: ReconnectBackoffOptions;
-  /** Told each finished action, for its trace (src/observe/worker-spans.ts); none when tracing is off. */
-  readonly spans?: WorkerActionSpans;
-}
-
-interface LocalLease {
-  readonly id: string;
-  readonly abort: AbortController;
-  /** Set once the action finished (or was never started); reported on the next round. */
-  outcome: { result?: ActionResult; status: ExecuteOutcome['status'] } | undefined;
-  cancelled: boolean;
-}
 
 /** A worker process's connection to a scheduler. */
 export class WorkerAgent {
@@ -335,7 +250,7 @@ export class WorkerAgent {
   async #update(session: BotSession): Promise<void> {
     const reported = [...this.#leases.values()];
     const reportedDone = new Set(reported.filter((l) => l.outcome).map((l) => l.id));
-    const leases: Lease[] = reported.map((l) => this.#leaseMessage(l));
+    const leases: Lease[] = reported.map((l) => leaseMessage(l));
     const poll = new AbortController();
     const interrupt = () => {
       this.#interrupted = true;
@@ -377,7 +292,7 @@ export class WorkerAgent {
           local.cancelled = true;
           local.abort.abort();
         } else {
-          this.#leases.set(lease.id, this.#acknowledgement(lease));
+          this.#leases.set(lease.id, acknowledgement(lease));
         }
       } else if (
         local === undefined &&
@@ -394,49 +309,6 @@ export class WorkerAgent {
         this.#leases.delete(local.id);
       }
     }
-  }
-
-  #leaseMessage(l: LocalLease): Lease {
-    const base: Lease = {
-      id: l.id,
-      payload: undefined,
-      result: undefined,
-      state: LeaseState.ACTIVE,
-      status: undefined,
-      requirements: undefined,
-      expireTime: undefined,
-      assignment: '',
-      inlineAssignment: undefined,
-    };
-    if (l.outcome === undefined) return base;
-    const { result, status: s } = l.outcome;
-    const rpcStatus = { code: s.code, message: s.message, details: [...s.details] };
-    return {
-      ...base,
-      state: l.cancelled ? LeaseState.CANCELLED : LeaseState.COMPLETED,
-      status: rpcStatus,
-      result: packExecuteResponse({
-        result,
-        cachedResult: false,
-        status: rpcStatus,
-        serverLogs: {},
-        message: s.message,
-      }),
-    };
-  }
-
-  /** A cancelled lease this worker never started: acknowledge it on the next round. */
-  #acknowledgement(lease: Lease): LocalLease {
-    const abort = new AbortController();
-    abort.abort();
-    return {
-      id: lease.id,
-      abort,
-      cancelled: true,
-      outcome: {
-        status: { code: status.CANCELLED, message: 'cancelled before start', details: [] },
-      },
-    };
   }
 
   #begin(lease: Lease): void {

@@ -6,7 +6,6 @@
  * Behaviour follows the in-memory scheduler; the differences are listed in
  * docs/remote-execution.md ("The PostgreSQL scheduler").
  */
-import { status as Code } from '@grpc/grpc-js';
 import type { Client, Pool } from 'pg';
 import { invalidArgument, unavailable } from '../../errors.ts';
 import { Action, Command } from '../../gen/build/bazel/remote/execution/v2/remote_execution.js';
@@ -16,13 +15,7 @@ import { type IdGenerator, randomIds } from '../ids.ts';
 import { normalizePlatform } from '../platform.ts';
 import { resolvePolicy, type SchedulerPolicy } from '../policy.ts';
 import { PrincipalQuotas } from '../principal-limits.ts';
-import {
-  cachedResponse,
-  cachedResultOf,
-  checkSubmit,
-  executedResponse,
-  withSchedulerMetadata,
-} from '../responses.ts';
+import { cachedResponse, cachedResultOf, checkSubmit } from '../responses.ts';
 import type { Scheduler } from '../scheduler.ts';
 import type {
   ActionResultCache,
@@ -46,6 +39,7 @@ import { announceFreedPlace, claim, type ExecutingLimits, executingLimits } from
 import { connections, redact } from './connect.ts';
 import { type Channels, channelsOf, Listener } from './events.ts';
 import type { ExecutionContext } from './executions.ts';
+import { type LeaseReportContext, recordCompletion, recordProgress } from './lease-reports.ts';
 import { removeWorker } from './maintenance.ts';
 import { MaintenanceLoop } from './maintenance-loop.ts';
 import { migrate } from './migrations.ts';
@@ -56,46 +50,20 @@ import {
   readOperation,
   requireOperation,
 } from './operation-writes.ts';
+import type { PostgresSchedulerOptions } from './options.ts';
 import { listOperations, schedulerStats } from './queries.ts';
 import { digestColumns, type OperationRow, operationOfRow, platformPairs } from './rows.ts';
 import { type Poll, Waiters } from './waiters.ts';
 import { Wakeups } from './wakeups.ts';
 import * as workerWrites from './worker-writes.ts';
 import {
-  noLease,
-  releaseLease,
-  storeResult,
-  touchAndFindLease,
   touchWorker,
   upsertWorker,
   type WorkerInfo,
   workerNotRegistered,
 } from './worker-writes.ts';
 
-/** Options for {@link PostgresScheduler.open}. */
-export interface PostgresSchedulerOptions {
-  /** `postgresql://user@host:port/database`. */
-  readonly url: string;
-  /** Schema holding the tables; created when missing. Default `kiln`. */
-  readonly schema?: string;
-  /** Most pooled connections (the listening one not counted). Default 10. */
-  readonly poolSize?: number;
-  readonly actionCache: ActionResultCache;
-  readonly clock?: Clock;
-  /** Operation names; default random UUIDs (unique across processes). */
-  readonly ids?: IdGenerator;
-  readonly log?: Logger;
-  readonly policy?: Partial<SchedulerPolicy>;
-  /** Longest gap between two looks for due work (expired leases and workers). Default 1 s. */
-  readonly maintenanceIntervalMs?: number;
-  /**
-   * Make every call first do whatever timed work was due at the moment of
-   * the call (one more query each): tests on a fake clock then see a lease
-   * expire right after `advance`, as with the in-memory scheduler's timers.
-   * Default false.
-   */
-  readonly awaitMaintenance?: boolean;
-}
+export type { PostgresSchedulerOptions } from './options.ts';
 
 /** A {@link Scheduler} whose state is in PostgreSQL; open one with {@link PostgresScheduler.open}. */
 export class PostgresScheduler implements Scheduler {
@@ -115,6 +83,7 @@ export class PostgresScheduler implements Scheduler {
   readonly #awaitMaintenance: boolean;
   readonly #maintenance: MaintenanceLoop;
   readonly #wakeups: Wakeups;
+  readonly #leaseReports: LeaseReportContext;
   #closed = false;
 
   private constructor(
@@ -147,6 +116,16 @@ export class PostgresScheduler implements Scheduler {
       intervalMs: options.maintenanceIntervalMs ?? 1_000,
     });
     this.#wakeups = new Wakeups({ ...shared, waiters: this.#waiters });
+    this.#leaseReports = {
+      pool,
+      ctx: this.#ctx,
+      cache: this.#cache,
+      clock: this.#clock,
+      log: this.#log,
+      policy: this.#policy,
+      limits: this.#limits,
+      noteCompleted: () => this.#maintenance.noteCompleted(),
+    };
     const wakeups = this.#wakeups;
     this.#listener = new Listener({
       connect,
@@ -400,12 +379,7 @@ export class PostgresScheduler implements Scheduler {
   ): Promise<HeartbeatResult> {
     await this.#enter();
     const w = await this.#touch(workerId, 0);
-    const { rowCount } = await this.#pool.query(
-      `UPDATE leases SET state = CASE WHEN state = 'CANCELLED' THEN state ELSE $3 END
-       WHERE id = $2 AND worker_id = $1`,
-      [workerId, leaseId, progress.state],
-    );
-    if (rowCount === 0) throw noLease(w.name, leaseId);
+    await recordProgress(this.#pool, { id: workerId, name: w.name }, leaseId, progress);
     return { cancelledLeaseIds: w.cancelled ?? [] };
   }
 
@@ -415,42 +389,7 @@ export class PostgresScheduler implements Scheduler {
     completion: LeaseCompletion,
   ): Promise<void> {
     await this.#enter();
-    const now = this.#clock.now();
-    const { worker: w, lease } = await touchAndFindLease(
-      this.#pool,
-      workerId,
-      leaseId,
-      now,
-      now + this.#policy.workerTimeoutMs,
-    );
-    if (lease === undefined) throw noLease(w.name, leaseId);
-    if (completion.status.code === Code.OK && completion.result === undefined) {
-      throw invalidArgument(
-        `lease ${leaseId}: a completion with status OK must carry an ActionResult`,
-      );
-    }
-    const result =
-      completion.result &&
-      withSchedulerMetadata(completion.result, w.name, Number(lease.queued_at_ms ?? 0));
-    if (lease.live && result !== undefined && completion.status.code === Code.OK) {
-      await storeResult(this.#cache, this.#log, lease, result, {
-        id: workerId,
-        name: w.name,
-        principal: w.principal,
-      });
-    }
-    const response = executedResponse(result, completion.status, completion.message ?? '');
-    const held = await releaseLease(
-      this.#pool,
-      this.#ctx,
-      { workerId, workerName: w.name, leaseId, nowMs: this.#clock.now() },
-      response,
-    );
-    if (!held) throw noLease(w.name, leaseId);
-    this.#maintenance.noteCompleted();
-    if (lease.live && this.#limits !== undefined) {
-      await announceFreedPlace(this.#pool, this.#ctx, lease.principal);
-    }
+    await recordCompletion(this.#leaseReports, workerId, leaseId, completion);
     // Its capacity grew: a poll of its own that found no room may now take work.
     this.#wakeups.serve([...this.#waiters.polls].filter((p) => p.workerId === workerId));
   }

@@ -1,0 +1,98 @@
+/**
+ * What a worker reports about a lease it holds, applied to the PostgreSQL
+ * scheduler's tables: progress (the lease's state), and completion, which
+ * stores a cacheable result, releases the lease, finishes its execution and
+ * announces the place it frees under a principal's `maxExecuting`.
+ */
+import { status as Code } from '@grpc/grpc-js';
+import type { Pool } from 'pg';
+import { invalidArgument } from '../../errors.ts';
+import type { Logger } from '../../util/logger.ts';
+import type { Clock } from '../clock.ts';
+import type { SchedulerPolicy } from '../policy.ts';
+import { executedResponse, withSchedulerMetadata } from '../responses.ts';
+import type { ActionResultCache, LeaseCompletion, LeaseProgress } from '../types.ts';
+import { announceFreedPlace, type ExecutingLimits } from './claim.ts';
+import type { ExecutionContext } from './executions.ts';
+import { noLease, releaseLease, storeResult, touchAndFindLease } from './worker-writes.ts';
+
+/** What applying a lease report needs of the scheduler. */
+export interface LeaseReportContext {
+  readonly pool: Pool;
+  readonly ctx: ExecutionContext;
+  readonly cache: ActionResultCache;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly policy: SchedulerPolicy;
+  /** The principals' `maxExecuting`; undefined when none has one. */
+  readonly limits: ExecutingLimits | undefined;
+  /** Told once a lease was released, before the place it freed is announced. */
+  readonly noteCompleted: () => void;
+}
+
+/**
+ * Records the state a worker reports for its lease (a cancelled lease stays
+ * cancelled); NOT_FOUND when the worker holds no such lease.
+ */
+export async function recordProgress(
+  pool: Pool,
+  worker: { readonly id: string; readonly name: string },
+  leaseId: string,
+  progress: LeaseProgress,
+): Promise<void> {
+  const { rowCount } = await pool.query(
+    `UPDATE leases SET state = CASE WHEN state = 'CANCELLED' THEN state ELSE $3 END
+     WHERE id = $2 AND worker_id = $1`,
+    [worker.id, leaseId, progress.state],
+  );
+  if (rowCount === 0) throw noLease(worker.name, leaseId);
+}
+
+/**
+ * Applies a worker's completion of its lease: a sign of life, the result
+ * stored in the action cache when the execution is still live and succeeded,
+ * the lease released and the execution finished.
+ */
+export async function recordCompletion(
+  c: LeaseReportContext,
+  workerId: string,
+  leaseId: string,
+  completion: LeaseCompletion,
+): Promise<void> {
+  const now = c.clock.now();
+  const { worker: w, lease } = await touchAndFindLease(
+    c.pool,
+    workerId,
+    leaseId,
+    now,
+    now + c.policy.workerTimeoutMs,
+  );
+  if (lease === undefined) throw noLease(w.name, leaseId);
+  if (completion.status.code === Code.OK && completion.result === undefined) {
+    throw invalidArgument(
+      `lease ${leaseId}: a completion with status OK must carry an ActionResult`,
+    );
+  }
+  const result =
+    completion.result &&
+    withSchedulerMetadata(completion.result, w.name, Number(lease.queued_at_ms ?? 0));
+  if (lease.live && result !== undefined && completion.status.code === Code.OK) {
+    await storeResult(c.cache, c.log, lease, result, {
+      id: workerId,
+      name: w.name,
+      principal: w.principal,
+    });
+  }
+  const response = executedResponse(result, completion.status, completion.message ?? '');
+  const held = await releaseLease(
+    c.pool,
+    c.ctx,
+    { workerId, workerName: w.name, leaseId, nowMs: c.clock.now() },
+    response,
+  );
+  if (!held) throw noLease(w.name, leaseId);
+  c.noteCompleted();
+  if (lease.live && c.limits !== undefined) {
+    await announceFreedPlace(c.pool, c.ctx, lease.principal);
+  }
+}
