@@ -94,6 +94,12 @@ export async function serveCommand(args: string[]): Promise<number> {
   const log = createLogger({ level: values['log-level'], format: logFormat });
   const failures = installProcessFailureHandlers({ log, component: 'serve' });
   const server = await createServer({ config, log, processFailures: failures.counts });
+  // Listened for before the "serving" line: whoever reads it may stop Kiln at
+  // once, and an unhandled SIGTERM would end it without draining or logging.
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
   const [grpc, http] = server.tls ? ['grpcs', 'https'] : ['grpc', 'http'];
   const mutual = config.server.tls.clientCa === undefined ? '' : ', client certificates required';
   // One write, so that whoever reads the "serving" line has the HTTP address too.
@@ -110,10 +116,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   flushCompileCache();
   // After the line, which it need not delay: freed memory back to the system after bursts.
   const trimmer = await startMallocTrimmer({ log });
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  const signal = await stopSignal;
   if (signal === 'SIGTERM') {
     const timeoutMs = config.server.drainTimeoutMs;
     log.info({ signal, timeoutMs }, 'draining: finishing running actions, taking no new ones');

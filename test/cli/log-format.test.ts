@@ -105,7 +105,8 @@ describe('kiln serve log format', { timeout: 90_000 }, () => {
           dirs[0] as string,
         ]),
       );
-      await plain.stop();
+      // Stopped as soon as it says it serves: it must drain and exit cleanly, logs written.
+      assert.equal(await plain.stop(), 0, plain.stderr());
       const started = plain
         .stderr()
         .split('\n')

@@ -39,6 +39,8 @@ export async function startKiln(
   child.stderr?.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
+  // 'exit' can come before the last of stderr is read: 'close' is after both.
+  const closed = once(child, 'close').catch(() => undefined);
   const address = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`kiln did not start:\n${stderr}`)), 20_000);
     child.stdout?.on('data', (d: Buffer) => {
@@ -62,10 +64,9 @@ export async function startKiln(
     async stop() {
       // A process ended by a signal has a null exitCode but a signalCode:
       // either means it is gone and no 'exit' event is still to come.
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      child.kill('SIGTERM');
-      const [code] = (await once(child, 'exit')) as [number | null];
-      return code;
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await closed;
+      return child.exitCode;
     },
   };
 }
