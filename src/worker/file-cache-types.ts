@@ -71,6 +71,8 @@ export interface FileCacheStats {
   readonly evictions: number;
   /** Entries found changed in place and discarded (only counted with `verifyIntegrity`). */
   readonly discarded: number;
+  /** Entries filled by copying the same blob cached in the other mode. */
+  readonly copies: number;
 }
 
 /**

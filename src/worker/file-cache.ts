@@ -34,6 +34,7 @@ import type {
   LinkRequest,
 } from './file-cache-types.ts';
 import { describeChange, type FileIdentity, identityOf } from './file-identity.ts';
+import { InputModeVotes } from './input-mode-votes.ts';
 
 // Callers keep importing the cache's types from here.
 export type * from './file-cache-types.ts';
@@ -78,6 +79,9 @@ export class FileCache {
   #hits = 0;
   #evictions = 0;
   #discarded = 0;
+  #copies = 0;
+  /** Which mode inputs are mostly asked in: adopted outputs take it. */
+  readonly #inputModes = new InputModeVotes();
 
   private constructor(options: FileCacheOptions) {
     this.#directory = options.directory;
@@ -120,6 +124,7 @@ export class FileCache {
       hits: this.#hits,
       evictions: this.#evictions,
       discarded: this.#discarded,
+      copies: this.#copies,
     };
   }
 
@@ -138,6 +143,7 @@ export class FileCache {
     const pinned = new Map<string, Entry>();
     const created: Entry[] = [];
     for (const r of requests) {
+      this.#inputModes.note(r.executable);
       const key = entryKey(r.digest, r.executable);
       if (pinned.has(key)) continue;
       let entry = this.#entries.get(key);
@@ -204,11 +210,14 @@ export class FileCache {
    * Adds a file this worker already holds (an output it has just uploaded)
    * by hardlinking it, so that a later action reading it needs no download:
    * in a chain of actions, one's outputs are the next one's inputs. The file
-   * becomes read-only, as cached files are. Does nothing when the blob is
-   * cached or being fetched; when the link fails, the entry is fetched from
-   * the CAS instead. Never rejects.
+   * becomes read-only, as cached files are, and executable or not as recent
+   * inputs mostly were (`executable`, the output's own mode, when they were
+   * evenly split): the output was already reported with its own. Does
+   * nothing when the blob is cached or being fetched; when the link fails,
+   * the entry is fetched from the CAS instead. Never rejects.
    */
-  async adopt(digest: Digest, executable: boolean, path: string): Promise<void> {
+  async adopt(digest: Digest, outputExecutable: boolean, path: string): Promise<void> {
+    const executable = this.#inputModes.preferred(outputExecutable);
     const key = entryKey(digest, executable);
     if (this.#entries.has(key)) return;
     const entry = this.#createEntry(digest, executable);
@@ -326,6 +335,7 @@ export class FileCache {
   /** Fills `entry` with a copy of the same blob cached in the other mode. */
   async #copyFrom(sibling: Entry, entry: Entry): Promise<void> {
     sibling.pins++;
+    this.#copies++;
     try {
       await this.#limiter.run(async () => {
         await copyFile(sibling.path, entry.path, constants.COPYFILE_EXCL);

@@ -181,6 +181,33 @@ describe('FileCache', () => {
     assert.equal((await stat(output)).mode & 0o777, 0o444, 'read-only, like every cached file');
   });
 
+  for (const inputs of ['executable', 'plain'] as const) {
+    it(`adopts outputs in the mode recent inputs were asked for (${inputs}): reading one back copies nothing`, async () => {
+      const { cache, out } = await setup(1024 * 1024);
+      // Bazel marks every input file executable; another client might mark none.
+      const wanted = inputs === 'executable';
+      for (let i = 0; i < 3; i++) {
+        const input = await upload(100 + i);
+        await cache.link(input.digest, wanted, join(out, `input-${i}`));
+      }
+      const data = randomBlob(600);
+      const digest = await digestOf(SHA256, data);
+      const output = join(out, 'produced');
+      await writeFile(output, data);
+      // The output's own mode is the other one.
+      await cache.adopt(digest, !wanted, output);
+      await cache.link(digest, wanted, join(out, 'consumed'));
+      assert.equal(cache.stats.copies, 0, 'no copy into the other mode');
+      assert.equal(counting.readsOf(digest), 0, 'nothing was read from the CAS');
+      assert.equal((await stat(join(out, 'consumed'))).ino, (await stat(output)).ino);
+      assert.equal((await stat(output)).mode & 0o777, wanted ? 0o555 : 0o444);
+      // Asked for in its own mode, it is copied once from the adopted file.
+      await cache.link(digest, !wanted, join(out, 'other-mode'));
+      assert.equal(cache.stats.copies, 1);
+      assert.ok((await readFile(join(out, 'other-mode'))).equals(data));
+    });
+  }
+
   it('fetches an adopted blob from the CAS when the file cannot be linked', async () => {
     const { cache, out } = await setup(1024 * 1024);
     const blob = await upload(300);
