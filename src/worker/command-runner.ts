@@ -279,6 +279,7 @@ export class CommandRunner implements ActionRunner {
         startMs,
         endMs: this.#clock.nowMs(),
         leftovers: outcome.leftovers,
+        ...(outcome.usage === undefined ? {} : { usage: outcome.usage }),
         ...(outcome.memoryExceeded === true ? { memoryExceeded: true } : {}),
         ...(request.cgroup !== undefined && request.cgroup.memoryLimitBytes > 0
           ? { memoryLimitBytes: request.cgroup.memoryLimitBytes }

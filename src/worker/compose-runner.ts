@@ -22,7 +22,7 @@ export interface RunnerSteps {
   readonly actionCgroup?: ActionCgroupRequest;
   /** The sandbox: the bubblewrap binary. */
   readonly bwrap?: string;
-  /** Resource accounting: the GNU time binary. */
+  /** Resource accounting: the GNU time binary, for a launcher that does not report usage itself. */
   readonly time?: string;
   /** Time between SIGTERM and SIGKILL; CommandRunner's default when absent. */
   readonly killGraceMs?: number;
@@ -46,7 +46,10 @@ export function composeRunner(steps: RunnerSteps): ActionRunner {
   }
   if (steps.bwrap !== undefined)
     runner = new SandboxingRunner({ inner: runner, bwrap: steps.bwrap });
-  if (steps.time !== undefined)
+  // A launcher that measures what it started needs no GNU time around each
+  // command, except where commands start in cgroups (Node.js's spawn, unmeasured).
+  const measured = steps.launcher.reportsUsage === true && steps.actionCgroup === undefined;
+  if (steps.time !== undefined && !measured)
     runner = new ResourceAccountingRunner({ inner: runner, time: steps.time });
   return runner;
 }

@@ -106,6 +106,11 @@ export class DirectProcessLauncher {
     if (options.forker === true && ProcessForker.available()) this.#forker = new ProcessForker();
   }
 
+  /** Whether exits carry usage: they do from the forker (not for processes started in cgroups). */
+  get reportsUsage() {
+    return this.#forker !== undefined && ProcessForker.reportsUsage();
+  }
+
   /** How many forker perls were started (for tests); undefined without the forker. */
   get forkersStarted() {
     return this.#forker?.started;
@@ -237,11 +242,11 @@ export class DirectProcessLauncher {
     }
     const { pid } = launched;
     const exit = launched.exit.then(
-      async ({ code, signal }) => {
-        if (user === undefined) return { code, signal };
+      async (outcome) => {
+        if (user === undefined) return outcome;
         const window = forksBefore === undefined ? undefined : { firstPid: pid, forksBefore };
         const leftovers = await this.#clearUser(user, undefined, window);
-        return { code, signal, leftovers };
+        return { ...outcome, leftovers };
       },
       (/** @type {Error} */ err) => {
         throw new ForkerLostError(err.message);

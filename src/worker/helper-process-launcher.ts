@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { unavailable } from '../errors.ts';
 import type { Logger } from '../util/logger.ts';
 import type { KeepDirectories } from './keep-directories.mjs';
+import { ProcessForker } from './process-forker.mjs';
 import {
   LaunchError,
   type LaunchedProcess,
@@ -80,6 +81,11 @@ export class HelperProcessLauncher implements ProcessLauncher {
 
   constructor(options: HelperProcessLauncherOptions = {}) {
     this.#options = options;
+  }
+
+  /** The helper starts processes from the forker when it can, which measures their usage. */
+  get reportsUsage(): boolean {
+    return ProcessForker.reportsUsage();
   }
 
   launch(request: LaunchRequest): Promise<LaunchedProcess> {

@@ -14,6 +14,7 @@
  * no TypeScript (see `spawn-helper.mjs`), and is re-exported here.
  */
 
+import type { MeasuredUsage } from './command-runner.ts';
 import type { KeepDirectories } from './keep-directories.mjs';
 
 export { DirectProcessLauncher, LaunchError } from './direct-process-launcher.mjs';
@@ -70,6 +71,11 @@ export interface ProcessExit {
   readonly leftovers?: Leftovers;
   /** True when the kernel killed a process of the action for going over its memory limit. */
   readonly memoryExceeded?: boolean;
+  /**
+   * What the process and the descendants it waited for used, when the
+   * launcher measured it (see {@link ProcessLauncher.reportsUsage}).
+   */
+  readonly usage?: MeasuredUsage;
 }
 
 /**
@@ -103,6 +109,12 @@ export interface LaunchedProcess {
 export interface ProcessLauncher {
   /** Starts the process; rejects with {@link LaunchError} when it cannot. */
   launch(request: LaunchRequest): Promise<LaunchedProcess>;
+  /**
+   * True when every exit it reports carries the usage of the process tree
+   * (`ProcessExit.usage`), except for processes started in a cgroup: no
+   * resource accounting step (GNU time) is needed then.
+   */
+  readonly reportsUsage?: boolean;
   /**
    * Empties a directory (keeping it), when the launcher can do that more
    * cheaply than the caller's own process (see `HelperProcessLauncher`).

@@ -24,6 +24,7 @@ import { discardLeftovers } from './discard-leftovers.ts';
 import { FileCache } from './file-cache.ts';
 import { HelperProcessLauncher } from './helper-process-launcher.ts';
 import { LocalCas } from './local-cas.ts';
+import { ProcessForker } from './process-forker.mjs';
 import type { ActionCgroupRequest } from './process-launcher.ts';
 import { GNU_TIME, hasGnuTime } from './resource-accounting-runner.ts';
 import { probeSandbox, SANDBOX_PROPERTY } from './sandboxing-runner.ts';
@@ -67,7 +68,7 @@ export interface StartWorkerOptions {
    * absent for none. Needs privilege separation and a cgroup memory controller.
    */
   readonly actionMemoryLimitBytes?: number;
-  /** Told each finished action, for its trace; none when tracing is off. */
+  /** Traces each action it runs; none when tracing is off. */
   readonly spans?: WorkerActionSpans;
 }
 
@@ -120,10 +121,11 @@ async function isolationSteps(
     }
   }
   const time = hasGnuTime() ? GNU_TIME : undefined;
-  if (time === undefined) {
+  const cgroup = users.enabled ? actionCgroup(memoryLimitBytes, log) : undefined;
+  // The process forker measures what it starts; commands started in cgroups need GNU time.
+  if (time === undefined && (cgroup !== undefined || !ProcessForker.reportsUsage())) {
     log.warn(`resource usage is not measured: ${GNU_TIME} (Debian package "time") is missing`);
   }
-  const cgroup = users.enabled ? actionCgroup(memoryLimitBytes, log) : undefined;
   if (memoryLimitBytes > 0 && !users.enabled) {
     throw new Error(
       `an action memory limit needs privilege separation (a root worker with action users), which is off: ${users.why}`,

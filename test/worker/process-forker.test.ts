@@ -67,7 +67,7 @@ describe('DirectProcessLauncher with the process forker', () => {
         '-c',
         'echo $PPID; cut -d" " -f6 /proc/$$/stat',
       ]);
-      assert.deepEqual(exit, { code: 0, signal: null });
+      assert.deepEqual([exit.code, exit.signal], [0, null]);
       const [parent, session] = stdout.trim().split('\n').map(Number);
       assert.equal(session, pid, 'the process leads a new session');
       parents.add(parent as number);
@@ -93,11 +93,26 @@ describe('DirectProcessLauncher with the process forker', () => {
   });
 
   it('reports the exit code, or the signal that ended the process', async () => {
-    assert.deepEqual((await run('/bin/sh', ['-c', 'exit 7'])).exit, { code: 7, signal: null });
-    assert.deepEqual((await run('/bin/sh', ['-c', 'kill -TERM $$'])).exit, {
-      code: null,
-      signal: 'SIGTERM',
-    });
+    const coded = (await run('/bin/sh', ['-c', 'exit 7'])).exit;
+    assert.deepEqual([coded.code, coded.signal], [7, null]);
+    const killed = (await run('/bin/sh', ['-c', 'kill -TERM $$'])).exit;
+    assert.deepEqual([killed.code, killed.signal], [null, 'SIGTERM']);
+  });
+
+  it('reports what the process and the children it waited for used (wait4)', async () => {
+    assert.equal(launcher.reportsUsage, true);
+    // A child that burns about 0.3 s of CPU and touches 64 MiB, waited for by its shell.
+    const { exit } = await run('/bin/sh', [
+      '-c',
+      `perl -e '$x = "a" x (64 * 1024 * 1024); 1 while (times)[0] + (times)[1] < 0.3'; exit 3`,
+    ]);
+    assert.equal(exit.code, 3);
+    const usage = exit.usage;
+    assert.ok(usage, 'the exit carries the usage');
+    const cpuMs = usage.userTimeMs + usage.systemTimeMs;
+    assert.ok(cpuMs >= 290 && cpuMs < 3000, `CPU ${cpuMs} ms`);
+    const mib = usage.peakMemoryBytes / 2 ** 20;
+    assert.ok(mib >= 64 && mib < 400, `peak ${mib} MiB`);
   });
 
   it('reports what could not be started, with the stage and errno', async () => {
@@ -170,7 +185,8 @@ describe('DirectProcessLauncher with the process forker', () => {
     process.kill(perl, 'SIGKILL');
     await assert.rejects(launched.exit, ForkerLostError);
     process.kill(-launched.pid, 'SIGKILL');
-    assert.deepEqual((await run('/bin/true', [])).exit, { code: 0, signal: null });
+    const exit = (await run('/bin/true', [])).exit;
+    assert.deepEqual([exit.code, exit.signal], [0, null]);
     assert.equal(launcher.forkersStarted, started + 1);
   });
 });

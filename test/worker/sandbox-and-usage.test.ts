@@ -17,6 +17,7 @@ import type { Command } from '../../src/gen/build/bazel/remote/execution/v2/remo
 import { ActionExecutor } from '../../src/worker/action-executor.ts';
 import { resolveActionUsers } from '../../src/worker/action-users.ts';
 import { composeRunner } from '../../src/worker/compose-runner.ts';
+import { DirectProcessLauncher } from '../../src/worker/direct-process-launcher.mjs';
 import { FileCache } from '../../src/worker/file-cache.ts';
 import { HelperProcessLauncher } from '../../src/worker/helper-process-launcher.ts';
 import { GNU_TIME, hasGnuTime } from '../../src/worker/resource-accounting-runner.ts';
@@ -190,6 +191,43 @@ describe('sandbox and resource usage', { skip: !process.env.CI && missing }, () 
     const mib = usage.peakMemoryBytes / 2 ** 20;
     assert.ok(mib >= 95 && mib < 600, `peak memory ${mib} MiB`);
     assert.equal(usage.source, 'rusage');
+  });
+
+  it('measures usage in the process forker, starting no GNU time per action (GNU time without it)', async () => {
+    const burn = `perl -e '$x = "a" x (64 * 1024 * 1024); 1 while (times)[0] + (times)[1] < 0.3'`;
+    const parent = 'cat /proc/$PPID/comm';
+    // Through the spawn helper's forker: the command's parent is the perl itself.
+    assert.equal(launcher.reportsUsage, true);
+    const forked = await run(sandboxed, `${parent}; ${burn}`);
+    assert.equal(forked.out.trim(), 'perl');
+    const usage = findResourceUsage(forked.outcome.result.executionMetadata);
+    assert.ok(usage && usage.peakMemoryBytes >= 64 * 2 ** 20, JSON.stringify(usage));
+    // A launcher that measures nothing (Node.js's spawn here) gets GNU time around the command.
+    const direct = new DirectProcessLauncher();
+    try {
+      assert.notEqual(direct.reportsUsage, true);
+      const timed = new ActionExecutor({
+        cas,
+        fileCache: await FileCache.open({
+          directory: join(dir, 'cache-timed'),
+          maxBytes: 1 << 30,
+          cas,
+        }),
+        buildRoot: join(dir, 'build-timed'),
+        directoryMode: 0o755,
+        workerName: 'timed-test',
+        runner: composeRunner({ launcher: direct, time: GNU_TIME, killGraceMs: 200 }),
+      });
+      const wrapped = await run(timed, `${parent}; ${burn}`);
+      assert.equal(wrapped.out.trim(), 'time');
+      const timedUsage = findResourceUsage(wrapped.outcome.result.executionMetadata);
+      assert.ok(
+        timedUsage && timedUsage.peakMemoryBytes >= 64 * 2 ** 20,
+        JSON.stringify(timedUsage),
+      );
+    } finally {
+      await direct.close();
+    }
   });
 
   it('keeps exit codes and signals through the accounting step', async () => {
