@@ -16,10 +16,12 @@ import { KilnError } from '../errors.ts';
 import {
   type BlobStore,
   type BlobWriter,
+  type MissingBlobListener,
   type ReadRange,
   type StoreStats,
   statsOf,
 } from '../storage/blob-store.ts';
+import { ReadCachingBlobStore } from '../storage/read-caching-blob-store.ts';
 import {
   type NamedS3Meter,
   registerS3RequestMetrics,
@@ -67,6 +69,8 @@ export class StoreNodeMetrics {
   readonly #nodes = new Map<string, NodeMeter>();
   /** The s3 nodes' own request counts (kiln_s3_*). */
   readonly #s3: NamedS3Meter[] = [];
+  /** The readCaching nodes' write-backs of blobs their slow store lost. */
+  readonly #writeBacks: Array<{ store: string; node: ReadCachingBlobStore }> = [];
 
   /** Wraps one node; the same labels given twice share their series. */
   wrap(store: BlobStore, labels: StoreNodeLabels): BlobStore {
@@ -78,6 +82,9 @@ export class StoreNodeMetrics {
     }
     const s3 = s3RequestMeterOf(store);
     if (s3 !== undefined) this.#s3.push({ store: labels.store, meter: s3 });
+    if (store instanceof ReadCachingBlobStore) {
+      this.#writeBacks.push({ store: labels.store, node: store });
+    }
     return new MeteredStoreNode(store, meter);
   }
 
@@ -139,6 +146,21 @@ export class StoreNodeMetrics {
       latencyHistogram(LATENCY_NAME, LATENCY_HELP, () => latencySeries(nodes())),
     );
     registerS3RequestMetrics(registry, () => this.#s3);
+    const writeBacks = () => this.#writeBacks;
+    new Counter({
+      name: 'kiln_store_write_backs_total',
+      help: 'Blobs a readCaching node copied from its fast tier back into its slow store, which had lost them while the fast tier served them, by outcome (written, failed, dropped)',
+      labelNames: ['store', 'outcome'],
+      registers,
+      collect() {
+        this.reset();
+        for (const { store, node } of writeBacks()) {
+          for (const [outcome, value] of Object.entries(node.writeBack.counters)) {
+            this.inc({ store, outcome }, value);
+          }
+        }
+      },
+    });
   }
 }
 
@@ -193,28 +215,11 @@ export class MeteredStoreNode implements BlobStore {
       m.errors.put++;
       throw err;
     }
-    return {
-      get written() {
-        return writer.written;
-      },
-      write: (chunk) => writer.write(chunk),
-      async commit() {
-        const start = performance.now();
-        try {
-          await writer.commit();
-        } catch (err) {
-          m.errors.put++;
-          throw err;
-        }
-        m.seconds.put.observe(since(start));
-        m.writtenBytes += writer.written;
-      },
-      abort: () => writer.abort(),
-    };
+    return new MeteredWriter(writer, m);
   }
 
-  noteUsed(digests: readonly Digest[]): void {
-    this.#backend.noteUsed?.(digests);
+  noteUsed(digests: readonly Digest[], onMissing?: MissingBlobListener): void {
+    this.#backend.noteUsed?.(digests, onMissing);
   }
 
   async findMissing(digests: readonly Digest[]): Promise<Digest[]> {
@@ -236,6 +241,42 @@ export class MeteredStoreNode implements BlobStore {
 
   close(): Promise<void> {
     return this.#backend.close();
+  }
+}
+
+/** A node's writer, its commits timed and counted. */
+class MeteredWriter implements BlobWriter {
+  readonly #writer: BlobWriter;
+  readonly #meter: NodeMeter;
+
+  constructor(writer: BlobWriter, meter: NodeMeter) {
+    this.#writer = writer;
+    this.#meter = meter;
+  }
+
+  get written(): number {
+    return this.#writer.written;
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    return this.#writer.write(chunk);
+  }
+
+  async commit(): Promise<void> {
+    const m = this.#meter;
+    const start = performance.now();
+    try {
+      await this.#writer.commit();
+    } catch (err) {
+      m.errors.put++;
+      throw err;
+    }
+    m.seconds.put.observe(since(start));
+    m.writtenBytes += this.#writer.written;
+  }
+
+  abort(): Promise<void> {
+    return this.#writer.abort();
   }
 }
 

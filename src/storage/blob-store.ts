@@ -34,6 +34,12 @@ export interface BlobWriter {
   readonly written: number;
 }
 
+/**
+ * Told of a blob that a tier in front reported as used
+ * ({@link BlobStore.noteUsed}) but that the store no longer holds.
+ */
+export type MissingBlobListener = (digest: Digest) => void;
+
 /** Storage of blobs keyed by digest. */
 export interface BlobStore {
   /**
@@ -56,8 +62,12 @@ export interface BlobStore {
    * expires what goes unused (s3 with a lifecycle rule) keeps them. Returns at
    * once and never throws; decorators pass it on to the stores holding the
    * blobs. Absent when a store has nothing to do with it.
+   *
+   * A store that finds one of them gone (a lifecycle rule or an operator
+   * removed it) calls `onMissing` with it, later, so that the tier that
+   * served it can write it back ({@link MissingBlobListener}).
    */
-  noteUsed?(digests: readonly Digest[]): void;
+  noteUsed?(digests: readonly Digest[], onMissing?: MissingBlobListener): void;
   /** Releases resources (timers, file handles). */
   close(): Promise<void>;
   /**

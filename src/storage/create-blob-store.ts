@@ -14,7 +14,7 @@ import {
 } from '../config/schema.ts';
 import type { Digest } from '../digest/digest.ts';
 import { withContext } from '../errors.ts';
-import { type BlobStore, type ReadRange, statsOf } from './blob-store.ts';
+import { type BlobStore, type MissingBlobListener, type ReadRange, statsOf } from './blob-store.ts';
 import { createS3Store } from './create-s3-store.ts';
 import { DiskBlobStore } from './disk-blob-store.ts';
 import { ExistenceCacheBlobStore } from './existence-cache-blob-store.ts';
@@ -346,7 +346,8 @@ function shareHandle(shared: SharedStore, store: BlobStore): BlobStore {
     get: (digest: Digest, range?: ReadRange) => store.get(digest, range),
     put: (digest: Digest) => store.put(digest),
     findMissing: (digests: readonly Digest[]) => store.findMissing(digests),
-    noteUsed: (digests: readonly Digest[]) => store.noteUsed?.(digests),
+    noteUsed: (digests: readonly Digest[], onMissing?: MissingBlobListener) =>
+      store.noteUsed?.(digests, onMissing),
     stats: statsOf(store),
     close: async () => {
       if (released) return;

@@ -9,6 +9,7 @@ import { hasCode, invalidArgument } from '../errors.ts';
 import {
   type BlobStore,
   type BlobWriter,
+  type MissingBlobListener,
   type ReadRange,
   type StoreStats,
   statsOf,
@@ -117,8 +118,8 @@ export class ExistenceCacheBlobStore implements BlobStore {
   }
 
   /** The backend holds the blobs, so it is the one to hear they were used. */
-  noteUsed(digests: readonly Digest[]): void {
-    this.#backend.noteUsed?.(digests);
+  noteUsed(digests: readonly Digest[], onMissing?: MissingBlobListener): void {
+    this.#backend.noteUsed?.(digests, onMissing);
   }
 
   /** Forgets every remembered digest and closes the backend. */

@@ -8,6 +8,7 @@ import type { Digest } from '../digest/digest.ts';
 import {
   type BlobStore,
   type BlobWriter,
+  type MissingBlobListener,
   type ReadRange,
   type StoreStats,
   statsOf,
@@ -42,27 +43,15 @@ export class MeteringBlobStore implements BlobStore {
   }
 
   async put(digest: Digest): Promise<BlobWriter> {
-    const writer = await this.#backend.put(digest);
-    const onWrite = this.#onWrite;
-    return {
-      get written() {
-        return writer.written;
-      },
-      write: (chunk) => writer.write(chunk),
-      async commit() {
-        await writer.commit();
-        onWrite(writer.written);
-      },
-      abort: () => writer.abort(),
-    };
+    return new MeteredWriter(await this.#backend.put(digest), this.#onWrite);
   }
 
   findMissing(digests: readonly Digest[]): Promise<Digest[]> {
     return this.#backend.findMissing(digests);
   }
 
-  noteUsed(digests: readonly Digest[]): void {
-    this.#backend.noteUsed?.(digests);
+  noteUsed(digests: readonly Digest[], onMissing?: MissingBlobListener): void {
+    this.#backend.noteUsed?.(digests, onMissing);
   }
 
   close(): Promise<void> {
@@ -70,13 +59,58 @@ export class MeteringBlobStore implements BlobStore {
   }
 }
 
-/** Passes chunks through unchanged (the same objects: readers may use their headroom). */
-async function* metered(
+/** The backend's writer, telling `onWrite` of the blob's length once committed. */
+class MeteredWriter implements BlobWriter {
+  readonly #writer: BlobWriter;
+  readonly #onWrite: (bytes: number) => void;
+
+  constructor(writer: BlobWriter, onWrite: (bytes: number) => void) {
+    this.#writer = writer;
+    this.#onWrite = onWrite;
+  }
+
+  get written(): number {
+    return this.#writer.written;
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    return this.#writer.write(chunk);
+  }
+
+  async commit(): Promise<void> {
+    await this.#writer.commit();
+    this.#onWrite(this.#writer.written);
+  }
+
+  abort(): Promise<void> {
+    return this.#writer.abort();
+  }
+}
+
+/**
+ * Passes chunks through unchanged (the same objects: readers may use their
+ * headroom). A plain iterator rather than an async generator, which costs
+ * several promise turns per chunk.
+ */
+function metered(
   source: AsyncIterable<Uint8Array>,
   onRead: (bytes: number) => void,
 ): AsyncIterable<Uint8Array> {
-  for await (const chunk of source) {
-    onRead(chunk.byteLength);
-    yield chunk;
-  }
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+      const inner = source[Symbol.asyncIterator]();
+      const count = (r: IteratorResult<Uint8Array>) => {
+        if (r.done !== true) onRead(r.value.byteLength);
+        return r;
+      };
+      return {
+        next: () => inner.next().then(count),
+        return: (value?: unknown) =>
+          inner.return === undefined
+            ? Promise.resolve({ done: true, value: undefined })
+            : inner.return(value),
+        throw: inner.throw?.bind(inner),
+      };
+    },
+  };
 }

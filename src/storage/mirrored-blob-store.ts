@@ -11,6 +11,7 @@ import { hasCode, KilnError, unavailable, withContext } from '../errors.ts';
 import {
   type BlobStore,
   type BlobWriter,
+  type MissingBlobListener,
   type ReadRange,
   readContinuingFrom,
 } from './blob-store.ts';
@@ -98,9 +99,9 @@ export class MirroredBlobStore implements BlobStore {
   }
 
   /** Both sides hold the blobs, so both hear of their use. */
-  noteUsed(digests: readonly Digest[]): void {
-    this.#a.noteUsed?.(digests);
-    this.#b.noteUsed?.(digests);
+  noteUsed(digests: readonly Digest[], onMissing?: MissingBlobListener): void {
+    this.#a.noteUsed?.(digests, onMissing);
+    this.#b.noteUsed?.(digests, onMissing);
   }
 
   /**

@@ -5,7 +5,10 @@
  *
  * What the fast tier serves, the slow one never sees; it hears of it through
  * {@link BlobStore.noteUsed}, so a slow store that expires unused blobs (s3
- * with a lifecycle rule) keeps those the fast tier is serving.
+ * with a lifecycle rule) keeps those the fast tier is serving; and a served
+ * blob the slow store reports gone (expired, or removed by hand) is written
+ * back from the fast tier ({@link BlobWriteBack}), so the slow store, which
+ * other processes share, does not lack for good what this one still serves.
  */
 import { status } from '@grpc/grpc-js';
 import type { Digest } from '../digest/digest.ts';
@@ -13,11 +16,13 @@ import { hasCode } from '../errors.ts';
 import {
   type BlobStore,
   type BlobWriter,
+  type MissingBlobListener,
   type ReadRange,
   readContinuingFrom,
   type StoreStats,
   statsOf,
 } from './blob-store.ts';
+import { BlobWriteBack } from './blob-write-back.ts';
 
 /** Options of {@link ReadCachingBlobStore}. Both stores are closed by its `close`. */
 export interface ReadCachingBlobStoreOptions {
@@ -36,6 +41,8 @@ export interface ReadCachingBlobStoreOptions {
 export class ReadCachingBlobStore implements BlobStore {
   readonly #fast: BlobStore;
   readonly #slow: BlobStore;
+  /** Copies of served blobs that the slow store lost, back from the fast tier. */
+  readonly writeBack: BlobWriteBack;
 
   /**
    * The slow store's counters: it holds every blob, so its size and reach are
@@ -46,6 +53,7 @@ export class ReadCachingBlobStore implements BlobStore {
   constructor(options: ReadCachingBlobStoreOptions) {
     this.#fast = options.fast;
     this.#slow = options.slow;
+    this.writeBack = new BlobWriteBack({ from: options.fast, into: options.slow });
     this.stats = statsOf(options.slow);
   }
 
@@ -58,7 +66,7 @@ export class ReadCachingBlobStore implements BlobStore {
       if (hasCode(err, status.OUT_OF_RANGE)) throw err;
       return this.#readSlow(digest, range);
     }
-    this.#slow.noteUsed?.([digest]);
+    this.#slow.noteUsed?.([digest], this.writeBack.add);
     return readContinuingFrom(fromFast, this.#slow, digest, range);
   }
 
@@ -82,18 +90,22 @@ export class ReadCachingBlobStore implements BlobStore {
     }
     if (this.#slow.noteUsed !== undefined && notInFast.length < digests.length) {
       const served = notInFast.length === 0 ? digests : without(digests, notInFast);
-      if (served.length > 0) this.#slow.noteUsed(served);
+      if (served.length > 0) this.#slow.noteUsed(served, this.writeBack.add);
     }
     return notInFast.length === 0 ? [] : this.#slow.findMissing(notInFast);
   }
 
-  /** Passed on to the slow store, which holds every blob. */
-  noteUsed(digests: readonly Digest[]): void {
-    this.#slow.noteUsed?.(digests);
+  /**
+   * Passed on to the slow store, which holds every blob; what it lost is
+   * written back by the caller's listener, else from this fast tier.
+   */
+  noteUsed(digests: readonly Digest[], onMissing?: MissingBlobListener): void {
+    this.#slow.noteUsed?.(digests, onMissing ?? this.writeBack.add);
   }
 
-  /** Closes both stores. */
+  /** Finishes the write-backs under way, then closes both stores. */
   async close(): Promise<void> {
+    await this.writeBack.close();
     const results = await Promise.allSettled([this.#fast.close(), this.#slow.close()]);
     for (const result of results) if (result.status === 'rejected') throw result.reason;
   }

@@ -14,7 +14,8 @@
  * that is found or read when older than half that age is copied onto itself,
  * which restarts its lifecycle clock: what builds use stays, the rest expires.
  * A tier in front that serves a blob itself reports the use
- * ({@link S3BlobStore.noteUsed}), so hot blobs get the same treatment.
+ * ({@link S3BlobStore.noteUsed}), so hot blobs get the same treatment, and
+ * hears when such a blob is gone from the bucket, to write it back.
  *
  * With a write log ({@link S3WriteLog}), the processes sharing the store tell
  * each other what they wrote, so a blob another process uploaded costs no
@@ -24,11 +25,17 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { status } from '@grpc/grpc-js';
 import type { Digest } from '../digest/digest.ts';
 import { hasCode, invalidArgument, notFound, outOfRange } from '../errors.ts';
-import { type BlobStore, type BlobWriter, type ReadRange, resolveRange } from './blob-store.ts';
+import {
+  type BlobStore,
+  type BlobWriter,
+  type MissingBlobListener,
+  type ReadRange,
+  resolveRange,
+} from './blob-store.ts';
 import { uniqueDigests } from './digest-index.ts';
 import { discardingWriter, S3BlobWriter } from './s3-blob-writer.ts';
-import { S3ExistenceIndex } from './s3-existence-index.ts';
-import { parseBlobKey } from './s3-keys.ts';
+import { NO_ENTRY, S3ExistenceIndex } from './s3-existence-index.ts';
+import { listBlobs } from './s3-listing.ts';
 import { emptyStream, S3ObjectReader, type S3Response } from './s3-object-reader.ts';
 import { S3RequestMeter } from './s3-request-metrics.ts';
 import {
@@ -72,6 +79,8 @@ export interface S3BlobStoreOptions extends S3ConnectionOptions {
    * Only for content-addressed stores.
    */
   readonly writeLogIntervalMs?: number;
+  /** Longest FindMissingBlobs waits for a read of the write log before it sends HEADs; 1 s by default. */
+  readonly writeLogWaitMs?: number;
   /** Milliseconds since the epoch; `Date.now` by default. */
   readonly clock?: () => number;
 }
@@ -90,9 +99,14 @@ export interface S3StoreCounters {
   listed: number;
   /** Blobs remembered from other processes' write logs. */
   learnt: number;
-  /** Blobs a tier in front served that S3 was asked about to learn their age ({@link S3BlobStore.noteUsed}). */
+  /** Blobs a tier in front served that S3 was asked about, to learn their age or that they are still there ({@link S3BlobStore.noteUsed}). */
   ageChecks: number;
+  /** Blobs a tier in front served that the bucket no longer held, reported to that tier to write back. */
+  goneReported: number;
 }
+
+/** The vouching time of an entry after a failed touch or check ({@link S3BlobStore.noteUsed} waits). */
+const HELD_OFF = 0;
 
 /** A BlobStore backed by an S3 bucket; build it with {@link S3BlobStore.open}. */
 export class S3BlobStore implements BlobStore {
@@ -122,6 +136,7 @@ export class S3BlobStore implements BlobStore {
     listed: 0,
     learnt: 0,
     ageChecks: 0,
+    goneReported: 0,
   };
   /**
    * Settles when the start-up listing is over (at once without `warmUp`).
@@ -146,6 +161,7 @@ export class S3BlobStore implements BlobStore {
       onResume: () => {
         this.counters.resumes++;
       },
+      contentAddressed: options.contentAddressed,
     });
     const interval = options.writeLogIntervalMs ?? 0;
     this.#log =
@@ -157,6 +173,7 @@ export class S3BlobStore implements BlobStore {
             bucket: options.bucket,
             prefix: options.prefix,
             intervalMs: interval,
+            maxWaitMs: options.writeLogWaitMs,
             clock: this.#clock,
             onPeerBlob: (digest, writtenAt) => {
               if (this.#isKnown(digest)) return;
@@ -231,7 +248,8 @@ export class S3BlobStore implements BlobStore {
     let unknown = this.#unknownOf(digests);
     if (unknown.length === 0) return [];
     if (this.#log !== undefined) {
-      // Other processes may have written them: one LIST (at most one per interval) before any HEAD.
+      // Other processes may have written them: one LIST (at most one per interval) before any HEAD,
+      // unless S3 is slow to answer it (see S3WriteLog.refresh).
       await this.#log.refresh();
       unknown = this.#unknownOf(unknown);
       if (unknown.length === 0) return [];
@@ -256,16 +274,41 @@ export class S3BlobStore implements BlobStore {
    * is asked about once (a HEAD, which touches it when old). Blobs known to be
    * younger cost nothing, so a hot blob costs at most one COPY per half
    * expiry. Returns at once; the requests run in the background.
+   *
+   * With `onMissing` (content-addressed stores only: an action result is
+   * never resurrected), a served blob is also confirmed to exist once the
+   * index stops vouching for it (a HEAD at most once per `knownTtlMs`), and
+   * one whose touch or HEAD finds it gone is reported, so the tier that
+   * served it writes it back: the bucket, which the other processes read,
+   * does not lack for good a blob this process still serves.
    */
-  noteUsed(digests: readonly Digest[]): void {
-    if (this.#o.expireAfterMs <= 0 || this.#closed) return;
+  noteUsed(digests: readonly Digest[], onMissing?: MissingBlobListener): void {
+    if (this.#closed) return;
+    const repair = this.#o.contentAddressed ? onMissing : undefined;
+    const lifecycle = this.#o.expireAfterMs > 0;
+    if (!lifecycle && repair === undefined) return;
     const now = this.#clock();
     for (const digest of digests) {
-      const safeUntil = this.#known.safeUntilOf(digest);
-      if (safeUntil !== undefined && safeUntil > now) continue;
-      // A content-addressed object can be copied without knowing its ETag: every version holds the same bytes.
-      if (safeUntil !== undefined && this.#o.contentAddressed) this.#touch(digest, undefined);
-      else this.#checkAge(digest);
+      const entry = this.#known.entryOf(digest);
+      const safeUntil = entry === NO_ENTRY ? undefined : this.#known.safeUntilAt(entry);
+      if (safeUntil !== undefined && safeUntil > now) {
+        // Young. Without a listener that is all; with one, confirm it still exists once unvouched.
+        const vouched = this.#known.vouchedUntilAt(entry);
+        if (repair === undefined || vouched === HELD_OFF || vouched > now) continue;
+        this.#checkAge(digest, repair);
+      } else if (lifecycle && safeUntil !== undefined && this.#o.contentAddressed) {
+        // A content-addressed object can be copied without knowing its ETag: every version holds the same bytes.
+        this.#touch(digest, undefined, repair);
+      } else {
+        this.#checkAge(digest, repair);
+      }
+    }
+  }
+
+  /** Settles once the touches and checks under way in the background are over (tests, benchmarks). */
+  async settled(): Promise<void> {
+    while (this.#checking.size + this.#touching.size > 0) {
+      await Promise.allSettled([...this.#checking.values(), ...this.#touching.values()]);
     }
   }
 
@@ -284,29 +327,17 @@ export class S3BlobStore implements BlobStore {
     this.#client.destroy();
   }
 
-  /** Lists the prefix page by page, remembering every blob key it recognises. */
+  /** Lists the prefix, remembering every blob it finds (up to `knownMaxEntries`). */
   async #warmUp(): Promise<void> {
-    let token: string | undefined;
-    do {
+    const { bucket, prefix } = this.#o;
+    const listing = { sdk: this.#sdk, client: this.#client, requests: this.#requests };
+    for await (const { digest, lastModified, etag } of listBlobs({ ...listing, bucket, prefix })) {
       if (this.#closed) return;
-      const page = await this.#requests.run('ListObjectsV2', () =>
-        this.#client.send(
-          new this.#sdk.ListObjectsV2Command({
-            Bucket: this.#o.bucket,
-            Prefix: this.#o.prefix,
-            ...(token === undefined ? {} : { ContinuationToken: token }),
-          }),
-        ),
-      );
-      for (const object of page.Contents ?? []) {
-        const digest = parseBlobKey(object.Key?.slice(this.#o.prefix.length) ?? '');
-        if (digest === undefined || this.#known.has(digest)) continue;
-        // Listing is no use: touching every old object at each start would keep them all forever.
-        if (!this.#remember(digest, object.LastModified, object.ETag, false)) continue;
-        if (++this.counters.listed >= this.#o.knownMaxEntries) return;
-      }
-      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
-    } while (token !== undefined);
+      if (this.#known.has(digest)) continue;
+      // Listing is no use: touching every old object at each start would keep them all forever.
+      if (!this.#remember(digest, lastModified, etag, false)) continue;
+      if (++this.counters.listed >= this.#o.knownMaxEntries) return;
+    }
   }
 
   #keyOf(digest: Digest): string {
@@ -362,9 +393,10 @@ export class S3BlobStore implements BlobStore {
   /**
    * Copies the object onto itself (a new last-modified time), in the
    * background; only the version that was seen (`etag`), so a newer action
-   * result written meanwhile is never replaced by the older one.
+   * result written meanwhile is never replaced by the older one. An object
+   * found gone is reported to `onMissing`.
    */
-  #touch(digest: Digest, etag: string | undefined): void {
+  #touch(digest: Digest, etag: string | undefined, onMissing?: MissingBlobListener): void {
     const key = this.#keyOf(digest);
     if (this.#touching.has(key)) return;
     const source = `${this.#o.bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
@@ -386,26 +418,41 @@ export class S3BlobStore implements BlobStore {
           this.counters.touches++;
           this.#remember(digest, new Date(this.#clock()));
         },
-        () => this.#holdOff(digest),
+        (err: unknown) => {
+          if (hasCode(err, status.NOT_FOUND)) this.#gone(digest, onMissing);
+          else this.#holdOff(digest);
+        },
       )
       .finally(() => this.#touching.delete(key));
     this.#touching.set(key, done);
   }
 
-  /** A HEAD in the background to learn a served blob's age ({@link noteUsed}). */
-  #checkAge(digest: Digest): void {
+  /** A HEAD in the background to learn a served blob's age, and whether it is there ({@link noteUsed}). */
+  #checkAge(digest: Digest, onMissing: MissingBlobListener | undefined): void {
     const key = this.#keyOf(digest);
     if (this.#checking.has(key) || this.#touching.has(key)) return;
     this.counters.ageChecks++;
     const done = this.#exists(digest)
       .then(
         (present) => {
-          if (!present) this.#holdOff(digest);
+          if (!present) this.#gone(digest, onMissing);
         },
         () => this.#holdOff(digest),
       )
       .finally(() => this.#checking.delete(key));
     this.#checking.set(key, done);
+  }
+
+  /**
+   * A served blob the bucket no longer holds: the tier that served it hears
+   * of it (and writes it back, which vouches for it again); until then
+   * {@link noteUsed} does not ask again.
+   */
+  #gone(digest: Digest, onMissing: MissingBlobListener | undefined): void {
+    this.#holdOff(digest);
+    if (onMissing === undefined || this.#closed) return;
+    this.counters.goneReported++;
+    onMissing(digest);
   }
 
   /**
@@ -415,7 +462,7 @@ export class S3BlobStore implements BlobStore {
    */
   #holdOff(digest: Digest): void {
     if (this.#closed) return;
-    this.#known.set(digest, 0, this.#clock() + this.#o.knownTtlMs);
+    this.#known.set(digest, HELD_OFF, this.#clock() + this.#o.knownTtlMs);
   }
 
   async #exists(digest: Digest): Promise<boolean> {

@@ -13,6 +13,9 @@
 import type { Digest } from '../digest/digest.ts';
 import { CompactDigestIndex, NONE } from './compact-digest-index.ts';
 
+/** What {@link S3ExistenceIndex.entryOf} returns for a digest it holds nothing of. */
+export const NO_ENTRY = NONE;
+
 /** Digest → (vouched until, young until), both in ms since the epoch. */
 export class S3ExistenceIndex {
   #rows = new CompactDigestIndex<never>();
@@ -37,10 +40,22 @@ export class S3ExistenceIndex {
     return this.#rows.find(digest) !== NONE;
   }
 
-  /** Until when the object needs no touch; undefined when nothing is known of it. */
-  safeUntilOf(digest: Digest): number | undefined {
-    const id = this.#rows.find(digest);
-    return id === NONE ? undefined : this.#rows.persistedMsOf(id);
+  /**
+   * The entry of `digest`, or {@link NO_ENTRY}: read its times with
+   * {@link safeUntilAt} and {@link vouchedUntilAt} before the index changes.
+   */
+  entryOf(digest: Digest): number {
+    return this.#rows.find(digest);
+  }
+
+  /** Until when the entry's object needs no touch. */
+  safeUntilAt(entry: number): number {
+    return this.#rows.persistedMsOf(entry);
+  }
+
+  /** Until when the entry is vouched for. */
+  vouchedUntilAt(entry: number): number {
+    return this.#rows.accessMsOf(entry);
   }
 
   /** Records (or replaces) an entry as the newest, forgetting the oldest beyond the cap. */

@@ -1,13 +1,16 @@
 /**
  * Reads of S3 objects for the s3 store: one GET of a byte range, and the
  * stream of a blob's bytes that resumes a body that broke off from the byte
- * it reached, pinned to the same object version by its ETag, so a caller gets
- * every byte exactly once or an error, never a short or spliced blob.
+ * it reached, so a caller gets every byte exactly once or an error, never a
+ * short or spliced blob. An action cache entry's resumed read is pinned to
+ * the first answer's ETag (a replaced entry fails the read: UNAVAILABLE, read
+ * again); a content-addressed blob's is not, since every version of its key
+ * holds the same bytes, and a re-upload or a copy can change the ETag alone.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Digest } from '../digest/digest.ts';
-import { internal } from '../errors.ts';
-import type { S3Requests, S3Sdk } from './s3-requests.ts';
+import { internal, unavailable } from '../errors.ts';
+import { httpStatusOf, type S3Requests, type S3Sdk } from './s3-requests.ts';
 
 /** A response body as the SDK returns it in Node. */
 export type S3Body = AsyncIterable<Uint8Array> & { destroy(): void };
@@ -30,6 +33,7 @@ export class S3ObjectReader {
   readonly #requests: S3Requests;
   readonly #bucket: string;
   readonly #onResume: () => void;
+  readonly #contentAddressed: boolean;
 
   constructor(options: {
     readonly sdk: S3Sdk;
@@ -38,12 +42,15 @@ export class S3ObjectReader {
     readonly bucket: string;
     /** Called each time a broken body is resumed. */
     readonly onResume: () => void;
+    /** Whether every version of a key holds the same bytes (a CAS, not an action cache). */
+    readonly contentAddressed: boolean;
   }) {
     this.#sdk = options.sdk;
     this.#client = options.client;
     this.#requests = options.requests;
     this.#bucket = options.bucket;
     this.#onResume = options.onResume;
+    this.#contentAddressed = options.contentAddressed;
   }
 
   /** One GET of bytes `[start, end)` (to the blob's end when `end` is undefined). */
@@ -128,8 +135,15 @@ export class S3ObjectReader {
         }
         await this.#requests.backoff(failures);
         this.#onResume();
+        const pin = this.#contentAddressed ? undefined : first.etag;
         response = await this.#requests.run(`GetObject ${digest.key} from byte ${pos}`, () =>
-          this.getObject(key, pos, end, first.etag),
+          this.getObject(key, pos, end, pin).catch((err: unknown) => {
+            if (pin === undefined || httpStatusOf(err) !== 412) throw err;
+            throw unavailable(
+              `GetObject ${digest.key}: the object changed in ${this.#requests.where} while it was read (a new version replaced ETag ${pin}); read it again`,
+              err,
+            );
+          }),
         );
       } finally {
         body.destroy();

@@ -102,7 +102,9 @@ export function isRetryable(err: unknown): boolean {
 export function describeS3Error(err: unknown): string {
   const e = (err ?? {}) as SdkErrorShape;
   const status = httpStatusOf(err);
-  const message = e.message && e.message !== e.name ? `: ${e.message}` : '';
+  // The SDK says `UnknownError` when the server sent no message (Ceph RGW never does): the code is all there is.
+  const said = e.message && e.message !== e.name && e.message !== 'UnknownError';
+  const message = said ? `: ${e.message}` : '';
   if (status !== undefined) return `${status} ${e.name ?? 'error'}${message}`;
   return `${e.code ?? e.name ?? 'error'}${message}`;
 }
@@ -125,8 +127,10 @@ export class S3Requests {
    * throttling), or `maxAttempts` attempts have failed, waiting a random time
    * (full jitter) below an exponentially growing bound between attempts.
    * A final failure becomes a KilnError (see {@link toKilnError}).
+   * `onRetry` hears of each failed attempt that will be retried, before the
+   * wait, so a caller can stop waiting for a request that is being throttled.
    */
-  async run<T>(what: string, attempt: () => Promise<T>): Promise<T> {
+  async run<T>(what: string, attempt: () => Promise<T>, onRetry?: () => void): Promise<T> {
     for (let n = 1; ; n++) {
       try {
         return await attempt();
@@ -134,6 +138,7 @@ export class S3Requests {
         if (!isRetryable(err) || n >= this.#options.maxAttempts) {
           throw this.toKilnError(err, what, n);
         }
+        onRetry?.();
         await this.backoff(n);
       }
     }

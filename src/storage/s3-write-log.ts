@@ -9,10 +9,11 @@
  * not know lists the segments written since it last looked (one LIST, asking
  * only for keys after a time, since segment names start with their time) and
  * reads the new ones (one GET each), at most once per interval, before it
- * sends any HEAD. Correctness does not depend on the log: a blob is entered
- * only after its upload committed, and anything a process has not heard of
- * is still asked of S3; a lost or late segment only costs the HEADs it would
- * have saved.
+ * sends any HEAD; when S3 throttles or fails those requests, it sends the
+ * HEADs without waiting for their retries. Correctness does not depend on
+ * the log: a blob is entered only after its upload committed, and anything a
+ * process has not heard of is still asked of S3; a lost or late segment only
+ * costs the HEADs it would have saved.
  */
 import { randomBytes } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -30,6 +31,8 @@ export interface S3WriteLogOptions {
   readonly prefix: string;
   /** Longest wait between a commit and its segment, and shortest between two reads of the log. */
   readonly intervalMs: number;
+  /** Longest a caller of {@link S3WriteLog.refresh} waits for a read of the log; 1 s by default. */
+  readonly maxWaitMs?: number;
   readonly clock: () => number;
   /** Called for each blob a peer's segment names, with when that peer had written it. */
   readonly onPeerBlob: (digest: Digest, writtenAt: Date) => void;
@@ -49,6 +52,12 @@ const MAX_SEGMENT_ENTRIES = 20_000;
 const HEADER = 'kiln-writes 1';
 /** Segments read at once. */
 const READS_IN_FLIGHT = 8;
+/**
+ * Default of {@link S3WriteLogOptions.maxWaitMs}: a read of the log takes a
+ * LIST and a few small GETs, tens of milliseconds; one that takes longer
+ * than this is stuck behind a slow server, and HEADs answer sooner.
+ */
+const MAX_WAIT_MS = 1_000;
 
 /** Counters for tests and benchmarks. */
 export interface S3WriteLogCounters {
@@ -58,6 +67,8 @@ export interface S3WriteLogCounters {
   read: number;
   /** Blobs learnt from other processes' segments. */
   learnt: number;
+  /** Reads of the log that callers stopped waiting for, after a failed attempt or `maxWaitMs` ({@link S3WriteLog.refresh}). */
+  unwaited: number;
 }
 
 /** One process's side of the shared write log; see the module comment. */
@@ -78,9 +89,10 @@ export class S3WriteLog {
   /** Segments already read (or skipped), by key, with their times, to forget them once out of reach. */
   readonly #seen = new Map<string, number>();
   #lastRefresh = Number.NEGATIVE_INFINITY;
-  #refreshing: Promise<void> | undefined;
+  /** The read under way: `done` when it is over, `answer` what callers wait for. */
+  #refreshing: { readonly done: Promise<void>; readonly answer: Promise<void> } | undefined;
   #closed = false;
-  readonly counters: S3WriteLogCounters = { published: 0, read: 0, learnt: 0 };
+  readonly counters: S3WriteLogCounters = { published: 0, read: 0, learnt: 0, unwaited: 0 };
 
   constructor(options: S3WriteLogOptions) {
     this.#o = options;
@@ -108,25 +120,49 @@ export class S3WriteLog {
    * Reads the segments other processes published since the last read, unless
    * that read began less than an interval ago (then it waits for that one).
    * Never rejects: a log that cannot be read only leaves more HEADs to send.
+   *
+   * Resolves when the read is over, as soon as one of its requests fails an
+   * attempt (S3 throttles the log's prefix, answers 5xx or times out), or
+   * after `maxWaitMs`, whichever comes first: the read then goes on in the
+   * background with its retries and helps later calls, while the caller asks
+   * S3 about what it does not know (HEADs, with the same retry policy)
+   * instead of waiting out a backoff or a slow answer.
    */
   refresh(): Promise<void> {
-    if (this.#refreshing !== undefined) return this.#refreshing;
+    if (this.#refreshing !== undefined) return this.#refreshing.answer;
     const now = this.#o.clock();
     if (this.#closed || now - this.#lastRefresh < this.#o.intervalMs) return Promise.resolve();
     this.#lastRefresh = now;
-    this.#refreshing = this.#readNewSegments()
+    let waiting = true;
+    let release = (): void => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const stopWaiting = (): void => {
+      if (!waiting) return;
+      waiting = false;
+      this.counters.unwaited++;
+      release();
+    };
+    const timer = setTimeout(stopWaiting, this.#o.maxWaitMs ?? MAX_WAIT_MS).unref();
+    const done = this.#readNewSegments(stopWaiting)
       .catch(() => {})
       .finally(() => {
+        clearTimeout(timer);
         this.#refreshing = undefined;
+        waiting = false;
+        release();
       });
-    return this.#refreshing;
+    const answer = Promise.race([done, released]);
+    this.#refreshing = { done, answer };
+    return answer;
   }
 
   /** Publishes what is pending and stops. */
   async close(): Promise<void> {
     await this.flush();
     this.#closed = true;
-    await this.#refreshing;
+    await this.#refreshing?.done;
   }
 
   #publish(): void {
@@ -163,22 +199,26 @@ export class S3WriteLog {
     this.#publishing.add(done);
   }
 
-  async #readNewSegments(): Promise<void> {
+  /** One read of the log; `onRetry` hears of each failed attempt of its requests. */
+  async #readNewSegments(onRetry: () => void): Promise<void> {
     // A segment is named by its oldest entry, which may be an interval older than its upload.
     const from = this.#newestSeen - LATE_SEGMENT_MS - this.#o.intervalMs;
     for (const [key, time] of this.#seen) if (time < from) this.#seen.delete(key);
     const fresh: Array<{ key: string; time: number }> = [];
     let token: string | undefined;
     do {
-      const page = await this.#o.requests.run('ListObjectsV2 (write log)', () =>
-        this.#o.client.send(
-          new this.#o.sdk.ListObjectsV2Command({
-            Bucket: this.#o.bucket,
-            Prefix: this.#folder,
-            StartAfter: `${this.#folder}${String(Math.max(0, from)).padStart(15, '0')}`,
-            ...(token === undefined ? {} : { ContinuationToken: token }),
-          }),
-        ),
+      const page = await this.#o.requests.run(
+        'ListObjectsV2 (write log)',
+        () =>
+          this.#o.client.send(
+            new this.#o.sdk.ListObjectsV2Command({
+              Bucket: this.#o.bucket,
+              Prefix: this.#folder,
+              StartAfter: `${this.#folder}${String(Math.max(0, from)).padStart(15, '0')}`,
+              ...(token === undefined ? {} : { ContinuationToken: token }),
+            }),
+          ),
+        onRetry,
       );
       for (const object of page.Contents ?? []) {
         const key = object.Key ?? '';
@@ -196,18 +236,22 @@ export class S3WriteLog {
       while (next < fresh.length) {
         const segment = fresh[next++] as { key: string };
         // A segment that cannot be read is forgotten, so a later refresh tries it again.
-        await this.#readSegment(segment.key).catch(() => this.#seen.delete(segment.key));
+        await this.#readSegment(segment.key, onRetry).catch(() => this.#seen.delete(segment.key));
       }
     };
     await Promise.all(Array.from({ length: Math.min(READS_IN_FLIGHT, fresh.length) }, reader));
   }
 
-  async #readSegment(key: string): Promise<void> {
+  async #readSegment(key: string, onRetry: () => void): Promise<void> {
     const { sdk, client, requests, bucket } = this.#o;
-    const text = await requests.run(`GetObject ${key}`, async () => {
-      const out = await client.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: key }));
-      return (await out.Body?.transformToString('utf8')) ?? '';
-    });
+    const text = await requests.run(
+      `GetObject ${key}`,
+      async () => {
+        const out = await client.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: key }));
+        return (await out.Body?.transformToString('utf8')) ?? '';
+      },
+      onRetry,
+    );
     const lines = text.split('\n');
     const header = /^kiln-writes 1 (\d+)$/.exec(lines[0] ?? '');
     if (header === null) return;

@@ -7,7 +7,7 @@
  * one moves only its own: no blob moves between two shards that stay.
  */
 import type { Digest } from '../digest/digest.ts';
-import type { BlobStore, BlobWriter, ReadRange } from './blob-store.ts';
+import type { BlobStore, BlobWriter, MissingBlobListener, ReadRange } from './blob-store.ts';
 import { closeEvery, missingInOrder, sumStats } from './store-fan-out.ts';
 
 /** One shard of a {@link ShardingBlobStore}. */
@@ -86,8 +86,8 @@ export class ShardingBlobStore implements BlobStore {
     return missingInOrder(digests, answers.flat());
   }
 
-  noteUsed(digests: readonly Digest[]): void {
-    for (const d of digests) this.#place(d).store.noteUsed?.([d]);
+  noteUsed(digests: readonly Digest[], onMissing?: MissingBlobListener): void {
+    for (const d of digests) this.#place(d).store.noteUsed?.([d], onMissing);
   }
 
   /** Closes every shard. */

@@ -5,7 +5,7 @@
  * every operation on a digest reaches exactly one of the two stores.
  */
 import type { Digest } from '../digest/digest.ts';
-import type { BlobStore, BlobWriter, ReadRange } from './blob-store.ts';
+import type { BlobStore, BlobWriter, MissingBlobListener, ReadRange } from './blob-store.ts';
 import { closeEvery, missingInOrder, sumStats } from './store-fan-out.ts';
 
 /** Options of {@link SizePartitionedBlobStore}. Both stores are closed by its `close`. */
@@ -51,11 +51,14 @@ export class SizePartitionedBlobStore implements BlobStore {
     return missingInOrder(digests, answers.flat());
   }
 
-  noteUsed(digests: readonly Digest[]): void {
+  noteUsed(digests: readonly Digest[], onMissing?: MissingBlobListener): void {
     const small = digests.filter((d) => d.size <= this.#maxSmallBytes);
-    if (small.length > 0) this.#small.noteUsed?.(small);
+    if (small.length > 0) this.#small.noteUsed?.(small, onMissing);
     if (small.length < digests.length) {
-      this.#large.noteUsed?.(digests.filter((d) => d.size > this.#maxSmallBytes));
+      this.#large.noteUsed?.(
+        digests.filter((d) => d.size > this.#maxSmallBytes),
+        onMissing,
+      );
     }
   }
 

@@ -4,11 +4,17 @@
  */
 
 import { type Digest, isEmptyDigest } from '../digest/digest.ts';
-import { createHasher, type Hasher } from '../digest/digest-function.ts';
+import {
+  createHasher,
+  createHasherSync,
+  type Hasher,
+  hashSync,
+} from '../digest/digest-function.ts';
 import { failedPrecondition, invalidArgument, outOfRange } from '../errors.ts';
 import {
   type BlobStore,
   type BlobWriter,
+  type MissingBlobListener,
   type ReadRange,
   type StoreStats,
   statsOf,
@@ -60,7 +66,8 @@ export class VerifyingBlobStore implements BlobStore {
   }
 
   async put(digest: Digest): Promise<BlobWriter> {
-    const hasher = await createHasher(digest.fn);
+    // Node's hash functions need no set-up: the writer hashes as bytes come.
+    const hasher = digest.fn.name === 'blake3' ? await createHasher(digest.fn) : undefined;
     const writer = await this.#backend.put(digest);
     return new VerifyingBlobWriter(digest, hasher, writer);
   }
@@ -78,9 +85,9 @@ export class VerifyingBlobStore implements BlobStore {
     return stored.length === 0 ? Promise.resolve([]) : this.#backend.findMissing(stored);
   }
 
-  noteUsed(digests: readonly Digest[]): void {
+  noteUsed(digests: readonly Digest[], onMissing?: MissingBlobListener): void {
     const stored = digests.filter((d) => !isEmptyDigest(d));
-    if (stored.length > 0) this.#backend.noteUsed?.(stored);
+    if (stored.length > 0) this.#backend.noteUsed?.(stored, onMissing);
   }
 
   close(): Promise<void> {
@@ -88,14 +95,22 @@ export class VerifyingBlobStore implements BlobStore {
   }
 }
 
+/**
+ * Hashes what it passes on. A blob that arrives in one chunk (most blobs of
+ * a build: one ByteStream message, one batch entry) is hashed in one call,
+ * without a Hash object; others through a streaming hasher made at their
+ * first chunk (or given, for BLAKE3).
+ */
 class VerifyingBlobWriter implements BlobWriter {
   readonly #digest: Digest;
-  readonly #hasher: Hasher;
+  #hasher: Hasher | undefined;
+  /** The hash of a blob that came whole in its first chunk. */
+  #whole: string | undefined;
   readonly #backend: BlobWriter;
   #written = 0;
   #state: 'open' | 'closed' = 'open';
 
-  constructor(digest: Digest, hasher: Hasher, backend: BlobWriter) {
+  constructor(digest: Digest, hasher: Hasher | undefined, backend: BlobWriter) {
     this.#digest = digest;
     this.#hasher = hasher;
     this.#backend = backend;
@@ -115,7 +130,13 @@ class VerifyingBlobWriter implements BlobWriter {
       );
     }
     // Hash synchronously, in call order, so unawaited concurrent writes hash what the backend stores.
-    this.#hasher.update(chunk);
+    if (this.#hasher !== undefined) this.#hasher.update(chunk);
+    else if (this.#written === 0 && chunk.byteLength === size) {
+      this.#whole = hashSync(this.#digest.fn, chunk);
+    } else {
+      this.#hasher = createHasherSync(this.#digest.fn);
+      this.#hasher?.update(chunk);
+    }
     this.#written += chunk.byteLength;
     await this.#backend.write(chunk);
   }
@@ -130,7 +151,7 @@ class VerifyingBlobWriter implements BlobWriter {
         `blob ${key}: received ${this.#written} bytes, fewer than the declared size ${size}`,
       );
     }
-    const computed = this.#hasher.digest();
+    const computed = this.#whole ?? this.#hasher?.digest() ?? this.#digest.fn.emptyHash;
     if (computed !== hash) {
       await this.#backend.abort();
       throw invalidArgument(

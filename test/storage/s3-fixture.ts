@@ -36,6 +36,8 @@ export function s3Options(
     maxConnections: 16,
     retryBaseMs: 5,
     retryMaxMs: 50,
+    // Tests that count requests must not depend on how fast a loaded machine answers a LIST.
+    writeLogWaitMs: 60_000,
     ...overrides,
   };
 }
@@ -58,15 +60,16 @@ export interface ProxiedS3 {
 }
 
 /**
- * Starts an emulator and the fault proxy in front of it before the file's
- * tests, and after them checks that no request broke the proxy's rules and
- * stops both. Call at the top level of a test file.
+ * Starts an emulator (or the S3 server `start` gives) and the fault proxy
+ * in front of it before the file's tests, and after them checks that no
+ * request broke the proxy's rules and stops both. Call at the top level of
+ * a test file (or of the `describe` whose tests use it).
  */
-export function proxiedS3(): ProxiedS3 {
+export function proxiedS3(start: () => Promise<S3Server> = startS3Server): ProxiedS3 {
   let server: S3Server | undefined;
   let proxy: S3FaultProxy | undefined;
   before(async () => {
-    server = await startS3Server();
+    server = await start();
     proxy = await startS3FaultProxy(server.endpoint);
   });
   after(async () => {

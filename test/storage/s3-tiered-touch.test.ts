@@ -32,7 +32,9 @@ async function settle(store: S3BlobStore, touches: number): Promise<void> {
 
 async function tiered(overrides: { expireAfterMs: number; contentAddressed?: boolean }) {
   const clock = { now: Date.now() };
-  const s3 = await emulator.open({ ...overrides, clock: () => clock.now });
+  // Vouching as long as the lifecycle allows, so the only requests are the touches under test
+  // (a shorter existence TTL adds a HEAD per TTL for served blobs: s3-write-back.test.ts).
+  const s3 = await emulator.open({ ...overrides, knownTtlMs: 400 * DAY, clock: () => clock.now });
   const fast = new MemoryBlobStore({ maxBytes: 1024 * 1024 });
   return { s3, fast, store: new ReadCachingBlobStore({ fast, slow: s3 }), clock };
 }
@@ -177,17 +179,23 @@ describe('s3 behind a local tier, with a lifecycle rule', () => {
     });
   }
 
-  it('without a lifecycle rule a served blob costs S3 nothing', async () => {
-    const { store, clock } = await tiered({ expireAfterMs: 0 });
+  it('without a lifecycle rule a served blob costs S3 nothing while vouched for, then one HEAD', async () => {
+    const { s3, store, clock } = await tiered({ expireAfterMs: 0 });
     try {
       const { digest, data } = await randomBlob(50);
       await putBuffer(store, digest, data);
-      clock.now += 400 * DAY;
+      clock.now += 399 * DAY;
       emulator.proxy.resetCounts();
       assert.deepEqual(await readAll(store, digest), data);
       assert.deepEqual(await store.findMissing([digest]), []);
-      await new Promise((resolve) => setTimeout(resolve, 30));
+      await s3.settled();
       assert.equal(emulator.proxy.total(), 0);
+      // Past the existence TTL: one HEAD confirms the object is still there, and vouches again.
+      clock.now += 2 * DAY;
+      for (let i = 0; i < 5; i++) assert.deepEqual(await readAll(store, digest), data);
+      assert.deepEqual(await store.findMissing([digest]), []);
+      await s3.settled();
+      assert.deepEqual(emulator.proxy.counts, { ...zero(), HEAD: 1 });
     } finally {
       await store.close();
     }

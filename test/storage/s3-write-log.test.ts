@@ -2,7 +2,8 @@
  * Several processes sharing one s3 store tell each other what they wrote
  * (the write log), so FindMissingBlobs of blobs another process uploaded
  * costs one LIST and one GET per published segment instead of a HEAD per
- * blob; and the log never makes a blob look present that is not readable.
+ * blob; the log never makes a blob look present that is not readable; and
+ * FindMissingBlobs never waits out the retries of a throttled log read.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -21,7 +22,7 @@ runBlobStoreContract('S3BlobStore with a write log', async () => ({
 const INTERVAL = 61_000;
 
 /** Two processes' stores on one prefix, both with a write log, on a clock the test moves. */
-async function pair(extra: { expireAfterMs?: number } = {}) {
+async function pair(extra: { expireAfterMs?: number; writeLogWaitMs?: number } = {}) {
   const clock = { now: Date.now() };
   const options = {
     prefix: `log-${Math.random().toString(36).slice(2)}/`,
@@ -146,6 +147,89 @@ describe('S3BlobStore write log', () => {
       assert.deepEqual(await b.findMissing([digest]), []);
       assert.equal(emulator.proxy.counts.HEAD, 1);
     } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  // S3 throttles the log's request; its retry is held back by the proxy until the test lets it go.
+  for (const throttled of ['LIST', 'GET'] as const) {
+    it(`FindMissingBlobs does not wait out a throttled write log ${throttled}: unknown digests get HEADs at once`, async () => {
+      const { a, b, clock } = await pair();
+      let letGo = (): void => {};
+      const released = new Promise<void>((resolve) => {
+        letGo = resolve;
+      });
+      // Only a safety net, so that a wrong implementation fails instead of hanging.
+      let heldTooLong = false;
+      const safety = setTimeout(() => {
+        heldTooLong = true;
+        letGo();
+      }, 10_000);
+      try {
+        const written = await Promise.all(Array.from({ length: 20 }, (_, i) => randomBlob(90 + i)));
+        const absent = await Promise.all([1, 2, 3].map((n) => randomBlob(n * 5)));
+        for (const { digest, data } of written) await putBuffer(a, digest, data);
+        clock.now += INTERVAL;
+        await a.flushWriteLog();
+        let seen = 0;
+        emulator.proxy.setFault(({ operation }) => {
+          if (operation !== throttled) return undefined;
+          return ++seen === 1
+            ? { kind: 'status', status: 503, code: 'SlowDown' }
+            : { kind: 'hold', until: released };
+        });
+        emulator.proxy.resetCounts();
+        const asked = [...written.slice(0, 10), ...absent].map((x) => x.digest);
+        const missing = await b.findMissing(asked);
+        assert.equal(heldTooLong, false, 'FindMissingBlobs waited for the throttled write log');
+        assert.deepEqual(missing.map((d) => d.key).sort(), absent.map((x) => x.digest.key).sort());
+        // One HEAD per digest it could not confirm, with the log's retry still held back.
+        assert.equal(emulator.proxy.counts.HEAD, asked.length);
+        // Let the retry through: the log read ends in the background and helps the next call.
+        letGo();
+        for (let i = 0; i < 500 && b.counters.learnt < 10; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        assert.equal(b.counters.learnt, 10);
+        emulator.proxy.resetCounts();
+        assert.deepEqual(await b.findMissing(written.slice(10).map((x) => x.digest)), []);
+        assert.equal(emulator.proxy.total(), 0, JSON.stringify(emulator.proxy.counts));
+      } finally {
+        clearTimeout(safety);
+        letGo();
+        emulator.proxy.setFault(undefined);
+        await a.close();
+        await b.close();
+      }
+    });
+  }
+
+  it('FindMissingBlobs waits for a write log read that S3 is slow to answer at most writeLogWaitMs', async () => {
+    const { a, b, clock } = await pair({ writeLogWaitMs: 50 });
+    let letGo = (): void => {};
+    const released = new Promise<void>((resolve) => {
+      letGo = resolve;
+    });
+    let heldTooLong = false;
+    const safety = setTimeout(() => {
+      heldTooLong = true;
+      letGo();
+    }, 10_000);
+    try {
+      const written = await Promise.all(Array.from({ length: 5 }, (_, i) => randomBlob(70 + i)));
+      for (const { digest, data } of written) await putBuffer(a, digest, data);
+      clock.now += INTERVAL;
+      await a.flushWriteLog();
+      // The listing gets no answer (and no error) until the test lets it through.
+      emulator.proxy.failNext(1, { kind: 'hold', until: released }, 'LIST');
+      emulator.proxy.resetCounts();
+      assert.deepEqual(await b.findMissing(written.map((x) => x.digest)), []);
+      assert.equal(heldTooLong, false, 'FindMissingBlobs waited for the held write log LIST');
+      assert.deepEqual([emulator.proxy.counts.LIST, emulator.proxy.counts.HEAD], [1, 5]);
+    } finally {
+      clearTimeout(safety);
+      letGo();
       await a.close();
       await b.close();
     }

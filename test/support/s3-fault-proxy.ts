@@ -4,8 +4,9 @@
  * believes it sent) and injects faults: error statuses with S3 error bodies
  * (503 SlowDown, 500 InternalError), a connection reset in the middle of a
  * response body, a response that stalls before or in the middle of its body,
- * and refusing everything (the store is down). Requests are forwarded
- * unchanged, Host header included, so SigV4 signatures still verify.
+ * a request held back until the test lets it through, and refusing
+ * everything (the store is down). Requests are forwarded unchanged, Host
+ * header included, so SigV4 signatures still verify.
  */
 import { once } from 'node:events';
 import {
@@ -27,7 +28,9 @@ export type Fault =
   /** Forwards the headers and `afterBytes` bytes of the body, then sends nothing more. */
   | { readonly kind: 'stallMidBody'; readonly afterBytes: number }
   /** Closes the connection without an answer. */
-  | { readonly kind: 'drop' };
+  | { readonly kind: 'drop' }
+  /** Forwards the request unchanged once `until` settles. */
+  | { readonly kind: 'hold'; readonly until: Promise<unknown> };
 
 /** The S3 operations the proxy tells apart. */
 export type S3Operation = 'GET' | 'HEAD' | 'PUT' | 'LIST' | 'POST' | 'DELETE' | 'COPY' | 'OTHER';
@@ -159,7 +162,20 @@ export async function startS3FaultProxy(target: string): Promise<S3FaultProxy> {
       res.end(body);
       return;
     }
-    const forward = httpRequest(
+    if (fault?.kind === 'hold') {
+      void fault.until.finally(() => forward(req, res, undefined));
+      return;
+    }
+    forward(req, res, fault);
+  };
+
+  /** Sends `req` on to the server, with a fault in the answer's body, if any. */
+  const forward = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    fault: Extract<Fault, { afterBytes: number }> | undefined,
+  ): void => {
+    const onward = httpRequest(
       {
         host: upstream.hostname,
         port: upstream.port,
@@ -192,8 +208,8 @@ export async function startS3FaultProxy(target: string): Promise<S3FaultProxy> {
         });
       },
     );
-    forward.on('error', () => res.socket?.destroy());
-    req.pipe(forward);
+    onward.on('error', () => res.socket?.destroy());
+    req.pipe(onward);
   };
 
   const server: Server = createServer(handle);

@@ -1,8 +1,11 @@
 /**
  * An S3-compatible server for tests and development: the `s3rver` emulator
  * (a devDependency), in this process, on a free loopback port, keeping its
- * objects as files in a directory. It checks request signatures (SigV4) with
- * its one fixed key pair, serves ranges and implements multipart uploads.
+ * objects as files in a directory. It knows one fixed key pair but checks
+ * only the access key id, never a SigV4 signature; it serves ranges and
+ * implements multipart uploads. test/support/ceph-rgw.ts is the real server
+ * the S3 store's suite also runs against (s3-rgw.test.ts lists what only
+ * that one checks).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
