@@ -9,6 +9,7 @@ import { bearerTokenInterceptor, readBearerToken } from '../client/bearer-token.
 import { channelCredentials } from '../client/channel-credentials.ts';
 import { parseDuration, parseSize } from '../config/values.ts';
 import { startTracing, type Tracing } from '../observe/tracing.ts';
+import { tracingClientInterceptor } from '../observe/tracing-client-interceptor.ts';
 import { workerSpans } from '../observe/worker-spans.ts';
 import { createLogger, type Logger, parseLogFormat } from '../util/logger.ts';
 import { installProcessFailureHandlers } from '../util/process-failures.ts';
@@ -178,7 +179,10 @@ export async function workerCommand(args: string[]): Promise<number> {
   const worker = await startWorker({
     address,
     credentials,
-    interceptors: token === undefined ? [] : [bearerTokenInterceptor(token)],
+    interceptors: [
+      ...(token === undefined ? [] : [bearerTokenInterceptor(token)]),
+      ...(tracing === undefined ? [] : [tracingClientInterceptor(tracing)]),
+    ],
     workDir: resolve(values['work-dir'] ?? 'kiln-worker'),
     cacheBytes,
     capacity: concurrency,

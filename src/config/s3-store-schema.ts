@@ -108,7 +108,7 @@ export const s3StoreOptions = z
     existenceTtl: durationSchema
       .prefault('1h')
       .describe(
-        'How long a blob this process wrote or found is remembered as present, so FindMissingBlobs skips S3 for it. Default: 1h.',
+        'How long a blob this process wrote or found is remembered as present, so FindMissingBlobs skips S3 for it; also how often a blob that a local tier in front serves is confirmed to be still in the bucket (a HEAD, only once no longer remembered). Default: 1h.',
       ),
     existenceMaxEntries: countSchema
       .prefault(1_000_000)

@@ -3,16 +3,27 @@
  * side, installed only when tracing is on:
  *
  *     Execute (the RPC's span, tracing-interceptor.ts)
- *     └─ kiln.action            from queueing to the worker's result
+ *     └─ kiln.action            from queueing to the action's end
  *        ├─ kiln.action.queued  until a worker takes the lease
  *        └─ kiln.action.lease   one per attempt, until the result arrives
  *           └─ (the worker's spans, in its own process: worker-spans.ts)
  *
- * The lease span's W3C `traceparent` goes to the worker in the lease
- * payload. Another Execute that joins the action in flight gets an event on
- * its own span, with the trace of the action it joined.
+ * The action span's W3C `traceparent` goes into the submission, and a
+ * scheduler keeps it with the queued action (the PostgreSQL one in its
+ * rows), so that a lease taken through another process still joins this
+ * trace; the lease span's `traceparent` goes to the worker in the lease
+ * payload. Another Execute that joins the action in flight gets an event
+ * on its own span, with the trace of the action it joined.
+ *
+ * How an action ends is learnt by following the operation that queued it
+ * (then one that joined it, when that one is cancelled): a result, a
+ * cancellation while queued or running, a failure for want of a worker or
+ * after too many lost leases all end the spans, those without a result
+ * with an error status saying why.
  */
+import { status as Code } from '@grpc/grpc-js';
 import type * as Api from '@opentelemetry/api';
+import type { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { actionKey, DelegatingScheduler } from '../scheduler/delegating-scheduler.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import type {
@@ -37,12 +48,18 @@ export interface TracedSchedulerOptions {
 }
 
 interface TracedAction {
+  readonly key: string;
   readonly span: Api.Span;
   readonly context: Api.Context;
   /** Ended once a worker takes the first lease. */
   queued: Api.Span | undefined;
-  /** The operation whose Execute queued it, to tell a stale entry from a live one. */
-  readonly operation: string;
+  /** The operation followed to learn the action's end: the one that queued it, then a joiner. */
+  operation: string;
+  /** Operations that joined it through this process, to follow when the followed one is cancelled. */
+  readonly joiners: string[];
+  /** Stops following it. */
+  readonly following: AbortController;
+  ended: boolean;
 }
 
 interface TracedLease {
@@ -51,10 +68,19 @@ interface TracedLease {
   readonly deadlineMs: number;
 }
 
+/** The outcome an action's spans end with. */
+interface Outcome {
+  readonly code: number;
+  readonly message: string;
+  readonly exitCode?: number;
+}
+
 /** How long past its deadline a lease span stays open for a late result. */
 const LEASE_DEADLINE_SLACK_MS = 60_000;
 /** Leases past their deadline are looked for at most this often. */
 const SWEEP_EVERY_MS = 1000;
+/** Joiners remembered per action; a cancelled followed operation passes the following on to them. */
+const MAX_JOINERS = 64;
 
 /** Forwards every call to `scheduler`, tracing actions on the way. */
 export class TracedScheduler extends DelegatingScheduler {
@@ -73,25 +99,11 @@ export class TracedScheduler extends DelegatingScheduler {
   }
 
   override async submit(request: SubmitRequest): Promise<OperationState> {
-    const parent = this.#tracing.active();
-    const state = await this.inner.submit(request);
     const { api, tracer } = this.#tracing;
-    const rpcSpan = api.trace.getSpan(parent);
-    if (state.done) {
-      rpcSpan?.setAttribute('kiln.cached_result', state.response?.cachedResult === true);
-      return state;
-    }
-    const key = actionKey(request.instanceName, request.actionDigest.key);
-    const earlier = this.#actions.get(key);
-    if (earlier !== undefined && (await this.operationWaiting(earlier.operation))) {
-      const joined = earlier.span.spanContext();
-      rpcSpan?.addEvent('joined an execution in flight', {
-        'kiln.joined_trace_id': joined.traceId,
-        'kiln.joined_span_id': joined.spanId,
-      });
-      return state;
-    }
-    if (earlier !== undefined) endAction(this.#actions, key, 'ended without a result');
+    const parent = this.#tracing.active();
+    // Started before the scheduler sees the action, so that its context can
+    // be stored with it; a span that turns out not to be needed (a cached
+    // result, a join) is never ended, and so never sent.
     const span = tracer.startSpan(
       'kiln.action',
       {
@@ -99,19 +111,57 @@ export class TracedScheduler extends DelegatingScheduler {
           [ATTR.instanceName]: request.instanceName,
           [ATTR.actionDigest]: `${request.actionDigest.hash}/${request.actionDigest.size}`,
           [ATTR.invocationId]: request.toolInvocationId,
-          'kiln.operation': state.name,
           'kiln.priority': request.priority,
         },
       },
       parent,
     );
+    const traceparent = this.#tracing.traceparentOf(span);
+    const state = await this.inner.submit(
+      traceparent === undefined ? request : { ...request, traceparent },
+    );
+    const rpcSpan = api.trace.getSpan(parent);
+    if (state.done) {
+      rpcSpan?.setAttribute('kiln.cached_result', state.response?.cachedResult === true);
+      const failed = state.response?.cachedResult !== true;
+      if (failed) {
+        // It failed before it queued (no worker can run it): the span says why.
+        span.setAttribute('kiln.operation', state.name);
+        endSpans(api, span, undefined, outcomeOf(state.response));
+      }
+      return state;
+    }
+    const key = actionKey(request.instanceName, request.actionDigest.key);
+    const earlier = this.#actions.get(key);
+    if (earlier !== undefined && (await this.#inFlight(earlier))) {
+      const joined = earlier.span.spanContext();
+      rpcSpan?.addEvent('joined an execution in flight', {
+        'kiln.joined_trace_id': joined.traceId,
+        'kiln.joined_span_id': joined.spanId,
+      });
+      if (earlier.joiners.length < MAX_JOINERS) earlier.joiners.push(state.name);
+      return state;
+    }
+    if (earlier !== undefined) this.#forget(earlier, 'ended without a result');
+    span.setAttribute('kiln.operation', state.name);
     const context = api.trace.setSpan(parent, span);
     const queued = tracer.startSpan('kiln.action.queued', {}, context);
     if (this.#actions.size >= this.#maxTracked) {
-      const oldest = this.#actions.keys().next().value;
-      if (oldest !== undefined) endAction(this.#actions, oldest, 'no longer followed');
+      const oldest = this.#actions.values().next().value;
+      if (oldest !== undefined) this.#forget(oldest, 'no longer followed');
     }
-    this.#actions.set(key, { span, context, queued, operation: state.name });
+    const action: TracedAction = {
+      key,
+      span,
+      context,
+      queued,
+      operation: state.name,
+      joiners: [],
+      following: new AbortController(),
+      ended: false,
+    };
+    this.#actions.set(key, action);
+    void this.#follow(action);
     return state;
   }
 
@@ -132,35 +182,22 @@ export class TracedScheduler extends DelegatingScheduler {
     const traced = this.#leases.get(leaseId);
     if (traced === undefined) return;
     this.#leases.delete(leaseId);
-    const { api } = this.#tracing;
-    const code = completion.status.code;
-    traced.span.setAttribute('rpc.grpc.status_code', code);
-    const exitCode = completion.result?.exitCode;
-    if (exitCode !== undefined) traced.span.setAttribute('kiln.exit_code', exitCode);
-    if (code !== 0) {
-      traced.span.setStatus({ code: api.SpanStatusCode.ERROR, message: completion.status.message });
-    }
-    traced.span.end();
+    const outcome: Outcome = {
+      code: completion.status.code,
+      message: completion.status.message,
+      exitCode: completion.result?.exitCode,
+    };
+    endSpans(this.#tracing.api, traced.span, undefined, outcome);
     const action = this.#actions.get(traced.actionKey);
-    if (action !== undefined) {
-      this.#actions.delete(traced.actionKey);
-      if (code !== 0) {
-        action.span.setStatus({
-          code: api.SpanStatusCode.ERROR,
-          message: completion.status.message,
-        });
-      }
-      action.span.end();
-    }
+    if (action !== undefined) this.#end(action, outcome);
   }
 
   /** A lease with the `traceparent` of a new lease span under its action's span. */
   #traceLease(lease: Lease): Lease {
-    const { api, tracer } = this.#tracing;
+    const { tracer } = this.#tracing;
     const key = actionKey(lease.instanceName, lease.actionDigest.key);
     const action = this.#actions.get(key);
-    action?.queued?.end();
-    if (action !== undefined) action.queued = undefined;
+    if (action !== undefined) endQueued(action);
     const span = tracer.startSpan(
       'kiln.action.lease',
       {
@@ -171,7 +208,8 @@ export class TracedScheduler extends DelegatingScheduler {
           [ATTR.actionDigest]: `${lease.actionDigest.hash}/${lease.actionDigest.size}`,
         },
       },
-      action?.context ?? api.ROOT_CONTEXT,
+      // Queued through another process: the context its submitter stored.
+      action?.context ?? this.#tracing.fromTraceparent(lease.traceparent),
     );
     if (this.#leases.size >= this.#maxTracked) {
       const oldest = this.#leases.entries().next().value;
@@ -182,6 +220,80 @@ export class TracedScheduler extends DelegatingScheduler {
     }
     this.#leases.set(lease.id, { span, actionKey: key, deadlineMs: lease.deadlineMs });
     return { ...lease, traceparent: this.#tracing.traceparentOf(span) };
+  }
+
+  /**
+   * Follows the action's operation until it is done, then ends its spans
+   * with the outcome (unless a lease completion here did first). A cancelled
+   * or deleted operation passes the following on to a joiner still waiting:
+   * the action goes on for it.
+   */
+  async #follow(action: TracedAction): Promise<void> {
+    const { signal } = action.following;
+    for (;;) {
+      let last: OperationState | undefined;
+      try {
+        for await (const state of this.inner.watchOperation(action.operation, { signal })) {
+          last = state;
+          // Taken by a worker (through this process or another one).
+          if (state.stage === 'EXECUTING') endQueued(action);
+        }
+      } catch {
+        // Deleted, or the scheduler is closing: `last` says it is not done.
+        last = undefined;
+      }
+      if (action.ended || signal.aborted) return;
+      const cancelled = last?.response?.status?.code === Code.CANCELLED;
+      if (last?.done !== true || cancelled) {
+        const next = await this.#nextWaiting(action);
+        if (next !== undefined) {
+          action.operation = next;
+          continue;
+        }
+        // Deleted with no one else waiting: it runs on, detached; a lease
+        // completion here, or the eviction of old entries, ends the spans.
+        if (last?.done !== true) return;
+      }
+      this.#end(action, outcomeOf(last.response));
+      return;
+    }
+  }
+
+  /** Whether anyone still waits for the action (its followed operation or a joiner). */
+  async #inFlight(action: TracedAction): Promise<boolean> {
+    if (action.ended) return false;
+    return (
+      (await this.operationWaiting(action.operation)) ||
+      (await this.#nextWaiting(action)) !== undefined
+    );
+  }
+
+  /** The first joiner still waiting, dropping those that are not. */
+  async #nextWaiting(action: TracedAction): Promise<string | undefined> {
+    while (action.joiners.length > 0) {
+      const name = action.joiners[0] as string;
+      if (await this.operationWaiting(name)) return name;
+      action.joiners.shift();
+    }
+    return undefined;
+  }
+
+  /** Ends an action's spans with its outcome (none when unknown), once, and stops following it. */
+  #end(action: TracedAction, outcome: Outcome | undefined): void {
+    if (action.ended) return;
+    action.ended = true;
+    action.following.abort();
+    if (this.#actions.get(action.key) === action) this.#actions.delete(action.key);
+    const queued = action.queued;
+    action.queued = undefined;
+    endSpans(this.#tracing.api, action.span, queued, outcome);
+  }
+
+  /** Ends an action's spans that will see no outcome here, saying why. */
+  #forget(action: TracedAction, why: string): void {
+    if (action.ended) return;
+    action.span.setAttribute('kiln.ended', why);
+    this.#end(action, undefined);
   }
 
   /** Ends the spans of leases the scheduler gave up on (their worker died or went silent). */
@@ -201,17 +313,53 @@ export class TracedScheduler extends DelegatingScheduler {
   override close(): Promise<void> {
     for (const traced of this.#leases.values()) traced.span.end();
     this.#leases.clear();
-    for (const key of [...this.#actions.keys()]) endAction(this.#actions, key, 'server stopped');
+    for (const action of [...this.#actions.values()]) this.#forget(action, 'server stopped');
     return this.inner.close();
   }
 }
 
-/** Ends an action's spans that will see no result, saying why, and forgets it. */
-function endAction(actions: Map<string, TracedAction>, key: string, why: string): void {
-  const action = actions.get(key);
-  if (action === undefined) return;
-  actions.delete(key);
+/** The outcome an operation's response carries. */
+function outcomeOf(response: ExecuteResponse | undefined): Outcome {
+  return {
+    code: response?.status?.code ?? Code.OK,
+    message: response?.status?.message ?? '',
+    exitCode: response?.result?.exitCode,
+  };
+}
+
+/** Ends the queued span when a worker took the action. */
+function endQueued(action: TracedAction): void {
   action.queued?.end();
-  action.span.setAttribute('kiln.ended', why);
-  action.span.end();
+  action.queued = undefined;
+}
+
+/**
+ * Ends `span` (and `queued`, still open: the action never left the queue)
+ * with `outcome`; a failure is an error status with its reason, which
+ * `kiln.ended` also holds.
+ */
+function endSpans(
+  api: Tracing['api'],
+  span: Api.Span,
+  queued: Api.Span | undefined,
+  outcome: Outcome | undefined,
+): void {
+  if (outcome !== undefined) {
+    span.setAttribute('rpc.grpc.status_code', outcome.code);
+    if (outcome.exitCode !== undefined) span.setAttribute('kiln.exit_code', outcome.exitCode);
+  }
+  if (outcome !== undefined && outcome.code !== Code.OK) {
+    const status = {
+      code: api.SpanStatusCode.ERROR,
+      message: `${Code[outcome.code] ?? outcome.code}: ${outcome.message}`,
+    };
+    span.setAttribute('kiln.ended', outcome.message);
+    span.setStatus(status);
+    queued?.setStatus(status);
+  }
+  // One end time for both: each span's clock is anchored at its own start,
+  // and the queued span must not seem to outlast the action.
+  const at = Date.now();
+  queued?.end(at);
+  span.end(at);
 }

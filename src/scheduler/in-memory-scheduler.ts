@@ -154,6 +154,7 @@ export class InMemoryScheduler implements Scheduler {
         id: this.#ids.next(),
         principal,
         clientAddress: request.clientAddress,
+        traceparent: request.traceparent,
         dedupKey: key,
         action: detachBytes(action),
         command: detachBytes(command),
@@ -214,7 +215,17 @@ export class InMemoryScheduler implements Scheduler {
     return { cancelledLeaseIds: cancelledLeaseIds(this.#dispatcher.workers.require(workerId)) };
   }
 
-  async takeWork(workerId: string, options: TakeOptions = {}): Promise<TakeResult> {
+  takeWork(workerId: string, options: TakeOptions = {}): Promise<TakeResult> {
+    // Not an async function: with a long poll, its promise would wait on
+    // the poll's through a further promise and job, once per idle worker.
+    try {
+      return this.#takeWork(workerId, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #takeWork(workerId: string, options: TakeOptions): Promise<TakeResult> {
     this.#checkOpen();
     const { workers } = this.#dispatcher;
     const worker = workers.require(workerId);
@@ -222,13 +233,17 @@ export class InMemoryScheduler implements Scheduler {
     if (maxLeases !== undefined && (!Number.isSafeInteger(maxLeases) || maxLeases < 0)) {
       throw invalidArgument(`maxLeases ${maxLeases} must be a non-negative integer`);
     }
-    let leases = this.#dispatcher.assign(worker, maxLeases);
+    const leases = this.#dispatcher.assign(worker, maxLeases);
     if (leases.length === 0 && waitMs > 0 && maxLeases !== 0) {
-      leases = await this.#dispatcher.poll(worker, maxLeases, waitMs, options.signal);
-      // The end of a long-poll is a sign of life too.
-      if (!this.#closed && workers.isConnected(worker)) workers.touch(worker);
+      // Returned, not awaited: an awaiting frame would stay on the heap for
+      // the whole long poll.
+      return this.#dispatcher.poll(worker, maxLeases, waitMs, options.signal).then((polled) => {
+        // The end of a long-poll is a sign of life too.
+        if (!this.#closed && workers.isConnected(worker)) workers.touch(worker);
+        return { leases: polled, cancelledLeaseIds: cancelledLeaseIds(worker) };
+      });
     }
-    return { leases, cancelledLeaseIds: cancelledLeaseIds(worker) };
+    return Promise.resolve({ leases, cancelledLeaseIds: cancelledLeaseIds(worker) });
   }
 
   async updateLease(

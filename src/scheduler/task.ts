@@ -44,6 +44,8 @@ export interface Task {
   /** The invocation it is queued under for fairness: the first submitter's. */
   readonly toolInvocationId: string;
   readonly correlatedInvocationsId: string;
+  /** The first submitter's trace context (W3C `traceparent`), for its leases. */
+  readonly traceparent?: string;
   /** When it was first queued; goes into `ExecutedActionMetadata.queued_timestamp`. */
   readonly queuedAtMs: number;
   state: TaskState;
@@ -79,7 +81,7 @@ export function dedupKey(instanceName: string, actionDigest: Digest): string {
 /** The plain copy of a lease handed to the worker side. */
 export function leaseSnapshot(lease: LeaseRecord): Lease {
   const { task } = lease;
-  return {
+  const snapshot: Lease = {
     id: lease.id,
     workerId: lease.worker.id,
     state: lease.state,
@@ -94,4 +96,5 @@ export function leaseSnapshot(lease: LeaseRecord): Lease {
     toolInvocationId: task.toolInvocationId,
     correlatedInvocationsId: task.correlatedInvocationsId,
   };
+  return task.traceparent === undefined ? snapshot : { ...snapshot, traceparent: task.traceparent };
 }

@@ -53,6 +53,13 @@ export interface SubmitRequest {
   readonly toolInvocationId: string;
   /** `RequestMetadata.correlated_invocations_id`; may be empty. Kept for listing only. */
   readonly correlatedInvocationsId: string;
+  /**
+   * W3C `traceparent` of the submitter's span for the action, set by the
+   * tracing decorator (src/observe) when on. Kept with a new queued action
+   * and handed back in its leases, so that whichever process leases it
+   * continues the submitter's trace; a join keeps the first one's.
+   */
+  readonly traceparent?: string;
 }
 
 /** A snapshot of one operation: what GetOperation, WaitExecution and the UI show. */
@@ -178,7 +185,11 @@ export interface Lease {
   readonly priority: number;
   readonly toolInvocationId: string;
   readonly correlatedInvocationsId: string;
-  /** W3C `traceparent` for the worker's spans, set by the tracing decorator (src/observe) when on. */
+  /**
+   * W3C `traceparent`. From a scheduler: the one its first submitter gave
+   * ({@link SubmitRequest.traceparent}); the tracing decorator (src/observe)
+   * replaces it with its lease span's, which the worker's spans continue.
+   */
   readonly traceparent?: string;
 }
 

@@ -71,6 +71,6 @@ export interface WorkerAgentOptions {
    * reconnect-backoff.ts): 100 ms growing to 5 s, with full jitter, by default.
    */
   readonly reconnect?: ReconnectBackoffOptions;
-  /** Told each finished action, for its trace (src/observe/worker-spans.ts); none when tracing is off. */
+  /** Traces each action it runs (src/observe/worker-spans.ts); none when tracing is off. */
   readonly spans?: WorkerActionSpans;
 }

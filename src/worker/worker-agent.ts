@@ -332,17 +332,23 @@ export class WorkerAgent {
       actionDigest: `${assignment.actionDigest.hash}/${assignment.actionDigest.size}`,
     });
     log.debug({ lease: lease.id }, 'lease started');
-    const startedAtMs = Date.now();
+    const trace = this.#options.spans?.actionStarted({
+      leaseId: lease.id,
+      assignment,
+      startedAtMs: Date.now(),
+    });
     const executor = this.#executorFor(assignment.instanceName, assignment.actionDigest.fn);
-    void executor
-      .execute({
+    const run = () =>
+      executor.execute({
         actionDigest: assignment.actionDigest,
         action: assignment.action,
         command: assignment.command,
         timeoutMs: assignment.timeoutMs,
         signal: local.abort.signal,
         log,
-      })
+      });
+    // Traced, the action's CAS calls run under its span (worker-spans.ts).
+    void (trace === undefined ? run() : trace.run(run))
       .then(
         (outcome) => {
           local.outcome = outcome;
@@ -364,13 +370,10 @@ export class WorkerAgent {
       )
       .finally(() => {
         const outcome = local.outcome;
-        if (this.#options.spans !== undefined && outcome !== undefined) {
-          this.#options.spans.actionFinished({
-            leaseId: lease.id,
-            assignment,
+        if (trace !== undefined && outcome !== undefined) {
+          trace.finished({
             result: outcome.result,
             status: outcome.status,
-            startedAtMs,
             finishedAtMs: Date.now(),
           });
         }

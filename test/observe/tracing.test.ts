@@ -16,10 +16,13 @@ import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Metadata } from '@grpc/grpc-js';
 import { pino } from 'pino';
+import { CasClient } from '../../src/client/cas-client.ts';
 import { parseConfigText } from '../../src/config/load-config.ts';
+import { parseDigest } from '../../src/digest/digest.ts';
 import { executeResponseOf } from '../../src/execution/operation-message.ts';
 import {
   type Digest as DigestMessage,
+  Directory,
   RequestMetadata,
 } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Operation } from '../../src/gen/google/longrunning/operations.js';
@@ -29,6 +32,7 @@ import { silentLogger } from '../../src/util/logger.ts';
 import { detectPlatform } from '../../src/worker/platform-detect.ts';
 import { startWorker } from '../../src/worker/start-worker.ts';
 import { uploadAction } from '../support/actions.ts';
+import { sha256Digest } from '../support/blobs.ts';
 import { freePort } from '../support/free-port.ts';
 import { connectClients, type KilnClients } from '../support/grpc-clients.ts';
 import { NODE24, ROOT, startKilnWorker } from '../support/kiln-process.ts';
@@ -132,7 +136,7 @@ describe('tracing', () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
 
-  it('exports the span tree of one remote action, the worker process’s spans under the scheduler’s', async () => {
+  it('exports the span tree of one remote action, the worker process’s spans and CAS calls under the scheduler’s', async () => {
     const receiver: OtlpReceiver = await startOtlpReceiver();
     cleanups.push(() => receiver.close());
     const dir = await mkdtemp(join(tmpdir(), 'kiln-tracing-'));
@@ -155,8 +159,24 @@ describe('tracing', () => {
     const clients = connectClients(server.grpcAddress);
     cleanups.push(async () => clients.close());
 
+    // Small blobs go in batches, large ones (above the 4 MiB batch limit)
+    // through ByteStream: the worker's downloads and uploads use both.
+    const small = Buffer.from(randomBytes(32).toString('hex'));
+    const big = Buffer.from(randomBytes(3 * 2 ** 20).toString('hex'));
+    const uploader = new CasClient({ address: server.grpcAddress });
+    cleanups.push(async () => uploader.close());
+    await uploader.uploadBlobs(
+      [small, big].map((data) => ({ digest: parseDigest(sha256Digest(data), 0), data })),
+    );
     const actionDigest = await uploadAction(clients, {
-      args: ['sh', '-c', 'echo traced'],
+      args: ['sh', '-c', 'tr a-f A-F < small > s.out; tr a-f A-F < big > b.out; echo traced'],
+      inputRoot: Directory.fromPartial({
+        files: [
+          { name: 'big', digest: sha256Digest(big) },
+          { name: 'small', digest: sha256Digest(small) },
+        ],
+      }),
+      outputPaths: ['b.out', 's.out'],
       salt: randomBytes(8).toString('hex'),
     });
     const ops = await execute(clients, actionDigest, bazelMetadata());
@@ -179,6 +199,10 @@ describe('tracing', () => {
     assert.equal(rpc.parentSpanId, '', 'the client sent no trace context: Execute is the root');
 
     const trace = spans.filter((s) => s.traceId === rpc.traceId);
+    // The worker's CAS calls (client spans) and the server's spans of them.
+    const isCasCall = (s: ReceivedSpan) => s.name !== EXECUTE && !s.name.startsWith('kiln.');
+    const workerCalls = trace.filter((s) => isCasCall(s) && s.service === 'kiln-worker');
+    const serverCalls = trace.filter((s) => isCasCall(s) && s.service === 'kiln-test');
     const action = only(trace, 'kiln.action');
     const queued = only(trace, 'kiln.action.queued');
     const lease = only(trace, 'kiln.action.lease');
@@ -187,7 +211,10 @@ describe('tracing', () => {
     const execution = only(trace, 'kiln.worker.execution');
     const upload = only(trace, 'kiln.worker.output_upload');
     assert.deepEqual(
-      trace.map((s) => s.name).sort(),
+      trace
+        .filter((s) => !isCasCall(s))
+        .map((s) => s.name)
+        .sort(),
       [
         EXECUTE,
         'kiln.action',
@@ -205,6 +232,34 @@ describe('tracing', () => {
     assertChild(lease, action);
     assertChild(onWorker, lease);
     for (const stage of [staging, execution, upload]) assertChild(stage, onWorker);
+    // Each CAS call the worker made for the action: a client span under its
+    // action span, continued by the server's span of the call.
+    for (const call of workerCalls) {
+      assertChild(call, onWorker);
+      // Its CAS calls only: the bot session's polls are not the action's.
+      assert.match(
+        call.name,
+        /^(build\.bazel\.remote\.execution\.v2\.(ContentAddressableStorage|Capabilities)|google\.bytestream\.ByteStream)\//,
+      );
+    }
+    assert.equal(serverCalls.length, workerCalls.length, 'the server continued every call');
+    for (const call of serverCalls) {
+      const client = workerCalls.find((c) => c.spanId === call.parentSpanId);
+      assert.equal(client?.name, call.name, `${call.name} continues the worker's call`);
+    }
+    const called = new Set(workerCalls.map((s) => s.name));
+    for (const method of [
+      'ContentAddressableStorage/GetTree',
+      'ContentAddressableStorage/BatchReadBlobs',
+      'ContentAddressableStorage/BatchUpdateBlobs',
+      'google.bytestream.ByteStream/Read',
+      'google.bytestream.ByteStream/Write',
+    ]) {
+      const name = method.startsWith('google.')
+        ? method
+        : `build.bazel.remote.execution.v2.${method}`;
+      assert.ok(called.has(name), `${name} in ${[...called].join(', ')}`);
+    }
     assert.ok(queued.endNs <= lease.startNs + 1_000_000n, 'the lease begins as queueing ends');
     assert.ok(staging.endNs <= execution.startNs, 'inputs staged before the command ran');
     assert.ok(execution.endNs <= upload.startNs, 'outputs uploaded after it');

@@ -1,6 +1,6 @@
 /**
  * Completing a lease on the PostgreSQL scheduler is one round trip (the
- * `release_lease` function), yet an operation that joins the execution
+ * `complete_lease` function), yet an operation that joins the execution
  * while the completion waits for the execution's row lock is completed with
  * the others: the function locks first and completes in a later statement,
  * whose snapshot sees the joined operation. The test plays the joining

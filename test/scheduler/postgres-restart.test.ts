@@ -13,6 +13,8 @@
  * A watcher told of a completion that cannot read it (no connection to be
  * had) reads it again later: the notification does not come twice, and the
  * client's Execute or WaitExecution stream would otherwise wait forever.
+ * With a small response it needs no read at all: the notification carries
+ * it, and an Execute's watch starts from what its submit wrote.
  *
  * Real PostgreSQL of its own (restarted and locked out, so not the
  * file-shared one), required under CI=true.
@@ -34,6 +36,7 @@ import {
   LeaseState,
 } from '../../src/gen/google/devtools/remoteworkers/v1test2/bots.js';
 import { PostgresScheduler } from '../../src/scheduler/postgres/postgres-scheduler.ts';
+import type { OperationState } from '../../src/scheduler/types.ts';
 import { type BotsCore, createBotsCore } from '../../src/services/bots-service.ts';
 import { type PostgresServer, startPostgres } from '../support/postgres-server.ts';
 import { ok, RecordingActionCache, request, result, testAction } from './scenario.ts';
@@ -151,18 +154,7 @@ describe('the PostgreSQL scheduler through database outages', {
       maintenanceIntervalMs: 100,
     });
     opened.push(s);
-    // The scheduler as the frontend sees it, telling when a claim for a bot ended.
-    let claimed: (() => void) | undefined;
-    const frontendView = new Proxy(s, {
-      get(target, prop) {
-        const value = Reflect.get(target, prop) as unknown;
-        if (typeof value !== 'function') return value;
-        if (prop !== 'takeWork') return value.bind(target);
-        return (...args: Parameters<PostgresScheduler['takeWork']>) =>
-          target.takeWork(...args).finally(() => claimed?.());
-      },
-    });
-    const core = createBotsCore({ log, scheduler: frontendView, longPollMs: 100 });
+    const core = createBotsCore({ log, scheduler: s, longPollMs: 100 });
     const session = await core.createBotSession({
       parent: '',
       botSession: BotSessionMessage.fromPartial({ botId: 'bot-1' }),
@@ -174,15 +166,13 @@ describe('the PostgreSQL scheduler through database outages', {
     // The bot reports the result; the scheduler stores it in the action
     // cache first, and PostgreSQL goes down before the operation completes.
     const storing = cache.holdNextPut();
-    const claimedNext = new Promise<void>((r) => {
-      claimed = r;
-    });
     const replied = update(core, session, [completed(leaseId, 'done')]).then(
       () => 'answered' as const,
       (err: unknown) => err,
     );
-    // Its call's claim for more work is over; the result is still being stored.
-    await Promise.all([storing, claimedNext]);
+    // The result is being stored (the call's claim for more work waits for
+    // the completion, so as to see the place it frees).
+    await storing;
     let outcome: unknown;
     await server.restart(async () => {
       cache.open();
@@ -216,32 +206,63 @@ describe('the PostgreSQL scheduler through database outages', {
     const [worker] = await s.listWorkers();
     assert.deepEqual([worker?.actionsDone, worker?.leaseIds], [1, []]);
   });
-  it('a watcher whose read of a completed operation fails reads it again', async () => {
+  /**
+   * Two schedulers on `schema`: A as role kiln, B as role kiln_b, whose
+   * connections `lockOutB` refuses and ends (its listening one aside), so
+   * that anything B must read fails while what B hears still arrives.
+   */
+  async function lockablePair(schema: string, logs: LogLines) {
     const admin = new pgDriver.Client({
       // Another database: connections to the scheduler's are about to be refused.
       connectionString: server.url.replace(/\/postgres$/, '/template1'),
     });
     await admin.connect();
+    // B connects as its own role, so that its connections can be told apart.
+    await admin.query(
+      'DO $$ BEGIN CREATE ROLE kiln_b SUPERUSER LOGIN; EXCEPTION WHEN duplicate_object THEN END $$',
+    );
+    const open = (url: string, log = pino({ level: 'silent' })) =>
+      PostgresScheduler.open({
+        url,
+        schema,
+        poolSize: 4,
+        actionCache: new RecordingActionCache(),
+        log,
+        // No maintenance round needs a connection while the test holds them back.
+        maintenanceIntervalMs: 600_000,
+      });
+    const a = await open(server.url);
+    const b = await open(server.url.replace('//kiln@', '//kiln_b@'), pino({ level: 'warn' }, logs));
+    opened.push(a, b);
+    return {
+      a,
+      b,
+      lockOutB: async () => {
+        await admin.query('ALTER DATABASE postgres ALLOW_CONNECTIONS false');
+        await admin.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+           WHERE usename = 'kiln_b' AND query NOT LIKE 'LISTEN%'`,
+        );
+      },
+      allowB: () => admin.query('ALTER DATABASE postgres ALLOW_CONNECTIONS true'),
+      end: async () => {
+        await admin.query('ALTER DATABASE postgres ALLOW_CONNECTIONS true').catch(() => {});
+        await admin.end();
+      },
+    };
+  }
+
+  /** Resolves to 'ended' when `watching` ends within 10 s. */
+  const endsSoon = (watching: Promise<void>) =>
+    Promise.race([
+      watching.then(() => 'ended'),
+      new Promise((r) => setTimeout(() => r('still waiting after 10 s'), 10_000).unref()),
+    ]);
+
+  it('a watcher whose read of a completed operation fails reads it again', async () => {
     const logs = new LogLines();
+    const { a, b, lockOutB, allowB, end } = await lockablePair('reread', logs);
     try {
-      // B connects as its own role, so that its connections can be told apart.
-      await admin.query('CREATE ROLE kiln_b SUPERUSER LOGIN');
-      const open = (url: string, log = pino({ level: 'silent' })) =>
-        PostgresScheduler.open({
-          url,
-          schema: 'reread',
-          poolSize: 4,
-          actionCache: new RecordingActionCache(),
-          log,
-          // No maintenance round needs a connection while the test holds them back.
-          maintenanceIntervalMs: 600_000,
-        });
-      const a = await open(server.url);
-      const b = await open(
-        server.url.replace('//kiln@', '//kiln_b@'),
-        pino({ level: 'warn' }, logs),
-      );
-      opened.push(a, b);
       await a.registerWorker({ id: 'w1', name: 'w1', platform: [], capacity: 1 });
       const op = await a.submit(request(testAction('watched on B')));
       const leaseId = (await a.takeWork('w1')).leases[0]?.id as string;
@@ -251,30 +272,56 @@ describe('the PostgreSQL scheduler through database outages', {
       })();
       while (stages.length === 0) await new Promise((r) => setTimeout(r, 5));
 
-      // B cannot open a connection, and its pooled ones are gone; its
+      // B's pooled connections are gone and it cannot open one; its
       // listening connection stays, so no reconnection re-reads anything.
-      await admin.query('ALTER DATABASE postgres ALLOW_CONNECTIONS false');
-      await admin.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE usename = 'kiln_b' AND query NOT LIKE 'LISTEN%'`,
-      );
-      // A completes it on a connection it already has; B hears of it and cannot read it.
+      await lockOutB();
+      // A completes it on a connection it already has; B hears of it and
+      // cannot read it (the response is too large for the notification).
       const failed = logs.next((l) =>
         String(l.msg).startsWith('reading watched operations failed'),
       );
-      await a.completeLease('w1', leaseId, ok(result(0, 'done')));
+      await a.completeLease('w1', leaseId, ok(result(0, 'x'.repeat(5000))));
       await failed;
-      await admin.query('ALTER DATABASE postgres ALLOW_CONNECTIONS true');
+      await allowB();
 
-      const ended = await Promise.race([
-        watching.then(() => 'ended'),
-        new Promise((r) => setTimeout(() => r('still waiting after 10 s'), 10_000).unref()),
-      ]);
-      assert.equal(ended, 'ended');
+      assert.equal(await endsSoon(watching), 'ended');
       assert.equal(stages.at(-1), 'COMPLETED');
     } finally {
-      await admin.query('ALTER DATABASE postgres ALLOW_CONNECTIONS true').catch(() => {});
-      await admin.end();
+      await end();
+    }
+  });
+
+  it('an Execute follows its operation to the result without reading it: the submit starts the watch, the completion carries the response', async () => {
+    const logs = new LogLines();
+    const { a, b, lockOutB, end } = await lockablePair('unread', logs);
+    try {
+      await b.registerWorker({ id: 'w1', name: 'w1', platform: [], capacity: 1 });
+      // Submitted on B, as an Execute call would; from here on B can read nothing.
+      const op = await b.submit(request(testAction('followed on B')));
+      await lockOutB();
+      const states: OperationState[] = [];
+      const watching = (async () => {
+        for await (const state of b.watchOperation(op.name)) states.push(state);
+      })();
+      // A worker of A takes the action and completes it.
+      const leaseId = (await a.takeWork('w1')).leases[0]?.id as string;
+      assert.ok(leaseId, 'A leased the action');
+      await a.completeLease('w1', leaseId, ok(result(0, 'done')));
+
+      assert.equal(await endsSoon(watching), 'ended');
+      assert.deepEqual(states.at(0), op);
+      const last = states.at(-1);
+      assert.equal(last?.response?.result?.stdoutRaw.toString(), 'done');
+      // The state built from the notification is the one a read gives.
+      assert.deepEqual(last, await a.getOperation(op.name));
+      // (Its pooled connections that the lock-out ended are logged; nothing else.)
+      assert.deepEqual(
+        logs.lines.map((l) => l.msg).filter((m) => m !== 'idle PostgreSQL connection failed'),
+        [],
+        'B read nothing',
+      );
+    } finally {
+      await end();
     }
   });
 });

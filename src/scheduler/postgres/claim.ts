@@ -98,6 +98,11 @@ const LIMITED_CLAIM_LOCK = 'SELECT pg_advisory_xact_lock(1802071150, hashtext(cu
 export interface ClaimOutcome {
   readonly leases: Lease[];
   readonly room: number;
+  /**
+   * How many queued actions it could run the claim considered; 0 with
+   * room: none was queued for this kind of worker (at its snapshot).
+   */
+  readonly candidates: number;
   /** The worker's row, read by a claim with `touchUntilMs`; undefined when it is gone. */
   readonly worker?: WorkerInfo;
 }
@@ -133,7 +138,9 @@ WITH touched AS (
   SELECT * FROM g
 ), ranked AS MATERIALIZED (
   -- The first few actions of each group that this worker can run, numbered
-  -- within the group, with the group's round-robin turns.
+  -- within the group, with the group's round-robin turns: a few more than
+  -- the worker has room for, since claims running at the same time skip
+  -- each other's (SKIP LOCKED) and must then find the next ones.
   SELECT c.id, c.rn, groups.priority, c.queue_order, groups.principal, a.allowance,
     coalesce(pt.served, 0) AS principal_turn, coalesce(it.served, 0) AS build_turn
   FROM groups
@@ -154,7 +161,8 @@ WITH touched AS (
       WHERE state = 'QUEUED' AND priority = groups.priority AND principal = groups.principal
         AND tool_invocation_id = groups.tool_invocation_id
         AND required <@ (SELECT offered FROM wk)
-      ORDER BY queue_order LIMIT least((SELECT n FROM room), a.allowance)) f
+      ORDER BY queue_order
+      LIMIT least((SELECT CASE WHEN n = 0 THEN 0 ELSE n + 8 END FROM room), a.allowance)) f
   ) c
 ), picked AS (
   SELECT e.id, r.principal, r.allowance, r.priority, r.rn, r.principal_turn, r.build_turn,
@@ -184,17 +192,21 @@ WITH touched AS (
   FROM upd WHERE o.execution_id = upd.id AND o.stage <> 'COMPLETED'
   RETURNING o.name, o.stage, o.worker, o.version
 ), turns AS (
+  -- In key order, as every statement that records turns: two of them
+  -- locking the same rows in opposite orders would deadlock.
   INSERT INTO fair_turns (key, served)
   SELECT k, nextval('fair_turn') FROM (SELECT DISTINCT k FROM upd,
     LATERAL (VALUES ('p' || chr(31) || upd.principal),
                     ('i' || chr(31) || upd.principal || chr(31) || upd.tool_invocation_id)) AS v(k)) d
+  ORDER BY k
   ON CONFLICT (key) DO UPDATE SET served = excluded.served
 )
 SELECT upd.lease_id, 'PENDING' AS lease_state, upd.attempts AS attempt,
   $6::bigint + upd.timeout_ms + $7::bigint AS deadline_ms,
   upd.instance_name, upd.digest_fn, upd.digest_hash, upd.digest_size, upd.action, upd.command,
   upd.timeout_ms, upd.priority, upd.tool_invocation_id, upd.correlated_invocations_id,
-  room.n AS room, wk.name AS worker_name, wk.offered AS worker_offered,
+  upd.traceparent, room.n AS room, (SELECT count(*) FROM ranked)::int AS candidates,
+  wk.name AS worker_name, wk.offered AS worker_offered,
   wk.capacity AS worker_capacity, wk.principal AS worker_principal,
   wk.cancelled AS worker_cancelled,
   (SELECT count(pg_notify($8, ${OP_EVENT_SQL})) FROM ops) AS notified
@@ -215,6 +227,7 @@ export async function claim(pool: Pool, r: ClaimRequest): Promise<ClaimOutcome> 
   ];
   type Row = LeaseRow & {
     room: number;
+    candidates: number;
     lease_id: string | null;
     worker_name: string;
     worker_offered: string[];
@@ -236,6 +249,7 @@ export async function claim(pool: Pool, r: ClaimRequest): Promise<ClaimOutcome> 
   return {
     leases: rows.filter((row) => row.lease_id !== null).map((row) => leaseOfRow(row, r.workerId)),
     room: Number(first?.room ?? 0),
+    candidates: Number(first?.candidates ?? 0),
     worker:
       first === undefined || r.touchUntilMs === undefined
         ? undefined

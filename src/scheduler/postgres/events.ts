@@ -8,7 +8,9 @@
  * Channels (prefixed with the schema name, so schedulers on separate
  * schemas of one database do not hear each other):
  * - `<schema>_work`: an action was queued; payload its required platform pairs as JSON.
- * - `<schema>_ops`: an operation changed or was deleted; payload `[name, stage, worker, version]`.
+ * - `<schema>_ops`: an operation changed or was deleted; payload `[name, stage, worker, version]`,
+ *   and for a lease's completion also the time and, when small, the response
+ *   (base64 of its wire encoding), so watchers need not read the operation.
  * - `<schema>_worker`: a lease of a worker was cancelled or lost; payload the worker id.
  */
 import type { Client, Notification } from 'pg';
@@ -32,6 +34,10 @@ export interface OperationEvent {
   readonly stage: 'QUEUED' | 'EXECUTING' | 'COMPLETED' | 'DELETED';
   readonly worker: string | undefined;
   readonly version: number;
+  /** A completion's time, when the notification carries it. */
+  readonly completedAtMs?: number;
+  /** A completion's ExecuteResponse in base64, when it was small enough to carry. */
+  readonly response?: string;
 }
 
 /** What the listener calls back. */
@@ -150,13 +156,18 @@ export class Listener {
 
 function parseOperationEvent(payload: string): OperationEvent | undefined {
   try {
-    const [name, stage, worker, version] = JSON.parse(payload) as [
+    const [name, stage, worker, version, completedAtMs, response] = JSON.parse(payload) as [
       string,
       OperationEvent['stage'],
       string | null,
       number,
+      number | null | undefined,
+      string | null | undefined,
     ];
-    return { name, stage, worker: worker ?? undefined, version };
+    const event = { name, stage, worker: worker ?? undefined, version };
+    return typeof completedAtMs === 'number' && typeof response === 'string'
+      ? { ...event, completedAtMs, response }
+      : event;
   } catch {
     return undefined;
   }

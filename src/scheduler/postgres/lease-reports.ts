@@ -40,25 +40,35 @@ export async function recordProgress(
   leaseId: string,
   progress: LeaseProgress,
 ): Promise<void> {
-  const { rowCount } = await pool.query(
-    `UPDATE leases SET state = CASE WHEN state = 'CANCELLED' THEN state ELSE $3 END
+  const { rowCount } = await pool.query({
+    name: 'kiln_lease_progress',
+    text: `UPDATE leases SET state = CASE WHEN state = 'CANCELLED' THEN state ELSE $3 END
      WHERE id = $2 AND worker_id = $1`,
-    [worker.id, leaseId, progress.state],
-  );
+    values: [worker.id, leaseId, progress.state],
+  });
   if (rowCount === 0) throw noLease(worker.name, leaseId);
+}
+
+/** The sign of life a completion recorded, and the worker's cancelled leases then. */
+export interface CompletionRecord {
+  readonly presentUntilMs: number;
+  readonly cancelled: string[];
 }
 
 /**
  * Applies a worker's completion of its lease: a sign of life, the result
  * stored in the action cache when the execution is still live and succeeded,
- * the lease released and the execution finished.
+ * the lease released and the execution finished. The release also records
+ * the worker present until `presentUntil()` (asked at that moment: a
+ * long-poll that follows may extend it) or its timeout, whichever is later.
  */
 export async function recordCompletion(
   c: LeaseReportContext,
   workerId: string,
   leaseId: string,
   completion: LeaseCompletion,
-): Promise<void> {
+  presentUntil: () => number | undefined = () => undefined,
+): Promise<CompletionRecord> {
   const now = c.clock.now();
   const { worker: w, lease } = await touchAndFindLease(
     c.pool,
@@ -84,15 +94,18 @@ export async function recordCompletion(
     });
   }
   const response = executedResponse(result, completion.status, completion.message ?? '');
+  const nowMs = c.clock.now();
+  const presentUntilMs = Math.max(nowMs + c.policy.workerTimeoutMs, presentUntil() ?? 0);
   const held = await releaseLease(
     c.pool,
     c.ctx,
-    { workerId, workerName: w.name, leaseId, nowMs: c.clock.now() },
+    { workerId, workerName: w.name, leaseId, nowMs, expiresMs: presentUntilMs },
     response,
   );
-  if (!held) throw noLease(w.name, leaseId);
+  if (held === undefined) throw noLease(w.name, leaseId);
   c.noteCompleted();
   if (lease.live && c.limits !== undefined) {
     await announceFreedPlace(c.pool, c.ctx, lease.principal);
   }
+  return { presentUntilMs, cancelled: held.cancelled };
 }

@@ -171,6 +171,71 @@ BEGIN
 END $$;
 `,
   },
+  {
+    version: 4,
+    sql: `
+-- The W3C trace context of the span that queued an execution (null when
+-- its submitter did not trace): whichever process leases it continues
+-- that trace, so the lease and the worker's spans join the submitter's.
+ALTER TABLE executions ADD COLUMN traceparent text;
+`,
+  },
+  {
+    version: 5,
+    sql: `
+-- complete_lease: release_lease (kept for processes of an older version
+-- during a rolling upgrade), and also the worker's sign of life (present
+-- until p_expires at least: the long-poll that follows a completion needs
+-- no statement of its own when no work is queued for it), and the
+-- worker's cancelled leases. The response rides in the completion
+-- notification when it is small, so watchers in every process apply it
+-- without reading the operation again. A NOTIFY payload must stay under
+-- 8000 bytes: a response of up to 4000 bytes (5336 in base64) fits beside
+-- the operation's name and worker; a larger one is left out and read.
+-- held false: the worker holds no such lease.
+CREATE FUNCTION complete_lease(p_lease text, p_worker text, p_response bytea,
+  p_worker_name text, p_now bigint, p_channel text, p_expires bigint,
+  OUT held boolean, OUT cancelled text[])
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_execution text;
+  v_live boolean;
+  v_notified bigint;
+  v_inline text;
+BEGIN
+  WITH l AS (DELETE FROM leases WHERE id = p_lease AND worker_id = p_worker
+             RETURNING execution_id, state)
+  SELECT l.execution_id, x.id IS NOT NULL INTO v_execution, v_live
+  FROM l LEFT JOIN LATERAL (
+    SELECT e.id FROM executions e
+    WHERE e.id = l.execution_id AND e.lease_id = p_lease AND l.state <> 'CANCELLED'
+    FOR UPDATE) x ON true;
+  held := FOUND;
+  IF NOT held THEN
+    RETURN;
+  END IF;
+  IF v_live THEN
+    IF octet_length(p_response) <= 4000 THEN
+      v_inline := translate(encode(p_response, 'base64'), chr(10), '');
+    END IF;
+    WITH e AS (DELETE FROM executions WHERE id = v_execution RETURNING id),
+      o AS (UPDATE operations SET stage = 'COMPLETED', execution_id = NULL,
+              response = p_response, worker = coalesce(p_worker_name, worker),
+              completed_at_ms = p_now, version = version + 1
+            FROM e WHERE operations.execution_id = e.id
+            RETURNING name, stage, worker, version)
+    SELECT count(pg_notify(p_channel,
+        json_build_array(name, stage, worker, version, p_now, v_inline)::text))
+      INTO v_notified FROM o;
+  END IF;
+  UPDATE workers SET actions_done = actions_done + CASE WHEN v_live THEN 1 ELSE 0 END,
+    last_seen_ms = greatest(last_seen_ms, p_now), expires_ms = greatest(expires_ms, p_expires)
+  WHERE id = p_worker;
+  SELECT array_agg(id ORDER BY id) INTO cancelled FROM leases
+  WHERE worker_id = p_worker AND state = 'CANCELLED';
+END $$;
+`,
+  },
 ];
 
 /** The newest schema version this build knows. */

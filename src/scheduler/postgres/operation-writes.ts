@@ -42,6 +42,8 @@ export interface NewExecution {
   readonly timeoutMs: number;
   readonly priority: number;
   readonly nowMs: number;
+  /** The submitter's trace context, handed to the worker that leases it. */
+  readonly traceparent: string | undefined;
 }
 
 /** Inserts a queued execution unless its dedup key is taken; `$1`…`$10` are the operation's columns. */
@@ -49,9 +51,9 @@ const INSERT_EXECUTION = `
   INSERT INTO executions (id, dedup_key, state, instance_name, digest_fn, digest_hash,
     digest_size, action, command, do_not_cache, platform, required, priority, principal,
     client_address, tool_invocation_id, correlated_invocations_id, timeout_ms,
-    queued_at_ms, queue_order)
+    queued_at_ms, queue_order, traceparent)
   VALUES ($11, $12, 'QUEUED', $2, $3, $4, $5, $13, $14, $15, $6, $16, $7, $17, $18, $8, $9,
-    $19, $10, nextval('queue_order'))
+    $19, $10, nextval('queue_order'), $20)
   ON CONFLICT (dedup_key) DO NOTHING RETURNING id`;
 
 /** Inserts the first operation of the execution CTE `e` (nothing when `e` is empty). */
@@ -60,8 +62,8 @@ const INSERT_FIRST_OPERATION = `
     priority, tool_invocation_id, correlated_invocations_id, created_at_ms, stage, execution_id)
   SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'QUEUED', e.id FROM e RETURNING *`;
 
-/** `$11`…`$19` of {@link INSERT_EXECUTION}. */
-function executionValues(e: NewExecution): unknown[] {
+/** `$11`…`$20` of {@link INSERT_EXECUTION}. */
+export function executionValues(e: NewExecution): unknown[] {
   return [
     e.id,
     e.dedupKey,
@@ -72,6 +74,7 @@ function executionValues(e: NewExecution): unknown[] {
     e.principal,
     e.clientAddress ?? null,
     e.timeoutMs,
+    e.traceparent ?? null,
   ];
 }
 
@@ -122,14 +125,16 @@ export async function queueOperation(
   const limited = quotas.of(e.principal).maxQueued !== Number.POSITIVE_INFINITY;
   if (!limited) {
     // The usual case in one statement: a new action, queued and announced.
-    const { rows } = await pool.query<OperationRow & { runnable: boolean }>(
-      `WITH e AS (${INSERT_EXECUTION}),
+    // Named: each connection plans it once.
+    const { rows } = await pool.query<OperationRow & { runnable: boolean }>({
+      name: 'kiln_queue_operation',
+      text: `WITH e AS (${INSERT_EXECUTION}),
          o AS (${INSERT_FIRST_OPERATION}),
          r AS (SELECT EXISTS (SELECT 1 FROM workers WHERE offered @> $16::text[]) AS runnable),
-         n AS (SELECT pg_notify($20, $21) FROM e, r WHERE r.runnable)
+         n AS (SELECT pg_notify($21, $22) FROM e, r WHERE r.runnable)
        SELECT o.*, r.runnable, (SELECT count(*) FROM n) AS notified FROM o, r`,
-      [...columns, ...executionValues(e), ctx.channels.work, JSON.stringify(e.required)],
-    );
+      values: [...columns, ...executionValues(e), ctx.channels.work, JSON.stringify(e.required)],
+    });
     const row = rows[0];
     if (row?.runnable === true) return operationOfRow(row);
     if (row !== undefined) {

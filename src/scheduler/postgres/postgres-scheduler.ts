@@ -20,7 +20,6 @@ import type { Scheduler } from '../scheduler.ts';
 import type {
   ActionResultCache,
   HeartbeatResult,
-  Lease,
   LeaseCompletion,
   LeaseProgress,
   ListOperationsQuery,
@@ -35,10 +34,12 @@ import type {
   WorkerRegistration,
   WorkerState,
 } from '../types.ts';
-import { announceFreedPlace, claim, type ExecutingLimits, executingLimits } from './claim.ts';
+import { announceFreedPlace, type ExecutingLimits, executingLimits } from './claim.ts';
 import { connections, redact } from './connect.ts';
+import { type DirectLeaseContext, submitToWaitingWorker } from './direct-lease.ts';
 import { type Channels, channelsOf, Listener } from './events.ts';
 import type { ExecutionContext } from './executions.ts';
+import { Handoffs } from './handoffs.ts';
 import { type LeaseReportContext, recordCompletion, recordProgress } from './lease-reports.ts';
 import { removeWorker } from './maintenance.ts';
 import { MaintenanceLoop } from './maintenance-loop.ts';
@@ -46,6 +47,7 @@ import { migrate } from './migrations.ts';
 import * as operationWrites from './operation-writes.ts';
 import {
   insertCachedOperation,
+  type NewExecution,
   queueOperation,
   readOperation,
   requireOperation,
@@ -53,15 +55,11 @@ import {
 import type { PostgresSchedulerOptions } from './options.ts';
 import { listOperations, schedulerStats } from './queries.ts';
 import { digestColumns, type OperationRow, operationOfRow, platformPairs } from './rows.ts';
-import { type Poll, Waiters } from './waiters.ts';
+import { Waiters } from './waiters.ts';
 import { Wakeups } from './wakeups.ts';
+import { WorkPolls } from './work-polls.ts';
 import * as workerWrites from './worker-writes.ts';
-import {
-  touchWorker,
-  upsertWorker,
-  type WorkerInfo,
-  workerNotRegistered,
-} from './worker-writes.ts';
+import { upsertWorker } from './worker-writes.ts';
 
 export type { PostgresSchedulerOptions } from './options.ts';
 
@@ -80,6 +78,9 @@ export class PostgresScheduler implements Scheduler {
   readonly #channels: Channels;
   readonly #ctx: ExecutionContext;
   readonly #waiters: Waiters;
+  readonly #handoffs: Handoffs;
+  readonly #direct: DirectLeaseContext;
+  readonly #polls: WorkPolls;
   readonly #awaitMaintenance: boolean;
   readonly #maintenance: MaintenanceLoop;
   readonly #wakeups: Wakeups;
@@ -103,6 +104,7 @@ export class PostgresScheduler implements Scheduler {
     this.#channels = channelsOf(schema);
     this.#ctx = { channels: this.#channels, policy: this.#policy, log: this.#log };
     this.#waiters = new Waiters(this.#clock);
+    this.#handoffs = new Handoffs(this.#waiters);
     this.#awaitMaintenance = options.awaitMaintenance ?? false;
     const shared = {
       pool,
@@ -116,6 +118,15 @@ export class PostgresScheduler implements Scheduler {
       intervalMs: options.maintenanceIntervalMs ?? 1_000,
     });
     this.#wakeups = new Wakeups({ ...shared, waiters: this.#waiters });
+    this.#direct = { pool, ctx: this.#ctx, waiters: this.#waiters, wakeups: this.#wakeups };
+    this.#polls = new WorkPolls({
+      ...shared,
+      policy: this.#policy,
+      channels: this.#channels,
+      limits: this.#limits,
+      waiters: this.#waiters,
+      wakeups: this.#wakeups,
+    });
     this.#leaseReports = {
       pool,
       ctx: this.#ctx,
@@ -183,9 +194,27 @@ export class PostgresScheduler implements Scheduler {
 
   async submit(request: SubmitRequest): Promise<OperationState> {
     await this.#enter();
-    const { instanceName, actionDigest, action, command } = request;
-    const { timeoutMs, platform } = checkSubmit(request, this.#policy);
+    const checked = checkSubmit(request, this.#policy);
     const name = `operations/${this.#ids.next()}`;
+    // Subscribed before the operation is written: the watch that follows
+    // starts from the state the submit returns, without reading it back.
+    const watcher = this.#handoffs.subscribe(name);
+    try {
+      const state = await this.#submit(request, checked, name);
+      this.#handoffs.hold(name, watcher, state);
+      return state;
+    } catch (err) {
+      this.#handoffs.abandon(name, watcher);
+      throw err;
+    }
+  }
+
+  async #submit(
+    request: SubmitRequest,
+    { timeoutMs, platform }: ReturnType<typeof checkSubmit>,
+    name: string,
+  ): Promise<OperationState> {
+    const { instanceName, actionDigest, action, command } = request;
     const now = this.#clock.now();
     const columns = [
       name,
@@ -205,7 +234,7 @@ export class PostgresScheduler implements Scheduler {
         return insertCachedOperation(this.#pool, columns, worker, cachedResponse(hit));
       }
     }
-    return queueOperation(this.#pool, this.#ctx, this.#quotas, columns, {
+    const execution: NewExecution = {
       id: this.#ids.next(),
       // PostgreSQL text cannot hold the NUL of the in-memory dedup key.
       dedupKey: action.doNotCache ? null : JSON.stringify([instanceName, actionDigest.key]),
@@ -218,7 +247,15 @@ export class PostgresScheduler implements Scheduler {
       timeoutMs,
       priority: request.priority,
       nowMs: now,
-    });
+      traceparent: request.traceparent,
+    };
+    // Straight to a worker waiting here, when no limit needs counting.
+    const unlimited = this.#quotas.of(execution.principal).maxQueued === Number.POSITIVE_INFINITY;
+    if (unlimited && this.#limits === undefined) {
+      const leased = await submitToWaitingWorker(this.#direct, columns, execution, request);
+      if (leased !== undefined) return leased;
+    }
+    return queueOperation(this.#pool, this.#ctx, this.#quotas, columns, execution);
   }
 
   async getOperation(name: string): Promise<OperationState> {
@@ -236,14 +273,24 @@ export class PostgresScheduler implements Scheduler {
     options: WatchOptions = {},
   ): AsyncGenerator<OperationState, void, undefined> {
     if (this.#closed) throw unavailable('the scheduler is shut down');
+    const handed = this.#handoffs.take(name);
     // Subscribed before reading, so a change between the two is not missed;
     // the read is sent at once, so the first state is the one at the call.
-    const watcher = this.#waiters.watch(name);
-    const read = this.#pool.query<OperationRow>('SELECT * FROM operations WHERE name = $1', [name]);
+    const watcher = handed ?? this.#waiters.watch(name);
+    const read =
+      handed === undefined
+        ? this.#pool.query<OperationRow>({
+            name: 'kiln_read_operation',
+            text: 'SELECT * FROM operations WHERE name = $1',
+            values: [name],
+          })
+        : undefined;
     try {
-      const { rows } = await read;
-      const row = requireOperation(rows[0], name);
-      this.#waiters.start(name, watcher, operationOfRow(row), row.version);
+      if (read !== undefined) {
+        const { rows } = await read;
+        const row = requireOperation(rows[0], name);
+        this.#waiters.start(name, watcher, operationOfRow(row), row.version);
+      }
       const { coalesceMs } = options;
       yield* watcher.channel.iterate(
         options.signal,
@@ -271,6 +318,8 @@ export class PostgresScheduler implements Scheduler {
   async registerWorker(registration: WorkerRegistration): Promise<WorkerState> {
     await this.#enter();
     if (registration.id === '') throw invalidArgument('worker id must not be empty');
+    // Its platform or capacity may change: the next claim reads them again.
+    this.#polls.forget(registration.id);
     if (!Number.isSafeInteger(registration.capacity) || registration.capacity < 1) {
       throw invalidArgument(
         `worker ${registration.id}: capacity ${registration.capacity} must be a positive integer`,
@@ -292,6 +341,7 @@ export class PostgresScheduler implements Scheduler {
 
   async unregisterWorker(workerId: string): Promise<void> {
     await this.#enter();
+    this.#polls.forget(workerId);
     await removeWorker(
       this.#pool,
       this.#ctx,
@@ -303,7 +353,7 @@ export class PostgresScheduler implements Scheduler {
 
   async heartbeat(workerId: string): Promise<HeartbeatResult> {
     await this.#enter();
-    const w = await this.#touch(workerId, 0);
+    const w = await this.#polls.touch(workerId, 0);
     return { cancelledLeaseIds: w.cancelled ?? [] };
   }
 
@@ -319,57 +369,17 @@ export class PostgresScheduler implements Scheduler {
       waitMs > 0 && maxLeases !== 0 && !this.#closed
         ? this.#waiters.addPoll(workerId, waitMs, options.signal)
         : undefined;
-    const taken = this.#takeWork(workerId, maxLeases, waitMs, waiting, this.#clock.now()).catch(
-      (err: unknown) => {
+    const calledAtMs = this.#clock.now();
+    const taken = this.#enter(calledAtMs)
+      .then(() => this.#polls.take(workerId, maxLeases, waitMs, waiting, calledAtMs))
+      .catch((err: unknown) => {
         // A poll cut short by close() ends empty, as in memory.
         if (this.#closed && waiting !== undefined) return { leases: [], cancelledLeaseIds: [] };
         throw err;
-      },
-    );
+      });
     return taken.finally(() => {
       if (waiting !== undefined) this.#waiters.settle(waiting.poll, []);
     });
-  }
-
-  async #takeWork(
-    workerId: string,
-    maxLeases: number | undefined,
-    waitMs: number,
-    waiting: { poll: Poll; done: Promise<Lease[]> } | undefined,
-    calledAtMs: number,
-  ): Promise<TakeResult> {
-    await this.#enter(calledAtMs);
-    // A worker inside a long-poll is present until the poll ends.
-    const untilMs = calledAtMs + waitMs + this.#policy.workerTimeoutMs;
-    if (maxLeases === 0) {
-      const w = await this.#touch(workerId, waitMs, calledAtMs);
-      return { leases: [], cancelledLeaseIds: w.cancelled ?? [] };
-    }
-    const heard = this.#wakeups.workHeard;
-    // The sign of life and the first claim in one statement.
-    const first = await this.#claimFor(workerId, maxLeases, untilMs);
-    const w = first.worker;
-    if (w === undefined) throw workerNotRegistered(workerId);
-    const cancelled = w.cancelled ?? [];
-    if (waiting === undefined || first.leases.length > 0 || cancelled.length > 0) {
-      return { leases: first.leases, cancelledLeaseIds: cancelled };
-    }
-    const { poll, done } = waiting;
-    poll.worker = {
-      workerName: w.name,
-      offered: w.offered,
-      offeredSet: new Set(w.offered),
-      capacity: w.capacity,
-      maxLeases,
-    };
-    // Work queued while the first claim ran may have been announced before the poll could take it.
-    if (this.#wakeups.workHeard !== heard) this.#wakeups.serve([poll]);
-    const leases = await done;
-    // Leases handed to the poll: the worker was present, and cancellations wait for its next call.
-    if (this.#closed || leases.length > 0) return { leases, cancelledLeaseIds: [] };
-    // The end of a long-poll is a sign of life, and the moment to report cancellations.
-    const after = await this.#touch(workerId, 0).catch(() => undefined);
-    return { leases, cancelledLeaseIds: after?.cancelled ?? [] };
   }
 
   async updateLease(
@@ -378,20 +388,26 @@ export class PostgresScheduler implements Scheduler {
     progress: LeaseProgress,
   ): Promise<HeartbeatResult> {
     await this.#enter();
-    const w = await this.#touch(workerId, 0);
+    const w = await this.#polls.touch(workerId, 0);
     await recordProgress(this.#pool, { id: workerId, name: w.name }, leaseId, progress);
     return { cancelledLeaseIds: w.cancelled ?? [] };
   }
 
-  async completeLease(
-    workerId: string,
-    leaseId: string,
-    completion: LeaseCompletion,
-  ): Promise<void> {
-    await this.#enter();
-    await recordCompletion(this.#leaseReports, workerId, leaseId, completion);
-    // Its capacity grew: a poll of its own that found no room may now take work.
-    this.#wakeups.serve([...this.#waiters.polls].filter((p) => p.workerId === workerId));
+  completeLease(workerId: string, leaseId: string, completion: LeaseCompletion): Promise<void> {
+    // The worker's takeWork waits for it (see #takeWork).
+    return this.#polls.complete(workerId, async (presentUntil) => {
+      await this.#enter();
+      const record = await recordCompletion(
+        this.#leaseReports,
+        workerId,
+        leaseId,
+        completion,
+        presentUntil,
+      );
+      // Its capacity grew: a poll of its own that found no room may now take work.
+      this.#wakeups.serve([...this.#waiters.pollsOf(workerId)]);
+      return record;
+    });
   }
 
   async listWorkers(): Promise<readonly WorkerState[]> {
@@ -412,6 +428,7 @@ export class PostgresScheduler implements Scheduler {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#handoffs.clear();
     this.#waiters.close();
     await this.#maintenance.close();
     await this.#wakeups.idle();
@@ -429,25 +446,5 @@ export class PostgresScheduler implements Scheduler {
     if (!this.#awaitMaintenance) return;
     await this.#maintenance.catchUp(now);
     if (this.#closed) throw unavailable('the scheduler is shut down');
-  }
-
-  /**
-   * Records a sign of life (present for `extraMs` more, for a long-poll) and
-   * returns the worker with its cancelled leases; NOT_FOUND when it is gone.
-   */
-  #touch(workerId: string, extraMs: number, now = this.#clock.now()): Promise<WorkerInfo> {
-    return touchWorker(this.#pool, workerId, now, now + extraMs + this.#policy.workerTimeoutMs);
-  }
-
-  #claimFor(workerId: string, maxLeases: number | undefined, touchUntilMs: number) {
-    return claim(this.#pool, {
-      workerId,
-      touchUntilMs,
-      maxLeases,
-      nowMs: this.#clock.now(),
-      leaseGraceMs: this.#policy.leaseGraceMs,
-      opsChannel: this.#channels.ops,
-      limits: this.#limits,
-    });
   }
 }

@@ -55,6 +55,8 @@ export interface LeaseRow {
   readonly priority: number;
   readonly tool_invocation_id: string;
   readonly correlated_invocations_id: string;
+  /** The submitter's trace context; null when it did not trace. */
+  readonly traceparent: string | null;
 }
 
 /** A `workers` row with the ids of the leases it holds. */
@@ -106,7 +108,7 @@ export function operationOfRow(row: OperationRow): OperationState {
 
 /** The lease handed to a worker. */
 export function leaseOfRow(row: LeaseRow, workerId: string): Lease {
-  return {
+  const lease: Lease = {
     id: row.lease_id,
     workerId,
     state: row.lease_state,
@@ -122,6 +124,7 @@ export function leaseOfRow(row: LeaseRow, workerId: string): Lease {
     toolInvocationId: row.tool_invocation_id,
     correlatedInvocationsId: row.correlated_invocations_id,
   };
+  return row.traceparent === null ? lease : { ...lease, traceparent: row.traceparent };
 }
 
 /** The listed state of a worker row. */

@@ -29,6 +29,8 @@ export interface Poll {
   timer: TimerHandle | undefined;
   cleanUp: (() => void) | undefined;
   settled: boolean;
+  /** Set aside for a direct lease (direct-lease.ts): claims pass it by meanwhile. */
+  reserved: boolean;
 }
 
 /**
@@ -50,10 +52,14 @@ export interface Change {
   readonly next: ((current: OperationState) => OperationState) | undefined;
 }
 
+const NO_POLLS: ReadonlySet<Poll> = new Set();
+
 /** Waiting polls in arrival order, and watchers by operation name. */
 export class Waiters {
   readonly #clock: Clock;
   readonly polls = new Set<Poll>();
+  /** The same polls by worker id. */
+  readonly #byWorker = new Map<string, Set<Poll>>();
   readonly watchers = new Map<string, Set<Watcher>>();
 
   constructor(clock: Clock) {
@@ -75,6 +81,7 @@ export class Waiters {
         timer: undefined,
         cleanUp: undefined,
         settled: false,
+        reserved: false,
       };
     });
     const p = poll as Poll;
@@ -89,7 +96,15 @@ export class Waiters {
       p.cleanUp = () => signal.removeEventListener('abort', onAbort);
       if (signal.aborted) this.settle(p, []);
     }
-    if (!p.settled) this.polls.add(p);
+    if (!p.settled) {
+      this.polls.add(p);
+      let own = this.#byWorker.get(workerId);
+      if (own === undefined) {
+        own = new Set();
+        this.#byWorker.set(workerId, own);
+      }
+      own.add(p);
+    }
     return { poll: p, done };
   }
 
@@ -98,6 +113,8 @@ export class Waiters {
     if (poll.settled) return false;
     poll.settled = true;
     this.polls.delete(poll);
+    const own = this.#byWorker.get(poll.workerId);
+    if (own?.delete(poll) === true && own.size === 0) this.#byWorker.delete(poll.workerId);
     poll.timer?.cancel();
     poll.timer = undefined;
     poll.cleanUp?.();
@@ -110,13 +127,33 @@ export class Waiters {
   *pollsFor(required: readonly string[]): IterableIterator<Poll> {
     for (const poll of this.polls) {
       const { worker } = poll;
-      if (worker !== undefined && required.every((p) => worker.offeredSet.has(p))) yield poll;
+      if (poll.reserved || worker === undefined) continue;
+      if (required.every((p) => worker.offeredSet.has(p))) yield poll;
     }
+  }
+
+  /** Sets aside the longest-waiting poll that can run `required`; undefined when none waits. */
+  reserve(required: readonly string[]): Poll | undefined {
+    for (const poll of this.pollsFor(required)) {
+      poll.reserved = true;
+      return poll;
+    }
+    return undefined;
+  }
+
+  /** Puts a poll set aside by {@link reserve} back in line. */
+  unreserve(poll: Poll): void {
+    poll.reserved = false;
+  }
+
+  /** The waiting polls of one worker. */
+  pollsOf(workerId: string): ReadonlySet<Poll> {
+    return this.#byWorker.get(workerId) ?? NO_POLLS;
   }
 
   /** Ends the polls of one worker with no leases. */
   wakeWorker(workerId: string): void {
-    for (const poll of [...this.polls]) if (poll.workerId === workerId) this.settle(poll, []);
+    for (const poll of [...this.pollsOf(workerId)]) this.settle(poll, []);
   }
 
   /** Subscribes a watcher to an operation's changes; see {@link start}. */

@@ -10,6 +10,8 @@
  * worker.
  */
 import type { Pool } from 'pg';
+import { ExecuteResponse } from '../../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { detachBytes } from '../../util/detach-bytes.ts';
 import type { Logger } from '../../util/logger.ts';
 import type { Clock } from '../clock.ts';
 import { claim, type ExecutingLimits, executingLimits } from './claim.ts';
@@ -17,7 +19,7 @@ import type { OperationEvent } from './events.ts';
 import { type ExecutionContext, returnLeases } from './executions.ts';
 import { inTransaction } from './maintenance.ts';
 import { type OperationRow, operationOfRow } from './rows.ts';
-import type { Poll, PollWorker, Waiters } from './waiters.ts';
+import type { Change, Poll, PollWorker, Waiters } from './waiters.ts';
 
 /** Most claims a pass runs at once (each holds a pooled connection meanwhile). */
 const MAX_PARALLEL_CLAIMS = 4;
@@ -33,6 +35,29 @@ function kindOf(worker: PollWorker): string {
     kinds.set(worker, kind);
   }
   return kind;
+}
+
+/** The change a completion's notification makes, when it carries the response. */
+function completionOf(e: OperationEvent): Change | undefined {
+  const { completedAtMs, response: encoded, worker, version } = e;
+  if (completedAtMs === undefined || encoded === undefined) return undefined;
+  let response: ExecuteResponse;
+  try {
+    response = detachBytes(ExecuteResponse.decode(Buffer.from(encoded, 'base64')));
+  } catch {
+    return undefined;
+  }
+  return {
+    version,
+    next: (current) => ({
+      ...current,
+      stage: 'COMPLETED',
+      done: true,
+      response,
+      worker,
+      completedAtMs,
+    }),
+  };
 }
 
 /** Pause before reading watched operations again after a failed read. */
@@ -66,6 +91,8 @@ export class Wakeups {
   #announced = 0;
   /** The work announced while a pass waits, by kind (its required pairs). */
   readonly #nextWork = new Map<string, readonly string[]>();
+  /** By kind of worker: {@link workHeard} when a claim last found nothing queued for it. */
+  readonly #emptyAt = new Map<string, number>();
 
   constructor(options: WakeupsOptions) {
     this.#pool = options.pool;
@@ -80,6 +107,25 @@ export class Wakeups {
   /** How many work notifications arrived so far. */
   get workHeard(): number {
     return this.#workHeard;
+  }
+
+  /**
+   * A claim for a worker offering `offered`, started when {@link workHeard}
+   * was `heardAtStart`, considered no queued action (with room to take one).
+   */
+  noteEmpty(offered: readonly string[], heardAtStart: number): void {
+    const kind = offered.join('\u001e');
+    this.#emptyAt.set(kind, Math.max(this.#emptyAt.get(kind) ?? 0, heardAtStart));
+  }
+
+  /**
+   * Whether nothing a worker offering `offered` can run is queued: a claim
+   * for its kind found none, and no work was announced since that claim
+   * started. Every queued action is announced once it is visible, so work
+   * queued after that claim is announced to the polls waiting by then.
+   */
+  knownEmpty(offered: readonly string[]): boolean {
+    return this.#emptyAt.get(offered.join('\u001e')) === this.#workHeard;
   }
 
   /** Resolves once the claims started so far are done. */
@@ -135,7 +181,7 @@ export class Wakeups {
         while (wave.length < width && next < waiting.length) {
           const poll = waiting[next++] as Poll;
           const { worker } = poll;
-          if (poll.settled || worker === undefined) continue;
+          if (poll.settled || poll.reserved || worker === undefined) continue;
           const kind = kindOf(worker);
           if (!exhausted.has(kind)) wave.push({ poll, worker, kind });
         }
@@ -156,6 +202,7 @@ export class Wakeups {
     worker: PollWorker,
   ): Promise<{ leases: number; room: number } | undefined> {
     try {
+      const heard = this.#workHeard;
       const out = await claim(this.#pool, {
         workerId: poll.workerId,
         workerName: worker.workerName,
@@ -172,6 +219,7 @@ export class Wakeups {
         const ids = out.leases.map((l) => l.id);
         await inTransaction(this.#pool, (c) => returnLeases(c, this.#ctx, ids));
       }
+      if (out.room > 0 && out.candidates === 0) this.noteEmpty(worker.offered, heard);
       return { leases: out.leases.length, room: out.room };
     } catch (err) {
       this.#log.warn(
@@ -184,7 +232,8 @@ export class Wakeups {
 
   /**
    * Applies operation changes to this process's watchers: a stage change
-   * from the notification alone, a completion after reading the response.
+   * from the notification alone, a completion too when the notification
+   * carries its response, else after reading it.
    */
   onOperations(events: readonly OperationEvent[]): void {
     const completed: string[] = [];
@@ -193,7 +242,9 @@ export class Wakeups {
       if (e.stage === 'DELETED') {
         this.#waiters.publish(e.name, { version: e.version, next: undefined });
       } else if (e.stage === 'COMPLETED') {
-        completed.push(e.name);
+        const done = completionOf(e);
+        if (done === undefined) completed.push(e.name);
+        else this.#waiters.publish(e.name, done);
       } else {
         const { stage, worker } = e;
         this.#waiters.publish(e.name, {
@@ -210,10 +261,11 @@ export class Wakeups {
     const watched = names.filter((n) => this.#waiters.watchers.has(n));
     if (watched.length === 0 || this.#closed()) return;
     try {
-      const { rows } = await this.#pool.query<OperationRow>(
-        'SELECT * FROM operations WHERE name = ANY($1)',
-        [watched],
-      );
+      const { rows } = await this.#pool.query<OperationRow>({
+        name: 'kiln_read_operations',
+        text: 'SELECT * FROM operations WHERE name = ANY($1)',
+        values: [watched],
+      });
       const byName = new Map(rows.map((r) => [r.name, r]));
       for (const name of watched) {
         const row = byName.get(name);

@@ -163,18 +163,21 @@ export async function touchAndFindLease(
 
 /**
  * Releases a lease and, when it was live, completes every operation of its
- * execution with `response`. Returns false when the worker no longer held it.
+ * execution with `response`; records the worker's sign of life (present
+ * until `expiresMs` at least). Returns undefined when the worker no longer
+ * held the lease, else the worker's cancelled leases.
  */
 export async function releaseLease(
   pool: Pool,
   ctx: ExecutionContext,
-  r: { workerId: string; workerName: string; leaseId: string; nowMs: number },
+  r: { workerId: string; workerName: string; leaseId: string; nowMs: number; expiresMs: number },
   response: ExecuteResponse,
-): Promise<boolean> {
-  // One round trip: the function (migration 3) locks, then completes in a new statement.
-  const { rows } = await pool.query<{ held: boolean }>({
-    name: 'kiln_release_lease',
-    text: 'SELECT release_lease($1, $2, $3, $4, $5, $6) AS held',
+): Promise<{ cancelled: string[] } | undefined> {
+  // One round trip: the function (migration 5) locks, then completes in a
+  // new statement, and its notifications carry a small response.
+  const { rows } = await pool.query<{ held: boolean; cancelled: string[] | null }>({
+    name: 'kiln_complete_lease',
+    text: 'SELECT held, cancelled FROM complete_lease($1, $2, $3, $4, $5, $6, $7)',
     values: [
       r.leaseId,
       r.workerId,
@@ -182,9 +185,11 @@ export async function releaseLease(
       r.workerName,
       r.nowMs,
       ctx.channels.ops,
+      r.expiresMs,
     ],
   });
-  return rows[0]?.held === true;
+  const row = rows[0];
+  return row?.held === true ? { cancelled: row.cancelled ?? [] } : undefined;
 }
 
 /**
@@ -201,7 +206,7 @@ export async function findWorker(
     `SELECT w.name AS worker_name, w.principal AS worker_principal, l.id AS lease_id,
        l.state AS lease_state, l.attempt, l.deadline_ms, e.instance_name, e.digest_fn,
        e.digest_hash, e.digest_size, e.action, e.command, e.timeout_ms, e.priority,
-       e.tool_invocation_id, e.correlated_invocations_id
+       e.tool_invocation_id, e.correlated_invocations_id, e.traceparent
      FROM workers w
        LEFT JOIN leases l ON l.worker_id = w.id AND l.state <> 'CANCELLED'
        LEFT JOIN executions e ON e.id = l.execution_id AND e.lease_id = l.id
