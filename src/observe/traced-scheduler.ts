@@ -143,6 +143,20 @@ export class TracedScheduler extends DelegatingScheduler {
       return state;
     }
     if (earlier !== undefined) this.#forget(earlier, 'ended without a result');
+    if (state.joined !== undefined) {
+      // Queued through another frontend (or before this one's record of it
+      // went): its spans are that frontend's; point at its trace, if it has one.
+      const queuedBy = api.trace.getSpanContext(
+        this.#tracing.fromTraceparent(state.joined.traceparent),
+      );
+      rpcSpan?.addEvent(
+        'joined an execution in flight',
+        queuedBy === undefined
+          ? {}
+          : { 'kiln.joined_trace_id': queuedBy.traceId, 'kiln.joined_span_id': queuedBy.spanId },
+      );
+      return state;
+    }
     span.setAttribute('kiln.operation', state.name);
     const context = api.trace.setSpan(parent, span);
     const queued = tracer.startSpan('kiln.action.queued', {}, context);

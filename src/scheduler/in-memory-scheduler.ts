@@ -136,7 +136,7 @@ export class InMemoryScheduler implements Scheduler {
         worker: existing.lease?.worker.name,
       });
       this.#dispatcher.join(op, existing);
-      return this.#ops.snapshot(op);
+      return { ...this.#ops.snapshot(op), joined: { traceparent: existing.traceparent } };
     }
     const principal = request.principal ?? '';
     this.#dispatcher.checkQuota(principal);

@@ -90,6 +90,12 @@ export interface OperationState {
   readonly createdAtMs: number;
   /** Clock time it completed, if done. */
   readonly completedAtMs: number | undefined;
+  /**
+   * Set by `submit` alone, when the operation joined an identical execution
+   * already in flight: the trace context it was queued with, when it has one
+   * (so that a frontend other than the queueing one can point at its trace).
+   */
+  readonly joined?: { readonly traceparent: string | undefined };
 }
 
 /** Filters and paging for {@link OperationScheduler.listOperations}; every filter is optional. */

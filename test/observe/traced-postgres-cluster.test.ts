@@ -142,6 +142,40 @@ describe('tracing across frontends on one PostgreSQL scheduler', {
     );
   });
 
+  it('an Execute joining through another frontend points at the queueing trace, with no action span of its own', async () => {
+    const schema = freshSchema();
+    const [a, tracingA] = await frontend(schema, 'frontend-a');
+    const [b, tracingB] = await frontend(schema, 'frontend-b');
+    const action = testAction('joined-elsewhere');
+    const first = await submitTraced(a, tracingA, request(action));
+    const second = await submitTraced(b, tracingB, request(action));
+    assert.notEqual(second.state.name, first.state.name);
+    assert.equal(second.state.joined !== undefined, true, 'B joined A’s execution');
+
+    const [rpc] = (await ended(second.traceId, ['frontend-b/test.execute'])).filter(
+      (s) => s.name === 'test.execute',
+    );
+    assert.ok(rpc);
+    const at = rpc.events.indexOf('joined an execution in flight');
+    assert.ok(at >= 0, `events: ${rpc.events}`);
+    // The ids of A's action span, from the context stored with the queued action.
+    await b.cancelOperation(second.state.name);
+    const cancelled = await a.cancelOperation(first.state.name);
+    assert.equal(cancelled.response?.status?.code, Code.CANCELLED);
+    const aSpans = await ended(first.traceId, ['frontend-a/kiln.action']);
+    const aAction = one(aSpans, 'frontend-a', 'kiln.action');
+    assert.deepEqual(rpc.eventAttributes[at], {
+      'kiln.joined_trace_id': first.traceId,
+      'kiln.joined_span_id': aAction.spanId,
+    });
+    await Promise.all(tracings.map((t) => t.flush()));
+    assert.equal(
+      receiver.spans.filter((s) => s.traceId === second.traceId && s.name === 'kiln.action').length,
+      0,
+      'B started no action span of its own',
+    );
+  });
+
   it('an action cancelled through another frontend while queued ends the submitter’s spans', async () => {
     const schema = freshSchema();
     const [a, tracingA] = await frontend(schema, 'frontend-a');

@@ -22,6 +22,8 @@ export interface ReceivedSpan {
   /** 0 unset, 1 ok, 2 error. */
   readonly statusCode: number;
   readonly events: readonly string[];
+  /** The events' attributes, in the order of `events`. */
+  readonly eventAttributes: readonly Readonly<Record<string, string | number | boolean>>[];
 }
 
 interface JsonValue {
@@ -43,7 +45,7 @@ interface JsonSpan {
   endTimeUnixNano: string | number;
   attributes?: JsonAttribute[];
   status?: { code?: number };
-  events?: { name: string }[];
+  events?: { name: string; attributes?: JsonAttribute[] }[];
 }
 interface JsonExport {
   resourceSpans?: {
@@ -93,6 +95,7 @@ export function decodeExport(body: string): ReceivedSpan[] {
           attributes: attributesOf(s.attributes),
           statusCode: s.status?.code ?? 0,
           events: (s.events ?? []).map((e) => e.name),
+          eventAttributes: (s.events ?? []).map((e) => attributesOf(e.attributes)),
         });
       }
     }

@@ -181,10 +181,14 @@ async function join(
   columns: OperationColumns,
   priority: number,
 ): Promise<OperationState | undefined> {
-  const { rows } = await c.query<{ id: string; state: string; worker_name: string | null }>(
-    'SELECT id, state, worker_name FROM executions WHERE dedup_key = $1 FOR UPDATE',
-    [key],
-  );
+  const { rows } = await c.query<{
+    id: string;
+    state: string;
+    worker_name: string | null;
+    traceparent: string | null;
+  }>('SELECT id, state, worker_name, traceparent FROM executions WHERE dedup_key = $1 FOR UPDATE', [
+    key,
+  ]);
   const e = rows[0];
   if (e === undefined) return undefined;
   const stage = e.state === 'QUEUED' ? 'QUEUED' : 'EXECUTING';
@@ -202,7 +206,10 @@ async function join(
       priority,
     ]);
   }
-  return operationOfRow(inserted.rows[0] as OperationRow);
+  return {
+    ...operationOfRow(inserted.rows[0] as OperationRow),
+    joined: { traceparent: e.traceparent ?? undefined },
+  };
 }
 
 /** RESOURCE_EXHAUSTED when `principal` is at its `maxQueued`; no query without a limit. */
