@@ -36,6 +36,33 @@ async function pair(extra: { expireAfterMs?: number; writeLogWaitMs?: number } =
   return { a, b, clock };
 }
 
+/**
+ * A promise the fault proxy holds a response on until `letGo`; after 10 s it
+ * lets go by itself and sets `heldTooLong`, only a safety net so that a wrong
+ * implementation fails instead of hanging.
+ */
+function holdBack(): {
+  released: Promise<void>;
+  letGo: () => void;
+  heldTooLong: boolean;
+  safety: NodeJS.Timeout;
+} {
+  let letGo = (): void => {};
+  const released = new Promise<void>((resolve) => {
+    letGo = resolve;
+  });
+  const hold = {
+    released,
+    letGo: () => letGo(),
+    heldTooLong: false,
+    safety: setTimeout(() => {
+      hold.heldTooLong = true;
+      letGo();
+    }, 10_000),
+  };
+  return hold;
+}
+
 describe('S3BlobStore write log', () => {
   it('FindMissingBlobs of blobs another process wrote costs one LIST and one GET, no HEAD', async () => {
     const { a, b, clock } = await pair();
@@ -156,16 +183,8 @@ describe('S3BlobStore write log', () => {
   for (const throttled of ['LIST', 'GET'] as const) {
     it(`FindMissingBlobs does not wait out a throttled write log ${throttled}: unknown digests get HEADs at once`, async () => {
       const { a, b, clock } = await pair();
-      let letGo = (): void => {};
-      const released = new Promise<void>((resolve) => {
-        letGo = resolve;
-      });
-      // Only a safety net, so that a wrong implementation fails instead of hanging.
-      let heldTooLong = false;
-      const safety = setTimeout(() => {
-        heldTooLong = true;
-        letGo();
-      }, 10_000);
+      const hold = holdBack();
+      const { released, letGo } = hold;
       try {
         const written = await Promise.all(Array.from({ length: 20 }, (_, i) => randomBlob(90 + i)));
         const absent = await Promise.all([1, 2, 3].map((n) => randomBlob(n * 5)));
@@ -182,7 +201,11 @@ describe('S3BlobStore write log', () => {
         emulator.proxy.resetCounts();
         const asked = [...written.slice(0, 10), ...absent].map((x) => x.digest);
         const missing = await b.findMissing(asked);
-        assert.equal(heldTooLong, false, 'FindMissingBlobs waited for the throttled write log');
+        assert.equal(
+          hold.heldTooLong,
+          false,
+          'FindMissingBlobs waited for the throttled write log',
+        );
         assert.deepEqual(missing.map((d) => d.key).sort(), absent.map((x) => x.digest.key).sort());
         // One HEAD per digest it could not confirm, with the log's retry still held back.
         assert.equal(emulator.proxy.counts.HEAD, asked.length);
@@ -196,7 +219,7 @@ describe('S3BlobStore write log', () => {
         assert.deepEqual(await b.findMissing(written.slice(10).map((x) => x.digest)), []);
         assert.equal(emulator.proxy.total(), 0, JSON.stringify(emulator.proxy.counts));
       } finally {
-        clearTimeout(safety);
+        clearTimeout(hold.safety);
         letGo();
         emulator.proxy.setFault(undefined);
         await a.close();
@@ -207,15 +230,8 @@ describe('S3BlobStore write log', () => {
 
   it('FindMissingBlobs waits for a write log read that S3 is slow to answer at most writeLogWaitMs', async () => {
     const { a, b, clock } = await pair({ writeLogWaitMs: 50 });
-    let letGo = (): void => {};
-    const released = new Promise<void>((resolve) => {
-      letGo = resolve;
-    });
-    let heldTooLong = false;
-    const safety = setTimeout(() => {
-      heldTooLong = true;
-      letGo();
-    }, 10_000);
+    const hold = holdBack();
+    const { released, letGo } = hold;
     try {
       const written = await Promise.all(Array.from({ length: 5 }, (_, i) => randomBlob(70 + i)));
       for (const { digest, data } of written) await putBuffer(a, digest, data);
@@ -225,10 +241,10 @@ describe('S3BlobStore write log', () => {
       emulator.proxy.failNext(1, { kind: 'hold', until: released }, 'LIST');
       emulator.proxy.resetCounts();
       assert.deepEqual(await b.findMissing(written.map((x) => x.digest)), []);
-      assert.equal(heldTooLong, false, 'FindMissingBlobs waited for the held write log LIST');
+      assert.equal(hold.heldTooLong, false, 'FindMissingBlobs waited for the held write log LIST');
       assert.deepEqual([emulator.proxy.counts.LIST, emulator.proxy.counts.HEAD], [1, 5]);
     } finally {
-      clearTimeout(safety);
+      clearTimeout(hold.safety);
       letGo();
       await a.close();
       await b.close();
