@@ -7,7 +7,7 @@
  * purged by writer: a purged entry is overwritten with a marker that reads as
  * absent, since stores cannot delete, and the store's eviction drops it later.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { type Digest, isEmptyDigest, makeDigest, parseDigest } from '../digest/digest.ts';
 import { SHA256 } from '../digest/digest-function.ts';
@@ -103,8 +103,12 @@ export class ActionCache {
 
   /** The storage key of an action: instance names and digest functions never collide. */
   static keyOf(instanceName: string, action: Digest): Digest {
-    const hash = createHash('sha256').update(`${instanceName}\u0000${action.key}`).digest('hex');
-    return makeDigest(SHA256, hash, action.size);
+    // One-shot: a Hash object per lookup cost more than the hashing itself.
+    return makeDigest(
+      SHA256,
+      hash('sha256', `${instanceName}\u0000${action.key}`, 'hex'),
+      action.size,
+    );
   }
 
   /** The stored result, or undefined when absent or incomplete. */

@@ -2,7 +2,7 @@
  * The digest functions Kiln supports, their REAPI enum values, and streaming
  * hashers for them. SHA-* and MD5 use Node's OpenSSL; BLAKE3 uses hash-wasm.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash, hash } from 'node:crypto';
 import { createBLAKE3 } from 'hash-wasm';
 import { invalidArgument } from '../errors.ts';
 
@@ -134,12 +134,46 @@ export async function createHasher(f: DigestFunction): Promise<Hasher> {
     const h = await createBLAKE3();
     return { update: (d) => void h.update(d), digest: () => h.digest('hex') };
   }
-  const h = createHash(f.name);
-  return { update: (d) => void h.update(d), digest: () => h.digest('hex') };
+  return new NodeHasher(createHash(f.name));
+}
+
+/**
+ * A streaming hasher for `f` at once, without a promise turn: for the
+ * functions Node.js implements; undefined for BLAKE3 (use {@link createHasher}).
+ */
+export function createHasherSync(f: DigestFunction): Hasher | undefined {
+  return f.name === 'blake3' ? undefined : new NodeHasher(createHash(f.name));
+}
+
+/**
+ * The hash of one buffer at once, for the functions Node.js implements
+ * (undefined for BLAKE3): no Hash object, which for the small blobs of a
+ * build costs more than the hashing.
+ */
+export function hashSync(f: DigestFunction, data: Uint8Array): string | undefined {
+  return f.name === 'blake3' ? undefined : hash(f.name, data, 'hex');
+}
+
+class NodeHasher implements Hasher {
+  readonly #hash: Hash;
+
+  constructor(h: Hash) {
+    this.#hash = h;
+  }
+
+  update(data: Uint8Array): void {
+    this.#hash.update(data);
+  }
+
+  digest(): string {
+    return this.#hash.digest('hex');
+  }
 }
 
 /** Hashes a whole buffer. */
 export async function hashBuffer(f: DigestFunction, data: Uint8Array): Promise<string> {
+  const now = hashSync(f, data);
+  if (now !== undefined) return now;
   const h = await createHasher(f);
   h.update(data);
   return h.digest();

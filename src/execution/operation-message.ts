@@ -26,14 +26,22 @@ export function toOperation(state: OperationState, response = state.response): O
   }).finish();
   return {
     name: state.name,
-    metadata: { typeUrl: METADATA_TYPE, value: Buffer.from(metadata) },
+    metadata: { typeUrl: METADATA_TYPE, value: asBuffer(metadata) },
     done: state.done,
     error: undefined,
     response:
       state.done && response !== undefined
-        ? { typeUrl: RESPONSE_TYPE, value: Buffer.from(ExecuteResponse.encode(response).finish()) }
+        ? { typeUrl: RESPONSE_TYPE, value: asBuffer(ExecuteResponse.encode(response).finish()) }
         : undefined,
   };
+}
+
+/**
+ * The writer's bytes as a Buffer, without a copy: `finish()` returns an array
+ * of its own, and a copy would only take a slice of Node's shared pool.
+ */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** Decodes the ExecuteResponse of a done Operation (for clients and tests). */

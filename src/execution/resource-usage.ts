@@ -47,9 +47,13 @@ export function packResourceUsage(usage: ResourceUsage): Any {
     writtenBytes: Math.round(usage.writtenBytes),
     memoryLimitBytes: Math.round(usage.memoryLimitBytes),
   };
+  // The writer's bytes as they are: a fresh array of their own, where a copy
+  // would take a slice of Node's shared pool, which makes the scheduler copy
+  // every completed response to keep it (see detach-bytes.ts).
+  const bytes = ResourceUsage.encode(whole).finish();
   return {
     typeUrl: RESOURCE_USAGE_TYPE_URL,
-    value: Buffer.from(ResourceUsage.encode(whole).finish()),
+    value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
   };
 }
 

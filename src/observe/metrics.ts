@@ -3,16 +3,10 @@
  * prom-client's global one), so several servers in one process, as in the
  * tests, keep separate counts. docs/operations.md lists every metric.
  */
-import {
-  type CollectFunction,
-  Counter,
-  collectDefaultMetrics,
-  Gauge,
-  Histogram,
-  Registry,
-} from 'prom-client';
+import { type CollectFunction, Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import type { BlobStore, StoreStats } from '../storage/blob-store.ts';
+import { Latency, type LatencySeries, latencyHistogram } from '../util/latency-histogram.ts';
 
 /** Where an action cache lookup happened. */
 export type LookupSource = 'GetActionResult' | 'Execute';
@@ -45,18 +39,28 @@ const STAGE_BUCKETS = [
   0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600,
 ];
 
+/** One RPC series (service, method, code): its count is its latency's. */
+interface RpcSeries {
+  readonly labels: { readonly service: string; readonly method: string; readonly code: string };
+  readonly latency: Latency;
+}
+
 /** The metrics of one Kiln instance, and the numbers the web UI's overview reads. */
 export class KilnMetrics {
   /** The registry holding every Kiln metric; `/metrics` serves it. */
   readonly registry = new Registry();
   readonly #stores: NonNullable<KilnMetricsOptions['stores']>;
-  readonly #rpcs: Counter<'service' | 'method' | 'code'>;
-  readonly #rpcSeconds: Histogram<'service' | 'method' | 'code'>;
-  readonly #bytesRead: Counter;
-  readonly #bytesWritten: Counter;
-  readonly #lookups: Counter<'source' | 'result'>;
-  readonly #executions: Counter<'result'>;
-  readonly #stageSeconds: Histogram<'stage'>;
+  /**
+   * RPC counts and latencies as plain numbers, read at each scrape: prom-client
+   * hashes and validates the labels of every update, and every RPC made two.
+   */
+  readonly #rpcSeries = new Map<string, RpcSeries>();
+  /** The per-action counts below too: each is read into its metric at scrape time. */
+  #bytesRead = 0;
+  #bytesWritten = 0;
+  readonly #lookups = new Map<string, { labels: { source: string; result: string }; n: number }>();
+  readonly #executions = new Map<string, number>();
+  readonly #stageSeconds = new Map<string, Latency>();
   #hits = 0;
   #misses = 0;
 
@@ -66,48 +70,76 @@ export class KilnMetrics {
     this.#stores = options.stores ?? {};
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
 
-    this.#rpcs = new Counter({
+    const rpcSeries = this.#rpcSeries;
+    new Counter({
       name: 'kiln_rpc_requests_total',
       help: 'RPCs handled, by service, method and gRPC status code.',
       labelNames: ['service', 'method', 'code'],
       registers,
+      collect() {
+        this.reset();
+        for (const { labels, latency } of rpcSeries.values()) this.inc(labels, latency.count);
+      },
     });
-    this.#rpcSeconds = new Histogram({
-      name: 'kiln_rpc_duration_seconds',
-      help: 'Time from an RPC arriving to its status being sent, by service, method and code.',
-      labelNames: ['service', 'method', 'code'],
-      buckets: RPC_BUCKETS,
-      registers,
-    });
-    this.#bytesRead = new Counter({
+    this.registry.registerMetric(
+      latencyHistogram(
+        'kiln_rpc_duration_seconds',
+        'Time from an RPC arriving to its status being sent, by service, method and code.',
+        () => rpcSeries.values() as Iterable<LatencySeries>,
+      ),
+    );
+    const read = () => this.#bytesRead;
+    new Counter({
       name: 'kiln_cas_read_bytes_total',
       help: 'Bytes read from the CAS (ByteStream reads, batch reads, and reads by the server itself).',
       registers,
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
     });
-    this.#bytesWritten = new Counter({
+    const written = () => this.#bytesWritten;
+    new Counter({
       name: 'kiln_cas_written_bytes_total',
       help: 'Bytes of blobs committed to the CAS.',
       registers,
+      collect() {
+        this.reset();
+        this.inc(written());
+      },
     });
-    this.#lookups = new Counter({
+    const lookups = this.#lookups;
+    new Counter({
       name: 'kiln_action_cache_lookups_total',
       help: 'Action cache lookups by where they happened (GetActionResult, Execute) and result (hit, miss).',
       labelNames: ['source', 'result'],
       registers,
+      collect() {
+        this.reset();
+        for (const { labels, n } of lookups.values()) this.inc(labels, n);
+      },
     });
-    this.#executions = new Counter({
+    const executions = this.#executions;
+    new Counter({
       name: 'kiln_executions_total',
       help: 'Executions that workers completed, by result.',
       labelNames: ['result'],
       registers,
+      collect() {
+        this.reset();
+        for (const [result, n] of executions) this.inc({ result }, n);
+      },
     });
-    this.#stageSeconds = new Histogram({
-      name: 'kiln_execution_stage_duration_seconds',
-      help: 'Duration of execution stages (queued, input_fetch, execution, output_upload, total).',
-      labelNames: ['stage'],
-      buckets: STAGE_BUCKETS,
-      registers,
-    });
+    const stages = this.#stageSeconds;
+    this.registry.registerMetric(
+      latencyHistogram(
+        'kiln_execution_stage_duration_seconds',
+        'Duration of execution stages (queued, input_fetch, execution, output_upload, total).',
+        function* () {
+          for (const [stage, latency] of stages) yield { labels: { stage }, latency };
+        },
+      ),
+    );
     if (options.scheduler !== undefined) registerSchedulerGauges(options.scheduler, registers);
     registerStoreGauges(this.#stores, now, registers);
   }
@@ -124,24 +156,32 @@ export class KilnMetrics {
 
   /** One RPC finished; `code` is the gRPC status code's name, e.g. `NOT_FOUND`. */
   rpcFinished(service: string, method: string, code: string, seconds: number): void {
-    const labels = { service, method, code };
-    this.#rpcs.inc(labels);
-    this.#rpcSeconds.observe(labels, seconds);
+    const key = `${service}.${method}\0${code}`;
+    let series = this.#rpcSeries.get(key);
+    if (series === undefined) {
+      series = { labels: { service, method, code }, latency: new Latency(RPC_BUCKETS) };
+      this.#rpcSeries.set(key, series);
+    }
+    series.latency.observe(seconds);
   }
 
   /** Bytes served from the CAS. */
   bytesRead(bytes: number): void {
-    this.#bytesRead.inc(bytes);
+    this.#bytesRead += bytes;
   }
 
   /** Bytes of a blob committed to the CAS. */
   bytesWritten(bytes: number): void {
-    this.#bytesWritten.inc(bytes);
+    this.#bytesWritten += bytes;
   }
 
   /** An action cache lookup; callers leave out the repeats they do not want counted twice. */
   cacheLookup(source: LookupSource, hit: boolean): void {
-    this.#lookups.inc({ source, result: hit ? 'hit' : 'miss' });
+    const result = hit ? 'hit' : 'miss';
+    const key = `${source}\0${result}`;
+    const counted = this.#lookups.get(key);
+    if (counted === undefined) this.#lookups.set(key, { labels: { source, result }, n: 1 });
+    else counted.n++;
     if (hit) this.#hits++;
     else this.#misses++;
   }
@@ -151,10 +191,16 @@ export class KilnMetrics {
     result: ExecutionResult,
     stages: Partial<Record<ExecutionStage, number>>,
   ): void {
-    this.#executions.inc({ result });
-    for (const [stage, ms] of Object.entries(stages)) {
+    this.#executions.set(result, (this.#executions.get(result) ?? 0) + 1);
+    for (const stage in stages) {
+      const ms = stages[stage as ExecutionStage];
       if (ms !== undefined && Number.isFinite(ms) && ms >= 0) {
-        this.#stageSeconds.observe({ stage }, ms / 1000);
+        let latency = this.#stageSeconds.get(stage);
+        if (latency === undefined) {
+          latency = new Latency(STAGE_BUCKETS);
+          this.#stageSeconds.set(stage, latency);
+        }
+        latency.observe(ms / 1000);
       }
     }
   }

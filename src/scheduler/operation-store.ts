@@ -6,7 +6,7 @@
 import type { Digest } from '../digest/digest.ts';
 import { invalidArgument, notFound, quote } from '../errors.ts';
 import type { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { bytesHeld, detachBytes } from '../util/detach-bytes.ts';
+import { detachBytesHeld } from '../util/detach-bytes.ts';
 import type { Clock, TimerHandle } from './clock.ts';
 import type { PlatformProperty } from './platform.ts';
 import type { SchedulerPolicy } from './policy.ts';
@@ -124,8 +124,9 @@ export class OperationStore {
     if (record.stage === 'COMPLETED') return;
     record.stage = 'COMPLETED';
     record.worker = worker;
-    record.response = detachBytes(response);
-    record.responseBytes = bytesHeld(record.response);
+    const kept = detachBytesHeld(response);
+    record.response = kept.message;
+    record.responseBytes = kept.bytes;
     record.completedAtMs = this.#clock.now();
     this.#publish(record);
     for (const w of record.watchers) w.end();

@@ -23,6 +23,7 @@ import type {
   WriteResponse,
 } from '../gen/google/bytestream/bytestream.js';
 import { boundedSend } from '../rpc/bounded-send.ts';
+import { MessageReader } from '../rpc/message-reader.ts';
 import { clientStreaming, type RpcContext, serverStreaming, unary } from '../rpc/rpc.ts';
 import { type BlobStore, hasBlob } from '../storage/blob-store.ts';
 import { ZstdDecompressingWriter } from '../storage/zstd-decompressing-writer.ts';
@@ -206,12 +207,12 @@ export function createByteStreamService(options: ByteStreamServiceOptions): Byte
       // Errors from the writer itself (bad data, storage failure) discard the
       // upload; protocol errors and broken streams leave it resumable.
       let writerFailed = false;
+      // Returning at finish_write, before the client's half-close arrives, must
+      // not destroy the call: that would build an AbortError (and a stack
+      // trace) and then a write-after-end error for every upload.
+      const requests = new MessageReader<WriteRequest>(call as unknown as Readable);
       try {
-        // Returning at finish_write, before the client's half-close arrives, must
-        // not destroy the call: that would build an AbortError (and a stack
-        // trace) and then a write-after-end error for every upload.
-        const requests = (call as unknown as Readable).iterator({ destroyOnReturn: false });
-        for await (const req of requests as AsyncIterable<WriteRequest>) {
+        for (let req = await requests.next(); req !== undefined; req = await requests.next()) {
           if (resource === undefined) {
             resource = parseWrite(req.resourceName);
             const complete =
@@ -260,6 +261,8 @@ export function createByteStreamService(options: ByteStreamServiceOptions): Byte
         }
         if (call.cancelled) throw new KilnError(status.CANCELLED, 'Write cancelled by the client');
         throw err;
+      } finally {
+        requests.close();
       }
     },
   );

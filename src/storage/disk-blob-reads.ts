@@ -149,6 +149,26 @@ function openFailure(
 
 async function* empty(): AsyncIterable<Uint8Array> {}
 
-async function* once(chunk: Uint8Array): AsyncIterable<Uint8Array> {
-  yield chunk;
+/**
+ * One chunk as a stream. A plain iterator rather than an async generator:
+ * most reads of a build are of one small blob, and a generator costs several
+ * promise turns and objects per read.
+ */
+function once(chunk: Uint8Array): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+      let done = false;
+      return {
+        next() {
+          if (done) return Promise.resolve({ done: true, value: undefined });
+          done = true;
+          return Promise.resolve({ done: false, value: chunk });
+        },
+        return() {
+          done = true;
+          return Promise.resolve({ done: true, value: undefined });
+        },
+      };
+    },
+  };
 }

@@ -22,22 +22,31 @@
  * kept as they are.
  */
 export function detachBytes<T>(message: T): T {
+  return detachBytesHeld(message).message;
+}
+
+/**
+ * {@link detachBytes} and {@link bytesHeld} of the result in one walk of the
+ * message: for a caller that keeps the message and accounts for its bytes.
+ */
+export function detachBytesHeld<T>(message: T): { message: T; bytes: number } {
   let total = 0;
   let shared = false;
   visit(message, (bytes) => {
     total += bytes.byteLength;
     if (bytes.byteLength !== bytes.buffer.byteLength) shared = true;
   });
-  if (!shared) return message;
+  if (!shared) return { message, bytes: total };
   // Never pooled: this buffer belongs to the copy alone.
   const slab = Buffer.allocUnsafeSlow(total);
   let offset = 0;
-  return copy(message, (bytes) => {
+  const copied = copy(message, (bytes) => {
     const view = slab.subarray(offset, offset + bytes.byteLength);
     view.set(bytes);
     offset += bytes.byteLength;
     return view;
   }) as T;
+  return { message: copied, bytes: total };
 }
 
 /**
@@ -69,7 +78,8 @@ function visit(value: unknown, onBytes: (bytes: Uint8Array) => void): void {
     return;
   }
   if (!isPlain(value)) return;
-  for (const key of Object.keys(value)) visit((value as Record<string, unknown>)[key], onBytes);
+  // for-in, not Object.keys: no array per object. A plain object inherits no enumerable keys.
+  for (const key in value) visit((value as Record<string, unknown>)[key], onBytes);
 }
 
 function copy(value: unknown, onBytes: (bytes: Uint8Array) => Uint8Array): unknown {
@@ -85,7 +95,7 @@ function copy(value: unknown, onBytes: (bytes: Uint8Array) => Uint8Array): unkno
   if (Array.isArray(value)) return value.map((item) => copy(item, onBytes));
   if (!isPlain(value)) return value;
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) {
+  for (const key in value) {
     out[key] = copy((value as Record<string, unknown>)[key], onBytes);
   }
   return out;

@@ -26,6 +26,8 @@ export function validateNodeName(name: string, where: string): void {
  * stays inside the input root.
  */
 export function resolveActionPath(workingDirectory: string, path: string, what: string): string {
+  // Most paths of most actions are already normal and relative to the root.
+  if (workingDirectory === '' && path !== '' && !NOT_NORMAL.test(path)) return path;
   for (const p of [workingDirectory, path]) {
     if (p.startsWith('/') || p.includes('\0')) {
       throw invalidArgument(`${what} "${p}" must be a relative path`);
@@ -38,6 +40,12 @@ export function resolveActionPath(workingDirectory: string, path: string, what: 
   }
   return trimmed === '.' ? '' : trimmed;
 }
+
+/**
+ * Anything `posix.normalize` would change or {@link resolveActionPath} refuses:
+ * a leading or trailing `/`, an empty, `.` or `..` segment, or a NUL.
+ */
+const NOT_NORMAL = /^\/|\/$|\/\/|(^|\/)\.\.?(\/|$)|\0/;
 
 /** How an output was declared, which decides how it is reported. */
 export type OutputKind = 'path' | 'file' | 'directory';
@@ -58,7 +66,20 @@ export interface DeclaredOutput {
  * `output_directories`. Throws INVALID_ARGUMENT for paths that are absolute
  * or leave the input root.
  */
-export function declaredOutputs(command: Command): DeclaredOutput[] {
+export function declaredOutputs(command: Command): readonly DeclaredOutput[] {
+  // Staging, the steps and the upload all ask, of the same Command.
+  let outputs = declared.get(command);
+  if (outputs === undefined) {
+    outputs = outputsOf(command);
+    declared.set(command, outputs);
+  }
+  return outputs;
+}
+
+/** The outputs of the Commands of the actions under way, as {@link declaredOutputs} found them. */
+const declared = new WeakMap<Command, readonly DeclaredOutput[]>();
+
+function outputsOf(command: Command): readonly DeclaredOutput[] {
   const wd = command.workingDirectory;
   const make = (path: string, kind: OutputKind): DeclaredOutput => ({
     path,

@@ -193,6 +193,8 @@ export class InputStager {
   #layout(root: Digest, inputRoot: string, directories: ReadonlyMap<string, Directory>): Layout {
     const layout: Layout = { directories: [], files: [], symlinks: [], bytes: 0 };
     const queue: Array<{ digest: Digest; path: string }> = [{ digest: root, path: '' }];
+    // Plain concatenation: the root is absolute and every name one checked segment.
+    const rootPrefix = inputRoot.endsWith('/') ? inputRoot : `${inputRoot}/`;
     let entries = 0;
     for (let i = 0; i < queue.length; i++) {
       const { digest, path } = queue[i] as { digest: Digest; path: string };
@@ -220,7 +222,7 @@ export class InputStager {
         layout.files.push({
           digest: fileDigest,
           executable: file.isExecutable,
-          path: join(inputRoot, filePath),
+          path: rootPrefix + filePath,
         });
         layout.bytes += fileDigest.size;
       }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { detachBytes } from '../../src/util/detach-bytes.ts';
+import { bytesHeld, detachBytes, detachBytesHeld } from '../../src/util/detach-bytes.ts';
 
 describe('detachBytes', () => {
   it('copies pooled and view bytes fields into one buffer of exactly their size', () => {
@@ -36,5 +36,17 @@ describe('detachBytes', () => {
     const message = { a: 1, data: Buffer.allocUnsafeSlow(8), list: ['s'] };
     assert.equal(detachBytes(message), message);
     assert.equal(detachBytes(undefined), undefined);
+  });
+
+  it('detaches and counts the bytes in one call, as detachBytes and bytesHeld do in two', () => {
+    const shared = { salt: Buffer.from('salt'), items: [{ value: Buffer.from('one') }] };
+    const kept = detachBytesHeld(shared);
+    assert.notEqual(kept.message, shared);
+    assert.equal(kept.message.salt.buffer.byteLength, 7);
+    assert.equal(kept.bytes, 7);
+    assert.equal(kept.bytes, bytesHeld(detachBytes(shared)));
+
+    const own = { data: Buffer.allocUnsafeSlow(8) };
+    assert.deepEqual(detachBytesHeld(own), { message: own, bytes: 8 });
   });
 });
