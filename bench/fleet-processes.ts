@@ -7,6 +7,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { BENCH_TOKEN } from './bench-token.ts';
 import type { FromSim, SimOptions, ToSim } from './fleet-sim.ts';
 import { sleep } from './measure.ts';
 import { processStats } from './reference-bench.ts';
@@ -52,6 +53,7 @@ export class FleetServer {
   readonly #dir: string;
   #child: ChildProcess | undefined;
   #address = '127.0.0.1:0';
+  #httpAddress: string | undefined;
   #stats: ServerProcess | undefined;
   readonly #fileLimit: number;
   readonly #nodeFlags: string[];
@@ -126,12 +128,32 @@ export class FleetServer {
         const match = /serving on grpc:\/\/(\S+)/.exec(stdout);
         if (match) {
           clearTimeout(timer);
+          // Written with the "serving" line, in the same write.
+          this.#httpAddress = /metrics on http:\/\/([^/\s]+)/.exec(stdout)?.[1];
           resolve(match[1] as string);
         }
       });
     });
     this.#stats = processStats(child.pid as number, this.#address, () => this.stop());
     return (performance.now() - started) / 1000;
+  }
+
+  /**
+   * The workers the server's scheduler holds (`kiln_scheduler_workers` of
+   * /metrics): what the server knows, where a simulated worker learns that
+   * its session is live only when its long poll ends.
+   */
+  async registeredWorkers(): Promise<number> {
+    if (this.#httpAddress === undefined) throw new Error('the fleet server serves no /metrics');
+    const headers: Record<string, string> =
+      BENCH_TOKEN === undefined ? {} : { authorization: `Bearer ${BENCH_TOKEN}` };
+    const response = await fetch(`http://${this.#httpAddress}/metrics`, { headers });
+    const text = await response.text();
+    const match = /^kiln_scheduler_workers (\d+)$/m.exec(text);
+    if (!response.ok || match === null) {
+      throw new Error(`fleet server /metrics: HTTP ${response.status}, no kiln_scheduler_workers`);
+    }
+    return Number(match[1]);
   }
 
   /** kill -9, waiting for the exit. */
@@ -219,16 +241,12 @@ export class Fleet {
     for (const c of this.#children) c.proc.send(message);
   }
 
-  #sum(field: 'registered' | 'fresh' | 'completed'): number {
+  #sum(field: 'registered' | 'completed'): number {
     return this.#children.reduce((n, c) => n + (c.status?.[field] ?? 0), 0);
   }
 
   registered(): number {
     return this.#sum('registered');
-  }
-
-  fresh(): number {
-    return this.#sum('fresh');
   }
 
   /** Failed calls so far, by gRPC code, as text. */

@@ -39,7 +39,7 @@ export interface SimOptions {
 }
 
 /** Messages from the parent. */
-export type ToSim = { type: 'start' } | { type: 'mark' } | { type: 'stop' };
+export type ToSim = { type: 'start' } | { type: 'stop' };
 
 /** Messages to the parent. */
 export type FromSim =
@@ -48,8 +48,6 @@ export type FromSim =
       type: 'status';
       /** Workers holding a session now. */
       registered: number;
-      /** Workers that opened a session since the last `mark`. */
-      fresh: number;
       /** Leases received since the last status: [action hash, epoch ms]. */
       leases: [string, number][];
       /** Leases reported completed so far. */
@@ -94,7 +92,6 @@ interface SimWorker {
   session: BotSession | undefined;
   /** Leases to report on the next call, by id. */
   readonly reports: Map<string, Lease>;
-  fresh: boolean;
 }
 
 /** What a call on a channel in TRANSIENT_FAILURE fails with (see `run`). */
@@ -144,7 +141,6 @@ async function main(): Promise<void> {
     client: clients[i % clients.length] as BotsClient,
     session: undefined,
     reports: new Map(),
-    fresh: false,
   }));
 
   const create = async (w: SimWorker): Promise<BotSession> => {
@@ -221,10 +217,7 @@ async function main(): Promise<void> {
         // (tens of thousands of them while the server restarts) would take
         // the machine's CPU from the server under test. Same schedule.
         if (channelDown(w.client)) throw DOWN;
-        if (w.session === undefined) {
-          w.session = await create(w);
-          w.fresh = true;
-        }
+        w.session ??= await create(w);
         await update(w, w.session);
         backoff.reset();
         outage = false;
@@ -233,8 +226,9 @@ async function main(): Promise<void> {
         const code = (err as ServiceError).code ?? -1;
         errors[code] = (errors[code] ?? 0) + 1;
         // As kiln worker (worker-agent.ts): only a forgotten session
-        // (NOT_FOUND) means opening a new one, at once when it follows an
-        // outage (a restarted server without shared state). After any other
+        // (NOT_FOUND: a server that cannot re-open it, see
+        // bot-session-names.ts) means opening a new one, at once when it
+        // follows an outage. After any other
         // failure (the server gone away, a deadline, an overload) the session
         // and the results still to report are kept, for a server that shares
         // the scheduler's state (or this one, back) to continue.
@@ -264,12 +258,8 @@ async function main(): Promise<void> {
   );
   const timer = setInterval(() => {
     let registered = 0;
-    let fresh = 0;
-    for (const w of workers) {
-      if (w.session !== undefined) registered++;
-      if (w.fresh) fresh++;
-    }
-    send({ type: 'status', registered, fresh, leases, completed, errors });
+    for (const w of workers) if (w.session !== undefined) registered++;
+    send({ type: 'status', registered, leases, completed, errors });
     leases = [];
   }, STATUS_INTERVAL_MS);
   let started = false;
@@ -277,8 +267,6 @@ async function main(): Promise<void> {
     if (message.type === 'start' && !started) {
       started = true;
       for (const w of workers) void run(w);
-    } else if (message.type === 'mark') {
-      for (const w of workers) w.fresh = false;
     } else if (message.type === 'stop') {
       stopped = true;
       clearInterval(timer);

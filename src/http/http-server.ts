@@ -57,6 +57,11 @@ export function resolveHttpListen(server: {
   return `${host}:${port === 0 ? 0 : port + 1}`;
 }
 
+/** Schema compilers for Fastify that refuse: Kiln's routes have no schemas. */
+const noSchemas = () => (): never => {
+  throw new Error('Kiln HTTP routes declare no schemas; validate in the handler');
+};
+
 /** Starts a Fastify server with the given routes on `options.listen`. */
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
   const { host, port } = parseListenAddress(options.listen);
@@ -67,6 +72,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     logController: new LogController({ disableRequestLogging: true }),
     // A UI page left open holds a keep-alive connection; shutdown must not wait for it.
     forceCloseConnections: true,
+    // No route declares a schema: without these, Fastify loads Ajv and its
+    // serializer compiler at start, 7% of the CPU before `kiln serve`
+    // listens (0.52 against 0.56 s, medians of 5 alternating starts).
+    schemaController: {
+      compilersFactory: { buildValidator: noSchemas, buildSerializer: noSchemas },
+    },
     ...(tls === undefined
       ? {}
       : {

@@ -111,8 +111,12 @@ export class ObservedScheduler extends DelegatingScheduler {
     return state;
   }
 
-  override async takeWork(workerId: string, options?: TakeOptions): Promise<TakeResult> {
-    const result = await this.inner.takeWork(workerId, options);
+  override takeWork(workerId: string, options?: TakeOptions): Promise<TakeResult> {
+    // Not an async function: its frame would wait on the heap through every long poll.
+    return this.inner.takeWork(workerId, options).then((result) => this.#leased(result));
+  }
+
+  #leased(result: TakeResult): TakeResult {
     const now = this.#now();
     this.#pruneLostLeases(now);
     for (const lease of result.leases) {

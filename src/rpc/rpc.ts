@@ -35,6 +35,8 @@ const REQUEST_METADATA_KEY = 'build.bazel.remote.execution.v2.requestmetadata-bi
  */
 const CALL_CANCELLED = new Error('the client cancelled the call');
 
+const noop = (): void => {};
+
 /** What a handler knows about its call besides the request message. */
 export interface RpcContext {
   /** Logger with method, tool invocation id and action id bound. */
@@ -45,6 +47,14 @@ export interface RpcContext {
   readonly cancelled: () => boolean;
   /** Aborts when the client cancels the call or its deadline passes. */
   readonly signal: AbortSignal;
+  /**
+   * Calls `listener` once when the client cancels the call or its deadline
+   * passes (at once if that already happened) and returns what stops it.
+   * For a call that waits long (a long poll): unlike `signal`, it makes no
+   * AbortController, and every idle worker holds such a call. Absent on
+   * contexts made outside a gRPC handler: use `signal` there.
+   */
+  readonly onCancel?: (listener: () => void) => () => void;
   /** The call's deadline in epoch milliseconds, or undefined when it has none. */
   readonly deadlineMs: number | undefined;
   /**
@@ -116,6 +126,7 @@ interface ContextCall {
   metadata: Metadata;
   cancelled: boolean;
   on(event: 'cancelled', fn: () => void): unknown;
+  off(event: 'cancelled', fn: () => void): unknown;
   getDeadline(): Date | number;
 }
 
@@ -184,6 +195,16 @@ class LazyContext implements RpcContext {
       else this.#call.on('cancelled', () => abort.abort(CALL_CANCELLED));
     }
     return this.#abort.signal;
+  }
+
+  onCancel(listener: () => void): () => void {
+    const call = this.#call;
+    if (call.cancelled) {
+      listener();
+      return noop;
+    }
+    call.on('cancelled', listener);
+    return () => call.off('cancelled', listener);
   }
 
   get deadlineMs(): number | undefined {

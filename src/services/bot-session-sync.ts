@@ -53,6 +53,12 @@ export function hasUnseen(held: Map<string, Lease>, reported: readonly LeaseMess
   return false;
 }
 
+/** Whether the bot reports running a lease the session does not hold (lost, or given to another). */
+export function runsUnheld(held: Map<string, Lease>, reported: readonly LeaseMessage[]): boolean {
+  for (const l of reported) if (l.state === LeaseState.ACTIVE && !held.has(l.id)) return true;
+  return false;
+}
+
 /** A cancelled lease another process handed out, for a reply: the bot needs only its id. */
 export function cancelledLease(id: string): LeaseMessage {
   return {

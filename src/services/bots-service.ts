@@ -8,7 +8,6 @@
  * lease assigned in a reply that never reached the bot is re-sent on the
  * next one instead of being lost.
  */
-import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { hasCode, invalidArgument, notFound, permissionDenied, quote } from '../errors.ts';
 import { packAssignment, unpackExecuteResponse } from '../execution/lease-payload.ts';
@@ -24,14 +23,17 @@ import {
 import type { Worker } from '../gen/google/devtools/remoteworkers/v1test2/worker.js';
 import { type RpcContext, unary } from '../rpc/rpc.ts';
 import type { WorkerScheduler } from '../scheduler/scheduler.ts';
-import type { Lease, PlatformProperty } from '../scheduler/types.ts';
+import type { Lease, PlatformProperty, TakeResult } from '../scheduler/types.ts';
 import type { Logger } from '../util/logger.ts';
+import { pollEnded, takeNoWork, whenCallEnds } from './bot-polls.ts';
+import { mayReopenSession, newSessionName } from './bot-session-names.ts';
 import {
   cancelledLease,
   finishedLeaseIds,
   hasUnseen,
   heldLeases,
   outOfStep,
+  runsUnheld,
 } from './bot-session-sync.ts';
 
 /** Worker property carrying how many actions a bot runs at once; not a platform property. */
@@ -48,7 +50,12 @@ const CALL_ENDED = new Error('the UpdateBotSession call ended');
 export interface BotsServiceOptions {
   readonly log: Logger;
   readonly scheduler: WorkerScheduler;
-  /** Longest time UpdateBotSession waits for work; 20 s by default. */
+  /**
+   * Longest time UpdateBotSession waits for work; 28 s by default, what
+   * `kiln worker`'s 30 s call deadline allows (the reply leaves 2 s before
+   * it). Every idle bot renews its call once per wait, so the wait sets an
+   * idle fleet's cost: 20,000 bots cost about a fifth of a core at 20 s.
+   */
   readonly longPollMs?: number;
   /** How long a bot may stay silent before the scheduler drops it (for expire_time). */
   readonly workerTimeoutMs?: number;
@@ -108,7 +115,7 @@ export function workerProperties(worker: Worker | undefined): {
 
 /** What a long poll needs to know about the call it serves. */
 export type PollContext = Pick<RpcContext, 'signal' | 'deadlineMs'> &
-  Partial<Pick<RpcContext, 'identity'>>;
+  Partial<Pick<RpcContext, 'identity' | 'onCancel'>>;
 
 /**
  * The Bots service's logic without gRPC: what {@link createBotsService} serves,
@@ -157,7 +164,7 @@ export interface BotsCoreWithSessions extends BotsCore {
  */
 export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSessions {
   const { log, scheduler } = options;
-  const longPollMs = options.longPollMs ?? 20_000;
+  const longPollMs = options.longPollMs ?? DEFAULT_LONG_POLL_MS;
   const workerTimeoutMs = options.workerTimeoutMs ?? 60_000;
   const sessionSweepMs = options.sessionSweepMs ?? workerTimeoutMs;
   const now = options.now ?? Date.now;
@@ -189,28 +196,38 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
     const bot = req.botSession;
     if (bot === undefined || bot.botId === '')
       throw invalidArgument('bot_session.bot_id is required');
+    const principal = ctx?.identity?.principal;
+    const name = newSessionName(req.parent, bot.botId, principal);
+    await openSession(name, bot, principal, 'bot session created');
+    return { ...bot, name, leases: [], expireTime: expireTime() };
+  }
+
+  /** Registers the bot's worker under the session name and holds the session. */
+  async function openSession(
+    name: string,
+    bot: BotSession,
+    principal: string | undefined,
+    event: string,
+  ): Promise<SessionState> {
     const { platform, capacity } = workerProperties(bot.worker);
-    const name = `${req.parent === '' ? '' : `${req.parent}/`}botSessions/${randomUUID()}`;
     try {
       await sweepSessions();
     } catch (err) {
       log.warn({ err }, 'forgetting the sessions of dropped bots failed');
     }
-    await scheduler.registerWorker({
-      id: name,
-      name: bot.botId,
-      platform,
-      capacity,
-      principal: ctx?.identity?.principal,
-    });
-    sessions.set(name, {
+    await scheduler.registerWorker({ id: name, name: bot.botId, platform, capacity, principal });
+    // A concurrent call may have re-opened it first; one state per session.
+    const current = sessions.get(name);
+    if (current !== undefined) return current;
+    const session: SessionState = {
       botId: bot.botId,
       leases: new Map(),
       poll: undefined,
-      principal: ctx?.identity?.principal,
-    });
-    log.info({ session: name, bot: bot.botId, capacity, platform }, 'bot session created');
-    return { ...bot, name, leases: [], expireTime: expireTime() };
+      principal,
+    };
+    sessions.set(name, session);
+    log.info({ session: name, bot: bot.botId, capacity, platform }, event);
+    return session;
   }
 
   /**
@@ -275,11 +292,13 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
   ): Promise<BotSession> {
     const bot = req.botSession;
     const reported = bot?.leases ?? [];
-    const finished = finishedLeaseIds(reported);
+    // Most calls (an idle bot's) report nothing: no set for them to hold through the poll.
+    const finished = reported.length === 0 ? NONE_FINISHED : finishedLeaseIds(reported);
     let session = sessions.get(req.name);
     const resumed = session === undefined;
-    if (session === undefined) session = await resumeSession(req.name, reported, finished);
     const caller = ctx.identity?.principal;
+    if (session === undefined)
+      session = await resumeSession(req.name, reported, finished, bot, caller);
     if (session.principal !== undefined && caller !== session.principal) {
       throw permissionDenied(
         `bot session ${req.name} was created by principal ${quote(session.principal)}; ` +
@@ -298,9 +317,7 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
     session.poll?.abort(SUPERSEDED);
     const poll = new AbortController();
     session.poll = poll;
-    const onCallAbort = (): void => poll.abort(CALL_ENDED);
-    if (ctx.signal.aborted) poll.abort(CALL_ENDED);
-    else ctx.signal.addEventListener('abort', onCallAbort, { once: true });
+    const stopListening = whenCallEnds(ctx, () => poll.abort(CALL_ENDED));
     // Leases the bot and this process disagree about were handed out or
     // finished through another process: the scheduler's view settles them.
     if (!resumed && outOfStep(session.leases, reported)) {
@@ -308,32 +325,54 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
     }
     const completions: Promise<void>[] = [];
     if (reported.length > 0) await applyLeaseReports(req.name, session, reported, completions);
-    // Leases the bot has not seen yet go out at once, without waiting for more.
-    const unseen = hasUnseen(session.leases, reported);
+    // Leases the bot has not seen yet go out at once, without waiting for
+    // more; so does the news that a lease it runs is no longer its own (a
+    // session re-opened after a restart), for the bot to stop it.
+    const unseen = hasUnseen(session.leases, reported) || runsUnheld(session.leases, reported);
     const waitMs = unseen ? 0 : Math.max(0, Math.min(longPollMs, deadlineLeft(ctx) - 2000));
-    let taken: Awaited<ReturnType<WorkerScheduler['takeWork']>>;
+    // A bot that is leaving, or any bot of a draining server, takes no new work.
+    const leaving = bot?.status === BotStatus.BOT_TERMINATING || options.draining?.() === true;
+    let waiting: Promise<TakeResult>;
     try {
-      // A bot that is leaving, or any bot of a draining server, takes no new work.
-      const leaving = bot?.status === BotStatus.BOT_TERMINATING || options.draining?.() === true;
-      taken = leaving
-        ? await takeNoWork(scheduler, req.name, waitMs, poll.signal)
-        : await scheduler.takeWork(req.name, { waitMs, signal: poll.signal });
+      waiting = leaving
+        ? takeNoWork(scheduler, req.name, waitMs, poll.signal)
+        : scheduler.takeWork(req.name, { waitMs, signal: poll.signal });
     } catch (err) {
-      // The scheduler dropped this worker (silent too long): its leases are
-      // gone, and the bot must open a new session.
-      if (hasCode(err, status.NOT_FOUND)) sessions.delete(req.name);
-      throw err;
-    } finally {
-      // The poll is over: a later call has nothing to end, and this call's
-      // own end nothing to abort.
-      ctx.signal.removeEventListener('abort', onCallAbort);
-      if (session.poll === poll) session.poll = undefined;
+      waiting = Promise.reject(err);
     }
+    const held = session;
+    // Returned, not awaited: this frame, with every local above, would
+    // otherwise stay on the heap through the long poll of every idle bot.
+    return waiting.then(
+      (taken) => {
+        pollEnded(held, poll, stopListening);
+        return replyTo(req, held, taken, completions, reported, finished);
+      },
+      (err: unknown) => {
+        pollEnded(held, poll, stopListening);
+        // The scheduler dropped this worker (silent too long): its leases are
+        // gone, and the bot must open a new session.
+        if (hasCode(err, status.NOT_FOUND)) sessions.delete(req.name);
+        throw err;
+      },
+    );
+  }
+
+  /** The reply to an UpdateBotSession once its poll ended with `taken`. */
+  async function replyTo(
+    req: UpdateBotSessionRequest,
+    session: SessionState,
+    taken: TakeResult,
+    completions: readonly Promise<void>[],
+    reported: readonly LeaseMessage[],
+    finished: ReadonlySet<string>,
+  ): Promise<BotSession> {
+    const bot = req.botSession;
     for (const lease of taken.leases) session.leases.set(lease.id, lease);
     // Results the bot reported are recorded before it is told (it then
     // forgets them); should this fail, the leases just taken are re-sent on
     // its next call, as after any lost reply.
-    await Promise.all(completions);
+    if (completions.length > 0) await Promise.all(completions);
     // An idle bot's reply (most replies) holds no lease: nothing to look up.
     const leases: LeaseMessage[] = [];
     for (const lease of session.leases.values()) {
@@ -382,15 +421,28 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
   /**
    * Continues a session this process did not create (another process did,
    * or this one before a restart) from the scheduler's record of its worker:
-   * the same bot id, owner and leases. NOT_FOUND once the worker is gone.
+   * the same bot id, owner and leases. Once the worker is gone (the
+   * scheduler forgot it in a restart, or dropped it as silent), the session
+   * is opened again, with no lease, when its name was made for this bot and
+   * caller (see bot-session-names.ts): the bot comes back in one call.
+   * NOT_FOUND otherwise, and for a bot that is leaving.
    */
   async function resumeSession(
     name: string,
     reported: readonly LeaseMessage[],
     finished: ReadonlySet<string>,
+    bot: BotSession | undefined,
+    caller: string | undefined,
   ): Promise<SessionState> {
     const found = await scheduler.findWorker(name);
     if (found === undefined) {
+      if (
+        bot?.worker !== undefined &&
+        bot.status !== BotStatus.BOT_TERMINATING &&
+        mayReopenSession(name, bot.botId, caller)
+      ) {
+        return openSession(name, bot, caller, 'bot session re-opened');
+      }
       throw notFound(
         `bot session ${name} is unknown (expired or server restarted); create a new one`,
       );
@@ -431,28 +483,8 @@ export function createBotsCore(options: BotsServiceOptions): BotsCoreWithSession
   return { createBotSession, updateBotSession, sessionCount: () => sessions.size };
 }
 
-/** How long the poll of a bot that takes no new work waits before it answers. */
-const LEAVING_POLL_MS = 2000;
+/** See {@link BotsServiceOptions.longPollMs}. */
+export const DEFAULT_LONG_POLL_MS = 28_000;
 
-/**
- * The poll of a bot that finishes its actions and takes no new ones: waits
- * a little (the bot cuts the call short when it has a result to report),
- * then hands out only the cancellations of the leases it holds.
- */
-async function takeNoWork(
-  scheduler: WorkerScheduler,
-  workerId: string,
-  waitMs: number,
-  signal: AbortSignal,
-): ReturnType<WorkerScheduler['takeWork']> {
-  await new Promise<void>((done) => {
-    const end = (): void => {
-      clearTimeout(timer);
-      done();
-    };
-    const timer = setTimeout(end, Math.min(waitMs, LEAVING_POLL_MS));
-    if (signal.aborted) end();
-    else signal.addEventListener('abort', end, { once: true });
-  });
-  return scheduler.takeWork(workerId, { maxLeases: 0 });
-}
+/** What a call that reports no finished lease holds as its finished ones. */
+const NONE_FINISHED: ReadonlySet<string> = new Set();

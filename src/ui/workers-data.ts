@@ -14,7 +14,7 @@ export const ACTIVITIES: readonly WorkerActivity[] = ['idle', 'busy', 'lost'];
 
 /**
  * Silence after which a worker shows as lost. A connected worker calls the
- * scheduler at least once per long poll (20 s by default); the scheduler
+ * scheduler at least once per long poll (28 s by default); the scheduler
  * drops it after `execution.workerTimeout` (60 s by default), and it then
  * leaves the list.
  */
