@@ -117,7 +117,13 @@ describe('the pid window', () => {
       `setsid perl -e 'while (1) { select(undef, undef, undef, 0.0002); exit if fork }' & sleep 0.1`,
     );
     try {
-      assert.ok(killUserSync(uid, { firstPid: chain.firstPid, forksBefore }) > 0);
+      // On a loaded machine a member may not have run yet when the first call
+      // looks; a later call finds the chain and ends it.
+      let killed = 0;
+      for (let tries = 0; killed === 0 && tries < 3; tries++) {
+        killed = killUserSync(uid, { firstPid: chain.firstPid, forksBefore });
+      }
+      assert.ok(killed > 0, 'no process of the chain was found');
       // The subreaper exits once every process of the chain has ended and
       // been reaped: a check no single look at /proc can make.
       assert.equal(await chain.ended(5000), true, 'the chain still runs');
