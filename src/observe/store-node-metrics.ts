@@ -21,6 +21,7 @@ import {
   type StoreStats,
   statsOf,
 } from '../storage/blob-store.ts';
+import { countedChunks } from '../storage/metering-blob-store.ts';
 import { ReadCachingBlobStore } from '../storage/read-caching-blob-store.ts';
 import {
   type NamedS3Meter,
@@ -203,7 +204,9 @@ export class MeteredStoreNode implements BlobStore {
     }
     m.seconds.get.observe(since(start));
     m.getHit++;
-    return counted(source, m);
+    return countedChunks(source, (bytes) => {
+      m.readBytes += bytes;
+    });
   }
 
   async put(digest: Digest): Promise<BlobWriter> {
@@ -278,29 +281,4 @@ class MeteredWriter implements BlobWriter {
   abort(): Promise<void> {
     return this.#writer.abort();
   }
-}
-
-/**
- * Passes chunks through unchanged (the same objects: readers may use their
- * headroom), adding their lengths up. A plain iterator rather than an async
- * generator, which costs several promise turns per chunk.
- */
-function counted(source: AsyncIterable<Uint8Array>, m: NodeMeter): AsyncIterable<Uint8Array> {
-  return {
-    [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-      const inner = source[Symbol.asyncIterator]();
-      const count = (r: IteratorResult<Uint8Array>) => {
-        if (r.done !== true) m.readBytes += r.value.byteLength;
-        return r;
-      };
-      return {
-        next: () => inner.next().then(count),
-        return: (value?: unknown) =>
-          inner.return === undefined
-            ? Promise.resolve({ done: true, value: undefined })
-            : inner.return(value),
-        throw: inner.throw?.bind(inner),
-      };
-    },
-  };
 }

@@ -39,7 +39,7 @@ export class MeteringBlobStore implements BlobStore {
   }
 
   async get(digest: Digest, range?: ReadRange): Promise<AsyncIterable<Uint8Array>> {
-    return metered(await this.#backend.get(digest, range), this.#onRead);
+    return countedChunks(await this.#backend.get(digest, range), this.#onRead);
   }
 
   async put(digest: Digest): Promise<BlobWriter> {
@@ -89,10 +89,10 @@ class MeteredWriter implements BlobWriter {
 
 /**
  * Passes chunks through unchanged (the same objects: readers may use their
- * headroom). A plain iterator rather than an async generator, which costs
- * several promise turns per chunk.
+ * headroom), telling `onRead` each one's length. A plain iterator rather
+ * than an async generator, which costs several promise turns per chunk.
  */
-function metered(
+export function countedChunks(
   source: AsyncIterable<Uint8Array>,
   onRead: (bytes: number) => void,
 ): AsyncIterable<Uint8Array> {
