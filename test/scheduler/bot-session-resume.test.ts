@@ -12,10 +12,11 @@ import { describe, it } from 'node:test';
 import { status as Code } from '@grpc/grpc-js';
 import type { Identity } from '../../src/auth/permissions.ts';
 import { packExecuteResponse, unpackAssignment } from '../../src/execution/lease-payload.ts';
+import { ActionResult } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import {
   type BotSession,
   BotSession as BotSessionMessage,
-  type Lease as LeaseMessage,
+  Lease as LeaseMessage,
   LeaseState,
   leaseStateToJSON,
 } from '../../src/gen/google/devtools/remoteworkers/v1test2/bots.js';
@@ -75,7 +76,7 @@ function completed(id: string, stdout: string): LeaseMessage {
     state: LeaseState.COMPLETED,
     status,
     result: packExecuteResponse({
-      result: { ...emptyResult(), stdoutRaw: Buffer.from(stdout) },
+      result: ActionResult.fromPartial({ stdoutRaw: Buffer.from(stdout) }),
       cachedResult: false,
       status,
       serverLogs: {},
@@ -94,33 +95,7 @@ function cancelled(id: string): LeaseMessage {
 }
 
 function blankLease(id: string): LeaseMessage {
-  return {
-    id,
-    payload: undefined,
-    result: undefined,
-    state: LeaseState.LEASE_STATE_UNSPECIFIED,
-    status: undefined,
-    requirements: undefined,
-    expireTime: undefined,
-    assignment: '',
-    inlineAssignment: undefined,
-  };
-}
-
-function emptyResult() {
-  return {
-    outputFiles: [],
-    outputFileSymlinks: [],
-    outputSymlinks: [],
-    outputDirectories: [],
-    outputDirectorySymlinks: [],
-    exitCode: 0,
-    stdoutRaw: Buffer.alloc(0),
-    stdoutDigest: undefined,
-    stderrRaw: Buffer.alloc(0),
-    stderrDigest: undefined,
-    executionMetadata: undefined,
-  };
+  return LeaseMessage.fromPartial({ id });
 }
 
 /** The (id, state) pairs of a reply's leases. */
