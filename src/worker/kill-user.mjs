@@ -203,9 +203,10 @@ function walkAndKill(uid, window) {
     // machine may just have ended, which proves nothing.
     const found = live.size + (windowed ? vanished : 0);
     for (const [name, group] of live) {
+      let signalled = false;
       try {
         process.kill(Number(name), 'SIGKILL');
-        killed.add(name);
+        signalled = true;
       } catch {
         // Gone meanwhile: maybe after forking, so this pass does not count as clean.
       }
@@ -217,10 +218,13 @@ function walkAndKill(uid, window) {
       if (group > 1 && group !== ownGroup) {
         try {
           process.kill(-group, 'SIGKILL');
+          // What the process forked into before it exited was killed.
+          signalled = true;
         } catch {
           // The group is gone.
         }
       }
+      if (signalled) killed.add(name);
     }
     if (found === 0) return killed;
   }
