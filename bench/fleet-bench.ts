@@ -1,18 +1,26 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { credentials, Metadata } from '@grpc/grpc-js';
+import { credentials } from '@grpc/grpc-js';
 import { CLIENT_CHANNEL_OPTIONS } from '../src/client/channel-options.ts';
-import { executeResponseOf } from '../src/execution/operation-message.ts';
 import {
   CapabilitiesClient,
   type Digest as DigestMessage,
   ExecutionClient,
 } from '../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
-import type { Operation } from '../src/gen/google/longrunning/operations.js';
 import { call, connectClients } from '../test/support/grpc-clients.ts';
 import { benchAuthYaml, benchInterceptors } from './bench-token.ts';
 import { execute, NoopActions } from './exec-bench.ts';
+import {
+  burstSummary,
+  checkSuccess,
+  epochMs,
+  floorBurst,
+  leaseLatencies,
+  measureBurst,
+  probeCapabilities,
+  within,
+} from './fleet-burst.ts';
 import { Fleet, FleetServer } from './fleet-processes.ts';
 import { percentile } from './fleet-stats.ts';
 import { sleep, timed } from './measure.ts';
@@ -21,7 +29,6 @@ import { startBenchPostgres } from './postgres-db.ts';
 import type { ResultRow } from './report.ts';
 
 const MB = 1_000_000;
-const epochMs = (): number => performance.timeOrigin + performance.now();
 /** Sessions per connection: well under the server's 1000 concurrent streams per connection. */
 const SESSIONS_PER_CONNECTION = 500;
 const MAX_PROCESSES = 4;
@@ -85,75 +92,6 @@ export function fleetLayout(
   return { connections: c, processes: p };
 }
 
-/** Checks that an Execute ended in a fresh success (the simulated worker's canned result). */
-function checkSuccess(op: Operation): void {
-  const response = executeResponseOf(op);
-  const code = response?.status?.code ?? 0;
-  if (response === undefined || code !== 0 || response.result?.exitCode !== 0) {
-    throw new Error(`fleet: an Execute failed: ${code} ${response?.status?.message ?? ''}`);
-  }
-  if (response.cachedResult) throw new Error('fleet: an action that must run came from the cache');
-}
-
-/**
- * GetCapabilities every {@link PROBE_INTERVAL_MS} until stopped; `stop`
- * resolves with the latencies in ms, or rejects with the first failure.
- */
-function probeCapabilities(client: CapabilitiesClient): { stop: () => Promise<number[]> } {
-  const latencies: number[] = [];
-  let stopped = false;
-  const once = (): Promise<void> =>
-    new Promise((resolve, reject) => {
-      client.getCapabilities(
-        { instanceName: '' },
-        new Metadata(),
-        { deadline: Date.now() + 30_000 },
-        (err) =>
-          err ? reject(new Error(`fleet: GetCapabilities failed: ${err.message}`)) : resolve(),
-      );
-    });
-  const loop = (async () => {
-    while (!stopped) {
-      const start = performance.now();
-      await once();
-      latencies.push(performance.now() - start);
-      await sleep(PROBE_INTERVAL_MS);
-    }
-  })();
-  // Reported by stop(); until then the failure must not count as unhandled.
-  loop.catch(() => {});
-  return {
-    stop: async () => {
-      stopped = true;
-      await loop;
-      return latencies;
-    },
-  };
-}
-
-/** Lease latencies (ms) of actions started at `starts` (hash → epoch ms), once all leases are known. */
-async function leaseLatencies(fleet: Fleet, starts: Map<string, number>): Promise<number[]> {
-  await fleet.waitFor(
-    () => [...starts.keys()].every((h) => fleet.leaseAt.has(h)),
-    10_000,
-    'every lease reported by the simulators',
-  );
-  return [...starts].map(([hash, start]) => (fleet.leaseAt.get(hash) as number) - start);
-}
-
-/** `promise`, or an error naming `what` after `ms` milliseconds (the bench must end). */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`fleet: ${what} took over ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 function row(name: string, unit: string, value: number, extra: Partial<ResultRow> = {}): ResultRow {
   return { name, unit, best: value, median: value, samples: [value], ...extra };
 }
@@ -179,6 +117,39 @@ export async function fleetRows(options: FleetOptions): Promise<ResultRow[]> {
   const server = new FleetServer(root, dir, connections + 1024, nodeFlags);
   const rows: ResultRow[] = [];
   const label = `Fleet ${workers.toLocaleString('en-US')}${db === undefined ? '' : ' (PostgreSQL)'}`;
+  // Each connection carries at most 500 Executes at once, under the server's stream limit.
+  const executeConnections = Math.max(EXECUTE_CONNECTIONS, Math.ceil(burst / 500));
+
+  // The floor first: the same fleet and burst against a server that does no work of its own.
+  const floorRun = await floorBurst({
+    root,
+    workers,
+    connections,
+    processes,
+    burst,
+    executeConnections,
+  });
+  const floor = burstSummary(floorRun);
+  const floorSample = floorRun.sample;
+  const floorLabel = `Reference: minimal grpc-js fleet server, ${workers.toLocaleString('en-US')} workers`;
+  rows.push(
+    row(`${floorLabel}: Execute→lease, burst of ${burst}, p50`, 'ms', floor.p50, {
+      cpu: {
+        server: floorSample.serverCpu,
+        client: floorSample.clientCpu,
+        other: floorSample.otherCpu,
+      },
+      note:
+        `server ${((floorSample.serverCpu * floorSample.seconds * 1000) / burst).toFixed(2)} ms of CPU per action; ` +
+        'fleet-floor-server.ts: the Bots, Execution and Capabilities messages with no storage, cache, validation or scheduling behind them (an Execute becomes a lease to the longest-waiting poll), the same simulated fleet and bench client; what grpc-js and this machine allow',
+    }),
+    row(`${floorLabel}: Execute→lease, burst of ${burst}, p99`, 'ms', floor.p99),
+    row(`${floorLabel}: GetCapabilities during the burst, p99`, 'ms', floor.probeP99),
+  );
+  const overFloor = (value: number, reference: number) => ({
+    value: value / reference,
+    to: 'floor',
+  });
   let fleet: Fleet | undefined;
   const creds = credentials.createInsecure();
   const channelOptions = {
@@ -191,8 +162,6 @@ export async function fleetRows(options: FleetOptions): Promise<ResultRow[]> {
     await server.start();
     const clients = connectClients(server.address, benchInterceptors());
     closers.push(() => clients.close());
-    // Each connection carries at most 500 Executes at once, under the server's stream limit.
-    const executeConnections = Math.max(EXECUTE_CONNECTIONS, Math.ceil(burst / 500));
     const executions = Array.from({ length: executeConnections }, () => {
       const client = new ExecutionClient(server.address, creds, channelOptions);
       closers.push(() => client.close());
@@ -281,22 +250,16 @@ export async function fleetRows(options: FleetOptions): Promise<ResultRow[]> {
     );
 
     // A burst of Executes at once, with GetCapabilities probing the server meanwhile.
-    const burstPool = await actions.make(burst);
-    const burstStarts = new Map<string, number>();
-    const prober = probeCapabilities(probe);
-    const burstSample = await timed(server.stats, async () => {
-      const all = Promise.all(
-        burstPool.map((digest: DigestMessage, i) => {
-          burstStarts.set(digest.hash, epochMs());
-          return execute(executions[i % executions.length] as ExecutionClient, digest).then(
-            checkSuccess,
-          );
-        }),
-      );
-      await within(all, 120_000, `a burst of ${burst} Executes`);
-    });
-    const probeMs = await prober.stop();
-    const burstMs = await leaseLatencies(f, burstStarts);
+    const burstRun = await measureBurst(
+      server.stats,
+      f,
+      executions,
+      probe,
+      await actions.make(burst),
+    );
+    const burstSample = burstRun.sample;
+    const burstMs = burstRun.leaseMs;
+    const probeMs = burstRun.probeMs;
     const burstCpu = {
       server: burstSample.serverCpu,
       client: burstSample.clientCpu,
@@ -306,12 +269,15 @@ export async function fleetRows(options: FleetOptions): Promise<ResultRow[]> {
       row(`${label}: Execute→lease, burst of ${burst}, p50`, 'ms', percentile(burstMs, 0.5), {
         cpu: burstCpu,
         note: `${burst} Executes sent at once over ${executeConnections} connections; all done in ${burstSample.seconds.toFixed(2)} s; server ${((burstSample.serverCpu * burstSample.seconds * 1000) / burst).toFixed(2)} ms of CPU per action`,
+        ratio: overFloor(percentile(burstMs, 0.5), floor.p50),
       }),
       row(`${label}: Execute→lease, burst of ${burst}, p99`, 'ms', percentile(burstMs, 0.99), {
         target: TARGETS.burstP99Ms,
+        ratio: overFloor(percentile(burstMs, 0.99), floor.p99),
       }),
       row(`${label}: GetCapabilities during the burst, p99`, 'ms', percentile(probeMs, 0.99), {
         target: TARGETS.capabilitiesP99Ms,
+        ratio: overFloor(percentile(probeMs, 0.99), floor.probeP99),
         note: `${probeMs.length} calls, one every ${PROBE_INTERVAL_MS} ms on a connection of its own; p50 ${percentile(probeMs, 0.5).toFixed(2)} ms`,
       }),
     );

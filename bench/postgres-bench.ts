@@ -40,6 +40,9 @@ const WORKERS_PER_PROCESS = 40;
 const IN_FLIGHT = 64;
 const RUN_SECONDS = 5;
 const SERIAL_ACTIONS = 100;
+/** Executes per second of the paced dispatch run: the throughput target. */
+const PACED_RATE = 500;
+const PACED_SECONDS = 3;
 
 const TARGETS = {
   actionsPerSecond: { op: '>=', value: 500 },
@@ -183,6 +186,31 @@ export async function postgresRows(options: PostgresRowsOptions): Promise<Result
     const lastActions = samples.at(-1)?.actions ?? 1;
     const loadMs = await latencies(loadStarts);
 
+    // Dispatch at the target rate: Executes started on a schedule (an open
+    // loop), not as fast as completions allow. In the runs above every
+    // Execute waits behind the 63 others in flight, so their latencies tell
+    // the throughput (in flight / rate), not the dispatch.
+    const pacedPool = await make(PACED_RATE * PACED_SECONDS);
+    const pacedStarts = new Map<string, number>();
+    const pacedSample = await timed(both, async () => {
+      const started: Promise<void>[] = [];
+      const begin = performance.now();
+      while (started.length < pacedPool.length) {
+        const due = Math.min(
+          pacedPool.length,
+          Math.floor(((performance.now() - begin) * PACED_RATE) / 1000) + 1,
+        );
+        while (started.length < due) {
+          const digest = pacedPool[started.length] as DigestMessage;
+          pacedStarts.set(digest.hash, epochMs());
+          started.push(executeOn(started.length, digest));
+        }
+        await sleep(1);
+      }
+      await Promise.all(started);
+    });
+    const pacedMs = await latencies(pacedStarts);
+
     rows.push(...throughputRows(samples, top, lastActions, db));
     rows.push(
       row(
@@ -202,20 +230,36 @@ export async function postgresRows(options: PostgresRowsOptions): Promise<Result
         },
       ),
       row(
+        `PostgreSQL, 2 processes: Execute→lease at ${PACED_RATE} Executes/s, p50`,
+        'ms',
+        percentile(pacedMs, 0.5),
+        {
+          cpu: {
+            server: pacedSample.serverCpu,
+            client: pacedSample.clientCpu,
+            other: pacedSample.otherCpu,
+          },
+          note: `${pacedMs.length} Executes started on a schedule of ${PACED_RATE} per second (the throughput target) for ${PACED_SECONDS} s, alternately on each process, each waited for from its start`,
+        },
+      ),
+      row(
+        `PostgreSQL, 2 processes: Execute→lease at ${PACED_RATE} Executes/s, p99`,
+        'ms',
+        percentile(pacedMs, 0.99),
+        { target: TARGETS.dispatchP99Ms },
+      ),
+      row(
         `PostgreSQL, 2 processes: Execute→lease, ${IN_FLIGHT} in flight, p50`,
         'ms',
         percentile(loadMs, 0.5),
         {
-          note: `every action of the throughput runs (${loadMs.length})`,
+          note: `every action of the throughput runs (${loadMs.length}), at the most the processes can do: each Execute waits behind the others in flight`,
         },
       ),
       row(
         `PostgreSQL, 2 processes: Execute→lease, ${IN_FLIGHT} in flight, p99`,
         'ms',
         percentile(loadMs, 0.99),
-        {
-          target: TARGETS.dispatchP99Ms,
-        },
       ),
     );
 

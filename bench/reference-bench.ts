@@ -91,9 +91,13 @@ export function ratioTo(
   return { value, to: SHORT[key] };
 }
 
-/** The rows with their ratios to the references filled in. */
+/**
+ * The rows with their ratios to the references filled in; a row that
+ * already has a ratio (to a reference of its own run) keeps it.
+ */
 export function withRatios(rows: readonly ResultRow[], references: References): ResultRow[] {
   return rows.map((row) => {
+    if (row.ratio !== undefined) return row;
     const ratio = ratioTo(row, references);
     return ratio === undefined ? row : { ...row, ratio };
   });

@@ -134,6 +134,20 @@ describe('reference ratios', () => {
     assert.match(table, /\| ByteStream.Read 64 MiB \|.*\| 0\.50 stream \|/);
     assert.match(table, /\| Server peak RSS \|.*\| {2}\|$/m);
   });
+
+  it('keeps a ratio a row brings to a reference of its own run', () => {
+    const own: ResultRow = {
+      name: 'Fleet 1,000: Execute→lease, burst of 1000, p99',
+      unit: 'ms',
+      best: 300,
+      median: 300,
+      samples: [300],
+      ratio: { value: 2.5, to: 'floor' },
+    };
+    assert.deepEqual(withRatios([own], references)[0]?.ratio, { value: 2.5, to: 'floor' });
+    const { ratio: _, ...bare } = own;
+    assert.equal(withRatios([bare], references)[0]?.ratio?.to, 'unary');
+  });
 });
 
 describe('fleet bench computations', () => {
