@@ -73,8 +73,11 @@ export async function startBenchPostgres(): Promise<BenchPostgres> {
   const own = client;
   // The bench's own statements all name the view; Kiln's never do.
   const others = "query NOT LIKE '%pg_stat_statements%'";
+  // Kiln reaches the cluster over its Unix socket, as a deployment with
+  // PostgreSQL on the same machine would (BENCH_PG_TCP=1: over loopback TCP).
+  const socketUrl = `postgresql://${new URL(server.url).username}@/postgres?host=${encodeURIComponent(server.socketDir)}&port=${server.port}`;
   return {
-    url: server.url,
+    url: process.env.BENCH_PG_TCP === '1' ? server.url : socketUrl,
     server,
     counting,
     cpuSeconds: () => treeCpuSeconds(server.pid),
