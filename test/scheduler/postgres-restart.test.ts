@@ -141,6 +141,37 @@ describe('the PostgreSQL scheduler through database outages', {
     await server?.stop();
   });
 
+  it('reaches PostgreSQL over its Unix socket when the URL names the socket directory', async () => {
+    const url = `postgresql://${new URL(server.url).username}@/postgres?host=${encodeURIComponent(server.socketDir)}&port=${server.port}`;
+    const probe = new pgDriver.Client({ connectionString: url });
+    await probe.connect();
+    try {
+      // A Unix-socket session has no client address.
+      const { rows } = await probe.query<{ addr: string | null }>(
+        'SELECT inet_client_addr() AS addr',
+      );
+      assert.equal(rows[0]?.addr, null);
+    } finally {
+      await probe.end();
+    }
+    const s = await PostgresScheduler.open({
+      url,
+      schema: 'socket',
+      poolSize: 2,
+      actionCache: new RecordingActionCache(),
+      log: pino({ level: 'silent' }),
+    });
+    opened.push(s);
+    await s.registerWorker({ id: 'w1', name: 'w1', platform: [], capacity: 1 });
+    const op = await s.submit(request(testAction('over the socket')));
+    const leaseId = (await s.takeWork('w1')).leases[0]?.id as string;
+    assert.ok(leaseId, 'the worker got the action');
+    await s.completeLease('w1', leaseId, ok(result(0, 'socket')));
+    const done = await s.getOperation(op.name);
+    assert.equal(done.done, true);
+    assert.equal(done.response?.result?.stdoutRaw.toString(), 'socket');
+  });
+
   it('a restart while a result is recorded loses no result: the bot is answered only once it is recorded', async () => {
     const cache = new GatedActionCache();
     const logs = new LogLines();
