@@ -24,7 +24,7 @@ import { uploadBlobs } from '../test/support/actions.ts';
 import { call, connectClients, type KilnClients } from '../test/support/grpc-clients.ts';
 import { startKiln } from '../test/support/kiln-process.ts';
 import { benchAuthYaml, benchInterceptors } from './bench-token.ts';
-import { meanCpu, median, type Sample, timed, treeCpuSeconds } from './measure.ts';
+import { epochMs, meanCpu, median, type Sample, timed, treeCpuSeconds } from './measure.ts';
 import type { ResultRow } from './report.ts';
 import type { ServerProcess } from './server-process.ts';
 
@@ -307,7 +307,6 @@ export async function measureSchedulingOverhead(
 }
 
 /** Epoch milliseconds with sub-millisecond resolution, comparable to the server's timestamps. */
-const epochMs = (): number => performance.timeOrigin + performance.now();
 
 /** The overhead and stages of one action called at `startMs` and answered at `endMs`. */
 function overheadOf(startMs: number, endMs: number, response: ExecuteResponse): OverheadSample {

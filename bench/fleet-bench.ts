@@ -14,7 +14,6 @@ import { execute, NoopActions } from './exec-bench.ts';
 import {
   burstSummary,
   checkSuccess,
-  epochMs,
   floorBurst,
   leaseLatencies,
   measureBurst,
@@ -23,7 +22,7 @@ import {
 } from './fleet-burst.ts';
 import { Fleet, FleetServer } from './fleet-processes.ts';
 import { percentile } from './fleet-stats.ts';
-import { sleep, timed } from './measure.ts';
+import { epochMs, sleep, timed } from './measure.ts';
 import { postgresSchedulerYaml } from './postgres-bench.ts';
 import { startBenchPostgres } from './postgres-db.ts';
 import type { ResultRow } from './report.ts';

@@ -21,21 +21,20 @@ import { benchInterceptors } from './bench-token.ts';
 import { execute } from './exec-bench.ts';
 import { Fleet, withFileLimit } from './fleet-processes.ts';
 import { percentile } from './fleet-stats.ts';
-import { type Sample, sleep, timed } from './measure.ts';
+import { epochMs, type Sample, sleep, timed } from './measure.ts';
 import { processStats } from './reference-bench.ts';
 import type { ServerProcess } from './server-process.ts';
 
 const PROBE_INTERVAL_MS = 20;
-export const epochMs = (): number => performance.timeOrigin + performance.now();
 
-/** Checks that an Execute ended in a fresh success (the simulated worker's canned result). */
+/** Checks that an Execute of a bench's no-op action ended in a fresh success (the simulated worker's canned result). */
 export function checkSuccess(op: Operation): void {
   const response = executeResponseOf(op);
   const code = response?.status?.code ?? 0;
   if (response === undefined || code !== 0 || response.result?.exitCode !== 0) {
-    throw new Error(`fleet: an Execute failed: ${code} ${response?.status?.message ?? ''}`);
+    throw new Error(`an Execute failed: ${code} ${response?.status?.message ?? ''}`);
   }
-  if (response.cachedResult) throw new Error('fleet: an action that must run came from the cache');
+  if (response.cachedResult) throw new Error('an action that must run came from the cache');
 }
 
 /** `promise`, or an error naming `what` after `ms` milliseconds (the bench must end). */

@@ -24,6 +24,7 @@ import {
 import { ActionAssignment } from '../src/gen/kiln/worker/v1/lease.js';
 import { RECONNECT_CHANNEL_OPTIONS, ReconnectBackoff } from '../src/worker/reconnect-backoff.ts';
 import { benchInterceptors } from './bench-token.ts';
+import { epochMs, sleep } from './measure.ts';
 
 /** What the parent tells a simulator process to simulate. */
 export interface SimOptions {
@@ -81,9 +82,6 @@ const CANNED_RESPONSE = packExecuteResponse({
   serverLogs: {},
   message: '',
 });
-
-const epochMs = (): number => performance.timeOrigin + performance.now();
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** One simulated worker's state. */
 interface SimWorker {

@@ -82,6 +82,9 @@ export function meanCpu(samples: readonly Sample[]): {
   return { server: server / seconds, client: client / seconds, other: other / seconds };
 }
 
+/** Wall-clock time in ms since the epoch, at sub-millisecond resolution, comparable between processes. */
+export const epochMs = (): number => performance.timeOrigin + performance.now();
+
 /** Resolves after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -16,15 +16,14 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { executeResponseOf } from '../src/execution/operation-message.ts';
 import type { Digest as DigestMessage } from '../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
-import type { Operation } from '../src/gen/google/longrunning/operations.js';
 import { call, connectClients, type KilnClients } from '../test/support/grpc-clients.ts';
 import { benchInterceptors } from './bench-token.ts';
 import { execute, NoopActions } from './exec-bench.ts';
+import { checkSuccess } from './fleet-burst.ts';
 import { Fleet } from './fleet-processes.ts';
 import { percentile } from './fleet-stats.ts';
-import { median, type Sample, sleep, timed } from './measure.ts';
+import { epochMs, median, type Sample, sleep, timed } from './measure.ts';
 import {
   type BenchPostgres,
   type StatementCount,
@@ -58,17 +57,6 @@ export function postgresSchedulerYaml(url: string): string {
 function row(name: string, unit: string, value: number, extra: Partial<ResultRow> = {}): ResultRow {
   return { name, unit, best: value, median: value, samples: [value], ...extra };
 }
-
-function checkSuccess(op: Operation): void {
-  const response = executeResponseOf(op);
-  const code = response?.status?.code ?? 0;
-  if (response === undefined || code !== 0 || response.result?.exitCode !== 0) {
-    throw new Error(`postgres: an Execute failed: ${code} ${response?.status?.message ?? ''}`);
-  }
-  if (response.cachedResult) throw new Error('postgres: an action that must run was cached');
-}
-
-const epochMs = (): number => performance.timeOrigin + performance.now();
 
 /** Two processes as one for {@link timed}: their CPU summed. */
 function bothProcesses(a: ServerProcess, b: () => ServerProcess): ServerProcess {
