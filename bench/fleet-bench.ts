@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import { CLIENT_CHANNEL_OPTIONS } from '../src/client/channel-options.ts';
 import {
-  CapabilitiesClient,
   type Digest as DigestMessage,
   ExecutionClient,
 } from '../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
@@ -166,10 +165,7 @@ export async function fleetRows(options: FleetOptions): Promise<ResultRow[]> {
       closers.push(() => client.close());
       return client;
     });
-    const probe = new CapabilitiesClient(server.address, creds, channelOptions);
-    closers.push(() => probe.close());
     await call(clients.capabilities, 'getCapabilities', { instanceName: '' });
-    await call(probe, 'getCapabilities', { instanceName: '' });
     const rssBefore = await server.stats.rssBytes();
 
     // Registration: every simulated worker opens a session, from connected channels.
@@ -253,7 +249,7 @@ export async function fleetRows(options: FleetOptions): Promise<ResultRow[]> {
       server.stats,
       f,
       executions,
-      probe,
+      root,
       await actions.make(burst),
     );
     const burstSample = burstRun.sample;
@@ -345,12 +341,7 @@ export async function fleetRows(options: FleetOptions): Promise<ResultRow[]> {
     else await server.kill();
     const listenSeconds = await server.start();
     const serverCpuAtListen = await server.stats.cpuSeconds();
-    const reconnect = new CapabilitiesClient(server.address, creds, {
-      ...channelOptions,
-      'grpc.initial_reconnect_backoff_ms': 100,
-    });
-    closers.push(() => reconnect.close());
-    const duringReconnect = probeCapabilities(reconnect);
+    const duringReconnect = await probeCapabilities(root, server.address, false);
     const until = performance.now() + 120_000;
     for (;;) {
       const back = await server.registeredWorkers();

@@ -8,16 +8,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { credentials, Metadata } from '@grpc/grpc-js';
+import { credentials } from '@grpc/grpc-js';
 import { CLIENT_CHANNEL_OPTIONS } from '../src/client/channel-options.ts';
 import { executeResponseOf } from '../src/execution/operation-message.ts';
 import {
-  CapabilitiesClient,
   type Digest as DigestMessage,
   ExecutionClient,
 } from '../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Operation } from '../src/gen/google/longrunning/operations.js';
 import { benchInterceptors } from './bench-token.ts';
+import type { FromProbe, ProbeOptions } from './capabilities-probe.ts';
 import { execute } from './exec-bench.ts';
 import { Fleet, withFileLimit } from './fleet-processes.ts';
 import { percentile } from './fleet-stats.ts';
@@ -50,40 +50,52 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
   }
 }
 
+/** A running responsiveness probe (see capabilities-probe.ts). */
+export interface Prober {
+  /** Ends the probe; resolves with its latencies in ms, or rejects with its first failure. */
+  stop(): Promise<number[]>;
+}
+
 /**
- * GetCapabilities every {@link PROBE_INTERVAL_MS} until stopped; `stop`
- * resolves with the latencies in ms, or rejects with the first failure.
+ * Starts GetCapabilities every {@link PROBE_INTERVAL_MS} against `address`
+ * from a process of its own (so that the bench's own event loop is not
+ * timed with the server); resolves once the calls have started. `warm`:
+ * one call first, before the timed ones (the server must be up).
  */
-export function probeCapabilities(client: CapabilitiesClient): {
-  stop: () => Promise<number[]>;
-} {
-  const latencies: number[] = [];
-  let stopped = false;
-  const once = (): Promise<void> =>
+export async function probeCapabilities(
+  root: string,
+  address: string,
+  warm: boolean,
+): Promise<Prober> {
+  const options: ProbeOptions = { address, intervalMs: PROBE_INTERVAL_MS, warm };
+  const child = spawn(
+    join(root, 'node_modules/.bin/node'),
+    [join(root, 'bench/capabilities-probe.ts'), JSON.stringify(options)],
+    { cwd: root, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+  );
+  const next = (): Promise<FromProbe> =>
     new Promise((resolve, reject) => {
-      client.getCapabilities(
-        { instanceName: '' },
-        new Metadata(),
-        { deadline: Date.now() + 30_000 },
-        (err) =>
-          err ? reject(new Error(`fleet: GetCapabilities failed: ${err.message}`)) : resolve(),
-      );
+      const onExit = (code: number | null): void =>
+        reject(new Error(`fleet: the GetCapabilities probe exited (${code})`));
+      child.once('exit', onExit);
+      child.once('message', (message: FromProbe) => {
+        child.off('exit', onExit);
+        resolve(message);
+      });
     });
-  const loop = (async () => {
-    while (!stopped) {
-      const start = performance.now();
-      await once();
-      latencies.push(performance.now() - start);
-      await sleep(PROBE_INTERVAL_MS);
-    }
-  })();
-  // Reported by stop(); until then the failure must not count as unhandled.
-  loop.catch(() => {});
+  const first = await next();
+  if (first.type !== 'ready') {
+    child.kill('SIGKILL');
+    throw new Error(`fleet: the GetCapabilities probe did not start: ${JSON.stringify(first)}`);
+  }
+  child.send({ type: 'start' });
   return {
-    stop: async () => {
-      stopped = true;
-      await loop;
-      return latencies;
+    async stop() {
+      const reply = next();
+      child.send({ type: 'stop' });
+      const message = await reply;
+      if (message.type === 'done') return message.latencies;
+      throw new Error(`fleet: ${message.type === 'error' ? message.message : 'probe'}`);
     },
   };
 }
@@ -110,17 +122,17 @@ export interface BurstResult {
 /**
  * Sends one Execute per digest at once, spread over `executions`, waits for
  * every one to end in success, and reports when each lease reached its
- * simulated worker, with GetCapabilities on `probe` meanwhile.
+ * simulated worker, with GetCapabilities from a probe process meanwhile.
  */
 export async function measureBurst(
   stats: ServerProcess,
   fleet: Fleet,
   executions: readonly ExecutionClient[],
-  probe: CapabilitiesClient,
+  root: string,
   digests: readonly DigestMessage[],
 ): Promise<BurstResult> {
   const starts = new Map<string, number>();
-  const prober = probeCapabilities(probe);
+  const prober = await probeCapabilities(root, stats.address, true);
   const sample = await timed(stats, async () => {
     const all = Promise.all(
       digests.map((digest, i) => {
@@ -198,7 +210,6 @@ export async function floorBurst(options: FloorOptions): Promise<BurstResult> {
     { length: options.executeConnections },
     () => new ExecutionClient(stats.address, creds, channelOptions),
   );
-  const probe = new CapabilitiesClient(stats.address, creds, channelOptions);
   const fleet = new Fleet(
     options.root,
     stats.address,
@@ -221,10 +232,9 @@ export async function floorBurst(options: FloorOptions): Promise<BurstResult> {
       30_000,
       'floor: the first Executes',
     );
-    return await measureBurst(stats, fleet, executions, probe, floorDigests(options.burst));
+    return await measureBurst(stats, fleet, executions, options.root, floorDigests(options.burst));
   } finally {
     for (const c of executions) c.close();
-    probe.close();
     await fleet.stop();
     await stats.stop();
   }
