@@ -6,6 +6,7 @@
  * (edge-interceptor.ts) reports every call's outcome to an {@link RpcObserver},
  * whichever service handled it.
  */
+
 import {
   type handleBidiStreamingCall,
   type handleClientStreamingCall,
@@ -25,6 +26,7 @@ import { RequestMetadata } from '../gen/build/bazel/remote/execution/v2/remote_e
 import { Status } from '../gen/google/rpc/status.js';
 import type { Logger } from '../util/logger.ts';
 import { identityOf } from './call-auth.ts';
+import type { TurnSlicer } from './turn-slicer.ts';
 
 const REQUEST_METADATA_KEY = 'build.bazel.remote.execution.v2.requestmetadata-bin';
 
@@ -226,19 +228,32 @@ export function deadlineOf(deadline: Date | number): number | undefined {
   return Number.isFinite(ms) ? ms : undefined;
 }
 
+/** How a handler starts. */
+export interface HandlerOptions {
+  /**
+   * Starts the handler through this slicer (see turn-slicer.ts): for heavy
+   * methods that arrive in waves, so that lighter calls are answered between.
+   */
+  readonly slicer?: TurnSlicer;
+}
+
 /** Wraps an async unary handler. */
 export function unary<Req, Res>(
   log: Logger,
   method: string,
   fn: (request: Req, ctx: RpcContext, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
+  options: HandlerOptions = {},
 ): handleUnaryCall<Req, Res> {
-  return (call, callback) => {
+  const { slicer } = options;
+  const handle: handleUnaryCall<Req, Res> = (call, callback) => {
     const ctx = contextFor(log, method, call);
     fn(call.request, ctx, call).then(
       (res) => callback(null, res),
       (err: unknown) => callback(toServiceError(err, ctx.log, method)),
     );
   };
+  if (slicer === undefined) return handle;
+  return (call, callback) => slicer.run(() => handle(call, callback));
 }
 
 /** Wraps an async server-streaming handler; it writes with `send`, which honours backpressure. */
@@ -251,8 +266,10 @@ export function serverStreaming<Req, Res>(
     ctx: RpcContext,
     call: ServerWritableStream<Req, Res>,
   ) => Promise<void>,
+  options: HandlerOptions = {},
 ): handleServerStreamingCall<Req, Res> {
-  return (call) => {
+  const { slicer } = options;
+  const handle: handleServerStreamingCall<Req, Res> = (call) => {
     const ctx = contextFor(log, method, call);
     const send = (message: Res): Promise<void> => writeWithBackpressure(call, message);
     fn(call.request, send, ctx, call).then(
@@ -263,6 +280,8 @@ export function serverStreaming<Req, Res>(
       },
     );
   };
+  if (slicer === undefined) return handle;
+  return (call) => slicer.run(() => handle(call));
 }
 
 /** Wraps an async client-streaming handler. */

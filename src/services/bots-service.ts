@@ -22,6 +22,7 @@ import {
 } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
 import type { Worker } from '../gen/google/devtools/remoteworkers/v1test2/worker.js';
 import { type RpcContext, unary } from '../rpc/rpc.ts';
+import { turnSlicer } from '../rpc/turn-slicer.ts';
 import type { WorkerScheduler } from '../scheduler/scheduler.ts';
 import type { Lease, PlatformProperty, TakeResult } from '../scheduler/types.ts';
 import type { Logger } from '../util/logger.ts';
@@ -139,12 +140,17 @@ export interface BotsCore {
 export function createBotsService(options: BotsServiceOptions): BotsServer {
   const core = createBotsCore(options);
   return {
+    // A fleet registers, reconnects and completes work in waves; lighter
+    // calls are answered between the starts of these.
     createBotSession: unary(
       options.log,
       'Bots.CreateBotSession',
       (req: CreateBotSessionRequest, ctx: RpcContext) => core.createBotSession(req, ctx),
+      { slicer: turnSlicer },
     ),
-    updateBotSession: unary(options.log, 'Bots.UpdateBotSession', core.updateBotSession),
+    updateBotSession: unary(options.log, 'Bots.UpdateBotSession', core.updateBotSession, {
+      slicer: turnSlicer,
+    }),
   };
 }
 

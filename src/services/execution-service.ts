@@ -17,6 +17,7 @@ import type {
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Operation } from '../gen/google/longrunning/operations.js';
 import { type RpcContext, serverStreaming } from '../rpc/rpc.ts';
+import { turnSlicer } from '../rpc/turn-slicer.ts';
 import type { OperationScheduler } from '../scheduler/scheduler.ts';
 import type { OperationState } from '../scheduler/types.ts';
 import { type BlobStore, readAll } from '../storage/blob-store.ts';
@@ -181,7 +182,8 @@ export function createExecutionService(options: ExecutionServiceOptions): Execut
   }
 
   return {
-    execute: serverStreaming(log, 'Execution.Execute', execute),
+    // Executes come in bursts; lighter calls are answered between their starts.
+    execute: serverStreaming(log, 'Execution.Execute', execute, { slicer: turnSlicer }),
     waitExecution: serverStreaming(log, 'Execution.WaitExecution', waitExecution),
   };
 }
