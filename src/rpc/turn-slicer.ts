@@ -20,8 +20,15 @@
 /** How long the calls started in one slice may take before the loop polls again. */
 export const SLICE_MS = 5;
 
-/** Queued starts scheduled per loop iteration at most (each checks the slice first). */
-const PER_ITERATION = 16;
+/**
+ * Drain callbacks deferred per loop iteration, each starting one waiting
+ * call if the slice has time: adapted between these bounds, doubled when an
+ * iteration's callbacks all started calls within the slice (cheap calls, such
+ * as a fleet's registrations, would otherwise wait behind a fixed few per
+ * iteration), halved when most found the slice used up.
+ */
+const MIN_PER_ITERATION = 16;
+const MAX_PER_ITERATION = 4096;
 
 /** What a slicer needs of the runtime; replaced in tests. */
 export interface SlicerClock {
@@ -48,6 +55,10 @@ export class TurnSlicer {
   #drainStart: number | undefined;
   /** Drain callbacks deferred and not yet run. */
   #scheduled = 0;
+  /** Drain callbacks per iteration (see {@link MIN_PER_ITERATION}). */
+  #perIteration = MIN_PER_ITERATION;
+  /** Callbacks of the current iteration that found the slice used up. */
+  #idle = 0;
   /** Starts that waited in the queue, for tests and metrics. */
   queuedTotal = 0;
 
@@ -69,9 +80,9 @@ export class TurnSlicer {
     }
     this.#queue.push(start);
     this.queuedTotal++;
-    // One drain callback per waiting call, up to PER_ITERATION, until the
+    // One drain callback per waiting call, up to this iteration's count, until the
     // iteration's callbacks start running (the last of them schedules the next).
-    if (this.#drainStart === undefined && this.#scheduled < PER_ITERATION) this.#deferDrain();
+    if (this.#drainStart === undefined && this.#scheduled < this.#perIteration) this.#deferDrain();
   }
 
   #directAllows(): boolean {
@@ -87,10 +98,16 @@ export class TurnSlicer {
     return now - this.#directStart < this.#sliceMs;
   }
 
-  /** Defers up to {@link PER_ITERATION} drain callbacks; they run in the next check phase. */
+  /** Defers the next iteration's drain callbacks; they run in its check phase. */
   #schedule(): void {
+    if (this.#idle === 0) {
+      this.#perIteration = Math.min(this.#perIteration * 2, MAX_PER_ITERATION);
+    } else if (this.#idle * 2 > this.#perIteration) {
+      this.#perIteration = Math.max(this.#perIteration / 2, MIN_PER_ITERATION);
+    }
+    this.#idle = 0;
     this.#drainStart = undefined;
-    const count = Math.min(this.waiting, PER_ITERATION);
+    const count = Math.min(this.waiting, this.#perIteration);
     for (let i = 0; i < count; i++) this.#deferDrain();
   }
 
@@ -103,12 +120,18 @@ export class TurnSlicer {
     this.#scheduled--;
     const now = this.#clock.now();
     this.#drainStart ??= now;
-    const start = now - this.#drainStart < this.#sliceMs ? this.#shift() : undefined;
+    const within = now - this.#drainStart < this.#sliceMs;
+    if (!within) this.#idle++;
+    const start = within ? this.#shift() : undefined;
     try {
       start?.();
     } finally {
-      // The last callback of this iteration schedules the next one's.
-      if (this.#scheduled === 0 && this.waiting > 0) this.#schedule();
+      // The last callback of this iteration schedules the next one's, or,
+      // with nothing waiting, lets the next call that queues defer one.
+      if (this.#scheduled === 0) {
+        if (this.waiting > 0) this.#schedule();
+        else this.#drainStart = undefined;
+      }
     }
   }
 

@@ -105,6 +105,21 @@ describe('turn slicer', () => {
     assert.deepEqual(log2, ['long', 'first', 'second']);
   });
 
+  it('drains again when calls queue after the queue had emptied', () => {
+    const loop = new FakeLoop();
+    const slicer = new TurnSlicer(loop, 5);
+    const log: string[] = [];
+    for (let wave = 0; wave < 3; wave++) {
+      slicer.run(work(loop, log, `long${wave}`, 6));
+      slicer.run(work(loop, log, `queued${wave}`, 1));
+      for (let i = 0; i < 5 && slicer.waiting > 0; i++) loop.iterate();
+      assert.equal(slicer.waiting, 0, `wave ${wave} drained`);
+      // The turn ends: the loop runs what is left deferred.
+      while (loop.pending > 0) loop.iterate();
+    }
+    assert.deepEqual(log, ['long0', 'queued0', 'long1', 'queued1', 'long2', 'queued2']);
+  });
+
   it('keeps draining after a start that throws', () => {
     const loop = new FakeLoop();
     const slicer = new TurnSlicer(loop, 5);
@@ -130,6 +145,9 @@ describe('turn slicer', () => {
     let iterations = 0;
     while (slicer.waiting > 0 && iterations++ < 10_000) loop.iterate();
     assert.equal(log.length, 10_001);
+    // Cheap calls: the callbacks per iteration grow, so that the queue does
+    // not drain a fixed few per iteration (10,000 would take 625 at 16).
+    assert.ok(iterations <= 12, `${iterations} iterations`);
   });
 });
 
