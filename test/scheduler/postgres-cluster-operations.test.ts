@@ -132,6 +132,29 @@ describe('operations across PostgreSQL scheduler processes', {
     }
   });
 
+  it('applies the caps on done operations once a quarter of a cap has completed since, not after every completion', async () => {
+    const schema = freshSchema();
+    const s = await instance(schema, { maxCompletedOperations: 8 });
+    await s.registerWorker({ id: 'w1', name: 'w1', platform: [], capacity: 1 });
+    const run = async (n: string) => {
+      await s.submit(request(testAction(n)));
+      const lease = (await s.takeWork('w1')).leases[0];
+      await s.completeLease('w1', lease?.id ?? '', ok(result(0, n)));
+    };
+    const settle = () => new Promise((r) => setTimeout(r, 400)); // four maintenance rounds
+    for (let i = 0; i < 8; i++) await run(`q${i}`);
+    await settle();
+    assert.equal((await s.stats()).completedOperations, 8);
+    // One more: over the cap, but a quarter of it (2) has not completed since the last application.
+    await run('q8');
+    await settle();
+    assert.equal((await s.stats()).completedOperations, 9, 'applied after every completion');
+    // The second since: applied.
+    await run('q9');
+    for (let i = 0; i < 20 && (await s.stats()).completedOperations > 8; i++) await settle();
+    assert.equal((await s.stats()).completedOperations, 8);
+  });
+
   it('the caps on done operations cover every process, applied by whichever is running', async () => {
     const schema = freshSchema();
     const policy = { maxCompletedOperations: 2 };

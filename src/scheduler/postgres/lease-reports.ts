@@ -4,9 +4,11 @@
  * stores a cacheable result, releases the lease, finishes its execution and
  * announces the place it frees under a principal's `maxExecuting`.
  */
+
 import { status as Code } from '@grpc/grpc-js';
 import type { Pool } from 'pg';
 import { invalidArgument } from '../../errors.ts';
+import { bytesHeld } from '../../util/detach-bytes.ts';
 import type { Logger } from '../../util/logger.ts';
 import type { Clock } from '../clock.ts';
 import type { SchedulerPolicy } from '../policy.ts';
@@ -27,7 +29,8 @@ export interface LeaseReportContext {
   /** The principals' `maxExecuting`; undefined when none has one. */
   readonly limits: ExecutingLimits | undefined;
   /** Told once a lease was released, before the place it freed is announced. */
-  readonly noteCompleted: () => void;
+  /** An operation completed with a response holding `bytes` (see maintenance-loop.ts). */
+  readonly noteCompleted: (bytes: number) => void;
 }
 
 /**
@@ -103,7 +106,7 @@ export async function recordCompletion(
     response,
   );
   if (held === undefined) throw noLease(w.name, leaseId);
-  c.noteCompleted();
+  c.noteCompleted(bytesHeld(response));
   if (lease.live && c.limits !== undefined) {
     await announceFreedPlace(c.pool, c.ctx, lease.principal);
   }

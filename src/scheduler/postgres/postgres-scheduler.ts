@@ -6,9 +6,11 @@
  * Behaviour follows the in-memory scheduler; the differences are listed in
  * docs/remote-execution.md ("The PostgreSQL scheduler").
  */
+
 import type { Client, Pool } from 'pg';
 import { invalidArgument, unavailable } from '../../errors.ts';
 import { Action, Command } from '../../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { bytesHeld } from '../../util/detach-bytes.ts';
 import { type Logger, silentLogger } from '../../util/logger.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { type IdGenerator, randomIds } from '../ids.ts';
@@ -135,7 +137,7 @@ export class PostgresScheduler implements Scheduler {
       log: this.#log,
       policy: this.#policy,
       limits: this.#limits,
-      noteCompleted: () => this.#maintenance.noteCompleted(),
+      noteCompleted: (bytes) => this.#maintenance.noteCompleted(bytes),
     };
     const wakeups = this.#wakeups;
     this.#listener = new Listener({
@@ -229,9 +231,10 @@ export class PostgresScheduler implements Scheduler {
     if (!request.skipCacheLookup && !action.doNotCache) {
       const hit = await cachedResultOf(this.#cache, this.#log, request);
       if (hit !== undefined) {
-        this.#maintenance.noteCompleted();
+        const response = cachedResponse(hit);
+        this.#maintenance.noteCompleted(bytesHeld(response));
         const worker = hit.executionMetadata?.worker || undefined;
-        return insertCachedOperation(this.#pool, columns, worker, cachedResponse(hit));
+        return insertCachedOperation(this.#pool, columns, worker, response);
       }
     }
     const execution: NewExecution = {
